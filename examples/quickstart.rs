@@ -1,0 +1,99 @@
+//! A small API authenticated with tokenauth, on SQLite with no set-up.
+//!
+//! ```sh
+//! cargo run --example quickstart
+//! ```
+//!
+//! - `TOKENAUTH_BIND`: address to listen on (default `127.0.0.1:3000`);
+//! - `DATABASE_URL`: `sqlite://…` (default `sqlite://tokenauth-quickstart.db`, created and
+//!   migrated on start) or `postgres://…`.
+//!
+//! On first start it creates a user `demo` and prints a ready-to-paste `curl` command with
+//! that user's new key. Routes: `GET /api/me` (`Authorization: Token <key>`),
+//! `GET /api/bearer/me` (`Authorization: Bearer <key>`), `GET /api/ping` (open).
+
+use poem::listener::TcpListener;
+use poem::middleware::Tracing;
+use poem::web::Json;
+use poem::{EndpointExt, Route, Server, get, handler};
+use serde::Serialize;
+use tokenauth::{Auth, BearerKeyword, NewToken, Store, User};
+
+#[derive(Serialize)]
+struct Me {
+    id: i64,
+    username: String,
+}
+
+impl From<User> for Me {
+    fn from(user: User) -> Self {
+        Me {
+            id: user.id,
+            username: user.username,
+        }
+    }
+}
+
+/// `Authorization: Token <key>`, DRF's default keyword.
+#[handler]
+async fn me(auth: Auth) -> Json<Me> {
+    Json(auth.user.into())
+}
+
+/// `Authorization: Bearer <key>`.
+#[handler]
+async fn bearer_me(auth: Auth<User, BearerKeyword>) -> Json<Me> {
+    Json(auth.user.into())
+}
+
+/// Open to everyone.
+#[handler]
+fn ping() -> &'static str {
+    "pong"
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+
+    let bind = std::env::var("TOKENAUTH_BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let database_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "sqlite://tokenauth-quickstart.db".to_owned());
+
+    let store = Store::connect(&database_url).await?;
+    store.migrate().await?;
+
+    match store.user_by_username("demo").await? {
+        None => {
+            let demo = store.create_user("demo", None).await?;
+            let (_, key) = store
+                .create_token(demo.id, NewToken::named("quickstart"))
+                .await?;
+            println!("Created user `demo`. Its key is shown this once:\n");
+            println!(
+                "  curl -H 'Authorization: Token {}' http://{bind}/api/me\n",
+                key.expose_secret()
+            );
+        }
+        Some(_) => println!(
+            "User `demo` exists; its key was shown on first start and cannot be shown again \
+             (only a digest is stored). Delete the database to start over."
+        ),
+    }
+
+    let app = Route::new()
+        .at("/api/me", get(me))
+        .at("/api/bearer/me", get(bearer_me))
+        .at("/api/ping", get(ping))
+        .data(store)
+        .with(Tracing);
+
+    println!("Listening on http://{bind}");
+    Server::new(TcpListener::bind(bind)).run(app).await?;
+    Ok(())
+}

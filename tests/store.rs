@@ -1,0 +1,532 @@
+//! Store behaviour on real databases: every test runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::Backend;
+use sha2::{Digest as _, Sha256};
+use tokenauth::{AuthError, AuthenticateError, Error, Key, NewToken, Store};
+
+/// Runs each listed test body against both backends, as `sqlite::name` and `postgres::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::common::store(super::Backend::Sqlite).await).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::common::store(super::Backend::Postgres).await).await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    users_are_created_and_found,
+    usernames_are_unique_and_validated,
+    passwords_are_argon2_and_verified,
+    only_the_digest_of_a_key_is_stored,
+    many_named_tokens_per_user,
+    imported_keys_authenticate_and_never_overwrite,
+    get_or_create_shows_the_key_only_when_it_creates,
+    reset_revokes_every_token_and_creates_one,
+    authentication_refuses_unknown_expired_and_inactive,
+    revoking_tokens,
+    deleting_a_user_cascades_to_tokens,
+    tokens_need_an_existing_user,
+    concurrent_get_or_create_makes_one_token,
+    secrets_stay_out_of_debug_and_display,
+);
+
+fn denied(result: Result<impl Sized, AuthenticateError>) -> Option<AuthError> {
+    match result {
+        Err(AuthenticateError::Denied(reason)) => Some(reason),
+        _ => None,
+    }
+}
+
+async fn users_are_created_and_found(store: Store) {
+    let before = Utc::now() - Duration::seconds(1);
+    let alice = store
+        .create_user("alice", Some("pw-alice-123"))
+        .await
+        .unwrap();
+    assert_eq!(alice.username, "alice");
+    assert!(alice.is_active);
+    assert!(alice.date_joined >= before && alice.date_joined <= Utc::now());
+    assert_eq!(store.user(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        store.user_by_username("alice").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.user_by_username("ALICE").await.unwrap(), None);
+    assert_eq!(store.user(alice.id + 1000).await.unwrap(), None);
+
+    store.set_active(alice.id, false).await.unwrap();
+    assert!(!store.user(alice.id).await.unwrap().unwrap().is_active);
+    store.set_active(alice.id, true).await.unwrap();
+    assert!(store.user(alice.id).await.unwrap().unwrap().is_active);
+    assert!(matches!(
+        store.set_active(alice.id + 1000, true).await,
+        Err(Error::UserNotFound(_))
+    ));
+}
+
+async fn usernames_are_unique_and_validated(store: Store) {
+    store.create_user("alice", None).await.unwrap();
+    assert!(matches!(
+        store.create_user("alice", Some("other")).await,
+        Err(Error::UsernameTaken(name)) if name == "alice"
+    ));
+    // Case-sensitive, as Django.
+    store.create_user("Alice", None).await.unwrap();
+    for bad in ["", "with space", "semi;colon", &"x".repeat(151)] {
+        assert!(matches!(
+            store.create_user(bad, None).await,
+            Err(Error::InvalidUsername(_))
+        ));
+    }
+    store.create_user("zoë.o'k", None).await.unwrap_err();
+    store
+        .create_user("zoë.ok+tag@example.com", None)
+        .await
+        .unwrap();
+}
+
+async fn passwords_are_argon2_and_verified(store: Store) {
+    let alice = store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    let nopass = store.create_user("nopass", None).await.unwrap();
+
+    let stored: Option<String> = sqlx_scalar(
+        &store,
+        "SELECT password_hash FROM tokenauth_users WHERE username = 'alice'",
+    )
+    .await;
+    let stored = stored.unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert!(!stored.contains("correct horse"));
+
+    assert_eq!(
+        store
+            .check_password("alice", "correct horse")
+            .await
+            .unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store
+            .check_password("alice", "correct horsE")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.check_password("alice", "").await.unwrap(), None);
+    assert_eq!(
+        store
+            .check_password("nobody", "correct horse")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.check_password("nopass", "").await.unwrap(), None);
+
+    store
+        .set_password(nopass.id, Some("now set"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.check_password("nopass", "now set").await.unwrap(),
+        Some(nopass)
+    );
+    store.set_password(alice.id, None).await.unwrap();
+    assert_eq!(
+        store
+            .check_password("alice", "correct horse")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        store.set_password(alice.id + 1000, Some("x")).await,
+        Err(Error::UserNotFound(_))
+    ));
+
+    store.set_password(alice.id, Some("back")).await.unwrap();
+    store.set_active(alice.id, false).await.unwrap();
+    assert_eq!(store.check_password("alice", "back").await.unwrap(), None);
+}
+
+async fn only_the_digest_of_a_key_is_stored(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (token, key) = store
+        .create_token(alice.id, NewToken::named("laptop").scope("read").unwrap())
+        .await
+        .unwrap();
+    let key = key.expose_secret().to_owned();
+    assert_eq!(key.len(), 40);
+    assert!(key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+
+    // Every column of the row, as text: the key appears nowhere; the digest is SHA-256(key).
+    let row: Vec<String> = sqlx_row_as_text(&store, token.id).await;
+    assert!(row.iter().all(|value| !value.contains(&key)), "{row:?}");
+    let digest: String = Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(row.contains(&digest), "{row:?}");
+    assert!(row.contains(&"laptop".to_owned()));
+    assert!(row.contains(&"read".to_owned()));
+
+    let (user, auth) = store.authenticate(&key).await.unwrap();
+    assert_eq!((user, auth), (alice, token));
+}
+
+async fn many_named_tokens_per_user(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let in_a_day = Utc::now() + Duration::days(1);
+    let (laptop, laptop_key) = store
+        .create_token(alice.id, NewToken::named("laptop"))
+        .await
+        .unwrap();
+    let (ci, ci_key) = store
+        .create_token(
+            alice.id,
+            NewToken::named("ci")
+                .expires_at(in_a_day)
+                .scope("deploy")
+                .unwrap()
+                .scope("*")
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_ne!(laptop_key, ci_key);
+    assert_eq!(ci.name, "ci");
+    assert_eq!(ci.scopes, ["deploy", "*"]);
+    assert!(ci.has_scope("anything"));
+    assert!(!laptop.has_scope("anything"));
+    // Timestamps survive the round trip to within the database's precision.
+    let stored = ci.expires_at.unwrap();
+    assert!(
+        (stored - in_a_day).num_milliseconds().abs() < 1,
+        "{stored} vs {in_a_day}"
+    );
+    assert_eq!(
+        store.tokens(alice.id).await.unwrap(),
+        [laptop.clone(), ci.clone()]
+    );
+    assert_eq!(
+        store
+            .authenticate(laptop_key.expose_secret())
+            .await
+            .unwrap()
+            .1,
+        laptop
+    );
+    assert_eq!(
+        store.authenticate(ci_key.expose_secret()).await.unwrap().1,
+        ci
+    );
+}
+
+async fn imported_keys_authenticate_and_never_overwrite(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let bob = store.create_user("bob", None).await.unwrap();
+    let drf_key = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
+    let key = Key::import(drf_key).unwrap();
+    let token = store
+        .import_token(alice.id, &key, NewToken::named("django"))
+        .await
+        .unwrap();
+    assert_eq!(store.authenticate(drf_key).await.unwrap().0, alice);
+
+    // The same key for another user is refused; the original token is untouched.
+    assert!(matches!(
+        store.import_token(bob.id, &key, NewToken::default()).await,
+        Err(Error::DuplicateKey)
+    ));
+    assert!(store.tokens(bob.id).await.unwrap().is_empty());
+    assert_eq!(store.tokens(alice.id).await.unwrap(), std::slice::from_ref(&token));
+    assert_eq!(store.authenticate(drf_key).await.unwrap(), (alice, token));
+}
+
+async fn get_or_create_shows_the_key_only_when_it_creates(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (first, key) = store.get_or_create_token(alice.id).await.unwrap();
+    let key = key.expect("a new token comes with its key");
+    assert_eq!(
+        store.authenticate(key.expose_secret()).await.unwrap().1,
+        first
+    );
+
+    let (again, no_key) = store.get_or_create_token(alice.id).await.unwrap();
+    assert_eq!(again, first);
+    assert!(no_key.is_none(), "an existing key can never be shown again");
+
+    // Once the only token has expired, a new one is created.
+    let bob = store.create_user("bob", None).await.unwrap();
+    let past = Utc::now() - Duration::minutes(1);
+    let (expired, _) = store
+        .create_token(bob.id, NewToken::default().expires_at(past))
+        .await
+        .unwrap();
+    let (fresh, key) = store.get_or_create_token(bob.id).await.unwrap();
+    assert_ne!(fresh.id, expired.id);
+    assert!(key.is_some());
+    assert!(matches!(
+        store.get_or_create_token(alice.id + 1000).await,
+        Err(Error::UserNotFound(_))
+    ));
+}
+
+async fn reset_revokes_every_token_and_creates_one(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let bob = store.create_user("bob", None).await.unwrap();
+    let (_, old1) = store
+        .create_token(alice.id, NewToken::named("a"))
+        .await
+        .unwrap();
+    let (_, old2) = store
+        .create_token(alice.id, NewToken::named("b"))
+        .await
+        .unwrap();
+    let (bob_token, bob_key) = store
+        .create_token(bob.id, NewToken::default())
+        .await
+        .unwrap();
+
+    let (token, key) = store.reset_token(alice.id).await.unwrap();
+    assert_eq!(store.tokens(alice.id).await.unwrap(), std::slice::from_ref(&token));
+    for old in [&old1, &old2] {
+        assert_eq!(
+            denied(store.authenticate(old.expose_secret()).await),
+            Some(AuthError::InvalidToken)
+        );
+    }
+    assert_eq!(
+        store.authenticate(key.expose_secret()).await.unwrap().1,
+        token
+    );
+    // Other users are untouched.
+    assert_eq!(
+        store.authenticate(bob_key.expose_secret()).await.unwrap().1,
+        bob_token
+    );
+}
+
+async fn authentication_refuses_unknown_expired_and_inactive(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let (_, expired) = store
+        .create_token(
+            alice.id,
+            NewToken::default().expires_at(Utc::now() - Duration::seconds(1)),
+        )
+        .await
+        .unwrap();
+    let (_, later) = store
+        .create_token(alice.id, NewToken::default().expires_in(Duration::hours(1)))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        denied(store.authenticate("0".repeat(40).as_str()).await),
+        Some(AuthError::InvalidToken)
+    );
+    assert_eq!(
+        denied(store.authenticate("").await),
+        Some(AuthError::InvalidToken)
+    );
+    assert_eq!(
+        denied(store.authenticate(expired.expose_secret()).await),
+        Some(AuthError::InvalidToken)
+    );
+    assert!(store.authenticate(later.expose_secret()).await.is_ok());
+
+    store.set_active(alice.id, false).await.unwrap();
+    assert_eq!(
+        denied(store.authenticate(key.expose_secret()).await),
+        Some(AuthError::UserInactive)
+    );
+    // An expired token stays "Invalid token." even for an inactive user.
+    assert_eq!(
+        denied(store.authenticate(expired.expose_secret()).await),
+        Some(AuthError::InvalidToken)
+    );
+    store.set_active(alice.id, true).await.unwrap();
+    assert!(store.authenticate(key.expose_secret()).await.is_ok());
+}
+
+async fn revoking_tokens(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (one, one_key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let (_, two_key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    assert!(store.revoke_token(one.id).await.unwrap());
+    assert!(!store.revoke_token(one.id).await.unwrap());
+    assert_eq!(
+        denied(store.authenticate(one_key.expose_secret()).await),
+        Some(AuthError::InvalidToken)
+    );
+    assert!(store.authenticate(two_key.expose_secret()).await.is_ok());
+    assert_eq!(store.revoke_all_tokens(alice.id).await.unwrap(), 1);
+    assert_eq!(
+        denied(store.authenticate(two_key.expose_secret()).await),
+        Some(AuthError::InvalidToken)
+    );
+    assert_eq!(store.revoke_all_tokens(alice.id).await.unwrap(), 0);
+}
+
+async fn deleting_a_user_cascades_to_tokens(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (token, key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    assert!(store.delete_user(alice.id).await.unwrap());
+    assert_eq!(
+        denied(store.authenticate(key.expose_secret()).await),
+        Some(AuthError::InvalidToken)
+    );
+    let left: Option<i64> = sqlx_scalar(
+        &store,
+        &format!("SELECT id FROM tokenauth_tokens WHERE id = {}", token.id),
+    )
+    .await;
+    assert_eq!(left, None, "the token row was deleted with its user");
+}
+
+async fn tokens_need_an_existing_user(store: Store) {
+    assert!(matches!(
+        store.create_token(4242, NewToken::default()).await,
+        Err(Error::UserNotFound(_))
+    ));
+    assert!(matches!(
+        store.reset_token(4242).await,
+        Err(Error::UserNotFound(_))
+    ));
+}
+
+async fn concurrent_get_or_create_makes_one_token(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let calls = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.get_or_create_token(alice.id).await.unwrap() })
+    });
+    let mut created = 0;
+    let mut ids = std::collections::HashSet::new();
+    for call in calls.collect::<Vec<_>>() {
+        let (token, key) = call.await.unwrap();
+        created += usize::from(key.is_some());
+        ids.insert(token.id);
+    }
+    assert_eq!((created, ids.len()), (1, 1));
+    assert_eq!(store.tokens(alice.id).await.unwrap().len(), 1);
+}
+
+async fn secrets_stay_out_of_debug_and_display(store: Store) {
+    let alice = store
+        .create_user("alice", Some("hunter2-password"))
+        .await
+        .unwrap();
+    let (token, key) = store
+        .create_token(alice.id, NewToken::named("laptop"))
+        .await
+        .unwrap();
+    let secret = key.expose_secret();
+    let digest = key.digest().as_str().to_owned();
+    let (user, auth) = store.authenticate(secret).await.unwrap();
+    for shown in [
+        format!("{key:?}"),
+        format!("{:?}", key.digest()),
+        format!("{token:?}"),
+        format!("{token}"),
+        format!("{auth:?}"),
+        format!("{user:?}"),
+        format!("{user}"),
+        format!("{store:?}"),
+        serde_json::to_string(&token).unwrap(),
+        serde_json::to_string(&user).unwrap(),
+    ] {
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!shown.contains(&digest), "{shown}");
+        assert!(!shown.contains("argon2"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
+
+/// One optional column of one row, as the backend's native type.
+async fn sqlx_scalar<T>(store: &Store, sql: &str) -> Option<T>
+where
+    T: Send + Unpin + 'static,
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match backend_pool(store).await {
+        Pool::Sqlite(pool) => sqlx::query_scalar(sql)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .flatten(),
+        Pool::Postgres(pool) => sqlx::query_scalar(sql)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .flatten(),
+    }
+}
+
+/// Every column of a token row, cast to text by the database itself.
+async fn sqlx_row_as_text(store: &Store, token_id: i64) -> Vec<String> {
+    let columns = [
+        "id",
+        "user_id",
+        "key_digest",
+        "name",
+        "created",
+        "expires_at",
+        "last_used_at",
+        "scopes",
+    ];
+    let mut values = Vec::new();
+    for column in columns {
+        let sql =
+            format!("SELECT CAST({column} AS TEXT) FROM tokenauth_tokens WHERE id = {token_id}");
+        if let Some(value) = sqlx_scalar::<String>(store, &sql).await {
+            values.push(value.trim_end().to_owned());
+        }
+    }
+    values
+}
+
+enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// A raw pool on the store's database, for checking what is really stored.
+async fn backend_pool(store: &Store) -> Pool {
+    match store.backend() {
+        "sqlite" => Pool::Sqlite(store.sqlite_pool().unwrap().clone()),
+        _ => Pool::Postgres(store.postgres_pool().unwrap().clone()),
+    }
+}

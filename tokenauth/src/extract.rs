@@ -1,0 +1,245 @@
+//! The poem extractors: [`Auth`] (authentication required) and [`MaybeAuth`] (optional).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use poem::http::header;
+use poem::{FromRequest, Request, RequestBody};
+
+use crate::{AuthError, AuthUser, Rejection, Store, Token, User, parse_authorization};
+
+/// An authentication keyword (the scheme word before the key in `Authorization`), as a type.
+///
+/// Implement it with [`keyword!`](crate::keyword!), which checks the keyword at compile time,
+/// or use [`TokenKeyword`] (DRF's default) or [`BearerKeyword`].
+///
+/// ```
+/// use tokenauth::Keyword;
+///
+/// assert_eq!(tokenauth::TokenKeyword::KEYWORD, "Token");
+/// assert_eq!(tokenauth::BearerKeyword::KEYWORD, "Bearer");
+/// ```
+pub trait Keyword: Send + Sync + 'static {
+    /// The keyword: an RFC 9110 `token` (see [`is_valid_keyword`]), compared ignoring ASCII case.
+    const KEYWORD: &'static str;
+}
+
+/// Whether `keyword` can be an HTTP authentication scheme: one or more RFC 9110 `tchar`s
+/// (letters, digits and ``!#$%&'*+-.^_`|~``). Usable in constants.
+///
+/// ```
+/// use tokenauth::is_valid_keyword;
+///
+/// assert!(is_valid_keyword("Token"));
+/// assert!(is_valid_keyword("Api-Key"));
+/// assert!(!is_valid_keyword(""));
+/// assert!(!is_valid_keyword("Two Words"));
+/// assert!(!is_valid_keyword("Key:"));
+/// ```
+pub const fn is_valid_keyword(keyword: &str) -> bool {
+    let bytes = keyword.as_bytes();
+    if bytes.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let valid = matches!(bytes[i],
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+            | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
+            | b'^' | b'_' | b'`' | b'|' | b'~');
+        if !valid {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Defines a [`Keyword`] type, checking at compile time that the keyword is a valid HTTP
+/// authentication scheme.
+///
+/// ```
+/// tokenauth::keyword!(
+///     /// `Authorization: Api-Key <key>`
+///     pub ApiKey = "Api-Key"
+/// );
+/// use tokenauth::Keyword;
+/// assert_eq!(ApiKey::KEYWORD, "Api-Key");
+/// ```
+///
+/// ```compile_fail
+/// tokenauth::keyword!(pub Spaced = "Api Key"); // error: not a valid authentication scheme
+/// ```
+#[macro_export]
+macro_rules! keyword {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $name;
+        const _: () = ::core::assert!(
+            $crate::is_valid_keyword($keyword),
+            "a keyword must be one or more letters, digits or !#$%&'*+-.^_`|~ characters"
+        );
+        impl $crate::Keyword for $name {
+            const KEYWORD: &'static str = $keyword;
+        }
+    };
+}
+
+keyword!(
+    /// `Authorization: Token <key>`: Django REST framework's default keyword.
+    pub TokenKeyword = "Token"
+);
+keyword!(
+    /// `Authorization: Bearer <key>` (RFC 6750).
+    pub BearerKeyword = "Bearer"
+);
+
+/// Runs DRF's authentication for `keyword` on a request: parse the raw `Authorization` header,
+/// then look the key up in the [`Store`] found in the request data.
+///
+/// `Ok(None)` means the request carries no credentials for this keyword (anonymous);
+/// malformed or invalid credentials are an error, as in DRF. The store is looked up first, so
+/// a missing `.data(store)` is reported on every request, not only on authenticated ones.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// use poem::Request;
+/// use tokenauth::{Store, User};
+///
+/// let store = Store::connect("sqlite::memory:").await?;
+/// store.migrate().await?;
+/// let mut req = Request::builder().header("Authorization", "Token nope").finish();
+/// req.extensions_mut().insert(store);
+/// let rejection = tokenauth::authenticate_request::<User>(&req, "Token").await.unwrap_err();
+/// assert_eq!(rejection.auth_error(), Some(tokenauth::AuthError::InvalidToken));
+/// # Ok(()) }
+/// ```
+pub async fn authenticate_request<U: AuthUser>(
+    req: &Request,
+    keyword: &'static str,
+) -> Result<Option<(U, Token)>, Rejection> {
+    let Some(store) = req.data::<Store>() else {
+        return Err(Rejection::missing_store(keyword));
+    };
+    let raw = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| value.as_bytes());
+    let key = parse_authorization(raw, keyword)
+        .map_err(|reason| Rejection::unauthorized(keyword, reason))?;
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    store
+        .authenticate_as::<U>(key)
+        .await
+        .map(Some)
+        .map_err(|error| Rejection::from_authenticate(keyword, error))
+}
+
+/// A poem extractor for an authenticated request: the user (DRF's `request.user`) and the
+/// token it presented (DRF's `request.auth`). Requests without valid credentials never reach
+/// the handler: they get DRF's `401` (see [`Rejection`]).
+///
+/// `U` is the user type ([`User`] by default, or an application's [`AuthUser`]); `K` the
+/// keyword ([`TokenKeyword`] by default). Put it first among the handler's parameters so that
+/// authentication runs before the body is read (a bad token wins over a bad body). The
+/// [`Store`] must be in the request data (`.data(store)`).
+///
+/// ```
+/// use poem::{handler, web::Json, Route, get, EndpointExt};
+/// use tokenauth::{Auth, BearerKeyword, Store, User};
+///
+/// #[handler]
+/// async fn me(auth: Auth) -> Json<User> {
+///     Json(auth.user)
+/// }
+///
+/// #[handler]
+/// async fn bearer_me(Auth { user, token, .. }: Auth<User, BearerKeyword>) -> String {
+///     format!("{user} with {token}")
+/// }
+///
+/// # async fn app(store: Store) {
+/// let app = Route::new()
+///     .at("/me", get(me))
+///     .at("/bearer/me", get(bearer_me))
+///     .data(store);
+/// # }
+/// ```
+///
+/// Note that poem's `Option<Auth>` would turn every failure into `None`; use [`MaybeAuth`]
+/// for optional authentication with DRF's semantics.
+pub struct Auth<U = User, K = TokenKeyword> {
+    /// The authenticated user.
+    pub user: U,
+    /// The token that authenticated the request.
+    pub token: Token,
+    keyword: PhantomData<K>,
+}
+
+impl<U, K> Auth<U, K> {
+    /// The user and the token.
+    pub fn into_parts(self) -> (U, Token) {
+        (self.user, self.token)
+    }
+}
+
+impl<U: fmt::Debug, K: Keyword> fmt::Debug for Auth<U, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("keyword", &K::KEYWORD)
+            .field("user", &self.user)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl<'a, U: AuthUser, K: Keyword> FromRequest<'a> for Auth<U, K> {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        match authenticate_request::<U>(req, K::KEYWORD).await? {
+            Some((user, token)) => Ok(Auth {
+                user,
+                token,
+                keyword: PhantomData,
+            }),
+            None => Err(Rejection::unauthorized(K::KEYWORD, AuthError::NotAuthenticated).into()),
+        }
+    }
+}
+
+/// Optional authentication with DRF's semantics: no credentials → `MaybeAuth(None)`
+/// (anonymous), but malformed or invalid credentials still answer `401`.
+///
+/// ```
+/// use poem::handler;
+/// use tokenauth::MaybeAuth;
+///
+/// #[handler]
+/// async fn greet(MaybeAuth(auth): MaybeAuth) -> String {
+///     match auth {
+///         Some(auth) => format!("hello, {}", auth.user),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+/// ```
+pub struct MaybeAuth<U = User, K = TokenKeyword>(pub Option<Auth<U, K>>);
+
+impl<U: fmt::Debug, K: Keyword> fmt::Debug for MaybeAuth<U, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MaybeAuth").field(&self.0).finish()
+    }
+}
+
+impl<'a, U: AuthUser, K: Keyword> FromRequest<'a> for MaybeAuth<U, K> {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let found = authenticate_request::<U>(req, K::KEYWORD).await?;
+        Ok(MaybeAuth(found.map(|(user, token)| Auth {
+            user,
+            token,
+            keyword: PhantomData,
+        })))
+    }
+}

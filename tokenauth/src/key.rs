@@ -1,0 +1,227 @@
+//! Token keys: generation from the OS CSPRNG, import of existing keys, and the digest that
+//! the database stores instead of the key.
+
+use std::fmt;
+
+use rand::TryRng as _;
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroize;
+
+use crate::Error;
+
+/// Number of random bytes in a generated key (DRF's `secrets.token_hex(20)`: 160 bits).
+pub const KEY_BYTES: usize = 20;
+
+/// Shortest key accepted by [`Key::import`]. Shorter keys are guessable.
+pub const MIN_IMPORTED_KEY_LEN: usize = 16;
+
+/// Longest key accepted by [`Key::import`].
+pub const MAX_IMPORTED_KEY_LEN: usize = 256;
+
+/// The secret part of a token, as the client sends it after the keyword.
+///
+/// A `Key` is returned once, when a token is created; the database keeps only its SHA-256
+/// digest, so it can never be shown again. `Key` has no `Display`, its `Debug` output is
+/// redacted, and its memory is zeroed on drop. Read it with [`Key::expose_secret`].
+///
+/// ```
+/// use tokenauth::Key;
+///
+/// let key = Key::generate()?;
+/// assert_eq!(key.expose_secret().len(), 40);
+/// assert!(key.expose_secret().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+/// assert_eq!(format!("{key:?}"), "Key(<redacted>)");
+/// # Ok::<(), tokenauth::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(String);
+
+impl Key {
+    /// Generates a new key: [`KEY_BYTES`] bytes from the operating system's CSPRNG, as 40
+    /// lowercase hexadecimal characters (Django REST framework's format).
+    ///
+    /// # Errors
+    /// [`Error::Random`] if the operating system cannot provide random bytes.
+    ///
+    /// ```
+    /// let a = tokenauth::Key::generate()?;
+    /// let b = tokenauth::Key::generate()?;
+    /// assert_ne!(a, b);
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn generate() -> Result<Self, Error> {
+        let mut bytes = [0u8; KEY_BYTES];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|err| Error::Random(err.to_string()))?;
+        let key = hex_lower(&bytes);
+        bytes.zeroize();
+        Ok(Key(key))
+    }
+
+    /// Accepts an existing key, e.g. one copied from a Django `authtoken_token` table, so that
+    /// clients keep working after a migration.
+    ///
+    /// The key must be [`MIN_IMPORTED_KEY_LEN`] to [`MAX_IMPORTED_KEY_LEN`] visible ASCII
+    /// characters (no whitespace): anything else could not be sent in an `Authorization` header
+    /// or would be guessable.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`] saying what is wrong (never echoing the key).
+    ///
+    /// ```
+    /// use tokenauth::Key;
+    ///
+    /// let key = Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
+    /// assert_eq!(key.expose_secret(), "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b");
+    /// assert!(Key::import("short").is_err());
+    /// assert!(Key::import("has a space in it, so no").is_err());
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn import(key: impl Into<String>) -> Result<Self, Error> {
+        let key = Key(key.into());
+        let text = key.expose_secret();
+        if text.len() < MIN_IMPORTED_KEY_LEN {
+            return Err(Error::InvalidKey("a key needs at least 16 characters"));
+        }
+        if text.len() > MAX_IMPORTED_KEY_LEN {
+            return Err(Error::InvalidKey("a key has at most 256 characters"));
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::InvalidKey(
+                "a key may contain only visible ASCII characters, without whitespace",
+            ));
+        }
+        Ok(key)
+    }
+
+    /// The key itself. Show it to its owner once; never log it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// The digest stored in the database for this key.
+    ///
+    /// ```
+    /// let key = tokenauth::Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
+    /// assert_eq!(key.digest(), tokenauth::KeyDigest::of(key.expose_secret()));
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn digest(&self) -> KeyDigest {
+        KeyDigest::of(&self.0)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(<redacted>)")
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// The SHA-256 digest of a key, as 64 lowercase hexadecimal characters: what the database
+/// stores and looks tokens up by.
+///
+/// A fast hash is enough here: generated keys carry 160 random bits, so there is nothing for a
+/// slow password hash to protect, and it keeps authentication to one indexed lookup.
+/// Its `Debug` output is redacted too: a digest identifies a live token.
+///
+/// ```
+/// use tokenauth::KeyDigest;
+///
+/// let digest = KeyDigest::of("abc");
+/// assert_eq!(
+///     digest.as_str(),
+///     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+/// );
+/// assert_eq!(format!("{digest:?}"), "KeyDigest(<redacted>)");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct KeyDigest(String);
+
+impl KeyDigest {
+    /// Digests a key as presented by a client.
+    pub fn of(key: &str) -> Self {
+        KeyDigest(hex_lower(&Sha256::digest(key.as_bytes())))
+    }
+
+    /// The digest as stored in the `key_digest` column.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for KeyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyDigest(<redacted>)")
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_40_lowercase_hex_and_distinct() {
+        let keys: Vec<Key> = (0..64).map(|_| Key::generate().unwrap()).collect();
+        for key in &keys {
+            let text = key.expose_secret();
+            assert_eq!(text.len(), 40);
+            assert!(text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        }
+        let distinct: std::collections::HashSet<&str> =
+            keys.iter().map(Key::expose_secret).collect();
+        assert_eq!(distinct.len(), keys.len());
+    }
+
+    #[test]
+    fn import_rejects_unusable_keys_without_echoing_them() {
+        for bad in [
+            "",
+            "fifteen-chars!!",
+            "with space inside the key",
+            "tab\tinside-the-key-value",
+            "non-ascii-ключ-значение",
+        ] {
+            let err = Key::import(bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidKey(_)), "{bad:?}");
+            if !bad.is_empty() {
+                assert!(!err.to_string().contains(bad));
+            }
+        }
+        assert!(Key::import("x".repeat(257)).is_err());
+        assert!(Key::import("x".repeat(256)).is_ok());
+        assert!(Key::import("sixteen-chars!!!").is_ok());
+    }
+
+    #[test]
+    fn digest_is_sha256_hex() {
+        // Known answer: SHA-256 of the empty string.
+        assert_eq!(
+            KeyDigest::of("").as_str(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let key = Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b").unwrap();
+        assert!(!format!("{key:?}").contains("9944"));
+        assert!(!format!("{:?}", key.digest()).contains(key.digest().as_str()));
+    }
+}

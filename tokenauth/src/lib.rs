@@ -1,0 +1,58 @@
+//! Django REST framework's `TokenAuthentication` for [poem], and what DRF lacks: hashed
+//! tokens in SQLite or PostgreSQL (via sqlx), many named tokens per user, expiry and scopes.
+//!
+//! - [`parse_authorization`] parses the `Authorization` header byte for byte as DRF does.
+//! - [`Store`] keeps users and tokens with sqlx; only a SHA-256 [`KeyDigest`] of each key is
+//!   stored, and the plaintext [`Key`] is shown once, at creation.
+//! - [`Auth`] and [`MaybeAuth`] are poem extractors that yield the [`User`] and the [`Token`];
+//!   failures answer exactly as DRF does ([`Rejection`]).
+//!
+//! ```no_run
+//! use poem::{get, handler, listener::TcpListener, web::Json, EndpointExt, Route, Server};
+//! use tokenauth::{Auth, Store, User};
+//!
+//! #[handler]
+//! async fn me(auth: Auth) -> Json<User> {
+//!     Json(auth.user)
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let store = Store::connect("sqlite://tokenauth.db").await?;
+//!     store.migrate().await?;
+//!     let app = Route::new().at("/me", get(me)).data(store);
+//!     Server::new(TcpListener::bind("127.0.0.1:3000")).run(app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Cargo features
+//! - `sqlite` (default): SQLite storage.
+//! - `postgres`: PostgreSQL storage.
+//!
+//! [poem]: https://docs.rs/poem
+
+mod error;
+mod extract;
+mod header;
+mod key;
+mod models;
+mod password;
+mod rejection;
+mod store;
+
+pub use error::{AuthError, Error};
+pub use extract::{
+    Auth, BearerKeyword, Keyword, MaybeAuth, TokenKeyword, authenticate_request, is_valid_keyword,
+};
+pub use header::parse_authorization;
+pub use key::{KEY_BYTES, Key, KeyDigest, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_LEN};
+pub use models::{NewToken, Token, User};
+pub use rejection::{MISSING_STORE_DETAIL, Rejection, STORE_FAILURE_DETAIL, UNAVAILABLE_DETAIL};
+pub use store::{
+    AuthUser, AuthenticateError, DecodeRow, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store,
+};
+
+/// The sqlx this crate is built with, for constructing pools and deriving `sqlx::FromRow` on
+/// an [`AuthUser`] type with matching versions.
+pub use sqlx;

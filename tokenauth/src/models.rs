@@ -1,0 +1,199 @@
+//! The rows tokenauth works with: [`User`], [`Token`], and [`NewToken`] for creating tokens.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::Error;
+
+/// An account in tokenauth's own `tokenauth_users` table (Django's `request.user`).
+///
+/// The password hash is never loaded into a `User`: it cannot leak through `Debug`, `Display`
+/// or serialization.
+///
+/// ```
+/// # async fn demo() -> Result<(), tokenauth::Error> {
+/// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+/// store.migrate().await?;
+/// let user = store.create_user("alice", Some("s3cret-passw0rd")).await?;
+/// assert_eq!(user.username, "alice");
+/// assert!(user.is_active);
+/// assert_eq!(user.to_string(), "alice");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[non_exhaustive]
+pub struct User {
+    /// Primary key.
+    pub id: i64,
+    /// Unique login name.
+    pub username: String,
+    /// Inactive users cannot authenticate (DRF: "User inactive or deleted.").
+    pub is_active: bool,
+    /// When the account was created.
+    pub date_joined: DateTime<Utc>,
+}
+
+impl fmt::Display for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.username)
+    }
+}
+
+/// A stored token (Django REST framework's `request.auth`), without its secret.
+///
+/// The key is not part of a `Token`: only its digest is stored, and the plaintext [`Key`]
+/// is handed out once, when the token is created.
+///
+/// ```
+/// # async fn demo() -> Result<(), tokenauth::Error> {
+/// use tokenauth::{NewToken, Store};
+///
+/// let store = Store::connect("sqlite::memory:").await?;
+/// store.migrate().await?;
+/// let user = store.create_user("alice", None).await?;
+/// let (token, key) = store
+///     .create_token(user.id, NewToken::named("laptop").scope("orders:read")?)
+///     .await?;
+/// assert_eq!(token.user_id, user.id);
+/// assert!(token.has_scope("orders:read"));
+/// assert!(!token.to_string().contains(key.expose_secret()));
+/// # Ok(()) }
+/// ```
+///
+/// [`Key`]: crate::Key
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Token {
+    /// Primary key: use it to name a token (e.g. to revoke it), never the key.
+    pub id: i64,
+    /// The owner's id.
+    pub user_id: i64,
+    /// A label chosen at creation, e.g. the device or script using the token. May be empty.
+    pub name: String,
+    /// When the token was created.
+    pub created: DateTime<Utc>,
+    /// After this instant the token is refused as `Invalid token.`; `None` never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the token last authenticated a request, if recorded.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// What the token may do; `*` grants everything.
+    pub scopes: Vec<String>,
+}
+
+impl Token {
+    /// Whether the token has expired at `now`.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let user = store.create_user("alice", None).await?;
+    /// use chrono::{Duration, Utc};
+    /// use tokenauth::NewToken;
+    ///
+    /// let (token, _key) = store
+    ///     .create_token(user.id, NewToken::default().expires_in(Duration::hours(1)))
+    ///     .await?;
+    /// assert!(!token.is_expired(Utc::now()));
+    /// assert!(token.is_expired(Utc::now() + Duration::hours(2)));
+    /// # Ok(()) }
+    /// ```
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|expires_at| expires_at <= now)
+    }
+
+    /// Whether the token grants `scope`, directly or through the `*` wildcard.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let user = store.create_user("alice", None).await?;
+    /// let (admin, _key) = store
+    ///     .create_token(user.id, tokenauth::NewToken::default().scope("*")?)
+    ///     .await?;
+    /// assert!(admin.has_scope("anything:at-all"));
+    /// # Ok(()) }
+    /// ```
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == "*" || s == scope)
+    }
+}
+
+impl fmt::Display for Token {
+    /// `token #<id> of user #<user_id>`: never the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token #{} of user #{}", self.id, self.user_id)
+    }
+}
+
+/// Options for a new token: a name, an expiry and scopes. `NewToken::default()` is an unnamed,
+/// never-expiring token without scopes, like DRF's.
+///
+/// ```
+/// use chrono::Duration;
+/// use tokenauth::NewToken;
+///
+/// let options = NewToken::named("ci")
+///     .expires_in(Duration::days(30))
+///     .scope("deploy")?
+///     .scope("read")?;
+/// assert_eq!(options.scopes(), ["deploy", "read"]);
+/// assert!(NewToken::default().scope("two words").is_err());
+/// # Ok::<(), tokenauth::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewToken {
+    pub(crate) name: String,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) scopes: Vec<String>,
+}
+
+impl NewToken {
+    /// A token labelled `name` (e.g. the device or script that will use it).
+    pub fn named(name: impl Into<String>) -> Self {
+        NewToken {
+            name: name.into(),
+            ..NewToken::default()
+        }
+    }
+
+    /// Expire at a fixed instant.
+    pub fn expires_at(mut self, at: DateTime<Utc>) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Expire `ttl` after creation.
+    pub fn expires_in(self, ttl: chrono::Duration) -> Self {
+        self.expires_at(Utc::now() + ttl)
+    }
+
+    /// Grant a scope (`*` grants all).
+    ///
+    /// # Errors
+    /// [`Error::InvalidScope`] if `scope` is empty or contains whitespace: scopes are stored
+    /// space-separated, as OAuth 2.0's `scope` parameter.
+    pub fn scope(mut self, scope: impl Into<String>) -> Result<Self, Error> {
+        let scope = scope.into();
+        if scope.is_empty() || scope.chars().any(char::is_whitespace) {
+            return Err(Error::InvalidScope(scope));
+        }
+        if !self.scopes.contains(&scope) {
+            self.scopes.push(scope);
+        }
+        Ok(self)
+    }
+
+    /// The scopes granted so far.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+}
+
+/// Splits the stored, space-separated scopes column.
+pub(crate) fn split_scopes(stored: &str) -> Vec<String> {
+    stored.split_whitespace().map(str::to_owned).collect()
+}

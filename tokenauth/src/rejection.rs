@@ -1,0 +1,179 @@
+//! The response to a request that was not authenticated: DRF's `401` challenge, or a `5xx`
+//! when the store itself failed.
+
+use std::fmt;
+
+use poem::error::ResponseError;
+use poem::http::{StatusCode, header};
+use poem::{Body, Response};
+
+use crate::{AuthError, AuthenticateError, Error};
+
+/// The body of a `500` when no [`Store`](crate::Store) was added to the application.
+pub const MISSING_STORE_DETAIL: &str = "Server misconfiguration: tokenauth found no Store in the request data. \
+     Add it to the application with `.data(store)` (e.g. `Route::new().at(..).data(store)`).";
+
+/// The body of a `503` when the database cannot be reached.
+pub const UNAVAILABLE_DETAIL: &str = "Authentication is temporarily unavailable: the token database cannot be reached. Try again later.";
+
+/// The body of a `500` when the database failed in another way.
+pub const STORE_FAILURE_DETAIL: &str =
+    "Authentication failed because of a server error. The error has been logged.";
+
+/// Why a request was rejected before reaching the handler. Converts into a [`poem::Error`]
+/// whose response is:
+///
+/// | cause | status | body (`application/json`) | header |
+/// |---|---|---|---|
+/// | [`AuthError`] | `401` | `{"detail":"<DRF message>"}` | `WWW-Authenticate: <keyword>` |
+/// | database unreachable | `503` | `{"detail":"Authentication is temporarily unavailable…"}` | |
+/// | other database failure | `500` | `{"detail":"Authentication failed because of a server error…"}` | |
+/// | no `Store` in request data | `500` | `{"detail":"Server misconfiguration: … .data(store) …"}` | |
+///
+/// Store failures are logged as `tracing` error events when the rejection is created; the
+/// body never carries the error's text or any key.
+///
+/// ```
+/// use poem::error::ResponseError;
+/// use tokenauth::{AuthError, Rejection};
+///
+/// let rejection = Rejection::unauthorized("Bearer", AuthError::InvalidToken);
+/// let response = rejection.as_response();
+/// assert_eq!(response.status(), 401);
+/// assert_eq!(response.headers()["www-authenticate"], "Bearer");
+/// ```
+#[derive(Debug)]
+pub struct Rejection {
+    keyword: &'static str,
+    cause: Cause,
+}
+
+#[derive(Debug)]
+enum Cause {
+    Unauthorized(AuthError),
+    Store(Error),
+    MissingStore,
+}
+
+impl Rejection {
+    /// A `401` with DRF's message for `reason` and `WWW-Authenticate: <keyword>`.
+    pub fn unauthorized(keyword: &'static str, reason: AuthError) -> Self {
+        Rejection {
+            keyword,
+            cause: Cause::Unauthorized(reason),
+        }
+    }
+
+    /// A `503` (database unreachable) or `500` (other failure); logs the error.
+    ///
+    /// ```
+    /// use poem::error::ResponseError;
+    ///
+    /// let err = tokenauth::Error::Database(sqlx::Error::PoolTimedOut);
+    /// let rejection = tokenauth::Rejection::store_failure("Token", err);
+    /// assert_eq!(rejection.status(), 503);
+    /// ```
+    pub fn store_failure(keyword: &'static str, error: Error) -> Self {
+        tracing::error!(
+            error = %error,
+            keyword,
+            "tokenauth: could not authenticate the request: the token store failed"
+        );
+        Rejection {
+            keyword,
+            cause: Cause::Store(error),
+        }
+    }
+
+    /// A `500` saying that the [`Store`](crate::Store) is missing from the request data; logs it.
+    ///
+    /// ```
+    /// use poem::error::ResponseError;
+    ///
+    /// assert_eq!(tokenauth::Rejection::missing_store("Token").status(), 500);
+    /// ```
+    pub fn missing_store(keyword: &'static str) -> Self {
+        tracing::error!(
+            keyword,
+            "tokenauth: no Store in the request data; add `.data(store)` to the application"
+        );
+        Rejection {
+            keyword,
+            cause: Cause::MissingStore,
+        }
+    }
+
+    /// Converts the result of [`Store::authenticate_as`](crate::Store::authenticate_as).
+    pub fn from_authenticate(keyword: &'static str, error: AuthenticateError) -> Self {
+        match error {
+            AuthenticateError::Denied(reason) => Rejection::unauthorized(keyword, reason),
+            AuthenticateError::Store(error) => Rejection::store_failure(keyword, error),
+        }
+    }
+
+    /// The refusal, if this is a `401`.
+    ///
+    /// ```
+    /// use tokenauth::{AuthError, Rejection};
+    ///
+    /// let rejection = Rejection::unauthorized("Token", AuthError::UserInactive);
+    /// assert_eq!(rejection.auth_error(), Some(AuthError::UserInactive));
+    /// ```
+    pub fn auth_error(&self) -> Option<AuthError> {
+        match self.cause {
+            Cause::Unauthorized(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The keyword announced in `WWW-Authenticate`.
+    pub fn keyword(&self) -> &'static str {
+        self.keyword
+    }
+
+    fn detail(&self) -> &'static str {
+        match &self.cause {
+            Cause::Unauthorized(reason) => reason.detail(),
+            Cause::Store(error) if error.is_unavailable() => UNAVAILABLE_DETAIL,
+            Cause::Store(_) => STORE_FAILURE_DETAIL,
+            Cause::MissingStore => MISSING_STORE_DETAIL,
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.detail())
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.cause {
+            Cause::Unauthorized(reason) => Some(reason),
+            Cause::Store(error) => Some(error),
+            Cause::MissingStore => None,
+        }
+    }
+}
+
+impl ResponseError for Rejection {
+    fn status(&self) -> StatusCode {
+        match &self.cause {
+            Cause::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Cause::Store(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Cause::Store(_) | Cause::MissingStore => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn as_response(&self) -> Response {
+        let body = serde_json::json!({ "detail": self.detail() }).to_string();
+        let mut response = Response::builder()
+            .status(self.status())
+            .content_type("application/json");
+        if matches!(self.cause, Cause::Unauthorized(_)) {
+            response = response.header(header::WWW_AUTHENTICATE, self.keyword);
+        }
+        response.body(Body::from_string(body))
+    }
+}

@@ -1,0 +1,195 @@
+//! Authenticating a key: one query joining the token and its user.
+
+use chrono::Utc;
+use sqlx::FromRow as _;
+
+use super::tokens::{TokenRow, token_columns};
+use super::{Store, with_pool};
+use crate::{AuthError, Error, KeyDigest, Token, User};
+
+/// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub trait DecodeRow:
+    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+{
+}
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+impl<T> DecodeRow for T where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+{
+}
+
+/// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+pub trait DecodeRow: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> {}
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> {}
+
+/// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+pub trait DecodeRow: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> {}
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> {}
+
+/// A user type that tokens authenticate: tokenauth's own [`User`], or an application's type
+/// read from the application's own users table.
+///
+/// `TABLE`, `ID_COLUMN` and `COLUMNS` are written into the SQL as they are: they must be
+/// trusted identifiers from your code, never user input.
+///
+/// Authentication is one query: the token row joined to `TABLE` on
+/// `TABLE.ID_COLUMN = tokenauth_tokens.user_id`, selecting `COLUMNS` from the user table
+/// (the token's columns carry a `tokenauth_token_` prefix, so column names do not clash).
+///
+/// ```
+/// use tokenauth::AuthUser;
+///
+/// #[derive(sqlx::FromRow)]
+/// struct Account {
+///     id: i64,
+///     email: String,
+///     disabled: bool,
+/// }
+///
+/// impl AuthUser for Account {
+///     const TABLE: &'static str = "accounts";
+///     const COLUMNS: &'static [&'static str] = &["id", "email", "disabled"];
+///     fn is_active(&self) -> bool {
+///         !self.disabled
+///     }
+/// }
+/// ```
+pub trait AuthUser: DecodeRow + Send + Sync + Unpin + 'static {
+    /// The table holding the users (a trusted identifier: it is written into the SQL).
+    const TABLE: &'static str;
+    /// The primary key column that `tokenauth_tokens.user_id` refers to.
+    const ID_COLUMN: &'static str = "id";
+    /// The columns to select, read by the type's `sqlx::FromRow` implementation.
+    const COLUMNS: &'static [&'static str];
+    /// Whether the user may authenticate; `false` answers `User inactive or deleted.`
+    fn is_active(&self) -> bool;
+}
+
+impl AuthUser for User {
+    const TABLE: &'static str = "tokenauth_users";
+    const COLUMNS: &'static [&'static str] = &["id", "username", "is_active", "date_joined"];
+    fn is_active(&self) -> bool {
+        self.is_active
+    }
+}
+
+/// Why [`Store::authenticate`] did not return a user: a refusal the client caused, or a
+/// failure of the store (which must not be reported as a refusal).
+///
+/// ```
+/// use tokenauth::{AuthError, AuthenticateError};
+///
+/// let err = AuthenticateError::from(AuthError::InvalidToken);
+/// assert_eq!(err.to_string(), "Invalid token.");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthenticateError {
+    /// The credentials were refused (`401`).
+    #[error(transparent)]
+    Denied(#[from] AuthError),
+    /// The store failed (`5xx`).
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+impl From<sqlx::Error> for AuthenticateError {
+    fn from(err: sqlx::Error) -> Self {
+        AuthenticateError::Store(Error::Database(err))
+    }
+}
+
+fn auth_query<U: AuthUser>() -> String {
+    let mut sql = String::from(concat!("SELECT ", token_columns!("t.")));
+    for column in U::COLUMNS {
+        sql.push_str(", u.");
+        sql.push_str(column);
+    }
+    sql.push_str(" FROM tokenauth_tokens t JOIN ");
+    sql.push_str(U::TABLE);
+    sql.push_str(" u ON u.");
+    sql.push_str(U::ID_COLUMN);
+    sql.push_str(" = t.user_id WHERE t.key_digest = $1");
+    sql
+}
+
+impl Store {
+    /// Looks a key up with tokenauth's own [`User`]: see [`Store::authenticate_as`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// use tokenauth::{AuthError, AuthenticateError};
+    ///
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (token, key) = store.create_token(alice.id, Default::default()).await?;
+    /// let (user, auth) = store.authenticate(key.expose_secret()).await.unwrap();
+    /// assert_eq!((user, auth), (alice, token));
+    /// assert!(matches!(
+    ///     store.authenticate("not-a-key").await,
+    ///     Err(AuthenticateError::Denied(AuthError::InvalidToken))
+    /// ));
+    /// # Ok(()) }
+    /// ```
+    pub async fn authenticate(&self, key: &str) -> Result<(User, Token), AuthenticateError> {
+        self.authenticate_as::<User>(key).await
+    }
+
+    /// DRF's `authenticate_credentials`: one query joining the token (by the key's digest) to
+    /// its user, then Django REST framework's checks. Unknown and expired keys are
+    /// `Invalid token.`; a user that is not active is `User inactive or deleted.`
+    ///
+    /// # Errors
+    /// [`AuthenticateError::Denied`] with the reason, or [`AuthenticateError::Store`] if the
+    /// database fails.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// use tokenauth::{AuthError, AuthenticateError, User};
+    ///
+    /// let bob = store.create_user("bob", None).await?;
+    /// let (_, key) = store.create_token(bob.id, Default::default()).await?;
+    /// store.set_active(bob.id, false).await?;
+    /// assert!(matches!(
+    ///     store.authenticate_as::<User>(key.expose_secret()).await,
+    ///     Err(AuthenticateError::Denied(AuthError::UserInactive))
+    /// ));
+    /// # Ok(()) }
+    /// ```
+    pub async fn authenticate_as<U: AuthUser>(
+        &self,
+        key: &str,
+    ) -> Result<(U, Token), AuthenticateError> {
+        let digest = KeyDigest::of(key);
+        let sql = auth_query::<U>();
+        let found = with_pool!(self, pool => {
+            match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
+                Some(row) => Some((TokenRow::from_row(&row)?, U::from_row(&row)?)),
+                None => None,
+            }
+        });
+        let Some((token, user)) = found else {
+            return Err(AuthError::InvalidToken.into());
+        };
+        let token = Token::from(token);
+        if token.is_expired(Utc::now()) {
+            return Err(AuthError::InvalidToken.into());
+        }
+        if !user.is_active() {
+            return Err(AuthError::UserInactive.into());
+        }
+        Ok((user, token))
+    }
+}

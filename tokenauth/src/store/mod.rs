@@ -1,0 +1,293 @@
+//! Storage of users and tokens with sqlx, on SQLite or PostgreSQL behind one API.
+//!
+//! [`Store`] wraps a connection pool of either backend. Every query is written once, with
+//! `$n` placeholders (both backends accept them), and run on whichever pool the store holds.
+
+mod auth;
+mod tokens;
+mod users;
+
+use std::time::Duration;
+
+pub use auth::{AuthUser, AuthenticateError, DecodeRow};
+pub use users::MAX_USERNAME_LEN;
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!(
+    "tokenauth needs a database backend: enable the `sqlite` feature, the `postgres` feature, or both"
+);
+
+/// The table in which tokenauth records its own applied migrations, apart from the
+/// application's `_sqlx_migrations`, so both migrators can run against one database.
+pub const MIGRATIONS_TABLE: &str = "_tokenauth_migrations";
+
+/// How long a request waits for a pooled connection before authentication answers
+/// `503 Service Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The database behind tokenauth: a sqlx pool for SQLite or PostgreSQL.
+///
+/// Cloning is cheap (the pool is reference-counted). Add it to your poem app with
+/// `.data(store)` so that the [`Auth`](crate::Auth) extractor can find it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// use tokenauth::Store;
+///
+/// // A file, created on first use: "sqlite://tokenauth.db". Or "postgres://user@host/db".
+/// let store = Store::connect("sqlite::memory:").await?;
+/// store.migrate().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+#[derive(Clone)]
+enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once
+/// per enabled backend, so the same query text and row types serve both.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            #[cfg(feature = "sqlite")]
+            $crate::store::Pool::Sqlite($pool) => $body,
+            #[cfg(feature = "postgres")]
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+impl Store {
+    /// Connects to `url`:
+    /// - `sqlite://path/to/file.db` (feature `sqlite`): the file is created if missing and
+    ///   opened in WAL mode with foreign keys on; `sqlite::memory:` is a private in-memory
+    ///   database that lives as long as the store.
+    /// - `postgres://…` or `postgresql://…` (feature `postgres`).
+    ///
+    /// Call [`Store::migrate`] before first use.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedUrl`](crate::Error::UnsupportedUrl) for another scheme (the
+    /// message names the scheme only, never credentials), or
+    /// [`Error::Database`](crate::Error::Database) if the database cannot be opened.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = tokenauth::Store::connect("mysql://root:hunter2@db/app").await.err().unwrap();
+    /// assert!(err.to_string().starts_with("unsupported database URL `mysql:`"));
+    /// assert!(!err.to_string().contains("hunter2"));
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Store, crate::Error> {
+        #[cfg(feature = "sqlite")]
+        if url.starts_with("sqlite:") {
+            use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+            use std::str::FromStr as _;
+
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let mut options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            if !in_memory {
+                options = options.journal_mode(SqliteJournalMode::Wal);
+            }
+            let mut pool = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+            if in_memory {
+                // An in-memory database vanishes with its last connection: keep one open.
+                pool = pool
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None);
+            }
+            return Ok(Store::from(pool.connect_with(options).await?));
+        }
+        #[cfg(feature = "postgres")]
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await?;
+            return Ok(Store::from(pool));
+        }
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        Err(crate::Error::UnsupportedUrl(format!("{scheme}:")))
+    }
+
+    /// Applies tokenauth's migrations (embedded at compile time with `sqlx::migrate!`).
+    ///
+    /// They are recorded in their own table, [`MIGRATIONS_TABLE`], so an application's own
+    /// `sqlx::migrate!` keeps working on the same database. Safe to call on every start and
+    /// from several instances at once (sqlx takes a lock on PostgreSQL).
+    ///
+    /// # Errors
+    /// [`Error::Migrate`](crate::Error::Migrate) if a migration fails or the database holds a
+    /// migration this build does not know.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// store.migrate().await?; // idempotent
+    /// # Ok(()) }
+    /// ```
+    pub async fn migrate(&self) -> Result<(), crate::Error> {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => {
+                let mut migrator = sqlx::migrate!("migrations/sqlite");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(pool).await?;
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                let mut migrator = sqlx::migrate!("migrations/postgres");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Which database the store uses: `"sqlite"` or `"postgres"`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.backend(), "sqlite");
+    /// # Ok(()) }
+    /// ```
+    pub fn backend(&self) -> &'static str {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The SQLite pool, if the store uses SQLite: run your own queries on the same database.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// let pool = store.sqlite_pool().expect("a SQLite store");
+    /// let users: i64 = sqlx::query_scalar("SELECT count(*) FROM tokenauth_users")
+    ///     .fetch_one(pool)
+    ///     .await?;
+    /// assert_eq!(users, 0);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(pool) => Some(pool),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, if the store uses PostgreSQL: run your own queries on the same
+    /// database.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// assert!(store.postgres_pool().is_none());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// Closes the pool: later operations fail with a database error (and authentication
+    /// with `503 Service Unavailable`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// store.close().await;
+    /// assert!(store.migrate().await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<sqlx::SqlitePool> for Store {
+    /// Uses an existing SQLite pool. Keep foreign keys on (sqlx's default) so that deleting a
+    /// user deletes their tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let store = tokenauth::Store::from(pool);
+    /// # Ok(()) }
+    /// ```
+    fn from(pool: sqlx::SqlitePool) -> Self {
+        Store {
+            pool: Pool::Sqlite(pool),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<sqlx::PgPool> for Store {
+    /// Uses an existing PostgreSQL pool.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/app").await?;
+    /// let store = tokenauth::Store::from(pool);
+    /// # Ok(()) }
+    /// ```
+    fn from(pool: sqlx::PgPool) -> Self {
+        Store {
+            pool: Pool::Postgres(pool),
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    /// Shows the backend only: pool options can hold credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a unique-constraint violation to `on_unique`, any other error to
+/// [`Error::Database`](crate::Error::Database).
+fn unique_violation(err: sqlx::Error, on_unique: impl FnOnce() -> crate::Error) -> crate::Error {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => on_unique(),
+        _ => crate::Error::Database(err),
+    }
+}
