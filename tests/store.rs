@@ -256,7 +256,10 @@ async fn imported_keys_authenticate_and_never_overwrite(store: Store) {
         Err(Error::DuplicateKey)
     ));
     assert!(store.tokens(bob.id).await.unwrap().is_empty());
-    assert_eq!(store.tokens(alice.id).await.unwrap(), std::slice::from_ref(&token));
+    assert_eq!(
+        store.tokens(alice.id).await.unwrap(),
+        std::slice::from_ref(&token)
+    );
     assert_eq!(store.authenticate(drf_key).await.unwrap(), (alice, token));
 }
 
@@ -306,7 +309,10 @@ async fn reset_revokes_every_token_and_creates_one(store: Store) {
         .unwrap();
 
     let (token, key) = store.reset_token(alice.id).await.unwrap();
-    assert_eq!(store.tokens(alice.id).await.unwrap(), std::slice::from_ref(&token));
+    assert_eq!(
+        store.tokens(alice.id).await.unwrap(),
+        std::slice::from_ref(&token)
+    );
     for old in [&old1, &old2] {
         assert_eq!(
             denied(store.authenticate(old.expose_secret()).await),

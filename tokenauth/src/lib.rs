@@ -56,3 +56,8 @@ pub use store::{
 /// The sqlx this crate is built with, for constructing pools and deriving `sqlx::FromRow` on
 /// an [`AuthUser`] type with matching versions.
 pub use sqlx;
+
+/// The README's examples are compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
