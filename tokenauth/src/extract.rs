@@ -88,10 +88,22 @@ macro_rules! keyword {
 
 keyword!(
     /// `Authorization: Token <key>`: Django REST framework's default keyword.
+    ///
+    /// ```
+    /// use tokenauth::Keyword;
+    ///
+    /// assert_eq!(tokenauth::TokenKeyword::KEYWORD, "Token");
+    /// ```
     pub TokenKeyword = "Token"
 );
 keyword!(
     /// `Authorization: Bearer <key>` (RFC 6750).
+    ///
+    /// ```
+    /// use tokenauth::Keyword;
+    ///
+    /// assert_eq!(tokenauth::BearerKeyword::KEYWORD, "Bearer");
+    /// ```
     pub BearerKeyword = "Bearer"
 );
 
@@ -182,6 +194,14 @@ pub struct Auth<U = User, K = TokenKeyword> {
 
 impl<U, K> Auth<U, K> {
     /// The user and the token.
+    ///
+    /// ```
+    /// #[poem::handler]
+    /// async fn whoami(auth: tokenauth::Auth) -> String {
+    ///     let (user, token) = auth.into_parts();
+    ///     format!("{user} via {token}")
+    /// }
+    /// ```
     pub fn into_parts(self) -> (U, Token) {
         (self.user, self.token)
     }

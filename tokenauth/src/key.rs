@@ -10,12 +10,32 @@ use zeroize::Zeroize;
 use crate::Error;
 
 /// Number of random bytes in a generated key (DRF's `secrets.token_hex(20)`: 160 bits).
+///
+/// ```
+/// let key = tokenauth::Key::generate()?;
+/// assert_eq!(key.expose_secret().len(), 2 * tokenauth::KEY_BYTES);
+/// # Ok::<(), tokenauth::Error>(())
+/// ```
 pub const KEY_BYTES: usize = 20;
 
 /// Shortest key accepted by [`Key::import`]. Shorter keys are guessable.
+///
+/// ```
+/// use tokenauth::{Key, MIN_IMPORTED_KEY_LEN};
+///
+/// assert!(Key::import("k".repeat(MIN_IMPORTED_KEY_LEN)).is_ok());
+/// assert!(Key::import("k".repeat(MIN_IMPORTED_KEY_LEN - 1)).is_err());
+/// ```
 pub const MIN_IMPORTED_KEY_LEN: usize = 16;
 
 /// Longest key accepted by [`Key::import`].
+///
+/// ```
+/// use tokenauth::{Key, MAX_IMPORTED_KEY_LEN};
+///
+/// assert!(Key::import("k".repeat(MAX_IMPORTED_KEY_LEN)).is_ok());
+/// assert!(Key::import("k".repeat(MAX_IMPORTED_KEY_LEN + 1)).is_err());
+/// ```
 pub const MAX_IMPORTED_KEY_LEN: usize = 256;
 
 /// The secret part of a token, as the client sends it after the keyword.
@@ -96,6 +116,13 @@ impl Key {
     }
 
     /// The key itself. Show it to its owner once; never log it.
+    ///
+    /// ```
+    /// let key = tokenauth::Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
+    /// let header = format!("Token {}", key.expose_secret());
+    /// assert_eq!(header, "Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b");
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
     pub fn expose_secret(&self) -> &str {
         &self.0
     }
@@ -146,11 +173,21 @@ pub struct KeyDigest(String);
 
 impl KeyDigest {
     /// Digests a key as presented by a client.
+    ///
+    /// ```
+    /// let digest = tokenauth::KeyDigest::of("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b");
+    /// assert_eq!(digest.as_str().len(), 64);
+    /// ```
     pub fn of(key: &str) -> Self {
         KeyDigest(hex_lower(&Sha256::digest(key.as_bytes())))
     }
 
     /// The digest as stored in the `key_digest` column.
+    ///
+    /// ```
+    /// let digest = tokenauth::KeyDigest::of("abc");
+    /// assert!(digest.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }

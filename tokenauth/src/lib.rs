@@ -55,6 +55,14 @@ pub use store::{
 
 /// The sqlx this crate is built with, for constructing pools and deriving `sqlx::FromRow` on
 /// an [`AuthUser`] type with matching versions.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// let pool = tokenauth::sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// let store = tokenauth::Store::from(pool);
+/// # Ok(()) }
+/// ```
 pub use sqlx;
 
 /// The README's examples are compiled as doctests.

@@ -153,6 +153,17 @@ pub struct NewToken {
 
 impl NewToken {
     /// A token labelled `name` (e.g. the device or script that will use it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let user = store.create_user("alice", None).await?;
+    /// let (token, _key) = store.create_token(user.id, tokenauth::NewToken::named("laptop")).await?;
+    /// assert_eq!(token.name, "laptop");
+    /// # Ok(()) }
+    /// ```
     pub fn named(name: impl Into<String>) -> Self {
         NewToken {
             name: name.into(),
@@ -161,12 +172,34 @@ impl NewToken {
     }
 
     /// Expire at a fixed instant.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    ///
+    /// let new_year = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    /// let options = tokenauth::NewToken::default().expires_at(new_year);
+    /// # let _ = options;
+    /// ```
     pub fn expires_at(mut self, at: DateTime<Utc>) -> Self {
         self.expires_at = Some(at);
         self
     }
 
-    /// Expire `ttl` after creation.
+    /// Expire `ttl` from now.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let user = store.create_user("alice", None).await?;
+    /// use chrono::{Duration, Utc};
+    ///
+    /// let options = tokenauth::NewToken::default().expires_in(Duration::days(7));
+    /// let (token, _key) = store.create_token(user.id, options).await?;
+    /// assert!(token.expires_at.unwrap() > Utc::now() + Duration::days(6));
+    /// # Ok(()) }
+    /// ```
     pub fn expires_in(self, ttl: chrono::Duration) -> Self {
         self.expires_at(Utc::now() + ttl)
     }
@@ -176,6 +209,15 @@ impl NewToken {
     /// # Errors
     /// [`Error::InvalidScope`] if `scope` is empty or contains whitespace: scopes are stored
     /// space-separated, as OAuth 2.0's `scope` parameter.
+    ///
+    /// ```
+    /// use tokenauth::NewToken;
+    ///
+    /// let options = NewToken::default().scope("orders:read")?.scope("orders:read")?;
+    /// assert_eq!(options.scopes(), ["orders:read"]); // no duplicates
+    /// assert!(NewToken::default().scope("").is_err());
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
     pub fn scope(mut self, scope: impl Into<String>) -> Result<Self, Error> {
         let scope = scope.into();
         if scope.is_empty() || scope.chars().any(char::is_whitespace) {
@@ -188,6 +230,10 @@ impl NewToken {
     }
 
     /// The scopes granted so far.
+    ///
+    /// ```
+    /// assert!(tokenauth::NewToken::default().scopes().is_empty());
+    /// ```
     pub fn scopes(&self) -> &[String] {
         &self.scopes
     }

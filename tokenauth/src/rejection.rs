@@ -10,13 +10,35 @@ use poem::{Body, Response};
 use crate::{AuthError, AuthenticateError, Error};
 
 /// The body of a `500` when no [`Store`](crate::Store) was added to the application.
+///
+/// ```
+/// assert!(tokenauth::MISSING_STORE_DETAIL.contains(".data(store)"));
+/// ```
 pub const MISSING_STORE_DETAIL: &str = "Server misconfiguration: tokenauth found no Store in the request data. \
      Add it to the application with `.data(store)` (e.g. `Route::new().at(..).data(store)`).";
 
 /// The body of a `503` when the database cannot be reached.
+///
+/// ```
+/// use poem::error::ResponseError;
+///
+/// let rejection = tokenauth::Rejection::store_failure(
+///     "Token",
+///     tokenauth::Error::Database(sqlx::Error::PoolClosed),
+/// );
+/// assert_eq!(rejection.to_string(), tokenauth::UNAVAILABLE_DETAIL);
+/// ```
 pub const UNAVAILABLE_DETAIL: &str = "Authentication is temporarily unavailable: the token database cannot be reached. Try again later.";
 
 /// The body of a `500` when the database failed in another way.
+///
+/// ```
+/// let rejection = tokenauth::Rejection::store_failure(
+///     "Token",
+///     tokenauth::Error::Database(sqlx::Error::RowNotFound),
+/// );
+/// assert_eq!(rejection.to_string(), tokenauth::STORE_FAILURE_DETAIL);
+/// ```
 pub const STORE_FAILURE_DETAIL: &str =
     "Authentication failed because of a server error. The error has been logged.";
 
@@ -57,6 +79,13 @@ enum Cause {
 
 impl Rejection {
     /// A `401` with DRF's message for `reason` and `WWW-Authenticate: <keyword>`.
+    ///
+    /// ```
+    /// use tokenauth::{AuthError, Rejection};
+    ///
+    /// let err: poem::Error = Rejection::unauthorized("Token", AuthError::NotAuthenticated).into();
+    /// assert_eq!(err.status(), 401);
+    /// ```
     pub fn unauthorized(keyword: &'static str, reason: AuthError) -> Self {
         Rejection {
             keyword,
@@ -103,7 +132,14 @@ impl Rejection {
         }
     }
 
-    /// Converts the result of [`Store::authenticate_as`](crate::Store::authenticate_as).
+    /// Converts the error of [`Store::authenticate_as`](crate::Store::authenticate_as).
+    ///
+    /// ```
+    /// use tokenauth::{AuthError, Rejection};
+    ///
+    /// let rejection = Rejection::from_authenticate("Token", AuthError::InvalidToken.into());
+    /// assert_eq!(rejection.auth_error(), Some(AuthError::InvalidToken));
+    /// ```
     pub fn from_authenticate(keyword: &'static str, error: AuthenticateError) -> Self {
         match error {
             AuthenticateError::Denied(reason) => Rejection::unauthorized(keyword, reason),
@@ -127,6 +163,11 @@ impl Rejection {
     }
 
     /// The keyword announced in `WWW-Authenticate`.
+    ///
+    /// ```
+    /// let rejection = tokenauth::Rejection::missing_store("Bearer");
+    /// assert_eq!(rejection.keyword(), "Bearer");
+    /// ```
     pub fn keyword(&self) -> &'static str {
         self.keyword
     }

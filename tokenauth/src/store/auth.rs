@@ -8,6 +8,15 @@ use super::{Store, with_pool};
 use crate::{AuthError, Error, KeyDigest, Token, User};
 
 /// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
+///
+/// ```
+/// #[derive(sqlx::FromRow)]
+/// struct Account {
+///     id: i64,
+/// }
+/// fn decodes<T: tokenauth::DecodeRow>() {}
+/// decodes::<Account>();
+/// ```
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 pub trait DecodeRow:
     for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
@@ -22,12 +31,30 @@ impl<T> DecodeRow for T where
 }
 
 /// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
+///
+/// ```
+/// #[derive(sqlx::FromRow)]
+/// struct Account {
+///     id: i64,
+/// }
+/// fn decodes<T: tokenauth::DecodeRow>() {}
+/// decodes::<Account>();
+/// ```
 #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
 pub trait DecodeRow: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> {}
 #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
 impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> {}
 
 /// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
+///
+/// ```
+/// #[derive(sqlx::FromRow)]
+/// struct Account {
+///     id: i64,
+/// }
+/// fn decodes<T: tokenauth::DecodeRow>() {}
+/// decodes::<Account>();
+/// ```
 #[cfg(all(feature = "postgres", not(feature = "sqlite")))]
 pub trait DecodeRow: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> {}
 #[cfg(all(feature = "postgres", not(feature = "sqlite")))]

@@ -19,6 +19,19 @@ compile_error!(
 
 /// The table in which tokenauth records its own applied migrations, apart from the
 /// application's `_sqlx_migrations`, so both migrators can run against one database.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+/// store.migrate().await?;
+/// let sql = format!("SELECT count(*) FROM {}", tokenauth::MIGRATIONS_TABLE);
+/// let applied: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+///     .fetch_one(store.sqlite_pool().unwrap())
+///     .await?;
+/// assert!(applied >= 1);
+/// # Ok(()) }
+/// ```
 pub const MIGRATIONS_TABLE: &str = "_tokenauth_migrations";
 
 /// How long a request waits for a pooled connection before authentication answers

@@ -6,6 +6,16 @@ use super::{Store, unique_violation, with_pool};
 use crate::{Error, User, password};
 
 /// Longest accepted username (Django's `AbstractUser.username`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+/// # store.migrate().await?;
+/// let too_long = "x".repeat(tokenauth::MAX_USERNAME_LEN + 1);
+/// assert!(store.create_user(&too_long, None).await.is_err());
+/// # Ok(()) }
+/// ```
 pub const MAX_USERNAME_LEN: usize = 150;
 
 /// The columns read into a [`User`].
