@@ -1,5 +1,23 @@
 //! Procedural macros for [tokenauth](https://docs.rs/tokenauth). Use them through the
-//! `tokenauth` crate, which re-exports them; this crate is an implementation detail and its
-//! version is pinned by `tokenauth`.
+//! `tokenauth` crate, which re-exports them and documents them; this crate is an
+//! implementation detail whose version `tokenauth` pins exactly.
 //!
-//! The `#[token_auth]` attribute lands here next; until then this crate exports nothing.
+//! The macro runs in phases, one module each: [`attr`] parses the attribute's arguments,
+//! [`ast`] reads the item (a handler or an `#[OpenApi]` impl) keeping spans, [`valid`] checks
+//! what the two together mean, and [`expand`] writes the rewritten item. Errors are collected
+//! and reported together; with bad arguments the item still expands with defaults.
+
+mod ast;
+mod attr;
+mod errors;
+mod expand;
+mod valid;
+
+use proc_macro::TokenStream;
+
+/// DRF-style token authentication for a poem `#[handler]` or a poem-openapi `#[OpenApi]` impl.
+/// Documented on its re-export, `tokenauth::token_auth`.
+#[proc_macro_attribute]
+pub fn token_auth(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::token_auth(args.into(), item.into()).into()
+}

@@ -22,6 +22,33 @@ use crate::{AuthError, AuthUser, Rejection, Store, Token, User, parse_authorizat
 pub trait Keyword: Send + Sync + 'static {
     /// The keyword: an RFC 9110 `token` (see [`is_valid_keyword`]), compared ignoring ASCII case.
     const KEYWORD: &'static str;
+    /// The name of the keyword's OpenAPI security scheme (letters, digits, `.`, `-`, `_`),
+    /// e.g. `TokenAuth`.
+    const SCHEME_NAME: &'static str;
+    /// The security scheme's description: how to send the key, e.g. in Swagger UI.
+    const SCHEME_DESCRIPTION: &'static str;
+}
+
+/// Whether `name` can name an OpenAPI component such as a security scheme: one or more
+/// letters, digits, `.`, `-` or `_`. Usable in constants.
+///
+/// ```
+/// assert!(tokenauth::is_valid_scheme_name("TokenAuth"));
+/// assert!(!tokenauth::is_valid_scheme_name("Key!Auth"));
+/// ```
+pub const fn is_valid_scheme_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if !matches!(bytes[i], b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_') {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether `keyword` can be an HTTP authentication scheme: one or more RFC 9110 `tchar`s
@@ -56,15 +83,21 @@ pub const fn is_valid_keyword(keyword: &str) -> bool {
 }
 
 /// Defines a [`Keyword`] type, checking at compile time that the keyword is a valid HTTP
-/// authentication scheme.
+/// authentication scheme. Its OpenAPI security scheme is named `<keyword>Auth`, or `scheme`
+/// when given (needed when the keyword holds characters other than letters, digits, `.`, `-`
+/// and `_`).
 ///
 /// ```
 /// tokenauth::keyword!(
 ///     /// `Authorization: Api-Key <key>`
 ///     pub ApiKey = "Api-Key"
 /// );
+/// tokenauth::keyword!(pub Bang = "Key!", scheme = "BangAuth");
+///
 /// use tokenauth::Keyword;
 /// assert_eq!(ApiKey::KEYWORD, "Api-Key");
+/// assert_eq!(ApiKey::SCHEME_NAME, "Api-KeyAuth");
+/// assert_eq!(Bang::SCHEME_NAME, "BangAuth");
 /// ```
 ///
 /// ```compile_fail
@@ -72,7 +105,10 @@ pub const fn is_valid_keyword(keyword: &str) -> bool {
 /// ```
 #[macro_export]
 macro_rules! keyword {
-    ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal) => {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal $(,)?) => {
+        $crate::keyword!($(#[$meta])* $vis $name = $keyword, scheme = ::core::concat!($keyword, "Auth"));
+    };
+    ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal, scheme = $scheme:expr $(,)?) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, Default)]
         $vis struct $name;
@@ -80,8 +116,21 @@ macro_rules! keyword {
             $crate::is_valid_keyword($keyword),
             "a keyword must be one or more letters, digits or !#$%&'*+-.^_`|~ characters"
         );
+        const _: () = ::core::assert!(
+            $crate::is_valid_scheme_name($scheme),
+            "an OpenAPI scheme name must be one or more letters, digits, `.`, `-` or `_`: pass `scheme = \"...\"`"
+        );
         impl $crate::Keyword for $name {
             const KEYWORD: &'static str = $keyword;
+            const SCHEME_NAME: &'static str = $scheme;
+            const SCHEME_DESCRIPTION: &'static str = if $crate::__private::is_bearer($keyword) {
+                $crate::__private::BEARER_DESCRIPTION
+            } else {
+                ::core::concat!(
+                    "Send the header `Authorization: ", $keyword, " <key>`. ",
+                    "In Swagger UI's Authorize dialog, enter `", $keyword, " <key>`, keyword included."
+                )
+            };
         }
     };
 }
@@ -261,5 +310,40 @@ impl<'a, U: AuthUser, K: Keyword> FromRequest<'a> for MaybeAuth<U, K> {
             token,
             keyword: PhantomData,
         })))
+    }
+}
+
+/// `user: User` as a plain extractor: authentication with the default `Token` keyword.
+///
+/// `#[token_auth]` is the better way (one authentication for the user and the token, any
+/// keyword, documented in OpenAPI); this impl makes `User` usable on its own, too.
+///
+/// ```
+/// #[poem::handler]
+/// async fn me(user: tokenauth::User) -> String {
+///     user.username
+/// }
+/// ```
+impl<'a> FromRequest<'a> for User {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Auth::<User, TokenKeyword>::from_request(req, body)
+            .await
+            .map(|auth| auth.user)
+    }
+}
+
+/// `token: Token` as a plain extractor: the presented token, with the default `Token` keyword.
+///
+/// ```
+/// #[poem::handler]
+/// async fn which(token: tokenauth::Token) -> String {
+///     token.name
+/// }
+/// ```
+impl<'a> FromRequest<'a> for Token {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Auth::<User, TokenKeyword>::from_request(req, body)
+            .await
+            .map(|auth| auth.token)
     }
 }

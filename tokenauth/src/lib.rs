@@ -29,14 +29,20 @@
 //! # Cargo features
 //! - `sqlite` (default): SQLite storage.
 //! - `postgres`: PostgreSQL storage.
+//! - `openapi`: poem-openapi support (`ApiAuth`, `ApiMaybeAuth`, `Secured`).
 //!
 //! [poem]: https://docs.rs/poem
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod error;
 mod extract;
 mod header;
 mod key;
 mod models;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod password;
 mod rejection;
 mod store;
@@ -44,14 +50,20 @@ mod store;
 pub use error::{AuthError, Error};
 pub use extract::{
     Auth, BearerKeyword, Keyword, MaybeAuth, TokenKeyword, authenticate_request, is_valid_keyword,
+    is_valid_scheme_name,
 };
 pub use header::parse_authorization;
 pub use key::{KEY_BYTES, Key, KeyDigest, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_LEN};
 pub use models::{NewToken, Token, User};
+#[cfg(feature = "openapi")]
+pub use openapi::{ApiAuth, ApiMaybeAuth, Secured};
 pub use rejection::{MISSING_STORE_DETAIL, Rejection, STORE_FAILURE_DETAIL, UNAVAILABLE_DETAIL};
 pub use store::{
     AuthUser, AuthenticateError, DecodeRow, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store,
 };
+
+#[doc = include_str!("token_auth.md")]
+pub use tokenauth_macros::token_auth;
 
 /// The sqlx this crate is built with, for constructing pools and deriving `sqlx::FromRow` on
 /// an [`AuthUser`] type with matching versions.

@@ -1,0 +1,65 @@
+//! Support for the code that `#[token_auth]` and `keyword!` generate. Not public API: it may
+//! change in any release, in step with `tokenauth-macros` (whose version `tokenauth` pins).
+
+pub use poem;
+#[cfg(feature = "openapi")]
+pub use poem_openapi;
+
+pub use crate::extract::{Auth, MaybeAuth};
+#[cfg(feature = "openapi")]
+pub use crate::openapi::{ApiAuth, ApiMaybeAuth, Secured};
+pub use crate::{Keyword, Token, User};
+
+/// The description of a `Bearer` security scheme (OpenAPI `http`/`bearer`: Swagger UI adds
+/// the keyword itself).
+pub const BEARER_DESCRIPTION: &str = "Send the header `Authorization: Bearer <key>`. \
+     In Swagger UI's Authorize dialog, enter the key alone.";
+
+/// Whether a keyword is `Bearer`, ignoring ASCII case (an OpenAPI `http` bearer scheme).
+pub const fn is_bearer(keyword: &str) -> bool {
+    let (a, b) = (keyword.as_bytes(), b"bearer");
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i].to_ascii_lowercase() != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Splits an extracted authentication into the values bound to the handler's `User` and
+/// `Token` parameters: `(U, Token)`, or `(Option<U>, Option<Token>)` when optional.
+pub trait Split {
+    /// What the user parameter receives.
+    type User;
+    /// What the token parameter receives.
+    type Token;
+    /// The user and the token.
+    fn split(self) -> (Self::User, Self::Token);
+}
+
+impl<U, K> Split for Auth<U, K> {
+    type User = U;
+    type Token = Token;
+    fn split(self) -> (U, Token) {
+        self.into_parts()
+    }
+}
+
+impl<U, K> Split for MaybeAuth<U, K> {
+    type User = Option<U>;
+    type Token = Option<Token>;
+    fn split(self) -> (Option<U>, Option<Token>) {
+        self.0.map(Auth::into_parts).unzip()
+    }
+}
+
+/// Fixes an `async` block's output type, so that `?` and `return` inside an operation's
+/// original body convert to the operation's declared return type.
+pub fn output<R, F: core::future::Future<Output = R>>(body: F) -> F {
+    body
+}
