@@ -47,7 +47,7 @@ pub(crate) fn signature(sig: &Signature, params: &Params, target: Target) -> Err
                 format!(
                     "two `{name}` parameters: one authentication yields one {kind}; remove this one \
                      (the first is `{}`)",
-                    first.map(|p| p.pat.to_token_stream().to_string()).unwrap_or_default()
+                    first.map(|p| compact(&p.pat)).unwrap_or_default()
                 ),
             );
         }
@@ -88,4 +88,9 @@ pub(crate) fn signature(sig: &Signature, params: &Params, target: Target) -> Err
         );
     }
     errors
+}
+
+/// Tokens as source text without the spaces `to_string` puts between them (`Option<Token>`).
+fn compact(tokens: &impl ToTokens) -> String {
+    tokens.to_token_stream().to_string().replace(' ', "")
 }

@@ -39,17 +39,18 @@ pub(crate) fn token_auth(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// The tokens that name an item's kind (`struct`, `mod`, …), to point errors at.
 fn item_keyword(item: &Item) -> TokenStream {
+    use quote::ToTokens as _;
     match item {
-        Item::Struct(s) => quote!(#s.struct_token),
-        Item::Enum(e) => quote!(#e.enum_token),
-        Item::Mod(m) => quote!(#m.mod_token),
-        Item::Trait(t) => quote!(#t.trait_token),
-        Item::Const(c) => quote!(#c.const_token),
-        Item::Static(s) => quote!(#s.static_token),
-        Item::Type(t) => quote!(#t.type_token),
-        Item::Use(u) => quote!(#u.use_token),
-        Item::Union(u) => quote!(#u.union_token),
-        other => quote!(#other),
+        Item::Struct(s) => s.struct_token.to_token_stream(),
+        Item::Enum(e) => e.enum_token.to_token_stream(),
+        Item::Mod(m) => m.mod_token.to_token_stream(),
+        Item::Trait(t) => t.trait_token.to_token_stream(),
+        Item::Const(c) => c.const_token.to_token_stream(),
+        Item::Static(s) => s.static_token.to_token_stream(),
+        Item::Type(t) => t.type_token.to_token_stream(),
+        Item::Use(u) => u.use_token.to_token_stream(),
+        Item::Union(u) => u.union_token.to_token_stream(),
+        other => other.to_token_stream(),
     }
 }
 

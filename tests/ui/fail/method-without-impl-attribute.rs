@@ -1,0 +1,15 @@
+use poem_openapi::{OpenApi, payload::PlainText};
+use tokenauth::{User, token_auth};
+
+struct Api;
+
+#[OpenApi]
+impl Api {
+    #[token_auth(keyword = "Bearer")]
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use tokenauth::token_auth;
+
+#[token_auth]
+struct Me;
+
+fn main() {
+    let _ = Me;
+}

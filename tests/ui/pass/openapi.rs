@@ -1,0 +1,74 @@
+//! A poem-openapi API: secured, optional and open operations, overrides, custom keywords,
+//! `?` and `return` in bodies, and a response type with a `bad_request_handler`.
+
+use poem_openapi::param::Query;
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
+use tokenauth::{Token, User, token_auth};
+
+#[derive(Object)]
+struct Order {
+    quantity: u32,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+enum OrderResponse {
+    #[oai(status = 200)]
+    Ok(PlainText<String>),
+    #[oai(status = 400)]
+    BadRequest(PlainText<String>),
+}
+
+fn bad_request(err: poem::Error) -> OrderResponse {
+    OrderResponse::BadRequest(PlainText(err.to_string()))
+}
+
+struct Api;
+
+#[token_auth(keyword = "Bearer")]
+#[OpenApi]
+impl Api {
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
+    }
+
+    #[oai(path = "/ping", method = "get")]
+    async fn ping(&self) -> PlainText<&'static str> {
+        PlainText("pong")
+    }
+
+    #[token_auth(keyword = "Token")]
+    #[oai(path = "/legacy/me", method = "get")]
+    async fn legacy(&self, token: Token) -> PlainText<String> {
+        PlainText(token.to_string())
+    }
+
+    #[token_auth(keyword = "Api-Key")]
+    #[oai(path = "/orders", method = "post")]
+    async fn order(&self, Json(order): Json<Order>, user: User) -> OrderResponse {
+        OrderResponse::Ok(PlainText(format!("{user}: {}", order.quantity)))
+    }
+
+    #[oai(path = "/maybe", method = "get")]
+    async fn maybe(&self, name: Query<Option<String>>, user: Option<User>) -> PlainText<String> {
+        PlainText(format!("{:?} {:?}", name.0, user.map(|u| u.id)))
+    }
+
+    #[oai(path = "/fallible", method = "get")]
+    async fn fallible(&self, user: User) -> poem::Result<PlainText<String>> {
+        if !user.is_active {
+            return Err(poem::Error::from_status(poem::http::StatusCode::FORBIDDEN));
+        }
+        let n: i64 = "42".parse().map_err(poem::error::BadRequest)?;
+        Ok(PlainText(format!("{n}")))
+    }
+
+    #[oai(path = "/nothing", method = "delete")]
+    async fn nothing(&self, _token: Token) {}
+}
+
+fn main() {
+    let _service = OpenApiService::new(Api, "test", "1.0");
+}
