@@ -47,7 +47,7 @@ pub(crate) fn signature(sig: &Signature, params: &Params, target: Target) -> Err
                 format!(
                     "two `{name}` parameters: one authentication yields one {kind}; remove this one \
                      (the first is `{}`)",
-                    first.map(|p| compact(&p.pat)).unwrap_or_default()
+                    first.map(|p| p.pat.to_token_stream().to_string()).unwrap_or_default()
                 ),
             );
         }
@@ -82,8 +82,8 @@ pub(crate) fn signature(sig: &Signature, params: &Params, target: Target) -> Err
             format!(
                 "`{}` makes authentication optional but `{}` requires it; use `Option<…>` for \
                  both (optional) or for neither (required)",
-                optional.ty.to_token_stream(),
-                required.ty.to_token_stream()
+                compact(&optional.ty),
+                compact(&required.ty)
             ),
         );
     }
