@@ -217,3 +217,152 @@ fn parse_response(raw: &[u8]) -> RawResponse {
         body: raw[split + 4..].to_vec(),
     }
 }
+
+pub const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
+pub const NO_CREDENTIALS: &str = "Invalid token header. No credentials provided.";
+pub const SPACES: &str = "Invalid token header. Token string should not contain spaces.";
+pub const INVALID_CHARS: &str =
+    "Invalid token header. Token string should not contain invalid characters.";
+pub const INVALID_TOKEN: &str = "Invalid token.";
+pub const INACTIVE: &str = "User inactive or deleted.";
+
+/// Asserts DRF's `401` exactly: status, one `WWW-Authenticate: <keyword>`, JSON content type and
+/// the compact body.
+#[track_caller]
+pub fn assert_401(response: &RawResponse, keyword: &str, detail: &str, case: &str) {
+    assert_eq!(response.status, 401, "{case}: {response:?}");
+    assert_eq!(response.header_count("www-authenticate"), 1, "{case}");
+    assert_eq!(response.header("www-authenticate"), Some(keyword), "{case}");
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{case}"
+    );
+    let expected = format!(r#"{{"detail":"{detail}"}}"#);
+    assert_eq!(response.body_text(), expected, "{case}");
+}
+
+/// The keys a reference run needs, and the body a valid key gets.
+pub struct ReferenceKeys<'a> {
+    /// A valid key of an active user.
+    pub valid: &'a str,
+    /// A valid key of an inactive user.
+    pub inactive: &'a str,
+    /// An expired key.
+    pub expired: &'a str,
+    /// The JSON body `GET path` answers with the valid key.
+    pub expected: &'a serde_json::Value,
+}
+
+#[track_caller]
+fn assert_success(response: &RawResponse, expected: &serde_json::Value, case: &str) {
+    assert_eq!(response.status, 200, "{case}: {response:?}");
+    assert_eq!(response.header_count("www-authenticate"), 0, "{case}");
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(&body, expected, "{case}");
+}
+
+/// Every case of REFERENCE.md §1–2 against `GET path` secured with `keyword`, over real HTTP.
+pub async fn reference_cases(
+    addr: std::net::SocketAddr,
+    path: &str,
+    keyword: &str,
+    keys: &ReferenceKeys<'_>,
+) {
+    let key = keys.valid;
+    let lower = keyword.to_ascii_lowercase();
+    let upper = keyword.to_ascii_uppercase();
+    let other = if keyword == "Token" {
+        "Bearer"
+    } else {
+        "Token"
+    };
+
+    // §1.3 / §2: no credentials for this scheme.
+    let not_provided: Vec<(String, Option<Vec<u8>>)> = vec![
+        ("no header".into(), None),
+        ("empty header".into(), Some(b"".to_vec())),
+        ("only spaces".into(), Some(b"   ".to_vec())),
+        (
+            "other scheme".into(),
+            Some(format!("{other} {key}").into_bytes()),
+        ),
+        ("basic".into(), Some(b"Basic YWxpY2U6cHc=".to_vec())),
+        (
+            "keyword glued to key".into(),
+            Some(format!("{keyword}{key}").into_bytes()),
+        ),
+        (
+            "keyword prefix".into(),
+            Some(format!("{keyword}s {key}").into_bytes()),
+        ),
+        (
+            "keyword with comma".into(),
+            Some(format!("{keyword}, {key}").into_bytes()),
+        ),
+    ];
+    for (case, header) in &not_provided {
+        let response = get(addr, path, header.as_deref()).await;
+        assert_401(&response, keyword, NOT_PROVIDED, case);
+    }
+
+    // §1.4: the keyword alone.
+    for header in [
+        keyword.to_owned(),
+        format!("{keyword} "),
+        format!("\t{lower}\t"),
+    ] {
+        let response = get(addr, path, Some(header.as_bytes())).await;
+        assert_401(&response, keyword, NO_CREDENTIALS, &format!("{header:?}"));
+    }
+
+    // §1.5: more than two parts.
+    for header in [
+        format!("{keyword} {key} extra"),
+        format!("{keyword} a b c"),
+        format!("{keyword} {key}\textra"),
+    ] {
+        let response = get(addr, path, Some(header.as_bytes())).await;
+        assert_401(&response, keyword, SPACES, &format!("{header:?}"));
+    }
+
+    // §1.6: the key is not UTF-8 (obs-text bytes travel in HTTP/1.1 headers).
+    for tail in [&b"\xff"[..], b"abc\xc3", b"\xc0\xaf", b"\xed\xa0\x80"] {
+        let header = [format!("{keyword} ").as_bytes(), tail].concat();
+        let response = get(addr, path, Some(&header)).await;
+        assert_401(&response, keyword, INVALID_CHARS, &format!("{header:?}"));
+    }
+
+    // §1.7: unknown keys, including valid UTF-8 that is not ASCII, and expired keys.
+    for (case, header) in [
+        ("unknown hex key", format!("{keyword} {}", "0".repeat(40))),
+        ("unknown non-ASCII key", format!("{keyword} clé")),
+        (
+            "key with different case",
+            format!("{keyword} {}", key.to_ascii_uppercase()),
+        ),
+        ("expired key", format!("{keyword} {}", keys.expired)),
+    ] {
+        let response = get(addr, path, Some(header.as_bytes())).await;
+        assert_401(&response, keyword, INVALID_TOKEN, case);
+    }
+
+    // §1.8: the user is not active.
+    let header = format!("{keyword} {}", keys.inactive);
+    let response = get(addr, path, Some(header.as_bytes())).await;
+    assert_401(&response, keyword, INACTIVE, "inactive user");
+
+    // §1.2 and §1.9: whitespace runs, case-insensitive keyword, success.
+    for header in [
+        format!("{keyword} {key}"),
+        format!("{keyword}  {key}"),
+        format!("{keyword}\t{key}"),
+        format!("{keyword} \t {key}"),
+        format!("  {keyword} {key}"),
+        format!("{lower} {key}"),
+        format!("{upper} {key}"),
+    ] {
+        let response = get(addr, path, Some(header.as_bytes())).await;
+        assert_success(&response, keys.expected, &format!("{header:?}"));
+    }
+}

@@ -17,7 +17,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOpti
 use crate::__private::{Split, is_bearer};
 use crate::{AuthError, AuthUser, Keyword, Rejection, Token, TokenKeyword, User};
 
-/// The JSON body of an authentication failure, as documented in the OpenAPI spec.
+/// An authentication failure, in Django REST framework's format.
 #[derive(poem_openapi::Object)]
 #[oai(rename = "AuthenticationError")]
 struct AuthErrorBody {

@@ -10,47 +10,15 @@
 //!
 //! On first start it creates a user `demo` and prints a ready-to-paste `curl` command with
 //! that user's new key. Routes: `GET /api/me` (`Authorization: Token <key>`),
-//! `GET /api/bearer/me` (`Authorization: Bearer <key>`), `GET /api/ping` (open).
+//! `GET /api/bearer/me` (`Authorization: Bearer <key>`), `GET /api/ping` (open), Swagger UI
+//! at `/docs` and the OpenAPI document at `/openapi.json`.
+
+mod api;
 
 use poem::listener::TcpListener;
 use poem::middleware::Tracing;
-use poem::web::Json;
-use poem::{EndpointExt, Route, Server, get, handler};
-use serde::Serialize;
-use tokenauth::{Auth, BearerKeyword, NewToken, Store, User};
-
-#[derive(Serialize)]
-struct Me {
-    id: i64,
-    username: String,
-}
-
-impl From<User> for Me {
-    fn from(user: User) -> Self {
-        Me {
-            id: user.id,
-            username: user.username,
-        }
-    }
-}
-
-/// `Authorization: Token <key>`, DRF's default keyword.
-#[handler]
-async fn me(auth: Auth) -> Json<Me> {
-    Json(auth.user.into())
-}
-
-/// `Authorization: Bearer <key>`.
-#[handler]
-async fn bearer_me(auth: Auth<User, BearerKeyword>) -> Json<Me> {
-    Json(auth.user.into())
-}
-
-/// Open to everyone.
-#[handler]
-fn ping() -> &'static str {
-    "pong"
-}
+use poem::{EndpointExt, Server};
+use tokenauth::{NewToken, Store};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -86,14 +54,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     }
 
-    let app = Route::new()
-        .at("/api/me", get(me))
-        .at("/api/bearer/me", get(bearer_me))
-        .at("/api/ping", get(ping))
-        .data(store)
-        .with(Tracing);
+    let app = api::app(store).with(Tracing);
 
-    println!("Listening on http://{bind}");
+    println!("Listening on http://{bind} — Swagger UI: http://{bind}/docs");
     Server::new(TcpListener::bind(bind)).run(app).await?;
     Ok(())
 }

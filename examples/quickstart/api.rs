@@ -1,0 +1,69 @@
+//! The quickstart's API: shared by `main.rs` and the integration tests, so the tests exercise
+//! exactly what `cargo run --example quickstart` serves.
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{Object, OpenApi, OpenApiService};
+use tokenauth::{Store, User, token_auth};
+
+/// The authenticated account.
+#[derive(Object)]
+pub(crate) struct Me {
+    /// The user's id.
+    pub(crate) id: i64,
+    /// The user's login name.
+    pub(crate) username: String,
+}
+
+impl From<User> for Me {
+    fn from(user: User) -> Self {
+        Me {
+            id: user.id,
+            username: user.username,
+        }
+    }
+}
+
+/// The quickstart API.
+pub(crate) struct Api;
+
+#[token_auth] // keyword "Token", as in Django REST framework
+#[OpenApi]
+impl Api {
+    /// The authenticated user. Send `Authorization: Token <key>`.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, user: User) -> Json<Me> {
+        Json(user.into())
+    }
+
+    /// The authenticated user. Send `Authorization: Bearer <key>`.
+    #[token_auth(keyword = "Bearer")]
+    #[oai(path = "/bearer/me", method = "get")]
+    async fn bearer_me(&self, user: User) -> Json<Me> {
+        Json(user.into())
+    }
+
+    /// Open to everyone.
+    #[oai(path = "/ping", method = "get")]
+    async fn ping(&self) -> PlainText<&'static str> {
+        PlainText("pong")
+    }
+}
+
+/// The whole application: the API under `/api`, Swagger UI at `/docs`, the spec at
+/// `/openapi.json`.
+pub(crate) fn app(store: Store) -> impl Endpoint {
+    let api = OpenApiService::new(Api, "tokenauth quickstart", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Django REST framework's token authentication for poem. \
+             Click **Authorize** and enter `Token <key>` for TokenAuth, or the key alone for BearerAuth.",
+        )
+        .server("/api");
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/api", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .data(store)
+}

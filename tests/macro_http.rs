@@ -1,0 +1,281 @@
+//! `#[token_auth]` behaviour over real HTTP: plain handlers and poem-openapi operations with
+//! either or both parameters, optional authentication, custom keywords, authentication before
+//! the body, a `bad_request_handler` that must not swallow a 401, and the generated spec.
+
+mod common;
+
+use common::{INVALID_TOKEN, NO_CREDENTIALS, NOT_PROVIDED, assert_401, get, request, serve};
+use poem::web::Json as PoemJson;
+use poem::{EndpointExt, Route, get as poem_get, post};
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
+use serde_json::{Value, json};
+use tokenauth::{Key, NewToken, Store, Token, User, token_auth};
+
+#[token_auth]
+#[poem::handler]
+async fn both(token: Token, user: User) -> String {
+    format!("{} {}", user.username, token.name)
+}
+
+#[token_auth(keyword = "Api-Key")]
+#[poem::handler]
+async fn custom(user: User) -> String {
+    user.username
+}
+
+#[token_auth]
+#[poem::handler]
+async fn optional(user: Option<User>) -> String {
+    user.map_or_else(|| "anonymous".to_owned(), |u| u.username)
+}
+
+#[derive(serde::Deserialize)]
+struct Quantity {
+    quantity: u32,
+}
+
+#[token_auth(keyword = "Bearer")]
+#[poem::handler]
+async fn place_order(PoemJson(body): PoemJson<Quantity>, user: User) -> String {
+    format!("{} ordered {}", user.username, body.quantity)
+}
+
+#[derive(Object)]
+struct Order {
+    quantity: u32,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+enum OrderResponse {
+    #[oai(status = 200)]
+    Ok(PlainText<String>),
+    #[oai(status = 400)]
+    BadRequest(PlainText<String>),
+}
+
+fn bad_request(_: poem::Error) -> OrderResponse {
+    OrderResponse::BadRequest(PlainText("handled by bad_request_handler".to_owned()))
+}
+
+struct Api;
+
+#[token_auth]
+#[OpenApi]
+impl Api {
+    #[oai(path = "/orders", method = "post")]
+    async fn order(&self, Json(order): Json<Order>, user: User) -> OrderResponse {
+        OrderResponse::Ok(PlainText(format!(
+            "{} ordered {}",
+            user.username, order.quantity
+        )))
+    }
+
+    #[oai(path = "/maybe", method = "get")]
+    async fn maybe(&self, token: Option<Token>) -> PlainText<String> {
+        PlainText(token.map_or_else(|| "anonymous".to_owned(), |t| t.name))
+    }
+
+    #[token_auth(keyword = "Api-Key")]
+    #[oai(path = "/custom", method = "get")]
+    async fn custom(&self, user: User, token: Token) -> poem::Result<PlainText<String>> {
+        if token.name.is_empty() {
+            return Err(poem::Error::from_status(poem::http::StatusCode::FORBIDDEN));
+        }
+        Ok(PlainText(format!("{} {}", user.username, token.name)))
+    }
+}
+
+async fn app() -> (common::TestServer, Key, Key) {
+    let store: Store = common::sqlite_store().await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, named) = store
+        .create_token(alice.id, NewToken::named("laptop"))
+        .await
+        .unwrap();
+    let (_, unnamed) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let api = OpenApiService::new(Api, "macro tests", "1");
+    let spec = api.spec_endpoint();
+    let app = Route::new()
+        .at("/both", poem_get(both))
+        .at("/custom", poem_get(custom))
+        .at("/optional", poem_get(optional))
+        .at("/order", post(place_order))
+        .nest("/api", api)
+        .at("/spec", spec)
+        .data(store);
+    (serve(app).await, named, unnamed)
+}
+
+#[tokio::test]
+async fn handlers_get_user_and_token_from_one_authentication() {
+    let (server, key, _) = app().await;
+    let header = format!("Token {}", key.expose_secret());
+    let response = get(server.addr, "/both", Some(header.as_bytes())).await;
+    assert_eq!(
+        (response.status, response.body_text()),
+        (200, "alice laptop")
+    );
+    let response = get(server.addr, "/both", None).await;
+    assert_401(&response, "Token", NOT_PROVIDED, "no credentials");
+}
+
+#[tokio::test]
+async fn custom_keyword_is_the_scheme_and_the_challenge() {
+    let (server, key, _) = app().await;
+    let header = format!("api-key {}", key.expose_secret());
+    let response = get(server.addr, "/custom", Some(header.as_bytes())).await;
+    assert_eq!((response.status, response.body_text()), (200, "alice"));
+    let header = format!("Token {}", key.expose_secret());
+    let response = get(server.addr, "/custom", Some(header.as_bytes())).await;
+    assert_401(&response, "Api-Key", NOT_PROVIDED, "wrong keyword");
+    let response = get(server.addr, "/custom", Some(b"Api-Key")).await;
+    assert_401(&response, "Api-Key", NO_CREDENTIALS, "keyword alone");
+}
+
+#[tokio::test]
+async fn optional_authentication_is_anonymous_only_without_credentials() {
+    let (server, key, _) = app().await;
+    for path in ["/optional", "/api/maybe"] {
+        let response = get(server.addr, path, None).await;
+        assert_eq!(
+            (response.status, response.body_text()),
+            (200, "anonymous"),
+            "{path}"
+        );
+        let response = get(server.addr, path, Some(b"Token nope")).await;
+        assert_401(&response, "Token", INVALID_TOKEN, path);
+        let response = get(server.addr, path, Some(b"Token")).await;
+        assert_401(&response, "Token", NO_CREDENTIALS, path);
+    }
+    let header = format!("Token {}", key.expose_secret());
+    let response = get(server.addr, "/optional", Some(header.as_bytes())).await;
+    assert_eq!(response.body_text(), "alice");
+    let response = get(server.addr, "/api/maybe", Some(header.as_bytes())).await;
+    assert_eq!(response.body_text(), "laptop");
+}
+
+#[tokio::test]
+async fn authentication_runs_before_the_body_even_when_declared_after_it() {
+    let (server, key, _) = app().await;
+    let bad_body = Some(("application/json", &b"{oops"[..]));
+    let good_body = Some(("application/json", &br#"{"quantity":2}"#[..]));
+    let bearer = format!("Bearer {}", key.expose_secret());
+    let token = format!("Token {}", key.expose_secret());
+
+    // Plain handler, body extractor declared first.
+    let response = request(
+        server.addr,
+        "POST",
+        "/order",
+        Some(b"Bearer nope"),
+        bad_body,
+    )
+    .await;
+    assert_401(
+        &response,
+        "Bearer",
+        INVALID_TOKEN,
+        "handler: bad token, bad body",
+    );
+    let response = request(
+        server.addr,
+        "POST",
+        "/order",
+        Some(bearer.as_bytes()),
+        bad_body,
+    )
+    .await;
+    assert_eq!(response.status, 400, "handler: good token, bad body");
+    let response = request(
+        server.addr,
+        "POST",
+        "/order",
+        Some(bearer.as_bytes()),
+        good_body,
+    )
+    .await;
+    assert_eq!(response.body_text(), "alice ordered 2");
+
+    // OpenAPI operation whose response type has a bad_request_handler: the 401 survives it,
+    // and other errors still reach it.
+    let path = "/api/orders";
+    let response = request(server.addr, "POST", path, Some(b"Token nope"), bad_body).await;
+    assert_401(
+        &response,
+        "Token",
+        INVALID_TOKEN,
+        "operation: bad token, bad body",
+    );
+    let response = request(server.addr, "POST", path, None, good_body).await;
+    assert_401(&response, "Token", NOT_PROVIDED, "operation: no token");
+    let response = request(server.addr, "POST", path, Some(token.as_bytes()), bad_body).await;
+    assert_eq!(
+        (response.status, response.body_text()),
+        (400, "handled by bad_request_handler")
+    );
+    let response = request(server.addr, "POST", path, Some(token.as_bytes()), good_body).await;
+    assert_eq!(
+        (response.status, response.body_text()),
+        (200, "alice ordered 2")
+    );
+}
+
+#[tokio::test]
+async fn operation_bodies_keep_return_and_question_mark() {
+    let (server, named, unnamed) = app().await;
+    let header = format!("Api-Key {}", named.expose_secret());
+    let response = get(server.addr, "/api/custom", Some(header.as_bytes())).await;
+    assert_eq!(
+        (response.status, response.body_text()),
+        (200, "alice laptop")
+    );
+    let header = format!("Api-Key {}", unnamed.expose_secret());
+    let response = get(server.addr, "/api/custom", Some(header.as_bytes())).await;
+    assert_eq!(
+        response.status, 403,
+        "the early `return Err(..)` of the body"
+    );
+}
+
+#[tokio::test]
+async fn spec_of_optional_custom_and_bad_request_handler_operations() {
+    let (server, _, _) = app().await;
+    let response = get(server.addr, "/spec", None).await;
+    let spec: Value = serde_json::from_slice(&response.body).unwrap();
+    let paths = &spec["paths"];
+
+    // Optional: the scheme or nothing (OpenAPI reads the list as OR; order is not meaningful).
+    let maybe = paths["/maybe"]["get"]["security"].as_array().unwrap();
+    assert_eq!(maybe.len(), 2, "{maybe:?}");
+    assert!(maybe.contains(&json!({})), "{maybe:?}");
+    assert!(maybe.contains(&json!({ "TokenAuth": [] })), "{maybe:?}");
+    assert!(paths["/maybe"]["get"]["responses"]["401"].is_object());
+
+    // A bad_request_handler response type still documents the 401 beside its own 400.
+    let orders = &paths["/orders"]["post"];
+    assert_eq!(orders["security"], json!([{ "TokenAuth": [] }]));
+    let responses = orders["responses"].as_object().unwrap();
+    let mut codes: Vec<&str> = responses.keys().map(String::as_str).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, ["200", "400", "401"]);
+
+    // A custom keyword: an apiKey scheme whose description says what to send.
+    assert_eq!(
+        paths["/custom"]["get"]["security"],
+        json!([{ "Api-KeyAuth": [] }])
+    );
+    let scheme = &spec["components"]["securitySchemes"]["Api-KeyAuth"];
+    assert_eq!(scheme["type"], "apiKey");
+    assert_eq!(scheme["name"], "Authorization");
+    assert!(
+        scheme["description"]
+            .as_str()
+            .unwrap()
+            .contains("`Api-Key <key>`")
+    );
+}
