@@ -59,7 +59,7 @@ pub use models::{NewToken, Token, User};
 pub use openapi::{ApiAuth, ApiMaybeAuth, Secured};
 pub use rejection::{MISSING_STORE_DETAIL, Rejection, STORE_FAILURE_DETAIL, UNAVAILABLE_DETAIL};
 pub use store::{
-    AuthUser, AuthenticateError, DecodeRow, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store,
+    AuthUser, AuthenticateError, DecodeRow, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,
 };
 
 #[doc = include_str!("token_auth.md")]

@@ -66,8 +66,8 @@ impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow
 /// `TABLE`, `ID_COLUMN` and `COLUMNS` are written into the SQL as they are: they must be
 /// trusted identifiers from your code, never user input.
 ///
-/// Authentication is one query: the token row joined to `TABLE` on
-/// `TABLE.ID_COLUMN = tokenauth_tokens.user_id`, selecting `COLUMNS` from the user table
+/// Authentication is one query: the token row of `TOKENS_TABLE` joined to `TABLE` on
+/// `TABLE.ID_COLUMN = TOKENS_TABLE.user_id`, selecting `COLUMNS` from the user table
 /// (the token's columns carry a `tokenauth_token_` prefix, so column names do not clash).
 ///
 /// ```
@@ -83,6 +83,7 @@ impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow
 /// impl AuthUser for Account {
 ///     const TABLE: &'static str = "accounts";
 ///     const COLUMNS: &'static [&'static str] = &["id", "email", "disabled"];
+///     const TOKENS_TABLE: &'static str = "account_tokens";
 ///     fn is_active(&self) -> bool {
 ///         !self.disabled
 ///     }
@@ -95,6 +96,10 @@ pub trait AuthUser: DecodeRow + Send + Sync + Unpin + 'static {
     const ID_COLUMN: &'static str = "id";
     /// The columns to select, read by the type's `sqlx::FromRow` implementation.
     const COLUMNS: &'static [&'static str];
+    /// The table holding these users' tokens: `tokenauth_tokens` for tokenauth's own
+    /// [`User`]; for an application's own users, a table with the columns of
+    /// `tokenauth_tokens` whose `user_id` references `TABLE` (see `examples/custom_user`).
+    const TOKENS_TABLE: &'static str = "tokenauth_tokens";
     /// Whether the user may authenticate; `false` answers `User inactive or deleted.`
     fn is_active(&self) -> bool;
 }
@@ -139,7 +144,9 @@ fn auth_query<U: AuthUser>() -> String {
         sql.push_str(", u.");
         sql.push_str(column);
     }
-    sql.push_str(" FROM tokenauth_tokens t JOIN ");
+    sql.push_str(" FROM ");
+    sql.push_str(U::TOKENS_TABLE);
+    sql.push_str(" t JOIN ");
     sql.push_str(U::TABLE);
     sql.push_str(" u ON u.");
     sql.push_str(U::ID_COLUMN);

@@ -10,6 +10,7 @@ mod users;
 use std::time::Duration;
 
 pub use auth::{AuthUser, AuthenticateError, DecodeRow};
+pub use tokens::Tokens;
 pub use users::MAX_USERNAME_LEN;
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]

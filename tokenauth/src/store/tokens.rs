@@ -1,11 +1,13 @@
-//! Tokens in the `tokenauth_tokens` table: creation, import, DRF's get-or-create and reset,
-//! listing and revocation.
+//! Tokens: creation, import, DRF's get-or-create and reset, listing and revocation — in
+//! `tokenauth_tokens`, or in the tokens table of an application's own user type.
+
+use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 
 use super::{Store, unique_violation, with_pool};
 use crate::models::split_scopes;
-use crate::{Error, Key, NewToken, Token};
+use crate::{AuthUser, Error, Key, NewToken, Token, User};
 
 /// The token columns, aliased so that they cannot clash with a joined user table's columns.
 macro_rules! token_columns {
@@ -75,6 +77,29 @@ enum Issue {
 }
 
 impl Store {
+    /// Token operations for the user type `U`: on [`AuthUser::TOKENS_TABLE`], checked against
+    /// [`AuthUser::TABLE`]. For tokenauth's own [`User`], the `Store` methods below are
+    /// shorthands for `store.tokens_for::<User>()`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// use tokenauth::{NewToken, User};
+    ///
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (token, key) = store.tokens_for::<User>().create(alice.id, NewToken::default()).await?;
+    /// assert_eq!(store.tokens_for::<User>().list(alice.id).await?, [token]);
+    /// # Ok(()) }
+    /// ```
+    pub fn tokens_for<U: AuthUser>(&self) -> Tokens<'_, U> {
+        Tokens {
+            store: self,
+            user: PhantomData,
+        }
+    }
+
     /// Creates a token for a user with a fresh key from the OS CSPRNG, and returns the token
     /// and its key. This is the only time the key is available: only its digest is stored.
     ///
@@ -100,9 +125,7 @@ impl Store {
         user_id: i64,
         options: NewToken,
     ) -> Result<(Token, Key), Error> {
-        let key = Key::generate()?;
-        let (token, _) = self.issue(user_id, &key, &options, Issue::Add).await?;
-        Ok((token, key))
+        self.tokens_for::<User>().create(user_id, options).await
     }
 
     /// Creates a token with a given key, e.g. one imported from Django's `authtoken_token`
@@ -134,8 +157,9 @@ impl Store {
         key: &Key,
         options: NewToken,
     ) -> Result<Token, Error> {
-        let (token, _) = self.issue(user_id, key, &options, Issue::Add).await?;
-        Ok(token)
+        self.tokens_for::<User>()
+            .import(user_id, key, options)
+            .await
     }
 
     /// DRF's `Token.objects.get_or_create(user=user)`, adapted to hashed storage: the user's
@@ -155,11 +179,7 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn get_or_create_token(&self, user_id: i64) -> Result<(Token, Option<Key>), Error> {
-        let key = Key::generate()?;
-        let (token, created) = self
-            .issue(user_id, &key, &NewToken::default(), Issue::GetOrCreate)
-            .await?;
-        Ok((token, created.then_some(key)))
+        self.tokens_for::<User>().get_or_create(user_id).await
     }
 
     /// DRF's `drf_create_token --reset`: revokes all of the user's tokens and creates one,
@@ -179,11 +199,7 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn reset_token(&self, user_id: i64) -> Result<(Token, Key), Error> {
-        let key = Key::generate()?;
-        let (token, _) = self
-            .issue(user_id, &key, &NewToken::default(), Issue::Reset)
-            .await?;
-        Ok((token, key))
+        self.tokens_for::<User>().reset(user_id).await
     }
 
     /// A user's tokens, oldest first (including expired ones not yet pruned).
@@ -198,16 +214,7 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn tokens(&self, user_id: i64) -> Result<Vec<Token>, Error> {
-        let sql = concat!(
-            "SELECT ",
-            token_columns!(""),
-            " FROM tokenauth_tokens WHERE user_id = $1 ORDER BY id"
-        );
-        let rows = with_pool!(self, pool => sqlx::query_as::<_, TokenRow>(sql)
-            .bind(user_id)
-            .fetch_all(pool)
-            .await)?;
-        Ok(rows.into_iter().map(Token::from).collect())
+        self.tokens_for::<User>().list(user_id).await
     }
 
     /// Revokes (deletes) one token. Returns whether it existed.
@@ -224,13 +231,7 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn revoke_token(&self, token_id: i64) -> Result<bool, Error> {
-        let sql = "DELETE FROM tokenauth_tokens WHERE id = $1";
-        let done = with_pool!(self, pool => sqlx::query(sql)
-            .bind(token_id)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(done > 0)
+        self.tokens_for::<User>().revoke(token_id).await
     }
 
     /// Revokes all of a user's tokens ("log out everywhere"). Returns how many there were.
@@ -247,12 +248,157 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn revoke_all_tokens(&self, user_id: i64) -> Result<u64, Error> {
-        let sql = "DELETE FROM tokenauth_tokens WHERE user_id = $1";
-        Ok(with_pool!(self, pool => sqlx::query(sql)
+        self.tokens_for::<User>().revoke_all(user_id).await
+    }
+}
+
+/// Token operations for one user type: see [`Store::tokens_for`]. An application with its own
+/// users table keeps its tokens in a table of its own (the columns of `tokenauth_tokens`, with
+/// `user_id` referencing its users), named by [`AuthUser::TOKENS_TABLE`].
+pub struct Tokens<'s, U> {
+    store: &'s Store,
+    user: PhantomData<fn() -> U>,
+}
+
+impl<U: AuthUser> Tokens<'_, U> {
+    /// [`Store::create_token`] for `U`'s tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let alice = store.create_user("alice", None).await?;
+    /// let tokens = store.tokens_for::<tokenauth::User>();
+    /// let (token, key) = tokens.create(alice.id, tokenauth::NewToken::named("ci")).await?;
+    /// assert_eq!(token.name, "ci");
+    /// # Ok(()) }
+    /// ```
+    pub async fn create(&self, user_id: i64, options: NewToken) -> Result<(Token, Key), Error> {
+        let key = Key::generate()?;
+        let (token, _) = self.issue(user_id, &key, &options, Issue::Add).await?;
+        Ok((token, key))
+    }
+
+    /// [`Store::import_token`] for `U`'s tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let alice = store.create_user("alice", None).await?;
+    /// let key = tokenauth::Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
+    /// let tokens = store.tokens_for::<tokenauth::User>();
+    /// tokens.import(alice.id, &key, Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn import(&self, user_id: i64, key: &Key, options: NewToken) -> Result<Token, Error> {
+        let (token, _) = self.issue(user_id, key, &options, Issue::Add).await?;
+        Ok(token)
+    }
+
+    /// [`Store::get_or_create_token`] for `U`'s tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let alice = store.create_user("alice", None).await?;
+    /// let (_, key) = store.tokens_for::<tokenauth::User>().get_or_create(alice.id).await?;
+    /// assert!(key.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_or_create(&self, user_id: i64) -> Result<(Token, Option<Key>), Error> {
+        let key = Key::generate()?;
+        let (token, created) = self
+            .issue(user_id, &key, &NewToken::default(), Issue::GetOrCreate)
+            .await?;
+        Ok((token, created.then_some(key)))
+    }
+
+    /// [`Store::reset_token`] for `U`'s tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let alice = store.create_user("alice", None).await?;
+    /// let (token, _key) = store.tokens_for::<tokenauth::User>().reset(alice.id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn reset(&self, user_id: i64) -> Result<(Token, Key), Error> {
+        let key = Key::generate()?;
+        let (token, _) = self
+            .issue(user_id, &key, &NewToken::default(), Issue::Reset)
+            .await?;
+        Ok((token, key))
+    }
+
+    /// [`Store::tokens`] for `U`'s tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// assert!(store.tokens_for::<tokenauth::User>().list(1).await?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub async fn list(&self, user_id: i64) -> Result<Vec<Token>, Error> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE user_id = $1 ORDER BY id",
+            token_columns!(""),
+            U::TOKENS_TABLE
+        );
+        let rows = with_pool!(self.store, pool => sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(Token::from).collect())
+    }
+
+    /// [`Store::revoke_token`] for `U`'s tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// assert!(!store.tokens_for::<tokenauth::User>().revoke(42).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke(&self, token_id: i64) -> Result<bool, Error> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", U::TOKENS_TABLE);
+        let done = with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done > 0)
+    }
+
+    /// [`Store::revoke_all_tokens`] for `U`'s tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// assert_eq!(store.tokens_for::<tokenauth::User>().revoke_all(1).await?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke_all(&self, user_id: i64) -> Result<u64, Error> {
+        let sql = format!("DELETE FROM {} WHERE user_id = $1", U::TOKENS_TABLE);
+        Ok(
+            with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
             .execute(pool)
             .await?
-            .rows_affected()))
+            .rows_affected()),
+        )
     }
 
     /// Inserts a token for `key` in one transaction that first locks the user's row, so that
@@ -268,25 +414,32 @@ impl Store {
         let digest = key.digest();
         let now = Utc::now();
         let scopes = options.scopes.join(" ");
-        let lock = "UPDATE tokenauth_users SET is_active = is_active WHERE id = $1";
-        let existing = concat!(
-            "SELECT ",
-            token_columns!(""),
-            " FROM tokenauth_tokens WHERE user_id = $1 ORDER BY id DESC"
-        );
-        let insert = concat!(
-            "INSERT INTO tokenauth_tokens (user_id, key_digest, name, created, expires_at, scopes) ",
-            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        let (users, id, tokens) = (U::TABLE, U::ID_COLUMN, U::TOKENS_TABLE);
+        // Takes the user's row lock (PostgreSQL) or the database's write lock (SQLite) first,
+        // and tells whether the user exists.
+        let lock = if self.store.backend() == "postgres" {
+            format!("SELECT 1 FROM {users} WHERE {id} = $1 FOR UPDATE")
+        } else {
+            format!("UPDATE {users} SET {id} = {id} WHERE {id} = $1")
+        };
+        let existing = format!(
+            "SELECT {} FROM {tokens} WHERE user_id = $1 ORDER BY id DESC",
             token_columns!("")
         );
-        with_pool!(self, pool => {
+        let delete = format!("DELETE FROM {tokens} WHERE user_id = $1");
+        let insert = format!(
+            "INSERT INTO {tokens} (user_id, key_digest, name, created, expires_at, scopes) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {}",
+            token_columns!("")
+        );
+        with_pool!(self.store, pool => {
             let mut tx = pool.begin().await?;
-            let locked = sqlx::query(lock).bind(user_id).execute(&mut *tx).await?;
+            let locked = sqlx::query(sqlx::AssertSqlSafe(lock)).bind(user_id).execute(&mut *tx).await?;
             if locked.rows_affected() == 0 {
                 return Err(Error::UserNotFound(format!("#{user_id}")));
             }
             if mode == Issue::GetOrCreate {
-                let rows = sqlx::query_as::<_, TokenRow>(existing)
+                let rows = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(existing))
                     .bind(user_id)
                     .fetch_all(&mut *tx)
                     .await?;
@@ -297,12 +450,12 @@ impl Store {
                 }
             }
             if mode == Issue::Reset {
-                sqlx::query("DELETE FROM tokenauth_tokens WHERE user_id = $1")
+                sqlx::query(sqlx::AssertSqlSafe(delete))
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
             }
-            let row = sqlx::query_as::<_, TokenRow>(insert)
+            let row = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(insert))
                 .bind(user_id)
                 .bind(digest.as_str())
                 .bind(&options.name)
