@@ -1,0 +1,104 @@
+//! An application's own user type and tables (`examples/custom_user`), on SQLite and
+//! PostgreSQL: authentication joins the app's tables, DRF's answers hold, and tokenauth's own
+//! tables are never needed.
+
+#[path = "../examples/custom_user/app.rs"]
+mod app;
+mod common;
+
+use app::Account;
+use common::{Backend, INACTIVE, INVALID_TOKEN, NOT_PROVIDED, assert_401, get, serve};
+use serde_json::json;
+use tokenauth::{NewToken, Store};
+
+async fn custom_user_tables(backend: Backend) {
+    let store = match backend {
+        Backend::Sqlite => Store::connect("sqlite::memory:").await.unwrap(),
+        Backend::Postgres => Store::connect(&common::fresh_postgres_database().await)
+            .await
+            .unwrap(),
+    };
+    app::migrate(&store).await.unwrap(); // the app's migrations only: no tokenauth tables
+    let ada = app::create_account(&store, "ada@example.com", "Ada")
+        .await
+        .unwrap();
+    let bob = app::create_account(&store, "bob@example.com", "Bob")
+        .await
+        .unwrap();
+    let tokens = store.tokens_for::<Account>();
+    let (token, key) = tokens
+        .create(ada.id, NewToken::named("laptop"))
+        .await
+        .unwrap();
+    let (_, bob_key) = tokens.create(bob.id, NewToken::default()).await.unwrap();
+    assert_eq!(
+        tokens.list(ada.id).await.unwrap(),
+        std::slice::from_ref(&token)
+    );
+    assert!(matches!(
+        tokens.create(ada.id + 1000, NewToken::default()).await,
+        Err(tokenauth::Error::UserNotFound(_))
+    ));
+    let (again, no_key) = tokens.get_or_create(ada.id).await.unwrap();
+    assert_eq!((again, no_key), (token.clone(), None));
+
+    let (user, auth) = store
+        .authenticate_as::<Account>(key.expose_secret())
+        .await
+        .unwrap();
+    assert_eq!((user, auth), (ada.clone(), token.clone()));
+
+    let server = serve(app::app(store.clone())).await;
+    let header = format!("Token {}", key.expose_secret());
+    let response = get(server.addr, "/me", Some(header.as_bytes())).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        body,
+        json!({ "id": ada.id, "email": "ada@example.com", "display_name": "Ada", "disabled": false })
+    );
+    let header = format!("Bearer {}", key.expose_secret());
+    let response = get(server.addr, "/token", Some(header.as_bytes())).await;
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!((response.status, &body["name"]), (200, &json!("laptop")));
+
+    let response = get(server.addr, "/me", None).await;
+    assert_401(&response, "Token", NOT_PROVIDED, "no credentials");
+
+    // A disabled account is "inactive or deleted", through the app's own `is_active`.
+    let disable = "UPDATE accounts SET disabled = TRUE WHERE id = $1";
+    let disabled = match (store.sqlite_pool(), store.postgres_pool()) {
+        (Some(pool), _) => sqlx::query(disable)
+            .bind(bob.id)
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected(),
+        (_, Some(pool)) => sqlx::query(disable)
+            .bind(bob.id)
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected(),
+        _ => unreachable!(),
+    };
+    assert_eq!(disabled, 1);
+    let header = format!("Token {}", bob_key.expose_secret());
+    let response = get(server.addr, "/me", Some(header.as_bytes())).await;
+    assert_401(&response, "Token", INACTIVE, "disabled account");
+
+    assert!(tokens.revoke(token.id).await.unwrap());
+    let header = format!("Token {}", key.expose_secret());
+    let response = get(server.addr, "/me", Some(header.as_bytes())).await;
+    assert_401(&response, "Token", INVALID_TOKEN, "revoked token");
+}
+
+#[tokio::test]
+async fn sqlite_app_owned_users_and_tokens() {
+    custom_user_tables(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_app_owned_users_and_tokens() {
+    custom_user_tables(Backend::Postgres).await;
+}
