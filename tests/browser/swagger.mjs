@@ -1,0 +1,101 @@
+// Drives the quickstart's Swagger UI in Debian's headless Chromium, as a person would:
+// execute GET /me without authorizing (401), authorize with `Token <key>` (200), and the same
+// for the Bearer scheme with the key alone. Usage: node swagger.mjs BASE_URL KEY SCREENSHOT_DIR
+import { chromium } from 'playwright-core';
+
+const [base, key, shots] = process.argv.slice(2);
+if (!base || !key || !shots) {
+  console.error('usage: node swagger.mjs BASE_URL KEY SCREENSHOT_DIR');
+  process.exit(2);
+}
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = '') {
+  if (ok) {
+    passed += 1;
+    console.log(`browser: ${name} ... ok`);
+  } else {
+    failed += 1;
+    console.log(`browser: ${name} ... FAILED ${detail}`);
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+page.setDefaultTimeout(15000);
+
+function operation(path) {
+  return page.locator('.opblock', {
+    has: page.locator(`.opblock-summary-path[data-path="${path}"]`),
+  });
+}
+
+// Expands an operation, presses "Try it out" once, and returns a function that executes it
+// and reads the live response's status and body.
+async function open(path) {
+  const op = operation(path);
+  await op.locator('.opblock-summary').first().click();
+  await op.locator('button.try-out__btn').click();
+  return async (screenshot) => {
+    await op.locator('button.execute').click();
+    const status = op.locator('.live-responses-table .response .response-col_status').first();
+    await status.waitFor();
+    const body = await op.locator('.live-responses-table .response-col_description pre').first().innerText();
+    const text = (await status.innerText()).trim();
+    if (screenshot) {
+      await op.locator('.live-responses-table').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: `${shots}/${screenshot}` });
+    }
+    const clear = op.locator('button.btn-clear');
+    if (await clear.count()) await clear.click();
+    return { status: text, body };
+  };
+}
+
+async function authorize(scheme, value) {
+  await page.locator('.auth-wrapper button.authorize').click();
+  const modal = page.locator('.modal-ux');
+  const section = modal.locator('.auth-container', { hasText: scheme });
+  await section.locator('input').first().fill(value);
+  await section.locator('button.authorize').click();
+  await modal.locator('button.close-modal').click();
+}
+
+try {
+  await page.goto(`${base}/docs`);
+  await page.locator('.opblock').first().waitFor();
+  check('Swagger UI lists the operations', (await page.locator('.opblock').count()) === 3);
+
+  const me = await open('/me');
+  let result = await me();
+  check('GET /me without authorizing is 401', result.status === '401', JSON.stringify(result));
+  check('the 401 body is DRF\'s', result.body.includes('Authentication credentials were not provided.'), result.body);
+
+  await authorize('TokenAuth', `Token ${key}`);
+  result = await me('swagger-token.png');
+  check('GET /me after Authorize with `Token <key>` is 200', result.status === '200', JSON.stringify(result));
+  check('the 200 body names the user', result.body.includes('"username": "demo"'), result.body);
+
+  const bearer = await open('/bearer/me');
+  result = await bearer();
+  check('GET /bearer/me with only TokenAuth authorized is 401', result.status === '401', JSON.stringify(result));
+  await authorize('BearerAuth', key);
+  result = await bearer('swagger-bearer.png');
+  check('GET /bearer/me after Authorize with the key is 200', result.status === '200', JSON.stringify(result));
+} catch (err) {
+  check('browser session', false, String(err));
+  await page.screenshot({ path: `${shots}/swagger-failure.png`, fullPage: true }).catch(() => {});
+} finally {
+  await browser.close();
+}
+
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
