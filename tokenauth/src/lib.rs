@@ -63,6 +63,7 @@ pub use store::{
 };
 
 #[doc = include_str!("token_auth.md")]
+#[cfg_attr(feature = "openapi", doc = include_str!("token_auth_openapi.md"))]
 pub use tokenauth_macros::token_auth;
 
 /// The sqlx this crate is built with, for constructing pools and deriving `sqlx::FromRow` on
@@ -78,6 +79,6 @@ pub use tokenauth_macros::token_auth;
 pub use sqlx;
 
 /// The README's examples are compiled as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "openapi"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
