@@ -104,6 +104,28 @@ impl Store {
     /// # }
     /// ```
     pub async fn connect(url: &str) -> Result<Store, crate::Error> {
+        Store::open(url, true).await
+    }
+
+    /// Like [`Store::connect`], but a SQLite database file must already exist: for tools that
+    /// must not create an empty database from a mistyped path.
+    ///
+    /// # Errors
+    /// As [`Store::connect`]; a missing SQLite file is a database error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let missing = tokenauth::Store::connect_existing("sqlite:///nonexistent/tokenauth.db").await;
+    /// assert!(missing.is_err());
+    /// # }
+    /// ```
+    pub async fn connect_existing(url: &str) -> Result<Store, crate::Error> {
+        Store::open(url, false).await
+    }
+
+    #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+    async fn open(url: &str, create: bool) -> Result<Store, crate::Error> {
         #[cfg(feature = "sqlite")]
         if url.starts_with("sqlite:") {
             use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -111,7 +133,7 @@ impl Store {
 
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let mut options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
+                .create_if_missing(create)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
             if !in_memory {

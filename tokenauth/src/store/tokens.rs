@@ -217,6 +217,46 @@ impl Store {
         self.tokens_for::<User>().list(user_id).await
     }
 
+    /// Every token of every user, by id.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// let alice = store.create_user("alice", None).await?;
+    /// store.create_token(alice.id, Default::default()).await?;
+    /// assert_eq!(store.all_tokens().await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn all_tokens(&self) -> Result<Vec<Token>, Error> {
+        self.tokens_for::<User>().list_all().await
+    }
+
+    /// Deletes tokens that expired before `cutoff` (e.g. `Utc::now()`, or a week ago to keep
+    /// recently expired ones visible). Returns how many were deleted. Authentication never
+    /// deletes anything: run this from a scheduled job (`tokenauth prune-expired`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// use chrono::{Duration, Utc};
+    /// use tokenauth::NewToken;
+    ///
+    /// let alice = store.create_user("alice", None).await?;
+    /// let past = Utc::now() - Duration::days(2);
+    /// store.create_token(alice.id, NewToken::default().expires_at(past)).await?;
+    /// store.create_token(alice.id, NewToken::default()).await?;
+    /// assert_eq!(store.prune_expired_tokens(Utc::now()).await?, 1);
+    /// assert_eq!(store.tokens(alice.id).await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn prune_expired_tokens(&self, cutoff: DateTime<Utc>) -> Result<u64, Error> {
+        self.tokens_for::<User>().prune_expired(cutoff).await
+    }
+
     /// Revokes (deletes) one token. Returns whether it existed.
     ///
     /// ```
@@ -337,6 +377,34 @@ impl<U: AuthUser> Tokens<'_, U> {
         Ok((token, key))
     }
 
+    /// Atomically revokes all of the user's tokens and adds one with `key` (generated, or
+    /// imported with [`Key::import`]): DRF's `drf_create_token --reset`. If anything fails —
+    /// e.g. [`Error::DuplicateKey`] — nothing changes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let alice = store.create_user("alice", None).await?;
+    /// use tokenauth::{Key, NewToken, User};
+    ///
+    /// store.create_token(alice.id, NewToken::default()).await?;
+    /// let key = Key::generate()?;
+    /// let token = store.tokens_for::<User>().replace_all(alice.id, &key, NewToken::named("ci")).await?;
+    /// assert_eq!(store.tokens(alice.id).await?, [token]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn replace_all(
+        &self,
+        user_id: i64,
+        key: &Key,
+        options: NewToken,
+    ) -> Result<Token, Error> {
+        let (token, _) = self.issue(user_id, key, &options, Issue::Reset).await?;
+        Ok(token)
+    }
+
     /// [`Store::tokens`] for `U`'s tokens.
     ///
     /// ```
@@ -358,6 +426,55 @@ impl<U: AuthUser> Tokens<'_, U> {
             .fetch_all(pool)
             .await)?;
         Ok(rows.into_iter().map(Token::from).collect())
+    }
+
+    /// [`Store::all_tokens`] for `U`'s tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// assert!(store.tokens_for::<tokenauth::User>().list_all().await?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub async fn list_all(&self) -> Result<Vec<Token>, Error> {
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY id",
+            token_columns!(""),
+            U::TOKENS_TABLE
+        );
+        let rows = with_pool!(self.store, pool => sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(Token::from).collect())
+    }
+
+    /// [`Store::prune_expired_tokens`] for `U`'s tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// let tokens = store.tokens_for::<tokenauth::User>();
+    /// assert_eq!(tokens.prune_expired(chrono::Utc::now()).await?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn prune_expired(&self, cutoff: DateTime<Utc>) -> Result<u64, Error> {
+        // Both backends compare correctly: PostgreSQL's timestamptz natively, SQLite's text
+        // because tokenauth writes every timestamp in one RFC 3339 UTC form.
+        let sql = format!(
+            "DELETE FROM {} WHERE expires_at IS NOT NULL AND expires_at < $1",
+            U::TOKENS_TABLE
+        );
+        Ok(
+            with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected()),
+        )
     }
 
     /// [`Store::revoke_token`] for `U`'s tokens.

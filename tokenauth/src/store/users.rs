@@ -60,6 +60,26 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn create_user(&self, username: &str, password: Option<&str>) -> Result<User, Error> {
+        self.create_user_with(username, password, true).await
+    }
+
+    /// [`Store::create_user`], choosing whether the user starts active, in one statement.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// let pending = store.create_user_with("pending", None, false).await?;
+    /// assert!(!pending.is_active);
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_user_with(
+        &self,
+        username: &str,
+        password: Option<&str>,
+        active: bool,
+    ) -> Result<User, Error> {
         validate_username(username)?;
         let hash = match password {
             Some(password) => Some(password::hash(password).await?),
@@ -73,7 +93,7 @@ impl Store {
         with_pool!(self, pool => sqlx::query_as::<_, User>(sql)
             .bind(username)
             .bind(hash)
-            .bind(true)
+            .bind(active)
             .bind(Utc::now())
             .fetch_one(pool)
             .await)
@@ -125,6 +145,28 @@ impl Store {
             .bind(username)
             .fetch_optional(pool)
             .await)?)
+    }
+
+    /// Every user, by id.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// store.create_user("alice", None).await?;
+    /// store.create_user("bob", None).await?;
+    /// let names: Vec<String> = store.users().await?.into_iter().map(|u| u.username).collect();
+    /// assert_eq!(names, ["alice", "bob"]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn users(&self) -> Result<Vec<User>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM tokenauth_users ORDER BY id"
+        );
+        Ok(with_pool!(self, pool => sqlx::query_as::<_, User>(sql).fetch_all(pool).await)?)
     }
 
     /// Sets (`Some`) or removes (`None`: no password login) a user's password.

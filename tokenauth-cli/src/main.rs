@@ -1,0 +1,137 @@
+//! `tokenauth`: manage the users and tokens of a tokenauth database (SQLite or PostgreSQL)
+//! from the command line — DRF's `drf_create_token`, and what knox and Sanctum add.
+//!
+//! Keys are stored as digests, so a key is printed once, when it is created, and never again.
+//! Passwords are read from standard input (`--password-stdin`) or a prompt, never from the
+//! command line, where other users could see them.
+
+mod commands;
+mod input;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Manage tokenauth users and tokens.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokenauth",
+    version,
+    about,
+    after_help = "Examples:\n  \
+        tokenauth --database-url sqlite://app.db migrate\n  \
+        printf '%s' \"$PASSWORD\" | tokenauth create-user alice --password-stdin\n  \
+        tokenauth create-token alice --name laptop --expires-in 30d --scope orders:read\n  \
+        tokenauth list-tokens alice\n  \
+        tokenauth prune-expired --older-than 7d"
+)]
+struct Cli {
+    /// The database: `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        global = true,
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create tokenauth's tables, or bring them up to date (creates a SQLite file if missing).
+    Migrate,
+    /// Create a user. The password comes from `--password-stdin` or a prompt.
+    CreateUser {
+        /// The new user's name (letters, digits and `@.+-_`, at most 150).
+        username: String,
+        /// Read the password from standard input (one line).
+        #[arg(long, conflicts_with = "no_password")]
+        password_stdin: bool,
+        /// Create the user without a password (it can only use tokens).
+        #[arg(long)]
+        no_password: bool,
+        /// Create the user inactive: its tokens are refused until `activate`.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// Set a user's password, from `--password-stdin` or a prompt.
+    SetPassword {
+        /// The user's name.
+        username: String,
+        /// Read the password from standard input (one line).
+        #[arg(long, conflicts_with = "no_password")]
+        password_stdin: bool,
+        /// Remove the password: the user can no longer log in with one.
+        #[arg(long)]
+        no_password: bool,
+    },
+    /// Let a user authenticate again.
+    Activate {
+        /// The user's name.
+        username: String,
+    },
+    /// Refuse a user's tokens ("User inactive or deleted.") until `activate`.
+    Deactivate {
+        /// The user's name.
+        username: String,
+    },
+    /// Create a token and print its key, once: `Generated token <key> for user <username>`.
+    CreateToken {
+        /// The user who gets the token.
+        username: String,
+        /// Revoke the user's other tokens first (atomically), as DRF's `--reset`.
+        #[arg(short = 'r', long)]
+        reset: bool,
+        /// A label for the token, e.g. the device or script using it.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Expire the token after this long, e.g. `30d`, `12h`, `1h 30m`.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+        /// Grant a scope (repeatable); `*` grants all.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Import an existing key (e.g. from Django's authtoken_token table) read from
+        /// standard input, instead of generating one.
+        #[arg(long)]
+        key_stdin: bool,
+    },
+    /// List tokens (never their keys): of one user, or of everyone.
+    ListTokens {
+        /// Only this user's tokens.
+        username: Option<String>,
+    },
+    /// Revoke one token by its id (see `list-tokens`).
+    Revoke {
+        /// The token's id.
+        token_id: i64,
+    },
+    /// Revoke all of a user's tokens.
+    RevokeAll {
+        /// The user's name.
+        username: String,
+    },
+    /// Delete tokens that have expired (a job to schedule; authentication never deletes).
+    PruneExpired {
+        /// Keep tokens that expired less than this long ago, e.g. `7d`.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        older_than: Option<Duration>,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}

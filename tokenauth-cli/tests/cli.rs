@@ -1,0 +1,449 @@
+//! The `tokenauth` binary, run as a user runs it: help, argument errors, and every
+//! subcommand against a real SQLite file and a real PostgreSQL database.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tokenauth::{AuthError, AuthenticateError, Store};
+
+fn tokenauth(url: &str) -> Command {
+    let mut command = Command::cargo_bin("tokenauth").unwrap();
+    command
+        .env_remove("DATABASE_URL")
+        .arg("--database-url")
+        .arg(url);
+    command
+}
+
+/// The key printed by `create-token`, checking the exact DRF line.
+fn generated_key(output: &[u8], username: &str) -> String {
+    let text = std::str::from_utf8(output).unwrap();
+    let key = text
+        .strip_prefix("Generated token ")
+        .and_then(|rest| rest.strip_suffix(&format!(" for user {username}\n")))
+        .unwrap_or_else(|| panic!("unexpected output {text:?}"));
+    assert_eq!(key.len(), 40, "{text:?}");
+    assert!(key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    key.to_owned()
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let assert = Command::cargo_bin("tokenauth")
+        .unwrap()
+        .arg("--help")
+        .assert()
+        .success();
+    let help = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    for command in [
+        "migrate",
+        "create-user",
+        "set-password",
+        "activate",
+        "deactivate",
+        "create-token",
+        "list-tokens",
+        "revoke",
+        "revoke-all",
+        "prune-expired",
+        "--database-url",
+        "DATABASE_URL",
+    ] {
+        assert!(help.contains(command), "{command} missing from\n{help}");
+    }
+    Command::cargo_bin("tokenauth")
+        .unwrap()
+        .args(["create-token", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--reset").and(predicate::str::contains("--key-stdin")));
+}
+
+#[test]
+fn bad_arguments_fail_with_a_message() {
+    let url = "sqlite::memory:";
+    tokenauth(url)
+        .arg("frobnicate")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "unrecognized subcommand 'frobnicate'",
+        ));
+    tokenauth(url)
+        .args(["create-token", "alice", "--expires-in", "soon"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "invalid value 'soon' for '--expires-in",
+        ));
+    tokenauth(url)
+        .args(["revoke", "seven"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid value 'seven'"));
+    tokenauth(url)
+        .args(["create-user", "alice", "--password-stdin", "--no-password"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+    Command::cargo_bin("tokenauth")
+        .unwrap()
+        .env_remove("DATABASE_URL")
+        .arg("list-tokens")
+        .assert()
+        .code(1)
+        .stderr("error: no database: pass --database-url URL or set DATABASE_URL (e.g. sqlite://app.db or postgres://user@host/db)\n");
+    tokenauth("mysql://localhost/app")
+        .arg("migrate")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(
+            "error: unsupported database URL `mysql:`",
+        ));
+}
+
+#[test]
+fn a_missing_sqlite_file_is_not_created_except_by_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.db");
+    let url = format!("sqlite://{}", path.display());
+    tokenauth(&url)
+        .args(["create-user", "alice", "--no-password"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("cannot open the SQLite database")
+                .and(predicate::str::contains("`tokenauth migrate` creates it")),
+        );
+    assert!(!path.exists());
+    tokenauth(&url).arg("migrate").assert().success();
+    assert!(path.exists());
+}
+
+#[test]
+fn an_unmigrated_database_says_to_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    std::fs::File::create(&path).unwrap();
+    tokenauth(&format!("sqlite://{}", path.display()))
+        .arg("list-tokens")
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("no such table")
+                .and(predicate::str::contains("(run `tokenauth migrate` first)")),
+        );
+}
+
+/// Every subcommand, end to end, checked through the library on the same database.
+fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
+    tokenauth(url)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout("tokenauth's tables are up to date\n");
+    let store = runtime.block_on(Store::connect_existing(url)).unwrap();
+
+    tokenauth(url)
+        .args(["create-user", "alice", "--password-stdin"])
+        .write_stdin("correct horse\n")
+        .assert()
+        .success()
+        .stdout("Created user alice\n");
+    tokenauth(url)
+        .args(["create-user", "alice", "--no-password"])
+        .assert()
+        .code(1)
+        .stderr("error: a user named `alice` already exists\n");
+    tokenauth(url)
+        .args(["create-user", "bob", "--password-stdin"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("empty"));
+    tokenauth(url)
+        .args(["create-user", "carol"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--password-stdin"));
+    assert!(
+        runtime
+            .block_on(store.user_by_username("carol"))
+            .unwrap()
+            .is_none(),
+        "nothing half-written"
+    );
+    tokenauth(url)
+        .args(["create-user", "bot", "--no-password", "--inactive"])
+        .assert()
+        .success()
+        .stdout("Created user bot (inactive)\n");
+    assert!(
+        runtime
+            .block_on(store.check_password("alice", "correct horse"))
+            .unwrap()
+            .is_some()
+    );
+
+    // DRF's drf_create_token, byte for byte.
+    let out = tokenauth(url)
+        .args(["create-token", "alice"])
+        .assert()
+        .success();
+    let first = generated_key(&out.get_output().stdout, "alice");
+    tokenauth(url)
+        .args(["create-token", "nobody"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr("Cannot create the Token: user nobody does not exist\n");
+    let out = tokenauth(url)
+        .args([
+            "create-token",
+            "alice",
+            "--name",
+            "ci",
+            "--expires-in",
+            "30d",
+            "--scope",
+            "deploy",
+            "--scope",
+            "read",
+        ])
+        .assert()
+        .success();
+    let second = generated_key(&out.get_output().stdout, "alice");
+    let (_, token) = runtime.block_on(store.authenticate(&second)).unwrap();
+    assert_eq!(
+        (token.name.as_str(), token.scopes.clone()),
+        ("ci", vec!["deploy".to_owned(), "read".to_owned()])
+    );
+    let ttl = token.expires_at.unwrap() - token.created;
+    assert!(
+        (ttl - chrono::Duration::days(30)).num_seconds().abs() < 5,
+        "{ttl}"
+    );
+    assert!(runtime.block_on(store.authenticate(&first)).is_ok());
+
+    // -r revokes the others, atomically.
+    let out = tokenauth(url)
+        .args(["create-token", "-r", "alice"])
+        .assert()
+        .success();
+    let third = generated_key(&out.get_output().stdout, "alice");
+    for old in [&first, &second] {
+        assert!(matches!(
+            runtime.block_on(store.authenticate(old)),
+            Err(AuthenticateError::Denied(AuthError::InvalidToken))
+        ));
+    }
+    assert!(runtime.block_on(store.authenticate(&third)).is_ok());
+
+    // Importing a Django key; importing it again changes nothing.
+    let drf_key = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
+    tokenauth(url)
+        .args(["create-token", "alice", "--key-stdin", "--name", "django"])
+        .write_stdin(format!("{drf_key}\n"))
+        .assert()
+        .success()
+        .stdout(format!("Generated token {drf_key} for user alice\n"));
+    let out = tokenauth(url)
+        .args(["create-token", "bot"])
+        .assert()
+        .success();
+    let bot_key = generated_key(&out.get_output().stdout, "bot");
+    tokenauth(url)
+        .args(["create-token", "-r", "bot", "--key-stdin"])
+        .write_stdin(drf_key)
+        .assert()
+        .code(1)
+        .stderr("error: a token with this key already exists\n");
+    let bot = runtime
+        .block_on(store.user_by_username("bot"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        runtime.block_on(store.tokens(bot.id)).unwrap().len(),
+        1,
+        "-r rolled back"
+    );
+    assert_eq!(
+        runtime
+            .block_on(store.authenticate(drf_key))
+            .unwrap()
+            .0
+            .username,
+        "alice"
+    );
+    drop(bot_key);
+
+    // Listing shows everything but the keys.
+    let out = tokenauth(url)
+        .args(["list-tokens", "alice"])
+        .assert()
+        .success();
+    let listing = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(listing.starts_with("ID  USER   NAME"), "{listing}");
+    assert!(listing.contains("django"), "{listing}");
+    assert_eq!(listing.lines().count(), 3, "{listing}");
+    for key in [&first, &second, &third, &drf_key.to_owned()] {
+        assert!(!listing.contains(key.as_str()));
+    }
+    tokenauth(url)
+        .args(["list-tokens", "nobody"])
+        .assert()
+        .code(1)
+        .stderr("error: user nobody does not exist\n");
+
+    // Deactivation refuses the tokens; activation brings them back.
+    tokenauth(url)
+        .args(["deactivate", "alice"])
+        .assert()
+        .success()
+        .stdout("Deactivated user alice\n");
+    assert!(matches!(
+        runtime.block_on(store.authenticate(&third)),
+        Err(AuthenticateError::Denied(AuthError::UserInactive))
+    ));
+    tokenauth(url)
+        .args(["activate", "alice"])
+        .assert()
+        .success()
+        .stdout("Activated user alice\n");
+    assert!(runtime.block_on(store.authenticate(&third)).is_ok());
+
+    tokenauth(url)
+        .args(["set-password", "alice", "--password-stdin"])
+        .write_stdin("battery staple")
+        .assert()
+        .success();
+    assert!(
+        runtime
+            .block_on(store.check_password("alice", "battery staple"))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        runtime
+            .block_on(store.check_password("alice", "correct horse"))
+            .unwrap()
+            .is_none()
+    );
+
+    // Revocation.
+    let (_, token) = runtime.block_on(store.authenticate(&third)).unwrap();
+    let id = token.id.to_string();
+    tokenauth(url)
+        .args(["revoke", &id])
+        .assert()
+        .success()
+        .stdout(format!("Revoked token {id}\n"));
+    tokenauth(url)
+        .args(["revoke", &id])
+        .assert()
+        .code(1)
+        .stderr(format!("error: token {id} does not exist\n"));
+    tokenauth(url)
+        .args(["revoke-all", "alice"])
+        .assert()
+        .success()
+        .stdout("Revoked 1 token(s) of user alice\n");
+
+    // Pruning deletes only what expired before the cutoff.
+    let alice = runtime
+        .block_on(store.user_by_username("alice"))
+        .unwrap()
+        .unwrap();
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(10);
+    let recently = chrono::Utc::now() - chrono::Duration::hours(1);
+    for at in [long_ago, recently] {
+        runtime
+            .block_on(store.create_token(alice.id, tokenauth::NewToken::default().expires_at(at)))
+            .unwrap();
+    }
+    runtime
+        .block_on(store.create_token(alice.id, tokenauth::NewToken::default()))
+        .unwrap();
+    tokenauth(url)
+        .args(["prune-expired", "--older-than", "7d"])
+        .assert()
+        .success()
+        .stdout("Deleted 1 expired token(s)\n");
+    tokenauth(url)
+        .arg("prune-expired")
+        .assert()
+        .success()
+        .stdout("Deleted 1 expired token(s)\n");
+    assert_eq!(runtime.block_on(store.tokens(alice.id)).unwrap().len(), 1);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn sqlite_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    lifecycle(
+        &format!("sqlite://{}", dir.path().join("cli.db").display()),
+        &runtime(),
+    );
+}
+
+#[test]
+fn postgres_lifecycle() {
+    let admin = std::env::var("TOKENAUTH_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "the PostgreSQL tests need a server and TOKENAUTH_TEST_POSTGRES_URL is not set: run \
+             the README's test command, `tests/run`, which starts a throwaway one"
+        )
+    });
+    let runtime = runtime();
+    let name = format!("tokenauth_cli_test_{}", std::process::id());
+    runtime.block_on(async {
+        let pool = tokenauth::sqlx::PgPool::connect(&admin).await.unwrap();
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            tokenauth::sqlx::query(tokenauth::sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    });
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    lifecycle(&format!("{base}/{name}"), &runtime);
+}
+
+#[test]
+fn a_locked_sqlite_database_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("locked.db").display());
+    tokenauth(&url).arg("migrate").assert().success();
+    runtime().block_on(async {
+        // Another connection holds the write lock for the whole run.
+        let pool = tokenauth::sqlx::SqlitePool::connect(&url).await.unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        tokenauth::sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        tokenauth(&url)
+            .args(["create-user", "alice", "--no-password"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("database is locked"));
+        tokenauth::sqlx::query("ROLLBACK")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        pool.close().await;
+        let store = Store::connect_existing(&url).await.unwrap();
+        assert!(store.user_by_username("alice").await.unwrap().is_none());
+    });
+}
