@@ -188,6 +188,67 @@ impl<'a, U: AuthUser, K: Keyword> ApiExtractor<'a> for ApiMaybeAuth<U, K> {
     }
 }
 
+/// What `#[token_auth]` generates for optional authentication: an [`ApiMaybeAuth`] that leaves
+/// the anonymous alternative to a preceding [`Anonymous`] parameter, so that the operation's
+/// requirements read `[{}, {<scheme>: []}]`.
+#[doc(hidden)]
+pub struct ApiOptionalAuth<U = User, K = TokenKeyword>(pub ApiMaybeAuth<U, K>);
+
+impl<U, K> Split for ApiOptionalAuth<U, K> {
+    type User = Option<U>;
+    type Token = Option<Token>;
+    fn split(self) -> (Option<U>, Option<Token>) {
+        self.0.split()
+    }
+}
+
+impl<'a, U: AuthUser, K: Keyword> ApiExtractor<'a> for ApiOptionalAuth<U, K> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_scheme::<K>(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![K::SCHEME_NAME]
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        ApiMaybeAuth::from_request(request, body, param_opts)
+            .await
+            .map(ApiOptionalAuth)
+    }
+}
+
+/// The anonymous alternative of an optional security requirement (`{}`), as a parameter that
+/// extracts nothing.
+#[doc(hidden)]
+pub struct Anonymous;
+
+impl<'a> ApiExtractor<'a> for Anonymous {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        _request: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        Ok(Anonymous)
+    }
+}
+
 /// The response of a secured operation: the operation's own response type `R`, plus the
 /// documented `401` (JSON `detail` body and `WWW-Authenticate: <keyword>` header).
 ///

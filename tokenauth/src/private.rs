@@ -7,7 +7,7 @@ pub use poem_openapi;
 
 pub use crate::extract::{Auth, MaybeAuth};
 #[cfg(feature = "openapi")]
-pub use crate::openapi::{ApiAuth, ApiMaybeAuth, Secured};
+pub use crate::openapi::{Anonymous, ApiAuth, ApiMaybeAuth, ApiOptionalAuth, Secured};
 pub use crate::{Keyword, Token, User};
 
 /// The description of a `Bearer` security scheme (OpenAPI `http`/`bearer`: Swagger UI adds

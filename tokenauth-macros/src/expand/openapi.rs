@@ -59,15 +59,22 @@ pub(super) fn expand(args: &Args, mut block: ItemImpl, mut errors: Errors) -> To
         let (keyword_ty, keyword_item) = keyword_type(&keyword, &unique);
         keyword_items.extend(keyword_item);
         let user_ty = user_type(&params, user_arg);
-        let extractor = if is_optional(&params) {
-            quote!(::tokenauth::__private::ApiMaybeAuth<#user_ty, #keyword_ty>)
-        } else {
-            quote!(::tokenauth::__private::ApiAuth<#user_ty, #keyword_ty>)
-        };
         let auth = auth_ident();
         let bind = bind_params(&params, &auth);
         let mut inputs: Punctuated<FnArg, Token![,]> = params.receiver.iter().cloned().collect();
-        inputs.push(syn::parse_quote!(#auth: #extractor));
+        if is_optional(&params) {
+            // `{}` first, then the scheme: the requirements read `[{}, {<scheme>: []}]`.
+            let anonymous =
+                syn::Ident::new("__tokenauth_anonymous", proc_macro2::Span::mixed_site());
+            inputs.push(syn::parse_quote!(#anonymous: ::tokenauth::__private::Anonymous));
+            inputs.push(syn::parse_quote!(
+                #auth: ::tokenauth::__private::ApiOptionalAuth<#user_ty, #keyword_ty>
+            ));
+        } else {
+            inputs.push(syn::parse_quote!(
+                #auth: ::tokenauth::__private::ApiAuth<#user_ty, #keyword_ty>
+            ));
+        }
         inputs.extend(params.rest.iter().cloned());
         method.sig.inputs = inputs;
         let response: Type = match &method.sig.output {
