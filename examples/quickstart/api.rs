@@ -4,7 +4,7 @@
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi, OpenApiService};
-use tokenauth::{Store, User, token_auth};
+use tokenauth::{AuthApi, Store, User, token_auth};
 
 /// The authenticated account.
 #[derive(Object)]
@@ -50,10 +50,10 @@ impl Api {
     }
 }
 
-/// The whole application: the API under `/api`, Swagger UI at `/docs`, the spec at
-/// `/openapi.json`.
+/// The whole application: the API and tokenauth's `/api/auth/{token,logout,logout-all}`
+/// under `/api`, Swagger UI at `/docs`, the spec at `/openapi.json`.
 pub(crate) fn app(store: Store) -> impl Endpoint {
-    let api = OpenApiService::new(Api, "tokenauth quickstart", env!("CARGO_PKG_VERSION"))
+    let api = OpenApiService::new((Api, AuthApi::new()), "tokenauth quickstart", env!("CARGO_PKG_VERSION"))
         .description(
             "Django REST framework's token authentication for poem. \
              Click **Authorize** and enter `Token <key>` for TokenAuth, or the key alone for BearerAuth.",

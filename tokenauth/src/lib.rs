@@ -36,6 +36,10 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+extern crate self as tokenauth;
+
+#[cfg(feature = "openapi")]
+mod endpoints;
 mod error;
 mod extract;
 mod header;
@@ -47,6 +51,8 @@ mod password;
 mod rejection;
 mod store;
 
+#[cfg(feature = "openapi")]
+pub use endpoints::{AuthApi, Limit};
 pub use error::{AuthError, Error};
 pub use extract::{
     Auth, BearerKeyword, Keyword, MaybeAuth, TokenKeyword, authenticate_request, is_valid_keyword,

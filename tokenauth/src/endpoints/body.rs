@@ -1,0 +1,332 @@
+//! The obtain-token request body, parsed and validated as Django REST framework's
+//! `AuthTokenSerializer` does: JSON or form, DRF's field messages, in DRF's field order.
+
+use serde_json::{Value, json};
+
+/// A valid login request.
+#[derive(Debug)]
+pub(super) struct Login {
+    pub(super) username: String,
+    pub(super) password: String,
+    pub(super) name: String,
+    pub(super) expires_in: Option<i64>,
+    pub(super) scopes: Vec<String>,
+}
+
+/// Why the body was refused, with DRF's status and compact JSON (fields in DRF's order).
+#[derive(Debug)]
+pub(super) enum Refusal {
+    /// `400` with `{"<field>": ["<message>"], …}` or `{"detail": …}`.
+    BadRequest(String),
+    /// `415` with DRF's `Unsupported media type "<type>" in request.`
+    UnsupportedMediaType(String),
+}
+
+/// `{"field":["message"],…}` in the given order (serde_json's maps would sort the keys).
+pub(super) fn field_errors(errors: &[(&str, &str)]) -> String {
+    let fields: Vec<String> = errors
+        .iter()
+        .map(|(field, message)| format!("{}:{}", json!(field), json!([message])))
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+const REQUIRED: &str = "This field is required.";
+const BLANK: &str = "This field may not be blank.";
+const NULL: &str = "This field may not be null.";
+const NOT_A_STRING: &str = "Not a valid string.";
+
+/// A field's raw value: from JSON, or from a form (always strings).
+enum Raw<'a> {
+    Json(&'a Value),
+    Form(&'a str),
+}
+
+/// Parses `body` by its `Content-Type`, as DRF's JSON and form parsers.
+pub(super) fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Login, Refusal> {
+    let media = content_type
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    match media.as_str() {
+        "application/json" => {
+            let value: Value = serde_json::from_slice(body).map_err(|err| {
+                Refusal::BadRequest(
+                    json!({ "detail": format!("JSON parse error - {err}") }).to_string(),
+                )
+            })?;
+            let Value::Object(fields) = value else {
+                let kind = python_type(&value);
+                let message = format!("Invalid data. Expected a dictionary, but got {kind}.");
+                return Err(Refusal::BadRequest(field_errors(&[(
+                    "non_field_errors",
+                    &message,
+                )])));
+            };
+            validate(
+                |name| fields.get(name).map(Raw::Json),
+                |name| json_list(fields.get(name)),
+            )
+        }
+        "application/x-www-form-urlencoded" => {
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+            // Django's QueryDict: the last value of a repeated key.
+            let last = |name: &str| {
+                pairs
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| Raw::Form(v.as_str()))
+            };
+            let all = |name: &str| {
+                let values: Vec<String> = pairs
+                    .iter()
+                    .filter(|(k, _)| k == name)
+                    .flat_map(|(_, v)| v.split_whitespace().map(str::to_owned))
+                    .collect();
+                Ok((!values.is_empty()).then_some(values))
+            };
+            validate(last, all)
+        }
+        // No body type: DRF sees empty data, so every required field is missing.
+        "" if body.is_empty() => validate(|_| None, |_| Ok(None)),
+        _ => {
+            let shown = content_type.unwrap_or("");
+            Err(Refusal::UnsupportedMediaType(
+                json!({ "detail": format!("Unsupported media type \"{shown}\" in request.") })
+                    .to_string(),
+            ))
+        }
+    }
+}
+
+fn validate<'a>(
+    get: impl Fn(&str) -> Option<Raw<'a>>,
+    list: impl Fn(&str) -> Result<Option<Vec<String>>, &'static str>,
+) -> Result<Login, Refusal> {
+    let mut errors: Vec<(&'static str, &'static str)> = Vec::new();
+    let mut fail = |field: &'static str, message: &'static str| errors.push((field, message));
+    // username: CharField (whitespace trimmed); password: CharField(trim_whitespace=False).
+    let username = char_field(get("username"), true, false);
+    let password = char_field(get("password"), false, false);
+    let name = char_field(get("name"), true, true);
+    let username = username
+        .map_err(|m| fail("username", m.unwrap_or(REQUIRED)))
+        .ok();
+    let password = password
+        .map_err(|m| fail("password", m.unwrap_or(REQUIRED)))
+        .ok();
+    let name = match name {
+        Ok(name) => name,
+        Err(None) => String::new(), // optional
+        Err(Some(message)) => {
+            fail("name", message);
+            String::new()
+        }
+    };
+    let expires_in = match get("expires_in") {
+        None => None,
+        Some(raw) => match positive_integer(raw) {
+            Ok(seconds) => Some(seconds),
+            Err(message) => {
+                fail("expires_in", message);
+                None
+            }
+        },
+    };
+    let scopes = match list("scopes") {
+        Ok(scopes) => scopes.unwrap_or_default(),
+        Err(message) => {
+            fail("scopes", message);
+            Vec::new()
+        }
+    };
+    match (username, password) {
+        (Some(username), Some(password)) if errors.is_empty() => Ok(Login {
+            username,
+            password,
+            name,
+            expires_in,
+            scopes,
+        }),
+        _ => Err(Refusal::BadRequest(field_errors(&errors))),
+    }
+}
+
+/// DRF's `CharField`: `Err(None)` when absent, `Err(Some(message))` when invalid.
+fn char_field(
+    raw: Option<Raw<'_>>,
+    trim: bool,
+    allow_blank: bool,
+) -> Result<String, Option<&'static str>> {
+    let text = match raw.ok_or(None)? {
+        Raw::Form(text) => text.to_owned(),
+        Raw::Json(Value::String(text)) => text.clone(),
+        Raw::Json(Value::Number(number)) => number.to_string(),
+        Raw::Json(Value::Null) => return Err(Some(NULL)),
+        Raw::Json(_) => return Err(Some(NOT_A_STRING)),
+    };
+    let text = if trim { text.trim().to_owned() } else { text };
+    if text.is_empty() && !allow_blank {
+        return Err(Some(BLANK));
+    }
+    Ok(text)
+}
+
+/// DRF's `IntegerField(min_value=1)`.
+fn positive_integer(raw: Raw<'_>) -> Result<i64, &'static str> {
+    const INVALID: &str = "A valid integer is required.";
+    let value = match raw {
+        Raw::Json(Value::Number(n)) => n.as_i64().ok_or(INVALID)?,
+        Raw::Json(Value::String(s)) => s.trim().parse().map_err(|_| INVALID)?,
+        Raw::Form(s) => s.trim().parse().map_err(|_| INVALID)?,
+        Raw::Json(Value::Null) => return Err(NULL),
+        Raw::Json(_) => return Err(INVALID),
+    };
+    if value < 1 {
+        return Err("Ensure this value is greater than or equal to 1.");
+    }
+    Ok(value)
+}
+
+/// `scopes` in JSON: a list of strings, or one space-separated string.
+fn json_list(value: Option<&Value>) -> Result<Option<Vec<String>>, &'static str> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.split_whitespace().map(str::to_owned).collect())),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => {
+                    Ok(s.clone())
+                }
+                _ => Err("Each scope must be a non-empty string without spaces."),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err("Expected a list of items."),
+    }
+}
+
+/// The Python type name DRF reports for non-object JSON.
+fn python_type(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "list",
+        Value::String(_) => "str",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Null => "NoneType",
+        Value::Object(_) => "dict",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_errors(body: &str) -> Value {
+        match parse(Some("application/json"), body.as_bytes()) {
+            Err(Refusal::BadRequest(text)) => serde_json::from_str(&text).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_keep_drf_field_order() {
+        match parse(Some("application/json"), b"{}") {
+            Err(Refusal::BadRequest(text)) => assert_eq!(
+                text,
+                r#"{"username":["This field is required."],"password":["This field is required."]}"#
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn drf_field_messages() {
+        assert_eq!(
+            json_errors("{}"),
+            json!({"username": [REQUIRED], "password": [REQUIRED]})
+        );
+        assert_eq!(
+            json_errors(r#"{"username":"  ","password":""}"#),
+            json!({"username": [BLANK], "password": [BLANK]})
+        );
+        assert_eq!(
+            json_errors(r#"{"username":null,"password":true}"#),
+            json!({"username": [NULL], "password": [NOT_A_STRING]})
+        );
+        assert_eq!(
+            json_errors("[1]"),
+            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]})
+        );
+        assert!(
+            json_errors("{oops")["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("JSON parse error - ")
+        );
+        assert_eq!(
+            json_errors(r#"{"username":"a","password":"b","expires_in":0}"#),
+            json!({"expires_in": ["Ensure this value is greater than or equal to 1."]})
+        );
+    }
+
+    #[test]
+    fn password_whitespace_is_kept_and_numbers_are_strings() {
+        let login = parse(
+            Some("application/json; charset=utf-8"),
+            br#"{"username":" 42 ","password":"  ","scopes":["a","b"],"expires_in":"60"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("42", "  ")
+        );
+        assert_eq!(
+            (login.scopes, login.expires_in),
+            (vec!["a".into(), "b".into()], Some(60))
+        );
+        let login = parse(
+            Some("application/json"),
+            br#"{"username":7,"password":1.5}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("7", "1.5")
+        );
+    }
+
+    #[test]
+    fn forms_and_other_media_types() {
+        let login = parse(
+            Some("application/x-www-form-urlencoded"),
+            b"username=a&password=p%20w&username=alice&scopes=x+y&scopes=z&name=cli",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                login.username.as_str(),
+                login.password.as_str(),
+                login.name.as_str()
+            ),
+            ("alice", "p w", "cli")
+        );
+        assert_eq!(login.scopes, ["x", "y", "z"]);
+        assert!(matches!(parse(None, b""), Err(Refusal::BadRequest(_))));
+        match parse(Some("text/plain"), b"hi") {
+            Err(Refusal::UnsupportedMediaType(text)) => assert_eq!(
+                text,
+                r#"{"detail":"Unsupported media type \"text/plain\" in request."}"#
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}
