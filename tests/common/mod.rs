@@ -160,8 +160,6 @@ pub async fn request(
     authorization: Option<&[u8]>,
     body: Option<(&str, &[u8])>,
 ) -> RawResponse {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
     let mut req =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n").into_bytes();
     if let Some(value) = authorization {
@@ -176,8 +174,15 @@ pub async fn request(
     req.extend_from_slice(format!("Content-Length: {}\r\n\r\n", payload.len()).as_bytes());
     req.extend_from_slice(payload);
 
+    raw_exchange(addr, &req).await
+}
+
+/// Sends `request` exactly as given and parses the whole response.
+pub async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(&req).await.expect("send request");
+    stream.write_all(request).await.expect("send request");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read response");
     parse_response(&raw)

@@ -2,6 +2,16 @@
 //! tokio's blocking pool so that a login never stalls the async workers.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Argon2 verifications performed by this process, so tests can check structurally that a
+/// wrong username costs the same work as a wrong password.
+static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many password verifications this process has run.
+pub(crate) fn verifications() -> u64 {
+    VERIFICATIONS.load(Ordering::Relaxed)
+}
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -31,6 +41,7 @@ pub(crate) async fn verify(password: &str, stored: Option<String>) -> Result<boo
             None => (dummy_hash()?, false),
         };
         // A corrupt hash in the database is an error from `verify_password`: it never matches.
+        VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
         let matches = Argon2::default()
             .verify_password(password.as_bytes(), phc)
             .is_ok();

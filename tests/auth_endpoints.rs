@@ -1,0 +1,319 @@
+//! `AuthApi` over real HTTP on SQLite and PostgreSQL: DRF's obtain-token view byte for byte,
+//! throttling, logout and logout-all, and their place in the OpenAPI document.
+
+#[path = "../examples/quickstart/api.rs"]
+mod api;
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, INVALID_TOKEN, NOT_PROVIDED, RawResponse, assert_401, get, request, serve};
+use poem::EndpointExt;
+use poem_openapi::OpenApiService;
+use serde_json::{Value, json};
+use tokenauth::{AuthApi, Limit, Store};
+
+const BAD_CREDENTIALS: &str =
+    r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
+
+async fn store_with_users(backend: Backend) -> Store {
+    let store = common::store(backend).await;
+    store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    store
+        .create_user_with("inactive", Some("correct horse"), false)
+        .await
+        .unwrap();
+    store
+}
+
+fn json_body(value: &Value) -> Option<(&'static str, Vec<u8>)> {
+    Some(("application/json", value.to_string().into_bytes()))
+}
+
+async fn post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    auth: Option<&[u8]>,
+    body: Option<(&str, Vec<u8>)>,
+) -> RawResponse {
+    request(
+        addr,
+        "POST",
+        path,
+        auth,
+        body.as_ref().map(|(ct, b)| (*ct, b.as_slice())),
+    )
+    .await
+}
+
+#[track_caller]
+fn assert_drf_400(response: &RawResponse, body: &str) {
+    assert_eq!(response.status, 400, "{response:?}");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert_eq!(response.body_text(), body);
+}
+
+async fn obtain_token_matches_drf(backend: Backend) {
+    let store = store_with_users(backend).await;
+    let server = serve(api::app(store.clone())).await;
+    let path = "/api/auth/token";
+
+    // JSON and form logins each issue a new token whose key works.
+    let response = post(
+        server.addr,
+        path,
+        None,
+        json_body(&json!({"username": "alice", "password": "correct horse"})),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    let first = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(body.as_object().unwrap().len(), 1);
+    assert_eq!(first.len(), 40);
+    let form = Some((
+        "application/x-www-form-urlencoded",
+        b"username=alice&password=correct+horse&name=phone&scopes=read&expires_in=3600".to_vec(),
+    ));
+    let response = post(server.addr, path, None, form).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    let second = body["token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second, "each login issues a new token");
+    let (user, token) = store.authenticate(&second).await.unwrap();
+    assert_eq!(
+        (user.username.as_str(), token.name.as_str()),
+        ("alice", "phone")
+    );
+    assert_eq!(token.scopes, ["read"]);
+    let ttl = token.expires_at.unwrap() - token.created;
+    assert!(
+        (ttl - chrono::Duration::hours(1)).num_seconds().abs() <= 2,
+        "{ttl}"
+    );
+    assert!(store.authenticate(&first).await.is_ok());
+
+    // DRF's 400s, in DRF's field order.
+    let cases: [(Value, &str); 6] = [
+        (
+            json!({}),
+            r#"{"username":["This field is required."],"password":["This field is required."]}"#,
+        ),
+        (
+            json!({"username": "alice"}),
+            r#"{"password":["This field is required."]}"#,
+        ),
+        (
+            json!({"username": " ", "password": ""}),
+            r#"{"username":["This field may not be blank."],"password":["This field may not be blank."]}"#,
+        ),
+        (
+            json!({"username": "alice", "password": "wrong"}),
+            BAD_CREDENTIALS,
+        ),
+        (
+            json!({"username": "nobody", "password": "correct horse"}),
+            BAD_CREDENTIALS,
+        ),
+        (
+            json!({"username": "inactive", "password": "correct horse"}),
+            BAD_CREDENTIALS,
+        ),
+    ];
+    for (body, expected) in cases {
+        let response = post(server.addr, path, None, json_body(&body)).await;
+        assert_drf_400(&response, expected);
+    }
+    let response = post(
+        server.addr,
+        path,
+        None,
+        Some((
+            "application/x-www-form-urlencoded",
+            b"username=alice".to_vec(),
+        )),
+    )
+    .await;
+    assert_drf_400(&response, r#"{"password":["This field is required."]}"#);
+
+    // Other media types and methods.
+    let response = post(
+        server.addr,
+        path,
+        None,
+        Some(("text/plain", b"alice".to_vec())),
+    )
+    .await;
+    assert_eq!(
+        (response.status, response.body_text()),
+        (
+            415,
+            r#"{"detail":"Unsupported media type \"text/plain\" in request."}"#
+        )
+    );
+    let response = get(server.addr, path, None).await;
+    assert_eq!(
+        (response.status, response.body_text()),
+        (405, r#"{"detail":"Method \"GET\" not allowed."}"#)
+    );
+    assert_eq!(response.header("allow"), Some("POST, OPTIONS"));
+}
+
+async fn logout_and_logout_all(backend: Backend) {
+    let store = store_with_users(backend).await;
+    let alice = store.user_by_username("alice").await.unwrap().unwrap();
+    let (_, one) = store
+        .create_token(alice.id, Default::default())
+        .await
+        .unwrap();
+    let (_, two) = store
+        .create_token(alice.id, Default::default())
+        .await
+        .unwrap();
+    let (_, three) = store
+        .create_token(alice.id, Default::default())
+        .await
+        .unwrap();
+    let server = serve(api::app(store.clone())).await;
+
+    let response = post(server.addr, "/api/auth/logout", None, None).await;
+    assert_401(&response, "Token", NOT_PROVIDED, "logout without a token");
+    let header = format!("Token {}", one.expose_secret());
+    let response = post(
+        server.addr,
+        "/api/auth/logout",
+        Some(header.as_bytes()),
+        None,
+    )
+    .await;
+    assert_eq!((response.status, response.body_text()), (204, ""));
+    let response = post(
+        server.addr,
+        "/api/auth/logout",
+        Some(header.as_bytes()),
+        None,
+    )
+    .await;
+    assert_401(&response, "Token", INVALID_TOKEN, "the revoked token");
+    assert!(
+        store.authenticate(two.expose_secret()).await.is_ok(),
+        "only the presenting token"
+    );
+
+    let header = format!("Token {}", two.expose_secret());
+    let response = post(
+        server.addr,
+        "/api/auth/logout-all",
+        Some(header.as_bytes()),
+        None,
+    )
+    .await;
+    assert_eq!(response.status, 204);
+    for key in [&two, &three] {
+        assert!(store.authenticate(key.expose_secret()).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn sqlite_obtain_token_matches_drf() {
+    obtain_token_matches_drf(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_obtain_token_matches_drf() {
+    obtain_token_matches_drf(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn sqlite_logout_and_logout_all() {
+    logout_and_logout_all(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_logout_and_logout_all() {
+    logout_and_logout_all(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_username_and_per_client() {
+    let store = store_with_users(Backend::Sqlite).await;
+    let window = Duration::from_secs(600);
+    let auth = AuthApi::new()
+        .login_limits(Limit::new(2, window), Limit::new(3, window))
+        .trusted_proxies(["127.0.0.1".parse().unwrap()]);
+    let app = poem::Route::new()
+        .nest("/api", OpenApiService::new(auth, "t", "1"))
+        .data(store);
+    let server = serve(app).await;
+    let attempt = |username: &str, password: &str, forwarded_for: &str| {
+        let body = json!({"username": username, "password": password}).to_string();
+        let raw = format!(
+            "POST /api/auth/token HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Forwarded-For: {forwarded_for}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let addr = server.addr;
+        async move { common::raw_exchange(addr, raw.as_bytes()).await }
+    };
+
+    // Two failures for alice from one client: alice is blocked, even with the right password.
+    for _ in 0..2 {
+        assert_eq!(attempt("alice", "wrong", "198.51.100.7").await.status, 400);
+    }
+    let blocked = attempt("alice", "correct horse", "198.51.100.8").await;
+    assert_eq!(blocked.status, 429, "{blocked:?}");
+    let wait: u64 = blocked.header("retry-after").unwrap().parse().unwrap();
+    assert!((590..=600).contains(&wait), "{wait}");
+    assert_eq!(
+        blocked.body_text(),
+        format!(r#"{{"detail":"Request was throttled. Expected available in {wait} seconds."}}"#)
+    );
+    // The first client has one failure left before its own limit of 3.
+    assert_eq!(attempt("nobody", "x", "198.51.100.7").await.status, 400);
+    assert_eq!(attempt("someone", "x", "198.51.100.7").await.status, 429);
+    // Behind the trusted proxy, each forwarded client counts on its own.
+    assert_eq!(attempt("someone", "x", "203.0.113.9").await.status, 400);
+}
+
+#[tokio::test]
+async fn the_spec_documents_the_auth_operations() {
+    let server = serve(api::app(common::sqlite_store().await).boxed()).await;
+    let response = get(server.addr, "/openapi.json", None).await;
+    let spec: Value = serde_json::from_slice(&response.body).unwrap();
+    let paths = &spec["paths"];
+    let obtain = &paths["/auth/token"]["post"];
+    assert!(
+        obtain.get("security").is_none(),
+        "obtaining a token needs no token"
+    );
+    let content = &obtain["requestBody"]["content"];
+    for media in ["application/json", "application/x-www-form-urlencoded"] {
+        assert_eq!(
+            content[media]["schema"]["$ref"],
+            "#/components/schemas/ObtainTokenRequest"
+        );
+    }
+    let codes: Vec<&String> = obtain["responses"].as_object().unwrap().keys().collect();
+    assert_eq!(codes, ["200", "400", "415", "429"]);
+    assert!(
+        paths["/auth/token"].get("get").is_none(),
+        "the 405 handler is hidden"
+    );
+    for path in ["/auth/logout", "/auth/logout-all"] {
+        let operation = &paths[path]["post"];
+        assert_eq!(
+            operation["security"],
+            json!([{ "TokenAuth": [] }]),
+            "{path}"
+        );
+        assert!(
+            operation["responses"]["204"].is_object() && operation["responses"]["401"].is_object()
+        );
+    }
+    let request = &spec["components"]["schemas"]["ObtainTokenRequest"];
+    assert_eq!(request["required"], json!(["username", "password"]));
+}
