@@ -279,3 +279,45 @@ async fn spec_of_optional_custom_and_bad_request_handler_operations() {
             .contains("`Api-Key <key>`")
     );
 }
+
+#[poem::handler]
+async fn forgot_the_attribute(user: User) -> String {
+    user.username
+}
+
+#[tokio::test]
+async fn a_user_parameter_without_the_attribute_fails_loudly() {
+    let store = common::sqlite_store().await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let server = serve(Route::new().at("/", forgot_the_attribute).data(store)).await;
+    let header = format!("Token {}", key.expose_secret());
+    for auth in [Some(header.as_bytes()), None] {
+        let response = get(server.addr, "/", auth).await;
+        assert_eq!(response.status, 500, "{response:?}");
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(
+            body,
+            json!({ "detail": tokenauth::MISSING_ATTRIBUTE_DETAIL })
+        );
+    }
+}
+
+#[tokio::test]
+async fn repeated_authorization_headers_are_joined_as_django_sees_them() {
+    let (server, key, _) = app().await;
+    let request = format!(
+        "GET /both HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Token {0}\r\nAuthorization: Token {0}\r\n\r\n",
+        key.expose_secret()
+    );
+    let response = common::raw_exchange(server.addr, request.as_bytes()).await;
+    assert_401(
+        &response,
+        "Token",
+        common::SPACES,
+        "two Authorization headers",
+    );
+}

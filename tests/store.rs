@@ -536,3 +536,26 @@ async fn backend_pool(store: &Store) -> Pool {
         _ => Pool::Postgres(store.postgres_pool().unwrap().clone()),
     }
 }
+
+/// The lookup by digest uses the unique index on PostgreSQL: the parameter's type (`text`)
+/// matches the column's, so the planner can use it.
+#[tokio::test]
+async fn postgres_lookup_by_digest_uses_the_index() {
+    let store = common::store(Backend::Postgres).await;
+    let pool = store.postgres_pool().unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT t.id FROM tokenauth_tokens t JOIN tokenauth_users u ON u.id = t.user_id \
+         WHERE t.key_digest = $1",
+    )
+    .bind("0".repeat(64))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("tokenauth_tokens_key_digest_key"), "{plan}");
+}

@@ -110,7 +110,12 @@ macro_rules! keyword {
     };
     ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal, scheme = $scheme:expr $(,)?) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, Default)]
+        #[derive(
+            ::core::fmt::Debug,
+            ::core::clone::Clone,
+            ::core::marker::Copy,
+            ::core::default::Default,
+        )]
         $vis struct $name;
         const _: () = ::core::assert!(
             $crate::is_valid_keyword($keyword),
@@ -184,10 +189,23 @@ pub async fn authenticate_request<U: AuthUser>(
     let Some(store) = req.data::<Store>() else {
         return Err(Rejection::missing_store(keyword));
     };
-    let raw = req
+    // Several `Authorization` headers reach Django joined with ", " (WSGI servers join
+    // repeated headers); joining them here gives DRF's answer for such a request too.
+    let values: Vec<&[u8]> = req
         .headers()
-        .get(header::AUTHORIZATION)
-        .map(|value| value.as_bytes());
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|value| value.as_bytes())
+        .collect();
+    let joined;
+    let raw = match values.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        several => {
+            joined = several.join(&b", "[..]);
+            Some(joined.as_slice())
+        }
+    };
     let key = parse_authorization(raw, keyword)
         .map_err(|reason| Rejection::unauthorized(keyword, reason))?;
     let Some(key) = key else {
@@ -313,37 +331,43 @@ impl<'a, U: AuthUser, K: Keyword> FromRequest<'a> for MaybeAuth<U, K> {
     }
 }
 
-/// `user: User` as a plain extractor: authentication with the default `Token` keyword.
-///
-/// `#[token_auth]` is the better way (one authentication for the user and the token, any
-/// keyword, documented in OpenAPI); this impl makes `User` usable on its own, too.
+/// `User` and `Token` are filled by `#[token_auth]`, which rewrites the handler. Without the
+/// attribute (forgotten, or placed below `#[handler]`), a handler taking them would otherwise
+/// not compile or — worse — run unauthenticated; instead every request fails loudly with a
+/// `500` saying what to add ([`Rejection::missing_attribute`]). Note that poem's
+/// `Option<User>` turns that failure into `None`: always use the attribute.
 ///
 /// ```
-/// #[poem::handler]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use poem::{handler, test::TestClient};
+///
+/// #[handler] // no #[token_auth]
 /// async fn me(user: tokenauth::User) -> String {
 ///     user.username
 /// }
+///
+/// let response = TestClient::new(me).get("/").send().await;
+/// response.assert_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR);
+/// # }
 /// ```
 impl<'a> FromRequest<'a> for User {
-    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
-        Auth::<User, TokenKeyword>::from_request(req, body)
-            .await
-            .map(|auth| auth.user)
+    async fn from_request(_req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        Err(Rejection::missing_attribute().into())
     }
 }
 
-/// `token: Token` as a plain extractor: the presented token, with the default `Token` keyword.
+/// See the `FromRequest` implementation of [`User`]: a `Token` parameter needs `#[token_auth]`.
 ///
 /// ```
+/// #[tokenauth::token_auth]
 /// #[poem::handler]
 /// async fn which(token: tokenauth::Token) -> String {
 ///     token.name
 /// }
 /// ```
 impl<'a> FromRequest<'a> for Token {
-    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
-        Auth::<User, TokenKeyword>::from_request(req, body)
-            .await
-            .map(|auth| auth.token)
+    async fn from_request(_req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        Err(Rejection::missing_attribute().into())
     }
 }

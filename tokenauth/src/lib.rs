@@ -63,7 +63,10 @@ pub use key::{KEY_BYTES, Key, KeyDigest, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_
 pub use models::{NewToken, Token, User};
 #[cfg(feature = "openapi")]
 pub use openapi::{ApiAuth, ApiMaybeAuth, Secured};
-pub use rejection::{MISSING_STORE_DETAIL, Rejection, STORE_FAILURE_DETAIL, UNAVAILABLE_DETAIL};
+pub use rejection::{
+    MISSING_ATTRIBUTE_DETAIL, MISSING_STORE_DETAIL, Rejection, STORE_FAILURE_DETAIL,
+    UNAVAILABLE_DETAIL,
+};
 pub use store::{
     AuthUser, AuthenticateError, DecodeRow, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,
 };

@@ -17,6 +17,13 @@ use crate::{AuthError, AuthenticateError, Error};
 pub const MISSING_STORE_DETAIL: &str = "Server misconfiguration: tokenauth found no Store in the request data. \
      Add it to the application with `.data(store)` (e.g. `Route::new().at(..).data(store)`).";
 
+/// The body of a `500` when a handler takes a `User` or `Token` without `#[token_auth]`.
+///
+/// ```
+/// assert!(tokenauth::MISSING_ATTRIBUTE_DETAIL.contains("#[token_auth]"));
+/// ```
+pub const MISSING_ATTRIBUTE_DETAIL: &str = "Server misconfiguration: a handler takes tokenauth's      `User` or `Token` without `#[token_auth]`. Put `#[token_auth]` above `#[handler]` (or above      `#[OpenApi]` on the impl), or take `tokenauth::Auth` instead.";
+
 /// The body of a `503` when the database cannot be reached.
 ///
 /// ```
@@ -51,6 +58,7 @@ pub const STORE_FAILURE_DETAIL: &str =
 /// | database unreachable | `503` | `{"detail":"Authentication is temporarily unavailable…"}` | |
 /// | other database failure | `500` | `{"detail":"Authentication failed because of a server error…"}` | |
 /// | no `Store` in request data | `500` | `{"detail":"Server misconfiguration: … .data(store) …"}` | |
+/// | `User`/`Token` without `#[token_auth]` | `500` | `{"detail":"Server misconfiguration: … #[token_auth] …"}` | |
 ///
 /// Store failures are logged as `tracing` error events when the rejection is created; the
 /// body never carries the error's text or any key.
@@ -75,6 +83,7 @@ enum Cause {
     Unauthorized(AuthError),
     Store(Error),
     MissingStore,
+    MissingAttribute,
 }
 
 impl Rejection {
@@ -132,6 +141,21 @@ impl Rejection {
         }
     }
 
+    /// A `500` saying that a handler takes a `User` or `Token` without `#[token_auth]`; logs it.
+    ///
+    /// ```
+    /// use poem::error::ResponseError;
+    ///
+    /// assert_eq!(tokenauth::Rejection::missing_attribute().status(), 500);
+    /// ```
+    pub fn missing_attribute() -> Self {
+        tracing::error!("tokenauth: {MISSING_ATTRIBUTE_DETAIL}");
+        Rejection {
+            keyword: "Token",
+            cause: Cause::MissingAttribute,
+        }
+    }
+
     /// Converts the error of [`Store::authenticate_as`](crate::Store::authenticate_as).
     ///
     /// ```
@@ -178,6 +202,7 @@ impl Rejection {
             Cause::Store(error) if error.is_unavailable() => UNAVAILABLE_DETAIL,
             Cause::Store(_) => STORE_FAILURE_DETAIL,
             Cause::MissingStore => MISSING_STORE_DETAIL,
+            Cause::MissingAttribute => MISSING_ATTRIBUTE_DETAIL,
         }
     }
 }
@@ -193,7 +218,7 @@ impl std::error::Error for Rejection {
         match &self.cause {
             Cause::Unauthorized(reason) => Some(reason),
             Cause::Store(error) => Some(error),
-            Cause::MissingStore => None,
+            Cause::MissingStore | Cause::MissingAttribute => None,
         }
     }
 }
@@ -203,7 +228,9 @@ impl ResponseError for Rejection {
         match &self.cause {
             Cause::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Cause::Store(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            Cause::Store(_) | Cause::MissingStore => StatusCode::INTERNAL_SERVER_ERROR,
+            Cause::Store(_) | Cause::MissingStore | Cause::MissingAttribute => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

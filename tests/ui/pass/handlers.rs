@@ -50,6 +50,13 @@ async fn early_return(user: User) -> poem::Result<String> {
     Err(poem::Error::from_status(poem::http::StatusCode::FORBIDDEN))
 }
 
+// A raw identifier with a custom keyword, optional authentication.
+#[token_auth(keyword = "Api-Key")]
+#[poem::handler]
+async fn r#match(user: Option<User>) -> String {
+    user.map(|u| u.username).unwrap_or_default()
+}
+
 fn main() {
     let _app = Route::new()
         .at("/a", get(user_only))
@@ -59,5 +66,6 @@ fn main() {
         .at("/e", get(optional))
         .at("/f", get(patterns))
         .at("/g", get(early_return))
+        .at("/h", get(r#match))
         .data(());
 }

@@ -24,7 +24,44 @@ fn bad_request(err: poem::Error) -> OrderResponse {
     OrderResponse::BadRequest(PlainText(err.to_string()))
 }
 
+#[derive(sqlx::FromRow)]
+struct Account {
+    id: i64,
+    disabled: bool,
+}
+
+impl tokenauth::AuthUser for Account {
+    const TABLE: &'static str = "accounts";
+    const COLUMNS: &'static [&'static str] = &["id", "disabled"];
+    const TOKENS_TABLE: &'static str = "account_tokens";
+    fn is_active(&self) -> bool {
+        !self.disabled
+    }
+}
+
 struct Api;
+
+/// Another API whose operations authenticate the application's own accounts.
+struct Accounts;
+
+#[token_auth(user = Account)]
+#[OpenApi]
+impl Accounts {
+    #[oai(path = "/account", method = "get")]
+    async fn account(&self, account: Account) -> PlainText<String> {
+        PlainText(self.describe(&account))
+    }
+
+    #[oai(path = "/account/token", method = "get")]
+    async fn r#type(&self, token: Option<Token>) -> PlainText<String> {
+        PlainText(format!("{:?}", token.map(|t| t.id)))
+    }
+
+    // A helper that is not an operation stays as written, even with a `User`-like parameter.
+    fn describe(&self, account: &Account) -> String {
+        format!("account {}", account.id)
+    }
+}
 
 #[token_auth(keyword = "Bearer")]
 #[OpenApi]
@@ -70,5 +107,5 @@ impl Api {
 }
 
 fn main() {
-    let _service = OpenApiService::new(Api, "test", "1.0");
+    let _service = OpenApiService::new((Api, Accounts), "test", "1.0");
 }

@@ -2,6 +2,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::ext::IdentExt as _;
 use syn::{FnArg, ItemFn};
 
 use super::{auth_ident, bind_params, is_optional, keyword_type, user_type};
@@ -27,8 +28,12 @@ pub(super) fn expand(args: &Args, mut function: ItemFn, mut errors: Errors) -> T
         return quote!(#function #errors);
     }
 
-    errors.extend(valid::signature(&function.sig, &params, Target::Handler));
-    if !errors.is_empty() {
+    // Bad arguments alone still expand, with defaults; a signature that cannot be expanded is
+    // reported with the item as written.
+    let signature_errors = valid::signature(&function.sig, &params, Target::Handler);
+    let expandable = signature_errors.is_empty();
+    errors.extend(signature_errors);
+    if !expandable {
         // Report, and keep the item compiling as written (a `self` receiver removed) so that
         // no follow-on errors from generated code hide the message.
         if params.receiver.is_some() {
@@ -44,7 +49,8 @@ pub(super) fn expand(args: &Args, mut function: ItemFn, mut errors: Errors) -> T
     }
 
     let keyword = args.keyword.clone().unwrap_or_else(Keyword::default_token);
-    let (keyword_ty, keyword_item) = keyword_type(&keyword, &function.sig.ident.to_string());
+    let (keyword_ty, keyword_item) =
+        keyword_type(&keyword, &function.sig.ident.unraw().to_string());
     let user_ty = user_type(&params, args.user.as_ref());
     let extractor = if is_optional(&params) {
         quote!(::tokenauth::__private::MaybeAuth<#user_ty, #keyword_ty>)

@@ -3,6 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::ext::IdentExt as _;
 use syn::punctuated::Punctuated;
 use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, ReturnType, Token, Type};
 
@@ -37,6 +38,17 @@ pub(super) fn expand(args: &Args, mut block: ItemImpl, mut errors: Errors) -> To
     for item in &mut block.items {
         let ImplItem::Fn(method) = item else { continue };
         let overrides = take_operation_attr(method, &mut errors);
+        if !method.attrs.iter().any(|a| is_attr(a, "oai")) {
+            // Not an operation: a helper method stays as written.
+            if overrides.is_some() {
+                errors.push_spanned(
+                    &method.sig.ident,
+                    "`#[token_auth(...)]` on a method without `#[oai(...)]`: it applies to \
+                     poem-openapi operations only; remove it, or make the method an operation",
+                );
+            }
+            continue;
+        }
         let user_arg = overrides
             .as_ref()
             .and_then(|o| o.user.as_ref())
@@ -55,7 +67,7 @@ pub(super) fn expand(args: &Args, mut block: ItemImpl, mut errors: Errors) -> To
             .and_then(|o| o.keyword.clone())
             .or_else(|| args.keyword.clone())
             .unwrap_or_else(Keyword::default_token);
-        let unique = format!("{type_name}_{}", method.sig.ident);
+        let unique = format!("{type_name}_{}", method.sig.ident.unraw());
         let (keyword_ty, keyword_item) = keyword_type(&keyword, &unique);
         keyword_items.extend(keyword_item);
         let user_ty = user_type(&params, user_arg);

@@ -295,6 +295,18 @@ impl Store {
 /// Token operations for one user type: see [`Store::tokens_for`]. An application with its own
 /// users table keeps its tokens in a table of its own (the columns of `tokenauth_tokens`, with
 /// `user_id` referencing its users), named by [`AuthUser::TOKENS_TABLE`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+/// # store.migrate().await?;
+/// # let alice = store.create_user("alice", None).await?;
+/// let tokens: tokenauth::Tokens<'_, tokenauth::User> = store.tokens_for();
+/// let (token, _key) = tokens.create(alice.id, Default::default()).await?;
+/// assert!(tokens.revoke(token.id).await?);
+/// # Ok(()) }
+/// ```
 pub struct Tokens<'s, U> {
     store: &'s Store,
     user: PhantomData<fn() -> U>,
@@ -532,12 +544,19 @@ impl<U: AuthUser> Tokens<'_, U> {
         let now = Utc::now();
         let scopes = options.scopes.join(" ");
         let (users, id, tokens) = (U::TABLE, U::ID_COLUMN, U::TOKENS_TABLE);
-        // Takes the user's row lock (PostgreSQL) or the database's write lock (SQLite) first,
-        // and tells whether the user exists.
-        let lock = if self.store.backend() == "postgres" {
-            format!("SELECT 1 FROM {users} WHERE {id} = $1 FOR UPDATE")
+        // Serialise issuing for one user: PostgreSQL locks the user's row (NO KEY UPDATE, so
+        // the application's own foreign keys to it are not blocked); SQLite takes the write
+        // lock when the transaction begins (BEGIN IMMEDIATE). Neither writes to the user.
+        let (begin, lock) = if self.store.backend() == "postgres" {
+            (
+                "BEGIN",
+                format!("SELECT 1 FROM {users} WHERE {id} = $1 FOR NO KEY UPDATE"),
+            )
         } else {
-            format!("UPDATE {users} SET {id} = {id} WHERE {id} = $1")
+            (
+                "BEGIN IMMEDIATE",
+                format!("SELECT 1 FROM {users} WHERE {id} = $1"),
+            )
         };
         let existing = format!(
             "SELECT {} FROM {tokens} WHERE user_id = $1 ORDER BY id DESC",
@@ -550,9 +569,12 @@ impl<U: AuthUser> Tokens<'_, U> {
             token_columns!("")
         );
         with_pool!(self.store, pool => {
-            let mut tx = pool.begin().await?;
-            let locked = sqlx::query(sqlx::AssertSqlSafe(lock)).bind(user_id).execute(&mut *tx).await?;
-            if locked.rows_affected() == 0 {
+            let mut tx = pool.begin_with(begin).await?;
+            let exists = sqlx::query(sqlx::AssertSqlSafe(lock))
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
                 return Err(Error::UserNotFound(format!("#{user_id}")));
             }
             if mode == Issue::GetOrCreate {
