@@ -69,12 +69,12 @@ async fn fixture(backend: Backend) -> Fixture {
         .create_token(alice.id, NewToken::default())
         .await
         .unwrap();
-    let bob = store.create_user("bob", None).await.unwrap();
+    // Inactive with a live token (as when an admin deactivates a user in the database).
+    let bob = store.create_user_with("bob", None, false).await.unwrap();
     let (_, inactive_key) = store
         .create_token(bob.id, NewToken::default())
         .await
         .unwrap();
-    store.set_active(bob.id, false).await.unwrap();
     let (_, expired_key) = store
         .create_token(
             alice.id,

@@ -24,12 +24,11 @@ async fn quickstart_reference_cases(backend: Backend) {
         )
         .await
         .unwrap();
-    let gone = store.create_user("gone", None).await.unwrap();
+    let gone = store.create_user_with("gone", None, false).await.unwrap();
     let (_, inactive) = store
         .create_token(gone.id, NewToken::default())
         .await
         .unwrap();
-    store.set_active(gone.id, false).await.unwrap();
     let server = serve(api::app(store)).await;
 
     let expected = json!({ "id": demo.id, "username": "demo" });

@@ -5,7 +5,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::Backend;
 use sha2::{Digest as _, Sha256};
-use tokenauth::{AuthError, AuthenticateError, Error, Key, NewToken, Store};
+use tokenauth::{AuthError, AuthenticateError, Error, Key, NewToken, Policy, Store};
 
 /// Runs each listed test body against both backends, as `sqlite::name` and `postgres::name`.
 macro_rules! on_both_backends {
@@ -39,6 +39,9 @@ on_both_backends!(
     deleting_a_user_cascades_to_tokens,
     tokens_need_an_existing_user,
     concurrent_get_or_create_makes_one_token,
+    deactivation_and_password_changes_revoke_tokens_by_default,
+    default_ttl_and_token_limit,
+    last_used_and_sliding_refresh,
     secrets_stay_out_of_debug_and_display,
 );
 
@@ -331,6 +334,8 @@ async fn reset_revokes_every_token_and_creates_one(store: Store) {
 }
 
 async fn authentication_refuses_unknown_expired_and_inactive(store: Store) {
+    // Keep tokens on deactivation, so that they answer "User inactive or deleted."
+    let store = store.with_policy(Policy::default().revoke_on_deactivation(false));
     let alice = store.create_user("alice", None).await.unwrap();
     let (_, key) = store
         .create_token(alice.id, NewToken::default())
@@ -558,4 +563,174 @@ async fn postgres_lookup_by_digest_uses_the_index() {
     .unwrap();
     let plan = plan.join("\n");
     assert!(plan.contains("tokenauth_tokens_key_digest_key"), "{plan}");
+}
+
+async fn deactivation_and_password_changes_revoke_tokens_by_default(store: Store) {
+    let alice = store
+        .create_user("alice", Some("old password"))
+        .await
+        .unwrap();
+    let bob = store.create_user("bob", None).await.unwrap();
+    let (_, bob_key) = store
+        .create_token(bob.id, NewToken::default())
+        .await
+        .unwrap();
+    let (_, key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    store
+        .set_password(alice.id, Some("new password"))
+        .await
+        .unwrap();
+    assert_eq!(
+        denied(store.authenticate(key.expose_secret()).await),
+        Some(AuthError::InvalidToken)
+    );
+    let (_, key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    store.set_active(alice.id, false).await.unwrap();
+    store.set_active(alice.id, true).await.unwrap();
+    assert_eq!(
+        denied(store.authenticate(key.expose_secret()).await),
+        Some(AuthError::InvalidToken)
+    );
+    assert!(
+        store.authenticate(bob_key.expose_secret()).await.is_ok(),
+        "other users keep theirs"
+    );
+
+    // Both are configurable.
+    let keep = store.clone().with_policy(
+        Policy::default()
+            .revoke_on_password_change(false)
+            .revoke_on_deactivation(false),
+    );
+    let (_, key) = keep
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    keep.set_password(alice.id, Some("another")).await.unwrap();
+    keep.set_active(alice.id, false).await.unwrap();
+    assert_eq!(
+        denied(keep.authenticate(key.expose_secret()).await),
+        Some(AuthError::UserInactive)
+    );
+    keep.set_active(alice.id, true).await.unwrap();
+    assert!(keep.authenticate(key.expose_secret()).await.is_ok());
+}
+
+async fn default_ttl_and_token_limit(store: Store) {
+    let store = store.with_policy(
+        Policy::default()
+            .default_ttl(Duration::hours(2))
+            .max_tokens_per_user(2),
+    );
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (token, _) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let ttl = token.expires_at.expect("the default TTL applies") - token.created;
+    assert_eq!(ttl.num_seconds(), 2 * 3600);
+    let explicit = Utc::now() + Duration::days(3);
+    let (token, _) = store
+        .create_token(alice.id, NewToken::default().expires_at(explicit))
+        .await
+        .unwrap();
+    assert!(
+        (token.expires_at.unwrap() - explicit)
+            .num_milliseconds()
+            .abs()
+            < 1,
+        "explicit wins"
+    );
+    assert!(matches!(
+        store.create_token(alice.id, NewToken::default()).await,
+        Err(Error::TokenLimit)
+    ));
+    assert_eq!(
+        store.tokens(alice.id).await.unwrap().len(),
+        2,
+        "nothing written over the limit"
+    );
+    // Expired tokens do not count; reset replaces instead of adding.
+    store
+        .create_token(
+            alice.id,
+            NewToken::default().expires_at(Utc::now() - Duration::seconds(1)),
+        )
+        .await
+        .unwrap_err();
+    store.reset_token(alice.id).await.unwrap();
+    assert_eq!(store.tokens(alice.id).await.unwrap().len(), 1);
+    let bob = store.create_user("bob", None).await.unwrap();
+    store
+        .create_token(
+            bob.id,
+            NewToken::default().expires_at(Utc::now() - Duration::seconds(1)),
+        )
+        .await
+        .unwrap();
+    store
+        .create_token(bob.id, NewToken::default())
+        .await
+        .unwrap();
+    store
+        .create_token(bob.id, NewToken::default())
+        .await
+        .unwrap();
+}
+
+async fn last_used_and_sliding_refresh(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    // Off by default: authentication writes nothing.
+    let (_, token) = store.authenticate(key.expose_secret()).await.unwrap();
+    assert_eq!(token.last_used_at, None);
+
+    let tracking = store
+        .clone()
+        .with_policy(Policy::default().last_used_interval(Some(Duration::hours(1))));
+    let (_, first) = tracking.authenticate(key.expose_secret()).await.unwrap();
+    let used = first.last_used_at.expect("recorded on first use");
+    let (_, second) = tracking.authenticate(key.expose_secret()).await.unwrap();
+    assert_eq!(
+        second.last_used_at,
+        Some(used),
+        "not rewritten within the interval"
+    );
+    assert_eq!(
+        tracking.tokens(alice.id).await.unwrap()[0].last_used_at,
+        Some(used)
+    );
+
+    let sliding = store.with_policy(
+        Policy::default()
+            .default_ttl(Duration::minutes(10))
+            .auto_refresh(Duration::zero(), Duration::hours(1)),
+    );
+    let (created, key) = sliding
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let before = created.expires_at.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (_, used) = sliding.authenticate(key.expose_secret()).await.unwrap();
+    let after = used.expires_at.unwrap();
+    assert!(after > before, "{after} > {before}");
+    let stored = sliding
+        .tokens(alice.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.id == created.id)
+        .unwrap();
+    let drift = stored.expires_at.unwrap() - after;
+    assert!(drift.num_milliseconds().abs() < 1, "stored {drift} away");
 }

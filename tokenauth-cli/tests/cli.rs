@@ -293,7 +293,7 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .code(1)
         .stderr("error: user nobody does not exist\n");
 
-    // Deactivation refuses the tokens; activation brings them back.
+    // Deactivation revokes the user's tokens (the default policy); so does a new password.
     tokenauth(url)
         .args(["deactivate", "alice"])
         .assert()
@@ -301,6 +301,15 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .stdout("Deactivated user alice\n");
     assert!(matches!(
         runtime.block_on(store.authenticate(&third)),
+        Err(AuthenticateError::Denied(AuthError::InvalidToken))
+    ));
+    let response = tokenauth(url)
+        .args(["create-token", "alice"])
+        .assert()
+        .success();
+    let fourth = generated_key(&response.get_output().stdout, "alice");
+    assert!(matches!(
+        runtime.block_on(store.authenticate(&fourth)),
         Err(AuthenticateError::Denied(AuthError::UserInactive))
     ));
     tokenauth(url)
@@ -308,7 +317,7 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .assert()
         .success()
         .stdout("Activated user alice\n");
-    assert!(runtime.block_on(store.authenticate(&third)).is_ok());
+    assert!(runtime.block_on(store.authenticate(&fourth)).is_ok());
 
     tokenauth(url)
         .args(["set-password", "alice", "--password-stdin"])
@@ -327,9 +336,21 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
             .unwrap()
             .is_none()
     );
+    assert!(
+        runtime.block_on(store.authenticate(&fourth)).is_err(),
+        "revoked by the new password"
+    );
 
     // Revocation.
-    let (_, token) = runtime.block_on(store.authenticate(&third)).unwrap();
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let response = tokenauth(url)
+            .args(["create-token", "alice"])
+            .assert()
+            .success();
+        keys.push(generated_key(&response.get_output().stdout, "alice"));
+    }
+    let (_, token) = runtime.block_on(store.authenticate(&keys[0])).unwrap();
     let id = token.id.to_string();
     tokenauth(url)
         .args(["revoke", &id])
@@ -346,6 +367,7 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .assert()
         .success()
         .stdout("Revoked 1 token(s) of user alice\n");
+    assert!(runtime.block_on(store.authenticate(&keys[1])).is_err());
 
     // Pruning deletes only what expired before the cutoff.
     let alice = runtime

@@ -104,6 +104,9 @@ pub enum Error {
     /// A token with this key already exists; nothing was written.
     #[error("a token with this key already exists")]
     DuplicateKey,
+    /// The user already has the maximum number of live tokens ([`Policy::max_tokens_per_user`](crate::Policy::max_tokens_per_user)).
+    #[error("Maximum amount of tokens allowed per user exceeded.")]
+    TokenLimit,
     /// A key given for import is not acceptable.
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),

@@ -36,6 +36,8 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+// `#[token_auth]` expands to `::tokenauth::…` paths, also inside this crate.
+#[cfg(feature = "openapi")]
 extern crate self as tokenauth;
 
 #[cfg(feature = "openapi")]
@@ -48,6 +50,7 @@ mod models;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod password;
+mod policy;
 mod rejection;
 mod store;
 
@@ -63,6 +66,7 @@ pub use key::{KEY_BYTES, Key, KeyDigest, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_
 pub use models::{NewToken, Token, User};
 #[cfg(feature = "openapi")]
 pub use openapi::{ApiAuth, ApiMaybeAuth, Secured};
+pub use policy::Policy;
 pub use rejection::{
     MISSING_ATTRIBUTE_DETAIL, MISSING_STORE_DETAIL, Rejection, STORE_FAILURE_DETAIL,
     UNAVAILABLE_DETAIL,

@@ -1,6 +1,6 @@
 //! Authenticating a key: one query joining the token and its user.
 
-use chrono::Utc;
+use chrono::{SubsecRound as _, Utc};
 use sqlx::FromRow as _;
 
 use super::tokens::{TokenRow, token_columns};
@@ -193,9 +193,8 @@ impl Store {
     /// # store.migrate().await?;
     /// use tokenauth::{AuthError, AuthenticateError, User};
     ///
-    /// let bob = store.create_user("bob", None).await?;
+    /// let bob = store.create_user_with("bob", None, false).await?; // inactive
     /// let (_, key) = store.create_token(bob.id, Default::default()).await?;
-    /// store.set_active(bob.id, false).await?;
     /// assert!(matches!(
     ///     store.authenticate_as::<User>(key.expose_secret()).await,
     ///     Err(AuthenticateError::Denied(AuthError::UserInactive))
@@ -217,12 +216,42 @@ impl Store {
         let Some((token, user)) = found else {
             return Err(AuthError::InvalidToken.into());
         };
-        let token = Token::from(token);
-        if token.is_expired(Utc::now()) {
+        let mut token = Token::from(token);
+        // Microseconds: what PostgreSQL keeps, so written values read back unchanged.
+        let now = Utc::now().trunc_subsecs(6);
+        if token.is_expired(now) {
             return Err(AuthError::InvalidToken.into());
         }
         if !user.is_active() {
             return Err(AuthError::UserInactive.into());
+        }
+        let (last_used, refreshed) = self.policy().on_use(&token, now);
+        if last_used.is_some() || refreshed.is_some() {
+            // Rare by design (at most once per interval per token); a failure here must not
+            // turn a valid authentication into an error, so it is logged and ignored.
+            let sql = format!(
+                "UPDATE {} SET last_used_at = COALESCE($1, last_used_at), \
+                 expires_at = COALESCE($2, expires_at) WHERE id = $3",
+                U::TOKENS_TABLE
+            );
+            let written = with_pool!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(last_used)
+                .bind(refreshed)
+                .bind(token.id)
+                .execute(pool)
+                .await
+                .map(|_| ()));
+            match written {
+                Ok(()) => {
+                    token.last_used_at = last_used.or(token.last_used_at);
+                    token.expires_at = refreshed.or(token.expires_at);
+                }
+                Err(error) => tracing::warn!(
+                    %error,
+                    token_id = token.id,
+                    "tokenauth: could not record a token's use"
+                ),
+            }
         }
         Ok((user, token))
     }

@@ -57,6 +57,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    policy: std::sync::Arc<crate::Policy>,
 }
 
 #[derive(Clone)]
@@ -197,6 +198,35 @@ impl Store {
         Ok(())
     }
 
+    /// Uses `policy` for every operation through this store and its clones (see [`Policy`](crate::Policy)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:")
+    ///     .await?
+    ///     .with_policy(tokenauth::Policy::default().max_tokens_per_user(3));
+    /// assert_eq!(store.policy().clone(), tokenauth::Policy::default().max_tokens_per_user(3));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_policy(mut self, policy: crate::Policy) -> Store {
+        self.policy = std::sync::Arc::new(policy);
+        self
+    }
+
+    /// The store's [`Policy`](crate::Policy).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.policy(), &tokenauth::Policy::default());
+    /// # Ok(()) }
+    /// ```
+    pub fn policy(&self) -> &crate::Policy {
+        &self.policy
+    }
+
     /// Which database the store uses: `"sqlite"` or `"postgres"`.
     ///
     /// ```
@@ -288,6 +318,7 @@ impl From<sqlx::SqlitePool> for Store {
     fn from(pool: sqlx::SqlitePool) -> Self {
         Store {
             pool: Pool::Sqlite(pool),
+            policy: Default::default(),
         }
     }
 }
@@ -306,6 +337,7 @@ impl From<sqlx::PgPool> for Store {
     fn from(pool: sqlx::PgPool) -> Self {
         Store {
             pool: Pool::Postgres(pool),
+            policy: Default::default(),
         }
     }
 }
@@ -315,6 +347,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("backend", &self.backend())
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }

@@ -543,6 +543,9 @@ impl<U: AuthUser> Tokens<'_, U> {
         let digest = key.digest();
         let now = Utc::now();
         let scopes = options.scopes.join(" ");
+        let policy = self.store.policy();
+        let expires_at = options.expires_at.or_else(|| policy.expiry_for_new(now));
+        let limit = policy.max_tokens_per_user;
         let (users, id, tokens) = (U::TABLE, U::ID_COLUMN, U::TOKENS_TABLE);
         // Serialise issuing for one user: PostgreSQL locks the user's row (NO KEY UPDATE, so
         // the application's own foreign keys to it are not blocked); SQLite takes the write
@@ -577,15 +580,22 @@ impl<U: AuthUser> Tokens<'_, U> {
             if exists.is_none() {
                 return Err(Error::UserNotFound(format!("#{user_id}")));
             }
-            if mode == Issue::GetOrCreate {
+            if mode != Issue::Reset && (mode == Issue::GetOrCreate || limit.is_some()) {
                 let rows = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(existing))
                     .bind(user_id)
                     .fetch_all(&mut *tx)
                     .await?;
-                let live = rows.into_iter().map(Token::from).find(|t| !t.is_expired(now));
-                if let Some(token) = live {
+                let live: Vec<Token> = rows
+                    .into_iter()
+                    .map(Token::from)
+                    .filter(|t| !t.is_expired(now))
+                    .collect();
+                if mode == Issue::GetOrCreate && let Some(token) = live.first().cloned() {
                     tx.commit().await?;
                     return Ok((token, false));
+                }
+                if limit.is_some_and(|limit| live.len() >= limit) {
+                    return Err(Error::TokenLimit);
                 }
             }
             if mode == Issue::Reset {
@@ -599,7 +609,7 @@ impl<U: AuthUser> Tokens<'_, U> {
                 .bind(digest.as_str())
                 .bind(&options.name)
                 .bind(now)
-                .bind(options.expires_at)
+                .bind(expires_at)
                 .bind(&scopes)
                 .fetch_one(&mut *tx)
                 .await

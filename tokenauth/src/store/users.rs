@@ -25,6 +25,12 @@ macro_rules! user_columns {
     };
 }
 
+/// A change to one user column.
+enum Assign {
+    PasswordHash(Option<String>),
+    Active(bool),
+}
+
 /// Django's `UnicodeUsernameValidator`: letters, digits and `@ . + - _`, 1 to 150 characters.
 fn validate_username(username: &str) -> Result<(), Error> {
     let valid = !username.is_empty()
@@ -190,17 +196,9 @@ impl Store {
             Some(password) => Some(password::hash(password).await?),
             None => None,
         };
-        let sql = "UPDATE tokenauth_users SET password_hash = $1 WHERE id = $2";
-        let done = with_pool!(self, pool => sqlx::query(sql)
-            .bind(hash)
-            .bind(user_id)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        if done == 0 {
-            return Err(Error::UserNotFound(format!("#{user_id}")));
-        }
-        Ok(())
+        let revoke = self.policy().revoke_on_password_change;
+        self.update_user(user_id, Assign::PasswordHash(hash), revoke)
+            .await
     }
 
     /// Django's `authenticate(username=…, password=…)`: the user if the password matches and
@@ -265,13 +263,39 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn set_active(&self, user_id: i64, active: bool) -> Result<(), Error> {
-        let sql = "UPDATE tokenauth_users SET is_active = $1 WHERE id = $2";
-        let done = with_pool!(self, pool => sqlx::query(sql)
-            .bind(active)
-            .bind(user_id)
-            .execute(pool)
-            .await?
-            .rows_affected());
+        let revoke = !active && self.policy().revoke_on_deactivation;
+        self.update_user(user_id, Assign::Active(active), revoke)
+            .await
+    }
+
+    /// Updates one column of one user, revoking their tokens in the same transaction when
+    /// `revoke_tokens`.
+    async fn update_user(
+        &self,
+        user_id: i64,
+        assign: Assign,
+        revoke_tokens: bool,
+    ) -> Result<(), Error> {
+        let revoke = "DELETE FROM tokenauth_tokens WHERE user_id = $1";
+        let done = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let update = match &assign {
+                Assign::PasswordHash(hash) => {
+                    sqlx::query("UPDATE tokenauth_users SET password_hash = $1 WHERE id = $2")
+                        .bind(hash.clone())
+                }
+                Assign::Active(active) => {
+                    sqlx::query("UPDATE tokenauth_users SET is_active = $1 WHERE id = $2")
+                        .bind(*active)
+                }
+            };
+            let done = update.bind(user_id).execute(&mut *tx).await?.rows_affected();
+            if done > 0 && revoke_tokens {
+                sqlx::query(revoke).bind(user_id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            done
+        });
         if done == 0 {
             return Err(Error::UserNotFound(format!("#{user_id}")));
         }

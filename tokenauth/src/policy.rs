@@ -1,0 +1,248 @@
+//! Token policy, configured once on the [`Store`](crate::Store): default lifetime, sliding
+//! refresh, a cap on live tokens per user, how often `last_used_at` is written, and what
+//! revokes a user's tokens.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::Token;
+
+/// How tokens live. `Policy::default()` is DRF's behaviour plus one safety: tokens never
+/// expire, there is no cap, `last_used_at` is not recorded (no write on the request path),
+/// and changing a password or deactivating a user through the [`Store`](crate::Store)
+/// revokes their tokens.
+///
+/// ```
+/// use chrono::Duration;
+/// use tokenauth::{Policy, Store};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// let store = Store::connect("sqlite::memory:").await?.with_policy(
+///     Policy::default()
+///         .default_ttl(Duration::days(30))
+///         .auto_refresh(Duration::minutes(15), Duration::days(90))
+///         .max_tokens_per_user(10)
+///         .last_used_interval(Some(Duration::minutes(1))),
+/// );
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub(crate) default_ttl: Option<Duration>,
+    pub(crate) auto_refresh: Option<AutoRefresh>,
+    pub(crate) max_tokens_per_user: Option<usize>,
+    pub(crate) last_used_interval: Option<Duration>,
+    pub(crate) revoke_on_password_change: bool,
+    pub(crate) revoke_on_deactivation: bool,
+}
+
+/// Sliding refresh (knox's `AUTO_REFRESH`): see [`Policy::auto_refresh`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AutoRefresh {
+    pub(crate) min_interval: Duration,
+    pub(crate) max_lifetime: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            default_ttl: None,
+            auto_refresh: None,
+            max_tokens_per_user: None,
+            last_used_interval: None,
+            revoke_on_password_change: true,
+            revoke_on_deactivation: true,
+        }
+    }
+}
+
+impl Policy {
+    /// Tokens created without an explicit expiry expire `ttl` after creation (knox's
+    /// `TOKEN_TTL`). An expired token answers like an unknown one: `Invalid token.`
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default().default_ttl(chrono::Duration::hours(10));
+    /// ```
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// Sliding expiry (knox's `AUTO_REFRESH`): each authenticated use moves a token's expiry
+    /// to `now + default_ttl`, written at most once per `min_interval` (knox's
+    /// `MIN_REFRESH_INTERVAL`) and never past `created + max_lifetime` (knox's
+    /// `AUTO_REFRESH_MAX_TTL`). Only tokens that expire are refreshed, by the default TTL.
+    ///
+    /// ```
+    /// use chrono::Duration;
+    /// let policy = tokenauth::Policy::default()
+    ///     .default_ttl(Duration::hours(1))
+    ///     .auto_refresh(Duration::minutes(5), Duration::days(30));
+    /// ```
+    pub fn auto_refresh(mut self, min_interval: Duration, max_lifetime: Duration) -> Self {
+        self.auto_refresh = Some(AutoRefresh {
+            min_interval,
+            max_lifetime,
+        });
+        self
+    }
+
+    /// At most `limit` unexpired tokens per user (knox's `TOKEN_LIMIT_PER_USER`): creating
+    /// one more is [`Error::TokenLimit`](crate::Error::TokenLimit) (`403` from the login view).
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default().max_tokens_per_user(5);
+    /// ```
+    pub fn max_tokens_per_user(mut self, limit: usize) -> Self {
+        self.max_tokens_per_user = Some(limit);
+        self
+    }
+
+    /// Record `last_used_at` at most once per `interval` per token (`None`, the default:
+    /// never). Writing on every request made Laravel Sanctum deadlock and broke read replicas.
+    ///
+    /// ```
+    /// let never = tokenauth::Policy::default().last_used_interval(None);
+    /// ```
+    pub fn last_used_interval(mut self, interval: Option<Duration>) -> Self {
+        self.last_used_interval = interval;
+        self
+    }
+
+    /// Whether setting or removing a password revokes the user's tokens (default: yes).
+    ///
+    /// ```
+    /// let keep = tokenauth::Policy::default().revoke_on_password_change(false);
+    /// ```
+    pub fn revoke_on_password_change(mut self, revoke: bool) -> Self {
+        self.revoke_on_password_change = revoke;
+        self
+    }
+
+    /// Whether deactivating a user revokes their tokens (default: yes). When not, the tokens
+    /// are refused with `User inactive or deleted.` and work again on reactivation.
+    ///
+    /// ```
+    /// let keep = tokenauth::Policy::default().revoke_on_deactivation(false);
+    /// ```
+    pub fn revoke_on_deactivation(mut self, revoke: bool) -> Self {
+        self.revoke_on_deactivation = revoke;
+        self
+    }
+
+    /// The expiry for a new token without an explicit one.
+    pub(crate) fn expiry_for_new(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.default_ttl.map(|ttl| now + ttl)
+    }
+
+    /// What to write back after `token` authenticated at `now`: `(last_used_at, expires_at)`,
+    /// each `None` when unchanged. Nothing at all on most requests.
+    pub(crate) fn on_use(
+        &self,
+        token: &Token,
+        now: DateTime<Utc>,
+    ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let last_used = self.last_used_interval.and_then(|interval| {
+            let due = token.last_used_at.is_none_or(|at| now - at >= interval);
+            due.then_some(now)
+        });
+        let refreshed = match (self.auto_refresh, self.default_ttl, token.expires_at) {
+            (Some(refresh), Some(ttl), Some(current)) => {
+                let target = (now + ttl).min(token.created + refresh.max_lifetime);
+                (target - current >= refresh.min_interval && target > current).then_some(target)
+            }
+            _ => None,
+        };
+        (last_used, refreshed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(
+        created: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        last_used_at: Option<DateTime<Utc>>,
+    ) -> Token {
+        Token {
+            id: 1,
+            user_id: 1,
+            name: String::new(),
+            created,
+            expires_at,
+            last_used_at,
+            scopes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn last_used_is_written_once_per_interval() {
+        let policy = Policy::default().last_used_interval(Some(Duration::minutes(5)));
+        let now = Utc::now();
+        assert_eq!(policy.on_use(&token(now, None, None), now).0, Some(now));
+        let recent = token(now, None, Some(now - Duration::minutes(4)));
+        assert_eq!(policy.on_use(&recent, now), (None, None));
+        let stale = token(now, None, Some(now - Duration::minutes(5)));
+        assert_eq!(policy.on_use(&stale, now).0, Some(now));
+        assert_eq!(
+            Policy::default()
+                .last_used_interval(None)
+                .on_use(&stale, now),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn refresh_slides_within_the_interval_and_the_cap() {
+        let policy = Policy::default()
+            .last_used_interval(None)
+            .default_ttl(Duration::hours(1))
+            .auto_refresh(Duration::minutes(10), Duration::hours(3));
+        let created = Utc::now();
+        let now = created + Duration::minutes(5);
+        // Expiry would move by only 5 minutes: not written.
+        assert_eq!(
+            policy.on_use(
+                &token(created, Some(created + Duration::hours(1)), None),
+                now
+            ),
+            (None, None)
+        );
+        let now = created + Duration::minutes(30);
+        assert_eq!(
+            policy
+                .on_use(
+                    &token(created, Some(created + Duration::hours(1)), None),
+                    now
+                )
+                .1,
+            Some(now + Duration::hours(1))
+        );
+        // Never past created + max lifetime.
+        let now = created + Duration::minutes(150);
+        assert_eq!(
+            policy
+                .on_use(
+                    &token(created, Some(created + Duration::minutes(175)), None),
+                    now
+                )
+                .1,
+            None,
+            "only 5 minutes left to gain before the cap"
+        );
+        let now = created + Duration::minutes(140);
+        assert_eq!(
+            policy
+                .on_use(
+                    &token(created, Some(created + Duration::minutes(150)), None),
+                    now
+                )
+                .1,
+            Some(created + Duration::hours(3))
+        );
+        // Tokens that never expire are not refreshed.
+        assert_eq!(policy.on_use(&token(created, None, None), now).1, None);
+    }
+}
