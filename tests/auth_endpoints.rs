@@ -280,6 +280,25 @@ async fn failed_logins_are_throttled_per_username_and_per_client() {
 }
 
 #[tokio::test]
+async fn a_login_over_the_token_limit_is_403() {
+    let store = store_with_users(Backend::Sqlite)
+        .await
+        .with_policy(tokenauth::Policy::default().max_tokens_per_user(1));
+    let server = serve(api::app(store.clone())).await;
+    let login = json!({"username": "alice", "password": "correct horse"});
+    let response = post(server.addr, "/api/auth/token", None, json_body(&login)).await;
+    assert_eq!(response.status, 200);
+    let response = post(server.addr, "/api/auth/token", None, json_body(&login)).await;
+    assert_eq!(response.status, 403, "{response:?}");
+    assert_eq!(
+        response.body_text(),
+        r#"{"detail":"Maximum amount of tokens allowed per user exceeded."}"#
+    );
+    let alice = store.user_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(store.tokens(alice.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn the_spec_documents_the_auth_operations() {
     let server = serve(api::app(common::sqlite_store().await).boxed()).await;
     let response = get(server.addr, "/openapi.json", None).await;
@@ -298,7 +317,7 @@ async fn the_spec_documents_the_auth_operations() {
         );
     }
     let codes: Vec<&String> = obtain["responses"].as_object().unwrap().keys().collect();
-    assert_eq!(codes, ["200", "400", "415", "429"]);
+    assert_eq!(codes, ["200", "400", "403", "415", "429"]);
     assert!(
         paths["/auth/token"].get("get").is_none(),
         "the 405 handler is hidden"
@@ -316,4 +335,43 @@ async fn the_spec_documents_the_auth_operations() {
     }
     let request = &spec["components"]["schemas"]["ObtainTokenRequest"];
     assert_eq!(request["required"], json!(["username", "password"]));
+}
+
+#[tokio::test]
+async fn postgres_two_instances_see_a_revocation_at_once() {
+    let url = common::fresh_postgres_database().await;
+    let one = Store::connect(&url).await.unwrap();
+    one.migrate().await.unwrap();
+    one.create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    let two = Store::connect(&url).await.unwrap();
+    let (first, second) = (serve(api::app(one)).await, serve(api::app(two)).await);
+
+    let login = json!({"username": "alice", "password": "correct horse"});
+    let response = post(first.addr, "/api/auth/token", None, json_body(&login)).await;
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    let header = format!("Token {}", body["token"].as_str().unwrap());
+    assert_eq!(
+        get(second.addr, "/api/me", Some(header.as_bytes()))
+            .await
+            .status,
+        200
+    );
+
+    let response = post(
+        first.addr,
+        "/api/auth/logout",
+        Some(header.as_bytes()),
+        None,
+    )
+    .await;
+    assert_eq!(response.status, 204);
+    let response = get(second.addr, "/api/me", Some(header.as_bytes())).await;
+    assert_401(
+        &response,
+        "Token",
+        INVALID_TOKEN,
+        "revoked through the other instance",
+    );
 }

@@ -212,6 +212,9 @@ enum ObtainResponse {
     /// (`{"non_field_errors": ["Unable to log in with provided credentials."]}`).
     #[oai(status = 400)]
     BadRequest(DrfJson, #[oai(header = "Cache-Control")] String),
+    /// The user already has the maximum number of live tokens (see `Policy::max_tokens_per_user`).
+    #[oai(status = 403)]
+    Forbidden(DrfJson, #[oai(header = "Cache-Control")] String),
     /// The body is neither JSON nor a form.
     #[oai(status = 415)]
     UnsupportedMediaType(DrfJson, #[oai(header = "Cache-Control")] String),
@@ -307,10 +310,17 @@ impl AuthApi {
         for scope in login.scopes {
             options = options.scope(scope).map_err(server_error)?;
         }
-        let (_, key) = store
-            .create_token(user.id, options)
-            .await
-            .map_err(server_error)?;
+        let key = match store.create_token(user.id, options).await {
+            Ok((_, key)) => key,
+            Err(crate::Error::TokenLimit) => {
+                let detail = json!({ "detail": crate::Error::TokenLimit.to_string() });
+                return Ok(ObtainResponse::Forbidden(
+                    DrfJson(detail.to_string()),
+                    NO_STORE.into(),
+                ));
+            }
+            Err(error) => return Err(server_error(error)),
+        };
         Ok(ObtainResponse::Ok(
             Json(TokenBody {
                 token: key.expose_secret().to_owned(),
