@@ -734,3 +734,48 @@ async fn last_used_and_sliding_refresh(store: Store) {
     let drift = stored.expires_at.unwrap() - after;
     assert!(drift.num_milliseconds().abs() < 1, "stored {drift} away");
 }
+
+/// Prefixed keys: new keys carry the prefix and a checksum; a mistyped one is refused without
+/// touching the database (shown by closing the pool: a query would be a store error); hex keys
+/// created before the switch keep working.
+#[tokio::test]
+async fn prefixed_keys_are_checked_before_any_query() {
+    let store = common::sqlite_store().await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, hex) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let store = store
+        .with_policy(Policy::default().key_format(tokenauth::KeyFormat::prefixed("tka").unwrap()));
+    let (_, key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    assert!(key.expose_secret().starts_with("tka_"));
+    assert!(store.authenticate(key.expose_secret()).await.is_ok());
+    assert!(
+        store.authenticate(hex.expose_secret()).await.is_ok(),
+        "old keys keep working"
+    );
+
+    let mut typo = key.expose_secret().to_owned();
+    typo.pop();
+    typo.push(if key.expose_secret().ends_with('x') {
+        'y'
+    } else {
+        'x'
+    });
+    store.close().await;
+    assert_eq!(
+        denied(store.authenticate(&typo).await),
+        Some(AuthError::InvalidToken)
+    );
+    assert!(
+        matches!(
+            store.authenticate(key.expose_secret()).await,
+            Err(AuthenticateError::Store(_))
+        ),
+        "a well-formed key does reach the (closed) database"
+    );
+}

@@ -128,7 +128,7 @@ async fn create_token(
     let key = if key_stdin {
         Key::import(input::stdin_line("key")?).map_err(|err| format!("error: {err}"))?
     } else {
-        Key::generate().map_err(store_error)?
+        store.generate_key().map_err(store_error)?
     };
     let Some(user) = store
         .user_by_username(username)

@@ -139,6 +139,121 @@ impl Key {
     }
 }
 
+/// How new keys are written. Keys of either format authenticate whatever the setting: the
+/// database stores digests, so changing the format never invalidates existing tokens.
+///
+/// ```
+/// use tokenauth::KeyFormat;
+///
+/// let key = KeyFormat::prefixed("tka")?.generate()?;
+/// assert!(key.expose_secret().starts_with("tka_"));
+/// assert_eq!(KeyFormat::prefixed("tka")?.check(key.expose_secret()), Some(true));
+/// assert_eq!(KeyFormat::Hex.generate()?.expose_secret().len(), 40);
+/// # Ok::<(), tokenauth::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KeyFormat {
+    /// Django REST framework's 40 lowercase hex characters (the default).
+    #[default]
+    Hex,
+    /// `<prefix>_<27 base62 random characters><6 base62 characters of CRC32>` (≥ 160 random
+    /// bits, GitHub's token format): secret scanners can recognise leaked keys, and a
+    /// mistyped key is refused without a database query.
+    Prefixed(String),
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// 62^27 > 2^160: 27 base62 characters carry at least 160 random bits.
+const RANDOM_CHARS: usize = 27;
+const CHECKSUM_CHARS: usize = 6;
+
+impl KeyFormat {
+    /// The prefixed format with `prefix` (1 to 16 ASCII letters or digits).
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`] for another prefix.
+    ///
+    /// ```
+    /// assert!(tokenauth::KeyFormat::prefixed("my_app").is_err());
+    /// ```
+    pub fn prefixed(prefix: &str) -> Result<Self, Error> {
+        if prefix.is_empty()
+            || prefix.len() > 16
+            || !prefix.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(Error::InvalidKey(
+                "a key prefix is 1 to 16 ASCII letters or digits",
+            ));
+        }
+        Ok(KeyFormat::Prefixed(prefix.to_owned()))
+    }
+
+    /// A new key in this format, from the OS CSPRNG.
+    ///
+    /// # Errors
+    /// [`Error::Random`] if the operating system cannot provide random bytes.
+    ///
+    /// ```
+    /// let key = tokenauth::KeyFormat::Hex.generate()?;
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn generate(&self) -> Result<Key, Error> {
+        let KeyFormat::Prefixed(prefix) = self else {
+            return Key::generate();
+        };
+        // Rejection sampling keeps every base62 character uniform.
+        let mut random = String::with_capacity(RANDOM_CHARS);
+        let mut bytes = [0u8; 64];
+        while random.len() < RANDOM_CHARS {
+            rand::rngs::SysRng
+                .try_fill_bytes(&mut bytes)
+                .map_err(|err| Error::Random(err.to_string()))?;
+            for &b in &bytes {
+                if b < 248 && random.len() < RANDOM_CHARS {
+                    random.push(char::from(BASE62[usize::from(b % 62)]));
+                }
+            }
+        }
+        bytes.zeroize();
+        let key = format!("{prefix}_{random}{}", checksum(&random));
+        random.zeroize();
+        Ok(Key(key))
+    }
+
+    /// For a key that claims this format (it starts with `<prefix>_`): whether its checksum
+    /// holds. `None` for keys of another format, which only the database can judge.
+    ///
+    /// ```
+    /// let format = tokenauth::KeyFormat::prefixed("tka")?;
+    /// assert_eq!(format.check("tka_notavalidkey"), Some(false));
+    /// assert_eq!(format.check("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"), None);
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn check(&self, key: &str) -> Option<bool> {
+        let KeyFormat::Prefixed(prefix) = self else {
+            return None;
+        };
+        let body = key.strip_prefix(prefix.as_str())?.strip_prefix('_')?;
+        if body.len() != RANDOM_CHARS + CHECKSUM_CHARS || !body.is_ascii() {
+            return Some(false);
+        }
+        let (random, sum) = body.split_at(RANDOM_CHARS);
+        Some(checksum(random) == sum)
+    }
+}
+
+/// CRC32 of the random part, as 6 base62 characters.
+fn checksum(random: &str) -> String {
+    let mut value = crc32fast::hash(random.as_bytes());
+    let mut digits = [b'0'; CHECKSUM_CHARS];
+    for digit in digits.iter_mut().rev() {
+        *digit = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    String::from_utf8_lossy(&digits).into_owned()
+}
+
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Key(<redacted>)")
@@ -253,6 +368,31 @@ mod tests {
             KeyDigest::of("").as_str(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn prefixed_keys_carry_a_checksum() {
+        let format = KeyFormat::prefixed("tka").unwrap();
+        let key = format.generate().unwrap();
+        let text = key.expose_secret();
+        assert_eq!(text.len(), 4 + RANDOM_CHARS + CHECKSUM_CHARS);
+        assert_eq!(format.check(text), Some(true));
+        // Any one-character change breaks the checksum.
+        let mut broken = text.to_owned().into_bytes();
+        let last = broken.len() - 1;
+        broken[10] = if broken[10] == b'a' { b'b' } else { b'a' };
+        assert_eq!(
+            format.check(std::str::from_utf8(&broken).unwrap()),
+            Some(false)
+        );
+        broken[last] = b'!';
+        assert_eq!(
+            format.check(std::str::from_utf8(&broken).unwrap()),
+            Some(false)
+        );
+        assert_eq!(format.check("tka_short"), Some(false));
+        assert_eq!(format.check("other_whatever"), None);
+        assert_ne!(format.generate().unwrap(), key);
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub use extract::{
     is_valid_scheme_name,
 };
 pub use header::parse_authorization;
-pub use key::{KEY_BYTES, Key, KeyDigest, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_LEN};
+pub use key::{KEY_BYTES, Key, KeyDigest, KeyFormat, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_LEN};
 pub use models::{NewToken, Token, User};
 #[cfg(feature = "openapi")]
 pub use openapi::{ApiAuth, ApiMaybeAuth, Secured};

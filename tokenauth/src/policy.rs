@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::Token;
+use crate::{KeyFormat, Token};
 
 /// How tokens live. `Policy::default()` is DRF's behaviour plus one safety: tokens never
 /// expire, there is no cap, `last_used_at` is not recorded (no write on the request path),
@@ -34,6 +34,7 @@ pub struct Policy {
     pub(crate) last_used_interval: Option<Duration>,
     pub(crate) revoke_on_password_change: bool,
     pub(crate) revoke_on_deactivation: bool,
+    pub(crate) key_format: KeyFormat,
 }
 
 /// Sliding refresh (knox's `AUTO_REFRESH`): see [`Policy::auto_refresh`].
@@ -52,6 +53,7 @@ impl Default for Policy {
             last_used_interval: None,
             revoke_on_password_change: true,
             revoke_on_deactivation: true,
+            key_format: KeyFormat::Hex,
         }
     }
 }
@@ -127,6 +129,21 @@ impl Policy {
     /// ```
     pub fn revoke_on_deactivation(mut self, revoke: bool) -> Self {
         self.revoke_on_deactivation = revoke;
+        self
+    }
+
+    /// The format of new keys (default: DRF's 40 hex characters). With
+    /// [`KeyFormat::Prefixed`], a presented key that claims the prefix but fails its checksum
+    /// is refused (`Invalid token.`) without a database query; keys of the other format keep
+    /// working.
+    ///
+    /// ```
+    /// use tokenauth::{KeyFormat, Policy};
+    /// let policy = Policy::default().key_format(KeyFormat::prefixed("tka")?);
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn key_format(mut self, format: KeyFormat) -> Self {
+        self.key_format = format;
         self
     }
 

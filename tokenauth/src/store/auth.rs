@@ -205,6 +205,9 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<(U, Token), AuthenticateError> {
+        if self.policy().key_format.check(key) == Some(false) {
+            return Err(AuthError::InvalidToken.into()); // a mistyped key: no query needed
+        }
         let digest = KeyDigest::of(key);
         let sql = auth_query::<U>();
         let found = with_pool!(self, pool => {

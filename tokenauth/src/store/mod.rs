@@ -214,6 +214,20 @@ impl Store {
         self
     }
 
+    /// A new key in the policy's [`KeyFormat`](crate::KeyFormat), e.g. to pass to
+    /// [`Tokens::replace_all`] or [`Store::import_token`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// assert_eq!(store.generate_key()?.expose_secret().len(), 40);
+    /// # Ok(()) }
+    /// ```
+    pub fn generate_key(&self) -> Result<crate::Key, crate::Error> {
+        self.policy.key_format.generate()
+    }
+
     /// The store's [`Policy`](crate::Policy).
     ///
     /// ```

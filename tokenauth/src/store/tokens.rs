@@ -327,7 +327,7 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// # Ok(()) }
     /// ```
     pub async fn create(&self, user_id: i64, options: NewToken) -> Result<(Token, Key), Error> {
-        let key = Key::generate()?;
+        let key = self.store.generate_key()?;
         let (token, _) = self.issue(user_id, &key, &options, Issue::Add).await?;
         Ok((token, key))
     }
@@ -363,7 +363,7 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// # Ok(()) }
     /// ```
     pub async fn get_or_create(&self, user_id: i64) -> Result<(Token, Option<Key>), Error> {
-        let key = Key::generate()?;
+        let key = self.store.generate_key()?;
         let (token, created) = self
             .issue(user_id, &key, &NewToken::default(), Issue::GetOrCreate)
             .await?;
@@ -382,7 +382,7 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// # Ok(()) }
     /// ```
     pub async fn reset(&self, user_id: i64) -> Result<(Token, Key), Error> {
-        let key = Key::generate()?;
+        let key = self.store.generate_key()?;
         let (token, _) = self
             .issue(user_id, &key, &NewToken::default(), Issue::Reset)
             .await?;
