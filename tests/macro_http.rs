@@ -30,6 +30,18 @@ async fn optional(user: Option<User>) -> String {
     user.map_or_else(|| "anonymous".to_owned(), |u| u.username)
 }
 
+#[token_auth(scopes = ["orders:read"])]
+#[poem::handler]
+async fn scoped(user: User) -> String {
+    user.username
+}
+
+#[token_auth(scopes = ["orders:read"])]
+#[poem::handler]
+async fn scoped_optional(token: Option<Token>) -> String {
+    token.map_or_else(|| "anonymous".to_owned(), |t| t.name)
+}
+
 #[derive(serde::Deserialize)]
 struct Quantity {
     quantity: u32,
@@ -77,6 +89,13 @@ impl Api {
         PlainText(token.map_or_else(|| "anonymous".to_owned(), |t| t.name))
     }
 
+    /// Write orders.
+    #[token_auth(keyword = "Bearer", scopes = ["orders:write"])]
+    #[oai(path = "/orders/write", method = "post")]
+    async fn write_orders(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
+    }
+
     #[token_auth(keyword = "Api-Key")]
     #[oai(path = "/custom", method = "get")]
     async fn custom(&self, user: User, token: Token) -> poem::Result<PlainText<String>> {
@@ -105,6 +124,8 @@ async fn app() -> (common::TestServer, Key, Key) {
         .at("/custom", poem_get(custom))
         .at("/optional", poem_get(optional))
         .at("/order", post(place_order))
+        .at("/scoped", poem_get(scoped))
+        .at("/scoped/optional", poem_get(scoped_optional))
         .nest("/api", api)
         .at("/spec", spec)
         .data(store);
@@ -319,5 +340,100 @@ async fn repeated_authorization_headers_are_joined_as_django_sees_them() {
         "Token",
         common::SPACES,
         "two Authorization headers",
+    );
+}
+
+#[tokio::test]
+async fn scopes_are_required_with_drfs_403() {
+    let (server, unscoped, _) = app().await;
+    let forbidden = r#"{"detail":"You do not have permission to perform this action."}"#;
+    let header = format!("Token {}", unscoped.expose_secret());
+    for path in ["/scoped", "/scoped/optional"] {
+        let response = get(server.addr, path, Some(header.as_bytes())).await;
+        assert_eq!(
+            (response.status, response.body_text()),
+            (403, forbidden),
+            "{path}"
+        );
+        assert_eq!(response.header_count("www-authenticate"), 0);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+    }
+    let response = get(server.addr, "/scoped/optional", None).await;
+    assert_eq!((response.status, response.body_text()), (200, "anonymous"));
+    let response = get(server.addr, "/scoped", None).await;
+    assert_401(&response, "Token", NOT_PROVIDED, "scoped, no credentials");
+}
+
+#[tokio::test]
+async fn granted_and_wildcard_scopes_pass() {
+    let store: Store = common::sqlite_store().await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, read) = store
+        .create_token(
+            alice.id,
+            NewToken::named("reader").scope("orders:read").unwrap(),
+        )
+        .await
+        .unwrap();
+    let (_, all) = store
+        .create_token(alice.id, NewToken::named("admin").scope("*").unwrap())
+        .await
+        .unwrap();
+    let api = OpenApiService::new(Api, "scopes", "1");
+    let app = Route::new()
+        .at("/scoped", poem_get(scoped))
+        .nest("/api", api)
+        .data(store);
+    let server = serve(app).await;
+    for key in [&read, &all] {
+        let header = format!("Token {}", key.expose_secret());
+        let response = get(server.addr, "/scoped", Some(header.as_bytes())).await;
+        assert_eq!((response.status, response.body_text()), (200, "alice"));
+    }
+    let write = |key: &Key| format!("Bearer {}", key.expose_secret());
+    let response = request(
+        server.addr,
+        "POST",
+        "/api/orders/write",
+        Some(write(&read).as_bytes()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        response.status, 403,
+        "orders:read does not grant orders:write"
+    );
+    let response = request(
+        server.addr,
+        "POST",
+        "/api/orders/write",
+        Some(write(&all).as_bytes()),
+        None,
+    )
+    .await;
+    assert_eq!((response.status, response.body_text()), (200, "alice"));
+}
+
+#[tokio::test]
+async fn spec_documents_required_scopes_and_the_403() {
+    let (server, _, _) = app().await;
+    let response = get(server.addr, "/spec", None).await;
+    let spec: Value = serde_json::from_slice(&response.body).unwrap();
+    let operation = &spec["paths"]["/orders/write"]["post"];
+    assert_eq!(operation["security"], json!([{ "BearerAuth": [] }]));
+    assert_eq!(operation["summary"], "Write orders.");
+    assert!(
+        operation["description"]
+            .as_str()
+            .unwrap()
+            .contains("`orders:write`"),
+        "{operation}"
+    );
+    assert!(operation["responses"]["403"].is_object() && operation["responses"]["401"].is_object());
+    assert!(
+        spec["paths"]["/maybe"]["get"]["responses"]
+            .get("403")
+            .is_none(),
+        "no scopes, no 403"
     );
 }

@@ -8,7 +8,7 @@ use syn::{Expr, ExprLit, Lit, Meta, Token, Type};
 use crate::errors::Errors;
 
 /// The arguments this attribute accepts, for messages and suggestions.
-const KNOWN: &[&str] = &["keyword", "user"];
+const KNOWN: &[&str] = &["keyword", "user", "scopes"];
 
 /// The parsed arguments. Anything invalid was reported and left at its default.
 #[derive(Default)]
@@ -18,6 +18,8 @@ pub(crate) struct Args {
     /// `user = Type`: the user type, for a user parameter not named `User` or a handler that
     /// takes only a `Token`.
     pub(crate) user: Option<Type>,
+    /// `scopes = ["orders:read", …]`: what the token must grant (`*` grants all).
+    pub(crate) scopes: Option<Vec<syn::LitStr>>,
 }
 
 /// A validated keyword with the span of its literal.
@@ -65,16 +67,17 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
         }
         seen.push(name.clone());
         let Meta::NameValue(name_value) = &meta else {
-            let example = if name == "keyword" {
-                "keyword = \"Bearer\""
-            } else {
-                "user = MyUser"
+            let example = match name.as_str() {
+                "keyword" => "keyword = \"Bearer\"",
+                "scopes" => "scopes = [\"orders:read\"]",
+                _ => "user = MyUser",
             };
             errors.push_spanned(&meta, format!("expected `{example}`"));
             continue;
         };
         match name.as_str() {
             "keyword" => parsed.keyword = keyword(&name_value.value, errors),
+            "scopes" => parsed.scopes = scopes(&name_value.value, errors),
             _ => match &name_value.value {
                 Expr::Path(path) => {
                     parsed.user = Some(Type::Path(syn::TypePath {
@@ -129,6 +132,34 @@ fn keyword(value: &Expr, errors: &mut Errors) -> Option<Keyword> {
     })
 }
 
+fn scopes(value: &Expr, errors: &mut Errors) -> Option<Vec<syn::LitStr>> {
+    const EXPECTED: &str = "expected a list of scope strings, e.g. `scopes = [\"orders:read\"]`";
+    let Expr::Array(array) = value else {
+        errors.push_spanned(value, EXPECTED);
+        return None;
+    };
+    let mut scopes = Vec::new();
+    for element in &array.elems {
+        match element {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => {
+                let text = lit.value();
+                if text.is_empty() || text.chars().any(char::is_whitespace) {
+                    errors.push_spanned(
+                        lit,
+                        "a scope is a non-empty string without whitespace, e.g. `\"orders:read\"`",
+                    );
+                } else {
+                    scopes.push(lit.clone());
+                }
+            }
+            other => errors.push_spanned(other, EXPECTED),
+        }
+    }
+    Some(scopes)
+}
+
 /// Why `keyword` cannot be an RFC 9110 auth-scheme token, if it cannot.
 fn keyword_problem(keyword: &str) -> Option<String> {
     const HELP: &str = "use letters, digits and !#$%&'*+-.^_`|~ only, e.g. `keyword = \"Bearer\"`";
@@ -155,7 +186,7 @@ fn unknown_message(path: &syn::Path) -> String {
     let name = path
         .get_ident()
         .map_or_else(|| quote::quote!(#path).to_string(), ToString::to_string);
-    let expected = "expected `keyword = \"...\"` or `user = Type`";
+    let expected = "expected `keyword = \"...\"`, `user = Type` or `scopes = [\"...\"]`";
     match KNOWN.iter().find(|known| edit_distance(known, &name) <= 2) {
         Some(known) => format!("unknown argument `{name}`; did you mean `{known}`? {expected}"),
         None => format!("unknown argument `{name}`; {expected}"),

@@ -27,6 +27,9 @@ pub trait Keyword: Send + Sync + 'static {
     const SCHEME_NAME: &'static str;
     /// The security scheme's description: how to send the key, e.g. in Swagger UI.
     const SCHEME_DESCRIPTION: &'static str;
+    /// Scopes the token must grant (`*` grants all); a token without them gets `403`
+    /// `You do not have permission to perform this action.` None by default.
+    const SCOPES: &'static [&'static str] = &[];
 }
 
 /// Whether `name` can name an OpenAPI component such as a security scheme: one or more
@@ -93,8 +96,11 @@ pub const fn is_valid_keyword(keyword: &str) -> bool {
 ///     pub ApiKey = "Api-Key"
 /// );
 /// tokenauth::keyword!(pub Bang = "Key!", scheme = "BangAuth");
+/// // A token must grant `orders:read` (or `*`), else 403.
+/// tokenauth::keyword!(pub Orders = "Token", scheme = "TokenAuth", scopes = ["orders:read"]);
 ///
 /// use tokenauth::Keyword;
+/// assert_eq!(Orders::SCOPES, ["orders:read"]);
 /// assert_eq!(ApiKey::KEYWORD, "Api-Key");
 /// assert_eq!(ApiKey::SCHEME_NAME, "Api-KeyAuth");
 /// assert_eq!(Bang::SCHEME_NAME, "BangAuth");
@@ -109,6 +115,10 @@ macro_rules! keyword {
         $crate::keyword!($(#[$meta])* $vis $name = $keyword, scheme = ::core::concat!($keyword, "Auth"));
     };
     ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal, scheme = $scheme:expr $(,)?) => {
+        $crate::keyword!($(#[$meta])* $vis $name = $keyword, scheme = $scheme, scopes = []);
+    };
+    ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal, scheme = $scheme:expr,
+     scopes = [$($scope:literal),* $(,)?] $(,)?) => {
         $(#[$meta])*
         #[derive(
             ::core::fmt::Debug,
@@ -128,6 +138,7 @@ macro_rules! keyword {
         impl $crate::Keyword for $name {
             const KEYWORD: &'static str = $keyword;
             const SCHEME_NAME: &'static str = $scheme;
+            const SCOPES: &'static [&'static str] = &[$($scope),*];
             const SCHEME_DESCRIPTION: &'static str = if $crate::__private::is_bearer($keyword) {
                 $crate::__private::BEARER_DESCRIPTION
             } else {
@@ -218,6 +229,20 @@ pub async fn authenticate_request<U: AuthUser>(
         .map_err(|error| Rejection::from_authenticate(keyword, error))
 }
 
+/// [`authenticate_request`] for the keyword type `K`, then `K`'s required scopes: an
+/// authenticated token without them is DRF's `403`.
+pub(crate) async fn authenticate_as_keyword<U: AuthUser, K: Keyword>(
+    req: &Request,
+) -> Result<Option<(U, Token)>, Rejection> {
+    let found = authenticate_request::<U>(req, K::KEYWORD).await?;
+    if let Some((_, token)) = &found
+        && !K::SCOPES.iter().all(|scope| token.has_scope(scope))
+    {
+        return Err(Rejection::forbidden(K::KEYWORD));
+    }
+    Ok(found)
+}
+
 /// A poem extractor for an authenticated request: the user (DRF's `request.user`) and the
 /// token it presented (DRF's `request.auth`). Requests without valid credentials never reach
 /// the handler: they get DRF's `401` (see [`Rejection`]).
@@ -286,7 +311,7 @@ impl<U: fmt::Debug, K: Keyword> fmt::Debug for Auth<U, K> {
 
 impl<'a, U: AuthUser, K: Keyword> FromRequest<'a> for Auth<U, K> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        match authenticate_request::<U>(req, K::KEYWORD).await? {
+        match authenticate_as_keyword::<U, K>(req).await? {
             Some((user, token)) => Ok(Auth {
                 user,
                 token,
@@ -322,7 +347,7 @@ impl<U: fmt::Debug, K: Keyword> fmt::Debug for MaybeAuth<U, K> {
 
 impl<'a, U: AuthUser, K: Keyword> FromRequest<'a> for MaybeAuth<U, K> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let found = authenticate_request::<U>(req, K::KEYWORD).await?;
+        let found = authenticate_as_keyword::<U, K>(req).await?;
         Ok(MaybeAuth(found.map(|(user, token)| Auth {
             user,
             token,

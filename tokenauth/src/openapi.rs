@@ -146,7 +146,7 @@ impl<'a, U: AuthUser, K: Keyword> ApiExtractor<'a> for ApiAuth<U, K> {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        match crate::authenticate_request::<U>(request, K::KEYWORD).await? {
+        match crate::extract::authenticate_as_keyword::<U, K>(request).await? {
             Some((user, token)) => Ok(ApiAuth {
                 user,
                 token,
@@ -179,7 +179,7 @@ impl<'a, U: AuthUser, K: Keyword> ApiExtractor<'a> for ApiMaybeAuth<U, K> {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        let found = crate::authenticate_request::<U>(request, K::KEYWORD).await?;
+        let found = crate::extract::authenticate_as_keyword::<U, K>(request).await?;
         Ok(ApiMaybeAuth(found.map(|(user, token)| ApiAuth {
             user,
             token,
@@ -307,6 +307,19 @@ impl<R: ApiResponse, K: Keyword> ApiResponse for Secured<R, K> {
                     deprecated: false,
                     schema: <String as Type>::schema_ref(),
                 }],
+            });
+        }
+        if !K::SCOPES.is_empty() && !meta.responses.iter().any(|r| r.status == Some(403)) {
+            meta.responses.push(MetaResponse {
+                description: "Forbidden: the token lacks a required scope \
+                              (`{\"detail\":\"You do not have permission to perform this action.\"}`).",
+                status: Some(403),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json",
+                    schema: <AuthErrorBody as Type>::schema_ref(),
+                }],
+                headers: Vec::new(),
             });
         }
         meta

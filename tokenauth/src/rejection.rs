@@ -55,6 +55,7 @@ pub const STORE_FAILURE_DETAIL: &str =
 /// | cause | status | body (`application/json`) | header |
 /// |---|---|---|---|
 /// | [`AuthError`] | `401` | `{"detail":"<DRF message>"}` | `WWW-Authenticate: <keyword>` |
+/// | a required scope is missing | `403` | `{"detail":"You do not have permission to perform this action."}` | |
 /// | database unreachable | `503` | `{"detail":"Authentication is temporarily unavailable…"}` | |
 /// | other database failure | `500` | `{"detail":"Authentication failed because of a server error…"}` | |
 /// | no `Store` in request data | `500` | `{"detail":"Server misconfiguration: … .data(store) …"}` | |
@@ -81,6 +82,7 @@ pub struct Rejection {
 #[derive(Debug)]
 enum Cause {
     Unauthorized(AuthError),
+    Forbidden,
     Store(Error),
     MissingStore,
     MissingAttribute,
@@ -99,6 +101,23 @@ impl Rejection {
         Rejection {
             keyword,
             cause: Cause::Unauthorized(reason),
+        }
+    }
+
+    /// DRF's `403` for an authenticated token that lacks a required scope: `{"detail":"You do
+    /// not have permission to perform this action."}`, without a challenge.
+    ///
+    /// ```
+    /// use poem::error::ResponseError;
+    ///
+    /// let response = tokenauth::Rejection::forbidden("Token").as_response();
+    /// assert_eq!(response.status(), 403);
+    /// assert!(response.headers().get("www-authenticate").is_none());
+    /// ```
+    pub fn forbidden(keyword: &'static str) -> Self {
+        Rejection {
+            keyword,
+            cause: Cause::Forbidden,
         }
     }
 
@@ -199,6 +218,7 @@ impl Rejection {
     fn detail(&self) -> &'static str {
         match &self.cause {
             Cause::Unauthorized(reason) => reason.detail(),
+            Cause::Forbidden => "You do not have permission to perform this action.",
             Cause::Store(error) if error.is_unavailable() => UNAVAILABLE_DETAIL,
             Cause::Store(_) => STORE_FAILURE_DETAIL,
             Cause::MissingStore => MISSING_STORE_DETAIL,
@@ -218,7 +238,7 @@ impl std::error::Error for Rejection {
         match &self.cause {
             Cause::Unauthorized(reason) => Some(reason),
             Cause::Store(error) => Some(error),
-            Cause::MissingStore | Cause::MissingAttribute => None,
+            Cause::Forbidden | Cause::MissingStore | Cause::MissingAttribute => None,
         }
     }
 }
@@ -227,6 +247,7 @@ impl ResponseError for Rejection {
     fn status(&self) -> StatusCode {
         match &self.cause {
             Cause::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Cause::Forbidden => StatusCode::FORBIDDEN,
             Cause::Store(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Cause::Store(_) | Cause::MissingStore | Cause::MissingAttribute => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -49,8 +49,9 @@ pub(super) fn expand(args: &Args, mut function: ItemFn, mut errors: Errors) -> T
     }
 
     let keyword = args.keyword.clone().unwrap_or_else(Keyword::default_token);
+    let scopes = args.scopes.clone().unwrap_or_default();
     let (keyword_ty, keyword_item) =
-        keyword_type(&keyword, &function.sig.ident.unraw().to_string());
+        keyword_type(&keyword, &scopes, &function.sig.ident.unraw().to_string());
     let user_ty = user_type(&params, args.user.as_ref());
     let extractor = if is_optional(&params) {
         quote!(::tokenauth::__private::MaybeAuth<#user_ty, #keyword_ty>)

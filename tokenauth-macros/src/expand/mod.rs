@@ -55,11 +55,15 @@ fn item_keyword(item: &Item) -> TokenStream {
 }
 
 /// The keyword type for a handler or operation, and the item that defines it (none for the
-/// built-in `Token` and `Bearer`).
-fn keyword_type(keyword: &Keyword, unique: &str) -> (TokenStream, Option<TokenStream>) {
+/// built-in `Token` and `Bearer` without scopes).
+fn keyword_type(
+    keyword: &Keyword,
+    scopes: &[syn::LitStr],
+    unique: &str,
+) -> (TokenStream, Option<TokenStream>) {
     match keyword.value.as_str() {
-        "Token" => (quote!(::tokenauth::TokenKeyword), None),
-        "Bearer" => (quote!(::tokenauth::BearerKeyword), None),
+        "Token" if scopes.is_empty() => (quote!(::tokenauth::TokenKeyword), None),
+        "Bearer" if scopes.is_empty() => (quote!(::tokenauth::BearerKeyword), None),
         value => {
             let name = format_ident!("__tokenauth_keyword_{}", unique);
             let literal = syn::LitStr::new(value, keyword.span);
@@ -78,7 +82,7 @@ fn keyword_type(keyword: &Keyword, unique: &str) -> (TokenStream, Option<TokenSt
                 ::tokenauth::keyword!(
                     #[doc(hidden)]
                     #[allow(non_camel_case_types, unreachable_pub)]
-                    pub #name = #literal, scheme = #scheme
+                    pub #name = #literal, scheme = #scheme, scopes = [#(#scopes),*]
                 );
             };
             (quote!(#name), Some(item))

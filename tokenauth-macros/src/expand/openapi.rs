@@ -68,7 +68,22 @@ pub(super) fn expand(args: &Args, mut block: ItemImpl, mut errors: Errors) -> To
             .or_else(|| args.keyword.clone())
             .unwrap_or_else(Keyword::default_token);
         let unique = format!("{type_name}_{}", method.sig.ident.unraw());
-        let (keyword_ty, keyword_item) = keyword_type(&keyword, &unique);
+        let scopes = overrides
+            .as_ref()
+            .and_then(|o| o.scopes.clone())
+            .or_else(|| args.scopes.clone())
+            .unwrap_or_default();
+        if !scopes.is_empty() {
+            // poem-openapi turns doc comments into the operation's summary and description.
+            let listed: Vec<String> = scopes.iter().map(|s| format!("`{}`", s.value())).collect();
+            let text = format!(
+                " Requires the scope(s) {} (a token with `*` has all); otherwise `403`.",
+                listed.join(", ")
+            );
+            method.attrs.push(syn::parse_quote!(#[doc = ""]));
+            method.attrs.push(syn::parse_quote!(#[doc = #text]));
+        }
+        let (keyword_ty, keyword_item) = keyword_type(&keyword, &scopes, &unique);
         keyword_items.extend(keyword_item);
         let user_ty = user_type(&params, user_arg);
         let auth = auth_ident();
