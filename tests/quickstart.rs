@@ -115,6 +115,11 @@ async fn secured_operations_list_one_requirement_and_document_the_401() {
     assert_eq!(error["required"], json!(["detail"]));
     assert_eq!(error["properties"]["detail"]["type"], "string");
 
+    let orders = &paths["/orders"]["get"];
+    assert_eq!(orders["security"], json!([{ "TokenAuth": [] }]));
+    assert_eq!(orders["x-required-scopes"], json!(["orders:read"]));
+    assert!(orders["responses"]["403"].is_object());
+
     let ping = &paths["/ping"]["get"];
     assert!(ping.get("security").is_none(), "{ping}");
     assert!(ping["responses"].get("401").is_none(), "{ping}");

@@ -43,6 +43,13 @@ impl Api {
         Json(user.into())
     }
 
+    /// The user's orders (an example of a scoped operation).
+    #[token_auth(scopes = ["orders:read"])]
+    #[oai(path = "/orders", method = "get")]
+    async fn orders(&self, user: User) -> Json<Vec<String>> {
+        Json(vec![format!("order #1 of {}", user.username)])
+    }
+
     /// Open to everyone.
     #[oai(path = "/ping", method = "get")]
     async fn ping(&self) -> PlainText<&'static str> {
@@ -60,7 +67,7 @@ pub(crate) fn app(store: Store) -> impl Endpoint {
         )
         .server("/api");
     let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let spec = tokenauth::spec_endpoint(&api); // the spec, with `x-required-scopes`
     Route::new()
         .nest("/api", api)
         .nest("/docs", docs)

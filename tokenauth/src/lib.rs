@@ -65,7 +65,7 @@ pub use header::parse_authorization;
 pub use key::{KEY_BYTES, Key, KeyDigest, KeyFormat, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_LEN};
 pub use models::{NewToken, Token, User};
 #[cfg(feature = "openapi")]
-pub use openapi::{ApiAuth, ApiMaybeAuth, Secured};
+pub use openapi::{ApiAuth, ApiMaybeAuth, Secured, spec_endpoint, spec_with_scopes};
 pub use policy::Policy;
 pub use rejection::{
     MISSING_ATTRIBUTE_DETAIL, MISSING_STORE_DETAIL, Rejection, STORE_FAILURE_DETAIL,

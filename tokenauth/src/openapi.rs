@@ -351,3 +351,98 @@ where
         self.response?.into_result()
     }
 }
+
+/// The sentence `#[token_auth(scopes = [...])]` adds to an operation's description, up to the
+/// scope list.
+const SCOPES_SENTENCE: &str = "Requires the scope(s) ";
+
+/// The OpenAPI document of `service` as JSON, with each operation that requires scopes also
+/// carrying them in an `x-required-scopes` vendor extension (OpenAPI 3.0 reserves requirement
+/// scopes for OAuth2, and poem-openapi has no operation extensions, so they are added here,
+/// from the summary or description `#[token_auth]` wrote). Serve it instead of
+/// `spec_endpoint()`.
+///
+/// ```
+/// use poem_openapi::{OpenApi, OpenApiService, payload::PlainText};
+/// use tokenauth::{token_auth, User};
+///
+/// struct Api;
+///
+/// #[token_auth(scopes = ["orders:read"])]
+/// #[OpenApi]
+/// impl Api {
+///     #[oai(path = "/orders", method = "get")]
+///     async fn orders(&self, user: User) -> PlainText<String> {
+///         PlainText(user.username)
+///     }
+/// }
+///
+/// let service = OpenApiService::new(Api, "shop", "1.0");
+/// let spec: serde_json::Value = serde_json::from_str(&tokenauth::spec_with_scopes(&service)).unwrap();
+/// assert_eq!(spec["paths"]["/orders"]["get"]["x-required-scopes"], serde_json::json!(["orders:read"]));
+/// ```
+pub fn spec_with_scopes<T, W>(service: &poem_openapi::OpenApiService<T, W>) -> String
+where
+    T: poem_openapi::OpenApi,
+    W: poem_openapi::Webhook,
+{
+    let spec = service.spec();
+    let Ok(mut document) = serde_json::from_str::<serde_json::Value>(&spec) else {
+        return spec;
+    };
+    if let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for operation in paths
+            .values_mut()
+            .filter_map(|p| p.as_object_mut())
+            .flat_map(|p| p.values_mut())
+        {
+            let text = |field: &str| operation.get(field).and_then(|d| d.as_str());
+            let scopes = [text("description"), text("summary")]
+                .into_iter()
+                .flatten()
+                .find_map(|d| d.split_once(SCOPES_SENTENCE))
+                .map(|(_, rest)| {
+                    let list = rest.split(" (").next().unwrap_or("");
+                    list.split(", ")
+                        .filter_map(|s| s.strip_prefix('`')?.strip_suffix('`'))
+                        .map(|s| serde_json::Value::String(s.to_owned()))
+                        .collect::<Vec<_>>()
+                });
+            if let (Some(scopes), Some(operation)) = (scopes, operation.as_object_mut()) {
+                operation.insert(
+                    "x-required-scopes".to_owned(),
+                    serde_json::Value::Array(scopes),
+                );
+            }
+        }
+    }
+    serde_json::to_string_pretty(&document).unwrap_or(spec)
+}
+
+/// An endpoint serving [`spec_with_scopes`] as `application/json`.
+///
+/// ```
+/// # use poem_openapi::{OpenApi, OpenApiService, payload::PlainText};
+/// # struct Api;
+/// # #[OpenApi]
+/// # impl Api {
+/// #     #[oai(path = "/ping", method = "get")]
+/// #     async fn ping(&self) -> PlainText<&'static str> { PlainText("pong") }
+/// # }
+/// let service = OpenApiService::new(Api, "shop", "1.0");
+/// let app = poem::Route::new().at("/openapi.json", tokenauth::spec_endpoint(&service));
+/// ```
+pub fn spec_endpoint<T, W>(
+    service: &poem_openapi::OpenApiService<T, W>,
+) -> impl poem::Endpoint + 'static
+where
+    T: poem_openapi::OpenApi,
+    W: poem_openapi::Webhook,
+{
+    let spec = spec_with_scopes(service);
+    poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json")
+            .body(spec.clone())
+    })
+}
