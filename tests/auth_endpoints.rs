@@ -240,8 +240,17 @@ async fn postgres_logout_and_logout_all() {
 }
 
 #[tokio::test]
-async fn failed_logins_are_throttled_per_username_and_per_client() {
-    let store = store_with_users(Backend::Sqlite).await;
+async fn sqlite_failed_logins_are_throttled() {
+    failed_logins_are_throttled_per_username_and_per_client(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_failed_logins_are_throttled() {
+    failed_logins_are_throttled_per_username_and_per_client(Backend::Postgres).await;
+}
+
+async fn failed_logins_are_throttled_per_username_and_per_client(backend: Backend) {
+    let store = store_with_users(backend).await;
     let window = Duration::from_secs(600);
     let auth = AuthApi::new()
         .login_limits(Limit::new(2, window), Limit::new(3, window))
