@@ -366,11 +366,24 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Maps a unique-constraint violation to `on_unique`, any other error to
+/// Maps a violation of the unique constraint on `column` to `on_unique`, any other error
+/// (including other unique constraints of an application's own tables) to
 /// [`Error::Database`](crate::Error::Database).
-fn unique_violation(err: sqlx::Error, on_unique: impl FnOnce() -> crate::Error) -> crate::Error {
+fn unique_violation(
+    err: sqlx::Error,
+    column: &str,
+    on_unique: impl FnOnce() -> crate::Error,
+) -> crate::Error {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => on_unique(),
+        // PostgreSQL names the constraint (`<table>_<column>_key`); SQLite names the column
+        // in its message (`UNIQUE constraint failed: <table>.<column>`).
+        sqlx::Error::Database(db)
+            if db.is_unique_violation()
+                && (db.constraint().is_some_and(|c| c.contains(column))
+                    || db.message().contains(column)) =>
+        {
+            on_unique()
+        }
         _ => crate::Error::Database(err),
     }
 }

@@ -613,7 +613,7 @@ impl<U: AuthUser> Tokens<'_, U> {
                 .bind(&scopes)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(|err| unique_violation(err, || Error::DuplicateKey))?;
+                .map_err(|err| unique_violation(err, "key_digest", || Error::DuplicateKey))?;
             tx.commit().await?;
             Ok((Token::from(row), true))
         })

@@ -103,7 +103,11 @@ impl Store {
             .bind(Utc::now())
             .fetch_one(pool)
             .await)
-        .map_err(|err| unique_violation(err, || Error::UsernameTaken(username.to_owned())))
+        .map_err(|err| {
+            unique_violation(err, "username", || {
+                Error::UsernameTaken(username.to_owned())
+            })
+        })
     }
 
     /// The user with this id, if any.
