@@ -100,6 +100,28 @@ async fn policy_over_http(backend: Backend) {
         INVALID_TOKEN,
         "revoked by the password change",
     );
+
+    // So does deactivation: reactivating does not bring the tokens back.
+    let (_, key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let header = format!("Token {}", key.expose_secret());
+    assert_eq!(
+        get(server.addr, "/api/me", Some(header.as_bytes()))
+            .await
+            .status,
+        200
+    );
+    store.set_active(alice.id, false).await.unwrap();
+    store.set_active(alice.id, true).await.unwrap();
+    let response = get(server.addr, "/api/me", Some(header.as_bytes())).await;
+    assert_401(
+        &response,
+        "Token",
+        INVALID_TOKEN,
+        "revoked by the deactivation",
+    );
 }
 
 #[tokio::test]
