@@ -16,19 +16,6 @@ use tokenauth::{AuthApi, Limit, Store};
 const BAD_CREDENTIALS: &str =
     r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
 
-async fn store_with_users(backend: Backend) -> Store {
-    let store = common::store(backend).await;
-    store
-        .create_user("alice", Some("correct horse"))
-        .await
-        .unwrap();
-    store
-        .create_user_with("inactive", Some("correct horse"), false)
-        .await
-        .unwrap();
-    store
-}
-
 fn json_body(value: &Value) -> Option<(&'static str, Vec<u8>)> {
     Some(("application/json", value.to_string().into_bytes()))
 }
@@ -58,7 +45,7 @@ fn assert_drf_400(response: &RawResponse, body: &str) {
 }
 
 async fn obtain_token_matches_drf(backend: Backend) {
-    let store = store_with_users(backend).await;
+    let store = common::store_with_login_users(backend).await;
     let server = serve(api::app(store.clone())).await;
     let path = "/api/auth/token";
 
@@ -165,7 +152,7 @@ async fn obtain_token_matches_drf(backend: Backend) {
 }
 
 async fn logout_and_logout_all(backend: Backend) {
-    let store = store_with_users(backend).await;
+    let store = common::store_with_login_users(backend).await;
     let alice = store.user_by_username("alice").await.unwrap().unwrap();
     let (_, one) = store
         .create_token(alice.id, Default::default())
@@ -250,7 +237,7 @@ async fn postgres_failed_logins_are_throttled() {
 }
 
 async fn failed_logins_are_throttled_per_username_and_per_client(backend: Backend) {
-    let store = store_with_users(backend).await;
+    let store = common::store_with_login_users(backend).await;
     let window = Duration::from_secs(600);
     let auth = AuthApi::new()
         .login_limits(Limit::new(2, window), Limit::new(3, window))
@@ -290,7 +277,7 @@ async fn failed_logins_are_throttled_per_username_and_per_client(backend: Backen
 
 #[tokio::test]
 async fn a_login_over_the_token_limit_is_403() {
-    let store = store_with_users(Backend::Sqlite)
+    let store = common::store_with_login_users(Backend::Sqlite)
         .await
         .with_policy(tokenauth::Policy::default().max_tokens_per_user(1));
     let server = serve(api::app(store.clone())).await;

@@ -6,15 +6,7 @@ mod common;
 
 #[tokio::test]
 async fn a_wrong_username_costs_one_verification_like_a_wrong_password() {
-    let store = common::sqlite_store().await;
-    store
-        .create_user("alice", Some("correct horse"))
-        .await
-        .unwrap();
-    store
-        .create_user_with("inactive", Some("correct horse"), false)
-        .await
-        .unwrap();
+    let store = common::store_with_login_users(common::Backend::Sqlite).await;
     store.create_user("nopass", None).await.unwrap();
     for (username, password) in [
         ("alice", "wrong"),

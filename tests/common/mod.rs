@@ -29,6 +29,21 @@ pub async fn store(backend: Backend) -> Store {
     }
 }
 
+/// A fresh store with `alice` (password `correct horse`) and `inactive` (same password, not
+/// active): the users the login tests need.
+pub async fn store_with_login_users(backend: Backend) -> Store {
+    let store = store(backend).await;
+    store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    store
+        .create_user_with("inactive", Some("correct horse"), false)
+        .await
+        .unwrap();
+    store
+}
+
 /// A fresh, migrated in-memory SQLite store.
 pub async fn sqlite_store() -> Store {
     let store = Store::connect("sqlite::memory:")

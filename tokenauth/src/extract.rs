@@ -202,18 +202,14 @@ pub async fn authenticate_request<U: AuthUser>(
     };
     // Several `Authorization` headers reach Django joined with ", " (WSGI servers join
     // repeated headers); joining them here gives DRF's answer for such a request too.
-    let values: Vec<&[u8]> = req
-        .headers()
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .map(|value| value.as_bytes())
-        .collect();
+    let headers = req.headers().get_all(header::AUTHORIZATION);
     let joined;
-    let raw = match values.as_slice() {
-        [] => None,
-        [one] => Some(*one),
-        several => {
-            joined = several.join(&b", "[..]);
+    let raw = match headers.iter().count() {
+        0 => None,
+        1 => headers.iter().next().map(|value| value.as_bytes()),
+        _ => {
+            let values: Vec<&[u8]> = headers.iter().map(|value| value.as_bytes()).collect();
+            joined = values.join(&b", "[..]);
             Some(joined.as_slice())
         }
     };

@@ -148,19 +148,18 @@ impl Key {
 /// let key = KeyFormat::prefixed("tka")?.generate()?;
 /// assert!(key.expose_secret().starts_with("tka_"));
 /// assert_eq!(KeyFormat::prefixed("tka")?.check(key.expose_secret()), Some(true));
-/// assert_eq!(KeyFormat::Hex.generate()?.expose_secret().len(), 40);
+/// assert_eq!(KeyFormat::hex().generate()?.expose_secret().len(), 40);
 /// # Ok::<(), tokenauth::Error>(())
 /// ```
+///
+/// Either Django REST framework's 40 lowercase hex characters ([`KeyFormat::hex`], the
+/// default) or `<prefix>_<27 base62 random characters><6 base62 characters of CRC32>`
+/// ([`KeyFormat::prefixed`]: ≥ 160 random bits, GitHub's token format), which secret scanners
+/// recognise and whose mistyped keys are refused without a database query. The prefix is
+/// validated on construction, so every format in use produces sendable keys.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum KeyFormat {
-    /// Django REST framework's 40 lowercase hex characters (the default).
-    #[default]
-    Hex,
-    /// `<prefix>_<27 base62 random characters><6 base62 characters of CRC32>` (≥ 160 random
-    /// bits, GitHub's token format): secret scanners can recognise leaked keys, and a
-    /// mistyped key is refused without a database query.
-    Prefixed(String),
+pub struct KeyFormat {
+    prefix: Option<String>,
 }
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -169,6 +168,25 @@ const RANDOM_CHARS: usize = 27;
 const CHECKSUM_CHARS: usize = 6;
 
 impl KeyFormat {
+    /// Django REST framework's format: 40 lowercase hex characters.
+    ///
+    /// ```
+    /// assert_eq!(tokenauth::KeyFormat::hex(), tokenauth::KeyFormat::default());
+    /// ```
+    pub const fn hex() -> Self {
+        KeyFormat { prefix: None }
+    }
+
+    /// The prefix of the prefixed format, if this is it.
+    ///
+    /// ```
+    /// assert_eq!(tokenauth::KeyFormat::prefixed("tka")?.prefix(), Some("tka"));
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
     /// The prefixed format with `prefix` (1 to 16 ASCII letters or digits).
     ///
     /// # Errors
@@ -186,7 +204,9 @@ impl KeyFormat {
                 "a key prefix is 1 to 16 ASCII letters or digits",
             ));
         }
-        Ok(KeyFormat::Prefixed(prefix.to_owned()))
+        Ok(KeyFormat {
+            prefix: Some(prefix.to_owned()),
+        })
     }
 
     /// A new key in this format, from the OS CSPRNG.
@@ -195,11 +215,11 @@ impl KeyFormat {
     /// [`Error::Random`] if the operating system cannot provide random bytes.
     ///
     /// ```
-    /// let key = tokenauth::KeyFormat::Hex.generate()?;
+    /// let key = tokenauth::KeyFormat::hex().generate()?;
     /// # Ok::<(), tokenauth::Error>(())
     /// ```
     pub fn generate(&self) -> Result<Key, Error> {
-        let KeyFormat::Prefixed(prefix) = self else {
+        let Some(prefix) = &self.prefix else {
             return Key::generate();
         };
         // Rejection sampling keeps every base62 character uniform.
@@ -231,9 +251,7 @@ impl KeyFormat {
     /// # Ok::<(), tokenauth::Error>(())
     /// ```
     pub fn check(&self, key: &str) -> Option<bool> {
-        let KeyFormat::Prefixed(prefix) = self else {
-            return None;
-        };
+        let prefix = self.prefix.as_ref()?;
         let body = key.strip_prefix(prefix.as_str())?.strip_prefix('_')?;
         if body.len() != RANDOM_CHARS + CHECKSUM_CHARS || !body.is_ascii() {
             return Some(false);

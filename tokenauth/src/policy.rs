@@ -53,7 +53,7 @@ impl Default for Policy {
             last_used_interval: None,
             revoke_on_password_change: true,
             revoke_on_deactivation: true,
-            key_format: KeyFormat::Hex,
+            key_format: KeyFormat::hex(),
         }
     }
 }
@@ -133,7 +133,7 @@ impl Policy {
     }
 
     /// The format of new keys (default: DRF's 40 hex characters). With
-    /// [`KeyFormat::Prefixed`], a presented key that claims the prefix but fails its checksum
+    /// [`KeyFormat::prefixed`], a presented key that claims the prefix but fails its checksum
     /// is refused (`Invalid token.`) without a database query; keys of the other format keep
     /// working.
     ///
