@@ -1,13 +1,13 @@
 //! The token policy through real HTTP on SQLite and PostgreSQL, using the quickstart's API:
 //! sliding refresh and last-used tracking on use, prefixed keys (a bad checksum is refused),
-//! the token cap on login, scopes, and revocation on password change.
+//! the token cap on login, scopes, revocation on password change, and DRF's deactivation.
 
 #[path = "../examples/quickstart/api.rs"]
 mod api;
 mod common;
 
 use chrono::Duration;
-use common::{Backend, INVALID_TOKEN, assert_401, get, request, serve};
+use common::{Backend, INACTIVE, INVALID_TOKEN, assert_401, get, request, serve};
 use serde_json::{Value, json};
 use tokenauth::{KeyFormat, NewToken, Policy};
 
@@ -101,7 +101,7 @@ async fn policy_over_http(backend: Backend) {
         "revoked by the password change",
     );
 
-    // So does deactivation: reactivating does not bring the tokens back.
+    // Deactivation keeps the tokens and refuses them, as DRF; reactivation restores them.
     let (_, key) = store
         .create_token(alice.id, NewToken::default())
         .await
@@ -113,14 +113,30 @@ async fn policy_over_http(backend: Backend) {
             .status,
         200
     );
-    store.set_active(alice.id, false).await.unwrap();
+    assert_eq!(store.set_active(alice.id, false).await.unwrap(), 0);
+    let response = get(server.addr, "/api/me", Some(header.as_bytes())).await;
+    assert_401(&response, "Token", INACTIVE, "refused while inactive");
     store.set_active(alice.id, true).await.unwrap();
+    assert_eq!(
+        get(server.addr, "/api/me", Some(header.as_bytes()))
+            .await
+            .status,
+        200,
+        "kept through the deactivation"
+    );
+
+    // Deleting them instead is a policy option.
+    let deleting = store
+        .clone()
+        .with_policy(Policy::default().revoke_on_deactivation(true));
+    assert_eq!(deleting.set_active(alice.id, false).await.unwrap(), 1);
+    deleting.set_active(alice.id, true).await.unwrap();
     let response = get(server.addr, "/api/me", Some(header.as_bytes())).await;
     assert_401(
         &response,
         "Token",
         INVALID_TOKEN,
-        "revoked by the deactivation",
+        "deleted by the deactivation",
     );
 }
 

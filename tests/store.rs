@@ -39,7 +39,7 @@ on_both_backends!(
     deleting_a_user_cascades_to_tokens,
     tokens_need_an_existing_user,
     concurrent_get_or_create_makes_one_token,
-    deactivation_and_password_changes_revoke_tokens_by_default,
+    password_changes_revoke_tokens_and_deactivation_keeps_them,
     default_ttl_and_token_limit,
     last_used_and_sliding_refresh,
     secrets_stay_out_of_debug_and_display,
@@ -565,7 +565,7 @@ async fn postgres_lookup_by_digest_uses_the_index() {
     assert!(plan.contains("tokenauth_tokens_key_digest_key"), "{plan}");
 }
 
-async fn deactivation_and_password_changes_revoke_tokens_by_default(store: Store) {
+async fn password_changes_revoke_tokens_and_deactivation_keeps_them(store: Store) {
     let alice = store
         .create_user("alice", Some("old password"))
         .await
@@ -579,47 +579,53 @@ async fn deactivation_and_password_changes_revoke_tokens_by_default(store: Store
         .create_token(alice.id, NewToken::default())
         .await
         .unwrap();
-    store
-        .set_password(alice.id, Some("new password"))
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .set_password(alice.id, Some("new password"))
+            .await
+            .unwrap(),
+        1,
+        "one token revoked"
+    );
     assert_eq!(
         denied(store.authenticate(key.expose_secret()).await),
         Some(AuthError::InvalidToken)
     );
+
+    // DRF: deactivation keeps the tokens, refused until the user is active again.
     let (_, key) = store
         .create_token(alice.id, NewToken::default())
         .await
         .unwrap();
-    store.set_active(alice.id, false).await.unwrap();
-    store.set_active(alice.id, true).await.unwrap();
+    assert_eq!(store.set_active(alice.id, false).await.unwrap(), 0);
     assert_eq!(
         denied(store.authenticate(key.expose_secret()).await),
-        Some(AuthError::InvalidToken)
+        Some(AuthError::UserInactive)
     );
+    assert_eq!(store.set_active(alice.id, true).await.unwrap(), 0);
+    assert!(store.authenticate(key.expose_secret()).await.is_ok());
     assert!(
         store.authenticate(bob_key.expose_secret()).await.is_ok(),
         "other users keep theirs"
     );
 
     // Both are configurable.
-    let keep = store.clone().with_policy(
-        Policy::default()
-            .revoke_on_password_change(false)
-            .revoke_on_deactivation(false),
-    );
-    let (_, key) = keep
-        .create_token(alice.id, NewToken::default())
-        .await
-        .unwrap();
-    keep.set_password(alice.id, Some("another")).await.unwrap();
-    keep.set_active(alice.id, false).await.unwrap();
+    let policy = Policy::default()
+        .revoke_on_password_change(false)
+        .revoke_on_deactivation(true);
+    let other = store.clone().with_policy(policy);
     assert_eq!(
-        denied(keep.authenticate(key.expose_secret()).await),
-        Some(AuthError::UserInactive)
+        other.set_password(alice.id, Some("another")).await.unwrap(),
+        0
     );
-    keep.set_active(alice.id, true).await.unwrap();
-    assert!(keep.authenticate(key.expose_secret()).await.is_ok());
+    assert!(other.authenticate(key.expose_secret()).await.is_ok());
+    assert_eq!(other.set_active(alice.id, false).await.unwrap(), 1);
+    other.set_active(alice.id, true).await.unwrap();
+    assert_eq!(
+        denied(other.authenticate(key.expose_secret()).await),
+        Some(AuthError::InvalidToken),
+        "deleted on deactivation"
+    );
 }
 
 async fn default_ttl_and_token_limit(store: Store) {

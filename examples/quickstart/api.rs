@@ -57,10 +57,21 @@ impl Api {
     }
 }
 
+/// The quickstart's login view: a login may ask for the one scope the API uses.
+pub(crate) fn auth_api() -> AuthApi {
+    AuthApi::new().grantable_scopes(["orders:read"])
+}
+
 /// The whole application: the API and tokenauth's `/api/auth/{token,logout,logout-all}`
 /// under `/api`, Swagger UI at `/docs`, the spec at `/openapi.json`.
+#[allow(dead_code)] // the integration tests serve it; main.rs configures its own `AuthApi`
 pub(crate) fn app(store: Store) -> impl Endpoint {
-    let api = OpenApiService::new((Api, AuthApi::new()), "tokenauth quickstart", env!("CARGO_PKG_VERSION"))
+    app_with(store, auth_api())
+}
+
+/// [`app`] with a login view configured by the caller (e.g. trusted proxies).
+pub(crate) fn app_with(store: Store, auth: AuthApi) -> impl Endpoint {
+    let api = OpenApiService::new((Api, auth), "tokenauth quickstart", env!("CARGO_PKG_VERSION"))
         .description(
             "Django REST framework's token authentication for poem. \
              Click **Authorize** and enter `Token <key>` for TokenAuth, or the key alone for BearerAuth.",

@@ -6,7 +6,9 @@
 //!
 //! - `TOKENAUTH_BIND`: address to listen on (default `127.0.0.1:3000`);
 //! - `DATABASE_URL`: `sqlite://…` (default `sqlite://tokenauth-quickstart.db`, created and
-//!   migrated on start) or `postgres://…`.
+//!   migrated on start) or `postgres://…`;
+//! - `TOKENAUTH_TRUSTED_PROXIES`: comma-separated addresses of reverse proxies whose
+//!   `X-Forwarded-For` the login throttle believes (default: none).
 //!
 //! On first start it creates a user `demo` and prints a ready-to-paste `curl` command with
 //! that user's new key. Routes: `GET /api/me` (`Authorization: Token <key>`),
@@ -54,7 +56,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     }
 
-    let app = api::app(store).with(Tracing);
+    let mut auth = api::auth_api();
+    if let Ok(proxies) = std::env::var("TOKENAUTH_TRUSTED_PROXIES") {
+        let proxies = proxies
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| p.trim().parse())
+            .collect::<Result<Vec<std::net::IpAddr>, _>>()
+            .map_err(|err| format!("TOKENAUTH_TRUSTED_PROXIES: {err}"))?;
+        auth = auth.trusted_proxies(proxies);
+    }
+    let app = api::app_with(store, auth).with(Tracing);
 
     println!("Listening on http://{bind} — Swagger UI: http://{bind}/docs");
     Server::new(TcpListener::bind(bind)).run(app).await?;

@@ -44,6 +44,22 @@ pub async fn store_with_login_users(backend: Backend) -> Store {
     store
 }
 
+/// A fresh, migrated store as production runs it: on SQLite a WAL file in a temporary
+/// directory (kept as long as the returned guard), on PostgreSQL a fresh database. Use it for
+/// concurrency tests: an in-memory SQLite database shares one cache and locks differently.
+pub async fn file_store(backend: Backend) -> (Store, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
+            let store = Store::connect(&url).await.expect("open SQLite");
+            store.migrate().await.expect("migrate SQLite");
+            (store, Some(dir))
+        }
+        Backend::Postgres => (postgres_store().await, None),
+    }
+}
+
 /// A fresh, migrated in-memory SQLite store.
 pub async fn sqlite_store() -> Store {
     let store = Store::connect("sqlite::memory:")
@@ -201,6 +217,26 @@ pub async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> RawResp
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read response");
     parse_response(&raw)
+}
+
+/// `POST path` with a JSON body, from the client `forwarded_for` (an `X-Forwarded-For`,
+/// believed when the server trusts 127.0.0.1 as a proxy).
+pub async fn post_json(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: &serde_json::Value,
+    forwarded_for: Option<&str>,
+) -> RawResponse {
+    let body = body.to_string();
+    let forwarded = forwarded_for
+        .map(|client| format!("X-Forwarded-For: {client}\r\n"))
+        .unwrap_or_default();
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{forwarded}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    raw_exchange(addr, raw.as_bytes()).await
 }
 
 /// `GET path` with the given raw `Authorization` bytes.
@@ -384,5 +420,169 @@ pub async fn reference_cases(
     ] {
         let response = get(addr, path, Some(header.as_bytes())).await;
         assert_success(&response, keys.expected, &format!("{header:?}"));
+    }
+}
+
+/// A PostgreSQL server of the test's own, on a free loopback port, that the test may stop and
+/// start (the shared server of `TOKENAUTH_TEST_POSTGRES_URL` must stay up for other tests).
+/// Its binaries are found in `TOKENAUTH_TEST_PG_BIN` or the newest `/usr/lib/postgresql/*/bin`
+/// (Debian's `postgresql` package, which `tests/run` installs). Run as root, the server runs
+/// as the `postgres` user. Dropping it stops the server and deletes its files.
+pub struct PgCluster {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl PgCluster {
+    /// Initialises and starts a throwaway cluster.
+    pub fn start() -> PgCluster {
+        let bin = std::env::var_os("TOKENAUTH_TEST_PG_BIN")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+                    .ok()?
+                    .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+                    .filter(|dir| dir.join("initdb").exists())
+                    .collect();
+                dirs.sort_by_key(|dir| {
+                    dir.parent()
+                        .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
+                });
+                dirs.pop()
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "this test starts and stops a PostgreSQL server of its own and found no \
+                     PostgreSQL binaries: run `tests/run` (it installs Debian's postgresql), or \
+                     set TOKENAUTH_TEST_PG_BIN to the directory holding initdb and pg_ctl"
+                )
+            });
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let cluster = PgCluster { bin, dir, port };
+        if Self::as_root() {
+            let status = std::process::Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown the cluster directory to postgres");
+        }
+        let data = cluster.dir.path().join("data");
+        cluster.run(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-A".as_ref(),
+                "trust".as_ref(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--no-sync".as_ref(),
+                "--no-locale".as_ref(),
+                "--encoding=UTF8".as_ref(),
+            ],
+        );
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    fn as_root() -> bool {
+        // PostgreSQL refuses to run as root.
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.starts_with(b"0"))
+    }
+
+    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) {
+        let path = self.bin.join(program);
+        let mut command = if Self::as_root() {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            std::process::Command::new(path)
+        };
+        let output = command
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|err| panic!("run {program}: {err}"));
+        assert!(
+            output.status.success(),
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Starts the server (again).
+    pub fn pg_ctl_start(&self) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("server.log");
+        let options = format!(
+            "-k {} -p {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.dir.path().display(),
+            self.port
+        );
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "-o".as_ref(),
+                options.as_ref(),
+                "start".as_ref(),
+            ],
+        );
+    }
+
+    /// Stops the server as an administrator does (`pg_ctl stop -m fast`: open connections
+    /// are terminated with 57P01).
+    pub fn pg_ctl_stop(&self) {
+        let data = self.dir.path().join("data");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        );
+    }
+
+    /// The admin connection URL.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let path = self.bin.join("pg_ctl");
+        let mut command = if Self::as_root() {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            std::process::Command::new(path)
+        };
+        let _ = command
+            .arg("-D")
+            .arg(data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
     }
 }

@@ -1,25 +1,57 @@
-//! What each subcommand does. Every failure is one line for standard error.
+//! What each subcommand does. Every failure is one line for standard error; what comes from
+//! the database is escaped before it reaches the terminal.
 
-use std::time::Duration;
+use std::io::Write as _;
 
 use chrono::{DateTime, Utc};
-use tokenauth::{Key, NewToken, Store, Token, User};
+use tokenauth::{Key, NewToken, Policy, Store, Token, User};
+use tokenauth_cli::printable;
 
 use crate::{Cli, Command, input};
 
-/// Runs the command; `Err` is the line to print on standard error.
-pub(crate) async fn run(cli: Cli) -> Result<(), String> {
+/// Why a command stopped early.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The line to print on standard error.
+    Message(String),
+    /// Standard output was closed (e.g. piped into `head`): stop quietly.
+    BrokenPipe,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Message(message)
+    }
+}
+
+/// Prints one line on standard output; a closed pipe ends the command quietly, and any other
+/// write error is reported.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(|err| {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                Failure::BrokenPipe
+            } else {
+                Failure::Message(format!("error: cannot write to standard output: {err}"))
+            }
+        })?
+    };
+}
+
+/// Runs the command.
+pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
     let Some(url) = cli.database_url else {
         return Err(
             "error: no database: pass --database-url URL or set DATABASE_URL \
                     (e.g. sqlite://app.db or postgres://user@host/db)"
-                .to_owned(),
+                .to_owned()
+                .into(),
         );
     };
     if let Command::Migrate = cli.command {
         let store = Store::connect(&url).await.map_err(store_error)?;
         store.migrate().await.map_err(store_error)?;
-        println!("tokenauth's tables are up to date");
+        say!("tokenauth's tables are up to date");
         return Ok(());
     }
     let store = Store::connect_existing(&url).await.map_err(|err| {
@@ -29,6 +61,11 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
             store_error(err)
         }
     })?;
+    let mut policy = Policy::default();
+    if let Some(max_ttl) = cli.max_ttl {
+        policy = policy.max_ttl(max_ttl);
+    }
+    let store = store.with_policy(policy);
     match cli.command {
         Command::Migrate => unreachable!("handled above"),
         Command::CreateUser {
@@ -45,7 +82,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(store_error)?;
             let state = if user.is_active { "" } else { " (inactive)" };
-            println!("Created user {}{state}", user.username);
+            say!("Created user {}{state}", printable(&user.username));
         }
         Command::SetPassword {
             username,
@@ -56,14 +93,16 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
             let password = (!no_password)
                 .then(|| input::password(password_stdin))
                 .transpose()?;
-            store
+            let revoked = store
                 .set_password(user.id, password.as_deref())
                 .await
                 .map_err(store_error)?;
-            match password {
-                Some(_) => println!("Set the password of user {username}"),
-                None => println!("Removed the password of user {username}"),
-            }
+            let done = if password.is_some() { "Set" } else { "Removed" };
+            say!(
+                "{done} the password of user {}; revoked {}",
+                printable(&username),
+                tokens(revoked)
+            );
         }
         Command::Activate { username } => set_active(&store, &username, true).await?,
         Command::Deactivate { username } => set_active(&store, &username, false).await?,
@@ -83,9 +122,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
         Command::ListTokens { username } => list_tokens(&store, username.as_deref()).await?,
         Command::Revoke { token_id } => {
             if !store.revoke_token(token_id).await.map_err(store_error)? {
-                return Err(format!("error: token {token_id} does not exist"));
+                return Err(format!("error: token {token_id} does not exist").into());
             }
-            println!("Revoked token {token_id}");
+            say!("Revoked token {token_id}");
         }
         Command::RevokeAll { username } => {
             let user = existing_user(&store, &username).await?;
@@ -93,15 +132,17 @@ pub(crate) async fn run(cli: Cli) -> Result<(), String> {
                 .revoke_all_tokens(user.id)
                 .await
                 .map_err(store_error)?;
-            println!("Revoked {count} token(s) of user {username}");
+            say!("Revoked {} of user {}", tokens(count), printable(&username));
         }
         Command::PruneExpired { older_than } => {
-            let cutoff = Utc::now() - chrono_duration(older_than.unwrap_or_default())?;
+            let cutoff = tokenauth_cli::before(Utc::now(), older_than.unwrap_or_default())
+                .map_err(|err| format!("error: --older-than: {err}"))?;
             let count = store
                 .prune_expired_tokens(cutoff)
                 .await
                 .map_err(store_error)?;
-            println!("Deleted {count} expired token(s)");
+            let plural = if count == 1 { "" } else { "s" };
+            say!("Deleted {count} expired token{plural}");
         }
     }
     Ok(())
@@ -112,19 +153,20 @@ async fn create_token(
     username: &str,
     reset: bool,
     name: Option<String>,
-    expires_in: Option<Duration>,
+    expires_in: Option<chrono::Duration>,
     scopes: Vec<String>,
     key_stdin: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut options = NewToken::named(name.unwrap_or_default());
     if let Some(ttl) = expires_in {
-        options = options.expires_in(chrono_duration(ttl)?);
+        options = options.expires_in(ttl);
     }
     for scope in scopes {
         options = options
             .scope(scope)
             .map_err(|err| format!("error: {err}"))?;
     }
+    options.validate().map_err(|err| format!("error: {err}"))?;
     let key = if key_stdin {
         Key::import(input::stdin_line("key")?).map_err(|err| format!("error: {err}"))?
     } else {
@@ -137,24 +179,43 @@ async fn create_token(
     else {
         // Django REST framework's `drf_create_token` message.
         return Err(format!(
-            "Cannot create the Token: user {username} does not exist"
-        ));
+            "Cannot create the Token: user {} does not exist",
+            printable(username)
+        )
+        .into());
     };
-    let tokens = store.tokens_for::<User>();
-    if reset {
-        tokens.replace_all(user.id, &key, options).await
+    let tokens_of = store.tokens_for::<User>();
+    let revoked = if reset {
+        let (_, revoked) = tokens_of
+            .replace_all(user.id, &key, options)
+            .await
+            .map_err(store_error)?;
+        Some(revoked)
     } else {
-        tokens.import(user.id, &key, options).await
-    }
-    .map_err(store_error)?;
-    println!(
-        "Generated token {} for user {username}",
-        key.expose_secret()
+        tokens_of
+            .import(user.id, &key, options)
+            .await
+            .map_err(store_error)?;
+        None
+    };
+    // DRF's line, alone on standard output for scripts; the revocation count on stderr.
+    say!(
+        "Generated token {} for user {}",
+        key.expose_secret(),
+        printable(username)
     );
+    if let Some(revoked) = revoked {
+        let _ = writeln!(
+            std::io::stderr(),
+            "Revoked {} of user {}",
+            tokens(revoked),
+            printable(username)
+        );
+    }
     Ok(())
 }
 
-async fn list_tokens(store: &Store, username: Option<&str>) -> Result<(), String> {
+async fn list_tokens(store: &Store, username: Option<&str>) -> Result<(), Failure> {
     let users = store.users().await.map_err(store_error)?;
     let tokens: Vec<Token> = match username {
         Some(username) => {
@@ -167,7 +228,7 @@ async fn list_tokens(store: &Store, username: Option<&str>) -> Result<(), String
         users
             .iter()
             .find(|u| u.id == token.user_id)
-            .map_or_else(|| format!("#{}", token.user_id), |u| u.username.clone())
+            .map_or_else(|| format!("#{}", token.user_id), |u| printable(&u.username))
     };
     let mut rows = vec![[
         "ID".to_owned(),
@@ -188,13 +249,13 @@ async fn list_tokens(store: &Store, username: Option<&str>) -> Result<(), String
         rows.push([
             token.id.to_string(),
             owner(token),
-            token.name.clone(),
+            printable(&token.name),
             timestamp(token.created),
             expires,
             token
                 .last_used_at
                 .map_or_else(|| "never".to_owned(), timestamp),
-            token.scopes.join(" "),
+            printable(&token.scopes.join(" ")),
         ]);
     }
     let widths: Vec<usize> = (0..7)
@@ -211,19 +272,28 @@ async fn list_tokens(store: &Store, username: Option<&str>) -> Result<(), String
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        say!("{}", line.join("  ").trim_end());
     }
     Ok(())
 }
 
-async fn set_active(store: &Store, username: &str, active: bool) -> Result<(), String> {
+async fn set_active(store: &Store, username: &str, active: bool) -> Result<(), Failure> {
     let user = existing_user(store, username).await?;
-    store
+    let revoked = store
         .set_active(user.id, active)
         .await
         .map_err(store_error)?;
-    let verb = if active { "Activated" } else { "Deactivated" };
-    println!("{verb} user {username}");
+    let shown = printable(username);
+    if active {
+        say!("Activated user {shown}");
+    } else {
+        let kept = store.tokens(user.id).await.map_err(store_error)?.len();
+        say!(
+            "Deactivated user {shown}; revoked {}; {} kept, refused until `tokenauth activate {shown}`",
+            tokens(revoked),
+            tokens(kept as u64)
+        );
+    }
     Ok(())
 }
 
@@ -232,15 +302,20 @@ async fn existing_user(store: &Store, username: &str) -> Result<User, String> {
         .user_by_username(username)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| format!("error: user {username} does not exist"))
+        .ok_or_else(|| format!("error: user {} does not exist", printable(username)))
+}
+
+/// `1 token`, `2 tokens`.
+fn tokens(count: u64) -> String {
+    if count == 1 {
+        "1 token".to_owned()
+    } else {
+        format!("{count} tokens")
+    }
 }
 
 fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%SZ").to_string()
-}
-
-fn chrono_duration(duration: Duration) -> Result<chrono::Duration, String> {
-    chrono::Duration::from_std(duration).map_err(|_| "error: the duration is too long".to_owned())
 }
 
 /// One line for a store error, with a hint when the tables are missing.

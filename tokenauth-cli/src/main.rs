@@ -8,8 +8,8 @@
 mod commands;
 mod input;
 
+use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +37,17 @@ struct Cli {
     )]
     database_url: Option<String>,
 
+    /// The longest lifetime of a new token, as the application's `Policy::max_ttl` (e.g.
+    /// `90d`): longer `--expires-in` values are clamped, and tokens without one get it.
+    #[arg(
+        long,
+        env = "TOKENAUTH_MAX_TTL",
+        value_name = "DURATION",
+        global = true,
+        value_parser = tokenauth_cli::parse_duration
+    )]
+    max_ttl: Option<chrono::Duration>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -59,7 +70,7 @@ enum Command {
         #[arg(long)]
         inactive: bool,
     },
-    /// Set a user's password, from `--password-stdin` or a prompt.
+    /// Set a user's password, from `--password-stdin` or a prompt; revokes the user's tokens.
     SetPassword {
         /// The user's name.
         username: String,
@@ -75,7 +86,7 @@ enum Command {
         /// The user's name.
         username: String,
     },
-    /// Refuse a user's tokens ("User inactive or deleted.") until `activate`.
+    /// Refuse a user's tokens ("User inactive or deleted.") until `activate`; they are kept.
     Deactivate {
         /// The user's name.
         username: String,
@@ -90,9 +101,9 @@ enum Command {
         /// A label for the token, e.g. the device or script using it.
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
-        /// Expire the token after this long, e.g. `30d`, `12h`, `1h 30m`.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        expires_in: Option<Duration>,
+        /// Expire the token after this long, e.g. `30d`, `12h`, `1h 30m` (at most 100 years).
+        #[arg(long, value_name = "DURATION", value_parser = tokenauth_cli::parse_duration)]
+        expires_in: Option<chrono::Duration>,
         /// Grant a scope (repeatable); `*` grants all.
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
@@ -118,9 +129,9 @@ enum Command {
     },
     /// Delete tokens that have expired (a job to schedule; authentication never deletes).
     PruneExpired {
-        /// Keep tokens that expired less than this long ago, e.g. `7d`.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        older_than: Option<Duration>,
+        /// Keep tokens that expired less than this long ago, e.g. `7d` (at most 100 years).
+        #[arg(long, value_name = "DURATION", value_parser = tokenauth_cli::parse_duration)]
+        older_than: Option<chrono::Duration>,
     },
 }
 
@@ -129,8 +140,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{message}");
+        // `tokenauth list-tokens | head`: the reader has all it wants.
+        Err(commands::Failure::BrokenPipe) => ExitCode::SUCCESS,
+        Err(commands::Failure::Message(message)) => {
+            let _ = writeln!(std::io::stderr(), "{message}");
             ExitCode::FAILURE
         }
     }

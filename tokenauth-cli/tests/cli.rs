@@ -293,15 +293,19 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .code(1)
         .stderr("error: user nobody does not exist\n");
 
-    // Deactivation revokes the user's tokens (the default policy); so does a new password.
+    // Deactivation keeps the user's tokens and refuses them, as DRF; a new password revokes
+    // them. Both say how many tokens they revoked.
     tokenauth(url)
         .args(["deactivate", "alice"])
         .assert()
         .success()
-        .stdout("Deactivated user alice\n");
+        .stdout(
+            "Deactivated user alice; revoked 0 tokens; 2 tokens kept, refused until \
+             `tokenauth activate alice`\n",
+        );
     assert!(matches!(
         runtime.block_on(store.authenticate(&third)),
-        Err(AuthenticateError::Denied(AuthError::InvalidToken))
+        Err(AuthenticateError::Denied(AuthError::UserInactive))
     ));
     let response = tokenauth(url)
         .args(["create-token", "alice"])
@@ -318,12 +322,17 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .success()
         .stdout("Activated user alice\n");
     assert!(runtime.block_on(store.authenticate(&fourth)).is_ok());
+    assert!(
+        runtime.block_on(store.authenticate(&third)).is_ok(),
+        "kept through the deactivation"
+    );
 
     tokenauth(url)
         .args(["set-password", "alice", "--password-stdin"])
         .write_stdin("battery staple")
         .assert()
-        .success();
+        .success()
+        .stdout("Set the password of user alice; revoked 3 tokens\n");
     assert!(
         runtime
             .block_on(store.check_password("alice", "battery staple"))
@@ -366,7 +375,7 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .args(["revoke-all", "alice"])
         .assert()
         .success()
-        .stdout("Revoked 1 token(s) of user alice\n");
+        .stdout("Revoked 1 token of user alice\n");
     assert!(runtime.block_on(store.authenticate(&keys[1])).is_err());
 
     // Pruning deletes only what expired before the cutoff.
@@ -388,12 +397,12 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .args(["prune-expired", "--older-than", "7d"])
         .assert()
         .success()
-        .stdout("Deleted 1 expired token(s)\n");
+        .stdout("Deleted 1 expired token\n");
     tokenauth(url)
         .arg("prune-expired")
         .assert()
         .success()
-        .stdout("Deleted 1 expired token(s)\n");
+        .stdout("Deleted 1 expired token\n");
     assert_eq!(runtime.block_on(store.tokens(alice.id)).unwrap().len(), 1);
 }
 

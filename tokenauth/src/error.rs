@@ -110,9 +110,30 @@ pub enum Error {
     /// A key given for import is not acceptable.
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),
-    /// A scope contains whitespace or is empty.
-    #[error("invalid scope {0:?}: scopes are non-empty and contain no whitespace")]
+    /// A scope is empty, longer than [`MAX_SCOPE_LEN`](crate::MAX_SCOPE_LEN) characters, or
+    /// contains whitespace or control characters.
+    #[error(
+        "invalid scope {0:?}: a scope is 1 to {max} characters, without whitespace or control characters",
+        max = crate::MAX_SCOPE_LEN
+    )]
     InvalidScope(String),
+    /// A token would have more than [`MAX_SCOPES`](crate::MAX_SCOPES) scopes.
+    #[error("too many scopes: a token has at most {max}", max = crate::MAX_SCOPES)]
+    TooManyScopes,
+    /// A token name is longer than [`MAX_TOKEN_NAME_LEN`](crate::MAX_TOKEN_NAME_LEN) characters
+    /// or contains control characters.
+    #[error(
+        "invalid token name: at most {max} characters, without control characters",
+        max = crate::MAX_TOKEN_NAME_LEN
+    )]
+    InvalidTokenName,
+    /// An expiry or a duration is beyond what a timestamp can hold.
+    #[error("the expiry is out of range: {0}")]
+    InvalidExpiry(&'static str),
+    /// Every password hashing worker is busy and the queue is full or waited too long
+    /// (see [`Policy::password_hashing`](crate::Policy::password_hashing)): try again shortly.
+    #[error("too many password checks at once; try again shortly")]
+    Overloaded,
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
@@ -122,26 +143,74 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether this error means the database is unreachable or overloaded (a pool timeout, a
-    /// closed pool, an I/O or TLS failure), as opposed to a failed query or a logical error.
-    /// Authentication answers `503 Service Unavailable` for these and `500` for other
-    /// database errors.
+    /// Whether this error is a temporary outage rather than a failed query or a logical error:
+    /// the database is unreachable, shutting down, starting up, locked past its busy timeout or
+    /// out of resources (a pool timeout, a closed pool, an I/O or TLS failure, PostgreSQL's
+    /// classes `08`, `53`, `57P0x`, SQLite's `BUSY`/`LOCKED`), or the password hashing queue is
+    /// full ([`Error::Overloaded`]). Requests answer `503 Service Unavailable` with
+    /// `Retry-After` for these and `500` for other store errors.
     ///
     /// ```
     /// let err = tokenauth::Error::Database(sqlx::Error::PoolTimedOut);
     /// assert!(err.is_unavailable());
+    /// assert!(tokenauth::Error::Overloaded.is_unavailable());
+    /// assert!(!tokenauth::Error::TokenLimit.is_unavailable());
     /// ```
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Error::Database(
-                sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::WorkerCrashed
-            )
-        )
+        match self {
+            Error::Overloaded => true,
+            Error::Database(err) => database_unavailable(err),
+            _ => false,
+        }
+    }
+
+    /// How many seconds a client should wait before retrying, for errors that
+    /// [are temporary](Error::is_unavailable): sent as `Retry-After`.
+    ///
+    /// ```
+    /// assert_eq!(tokenauth::Error::Overloaded.retry_after(), Some(1));
+    /// assert_eq!(tokenauth::Error::TokenLimit.retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::Overloaded => Some(1),
+            _ if self.is_unavailable() => Some(5),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a database error is an outage (see [`Error::is_unavailable`]).
+fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            #[cfg(feature = "sqlite")]
+            if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                // The primary result code is the low byte of the extended one: SQLITE_BUSY (5),
+                // SQLITE_LOCKED (6), SQLITE_NOMEM (7), SQLITE_IOERR (10), SQLITE_FULL (13),
+                // SQLITE_CANTOPEN (14).
+                let code = sqlx::error::DatabaseError::code(sqlite)
+                    .and_then(|code| code.parse::<i32>().ok());
+                return code.is_some_and(|code| matches!(code & 0xff, 5 | 6 | 7 | 10 | 13 | 14));
+            }
+            #[cfg(feature = "postgres")]
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                // SQLSTATE: connection exceptions (08), insufficient resources (53),
+                // admin/crash shutdown and "cannot connect now" (57P01-57P03), and statements
+                // cancelled by a timeout (57014).
+                let code = pg.code();
+                return code.starts_with("08")
+                    || code.starts_with("53")
+                    || matches!(code, "57P01" | "57P02" | "57P03" | "57014");
+            }
+            false
+        }
+        _ => false,
     }
 }
 

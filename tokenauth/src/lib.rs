@@ -63,13 +63,13 @@ pub use extract::{
 };
 pub use header::parse_authorization;
 pub use key::{KEY_BYTES, Key, KeyDigest, KeyFormat, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_LEN};
-pub use models::{NewToken, Token, User};
+pub use models::{MAX_SCOPE_LEN, MAX_SCOPES, MAX_TOKEN_NAME_LEN, NewToken, Token, User};
 #[cfg(feature = "openapi")]
 pub use openapi::{ApiAuth, ApiMaybeAuth, Secured, spec_endpoint, spec_with_scopes};
-pub use policy::Policy;
+pub use policy::{MAX_LIFETIME, Policy};
 pub use rejection::{
-    MISSING_ATTRIBUTE_DETAIL, MISSING_STORE_DETAIL, Rejection, STORE_FAILURE_DETAIL,
-    UNAVAILABLE_DETAIL,
+    MISSING_ATTRIBUTE_DETAIL, MISSING_STORE_DETAIL, OVERLOADED_DETAIL, Rejection,
+    STORE_FAILURE_DETAIL, UNAVAILABLE_DETAIL,
 };
 pub use store::{
     AuthUser, AuthenticateError, DecodeRow, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,

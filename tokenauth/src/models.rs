@@ -129,8 +129,39 @@ impl fmt::Display for Token {
     }
 }
 
+/// The longest token name, in characters.
+///
+/// ```
+/// let long = "x".repeat(tokenauth::MAX_TOKEN_NAME_LEN + 1);
+/// assert!(tokenauth::NewToken::named(long).validate().is_err());
+/// ```
+pub const MAX_TOKEN_NAME_LEN: usize = 128;
+
+/// The most scopes one token may have.
+///
+/// ```
+/// let mut options = tokenauth::NewToken::default();
+/// for i in 0..tokenauth::MAX_SCOPES {
+///     options = options.scope(format!("scope{i}"))?;
+/// }
+/// assert!(options.scope("one-too-many").is_err());
+/// # Ok::<(), tokenauth::Error>(())
+/// ```
+pub const MAX_SCOPES: usize = 64;
+
+/// The longest scope, in characters.
+///
+/// ```
+/// let long = "x".repeat(tokenauth::MAX_SCOPE_LEN + 1);
+/// assert!(tokenauth::NewToken::default().scope(long).is_err());
+/// ```
+pub const MAX_SCOPE_LEN: usize = 128;
+
 /// Options for a new token: a name, an expiry and scopes. `NewToken::default()` is an unnamed,
 /// never-expiring token without scopes, like DRF's.
+///
+/// Every issuing path applies the store's [`Policy`](crate::Policy): an expiry is clamped to
+/// [`Policy::max_ttl`](crate::Policy::max_ttl) and to [`MAX_LIFETIME`](crate::MAX_LIFETIME).
 ///
 /// ```
 /// use chrono::Duration;
@@ -147,12 +178,21 @@ impl fmt::Display for Token {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewToken {
     pub(crate) name: String,
-    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) expiry: Option<Expiry>,
     pub(crate) scopes: Vec<String>,
 }
 
+/// When a new token expires, as asked for; resolved against the clock when it is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    At(DateTime<Utc>),
+    In(chrono::Duration),
+}
+
 impl NewToken {
-    /// A token labelled `name` (e.g. the device or script that will use it).
+    /// A token labelled `name` (e.g. the device or script that will use it): at most
+    /// [`MAX_TOKEN_NAME_LEN`] characters, without control characters (checked when the token
+    /// is issued, [`Error::InvalidTokenName`]).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -162,6 +202,7 @@ impl NewToken {
     /// # let user = store.create_user("alice", None).await?;
     /// let (token, _key) = store.create_token(user.id, tokenauth::NewToken::named("laptop")).await?;
     /// assert_eq!(token.name, "laptop");
+    /// assert!(store.create_token(user.id, tokenauth::NewToken::named("a\nb")).await.is_err());
     /// # Ok(()) }
     /// ```
     pub fn named(name: impl Into<String>) -> Self {
@@ -181,11 +222,13 @@ impl NewToken {
     /// # let _ = options;
     /// ```
     pub fn expires_at(mut self, at: DateTime<Utc>) -> Self {
-        self.expires_at = Some(at);
+        self.expiry = Some(Expiry::At(at));
         self
     }
 
-    /// Expire `ttl` from now.
+    /// Expire `ttl` after the token is issued. A `ttl` beyond what a timestamp can hold is
+    /// [`Error::InvalidExpiry`] when the token is issued; a long one is clamped to the
+    /// policy's maximum.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -200,15 +243,17 @@ impl NewToken {
     /// assert!(token.expires_at.unwrap() > Utc::now() + Duration::days(6));
     /// # Ok(()) }
     /// ```
-    pub fn expires_in(self, ttl: chrono::Duration) -> Self {
-        self.expires_at(Utc::now() + ttl)
+    pub fn expires_in(mut self, ttl: chrono::Duration) -> Self {
+        self.expiry = Some(Expiry::In(ttl));
+        self
     }
 
     /// Grant a scope (`*` grants all).
     ///
     /// # Errors
-    /// [`Error::InvalidScope`] if `scope` is empty or contains whitespace: scopes are stored
-    /// space-separated, as OAuth 2.0's `scope` parameter.
+    /// [`Error::InvalidScope`] if `scope` is empty, longer than [`MAX_SCOPE_LEN`] characters
+    /// or contains whitespace or control characters (scopes are stored space-separated, as
+    /// OAuth 2.0's `scope` parameter); [`Error::TooManyScopes`] beyond [`MAX_SCOPES`].
     ///
     /// ```
     /// use tokenauth::NewToken;
@@ -216,14 +261,19 @@ impl NewToken {
     /// let options = NewToken::default().scope("orders:read")?.scope("orders:read")?;
     /// assert_eq!(options.scopes(), ["orders:read"]); // no duplicates
     /// assert!(NewToken::default().scope("").is_err());
+    /// assert!(NewToken::default().scope("bell\u{7}").is_err());
     /// # Ok::<(), tokenauth::Error>(())
     /// ```
     pub fn scope(mut self, scope: impl Into<String>) -> Result<Self, Error> {
         let scope = scope.into();
-        if scope.is_empty() || scope.chars().any(char::is_whitespace) {
+        if !is_valid_scope(&scope) {
             return Err(Error::InvalidScope(scope));
         }
+        // At most MAX_SCOPES entries: the duplicate check is bounded.
         if !self.scopes.contains(&scope) {
+            if self.scopes.len() >= MAX_SCOPES {
+                return Err(Error::TooManyScopes);
+            }
             self.scopes.push(scope);
         }
         Ok(self)
@@ -237,6 +287,35 @@ impl NewToken {
     pub fn scopes(&self) -> &[String] {
         &self.scopes
     }
+
+    /// Checks what cannot be checked as the options are built: the name (at most
+    /// [`MAX_TOKEN_NAME_LEN`] characters, no control characters). Issuing a token checks this
+    /// too.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTokenName`].
+    ///
+    /// ```
+    /// use tokenauth::NewToken;
+    ///
+    /// assert!(NewToken::named("laptop").validate().is_ok());
+    /// assert!(NewToken::named("evil\u{1b}[2J").validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.name.chars().count() > MAX_TOKEN_NAME_LEN || self.name.chars().any(char::is_control)
+        {
+            return Err(Error::InvalidTokenName);
+        }
+        Ok(())
+    }
+}
+
+/// Whether `scope` can be granted: 1 to [`MAX_SCOPE_LEN`] characters, no whitespace, no
+/// control characters.
+pub(crate) fn is_valid_scope(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope.chars().count() <= MAX_SCOPE_LEN
+        && !scope.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Splits the stored, space-separated scopes column.

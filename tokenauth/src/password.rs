@@ -1,8 +1,27 @@
-//! Password hashing with Argon2id (RustCrypto `argon2`, OWASP's default parameters), run on
-//! tokio's blocking pool so that a login never stalls the async workers.
+//! Password hashing with Argon2id (RustCrypto `argon2`, OWASP's default parameters) on a fixed
+//! set of worker threads behind a bounded queue.
+//!
+//! Each Argon2 computation needs its memory cost in RAM (19 MiB by default). Hashing on
+//! tokio's blocking pool would let a burst of logins run as many computations at once as the
+//! pool has threads (512), and the allocator keeps a block per thread that ever hashed. Here
+//! at most `workers` computations run at once, each worker allocates its Argon2 memory once
+//! and reuses it, and a login that cannot get a worker within the wait limit fails with
+//! [`Error::Overloaded`] (`503` + `Retry-After`) instead of piling up. Peak memory is bounded
+//! by `workers × memory cost`, whatever the number of requests.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
+use rand::TryRng as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use zeroize::Zeroizing;
+
+use crate::Error;
 
 /// Argon2 verifications performed by this process, so tests can check structurally that a
 /// wrong username costs the same work as a wrong password.
@@ -13,90 +32,403 @@ pub(crate) fn verifications() -> u64 {
     VERIFICATIONS.load(Ordering::Relaxed)
 }
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+/// The most Argon2 memory one worker will hold (KiB, i.e. 1 KiB blocks): a stored hash asking
+/// for more never matches, so a corrupt or hostile row cannot make a worker allocate
+/// without bound.
+pub(crate) const MAX_MEMORY_KIB: usize = 256 * 1024;
 
-use crate::Error;
-
-/// Hashes a password into an Argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
-pub(crate) async fn hash(password: &str) -> Result<String, Error> {
-    let password = zeroizing(password);
-    run_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|hash| hash.to_string())
-            .map_err(|err| Error::PasswordHash(err.to_string()))
-    })
-    .await
+/// How many password computations may run and wait at once (see [`Policy::password_hashing`](crate::Policy::password_hashing)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Worker threads; `None`: one per CPU.
+    pub(crate) workers: Option<usize>,
+    /// Logins allowed to wait for a worker, beyond those running.
+    pub(crate) queue: usize,
+    /// How long a login waits for a worker before [`Error::Overloaded`].
+    pub(crate) max_wait: Duration,
 }
 
-/// Checks a password against a stored PHC string. `None` (no usable password, or no such user)
-/// still costs one full verification against a fixed dummy hash, so that a wrong username
-/// takes as long as a wrong password.
-pub(crate) async fn verify(password: &str, stored: Option<String>) -> Result<bool, Error> {
-    let password = zeroizing(password);
-    run_blocking(move || {
-        let (phc, usable) = match stored.as_deref() {
-            Some(phc) => (phc, true),
-            None => (dummy_hash()?, false),
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            workers: None,
+            queue: 64,
+            max_wait: Duration::from_secs(3),
+        }
+    }
+}
+
+impl Limits {
+    fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1)
+    }
+}
+
+/// What a worker computes.
+enum Work {
+    Hash(Zeroizing<String>),
+    /// Verify against a stored PHC string; `None` verifies against a dummy hash (no such user,
+    /// or no usable password) and never matches.
+    Verify(Zeroizing<String>, Option<String>),
+}
+
+enum Outcome {
+    Hashed(String),
+    Verified(bool),
+}
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Result<Outcome, Error>>,
+    /// Released by the worker when the job is done, so a caller that gives up (a dropped
+    /// request) does not let more computations run than there are workers.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The workers of one [`Store`](crate::Store) (and its clones): started on first use, stopped
+/// when the last clone is dropped.
+pub(crate) struct Hasher {
+    limits: Limits,
+    pool: OnceLock<Pool>,
+}
+
+struct Pool {
+    jobs: Mutex<Sender<Job>>,
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hasher")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hasher {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Hasher {
+            limits,
+            pool: OnceLock::new(),
+        }
+    }
+
+    /// Hashes a password into an Argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
+    pub(crate) async fn hash(&self, password: &str) -> Result<String, Error> {
+        match self.run(Work::Hash(zeroizing(password))).await? {
+            Outcome::Hashed(phc) => Ok(phc),
+            Outcome::Verified(_) => unreachable!("a hash job answers with a hash"),
+        }
+    }
+
+    /// Checks a password against a stored PHC string. `None` (no usable password, or no such
+    /// user) still costs one full verification against a fixed dummy hash, so that a wrong
+    /// username takes as long as a wrong password.
+    pub(crate) async fn verify(
+        &self,
+        password: &str,
+        stored: Option<String>,
+    ) -> Result<bool, Error> {
+        match self.run(Work::Verify(zeroizing(password), stored)).await? {
+            Outcome::Verified(matches) => Ok(matches),
+            Outcome::Hashed(_) => unreachable!("a verify job answers with a verdict"),
+        }
+    }
+
+    fn pool(&self) -> &Pool {
+        self.pool.get_or_init(|| start(self.limits.worker_count()))
+    }
+
+    async fn run(&self, work: Work) -> Result<Outcome, Error> {
+        let pool = self.pool();
+        let permit = match Arc::clone(&pool.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let waiting = Waiting::enter(&pool.waiting);
+                if waiting.ahead >= self.limits.queue {
+                    return Err(Error::Overloaded);
+                }
+                let acquire = Arc::clone(&pool.permits).acquire_owned();
+                match tokio::time::timeout(self.limits.max_wait, acquire).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_closed)) => return Err(no_workers()),
+                    Err(_elapsed) => return Err(Error::Overloaded),
+                }
+            }
         };
-        // A corrupt hash in the database is an error from `verify_password`: it never matches.
-        VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
-        let matches = Argon2::default()
-            .verify_password(password.as_bytes(), phc)
-            .is_ok();
-        Ok(usable && matches)
-    })
-    .await
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            work,
+            reply,
+            _permit: permit,
+        };
+        pool.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| no_workers())?;
+        answer.await.map_err(|_| no_workers())?
+    }
+}
+
+/// Counts a caller waiting for a worker while it waits.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    ahead: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let ahead = count.fetch_add(1, Ordering::AcqRel);
+        Waiting { count, ahead }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn no_workers() -> Error {
+    Error::PasswordHash("the password hashing threads are not running".to_owned())
+}
+
+/// Starts `count` worker threads (fewer if the OS refuses some; none answers every job with
+/// an error).
+fn start(count: usize) -> Pool {
+    let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    let mut started = 0;
+    for index in 0..count {
+        let receiver = Arc::clone(&receiver);
+        let spawned = std::thread::Builder::new()
+            .name(format!("tokenauth-argon2-{index}"))
+            .spawn(move || work(&receiver));
+        match spawned {
+            Ok(_) => started += 1,
+            Err(error) => {
+                tracing::error!(%error, "tokenauth: cannot start a password hashing thread")
+            }
+        }
+    }
+    let permits = Arc::new(Semaphore::new(started));
+    if started == 0 {
+        permits.close();
+    }
+    Pool {
+        jobs: Mutex::new(jobs),
+        permits,
+        waiting: AtomicUsize::new(0),
+    }
+}
+
+/// A worker: runs jobs until the store is dropped, reusing one Argon2 memory buffer.
+fn work(receiver: &Mutex<Receiver<Job>>) {
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        let next = receiver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv();
+        let Ok(job) = next else {
+            return; // every sender is gone: the store was dropped
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| match job.work {
+            Work::Hash(password) => hash_with(&password, &mut memory).map(Outcome::Hashed),
+            Work::Verify(password, stored) => {
+                verify_with(&password, stored.as_deref(), &mut memory).map(Outcome::Verified)
+            }
+        }))
+        .unwrap_or_else(|_| Err(Error::PasswordHash("password hashing panicked".to_owned())));
+        let _ = job.reply.send(result); // the caller may have given up
+    }
+}
+
+/// `blocks` blocks of the worker's memory, growing it (once) when a hash needs more.
+fn blocks(memory: &mut Vec<Block>, blocks: usize) -> Option<&mut [Block]> {
+    if blocks > MAX_MEMORY_KIB {
+        return None;
+    }
+    if memory.len() < blocks {
+        memory.try_reserve_exact(blocks - memory.len()).ok()?;
+        memory.resize(blocks, Block::new());
+    }
+    Some(&mut memory[..blocks])
+}
+
+fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, Error> {
+    let params = Params::default();
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut salt)
+        .map_err(|err| Error::Random(err.to_string()))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let failed = |err: &dyn std::fmt::Display| Error::PasswordHash(err.to_string());
+    let memory = blocks(memory, params.block_count())
+        .ok_or_else(|| Error::PasswordHash("out of memory".to_owned()))?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, memory)
+        .map_err(|err| failed(&err))?;
+    let phc = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|err| failed(&err))?,
+        salt: Some(Salt::new(&salt).map_err(|err| failed(&err))?),
+        hash: Some(Output::new(&out).map_err(|err| failed(&err))?),
+    };
+    Ok(phc.to_string())
+}
+
+fn verify_with(
+    password: &str,
+    stored: Option<&str>,
+    memory: &mut Vec<Block>,
+) -> Result<bool, Error> {
+    let (phc, usable) = match stored {
+        Some(phc) => (phc, true),
+        None => (dummy_hash(memory)?, false),
+    };
+    VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+    // A corrupt or unsupported hash in the database never matches.
+    Ok(matches(password, phc, memory).unwrap_or(false) && usable)
+}
+
+/// Whether `password` matches the Argon2 PHC string `phc`, computed in the worker's memory;
+/// `None` if the string is not a usable Argon2 hash.
+fn matches(password: &str, phc: &str, memory: &mut Vec<Block>) -> Option<bool> {
+    let hash = PasswordHash::new(phc).ok()?;
+    let (salt, expected) = (hash.salt.as_ref()?, hash.hash.as_ref()?);
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str()).ok()?;
+    let version = match hash.version {
+        Some(version) => Version::try_from(version).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&hash).ok()?;
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let out = out.get_mut(..expected.len())?;
+    let memory = blocks(memory, params.block_count())?;
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), out, memory)
+        .ok()?;
+    // `Output`'s equality is constant-time.
+    Some(Output::new(out).ok()? == *expected)
 }
 
 /// A hash of a random password, computed once, verified in place of a missing user's hash.
-fn dummy_hash() -> Result<&'static str, Error> {
+fn dummy_hash(memory: &mut Vec<Block>) -> Result<&'static str, Error> {
     static DUMMY: OnceLock<String> = OnceLock::new();
     if let Some(hash) = DUMMY.get() {
         return Ok(hash);
     }
     let password = crate::Key::generate()?;
-    let hash = Argon2::default()
-        .hash_password(password.expose_secret().as_bytes())
-        .map_err(|err| Error::PasswordHash(err.to_string()))?
-        .to_string();
+    let hash = hash_with(password.expose_secret(), memory)?;
     Ok(DUMMY.get_or_init(|| hash))
 }
 
-fn zeroizing(password: &str) -> zeroize::Zeroizing<String> {
-    zeroize::Zeroizing::new(password.to_owned())
-}
-
-async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| Error::PasswordHash(format!("hashing task failed: {err}")))?
+fn zeroizing(password: &str) -> Zeroizing<String> {
+    Zeroizing::new(password.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::PasswordVerifier as _;
 
-    #[tokio::test]
-    async fn hash_then_verify() {
-        let phc = hash("correct horse").await.unwrap();
-        assert!(phc.starts_with("$argon2id$v=19$"), "{phc}");
-        assert!(!phc.contains("correct horse"));
-        assert!(verify("correct horse", Some(phc.clone())).await.unwrap());
-        assert!(!verify("Correct horse", Some(phc)).await.unwrap());
+    fn hasher() -> Hasher {
+        Hasher::new(Limits::default())
     }
 
     #[tokio::test]
-    async fn missing_or_corrupt_hash_never_matches() {
-        assert!(!verify("", None).await.unwrap());
-        assert!(!verify("x", Some("not a phc string".into())).await.unwrap());
+    async fn hash_then_verify() {
+        let hasher = hasher();
+        let phc = hasher.hash("correct horse").await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(!phc.contains("correct horse"));
+        assert!(
+            hasher
+                .verify("correct horse", Some(phc.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("Correct horse", Some(phc.clone()))
+                .await
+                .unwrap()
+        );
+        // The reference implementation agrees with the workers' output.
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", phc.as_str())
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_from_the_reference_implementation_verify() {
+        use argon2::PasswordHasher as _;
+        let hasher = hasher();
+        let params = Params::new(8 * 1024, 1, 2, Some(40)).unwrap();
+        let phc = Argon2::new(Algorithm::Argon2i, Version::V0x10, params)
+            .hash_password(b"s3cret")
+            .unwrap()
+            .to_string();
+        assert!(hasher.verify("s3cret", Some(phc.clone())).await.unwrap());
+        assert!(!hasher.verify("s3creT", Some(phc)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn missing_corrupt_or_oversized_hashes_never_match() {
+        let hasher = hasher();
+        assert!(!hasher.verify("", None).await.unwrap());
+        assert!(
+            !hasher
+                .verify("x", Some("not a phc string".into()))
+                .await
+                .unwrap()
+        );
+        let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(!hasher.verify("x", Some(huge.into())).await.unwrap());
     }
 
     #[tokio::test]
     async fn salts_differ() {
-        assert_ne!(hash("same").await.unwrap(), hash("same").await.unwrap());
+        let hasher = hasher();
+        assert_ne!(
+            hasher.hash("same").await.unwrap(),
+            hasher.hash("same").await.unwrap()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn excess_work_waits_then_is_refused() {
+        let hasher = Arc::new(Hasher::new(Limits {
+            workers: Some(1),
+            queue: 2,
+            max_wait: Duration::from_millis(1),
+        }));
+        let phc = hasher.hash("pw").await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (hasher, phc) = (Arc::clone(&hasher), phc.clone());
+                tokio::spawn(async move { hasher.verify("pw", Some(phc)).await })
+            })
+            .collect();
+        let mut refused = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(matched) => assert!(matched),
+                Err(Error::Overloaded) => refused += 1,
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert!(
+            refused >= 1,
+            "one worker, a 1 ms wait: some of 8 must be refused"
+        );
     }
 }

@@ -4,12 +4,24 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::{KeyFormat, Token};
+use crate::models::Expiry;
+use crate::password::Limits;
+use crate::{Error, KeyFormat, Token};
+
+/// The longest lifetime of any token, whatever is asked for: 100 years. Longer expiries are
+/// clamped to it, so every stored timestamp stays within years 1–9999, where both backends
+/// compare them correctly.
+///
+/// ```
+/// assert_eq!(tokenauth::MAX_LIFETIME.num_days(), 36_525);
+/// ```
+pub const MAX_LIFETIME: Duration = Duration::days(36_525);
 
 /// How tokens live. `Policy::default()` is DRF's behaviour plus one safety: tokens never
 /// expire, there is no cap, `last_used_at` is not recorded (no write on the request path),
-/// and changing a password or deactivating a user through the [`Store`](crate::Store)
-/// revokes their tokens.
+/// and changing a password through the [`Store`](crate::Store) revokes the user's tokens.
+/// Deactivating a user keeps them, refused with `User inactive or deleted.` until the user
+/// is activated again (DRF's behaviour).
 ///
 /// ```
 /// use chrono::Duration;
@@ -30,11 +42,13 @@ use crate::{KeyFormat, Token};
 pub struct Policy {
     pub(crate) default_ttl: Option<Duration>,
     pub(crate) auto_refresh: Option<AutoRefresh>,
+    pub(crate) max_ttl: Option<Duration>,
     pub(crate) max_tokens_per_user: Option<usize>,
     pub(crate) last_used_interval: Option<Duration>,
     pub(crate) revoke_on_password_change: bool,
     pub(crate) revoke_on_deactivation: bool,
     pub(crate) key_format: KeyFormat,
+    pub(crate) password_limits: Limits,
 }
 
 /// Sliding refresh (knox's `AUTO_REFRESH`): see [`Policy::auto_refresh`].
@@ -49,11 +63,13 @@ impl Default for Policy {
         Policy {
             default_ttl: None,
             auto_refresh: None,
+            max_ttl: None,
             max_tokens_per_user: None,
             last_used_interval: None,
             revoke_on_password_change: true,
-            revoke_on_deactivation: true,
+            revoke_on_deactivation: false,
             key_format: KeyFormat::hex(),
+            password_limits: Limits::default(),
         }
     }
 }
@@ -89,6 +105,32 @@ impl Policy {
         self
     }
 
+    /// The longest lifetime a token may get, by any issuing path: the login view's
+    /// `expires_in`, [`NewToken`](crate::NewToken)'s expiry, the default TTL, sliding refresh and
+    /// the CLI (`--max-ttl`). Longer expiries are clamped to it, and tokens asked for without
+    /// an expiry get this one. Without it, the ceiling is [`MAX_LIFETIME`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// use chrono::{Duration, Utc};
+    /// use tokenauth::{NewToken, Policy, Store};
+    ///
+    /// let store = Store::connect("sqlite::memory:")
+    ///     .await?
+    ///     .with_policy(Policy::default().max_ttl(Duration::hours(1)));
+    /// store.migrate().await?;
+    /// let alice = store.create_user("alice", None).await?;
+    /// let ten_years = NewToken::default().expires_in(Duration::days(3650));
+    /// let (token, _key) = store.create_token(alice.id, ten_years).await?;
+    /// assert!(token.expires_at.unwrap() <= Utc::now() + Duration::hours(1));
+    /// # Ok(()) }
+    /// ```
+    pub fn max_ttl(mut self, ttl: Duration) -> Self {
+        self.max_ttl = Some(ttl);
+        self
+    }
+
     /// At most `limit` unexpired tokens per user (knox's `TOKEN_LIMIT_PER_USER`): creating
     /// one more is [`Error::TokenLimit`](crate::Error::TokenLimit) (`403` from the login view).
     ///
@@ -121,11 +163,12 @@ impl Policy {
         self
     }
 
-    /// Whether deactivating a user revokes their tokens (default: yes). When not, the tokens
-    /// are refused with `User inactive or deleted.` and work again on reactivation.
+    /// Whether deactivating a user deletes their tokens (default: no). By default, as in
+    /// Django REST framework, the tokens are kept, refused with `User inactive or deleted.`,
+    /// and work again when the user is activated.
     ///
     /// ```
-    /// let keep = tokenauth::Policy::default().revoke_on_deactivation(false);
+    /// let delete = tokenauth::Policy::default().revoke_on_deactivation(true);
     /// ```
     pub fn revoke_on_deactivation(mut self, revoke: bool) -> Self {
         self.revoke_on_deactivation = revoke;
@@ -147,9 +190,53 @@ impl Policy {
         self
     }
 
-    /// The expiry for a new token without an explicit one.
-    pub(crate) fn expiry_for_new(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.default_ttl.map(|ttl| now + ttl)
+    /// Bounds on password hashing, the costliest work a request can cause (each Argon2
+    /// computation holds 19 MiB): at most `workers` computations at once (by default one per
+    /// CPU), each on a worker thread that reuses its memory; at most `queue` more logins wait
+    /// for a worker, each at most `max_wait` (by default 64 and 3 s). Beyond that a login
+    /// fails with [`Error::Overloaded`](crate::Error::Overloaded): `503` with `Retry-After`.
+    /// Peak memory for hashing is about `workers × 19 MiB`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = tokenauth::Policy::default().password_hashing(4, 100, Duration::from_secs(2));
+    /// ```
+    pub fn password_hashing(
+        mut self,
+        workers: usize,
+        queue: usize,
+        max_wait: std::time::Duration,
+    ) -> Self {
+        self.password_limits = Limits {
+            workers: Some(workers.max(1)),
+            queue,
+            max_wait,
+        };
+        self
+    }
+
+    /// The expiry of a token issued at `now`, asked for as `requested`: the default TTL when
+    /// none was asked for, clamped to the maximum lifetime.
+    pub(crate) fn expiry_for(
+        &self,
+        requested: Option<Expiry>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, Error> {
+        let asked = match requested {
+            Some(Expiry::At(at)) => Some(at),
+            Some(Expiry::In(ttl)) => Some(
+                now.checked_add_signed(ttl)
+                    .ok_or(Error::InvalidExpiry("the lifetime is too long"))?,
+            ),
+            None => self.default_ttl.map(|ttl| add_capped(now, ttl)),
+        };
+        let ceiling = add_capped(now, self.max_ttl.unwrap_or(MAX_LIFETIME));
+        let floor = now - MAX_LIFETIME;
+        Ok(match asked {
+            Some(at) => Some(at.clamp(floor, ceiling)),
+            None if self.max_ttl.is_some() => Some(ceiling),
+            None => None,
+        })
     }
 
     /// What to write back after `token` authenticated at `now`: `(last_used_at, expires_at)`,
@@ -165,12 +252,34 @@ impl Policy {
         });
         let refreshed = match (self.auto_refresh, self.default_ttl, token.expires_at) {
             (Some(refresh), Some(ttl), Some(current)) => {
-                let target = (now + ttl).min(token.created + refresh.max_lifetime);
+                let lifetime = refresh
+                    .max_lifetime
+                    .min(self.max_ttl.unwrap_or(MAX_LIFETIME));
+                let target = add_capped(now, ttl).min(add_capped(token.created, lifetime));
                 (target - current >= refresh.min_interval && target > current).then_some(target)
             }
             _ => None,
         };
         (last_used, refreshed)
+    }
+}
+
+/// `at + duration`, with `duration` capped at [`MAX_LIFETIME`] (never overflows for times
+/// tokenauth stores).
+fn add_capped(at: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    at.checked_add_signed(duration.min(MAX_LIFETIME))
+        .unwrap_or(at)
+}
+
+/// `at` within the years both backends compare correctly (1–9999), e.g. a cutoff given by a
+/// caller.
+pub(crate) fn storable(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::TimeZone as _;
+    let min = Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).single();
+    let max = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).single();
+    match (min, max) {
+        (Some(min), Some(max)) => at.clamp(min, max),
+        _ => at,
     }
 }
 

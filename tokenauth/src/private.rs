@@ -69,3 +69,10 @@ pub fn output<R, F: core::future::Future<Output = R>>(body: F) -> F {
 pub fn password_verifications() -> u64 {
     crate::password::verifications()
 }
+
+/// Parses an obtain-token body as the login view does (for the fuzzers and property tests):
+/// `Ok(())` for a valid login, `Err((status, body))` with the refusal otherwise.
+#[cfg(feature = "openapi")]
+pub fn parse_login_body(content_type: Option<&str>, body: &[u8]) -> Result<(), (u16, String)> {
+    crate::endpoints::parse_login_body(content_type, body)
+}

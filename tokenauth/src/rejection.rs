@@ -37,6 +37,14 @@ pub const MISSING_ATTRIBUTE_DETAIL: &str = "Server misconfiguration: a handler t
 /// ```
 pub const UNAVAILABLE_DETAIL: &str = "Authentication is temporarily unavailable: the token database cannot be reached. Try again later.";
 
+/// The body of a `503` when every password hashing worker is busy and the queue is full.
+///
+/// ```
+/// let rejection = tokenauth::Rejection::store_failure("Token", tokenauth::Error::Overloaded);
+/// assert_eq!(rejection.to_string(), tokenauth::OVERLOADED_DETAIL);
+/// ```
+pub const OVERLOADED_DETAIL: &str = "Too many logins at once. Try again shortly.";
+
 /// The body of a `500` when the database failed in another way.
 ///
 /// ```
@@ -56,13 +64,15 @@ pub const STORE_FAILURE_DETAIL: &str =
 /// |---|---|---|---|
 /// | [`AuthError`] | `401` | `{"detail":"<DRF message>"}` | `WWW-Authenticate: <keyword>` |
 /// | a required scope is missing | `403` | `{"detail":"You do not have permission to perform this action."}` | |
-/// | database unreachable | `503` | `{"detail":"Authentication is temporarily unavailable…"}` | |
+/// | database unreachable, locked or shutting down | `503` | `{"detail":"Authentication is temporarily unavailable…"}` | `Retry-After: 5` |
+/// | password checks saturated ([`Error::Overloaded`]) | `503` | `{"detail":"Too many logins at once…"}` | `Retry-After: 1` |
 /// | other database failure | `500` | `{"detail":"Authentication failed because of a server error…"}` | |
 /// | no `Store` in request data | `500` | `{"detail":"Server misconfiguration: … .data(store) …"}` | |
 /// | `User`/`Token` without `#[token_auth]` | `500` | `{"detail":"Server misconfiguration: … #[token_auth] …"}` | |
 ///
-/// Store failures are logged as `tracing` error events when the rejection is created; the
-/// body never carries the error's text or any key.
+/// Store failures are logged as `tracing` error events when the rejection is created (a
+/// saturated password queue, which clients can cause at will, as a warning at most every
+/// ten seconds); the body never carries the error's text or any key.
 ///
 /// ```
 /// use poem::error::ResponseError;
@@ -131,11 +141,15 @@ impl Rejection {
     /// assert_eq!(rejection.status(), 503);
     /// ```
     pub fn store_failure(keyword: &'static str, error: Error) -> Self {
-        tracing::error!(
-            error = %error,
-            keyword,
-            "tokenauth: could not authenticate the request: the token store failed"
-        );
+        if matches!(error, Error::Overloaded) {
+            log_overload();
+        } else {
+            tracing::error!(
+                error = %error,
+                keyword,
+                "tokenauth: could not authenticate the request: the token store failed"
+            );
+        }
         Rejection {
             keyword,
             cause: Cause::Store(error),
@@ -219,6 +233,7 @@ impl Rejection {
         match &self.cause {
             Cause::Unauthorized(reason) => reason.detail(),
             Cause::Forbidden => "You do not have permission to perform this action.",
+            Cause::Store(Error::Overloaded) => OVERLOADED_DETAIL,
             Cause::Store(error) if error.is_unavailable() => UNAVAILABLE_DETAIL,
             Cause::Store(_) => STORE_FAILURE_DETAIL,
             Cause::MissingStore => MISSING_STORE_DETAIL,
@@ -263,6 +278,34 @@ impl ResponseError for Rejection {
         if matches!(self.cause, Cause::Unauthorized(_)) {
             response = response.header(header::WWW_AUTHENTICATE, self.keyword);
         }
+        if let Cause::Store(error) = &self.cause
+            && let Some(seconds) = error.retry_after()
+        {
+            response = response.header(header::RETRY_AFTER, seconds);
+        }
         response.body(Body::from_string(body))
+    }
+}
+
+/// Logs that password checks are saturated, at most every ten seconds: clients can cause it
+/// at will, and must not flood the logs with it.
+fn log_overload() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 10
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            "tokenauth: too many password checks at once; logins are refused with 503 \
+             (see Policy::password_hashing)"
+        );
     }
 }

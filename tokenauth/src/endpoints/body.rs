@@ -3,14 +3,34 @@
 
 use serde_json::{Value, json};
 
-/// A valid login request.
-#[derive(Debug)]
+use crate::models::is_valid_scope;
+use crate::{MAX_SCOPES, MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN};
+
+/// Django's `MAXIMUM_PASSWORD_LENGTH`: longer passwords are never hashed.
+pub(super) const MAX_PASSWORD_LEN: usize = 4096;
+
+/// The longest `expires_in`, in seconds: [`MAX_LIFETIME`](crate::MAX_LIFETIME).
+pub(super) const MAX_EXPIRES_IN: i64 = crate::MAX_LIFETIME.num_seconds();
+
+/// A valid login request. Its `Debug` hides the password.
 pub(super) struct Login {
     pub(super) username: String,
     pub(super) password: String,
     pub(super) name: String,
     pub(super) expires_in: Option<i64>,
     pub(super) scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .field("name", &self.name)
+            .field("expires_in", &self.expires_in)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 /// Why the body was refused, with DRF's status and compact JSON (fields in DRF's order).
@@ -20,6 +40,8 @@ pub(super) enum Refusal {
     BadRequest(String),
     /// `415` with DRF's `Unsupported media type "<type>" in request.`
     UnsupportedMediaType(String),
+    /// `413`: the body is over the size limit.
+    TooLarge(String),
 }
 
 /// `{"field":["message"],…}` in the given order (serde_json's maps would sort the keys).
@@ -35,6 +57,9 @@ const REQUIRED: &str = "This field is required.";
 const BLANK: &str = "This field may not be blank.";
 const NULL: &str = "This field may not be null.";
 const NOT_A_STRING: &str = "Not a valid string.";
+const CONTROL: &str = "This field may not contain control characters.";
+const INVALID_SCOPE: &str =
+    "Each scope must be 1 to 128 characters, without whitespace or control characters.";
 
 /// A field's raw value: from JSON, or from a form (always strings).
 enum Raw<'a> {
@@ -109,17 +134,25 @@ fn validate<'a>(
     get: impl Fn(&str) -> Option<Raw<'a>>,
     list: impl Fn(&str) -> Result<Option<Vec<String>>, &'static str>,
 ) -> Result<Login, Refusal> {
-    let mut errors: Vec<(&'static str, &'static str)> = Vec::new();
-    let mut fail = |field: &'static str, message: &'static str| errors.push((field, message));
+    let mut errors: Vec<(&'static str, String)> = Vec::new();
+    let mut fail = |field: &'static str, message: String| errors.push((field, message));
     // username: CharField (whitespace trimmed); password: CharField(trim_whitespace=False).
-    let username = char_field(get("username"), true, false);
-    let password = char_field(get("password"), false, false);
-    let name = char_field(get("name"), true, true);
+    // Django refuses to hash passwords over 4096 characters. A NUL in the username is left
+    // to the login itself: no user can have it, so it is a failed login, throttled as one.
+    let username = char_field(get("username"), true, false, MAX_USERNAME_LEN);
+    let password = char_field(get("password"), false, false, MAX_PASSWORD_LEN);
+    let name = char_field(get("name"), true, true, MAX_TOKEN_NAME_LEN).and_then(|name| {
+        if name.chars().any(char::is_control) {
+            Err(Some(CONTROL.to_owned()))
+        } else {
+            Ok(name)
+        }
+    });
     let username = username
-        .map_err(|m| fail("username", m.unwrap_or(REQUIRED)))
+        .map_err(|m| fail("username", m.unwrap_or_else(|| REQUIRED.to_owned())))
         .ok();
     let password = password
-        .map_err(|m| fail("password", m.unwrap_or(REQUIRED)))
+        .map_err(|m| fail("password", m.unwrap_or_else(|| REQUIRED.to_owned())))
         .ok();
     let name = match name {
         Ok(name) => name,
@@ -131,7 +164,7 @@ fn validate<'a>(
     };
     let expires_in = match get("expires_in") {
         None => None,
-        Some(raw) => match positive_integer(raw) {
+        Some(raw) => match positive_integer(raw, MAX_EXPIRES_IN) {
             Ok(seconds) => Some(seconds),
             Err(message) => {
                 fail("expires_in", message);
@@ -140,9 +173,20 @@ fn validate<'a>(
         },
     };
     let scopes = match list("scopes") {
+        Ok(Some(scopes)) if scopes.len() > MAX_SCOPES => {
+            fail(
+                "scopes",
+                format!("Ensure this field has no more than {MAX_SCOPES} elements."),
+            );
+            Vec::new()
+        }
+        Ok(Some(scopes)) if !scopes.iter().all(|scope| is_valid_scope(scope)) => {
+            fail("scopes", INVALID_SCOPE.to_owned());
+            Vec::new()
+        }
         Ok(scopes) => scopes.unwrap_or_default(),
         Err(message) => {
-            fail("scopes", message);
+            fail("scopes", message.to_owned());
             Vec::new()
         }
     };
@@ -154,42 +198,58 @@ fn validate<'a>(
             expires_in,
             scopes,
         }),
-        _ => Err(Refusal::BadRequest(field_errors(&errors))),
+        _ => {
+            let errors: Vec<(&str, &str)> = errors
+                .iter()
+                .map(|(field, message)| (*field, message.as_str()))
+                .collect();
+            Err(Refusal::BadRequest(field_errors(&errors)))
+        }
     }
 }
 
-/// DRF's `CharField`: `Err(None)` when absent, `Err(Some(message))` when invalid.
+/// DRF's `CharField(max_length=…)`: `Err(None)` when absent, `Err(Some(message))` when invalid.
 fn char_field(
     raw: Option<Raw<'_>>,
     trim: bool,
     allow_blank: bool,
-) -> Result<String, Option<&'static str>> {
+    max_length: usize,
+) -> Result<String, Option<String>> {
     let text = match raw.ok_or(None)? {
         Raw::Form(text) => text.to_owned(),
         Raw::Json(Value::String(text)) => text.clone(),
         Raw::Json(Value::Number(number)) => number.to_string(),
-        Raw::Json(Value::Null) => return Err(Some(NULL)),
-        Raw::Json(_) => return Err(Some(NOT_A_STRING)),
+        Raw::Json(Value::Null) => return Err(Some(NULL.to_owned())),
+        Raw::Json(_) => return Err(Some(NOT_A_STRING.to_owned())),
     };
     let text = if trim { text.trim().to_owned() } else { text };
     if text.is_empty() && !allow_blank {
-        return Err(Some(BLANK));
+        return Err(Some(BLANK.to_owned()));
+    }
+    if text.chars().count() > max_length {
+        return Err(Some(format!(
+            "Ensure this field has no more than {max_length} characters."
+        )));
     }
     Ok(text)
 }
 
-/// DRF's `IntegerField(min_value=1)`.
-fn positive_integer(raw: Raw<'_>) -> Result<i64, &'static str> {
+/// DRF's `IntegerField(min_value=1, max_value=max)`.
+fn positive_integer(raw: Raw<'_>, max: i64) -> Result<i64, String> {
     const INVALID: &str = "A valid integer is required.";
+    let invalid = || INVALID.to_owned();
     let value = match raw {
-        Raw::Json(Value::Number(n)) => n.as_i64().ok_or(INVALID)?,
-        Raw::Json(Value::String(s)) => s.trim().parse().map_err(|_| INVALID)?,
-        Raw::Form(s) => s.trim().parse().map_err(|_| INVALID)?,
-        Raw::Json(Value::Null) => return Err(NULL),
-        Raw::Json(_) => return Err(INVALID),
+        Raw::Json(Value::Number(n)) => n.as_i64().ok_or_else(invalid)?,
+        Raw::Json(Value::String(s)) => s.trim().parse().map_err(|_| invalid())?,
+        Raw::Form(s) => s.trim().parse().map_err(|_| invalid())?,
+        Raw::Json(Value::Null) => return Err(NULL.to_owned()),
+        Raw::Json(_) => return Err(invalid()),
     };
     if value < 1 {
-        return Err("Ensure this value is greater than or equal to 1.");
+        return Err("Ensure this value is greater than or equal to 1.".to_owned());
+    }
+    if value > max {
+        return Err(format!("Ensure this value is less than or equal to {max}."));
     }
     Ok(value)
 }
@@ -202,10 +262,8 @@ fn json_list(value: Option<&Value>) -> Result<Option<Vec<String>>, &'static str>
         Some(Value::Array(items)) => items
             .iter()
             .map(|item| match item {
-                Value::String(s) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => {
-                    Ok(s.clone())
-                }
-                _ => Err("Each scope must be a non-empty string without spaces."),
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(INVALID_SCOPE),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
@@ -229,6 +287,11 @@ fn python_type(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_name_the_limits() {
+        assert!(INVALID_SCOPE.contains(&format!(" {} ", crate::MAX_SCOPE_LEN)));
+    }
 
     fn json_errors(body: &str) -> Value {
         match parse(Some("application/json"), body.as_bytes()) {

@@ -17,7 +17,9 @@ mod throttle;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt as _;
 
 use poem::Request;
 use poem::web::Data;
@@ -30,6 +32,7 @@ use poem_openapi::{
 use serde_json::{Value, json};
 
 use crate::{NewToken, Rejection, Store, Token, User};
+use throttle::Admission;
 pub use throttle::Limit;
 
 /// The obtain-token, logout and logout-all operations, as a poem-openapi API. Its paths start
@@ -40,14 +43,28 @@ pub use throttle::Limit;
 ///   `200 {"token": "<key>"}`, DRF's `400` messages otherwise. Unlike DRF, which returns the
 ///   user's one existing key, each login issues a new token (keys are stored hashed, so an
 ///   existing key cannot be returned — knox does the same). Optional `name`, `expires_in`
-///   (seconds) and `scopes`. Failed logins are throttled per username and per client address
-///   (`429` with `Retry-After`); a wrong username costs the same Argon2 work as a wrong
-///   password. Responses carry `Cache-Control: no-store`.
+///   (seconds, clamped to [`Policy::max_ttl`](crate::Policy::max_ttl)) and `scopes` (only
+///   those allowed by [`AuthApi::grantable_scopes`]). Responses carry
+///   `Cache-Control: no-store`.
 /// - `POST /auth/logout` — revokes the presenting token; `204`.
 /// - `POST /auth/logout-all` — revokes all of the user's tokens; `204`.
 ///
-/// Throttling state lives in this instance's memory: with several instances behind a load
-/// balancer each counts its own failures.
+/// # Under attack
+/// - **Throttling.** Failed logins are limited per username and per client network (an IPv4
+///   address or an IPv6 /64), `429` with `Retry-After` beyond. Each attempt is reserved before
+///   any password work, atomically, so concurrent guesses cannot overrun the limit. On
+///   PostgreSQL the counts live in a table that every instance shares; on SQLite in this
+///   process's memory, at most [`throttle_capacity`](AuthApi::throttle_capacity) subjects
+///   (a new username or client waits when it is full of live entries).
+/// - **Bounded work.** The body is read up to [`max_body_size`](AuthApi::max_body_size)
+///   (`413` beyond); `username` is at most 150 characters and `password` 4096 (Django's
+///   limits), `name` 128, `scopes` 64 of at most 128 characters each, without control
+///   characters. Password checks run on a fixed set of workers
+///   ([`Policy::password_hashing`](crate::Policy::password_hashing)): `503` with
+///   `Retry-After` when they are saturated. A wrong username costs the same Argon2 work as a
+///   wrong password.
+/// - **Atomic with revocation.** The token is issued only if the password and the user's
+///   state checked are still current ([`Store::login`](crate::Store::login)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -55,12 +72,15 @@ pub use throttle::Limit;
 ///
 /// let api = AuthApi::new()
 ///     .login_limits(Limit::new(5, Duration::from_secs(900)), Limit::new(50, Duration::from_secs(900)))
+///     .grantable_scopes(["orders:read"])
 ///     .trusted_proxies(["10.0.0.1".parse().unwrap()]);
 /// ```
 #[derive(Clone)]
 pub struct AuthApi {
     throttle: Arc<throttle::Throttle>,
     trusted_proxies: Arc<[IpAddr]>,
+    grantable_scopes: Arc<[String]>,
+    max_body_size: usize,
 }
 
 impl Default for AuthApi {
@@ -69,9 +89,13 @@ impl Default for AuthApi {
     }
 }
 
+/// The default [`AuthApi::max_body_size`]: 8 KiB.
+const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024;
+
 impl AuthApi {
-    /// Default limits: 5 failed logins per username and 20 per client address, per 15 minutes;
-    /// no trusted proxies (the peer's address is the client's).
+    /// Default limits: 5 failed logins per username and 20 per client network, per 15
+    /// minutes; no trusted proxies (the peer's address is the client's); no scope grantable
+    /// by login; bodies up to 8 KiB.
     ///
     /// ```
     /// let api = tokenauth::AuthApi::new();
@@ -82,12 +106,15 @@ impl AuthApi {
             throttle: Arc::new(throttle::Throttle::new(
                 Limit::new(5, window),
                 Limit::new(20, window),
+                throttle::DEFAULT_CAPACITY,
             )),
             trusted_proxies: Arc::from(Vec::new()),
+            grantable_scopes: Arc::from(Vec::new()),
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
         }
     }
 
-    /// Sets the failed-login limits per username and per client address.
+    /// Sets the failed-login limits per username and per client network.
     ///
     /// ```
     /// use std::time::Duration;
@@ -97,8 +124,25 @@ impl AuthApi {
     /// );
     /// ```
     pub fn login_limits(self, per_username: Limit, per_client: Limit) -> Self {
+        let capacity = self.throttle.capacity();
         AuthApi {
-            throttle: Arc::new(throttle::Throttle::new(per_username, per_client)),
+            throttle: Arc::new(throttle::Throttle::new(per_username, per_client, capacity)),
+            ..self
+        }
+    }
+
+    /// How many usernames and client networks the in-memory throttle (SQLite stores) tracks
+    /// at most (default 100,000: at most ~25 MB with the default limits). When it is full of
+    /// live entries, logins of new usernames and clients get `429` until entries expire —
+    /// nobody's failures are forgotten early. PostgreSQL stores keep the counts in a table.
+    ///
+    /// ```
+    /// let api = tokenauth::AuthApi::new().throttle_capacity(10_000);
+    /// ```
+    pub fn throttle_capacity(self, subjects: usize) -> Self {
+        let (per_username, per_client) = self.throttle.limits();
+        AuthApi {
+            throttle: Arc::new(throttle::Throttle::new(per_username, per_client, subjects)),
             ..self
         }
     }
@@ -114,6 +158,42 @@ impl AuthApi {
             trusted_proxies: proxies.into_iter().collect(),
             ..self
         }
+    }
+
+    /// The scopes a client may ask for at login (default: none). Anything else is refused
+    /// with DRF's `400 {"scopes":["\"<scope>\" is not a valid choice."]}`; `*` (every scope)
+    /// only if listed. Tokens with other scopes are created by the application
+    /// ([`Store::create_token`](crate::Store::create_token)) or the CLI.
+    ///
+    /// ```
+    /// let api = tokenauth::AuthApi::new().grantable_scopes(["orders:read", "profile"]);
+    /// ```
+    pub fn grantable_scopes<S: Into<String>>(self, scopes: impl IntoIterator<Item = S>) -> Self {
+        AuthApi {
+            grantable_scopes: scopes.into_iter().map(Into::into).collect(),
+            ..self
+        }
+    }
+
+    /// The largest login body read, in bytes (default 8 KiB, enough for a 4096-character
+    /// ASCII password); a larger one is refused with `413` while it is read, before it is
+    /// parsed.
+    ///
+    /// ```
+    /// let api = tokenauth::AuthApi::new().max_body_size(16 * 1024);
+    /// ```
+    pub fn max_body_size(self, bytes: usize) -> Self {
+        AuthApi {
+            max_body_size: bytes,
+            ..self
+        }
+    }
+
+    /// The first requested scope that may not be granted, if any.
+    fn refused_scope<'s>(&self, requested: &'s [String]) -> Option<&'s String> {
+        requested
+            .iter()
+            .find(|scope| !self.grantable_scopes.contains(scope))
     }
 }
 
@@ -142,9 +222,10 @@ struct LoginDoc {
     scopes: Option<Vec<String>>,
 }
 
-/// The obtain-token body, parsed by DRF's rules; never fails extraction, so that every
-/// refusal is answered with DRF's own status and body.
-struct LoginBody(Result<body::Login, body::Refusal>);
+/// The obtain-token body, unread: the operation reads it up to the [`AuthApi`]'s size limit
+/// and parses it by DRF's rules, so that every refusal is answered with DRF's own status and
+/// body.
+struct LoginBody(poem::Body);
 
 impl<'a> ApiExtractor<'a> for LoginBody {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
@@ -171,16 +252,65 @@ impl<'a> ApiExtractor<'a> for LoginBody {
     }
 
     async fn from_request(
-        request: &'a Request,
+        _request: &'a Request,
         body: &mut poem::RequestBody,
         _param_opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        let bytes = body.take()?.into_vec().await?;
+        Ok(LoginBody(body.take()?))
+    }
+}
+
+impl LoginBody {
+    /// Reads at most `limit` bytes — refusing more while reading, before parsing — and parses
+    /// them by the request's `Content-Type`.
+    async fn read(
+        self,
+        request: &Request,
+        limit: usize,
+    ) -> poem::Result<Result<body::Login, body::Refusal>> {
+        let too_large = || {
+            let detail = format!("Request body too large: at most {limit} bytes.");
+            Ok(Err(body::Refusal::TooLarge(
+                json!({ "detail": detail }).to_string(),
+            )))
+        };
+        let declared = request
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return too_large();
+        }
+        // One byte more than the limit, whatever the body claimed to be.
+        let mut bytes = Vec::with_capacity(limit.min(declared.unwrap_or(0) as usize));
+        self.0
+            .into_async_read()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(poem::error::BadRequest)?;
+        if bytes.len() > limit {
+            return too_large();
+        }
         let content_type = request
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok());
-        Ok(LoginBody(body::parse(content_type, &bytes)))
+        Ok(body::parse(content_type, &bytes))
+    }
+}
+
+/// [`body::parse`] for `__private::parse_login_body`.
+pub(crate) fn parse_login_body(
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<(), (u16, String)> {
+    match body::parse(content_type, bytes) {
+        Ok(_) => Ok(()),
+        Err(body::Refusal::BadRequest(errors)) => Err((400, errors)),
+        Err(body::Refusal::UnsupportedMediaType(errors)) => Err((415, errors)),
+        Err(body::Refusal::TooLarge(errors)) => Err((413, errors)),
     }
 }
 
@@ -215,12 +345,22 @@ enum ObtainResponse {
     /// The user already has the maximum number of live tokens (see `Policy::max_tokens_per_user`).
     #[oai(status = 403)]
     Forbidden(DrfJson, #[oai(header = "Cache-Control")] String),
+    /// The body is larger than the server accepts.
+    #[oai(status = 413)]
+    PayloadTooLarge(DrfJson, #[oai(header = "Cache-Control")] String),
     /// The body is neither JSON nor a form.
     #[oai(status = 415)]
     UnsupportedMediaType(DrfJson, #[oai(header = "Cache-Control")] String),
     /// Too many failed logins for this username or client address.
     #[oai(status = 429)]
     TooManyRequests(
+        DrfJson,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// Too many logins at once, or the database is unavailable: try again later.
+    #[oai(status = 503)]
+    ServiceUnavailable(
         DrfJson,
         #[oai(header = "Retry-After")] u64,
         #[oai(header = "Cache-Control")] String,
@@ -253,6 +393,37 @@ fn server_error(error: crate::Error) -> poem::Error {
     Rejection::store_failure("Token", error).into()
 }
 
+/// A store failure of the login view: `503` with `Retry-After` for an outage or a full
+/// password queue, else `500`. Logged either way.
+fn unavailable(error: crate::Error) -> poem::Result<ObtainResponse> {
+    match error.retry_after() {
+        Some(retry_after) => {
+            let rejection = Rejection::store_failure("Token", error);
+            Ok(ObtainResponse::ServiceUnavailable(
+                DrfJson(detail(&rejection.to_string())),
+                retry_after,
+                NO_STORE.into(),
+            ))
+        }
+        None => Err(server_error(error)),
+    }
+}
+
+/// A refusal of the login view: DRF-style compact JSON.
+fn refused(status: fn(DrfJson, String) -> ObtainResponse, errors: String) -> ObtainResponse {
+    status(DrfJson(errors), NO_STORE.into())
+}
+
+/// `{"detail": …}`.
+fn detail(message: &str) -> String {
+    json!({ "detail": message }).to_string()
+}
+
+/// Whole seconds to wait, rounded up (`Retry-After`).
+fn seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 #[crate::token_auth]
 #[OpenApi]
 impl AuthApi {
@@ -263,46 +434,23 @@ impl AuthApi {
     #[oai(path = "/auth/token", method = "post")]
     async fn obtain(&self, request: &Request, body: LoginBody) -> poem::Result<ObtainResponse> {
         let store = store(request)?;
-        let login = match body.0 {
+        let login = match body.read(request, self.max_body_size).await? {
             Ok(login) => login,
             Err(body::Refusal::BadRequest(errors)) => {
-                return Ok(ObtainResponse::BadRequest(DrfJson(errors), NO_STORE.into()));
+                return Ok(refused(ObtainResponse::BadRequest, errors));
             }
-            Err(body::Refusal::UnsupportedMediaType(detail)) => {
-                return Ok(ObtainResponse::UnsupportedMediaType(
-                    DrfJson(detail),
-                    NO_STORE.into(),
-                ));
+            Err(body::Refusal::UnsupportedMediaType(errors)) => {
+                return Ok(refused(ObtainResponse::UnsupportedMediaType, errors));
+            }
+            Err(body::Refusal::TooLarge(errors)) => {
+                return Ok(refused(ObtainResponse::PayloadTooLarge, errors));
             }
         };
-        let client = throttle::client_address(request, &self.trusted_proxies);
-        if let Some(wait) = self
-            .throttle
-            .retry_after(&login.username, client, Instant::now())
-        {
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let unit = if seconds == 1 { "second" } else { "seconds" };
-            let detail = format!("Request was throttled. Expected available in {seconds} {unit}.");
-            return Ok(ObtainResponse::TooManyRequests(
-                DrfJson(json!({ "detail": detail }).to_string()),
-                seconds,
-                NO_STORE.into(),
-            ));
+        if let Some(scope) = self.refused_scope(&login.scopes) {
+            let message = format!("{} is not a valid choice.", json!(scope));
+            let errors = body::field_errors(&[("scopes", &message)]);
+            return Ok(refused(ObtainResponse::BadRequest, errors));
         }
-        let Some(user) = store
-            .check_password(&login.username, &login.password)
-            .await
-            .map_err(server_error)?
-        else {
-            self.throttle
-                .failed(&login.username, client, Instant::now());
-            let errors = body::field_errors(&[(
-                "non_field_errors",
-                "Unable to log in with provided credentials.",
-            )]);
-            return Ok(ObtainResponse::BadRequest(DrfJson(errors), NO_STORE.into()));
-        };
-        self.throttle.succeeded(&login.username);
         let mut options = NewToken::named(login.name);
         if let Some(seconds) = login.expires_in {
             options = options.expires_in(chrono::Duration::seconds(seconds));
@@ -310,23 +458,53 @@ impl AuthApi {
         for scope in login.scopes {
             options = options.scope(scope).map_err(server_error)?;
         }
-        let key = match store.create_token(user.id, options).await {
-            Ok((_, key)) => key,
-            Err(crate::Error::TokenLimit) => {
-                let detail = json!({ "detail": crate::Error::TokenLimit.to_string() });
-                return Ok(ObtainResponse::Forbidden(
-                    DrfJson(detail.to_string()),
+
+        let client = throttle::client_address(request, &self.trusted_proxies);
+        let reservation = match self.throttle.reserve(store, &login.username, client).await {
+            Ok(Admission::Granted(reservation)) => reservation,
+            Ok(Admission::Denied(wait)) => {
+                let seconds = seconds(wait);
+                let unit = if seconds == 1 { "second" } else { "seconds" };
+                let message =
+                    format!("Request was throttled. Expected available in {seconds} {unit}.");
+                return Ok(ObtainResponse::TooManyRequests(
+                    DrfJson(detail(&message)),
+                    seconds,
                     NO_STORE.into(),
                 ));
             }
-            Err(error) => return Err(server_error(error)),
+            Err(error) => return unavailable(error),
         };
-        Ok(ObtainResponse::Ok(
-            Json(TokenBody {
-                token: key.expose_secret().to_owned(),
-            }),
-            NO_STORE.into(),
-        ))
+        match store.login(&login.username, &login.password, options).await {
+            Ok(Some((_, _, key))) => {
+                self.throttle.succeeded(store, reservation).await;
+                Ok(ObtainResponse::Ok(
+                    Json(TokenBody {
+                        token: key.expose_secret().to_owned(),
+                    }),
+                    NO_STORE.into(),
+                ))
+            }
+            // The failure stays recorded: the reservation is the throttle's count of it.
+            Ok(None) => {
+                let errors = body::field_errors(&[(
+                    "non_field_errors",
+                    "Unable to log in with provided credentials.",
+                )]);
+                Ok(refused(ObtainResponse::BadRequest, errors))
+            }
+            Err(crate::Error::TokenLimit) => {
+                // The password was right.
+                self.throttle.succeeded(store, reservation).await;
+                let message = crate::Error::TokenLimit.to_string();
+                Ok(refused(ObtainResponse::Forbidden, detail(&message)))
+            }
+            Err(error) => {
+                // No verdict reached the client: the attempt does not count.
+                self.throttle.release(store, reservation).await;
+                unavailable(error)
+            }
+        }
     }
 
     /// `GET` is not allowed: DRF's `405`.

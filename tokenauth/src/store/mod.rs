@@ -58,6 +58,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Store {
     pool: Pool,
     policy: std::sync::Arc<crate::Policy>,
+    /// Password hashing workers, shared by clones; started on first use.
+    hasher: std::sync::Arc<crate::password::Hasher>,
 }
 
 #[derive(Clone)]
@@ -210,8 +212,23 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub fn with_policy(mut self, policy: crate::Policy) -> Store {
+        self.hasher = std::sync::Arc::new(crate::password::Hasher::new(policy.password_limits));
         self.policy = std::sync::Arc::new(policy);
         self
+    }
+
+    /// The store's password hashing workers.
+    pub(crate) fn hasher(&self) -> &crate::password::Hasher {
+        &self.hasher
+    }
+
+    fn with_pool(pool: Pool) -> Store {
+        let policy = crate::Policy::default();
+        Store {
+            pool,
+            hasher: std::sync::Arc::new(crate::password::Hasher::new(policy.password_limits)),
+            policy: std::sync::Arc::new(policy),
+        }
     }
 
     /// A new key in the policy's [`KeyFormat`](crate::KeyFormat), e.g. to pass to
@@ -330,10 +347,7 @@ impl From<sqlx::SqlitePool> for Store {
     /// # Ok(()) }
     /// ```
     fn from(pool: sqlx::SqlitePool) -> Self {
-        Store {
-            pool: Pool::Sqlite(pool),
-            policy: Default::default(),
-        }
+        Store::with_pool(Pool::Sqlite(pool))
     }
 }
 
@@ -349,10 +363,7 @@ impl From<sqlx::PgPool> for Store {
     /// # Ok(()) }
     /// ```
     fn from(pool: sqlx::PgPool) -> Self {
-        Store {
-            pool: Pool::Postgres(pool),
-            policy: Default::default(),
-        }
+        Store::with_pool(Pool::Postgres(pool))
     }
 }
 

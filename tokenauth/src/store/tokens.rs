@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 
 use super::{Store, unique_violation, with_pool};
 use crate::models::split_scopes;
@@ -65,15 +65,25 @@ impl From<TokenRow> for Token {
     }
 }
 
-/// What [`Store::issue`] does besides inserting the new token.
+/// What [`Tokens::issue`] does besides inserting the new token.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Issue {
+enum Mode {
     /// Only insert: many tokens per user.
     Add,
     /// Return the user's newest live token instead, if there is one (DRF's `get_or_create`).
     GetOrCreate,
     /// Delete the user's tokens first (DRF's `drf_create_token --reset`).
     Reset,
+}
+
+/// What [`Tokens::issue`] did.
+pub(super) enum Issued {
+    /// Inserted a token with the given key.
+    New(Token),
+    /// Found a live token (get-or-create only).
+    Existing(Token),
+    /// Inserted nothing: the user's credentials changed since they were checked.
+    Stale,
 }
 
 impl Store {
@@ -328,7 +338,7 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// ```
     pub async fn create(&self, user_id: i64, options: NewToken) -> Result<(Token, Key), Error> {
         let key = self.store.generate_key()?;
-        let (token, _) = self.issue(user_id, &key, &options, Issue::Add).await?;
+        let (token, _) = self.insert(user_id, &key, &options, Mode::Add).await?;
         Ok((token, key))
     }
 
@@ -346,7 +356,7 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// # Ok(()) }
     /// ```
     pub async fn import(&self, user_id: i64, key: &Key, options: NewToken) -> Result<Token, Error> {
-        let (token, _) = self.issue(user_id, key, &options, Issue::Add).await?;
+        let (token, _) = self.insert(user_id, key, &options, Mode::Add).await?;
         Ok(token)
     }
 
@@ -364,10 +374,10 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// ```
     pub async fn get_or_create(&self, user_id: i64) -> Result<(Token, Option<Key>), Error> {
         let key = self.store.generate_key()?;
-        let (token, created) = self
-            .issue(user_id, &key, &NewToken::default(), Issue::GetOrCreate)
+        let (token, revoked) = self
+            .insert(user_id, &key, &NewToken::default(), Mode::GetOrCreate)
             .await?;
-        Ok((token, created.then_some(key)))
+        Ok((token, revoked.is_some().then_some(key)))
     }
 
     /// [`Store::reset_token`] for `U`'s tokens.
@@ -384,14 +394,15 @@ impl<U: AuthUser> Tokens<'_, U> {
     pub async fn reset(&self, user_id: i64) -> Result<(Token, Key), Error> {
         let key = self.store.generate_key()?;
         let (token, _) = self
-            .issue(user_id, &key, &NewToken::default(), Issue::Reset)
+            .insert(user_id, &key, &NewToken::default(), Mode::Reset)
             .await?;
         Ok((token, key))
     }
 
     /// Atomically revokes all of the user's tokens and adds one with `key` (generated, or
-    /// imported with [`Key::import`]): DRF's `drf_create_token --reset`. If anything fails —
-    /// e.g. [`Error::DuplicateKey`] — nothing changes.
+    /// imported with [`Key::import`]): DRF's `drf_create_token --reset`. Returns the new token
+    /// and how many tokens were revoked. If anything fails — e.g. [`Error::DuplicateKey`] —
+    /// nothing changes.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -403,8 +414,8 @@ impl<U: AuthUser> Tokens<'_, U> {
     ///
     /// store.create_token(alice.id, NewToken::default()).await?;
     /// let key = Key::generate()?;
-    /// let token = store.tokens_for::<User>().replace_all(alice.id, &key, NewToken::named("ci")).await?;
-    /// assert_eq!(store.tokens(alice.id).await?, [token]);
+    /// let (token, revoked) = store.tokens_for::<User>().replace_all(alice.id, &key, NewToken::named("ci")).await?;
+    /// assert_eq!((store.tokens(alice.id).await?, revoked), (vec![token], 1));
     /// # Ok(()) }
     /// ```
     pub async fn replace_all(
@@ -412,9 +423,9 @@ impl<U: AuthUser> Tokens<'_, U> {
         user_id: i64,
         key: &Key,
         options: NewToken,
-    ) -> Result<Token, Error> {
-        let (token, _) = self.issue(user_id, key, &options, Issue::Reset).await?;
-        Ok(token)
+    ) -> Result<(Token, u64), Error> {
+        let (token, revoked) = self.insert(user_id, key, &options, Mode::Reset).await?;
+        Ok((token, revoked.unwrap_or(0)))
     }
 
     /// [`Store::tokens`] for `U`'s tokens.
@@ -474,15 +485,23 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// # Ok(()) }
     /// ```
     pub async fn prune_expired(&self, cutoff: DateTime<Utc>) -> Result<u64, Error> {
-        // Both backends compare correctly: PostgreSQL's timestamptz natively, SQLite's text
-        // because tokenauth writes every timestamp in one RFC 3339 UTC form.
-        let sql = format!(
-            "DELETE FROM {} WHERE expires_at IS NOT NULL AND expires_at < $1",
-            U::TOKENS_TABLE
-        );
+        // Compared as timestamps: PostgreSQL's timestamptz natively; SQLite's text through
+        // julianday(), which reads any of SQLite's time formats (a plain text comparison
+        // misorders other formats and years past 9999). Stored expiries are within years
+        // 1-9999 (see MAX_LIFETIME), and so is the cutoff, clamped.
+        let sql = match self.store.backend() {
+            "sqlite" => format!(
+                "DELETE FROM {} WHERE expires_at IS NOT NULL AND julianday(expires_at) < julianday($1)",
+                U::TOKENS_TABLE
+            ),
+            _ => format!(
+                "DELETE FROM {} WHERE expires_at IS NOT NULL AND expires_at < $1",
+                U::TOKENS_TABLE
+            ),
+        };
         Ok(
             with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(cutoff)
+            .bind(crate::policy::storable(cutoff))
             .execute(pool)
             .await?
             .rows_affected()),
@@ -530,35 +549,77 @@ impl<U: AuthUser> Tokens<'_, U> {
         )
     }
 
-    /// Inserts a token for `key` in one transaction that first locks the user's row, so that
-    /// concurrent get-or-create or reset calls for one user serialise. Returns the token and
-    /// whether it was created with `key` (`false`: an existing token, for get-or-create).
-    async fn issue(
+    /// [`Tokens::issue`] without a credential check: the token, and how many tokens a reset
+    /// revoked (`None` when get-or-create returned an existing token).
+    async fn insert(
         &self,
         user_id: i64,
         key: &Key,
         options: &NewToken,
-        mode: Issue,
-    ) -> Result<(Token, bool), Error> {
+        mode: Mode,
+    ) -> Result<(Token, Option<u64>), Error> {
+        match self.issue_with(user_id, key, options, mode, None).await? {
+            (Issued::New(token), revoked) => Ok((token, Some(revoked))),
+            (Issued::Existing(token), _) => Ok((token, None)),
+            (Issued::Stale, _) => unreachable!("only a credential check finds stale credentials"),
+        }
+    }
+
+    /// Inserts a token for `key`, only if the user's credential version is still
+    /// `credential_version` and the user is active (see [`Store::login`]).
+    pub(super) async fn issue(
+        &self,
+        user_id: i64,
+        key: &Key,
+        options: &NewToken,
+        credential_version: Option<i64>,
+    ) -> Result<Issued, Error> {
+        let (issued, _) = self
+            .issue_with(user_id, key, options, Mode::Add, credential_version)
+            .await?;
+        Ok(issued)
+    }
+
+    /// Inserts a token for `key` in one transaction that first locks the user's row, so that
+    /// concurrent issuing, get-or-create, reset and credential changes for one user serialise.
+    /// With `credential_version` (tokenauth's own users only), inserts nothing unless the user
+    /// is active and still has that version. Returns what happened and how many tokens a
+    /// reset revoked.
+    async fn issue_with(
+        &self,
+        user_id: i64,
+        key: &Key,
+        options: &NewToken,
+        mode: Mode,
+        credential_version: Option<i64>,
+    ) -> Result<(Issued, u64), Error> {
+        options.validate()?;
         let digest = key.digest();
-        let now = Utc::now();
+        // Microseconds: what PostgreSQL keeps, so the returned token equals the stored one.
+        let now = Utc::now().trunc_subsecs(6);
         let scopes = options.scopes.join(" ");
         let policy = self.store.policy();
-        let expires_at = options.expires_at.or_else(|| policy.expiry_for_new(now));
+        let expires_at = policy.expiry_for(options.expiry, now)?;
         let limit = policy.max_tokens_per_user;
         let (users, id, tokens) = (U::TABLE, U::ID_COLUMN, U::TOKENS_TABLE);
+        let checked = if credential_version.is_some() {
+            "credential_version, is_active"
+        } else {
+            "CAST(NULL AS BIGINT), TRUE"
+        };
         // Serialise issuing for one user: PostgreSQL locks the user's row (NO KEY UPDATE, so
-        // the application's own foreign keys to it are not blocked); SQLite takes the write
-        // lock when the transaction begins (BEGIN IMMEDIATE). Neither writes to the user.
+        // the application's own foreign keys to it are not blocked; a credential change's
+        // UPDATE waits for it, and it for the UPDATE); SQLite takes the write lock when the
+        // transaction begins (BEGIN IMMEDIATE). Neither writes to the user.
         let (begin, lock) = if self.store.backend() == "postgres" {
             (
                 "BEGIN",
-                format!("SELECT 1 FROM {users} WHERE {id} = $1 FOR NO KEY UPDATE"),
+                format!("SELECT {checked} FROM {users} WHERE {id} = $1 FOR NO KEY UPDATE"),
             )
         } else {
             (
                 "BEGIN IMMEDIATE",
-                format!("SELECT 1 FROM {users} WHERE {id} = $1"),
+                format!("SELECT {checked} FROM {users} WHERE {id} = $1"),
             )
         };
         let existing = format!(
@@ -573,14 +634,17 @@ impl<U: AuthUser> Tokens<'_, U> {
         );
         with_pool!(self.store, pool => {
             let mut tx = pool.begin_with(begin).await?;
-            let exists = sqlx::query(sqlx::AssertSqlSafe(lock))
+            let current = sqlx::query_as::<_, (Option<i64>, bool)>(sqlx::AssertSqlSafe(lock))
                 .bind(user_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if exists.is_none() {
+            let Some((version, active)) = current else {
                 return Err(Error::UserNotFound(format!("#{user_id}")));
+            };
+            if credential_version.is_some() && (version != credential_version || !active) {
+                return Ok((Issued::Stale, 0));
             }
-            if mode != Issue::Reset && (mode == Issue::GetOrCreate || limit.is_some()) {
+            if mode != Mode::Reset && (mode == Mode::GetOrCreate || limit.is_some()) {
                 let rows = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(existing))
                     .bind(user_id)
                     .fetch_all(&mut *tx)
@@ -590,19 +654,21 @@ impl<U: AuthUser> Tokens<'_, U> {
                     .map(Token::from)
                     .filter(|t| !t.is_expired(now))
                     .collect();
-                if mode == Issue::GetOrCreate && let Some(token) = live.first().cloned() {
+                if mode == Mode::GetOrCreate && let Some(token) = live.first().cloned() {
                     tx.commit().await?;
-                    return Ok((token, false));
+                    return Ok((Issued::Existing(token), 0));
                 }
                 if limit.is_some_and(|limit| live.len() >= limit) {
                     return Err(Error::TokenLimit);
                 }
             }
-            if mode == Issue::Reset {
-                sqlx::query(sqlx::AssertSqlSafe(delete))
+            let mut revoked = 0;
+            if mode == Mode::Reset {
+                revoked = sqlx::query(sqlx::AssertSqlSafe(delete))
                     .bind(user_id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
             }
             let row = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(insert))
                 .bind(user_id)
@@ -615,7 +681,7 @@ impl<U: AuthUser> Tokens<'_, U> {
                 .await
                 .map_err(|err| unique_violation(err, "key_digest", || Error::DuplicateKey))?;
             tx.commit().await?;
-            Ok((Token::from(row), true))
+            Ok((Issued::New(Token::from(row)), revoked))
         })
     }
 }

@@ -2,8 +2,9 @@
 
 use chrono::Utc;
 
+use super::tokens::Issued;
 use super::{Store, unique_violation, with_pool};
-use crate::{Error, User, password};
+use crate::{Error, Key, NewToken, Token, User};
 
 /// Longest accepted username (Django's `AbstractUser.username`).
 ///
@@ -88,7 +89,7 @@ impl Store {
     ) -> Result<User, Error> {
         validate_username(username)?;
         let hash = match password {
-            Some(password) => Some(password::hash(password).await?),
+            Some(password) => Some(self.hasher().hash(password).await?),
             None => None,
         };
         let sql = concat!(
@@ -146,6 +147,9 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, Error> {
+        if !could_exist(username) {
+            return Ok(None);
+        }
         let sql = concat!(
             "SELECT ",
             user_columns!(),
@@ -179,10 +183,16 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as::<_, User>(sql).fetch_all(pool).await)?)
     }
 
-    /// Sets (`Some`) or removes (`None`: no password login) a user's password.
+    /// Sets (`Some`) or removes (`None`: no password login) a user's password, and returns how
+    /// many of the user's tokens it revoked: all of them under the default policy
+    /// ([`Policy::revoke_on_password_change`](crate::Policy::revoke_on_password_change)), in
+    /// the same transaction.
+    ///
+    /// Once this returns, no login checked against the old password can still issue a token
+    /// (see [`Store::login`]).
     ///
     /// # Errors
-    /// [`Error::UserNotFound`] or a database error.
+    /// [`Error::UserNotFound`], [`Error::Overloaded`] or a database error.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -190,14 +200,15 @@ impl Store {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
     /// let alice = store.create_user("alice", Some("old password")).await?;
-    /// store.set_password(alice.id, Some("new password")).await?;
+    /// store.create_token(alice.id, Default::default()).await?;
+    /// assert_eq!(store.set_password(alice.id, Some("new password")).await?, 1);
     /// assert!(store.check_password("alice", "old password").await?.is_none());
     /// assert!(store.check_password("alice", "new password").await?.is_some());
     /// # Ok(()) }
     /// ```
-    pub async fn set_password(&self, user_id: i64, password: Option<&str>) -> Result<(), Error> {
+    pub async fn set_password(&self, user_id: i64, password: Option<&str>) -> Result<u64, Error> {
         let hash = match password {
-            Some(password) => Some(password::hash(password).await?),
+            Some(password) => Some(self.hasher().hash(password).await?),
             None => None,
         };
         let revoke = self.policy().revoke_on_password_change;
@@ -209,6 +220,13 @@ impl Store {
     /// the user is active, `None` otherwise. An unknown username costs the same Argon2
     /// verification as a wrong password, so response times do not reveal which usernames exist.
     ///
+    /// To issue a token for a password, use [`Store::login`]: it checks and issues in one
+    /// step that a concurrent password change cannot slip between.
+    ///
+    /// # Errors
+    /// [`Error::Overloaded`] when too many passwords are being checked at once, or a database
+    /// error.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
@@ -218,6 +236,7 @@ impl Store {
     /// assert_eq!(store.check_password("alice", "correct horse").await?, Some(alice.clone()));
     /// assert_eq!(store.check_password("alice", "wrong").await?, None);
     /// assert_eq!(store.check_password("nobody", "correct horse").await?, None);
+    /// assert_eq!(store.check_password("nul\0byte", "correct horse").await?, None);
     /// store.set_active(alice.id, false).await?;
     /// assert_eq!(store.check_password("alice", "correct horse").await?, None);
     /// # Ok(()) }
@@ -227,31 +246,97 @@ impl Store {
         username: &str,
         password: &str,
     ) -> Result<Option<User>, Error> {
+        Ok(self
+            .verify_password(username, password)
+            .await?
+            .map(|(user, _version)| user))
+    }
+
+    /// Django's `authenticate()` and, if it succeeds, a new token for the user, as one step:
+    /// the token is issued only if the user's credentials are still those that were checked —
+    /// same password, still active — re-read in the transaction that inserts the token (under
+    /// the user's row lock on PostgreSQL). So once [`Store::set_password`] or
+    /// [`Store::set_active`] returns, no login that checked the old password can still issue
+    /// a token. `None`: wrong credentials, an inactive user, or credentials that changed
+    /// meanwhile.
+    ///
+    /// # Errors
+    /// [`Error::TokenLimit`], [`Error::Overloaded`], the [`NewToken`] errors, or a database
+    /// error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// use tokenauth::NewToken;
+    ///
+    /// store.create_user("alice", Some("correct horse")).await?;
+    /// let (user, token, key) = store
+    ///     .login("alice", "correct horse", NewToken::named("laptop"))
+    ///     .await?
+    ///     .expect("the right password");
+    /// assert_eq!(store.authenticate(key.expose_secret()).await.unwrap(), (user, token));
+    /// assert!(store.login("alice", "wrong", NewToken::default()).await?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        options: NewToken,
+    ) -> Result<Option<(User, Token, Key)>, Error> {
+        options.validate()?;
+        let Some((user, version)) = self.verify_password(username, password).await? else {
+            return Ok(None);
+        };
+        let key = self.generate_key()?;
+        let tokens = self.tokens_for::<User>();
+        match tokens.issue(user.id, &key, &options, Some(version)).await? {
+            Issued::New(token) => Ok(Some((user, token, key))),
+            Issued::Existing(_) | Issued::Stale => Ok(None),
+        }
+    }
+
+    /// The active user whose password is `password`, with the credential version checked.
+    async fn verify_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<(User, i64)>, Error> {
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
             user: User,
             password_hash: Option<String>,
+            credential_version: i64,
         }
         let sql = concat!(
             "SELECT ",
             user_columns!(),
-            ", password_hash FROM tokenauth_users WHERE username = $1"
+            ", password_hash, credential_version FROM tokenauth_users WHERE username = $1"
         );
-        let row = with_pool!(self, pool => sqlx::query_as::<_, Row>(sql)
-            .bind(username)
-            .fetch_optional(pool)
-            .await)?;
+        let row = if could_exist(username) {
+            with_pool!(self, pool => sqlx::query_as::<_, Row>(sql)
+                .bind(username)
+                .fetch_optional(pool)
+                .await)?
+        } else {
+            None // no query, the same Argon2 work
+        };
         let (user, hash) = match row {
-            Some(row) => (Some(row.user), row.password_hash),
+            Some(row) => (Some((row.user, row.credential_version)), row.password_hash),
             None => (None, None),
         };
-        let matches = password::verify(password, hash).await?;
-        Ok(user.filter(|user| matches && user.is_active))
+        let matches = self.hasher().verify(password, hash).await?;
+        Ok(user.filter(|(user, _)| matches && user.is_active))
     }
 
-    /// Activates or deactivates a user. An inactive user's tokens are refused with
-    /// `User inactive or deleted.`; they are kept, and work again on reactivation.
+    /// Activates or deactivates a user, and returns how many of the user's tokens it revoked.
+    /// As in Django REST framework, an inactive user's tokens are kept and refused with
+    /// `User inactive or deleted.`, and work again on reactivation (none are revoked); with
+    /// [`Policy::revoke_on_deactivation`](crate::Policy::revoke_on_deactivation), deactivation
+    /// deletes them instead. Either way, a login checked before the change issues no token.
     ///
     /// # Errors
     /// [`Error::UserNotFound`] or a database error.
@@ -261,49 +346,65 @@ impl Store {
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
+    /// use tokenauth::{AuthError, AuthenticateError};
+    ///
     /// let alice = store.create_user("alice", None).await?;
-    /// store.set_active(alice.id, false).await?;
-    /// assert!(!store.user(alice.id).await?.unwrap().is_active);
+    /// let (_, key) = store.create_token(alice.id, Default::default()).await?;
+    /// assert_eq!(store.set_active(alice.id, false).await?, 0);
+    /// assert!(matches!(
+    ///     store.authenticate(key.expose_secret()).await,
+    ///     Err(AuthenticateError::Denied(AuthError::UserInactive))
+    /// ));
+    /// store.set_active(alice.id, true).await?;
+    /// assert!(store.authenticate(key.expose_secret()).await.is_ok());
     /// # Ok(()) }
     /// ```
-    pub async fn set_active(&self, user_id: i64, active: bool) -> Result<(), Error> {
+    pub async fn set_active(&self, user_id: i64, active: bool) -> Result<u64, Error> {
         let revoke = !active && self.policy().revoke_on_deactivation;
         self.update_user(user_id, Assign::Active(active), revoke)
             .await
     }
 
-    /// Updates one column of one user, revoking their tokens in the same transaction when
-    /// `revoke_tokens`.
+    /// Updates one credential column of one user and bumps the user's credential version,
+    /// revoking their tokens in the same transaction when `revoke_tokens`. Returns how many
+    /// tokens were revoked.
     async fn update_user(
         &self,
         user_id: i64,
         assign: Assign,
         revoke_tokens: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let revoke = "DELETE FROM tokenauth_tokens WHERE user_id = $1";
-        let done = with_pool!(self, pool => {
+        let (updated, revoked) = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let update = match &assign {
-                Assign::PasswordHash(hash) => {
-                    sqlx::query("UPDATE tokenauth_users SET password_hash = $1 WHERE id = $2")
-                        .bind(hash.clone())
-                }
-                Assign::Active(active) => {
-                    sqlx::query("UPDATE tokenauth_users SET is_active = $1 WHERE id = $2")
-                        .bind(*active)
-                }
+                Assign::PasswordHash(hash) => sqlx::query(
+                    "UPDATE tokenauth_users SET password_hash = $1, \
+                     credential_version = credential_version + 1 WHERE id = $2",
+                )
+                .bind(hash.clone()),
+                Assign::Active(active) => sqlx::query(
+                    "UPDATE tokenauth_users SET is_active = $1, \
+                     credential_version = credential_version + 1 WHERE id = $2",
+                )
+                .bind(*active),
             };
-            let done = update.bind(user_id).execute(&mut *tx).await?.rows_affected();
-            if done > 0 && revoke_tokens {
-                sqlx::query(revoke).bind(user_id).execute(&mut *tx).await?;
+            let updated = update.bind(user_id).execute(&mut *tx).await?.rows_affected();
+            let mut revoked = 0;
+            if updated > 0 && revoke_tokens {
+                revoked = sqlx::query(revoke)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             }
             tx.commit().await?;
-            done
+            (updated, revoked)
         });
-        if done == 0 {
+        if updated == 0 {
             return Err(Error::UserNotFound(format!("#{user_id}")));
         }
-        Ok(())
+        Ok(revoked)
     }
 
     /// Deletes a user and, by cascade, all of their tokens. Returns whether the user existed.
@@ -327,6 +428,12 @@ impl Store {
             .rows_affected());
         Ok(done > 0)
     }
+}
+
+/// Whether a user named `username` could exist: not over [`MAX_USERNAME_LEN`] characters and
+/// without NUL, which PostgreSQL's text cannot hold (querying it is an error, not a miss).
+fn could_exist(username: &str) -> bool {
+    !username.contains('\0') && username.chars().count() <= MAX_USERNAME_LEN
 }
 
 #[cfg(test)]

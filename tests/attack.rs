@@ -1,0 +1,553 @@
+//! The login view and the store attacked as an attacker would: concurrent requests racing a
+//! revocation or the throttle, and hostile input. Each test is the regression test of a defect
+//! found that way, on SQLite (a WAL file, as in production) and on PostgreSQL.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, RawResponse, post_json, request, serve};
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+use serde_json::{Value, json};
+use tokenauth::{AuthApi, Limit, NewToken, Policy, Store};
+
+const TOKEN: &str = "/api/auth/token";
+const WINDOW: Duration = Duration::from_secs(600);
+const BAD_CREDENTIALS: &str =
+    r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
+
+/// Runs each listed test body on both backends, as `sqlite::name` and `postgres::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Backend::Postgres).await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    no_token_minted_from_an_old_password_survives_the_change,
+    no_token_outlives_a_deleting_deactivation,
+    concurrent_guesses_for_one_user_verify_at_most_the_limit,
+    concurrent_usernames_from_one_client_verify_at_most_the_limit,
+    a_nul_byte_in_the_username_is_a_throttled_failed_login,
+    far_future_expiries_are_kept_by_pruning,
+);
+
+/// The login view alone, under `/api`, as an application mounts it.
+fn auth_app(store: Store, auth: AuthApi) -> impl Endpoint {
+    Route::new()
+        .nest("/api", OpenApiService::new(auth, "attack", "1"))
+        .data(store)
+}
+
+/// The login view with throttling off, so that only what is under test limits logins.
+fn unthrottled() -> AuthApi {
+    AuthApi::new().login_limits(Limit::new(0, WINDOW), Limit::new(0, WINDOW))
+}
+
+/// The login view trusting the loopback proxy, so each request picks its client address.
+fn behind_proxy(per_username: usize, per_client: usize) -> AuthApi {
+    AuthApi::new()
+        .login_limits(
+            Limit::new(per_username, WINDOW),
+            Limit::new(per_client, WINDOW),
+        )
+        .trusted_proxies(["127.0.0.1".parse().unwrap()])
+}
+
+fn credentials(username: &str, password: &str) -> Value {
+    json!({"username": username, "password": password})
+}
+
+fn key_of(response: &RawResponse) -> Option<String> {
+    if response.status != 200 {
+        return None;
+    }
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    Some(body["token"].as_str().unwrap().to_owned())
+}
+
+/// Sends `count` logins at once; the handles answer in order.
+fn spawn_logins(
+    addr: std::net::SocketAddr,
+    count: usize,
+    body: impl Fn(usize) -> (Value, Option<String>),
+) -> Vec<tokio::task::JoinHandle<RawResponse>> {
+    (0..count)
+        .map(|i| {
+            let (body, client) = body(i);
+            tokio::spawn(async move { post_json(addr, TOKEN, &body, client.as_deref()).await })
+        })
+        .collect()
+}
+
+async fn statuses(handles: Vec<tokio::task::JoinHandle<RawResponse>>) -> Vec<RawResponse> {
+    let mut responses = Vec::with_capacity(handles.len());
+    for handle in handles {
+        responses.push(handle.await.expect("a login task"));
+    }
+    responses
+}
+
+/// Defect 1: a password change that lands between a login's password check and its INSERT
+/// left tokens minted from the old password alive.
+async fn no_token_minted_from_an_old_password_survives_the_change(backend: Backend) {
+    let (store, _dir) = common::file_store(backend).await;
+    let alice = store
+        .create_user("alice", Some("old password"))
+        .await
+        .unwrap();
+    let server = serve(auth_app(store.clone(), unthrottled())).await;
+    // An administrator's own store: its password hashing does not queue behind the logins'.
+    let admin = store.clone().with_policy(Policy::default());
+    let (mut issued, mut refused, mut survivors) = (0, 0, 0);
+    for round in 0..8 {
+        admin
+            .set_password(alice.id, Some("old password"))
+            .await
+            .unwrap();
+        let body = credentials("alice", "old password");
+        let responses = burst_around(server.addr, &body, (round % 4) * 3, async {
+            admin
+                .set_password(alice.id, Some("new password"))
+                .await
+                .unwrap();
+        })
+        .await;
+        // The change has returned: no key minted from the old password may work, including
+        // those of logins that were still in flight.
+        for response in responses {
+            match key_of(&response) {
+                Some(key) => {
+                    issued += 1;
+                    if store.authenticate(&key).await.is_ok() {
+                        survivors += 1;
+                    }
+                }
+                None => {
+                    assert_eq!(response.body_text(), BAD_CREDENTIALS, "{response:?}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        survivors, 0,
+        "{survivors} of {issued} old-password tokens survived"
+    );
+    assert!(
+        issued > 0 && refused > 0,
+        "the change must land mid-burst: {issued} issued, {refused} refused"
+    );
+}
+
+/// Sends 24 logins with `body` at once and runs `change` after the first `after` answers
+/// (at once for 0), so that it lands among the logins; returns every answer once all are in.
+async fn burst_around(
+    addr: std::net::SocketAddr,
+    body: &Value,
+    after: usize,
+    change: impl std::future::Future<Output = ()>,
+) -> Vec<RawResponse> {
+    let (sender, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..24 {
+        let (sender, body) = (sender.clone(), body.clone());
+        tokio::spawn(async move {
+            let _ = sender.send(post_json(addr, TOKEN, &body, None).await);
+        });
+    }
+    drop(sender);
+    let mut responses = Vec::new();
+    while responses.len() < after {
+        responses.push(answers.recv().await.expect("a login answer"));
+    }
+    change.await;
+    while let Some(response) = answers.recv().await {
+        responses.push(response);
+    }
+    responses
+}
+
+/// Defect 1, deactivation: with deactivation deleting tokens, a racing login re-created one
+/// after the deletion, alive again once the user was reactivated.
+async fn no_token_outlives_a_deleting_deactivation(backend: Backend) {
+    let (store, _dir) = common::file_store(backend).await;
+    let store = store.with_policy(Policy::default().revoke_on_deactivation(true));
+    let alice = store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    let server = serve(auth_app(store.clone(), unthrottled())).await;
+    let (mut issued, mut survivors) = (0, 0);
+    for round in 0..8 {
+        store.set_active(alice.id, true).await.unwrap();
+        let body = credentials("alice", "correct horse");
+        let responses = burst_around(server.addr, &body, (round % 4) * 3, async {
+            store.set_active(alice.id, false).await.unwrap();
+        })
+        .await;
+        let keys: Vec<String> = responses.iter().filter_map(key_of).collect();
+        issued += keys.len();
+        let left = store.tokens(alice.id).await.unwrap();
+        assert!(
+            left.is_empty(),
+            "round {round}: tokens inserted after the deactivation: {left:?}"
+        );
+        store.set_active(alice.id, true).await.unwrap();
+        for key in keys {
+            if store.authenticate(&key).await.is_ok() {
+                survivors += 1;
+            }
+        }
+    }
+    assert_eq!(survivors, 0);
+    assert!(issued > 0, "some logins completed before the deactivations");
+}
+
+/// Defect 2: the throttle checked, then recorded only after the password check, so 40
+/// simultaneous wrong guesses were all verified (limit 5).
+async fn concurrent_guesses_for_one_user_verify_at_most_the_limit(backend: Backend) {
+    let (store, _dir) = common::file_store(backend).await;
+    store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    let server = serve(auth_app(store.clone(), behind_proxy(5, 1000))).await;
+    let logins = spawn_logins(server.addr, 40, |i| {
+        (
+            credentials("alice", &format!("guess {i}")),
+            Some("198.51.100.7".to_owned()),
+        )
+    });
+    let responses = statuses(logins).await;
+    let verified = responses.iter().filter(|r| r.status == 400).count();
+    let throttled = responses.iter().filter(|r| r.status == 429).count();
+    assert!(verified <= 5, "{verified} guesses were verified");
+    assert_eq!(verified + throttled, 40, "{responses:?}");
+    // The right password is refused too while the username is over its limit.
+    let response = post_json(
+        server.addr,
+        TOKEN,
+        &credentials("alice", "correct horse"),
+        Some("203.0.113.1"),
+    )
+    .await;
+    assert_eq!(response.status, 429, "{response:?}");
+}
+
+/// Defect 2, per client: 60 usernames from one client were all tried (limit 20).
+async fn concurrent_usernames_from_one_client_verify_at_most_the_limit(backend: Backend) {
+    let (store, _dir) = common::file_store(backend).await;
+    let server = serve(auth_app(store, behind_proxy(5, 20))).await;
+    let logins = spawn_logins(server.addr, 60, |i| {
+        (
+            credentials(&format!("user{i}"), "guess"),
+            Some("198.51.100.7".to_owned()),
+        )
+    });
+    let responses = statuses(logins).await;
+    let verified = responses.iter().filter(|r| r.status == 400).count();
+    assert!(verified <= 20, "{verified} usernames were tried");
+    assert_eq!(
+        verified + responses.iter().filter(|r| r.status == 429).count(),
+        60
+    );
+}
+
+/// Defect 2, shared state: two instances behind a balancer, one PostgreSQL — an attacker gets
+/// the limit once, not once per instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_instances_share_the_throttle() {
+    let url = common::fresh_postgres_database().await;
+    let one = Store::connect(&url).await.unwrap();
+    one.migrate().await.unwrap();
+    one.create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    let two = Store::connect(&url).await.unwrap();
+    let first = serve(auth_app(one, behind_proxy(5, 1000))).await;
+    let second = serve(auth_app(two, behind_proxy(5, 1000))).await;
+    let mut logins = spawn_logins(first.addr, 20, |i| {
+        (
+            credentials("alice", &format!("a{i}")),
+            Some("198.51.100.7".to_owned()),
+        )
+    });
+    logins.extend(spawn_logins(second.addr, 20, |i| {
+        (
+            credentials("alice", &format!("b{i}")),
+            Some("198.51.100.8".to_owned()),
+        )
+    }));
+    let responses = statuses(logins).await;
+    let verified = responses.iter().filter(|r| r.status == 400).count();
+    assert!(
+        verified <= 5,
+        "{verified} guesses verified across two instances"
+    );
+    assert_eq!(
+        verified + responses.iter().filter(|r| r.status == 429).count(),
+        40
+    );
+}
+
+/// Defect 10: a NUL byte in the username was a 500 on PostgreSQL (22021), never throttled.
+async fn a_nul_byte_in_the_username_is_a_throttled_failed_login(backend: Backend) {
+    let (store, _dir) = common::file_store(backend).await;
+    store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    let server = serve(auth_app(store, behind_proxy(3, 1000))).await;
+    let body = credentials("alice\u{0}", "correct horse");
+    for _ in 0..3 {
+        let response = post_json(server.addr, TOKEN, &body, Some("198.51.100.7")).await;
+        assert_eq!(
+            (response.status, response.body_text()),
+            (400, BAD_CREDENTIALS),
+            "{response:?}"
+        );
+    }
+    let response = post_json(server.addr, TOKEN, &body, Some("198.51.100.7")).await;
+    assert_eq!(response.status, 429, "{response:?}");
+}
+
+/// Defect 11: SQLite compared timestamps as text, so an expiry in year 12000 (`+12000-…`)
+/// sorted before today and `prune-expired` deleted a live token.
+async fn far_future_expiries_are_kept_by_pruning(backend: Backend) {
+    use chrono::{TimeZone as _, Utc};
+    let (store, _dir) = common::file_store(backend).await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let far = Utc.with_ymd_and_hms(12_000, 1, 1, 0, 0, 0).unwrap();
+    let (_, key) = store
+        .create_token(alice.id, NewToken::default().expires_at(far))
+        .await
+        .unwrap();
+    let past = Utc::now() - chrono::Duration::days(1);
+    store
+        .create_token(alice.id, NewToken::default().expires_at(past))
+        .await
+        .unwrap();
+    assert_eq!(store.prune_expired_tokens(Utc::now()).await.unwrap(), 1);
+    let (_, token) = store.authenticate(key.expose_secret()).await.unwrap();
+    assert!(token.expires_at.unwrap() > Utc::now() + chrono::Duration::days(365 * 99));
+    // A cutoff past year 9999 is compared as a time too: what expires before it goes.
+    let (_, expired) = store
+        .create_token(alice.id, NewToken::default().expires_at(past))
+        .await
+        .unwrap();
+    assert_eq!(store.prune_expired_tokens(far).await.unwrap(), 2);
+    assert!(store.authenticate(expired.expose_secret()).await.is_err());
+}
+
+/// Defect 4: the whole body was read and copied before validation (8 × 100 MB took 1 GB).
+#[tokio::test]
+async fn oversized_bodies_are_refused_while_read() {
+    let store = common::store_with_login_users(Backend::Sqlite).await;
+    let server = serve(auth_app(store, AuthApi::new())).await;
+    let too_large = r#"{"detail":"Request body too large: at most 8192 bytes."}"#;
+
+    let big = json!({"username": "alice", "password": "x".repeat(100_000)}).to_string();
+    let response = request(
+        server.addr,
+        "POST",
+        TOKEN,
+        None,
+        Some(("application/json", big.as_bytes())),
+    )
+    .await;
+    assert_eq!((response.status, response.body_text()), (413, too_large));
+
+    // A body that claims 100 MB is refused without waiting for it.
+    let raw = "POST /api/auth/token HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+               Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{";
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        common::raw_exchange(server.addr, raw.as_bytes()),
+    )
+    .await
+    .expect("answered before the body arrives");
+    assert_eq!(response.status, 413);
+
+    // A chunked body is cut off at the limit.
+    let mut raw = b"POST /api/auth/token HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+                    Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .to_vec();
+    for _ in 0..64 {
+        raw.extend_from_slice(format!("{:x}\r\n{}\r\n", 1024, "a".repeat(1024)).as_bytes());
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let response = common::raw_exchange(server.addr, &raw).await;
+    assert_eq!((response.status, response.body_text()), (413, too_large));
+
+    // Django's lengths: a 151-character username, a 4097-character password.
+    let response = post_json(
+        server.addr,
+        TOKEN,
+        &credentials(&"u".repeat(151), &"p".repeat(4097)),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (response.status, response.body_text()),
+        (
+            400,
+            r#"{"username":["Ensure this field has no more than 150 characters."],"password":["Ensure this field has no more than 4096 characters."]}"#
+        )
+    );
+}
+
+/// Defect 6: 20k scopes in one login took seconds of quadratic work on an async worker.
+#[tokio::test]
+async fn scope_lists_are_capped() {
+    let store = common::store_with_login_users(Backend::Sqlite).await;
+    let auth = AuthApi::new()
+        .max_body_size(1 << 20)
+        .grantable_scopes(["read"]);
+    let server = serve(auth_app(store, auth)).await;
+    let scopes: Vec<String> = (0..20_000).map(|i| format!("s{i}")).collect();
+    let body = json!({"username": "alice", "password": "correct horse", "scopes": scopes});
+    let response = post_json(server.addr, TOKEN, &body, None).await;
+    assert_eq!(
+        (response.status, response.body_text()),
+        (
+            400,
+            r#"{"scopes":["Ensure this field has no more than 64 elements."]}"#
+        )
+    );
+    let long = "s".repeat(129);
+    let body = json!({"username": "alice", "password": "correct horse", "scopes": [long]});
+    let response = post_json(server.addr, TOKEN, &body, None).await;
+    assert_eq!(response.status, 400, "{response:?}");
+    assert!(response.body_text().starts_with(r#"{"scopes":["#));
+}
+
+/// Defect 7: a client could ask for any scope, `*` included, and any lifetime.
+#[tokio::test]
+async fn clients_get_only_grantable_scopes_and_the_policy_lifetime() {
+    let store = common::store_with_login_users(Backend::Sqlite)
+        .await
+        .with_policy(Policy::default().max_ttl(chrono::Duration::hours(1)));
+    let default = serve(auth_app(store.clone(), AuthApi::new())).await;
+    for scope in ["*", "orders:read"] {
+        let body = json!({"username": "alice", "password": "correct horse", "scopes": [scope]});
+        let response = post_json(default.addr, TOKEN, &body, None).await;
+        assert_eq!(
+            (response.status, response.body_text()),
+            (
+                400,
+                format!(r#"{{"scopes":["\"{scope}\" is not a valid choice."]}}"#).as_str()
+            ),
+            "nothing is grantable by default"
+        );
+    }
+
+    let server = serve(auth_app(
+        store.clone(),
+        AuthApi::new().grantable_scopes(["orders:read"]),
+    ))
+    .await;
+    let body = json!({
+        "username": "alice", "password": "correct horse",
+        "scopes": ["orders:read"], "expires_in": 10 * 365 * 24 * 3600,
+    });
+    let response = post_json(server.addr, TOKEN, &body, None).await;
+    let key = key_of(&response).unwrap_or_else(|| panic!("{response:?}"));
+    let (_, token) = store.authenticate(&key).await.unwrap();
+    assert_eq!(token.scopes, ["orders:read"]);
+    let lifetime = token.expires_at.unwrap() - token.created;
+    assert!(lifetime <= chrono::Duration::hours(1), "{lifetime}");
+    let body = json!({"username": "alice", "password": "correct horse", "scopes": ["*"]});
+    let response = post_json(server.addr, TOKEN, &body, None).await;
+    assert_eq!(response.status, 400, "`*` only when listed");
+
+    // Without an asked-for expiry, the maximum applies.
+    let response = post_json(
+        server.addr,
+        TOKEN,
+        &credentials("alice", "correct horse"),
+        None,
+    )
+    .await;
+    let (_, token) = store
+        .authenticate(&key_of(&response).unwrap())
+        .await
+        .unwrap();
+    assert!(token.expires_at.is_some());
+}
+
+/// Defect 8: `expires_in` above ~8e12 seconds panicked the request (connection dropped).
+#[tokio::test]
+async fn huge_lifetimes_are_field_errors() {
+    let store = common::store_with_login_users(Backend::Sqlite).await;
+    let server = serve(auth_app(store, AuthApi::new())).await;
+    for expires_in in [
+        json!(9_000_000_000_000_i64),
+        json!(i64::MAX),
+        json!("9223372036854775807"),
+    ] {
+        let body =
+            json!({"username": "alice", "password": "correct horse", "expires_in": expires_in});
+        let response = post_json(server.addr, TOKEN, &body, None).await;
+        assert_eq!(
+            (response.status, response.body_text()),
+            (
+                400,
+                r#"{"expires_in":["Ensure this value is less than or equal to 3155760000."]}"#
+            ),
+            "{expires_in}"
+        );
+    }
+}
+
+/// Defect 9: control characters in `name` and `scopes` reached the CLI's output raw.
+#[tokio::test]
+async fn control_characters_are_refused_at_input() {
+    let store = common::store_with_login_users(Backend::Sqlite).await;
+    let server = serve(auth_app(store, AuthApi::new().grantable_scopes(["read"]))).await;
+    for name in ["evil\u{1b}[2J", "two\nlines", "nul\u{0}"] {
+        let body = json!({"username": "alice", "password": "correct horse", "name": name});
+        let response = post_json(server.addr, TOKEN, &body, None).await;
+        assert_eq!(
+            (response.status, response.body_text()),
+            (
+                400,
+                r#"{"name":["This field may not contain control characters."]}"#
+            ),
+            "{name:?}"
+        );
+    }
+    let body = json!({"username": "alice", "password": "correct horse", "scopes": ["re\u{7}ad"]});
+    let response = post_json(server.addr, TOKEN, &body, None).await;
+    assert_eq!(response.status, 400, "{response:?}");
+}
+
+/// Defect 13: the per-client throttle keyed IPv6 clients by their full address, so one /64
+/// gave an attacker 2^64 clients.
+#[tokio::test]
+async fn ipv6_clients_share_their_64() {
+    let store = common::store_with_login_users(Backend::Sqlite).await;
+    let server = serve(auth_app(store, behind_proxy(1000, 3))).await;
+    for i in 1..=3 {
+        let client = format!("2001:db8:1:2::{i:x}");
+        let body = credentials(&format!("user{i}"), "guess");
+        let response = post_json(server.addr, TOKEN, &body, Some(&client)).await;
+        assert_eq!(response.status, 400, "{response:?}");
+    }
+    let body = credentials("user9", "guess");
+    let same_64 = post_json(server.addr, TOKEN, &body, Some("2001:db8:1:2:ffff::9")).await;
+    assert_eq!(same_64.status, 429, "{same_64:?}");
+    let next_64 = post_json(server.addr, TOKEN, &body, Some("2001:db8:1:3::9")).await;
+    assert_eq!(next_64.status, 400, "{next_64:?}");
+}
