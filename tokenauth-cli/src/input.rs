@@ -2,12 +2,22 @@
 
 use std::io::{IsTerminal as _, Read as _};
 
+/// The most read from standard input for one secret: a 4096-character password (Django's
+/// limit) of 4-byte characters, and a line ending.
+const MAX_SECRET_BYTES: u64 = 4 * 4096 + 2;
+
 /// One secret line from standard input, without its line ending.
 pub(crate) fn stdin_line(what: &str) -> Result<String, String> {
     let mut text = String::new();
     std::io::stdin()
+        .take(MAX_SECRET_BYTES + 1)
         .read_to_string(&mut text)
         .map_err(|err| format!("error: cannot read the {what} from standard input: {err}"))?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(format!(
+            "error: the {what} read from standard input is too long"
+        ));
+    }
     let line = text.strip_suffix('\n').unwrap_or(&text);
     let line = line.strip_suffix('\r').unwrap_or(line);
     if line.is_empty() {

@@ -478,3 +478,122 @@ fn a_locked_sqlite_database_fails_cleanly() {
         assert!(store.user_by_username("alice").await.unwrap().is_none());
     });
 }
+
+/// A migrated SQLite file with user `alice`, and a store on it.
+fn sqlite_with_alice(dir: &tempfile::TempDir) -> (String, Store, tokenauth::User) {
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    tokenauth(&url).arg("migrate").assert().success();
+    let (store, alice) = runtime().block_on(async {
+        let store = Store::connect_existing(&url).await.unwrap();
+        let alice = store.create_user("alice", None).await.unwrap();
+        (store, alice)
+    });
+    (url, store, alice)
+}
+
+#[test]
+fn durations_beyond_a_timestamp_are_argument_errors_not_panics() {
+    let url = "sqlite::memory:";
+    for args in [
+        ["create-token", "alice", "--expires-in", "1000000y"],
+        ["prune-expired", "--older-than", "1000000y", "--"],
+        ["list-tokens", "--max-ttl", "99999999999999d", "--"],
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| *a != "--").collect();
+        tokenauth(url)
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("at most 100 years"));
+    }
+}
+
+#[test]
+fn the_max_ttl_clamps_what_the_cli_creates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store, alice) = sqlite_with_alice(&dir);
+    for args in [
+        vec!["create-token", "alice", "--expires-in", "10y"],
+        vec!["create-token", "alice"],
+    ] {
+        tokenauth(&url)
+            .args(&args)
+            .args(["--max-ttl", "1h"])
+            .assert()
+            .success();
+    }
+    let tokens = runtime().block_on(store.tokens(alice.id)).unwrap();
+    assert_eq!(tokens.len(), 2);
+    for token in tokens {
+        let lifetime = token.expires_at.expect("the maximum applies") - token.created;
+        assert!(lifetime <= chrono::Duration::hours(1), "{lifetime}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_listing_quietly() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store, alice) = sqlite_with_alice(&dir);
+    runtime().block_on(async {
+        for _ in 0..1500 {
+            store
+                .create_token(alice.id, tokenauth::NewToken::named("laptop"))
+                .await
+                .unwrap();
+        }
+    });
+    // `tokenauth list-tokens | head -n 1`: more than a pipe buffer of output, read one line.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokenauth"))
+        .args(["--database-url", &url, "list-tokens"])
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("ID"), "{first:?}");
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{:?}", output.status);
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+#[test]
+fn stored_text_is_escaped_in_the_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store, alice) = sqlite_with_alice(&dir);
+    runtime().block_on(async {
+        store
+            .create_token(alice.id, tokenauth::NewToken::named("laptop"))
+            .await
+            .unwrap();
+        // Written by plain SQL, bypassing tokenauth's own checks.
+        tokenauth::sqlx::query("UPDATE tokenauth_tokens SET name = $1, scopes = $2")
+            .bind("evil\u{1b}[2J\n99  mallory  forged")
+            .bind("read \u{202e}nimda")
+            .execute(store.sqlite_pool().unwrap())
+            .await
+            .unwrap();
+    });
+    let out = tokenauth(&url).arg("list-tokens").assert().success();
+    let listing = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert_eq!(listing.lines().count(), 2, "no forged row: {listing}");
+    assert!(
+        !listing.contains(['\u{1b}', '\u{202e}']),
+        "no raw control characters: {listing:?}"
+    );
+    assert!(
+        listing.contains(r"evil\u{1b}[2J\n99  mallory  forged"),
+        "{listing}"
+    );
+    assert!(listing.contains(r"read \u{202e}nimda"), "{listing}");
+    // The same checks refuse such text at input.
+    tokenauth(&url)
+        .args(["create-token", "alice", "--name", "bell\u{7}"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid token name"));
+}

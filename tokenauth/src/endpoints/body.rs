@@ -289,7 +289,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_hides_the_password() {
+        let login = parse(
+            Some("application/json"),
+            br#"{"username":"alice","password":"hunter2"}"#,
+        )
+        .unwrap();
+        let shown = format!("{login:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn messages_name_the_limits() {
+        assert_eq!(
+            MAX_EXPIRES_IN, 3_155_760_000,
+            "as documented in the OpenAPI schema"
+        );
         assert!(INVALID_SCOPE.contains(&format!(" {} ", crate::MAX_SCOPE_LEN)));
     }
 

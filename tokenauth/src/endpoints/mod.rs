@@ -132,7 +132,7 @@ impl AuthApi {
     }
 
     /// How many usernames and client networks the in-memory throttle (SQLite stores) tracks
-    /// at most (default 100,000: at most ~25 MB with the default limits). When it is full of
+    /// at most (default 100,000: 20 to 56 MB when full, with the default limits). When it is full of
     /// live entries, logins of new usernames and clients get `429` until entries expire —
     /// nobody's failures are forgotten early. PostgreSQL stores keep the counts in a table.
     ///
@@ -210,15 +210,22 @@ struct TokenBody {
 #[oai(rename = "ObtainTokenRequest")]
 #[allow(dead_code)]
 struct LoginDoc {
+    /// At most 150 characters (Django's limit).
+    #[oai(validator(max_length = 150))]
     username: String,
-    #[oai(validator(min_length = 1))]
+    /// At most 4096 characters (Django's limit).
+    #[oai(validator(min_length = 1, max_length = 4096))]
     password: String,
-    /// A label for the new token, e.g. the device.
+    /// A label for the new token, e.g. the device: at most 128 characters, no control
+    /// characters.
+    #[oai(validator(max_length = 128))]
     name: Option<String>,
-    /// Seconds until the token expires.
-    #[oai(validator(minimum(value = "1")))]
+    /// Seconds until the token expires, at most 100 years; the server's maximum lifetime
+    /// applies.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3155760000")))]
     expires_in: Option<i64>,
-    /// Scopes to grant (`*`: all).
+    /// Scopes to grant: only those the server allows a login to ask for.
+    #[oai(validator(max_items = 64))]
     scopes: Option<Vec<String>>,
 }
 

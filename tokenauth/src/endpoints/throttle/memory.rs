@@ -122,7 +122,8 @@ impl Table {
         for (subject, limit) in subjects {
             let entry = self.entries.entry(*subject).or_insert_with(|| Entry {
                 window: limit.window,
-                attempts: VecDeque::new(),
+                // Never more than the limit: allocate that once.
+                attempts: VecDeque::with_capacity(limit.failures.min(1024)),
             });
             entry.attempts.push_back((now, ticket));
             // A lowered limit: keep only what the limit can count.
