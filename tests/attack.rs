@@ -42,6 +42,7 @@ on_both_backends!(
     concurrent_usernames_from_one_client_verify_at_most_the_limit,
     a_nul_byte_in_the_username_is_a_throttled_failed_login,
     far_future_expiries_are_kept_by_pruning,
+    the_maximum_lifetime_holds_for_older_tokens,
 );
 
 /// The login view alone, under `/api`, as an application mounts it.
@@ -102,8 +103,15 @@ async fn statuses(handles: Vec<tokio::task::JoinHandle<RawResponse>>) -> Vec<Raw
 
 /// Defect 1: a password change that lands between a login's password check and its INSERT
 /// left tokens minted from the old password alive.
+/// Password checks that wait as long as it takes: these tests count verdicts, and a loaded CI
+/// machine must not turn a slow verdict into a `503`.
+fn patient() -> Policy {
+    Policy::default().password_hashing(2, 1000, Duration::from_secs(120))
+}
+
 async fn no_token_minted_from_an_old_password_survives_the_change(backend: Backend) {
     let (store, _dir) = common::file_store(backend).await;
+    let store = store.with_policy(patient());
     let alice = store
         .create_user("alice", Some("old password"))
         .await
@@ -183,7 +191,7 @@ async fn burst_around(
 /// after the deletion, alive again once the user was reactivated.
 async fn no_token_outlives_a_deleting_deactivation(backend: Backend) {
     let (store, _dir) = common::file_store(backend).await;
-    let store = store.with_policy(Policy::default().revoke_on_deactivation(true));
+    let store = store.with_policy(patient().revoke_on_deactivation(true));
     let alice = store
         .create_user("alice", Some("correct horse"))
         .await
@@ -339,7 +347,35 @@ async fn far_future_expiries_are_kept_by_pruning(backend: Backend) {
         .create_token(alice.id, NewToken::default().expires_at(past))
         .await
         .unwrap();
-    assert_eq!(store.prune_expired_tokens(Utc::now()).await.unwrap(), 1);
+    // Written by other tools in another of SQLite's time formats (`T`, `Z`): an hour ago is
+    // before now, although as text `…T05…` sorts after `… 06…`.
+    let (other_format, _) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let hour_ago = (Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let sql = match backend {
+        Backend::Sqlite => "UPDATE tokenauth_tokens SET expires_at = $1 WHERE id = $2",
+        Backend::Postgres => {
+            "UPDATE tokenauth_tokens SET expires_at = CAST($1 AS timestamptz) WHERE id = $2"
+        }
+    };
+    match backend {
+        Backend::Sqlite => sqlx::query(sql)
+            .bind(hour_ago.to_string())
+            .bind(other_format.id)
+            .execute(store.sqlite_pool().unwrap())
+            .await
+            .map(drop),
+        Backend::Postgres => sqlx::query(sql)
+            .bind(hour_ago.to_string())
+            .bind(other_format.id)
+            .execute(store.postgres_pool().unwrap())
+            .await
+            .map(drop),
+    }
+    .unwrap();
+    assert_eq!(store.prune_expired_tokens(Utc::now()).await.unwrap(), 2);
     let (_, token) = store.authenticate(key.expose_secret()).await.unwrap();
     assert!(token.expires_at.unwrap() > Utc::now() + chrono::Duration::days(365 * 99));
     // A cutoff past year 9999 is compared as a time too: what expires before it goes.
@@ -349,6 +385,53 @@ async fn far_future_expiries_are_kept_by_pruning(backend: Backend) {
         .unwrap();
     assert_eq!(store.prune_expired_tokens(far).await.unwrap(), 2);
     assert!(store.authenticate(expired.expose_secret()).await.is_err());
+}
+
+/// Defect 7: `Policy::max_ttl` holds at authentication too, for tokens created without it
+/// (e.g. by a CLI run without `--max-ttl`, or before the policy was set).
+async fn the_maximum_lifetime_holds_for_older_tokens(backend: Backend) {
+    let (store, _dir) = common::file_store(backend).await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (token, key) = store
+        .create_token(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    assert_eq!(token.expires_at, None, "created without a maximum");
+    let capped = store
+        .clone()
+        .with_policy(Policy::default().max_ttl(chrono::Duration::hours(1)));
+    let (_, seen) = capped.authenticate(key.expose_secret()).await.unwrap();
+    assert_eq!(
+        seen.expires_at,
+        Some(token.created + chrono::Duration::hours(1))
+    );
+    let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+    let sql = "UPDATE tokenauth_tokens SET created = $1 WHERE id = $2";
+    match backend {
+        Backend::Sqlite => sqlx::query(sql)
+            .bind(two_hours_ago)
+            .bind(token.id)
+            .execute(store.sqlite_pool().unwrap())
+            .await
+            .map(drop),
+        Backend::Postgres => sqlx::query(sql)
+            .bind(two_hours_ago)
+            .bind(token.id)
+            .execute(store.postgres_pool().unwrap())
+            .await
+            .map(drop),
+    }
+    .unwrap();
+    assert!(matches!(
+        capped.authenticate(key.expose_secret()).await,
+        Err(tokenauth::AuthenticateError::Denied(
+            tokenauth::AuthError::InvalidToken
+        ))
+    ));
+    assert!(
+        store.authenticate(key.expose_secret()).await.is_ok(),
+        "without the policy"
+    );
 }
 
 /// Defect 4: the whole body was read and copied before validation (8 × 100 MB took 1 GB).

@@ -9,6 +9,7 @@ mod api;
 mod common;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,8 @@ use chrono::Utc;
 use common::{Backend, INACTIVE, INVALID_TOKEN, NO_CREDENTIALS, NOT_PROVIDED, SPACES, get};
 use tokenauth::{NewToken, Policy};
 
-/// Requests per backend, and clients sending them at once.
+/// Requests per backend (at least; clients go on until every revocation is done, up to twice
+/// as many), and clients sending them at once.
 const REQUESTS: usize = 3000;
 const CLIENTS: usize = 48;
 
@@ -96,24 +98,33 @@ async fn stress(backend: Backend) {
     let revoked: Arc<Mutex<HashMap<usize, Instant>>> = Arc::default();
     let start = Instant::now();
 
+    // Revocations while the clients run, paced by the answers rather than by the clock: one
+    // every 100 answers, from the 300th on.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let revoking_done = Arc::new(AtomicBool::new(false));
     let revoker = {
         let (store, revoked) = (store.clone(), Arc::clone(&revoked));
+        let (answered, done) = (Arc::clone(&answered), Arc::clone(&revoking_done));
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
             for (index, token_id) in revocable.into_iter().enumerate() {
+                while answered.load(Ordering::Relaxed) < 300 + 100 * index {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
                 assert!(store.revoke_token(token_id).await.unwrap());
                 revoked.lock().unwrap().insert(index, Instant::now());
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            done.store(true, Ordering::Relaxed);
         })
     };
 
     let clients: Vec<_> = (0..CLIENTS)
         .map(|client| {
             let (cases, revoked, addr) = (Arc::clone(&cases), Arc::clone(&revoked), server.addr);
+            let (answered, done) = (Arc::clone(&answered), Arc::clone(&revoking_done));
             tokio::spawn(async move {
                 let (mut wrong, mut after_revocation) = (Vec::new(), 0);
-                for n in (client..REQUESTS).step_by(CLIENTS) {
+                let mut n = client;
+                while n < REQUESTS || (!done.load(Ordering::Relaxed) && n < 2 * REQUESTS) {
                     let (header, expect) = &cases[(n * 7 + client) % cases.len()];
                     let sent = Instant::now();
                     let response = get(addr, "/api/me", Some(header)).await;
@@ -143,6 +154,8 @@ async fn stress(backend: Backend) {
                     if !right || response.status >= 500 {
                         wrong.push(format!("{expect:?} got {} {body}", response.status));
                     }
+                    answered.fetch_add(1, Ordering::Relaxed);
+                    n += CLIENTS;
                 }
                 (wrong, after_revocation)
             })
@@ -155,11 +168,18 @@ async fn stress(backend: Backend) {
         after_revocation += a;
     }
     let finished = Instant::now();
-    revoker.await.unwrap();
+    if !revoking_done.load(Ordering::Relaxed) {
+        revoker.abort(); // the clients stopped first: the assertions below say so
+    }
+    match revoker.await {
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        _ => {}
+    }
     assert!(
         wrong.is_empty(),
-        "{} wrong decisions of {REQUESTS} in {:?}, e.g. {:?}",
+        "{} wrong decisions of {} in {:?}, e.g. {:?}",
         wrong.len(),
+        answered.load(Ordering::Relaxed),
         start.elapsed(),
         &wrong[..wrong.len().min(5)]
     );

@@ -105,7 +105,10 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             );
         }
         Command::Activate { username } => set_active(&store, &username, true).await?,
-        Command::Deactivate { username } => set_active(&store, &username, false).await?,
+        Command::Deactivate { username, revoke } => {
+            let policy = store.policy().clone().revoke_on_deactivation(revoke);
+            set_active(&store.with_policy(policy), &username, false).await?
+        }
         Command::CreateToken {
             username,
             reset,
@@ -185,25 +188,38 @@ async fn create_token(
         .into());
     };
     let tokens_of = store.tokens_for::<User>();
-    let revoked = if reset {
-        let (_, revoked) = tokens_of
+    let (token, revoked) = if reset {
+        let (token, revoked) = tokens_of
             .replace_all(user.id, &key, options)
             .await
             .map_err(store_error)?;
-        Some(revoked)
+        (token, Some(revoked))
     } else {
-        tokens_of
+        let token = tokens_of
             .import(user.id, &key, options)
             .await
             .map_err(store_error)?;
-        None
+        (token, None)
     };
-    // DRF's line, alone on standard output for scripts; the revocation count on stderr.
-    say!(
+    // DRF's line, alone on standard output for scripts; the revocation count on stderr. A key
+    // that cannot be shown is of no use to anyone: its token is revoked again.
+    let shown = writeln!(
+        std::io::stdout().lock(),
         "Generated token {} for user {}",
         key.expose_secret(),
         printable(username)
     );
+    if let Err(err) = shown {
+        let undone = match store.revoke_token(token.id).await {
+            Ok(_) => "the new token was revoked",
+            Err(_) => "the new token could not be revoked: revoke it with `tokenauth revoke`",
+        };
+        return Err(format!(
+            "error: cannot write the key to standard output ({err}); {undone} (token {})",
+            token.id
+        )
+        .into());
+    }
     if let Some(revoked) = revoked {
         let _ = writeln!(
             std::io::stderr(),

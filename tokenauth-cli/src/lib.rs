@@ -37,8 +37,9 @@ pub fn before(now: DateTime<Utc>, duration: chrono::Duration) -> Result<DateTime
 }
 
 /// Stored text as it is safe to print on a terminal: control characters (which could move
-/// the cursor, forge a row or recolour the screen), Unicode bidirectional controls and
-/// backslashes are escaped (`\n`, `\u{1b}`, `\\`); everything else is shown as it is.
+/// the cursor, forge a row or recolour the screen), invisible formatting characters
+/// (bidirectional controls, zero-width characters) and backslashes are escaped (`\n`,
+/// `\u{1b}`, `\u{202e}`, `\\`); everything else is shown as it is.
 ///
 /// ```
 /// use tokenauth_cli::printable;
@@ -47,16 +48,26 @@ pub fn before(now: DateTime<Utc>, duration: chrono::Duration) -> Result<DateTime
 /// assert_eq!(printable("a\n7  mallory"), "a\\n7  mallory");
 /// assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
 /// assert_eq!(printable("Zoë 用户"), "Zoë 用户");
+/// assert_eq!(printable("a\u{200b}b\u{61c}"), "a\\u{200b}b\\u{61c}");
 /// ```
 pub fn printable(text: &str) -> String {
     let mut shown = String::with_capacity(text.len());
     for c in text.chars() {
-        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || bidi || c == '\\' {
+        if c.is_control() || is_format(c) || c == '\\' {
             shown.extend(c.escape_default());
         } else {
             shown.push(c);
         }
     }
     shown
+}
+
+/// Unicode's invisible format characters (category `Cf`) that can disguise text on a
+/// terminal: bidirectional controls, zero-width characters, soft hyphen, word joiners, the
+/// byte order mark, interlinear annotations and tag characters.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
+        | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
 }

@@ -86,10 +86,15 @@ enum Command {
         /// The user's name.
         username: String,
     },
-    /// Refuse a user's tokens ("User inactive or deleted.") until `activate`; they are kept.
+    /// Refuse a user's tokens ("User inactive or deleted.") until `activate`; they are kept
+    /// unless `--revoke` is given.
     Deactivate {
         /// The user's name.
         username: String,
+        /// Delete the user's tokens too, as an application with
+        /// `Policy::revoke_on_deactivation(true)` does.
+        #[arg(long)]
+        revoke: bool,
     },
     /// Create a token and print its key, once: `Generated token <key> for user <username>`.
     CreateToken {

@@ -597,3 +597,59 @@ fn stored_text_is_escaped_in_the_listing() {
         .code(1)
         .stderr(predicate::str::contains("invalid token name"));
 }
+
+#[test]
+fn deactivate_can_delete_the_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store, alice) = sqlite_with_alice(&dir);
+    runtime().block_on(async {
+        for _ in 0..2 {
+            store
+                .create_token(alice.id, tokenauth::NewToken::default())
+                .await
+                .unwrap();
+        }
+    });
+    tokenauth(&url)
+        .args(["deactivate", "alice", "--revoke"])
+        .assert()
+        .success()
+        .stdout(
+            "Deactivated user alice; revoked 2 tokens; 0 tokens kept, refused until \
+             `tokenauth activate alice`\n",
+        );
+    assert!(
+        runtime()
+            .block_on(store.tokens(alice.id))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_key_that_cannot_be_shown_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store, alice) = sqlite_with_alice(&dir);
+    // Standard output is a pipe whose reader is gone: the key cannot be delivered.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokenauth"))
+        .args(["--database-url", &url, "create-token", "alice"])
+        .env_remove("DATABASE_URL")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: cannot write the key to standard output")
+            && stderr.contains("the new token was revoked"),
+        "{stderr}"
+    );
+    assert!(
+        runtime()
+            .block_on(store.tokens(alice.id))
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -146,7 +146,7 @@ impl Error {
     /// Whether this error is a temporary outage rather than a failed query or a logical error:
     /// the database is unreachable, shutting down, starting up, locked past its busy timeout or
     /// out of resources (a pool timeout, a closed pool, an I/O or TLS failure, PostgreSQL's
-    /// classes `08`, `53`, `57P0x`, SQLite's `BUSY`/`LOCKED`), or the password hashing queue is
+    /// classes `08`, `53`, `57P0x`, a read-only failover, SQLite's `BUSY`/`LOCKED`), or the password hashing queue is
     /// full ([`Error::Overloaded`]). Requests answer `503 Service Unavailable` with
     /// `Retry-After` for these and `500` for other store errors.
     ///
@@ -201,12 +201,23 @@ fn database_unavailable(err: &sqlx::Error) -> bool {
             #[cfg(feature = "postgres")]
             if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 // SQLSTATE: connection exceptions (08), insufficient resources (53),
-                // admin/crash shutdown and "cannot connect now" (57P01-57P03), and statements
-                // cancelled by a timeout (57014).
+                // admin/crash shutdown and "cannot connect now" (57P01-57P03), statements
+                // cancelled by a timeout (57014), a read-only server during a failover
+                // (25006), and transient lock failures (55P03, 40001, 40P01).
                 let code = pg.code();
                 return code.starts_with("08")
                     || code.starts_with("53")
-                    || matches!(code, "57P01" | "57P02" | "57P03" | "57014");
+                    || matches!(
+                        code,
+                        "57P01"
+                            | "57P02"
+                            | "57P03"
+                            | "57014"
+                            | "25006"
+                            | "55P03"
+                            | "40001"
+                            | "40P01"
+                    );
             }
             false
         }

@@ -32,10 +32,17 @@ pub(crate) fn verifications() -> u64 {
     VERIFICATIONS.load(Ordering::Relaxed)
 }
 
-/// The most Argon2 memory one worker will hold (KiB, i.e. 1 KiB blocks): a stored hash asking
-/// for more never matches, so a corrupt or hostile row cannot make a worker allocate
-/// without bound.
-pub(crate) const MAX_MEMORY_KIB: usize = 256 * 1024;
+/// The most Argon2 memory one verification may use (KiB, i.e. 1 KiB blocks), and the most work
+/// (memory × passes): a stored hash asking for more never matches — it is verified as a
+/// dummy instead, costing the usual work — so a corrupt or hostile row can make a worker
+/// neither allocate nor compute without bound. Django's own Argon2 defaults (100 MiB, 2
+/// passes) are within both.
+pub(crate) const MAX_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_WORK: u64 = 4 * MAX_MEMORY_KIB as u64;
+
+/// The memory a worker keeps between jobs: what tokenauth's own hashes need. A job that needs
+/// more allocates it and gives it back when done.
+const KEPT_BLOCKS: usize = Params::DEFAULT_M_COST as usize;
 
 /// How many password computations may run and wait at once (see [`Policy::password_hashing`](crate::Policy::password_hashing)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,16 +255,23 @@ fn work(receiver: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// `blocks` blocks of the worker's memory, growing it (once) when a hash needs more.
-fn blocks(memory: &mut Vec<Block>, blocks: usize) -> Option<&mut [Block]> {
-    if blocks > MAX_MEMORY_KIB {
-        return None;
-    }
+/// `blocks` blocks of the worker's memory, growing it when a hash needs more.
+fn blocks(memory: &mut Vec<Block>, blocks: usize) -> Result<&mut [Block], Error> {
     if memory.len() < blocks {
-        memory.try_reserve_exact(blocks - memory.len()).ok()?;
+        memory
+            .try_reserve_exact(blocks - memory.len())
+            .map_err(|_| Error::Overloaded)?;
         memory.resize(blocks, Block::new());
     }
-    Some(&mut memory[..blocks])
+    Ok(&mut memory[..blocks])
+}
+
+/// Gives back what a large job grew the worker's memory to.
+fn shrink(memory: &mut Vec<Block>) {
+    if memory.len() > KEPT_BLOCKS {
+        memory.truncate(KEPT_BLOCKS);
+        memory.shrink_to_fit();
+    }
 }
 
 fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, Error> {
@@ -268,8 +282,7 @@ fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, Error> {
         .map_err(|err| Error::Random(err.to_string()))?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     let failed = |err: &dyn std::fmt::Display| Error::PasswordHash(err.to_string());
-    let memory = blocks(memory, params.block_count())
-        .ok_or_else(|| Error::PasswordHash("out of memory".to_owned()))?;
+    let memory = blocks(memory, params.block_count())?;
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, memory)
         .map_err(|err| failed(&err))?;
@@ -288,34 +301,72 @@ fn verify_with(
     stored: Option<&str>,
     memory: &mut Vec<Block>,
 ) -> Result<bool, Error> {
-    let (phc, usable) = match stored {
-        Some(phc) => (phc, true),
-        None => (dummy_hash(memory)?, false),
-    };
     VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
-    // A corrupt or unsupported hash in the database never matches.
-    Ok(matches(password, phc, memory).unwrap_or(false) && usable)
+    // A missing, corrupt, unsupported or over-limit hash never matches, and costs the same
+    // work as a real one: the dummy hash's.
+    let usable = stored.and_then(Stored::parse);
+    let matched = match usable {
+        Some(hash) => hash.matches(password, memory),
+        None => {
+            let dummy = dummy_hash(memory)?;
+            let dummy = Stored::parse(dummy)
+                .ok_or_else(|| Error::PasswordHash("the dummy hash is unusable".to_owned()))?;
+            dummy.matches(password, memory).map(|_| false)
+        }
+    };
+    shrink(memory);
+    matched
 }
 
-/// Whether `password` matches the Argon2 PHC string `phc`, computed in the worker's memory;
-/// `None` if the string is not a usable Argon2 hash.
-fn matches(password: &str, phc: &str, memory: &mut Vec<Block>) -> Option<bool> {
-    let hash = PasswordHash::new(phc).ok()?;
-    let (salt, expected) = (hash.salt.as_ref()?, hash.hash.as_ref()?);
-    let algorithm = Algorithm::try_from(hash.algorithm.as_str()).ok()?;
-    let version = match hash.version {
-        Some(version) => Version::try_from(version).ok()?,
-        None => Version::default(),
-    };
-    let params = Params::try_from(&hash).ok()?;
-    let mut out = [0u8; Output::MAX_LENGTH];
-    let out = out.get_mut(..expected.len())?;
-    let memory = blocks(memory, params.block_count())?;
-    Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), out, memory)
-        .ok()?;
-    // `Output`'s equality is constant-time.
-    Some(Output::new(out).ok()? == *expected)
+/// A stored Argon2 hash, parsed and within the limits.
+struct Stored {
+    hash: PasswordHash,
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+}
+
+impl Stored {
+    fn parse(phc: &str) -> Option<Self> {
+        let hash = PasswordHash::new(phc).ok()?;
+        hash.salt.as_ref()?;
+        hash.hash.as_ref()?;
+        let algorithm = Algorithm::try_from(hash.algorithm.as_str()).ok()?;
+        let version = match hash.version {
+            Some(version) => Version::try_from(version).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&hash).ok()?;
+        let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
+        if params.m_cost() > MAX_MEMORY_KIB || work > MAX_WORK {
+            return None;
+        }
+        Some(Stored {
+            hash,
+            algorithm,
+            version,
+            params,
+        })
+    }
+
+    /// Whether `password` matches, computed in the worker's memory.
+    fn matches(&self, password: &str, memory: &mut Vec<Block>) -> Result<bool, Error> {
+        let (Some(salt), Some(expected)) = (&self.hash.salt, &self.hash.hash) else {
+            return Ok(false);
+        };
+        let mut out = [0u8; Output::MAX_LENGTH];
+        let Some(out) = out.get_mut(..expected.len()) else {
+            return Ok(false);
+        };
+        let memory = blocks(memory, self.params.block_count())?;
+        let computed = Argon2::new(self.algorithm, self.version, self.params.clone())
+            .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), out, memory);
+        if computed.is_err() {
+            return Ok(false);
+        }
+        // `Output`'s equality is constant-time.
+        Ok(Output::new(out).is_ok_and(|out| out == *expected))
+    }
 }
 
 /// A hash of a random password, computed once, verified in place of a missing user's hash.
@@ -393,6 +444,14 @@ mod tests {
         );
         let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
         assert!(!hasher.verify("x", Some(huge.into())).await.unwrap());
+        let endless = "$argon2id$v=19$m=19456,t=4294967295,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        let before = verifications();
+        assert!(!hasher.verify("x", Some(endless.into())).await.unwrap());
+        assert_eq!(
+            verifications() - before,
+            1,
+            "verified as a dummy, with the usual work"
+        );
     }
 
     #[tokio::test]

@@ -108,7 +108,9 @@ impl Policy {
     /// The longest lifetime a token may get, by any issuing path: the login view's
     /// `expires_in`, [`NewToken`](crate::NewToken)'s expiry, the default TTL, sliding refresh and
     /// the CLI (`--max-ttl`). Longer expiries are clamped to it, and tokens asked for without
-    /// an expiry get this one. Without it, the ceiling is [`MAX_LIFETIME`].
+    /// an expiry get this one. Authentication enforces it too: a token older than `ttl` is
+    /// refused (`Invalid token.`), whoever created it and whenever. Without it, the ceiling is
+    /// [`MAX_LIFETIME`].
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -195,7 +197,9 @@ impl Policy {
     /// CPU), each on a worker thread that reuses its memory; at most `queue` more logins wait
     /// for a worker, each at most `max_wait` (by default 64 and 3 s). Beyond that a login
     /// fails with [`Error::Overloaded`](crate::Error::Overloaded): `503` with `Retry-After`.
-    /// Peak memory for hashing is about `workers × 19 MiB`.
+    /// Peak memory for hashing is about `workers × 19 MiB` (a stored hash with stronger
+    /// parameters, e.g. imported, borrows up to 256 MiB for its verification). The bound holds
+    /// per store and its clones: each `with_policy` starts workers of its own.
     ///
     /// ```
     /// use std::time::Duration;
@@ -230,13 +234,23 @@ impl Policy {
             ),
             None => self.default_ttl.map(|ttl| add_capped(now, ttl)),
         };
-        let ceiling = add_capped(now, self.max_ttl.unwrap_or(MAX_LIFETIME));
         let floor = now - MAX_LIFETIME;
+        let ceiling = add_capped(now, self.max_ttl.unwrap_or(MAX_LIFETIME)).max(floor);
         Ok(match asked {
             Some(at) => Some(at.clamp(floor, ceiling)),
             None if self.max_ttl.is_some() => Some(ceiling),
             None => None,
         })
+    }
+
+    /// When `token` expires under this policy: its own expiry, or earlier when the policy's
+    /// maximum lifetime ends first.
+    pub(crate) fn effective_expiry(&self, token: &Token) -> Option<DateTime<Utc>> {
+        let capped = self.max_ttl.map(|ttl| add_capped(token.created, ttl));
+        match (token.expires_at, capped) {
+            (Some(own), Some(capped)) => Some(own.min(capped)),
+            (own, capped) => own.or(capped),
+        }
     }
 
     /// What to write back after `token` authenticated at `now`: `(last_used_at, expires_at)`,

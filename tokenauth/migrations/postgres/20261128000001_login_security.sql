@@ -17,3 +17,13 @@ CREATE TABLE tokenauth_login_attempts (
 
 CREATE INDEX tokenauth_login_attempts_subject ON tokenauth_login_attempts (subject, expires_at);
 CREATE INDEX tokenauth_login_attempts_expires_at ON tokenauth_login_attempts (expires_at);
+
+-- The secret that keys the throttle's subject digests (HMAC-SHA-256), so that the attempts
+-- table does not reveal which usernames (or passwords typed into the username field) and
+-- addresses were tried. Shared by every instance; 244 random bits from gen_random_uuid().
+CREATE TABLE tokenauth_throttle_key (
+    id  BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),
+    key BYTEA NOT NULL CHECK (length(key) = 32)
+);
+INSERT INTO tokenauth_throttle_key (key)
+VALUES (uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()));

@@ -286,17 +286,23 @@ impl LoginBody {
             .get("content-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > limit as u64) {
+        let limit_bytes = u64::try_from(limit).unwrap_or(u64::MAX);
+        if declared.is_some_and(|length| length > limit_bytes) {
             return too_large();
         }
         // One byte more than the limit, whatever the body claimed to be.
-        let mut bytes = Vec::with_capacity(limit.min(declared.unwrap_or(0) as usize));
-        self.0
+        let capacity = declared.map_or(0, |length| usize::try_from(length).unwrap_or(0));
+        let mut bytes = Vec::with_capacity(limit.min(capacity).min(64 * 1024));
+        let read = self
+            .0
             .into_async_read()
-            .take(limit as u64 + 1)
+            .take(limit_bytes.saturating_add(1))
             .read_to_end(&mut bytes)
-            .await
-            .map_err(poem::error::BadRequest)?;
+            .await;
+        if read.is_err() {
+            let detail = json!({ "detail": "The request body could not be read." });
+            return Ok(Err(body::Refusal::BadRequest(detail.to_string())));
+        }
         if bytes.len() > limit {
             return too_large();
         }

@@ -179,8 +179,9 @@ impl Store {
     }
 
     /// DRF's `authenticate_credentials`: one query joining the token (by the key's digest) to
-    /// its user, then Django REST framework's checks. Unknown and expired keys are
-    /// `Invalid token.`; a user that is not active is `User inactive or deleted.`
+    /// its user, then Django REST framework's checks. Unknown and expired keys — including
+    /// tokens older than [`Policy::max_ttl`](crate::Policy::max_ttl) — are `Invalid token.`;
+    /// a user that is not active is `User inactive or deleted.`
     ///
     /// # Errors
     /// [`AuthenticateError::Denied`] with the reason, or [`AuthenticateError::Store`] if the
@@ -220,6 +221,7 @@ impl Store {
             return Err(AuthError::InvalidToken.into());
         };
         let mut token = Token::from(token);
+        token.expires_at = self.policy().effective_expiry(&token);
         // Microseconds: what PostgreSQL keeps, so written values read back unchanged.
         let now = Utc::now().trunc_subsecs(6);
         if token.is_expired(now) {

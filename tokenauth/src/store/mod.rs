@@ -60,6 +60,9 @@ pub struct Store {
     policy: std::sync::Arc<crate::Policy>,
     /// Password hashing workers, shared by clones; started on first use.
     hasher: std::sync::Arc<crate::password::Hasher>,
+    /// The login throttle's key (PostgreSQL), read once.
+    #[cfg(all(feature = "postgres", feature = "openapi"))]
+    throttle_key: std::sync::Arc<tokio::sync::OnceCell<[u8; 32]>>,
 }
 
 #[derive(Clone)]
@@ -228,7 +231,34 @@ impl Store {
             pool,
             hasher: std::sync::Arc::new(crate::password::Hasher::new(policy.password_limits)),
             policy: std::sync::Arc::new(policy),
+            #[cfg(all(feature = "postgres", feature = "openapi"))]
+            throttle_key: Default::default(),
         }
+    }
+
+    /// The secret that keys the login throttle's digests on PostgreSQL (created by the
+    /// migrations), read once per store.
+    #[cfg(all(feature = "postgres", feature = "openapi"))]
+    pub(crate) async fn throttle_key(&self) -> Result<[u8; 32], crate::Error> {
+        let Some(pool) = self.postgres_pool() else {
+            return Err(crate::Error::Database(sqlx::Error::Configuration(
+                "the throttle key lives in PostgreSQL".into(),
+            )));
+        };
+        let key = self
+            .throttle_key
+            .get_or_try_init(|| async {
+                let key: Vec<u8> = sqlx::query_scalar("SELECT key FROM tokenauth_throttle_key")
+                    .fetch_one(pool)
+                    .await?;
+                <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
+                    crate::Error::Database(sqlx::Error::Protocol(
+                        "tokenauth_throttle_key holds a key of the wrong length".into(),
+                    ))
+                })
+            })
+            .await?;
+        Ok(*key)
     }
 
     /// A new key in the policy's [`KeyFormat`](crate::KeyFormat), e.g. to pass to

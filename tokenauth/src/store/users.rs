@@ -292,9 +292,12 @@ impl Store {
         };
         let key = self.generate_key()?;
         let tokens = self.tokens_for::<User>();
-        match tokens.issue(user.id, &key, &options, Some(version)).await? {
-            Issued::New(token) => Ok(Some((user, token, key))),
-            Issued::Existing(_) | Issued::Stale => Ok(None),
+        match tokens.issue(user.id, &key, &options, Some(version)).await {
+            Ok(Issued::New(token)) => Ok(Some((user, token, key))),
+            Ok(Issued::Existing(_) | Issued::Stale) => Ok(None),
+            // Deleted since the check: as if the password were wrong.
+            Err(Error::UserNotFound(_)) => Ok(None),
+            Err(error) => Err(error),
         }
     }
 

@@ -1,13 +1,21 @@
 //! The throttle's state in this process's memory (SQLite stores): a map from fixed-size
-//! subjects to their recent attempts, swept by window and capped in entries.
+//! subjects to their recent attempts, swept by window and capped in entries. When it is full
+//! of live entries, those with the fewest recorded attempts (the oldest first) are forgotten
+//! to make room: refusing new subjects instead would let an attacker who fills the table shut
+//! every legitimate login out.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+use super::MEMORY_KEY;
 use super::{Limit, Subject};
 
 /// How often stale subjects are swept when the table is not full.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// How often a full table is reported in the log.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 struct Entry {
@@ -26,11 +34,6 @@ impl Entry {
             self.attempts.pop_front();
         }
     }
-
-    /// When the entry's last attempt ages out.
-    fn expires_at(&self) -> Option<Instant> {
-        self.attempts.back().map(|(at, _)| *at + self.window)
-    }
 }
 
 #[derive(Debug)]
@@ -39,8 +42,8 @@ pub(super) struct Table {
     capacity: usize,
     next_ticket: u64,
     last_sweep: Instant,
-    /// While full of live entries: when to look again (a sweep is O(entries)).
-    full_until: Option<Instant>,
+    /// When eviction was last reported.
+    reported: Option<Instant>,
 }
 
 impl Table {
@@ -50,7 +53,7 @@ impl Table {
             capacity,
             next_ticket: 1,
             last_sweep: now,
-            full_until: None,
+            reported: None,
         }
     }
 
@@ -64,7 +67,7 @@ impl Table {
     }
 
     /// Reserves one attempt against every subject, or none: `Err` with the wait when a subject
-    /// is at its limit, or when the table is full of live entries and a subject is new.
+    /// is at its limit.
     pub(super) fn reserve(
         &mut self,
         subjects: &[(Subject, Limit)],
@@ -85,7 +88,9 @@ impl Table {
             let len = entry.attempts.len();
             if len >= limit.failures {
                 let (oldest, _) = entry.attempts[len - limit.failures];
-                let retry = (oldest + limit.window).saturating_duration_since(now);
+                let retry = oldest
+                    .checked_add(limit.window)
+                    .map_or(limit.window, |at| at.saturating_duration_since(now));
                 wait = wait.max(Some(retry));
             }
         }
@@ -93,37 +98,17 @@ impl Table {
             return Err(wait);
         }
         if self.entries.len() + new > self.capacity {
-            if self.full_until.is_none_or(|until| now >= until) {
-                self.sweep(now);
-            }
+            self.sweep(now);
             if self.entries.len() + new > self.capacity {
-                // Full of live entries: a new subject waits until the first one ages out,
-                // rather than evicting (and so forgetting) someone's failures.
-                let until = match self.full_until {
-                    Some(until) if until > now => until,
-                    _ => {
-                        let first = self.entries.values().filter_map(Entry::expires_at).min();
-                        let until = first.unwrap_or(now).max(now + Duration::from_secs(1));
-                        tracing::warn!(
-                            capacity = self.capacity,
-                            "tokenauth: the login throttle is full; logins of new usernames and \
-                             clients wait until entries expire"
-                        );
-                        self.full_until = Some(until);
-                        until
-                    }
-                };
-                return Err(until - now);
+                self.evict(subjects, new, now);
             }
-            self.full_until = None;
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         for (subject, limit) in subjects {
             let entry = self.entries.entry(*subject).or_insert_with(|| Entry {
                 window: limit.window,
-                // Never more than the limit: allocate that once.
-                attempts: VecDeque::with_capacity(limit.failures.min(1024)),
+                attempts: VecDeque::new(),
             });
             entry.attempts.push_back((now, ticket));
             // A lowered limit: keep only what the limit can count.
@@ -147,6 +132,42 @@ impl Table {
     /// Forgets every attempt of `subject`.
     pub(super) fn forget(&mut self, subject: &Subject) {
         self.entries.remove(subject);
+    }
+
+    /// Makes room for `new` subjects (and a tenth of the capacity more, so that a full table
+    /// is not scanned on every attempt) by forgetting the entries with the fewest attempts,
+    /// the least recently used first — never those of the current reservation.
+    fn evict(&mut self, current: &[(Subject, Limit)], new: usize, now: Instant) {
+        let mut candidates: Vec<(usize, Instant, Subject)> = self
+            .entries
+            .iter()
+            .filter(|(subject, _)| !current.iter().any(|(s, _)| s == *subject))
+            .map(|(subject, entry)| {
+                let last = entry.attempts.back().map_or(now, |(at, _)| *at);
+                (entry.attempts.len(), last, *subject)
+            })
+            .collect();
+        let needed = (self.entries.len() + new).saturating_sub(self.capacity);
+        let count = (needed + self.capacity / 10).min(candidates.len());
+        if count == 0 {
+            return;
+        }
+        candidates.select_nth_unstable_by(count - 1, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (_, _, subject) in &candidates[..count] {
+            self.entries.remove(subject);
+        }
+        if self
+            .reported
+            .is_none_or(|at| now.saturating_duration_since(at) >= REPORT_EVERY)
+        {
+            self.reported = Some(now);
+            tracing::warn!(
+                capacity = self.capacity,
+                forgotten = count,
+                "tokenauth: the login throttle is full of live entries; forgetting those with \
+                 the fewest failures (see AuthApi::throttle_capacity)"
+            );
+        }
     }
 
     fn sweep(&mut self, now: Instant) {
@@ -174,8 +195,13 @@ mod tests {
         let (per_user, per_client) = limits(2, 3);
         let t0 = Instant::now();
         let mut table = Table::new(100, t0);
-        let ip = Subject::client("192.0.2.1".parse().unwrap());
-        let at = |name: &str| [(Subject::username(name), per_user), (ip, per_client)];
+        let ip = Subject::client(MEMORY_KEY, "192.0.2.1".parse().unwrap());
+        let at = |name: &str| {
+            [
+                (Subject::username(MEMORY_KEY, name), per_user),
+                (ip, per_client),
+            ]
+        };
         assert!(table.reserve(&at("alice"), t0).is_ok());
         assert!(
             table
@@ -209,8 +235,8 @@ mod tests {
         let (per_user, per_client) = limits(1, 5);
         let t0 = Instant::now();
         let mut table = Table::new(100, t0);
-        let ip = Subject::client("192.0.2.1".parse().unwrap());
-        let alice = Subject::username("alice");
+        let ip = Subject::client(MEMORY_KEY, "192.0.2.1".parse().unwrap());
+        let alice = Subject::username(MEMORY_KEY, "alice");
         let ticket = table
             .reserve(&[(alice, per_user), (ip, per_client)], t0)
             .unwrap();
@@ -225,36 +251,49 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded_with_100k_distinct_usernames() {
-        let (per_user, _) = limits(5, 20);
+        let per_user = Limit::new(5, Duration::from_secs(3600));
+        let per_client = Limit::new(20, Duration::from_secs(60));
         let t0 = Instant::now();
         let capacity = 10_000;
         let mut table = Table::new(capacity, t0);
+        // A victim with failures on record, and an attacker who fills the table.
+        let victim = Subject::username(MEMORY_KEY, "victim");
+        for i in 0..4 {
+            table
+                .reserve(&[(victim, per_user)], t0 + Duration::from_millis(i))
+                .unwrap();
+        }
         let long = "x".repeat(1000);
-        let mut refused = 0;
         for i in 0..100_000 {
             let name = format!("{long}{i}");
-            let now = t0 + Duration::from_millis(i);
-            if table
-                .reserve(&[(Subject::username(&name), per_user)], now)
-                .is_err()
-            {
-                refused += 1;
-            }
+            let now = t0 + Duration::from_millis(10 + i);
+            let subject = Subject::username(MEMORY_KEY, &name);
+            assert!(
+                table.reserve(&[(subject, per_user)], now).is_ok(),
+                "a new username is never refused for want of room"
+            );
             assert!(table.len() <= capacity);
         }
-        // 60 s windows over 100 s: the table filled, new names waited, expired ones made room.
-        assert!(refused > 0, "the cap was reached");
-        assert!(
-            refused < 100_000 - capacity,
-            "expired entries were swept: {refused}"
-        );
+        // The entries with the most failures were kept: the victim has one attempt left.
+        let now = t0 + Duration::from_secs(101);
+        assert!(table.reserve(&[(victim, per_user)], now).is_ok());
+        assert!(table.reserve(&[(victim, per_user)], now).is_err());
         // Keys are fixed-size whatever the username: the table holds no username bytes.
         assert_eq!(std::mem::size_of::<Subject>(), 16);
-        let later = t0 + Duration::from_secs(1000);
-        table
-            .reserve(&[(Subject::username("late"), per_user)], later)
-            .unwrap();
+        let later = t0 + Duration::from_secs(7200);
+        let client = Subject::client(MEMORY_KEY, "192.0.2.1".parse().unwrap());
+        table.reserve(&[(client, per_client)], later).unwrap();
         table.sweep(later);
         assert_eq!(table.len(), 1, "expired entries are swept by window");
+    }
+
+    #[test]
+    fn a_huge_window_does_not_overflow() {
+        let t0 = Instant::now();
+        let mut table = Table::new(10, t0);
+        let limit = Limit::new(1, Duration::MAX);
+        let alice = Subject::username(MEMORY_KEY, "alice");
+        table.reserve(&[(alice, limit)], t0).unwrap();
+        assert!(table.reserve(&[(alice, limit)], t0).is_err());
     }
 }

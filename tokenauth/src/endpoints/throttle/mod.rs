@@ -9,7 +9,8 @@
 //!
 //! Where the state lives follows the store: on PostgreSQL, a table that every application
 //! instance shares ([`postgres`]); on SQLite, this process's memory ([`memory`]), bounded in
-//! entries. Subjects are fixed-size digests, never the usernames themselves.
+//! entries. Subjects are fixed-size keyed digests (HMAC-SHA-256, with a secret kept in the
+//! database on PostgreSQL), never the usernames or addresses themselves.
 
 mod memory;
 #[cfg(feature = "postgres")]
@@ -19,8 +20,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use hmac::{KeyInit as _, Mac as _};
 use poem::Request;
-use sha2::{Digest as _, Sha256};
 
 use crate::{Error, Store};
 
@@ -59,29 +60,33 @@ impl std::fmt::Debug for Subject {
     }
 }
 
+/// The key of subjects kept in this process's memory only: nothing leaves the process, so a
+/// fixed key serves (the map itself hashes with a random SipHash key).
+pub(super) const MEMORY_KEY: &[u8; 32] = b"tokenauth login throttle, memory";
+
 impl Subject {
-    fn digest(kind: &[u8], value: &[u8]) -> Self {
-        let digest = Sha256::new()
-            .chain_update(b"tokenauth login throttle\0")
-            .chain_update(kind)
-            .chain_update(b"\0")
-            .chain_update(value)
-            .finalize();
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
-        Subject(key)
+    fn digest(key: &[u8; 32], kind: &[u8], value: &[u8]) -> Self {
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+        mac.update(kind);
+        mac.update(b"\0");
+        mac.update(value);
+        let digest = mac.finalize().into_bytes();
+        let mut subject = [0u8; 16];
+        subject.copy_from_slice(&digest[..16]);
+        Subject(subject)
     }
 
-    pub(super) fn username(username: &str) -> Self {
-        Subject::digest(b"username", username.as_bytes())
+    pub(super) fn username(key: &[u8; 32], username: &str) -> Self {
+        Subject::digest(key, b"username", username.as_bytes())
     }
 
     /// A client's network: an IPv4 address, or an IPv6 address's /64 (one customer's
     /// allocation, which holds 2^64 addresses). IPv4-mapped IPv6 addresses count as IPv4.
-    pub(super) fn client(ip: IpAddr) -> Self {
+    pub(super) fn client(key: &[u8; 32], ip: IpAddr) -> Self {
         match ip.to_canonical() {
-            IpAddr::V4(v4) => Subject::digest(b"ipv4", &v4.octets()),
-            IpAddr::V6(v6) => Subject::digest(b"ipv6/64", &v6.octets()[..8]),
+            IpAddr::V4(v4) => Subject::digest(key, b"ipv4", &v4.octets()),
+            IpAddr::V6(v6) => Subject::digest(key, b"ipv6/64", &v6.octets()[..8]),
         }
     }
 
@@ -121,7 +126,7 @@ pub(super) struct Throttle {
     per_client: Limit,
     memory: Mutex<memory::Table>,
     #[cfg(feature = "postgres")]
-    sweeps: postgres::Sweeps,
+    shared: postgres::Shared,
 }
 
 /// Subjects tracked in memory at most (SQLite stores): ~80 bytes each plus 24 per attempt the
@@ -134,9 +139,9 @@ impl Throttle {
         Throttle {
             per_username,
             per_client,
-            memory: Mutex::new(memory::Table::new(capacity, Instant::now())),
+            memory: Mutex::new(memory::Table::new(capacity.max(1), Instant::now())),
             #[cfg(feature = "postgres")]
-            sweeps: postgres::Sweeps::default(),
+            shared: postgres::Shared::default(),
         }
     }
 
@@ -154,13 +159,13 @@ impl Throttle {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The subjects an attempt counts against, with their limits (limits of 0 are off).
-    fn subjects(&self, username: &str, client: Option<IpAddr>) -> Reservation {
+    /// The subjects an attempt counts against (limits of 0 are off), digested with `key`.
+    fn subjects(&self, key: &[u8; 32], username: &str, client: Option<IpAddr>) -> Reservation {
         Reservation {
-            username: (self.per_username.failures > 0).then(|| Subject::username(username)),
+            username: (self.per_username.failures > 0).then(|| Subject::username(key, username)),
             client: client
                 .filter(|_| self.per_client.failures > 0)
-                .map(Subject::client),
+                .map(|ip| Subject::client(key, ip)),
             ticket: Ticket::Memory(0),
         }
     }
@@ -179,16 +184,15 @@ impl Throttle {
         username: &str,
         client: Option<IpAddr>,
     ) -> Result<Admission, Error> {
-        let mut reservation = self.subjects(username, client);
-        let subjects = self.with_limits(&reservation);
-        if subjects.is_empty() {
-            return Ok(Admission::Granted(reservation)); // both limits are off
-        }
         #[cfg(feature = "postgres")]
         if let Some(pool) = store.postgres_pool() {
-            let now = chrono::Utc::now();
-            self.sweeps.maybe_sweep(pool, now).await;
-            return Ok(match postgres::reserve(pool, &subjects, now).await? {
+            let key = store.throttle_key().await?;
+            let mut reservation = self.subjects(&key, username, client);
+            let subjects = self.with_limits(&reservation);
+            if subjects.is_empty() {
+                return Ok(Admission::Granted(reservation)); // both limits are off
+            }
+            return Ok(match self.shared.reserve(pool, &subjects).await? {
                 Ok(rows) => {
                     reservation.ticket = Ticket::Postgres(rows);
                     Admission::Granted(reservation)
@@ -197,6 +201,11 @@ impl Throttle {
             });
         }
         let _ = store;
+        let mut reservation = self.subjects(MEMORY_KEY, username, client);
+        let subjects = self.with_limits(&reservation);
+        if subjects.is_empty() {
+            return Ok(Admission::Granted(reservation));
+        }
         Ok(match self.table().reserve(&subjects, Instant::now()) {
             Ok(ticket) => {
                 reservation.ticket = Ticket::Memory(ticket);
@@ -249,57 +258,138 @@ impl Throttle {
 }
 
 /// The client's address: the peer's, or — only when the peer is a trusted proxy — the
-/// right-most address of `X-Forwarded-For` that is not itself a trusted proxy.
+/// right-most address of `X-Forwarded-For` that is not itself a trusted proxy. Entries are
+/// read from the right, as the proxies appended them: an entry that is not an address (or
+/// `address:port`) stops the walk and the peer is used, so a client cannot hide its own
+/// address behind a malformed one. Addresses are compared in canonical form (an
+/// IPv4-mapped `::ffff:10.0.0.1` is `10.0.0.1`). `None` when the peer is not an IP socket
+/// (e.g. a Unix socket): then only the per-username limit applies.
 pub(super) fn client_address(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr()?.ip();
-    if !trusted_proxies.contains(&peer) {
-        return Some(peer);
+    let forwarded = req.headers().get_all("x-forwarded-for");
+    Some(resolve(peer, forwarded.iter(), trusted_proxies))
+}
+
+/// [`client_address`] for a peer and its `X-Forwarded-For` header values.
+fn resolve<'h>(
+    peer: IpAddr,
+    forwarded: impl Iterator<Item = &'h poem::http::HeaderValue>,
+    trusted_proxies: &[IpAddr],
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|p| p.to_canonical() == *ip);
+    if !trusted(&peer) {
+        return peer;
     }
-    let forwarded: Vec<IpAddr> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|part| part.trim().parse().ok())
-        .collect();
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !trusted_proxies.contains(ip))
-        .or_else(|| forwarded.first())
-        .copied()
-        .or(Some(peer))
+    let mut entries: Vec<&str> = Vec::new();
+    for value in forwarded {
+        let Ok(value) = value.to_str() else {
+            return peer; // not visible ASCII: believe nothing in it
+        };
+        entries.extend(value.split(',').map(str::trim));
+    }
+    let mut nearest = peer;
+    for entry in entries.iter().rev() {
+        let Some(ip) = forwarded_address(entry) else {
+            return peer;
+        };
+        if !trusted(&ip) {
+            return ip;
+        }
+        nearest = ip;
+    }
+    nearest // every hop is a trusted proxy
+}
+
+/// An `X-Forwarded-For` entry: `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1` or
+/// `[2001:db8::1]:4711`, canonical.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let ip = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+        .ok()?;
+    Some(ip.to_canonical())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn ipv6_clients_are_keyed_by_their_64() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
-        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(Subject::client(a), Subject::client(b));
-        assert_ne!(Subject::client(a), Subject::client(other));
-        let v4: IpAddr = "192.0.2.1".parse().unwrap();
-        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(Subject::client(v4), Subject::client(mapped));
-        assert_ne!(
-            Subject::client(v4),
-            Subject::client("192.0.2.2".parse().unwrap())
-        );
+    fn client(ip: &str) -> Subject {
+        Subject::client(MEMORY_KEY, ip.parse().unwrap())
     }
 
     #[test]
-    fn subjects_are_fixed_size_and_separate_kinds() {
-        let huge = "x".repeat(5 << 20);
-        assert_eq!(Subject::username(&huge).as_bytes().len(), 16);
-        assert_ne!(Subject::username("alice"), Subject::username("alicf"));
-        assert_ne!(
-            Subject::username("192.0.2.1"),
-            Subject::client("192.0.2.1".parse().unwrap())
+    fn ipv6_clients_are_keyed_by_their_64() {
+        assert_eq!(
+            client("2001:db8:1:2::1"),
+            client("2001:db8:1:2:ffff:ffff:ffff:ffff")
         );
+        assert_ne!(client("2001:db8:1:2::1"), client("2001:db8:1:3::1"));
+        assert_eq!(client("192.0.2.1"), client("::ffff:192.0.2.1"));
+        assert_ne!(client("192.0.2.1"), client("192.0.2.2"));
+    }
+
+    #[test]
+    fn subjects_are_fixed_size_keyed_and_separate_kinds() {
+        let huge = "x".repeat(5 << 20);
+        assert_eq!(Subject::username(MEMORY_KEY, &huge).as_bytes().len(), 16);
+        assert_ne!(
+            Subject::username(MEMORY_KEY, "alice"),
+            Subject::username(MEMORY_KEY, "alicf")
+        );
+        assert_ne!(
+            Subject::username(MEMORY_KEY, "alice"),
+            Subject::username(&[7; 32], "alice"),
+            "another key, another subject"
+        );
+        assert_ne!(
+            Subject::username(MEMORY_KEY, "192.0.2.1"),
+            client("192.0.2.1")
+        );
+    }
+
+    fn from(peer: &str, forwarded: &[&str], trusted: &[&str]) -> Option<IpAddr> {
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        let values: Vec<poem::http::HeaderValue> =
+            forwarded.iter().map(|v| v.parse().unwrap()).collect();
+        let trusted: Vec<IpAddr> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+        Some(resolve(peer.ip(), values.iter(), &trusted))
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let proxy = ["10.0.0.1"];
+        // Untrusted peers: the header is ignored.
+        assert_eq!(
+            from("192.0.2.9:1", &["198.51.100.1"], &proxy),
+            ip("192.0.2.9")
+        );
+        // The right-most untrusted entry, whatever the client wrote to its left.
+        assert_eq!(
+            from("10.0.0.1:1", &["6.6.6.6, 198.51.100.1"], &proxy),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            from("10.0.0.1:1", &["198.51.100.1:4711", "10.0.0.1"], &proxy),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            from("10.0.0.1:1", &["[2001:db8::1]:443"], &proxy),
+            ip("2001:db8::1")
+        );
+        // A malformed entry where the proxy's should be: believe nothing.
+        assert_eq!(
+            from("10.0.0.1:1", &["6.6.6.6, unknown"], &proxy),
+            ip("10.0.0.1")
+        );
+        // An IPv4 proxy seen through an IPv6 socket is still the trusted proxy.
+        assert_eq!(
+            from("[::ffff:10.0.0.1]:1", &["198.51.100.1"], &proxy),
+            ip("198.51.100.1")
+        );
+        // No header: the proxy's own address.
+        assert_eq!(from("10.0.0.1:1", &[], &proxy), ip("10.0.0.1"));
     }
 }

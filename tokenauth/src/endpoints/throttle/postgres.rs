@@ -3,11 +3,16 @@
 //! each grant an attacker the limit.
 //!
 //! A reservation is one transaction: take a transaction-scoped advisory lock per subject (in
-//! a fixed order, so two reservations never deadlock), count the subject's live attempts,
-//! and insert one row per subject only if every count is under its limit.
+//! a fixed order), count the subject's live attempts, and insert one row per subject only if
+//! every count is under its limit. The locks are *tried*, never waited for: a contended
+//! reservation gives its connection back and retries shortly, so a flood of attempts for one
+//! subject cannot park the pool's connections on a lock. Denials are remembered in process
+//! memory until they expire, so repeated attempts for a blocked subject cost no query.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -22,21 +27,94 @@ const LOCK_CLASS: i32 = 0x746b_6175;
 /// How often one instance deletes every expired attempt.
 const SWEEP_EVERY_SECONDS: i64 = 60;
 
-/// When this instance last deleted expired attempts.
+/// How many times a reservation tries the locks before answering `429` (about a second).
+const LOCK_TRIES: u32 = 40;
+
+/// Denied subjects remembered at most (a cache: when full it is emptied).
+const DENIED_CAPACITY: usize = 10_000;
+
+/// This instance's share of the throttle: when it last swept expired attempts, and which
+/// subjects it knows to be over their limit until when.
 #[derive(Debug, Default)]
-pub(super) struct Sweeps {
-    last: AtomicI64,
+pub(super) struct Shared {
+    last_sweep: AtomicI64,
+    denied: Mutex<HashMap<Subject, Instant>>,
 }
 
-impl Sweeps {
+impl Shared {
+    /// Reserves one attempt per subject: `Ok(Ok(rows))` with the inserted row ids, or
+    /// `Ok(Err(wait))` when a subject is at its limit (nothing inserted).
+    pub(super) async fn reserve(
+        &self,
+        pool: &PgPool,
+        subjects: &[(Subject, Limit)],
+    ) -> Result<Result<Vec<i64>, Duration>, Error> {
+        if let Some(wait) = self.denied_for(subjects, Instant::now()) {
+            return Ok(Err(wait));
+        }
+        self.maybe_sweep(pool, Utc::now()).await;
+        let mut ordered: Vec<&(Subject, Limit)> = subjects.iter().collect();
+        ordered.sort_by_key(|(subject, _)| *subject);
+        for attempt in 0..LOCK_TRIES {
+            if attempt > 0 {
+                // Jittered, so that contenders do not retry in step.
+                let jitter = u64::from(attempt * 7 % 13);
+                tokio::time::sleep(Duration::from_millis(10 + jitter)).await;
+            }
+            match try_reserve(pool, &ordered, Utc::now()).await? {
+                None => continue,
+                Some(Ok(rows)) => return Ok(Ok(rows)),
+                Some(Err(over)) => {
+                    self.remember_denied(&over);
+                    let wait = over.iter().map(|(_, wait)| *wait).max();
+                    return Ok(Err(wait.unwrap_or(Duration::from_secs(1))));
+                }
+            }
+        }
+        Ok(Err(Duration::from_secs(1))) // this subject is under heavy contention
+    }
+
+    fn denied_for(&self, subjects: &[(Subject, Limit)], now: Instant) -> Option<Duration> {
+        let denied = self
+            .denied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subjects
+            .iter()
+            .filter_map(|(subject, _)| denied.get(subject))
+            .filter_map(|until| until.checked_duration_since(now))
+            .filter(|wait| !wait.is_zero())
+            .max()
+    }
+
+    /// Remembers the subjects found over their limits, each until its wait ends.
+    fn remember_denied(&self, over: &[(Subject, Duration)]) {
+        let now = Instant::now();
+        let mut denied = self
+            .denied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if denied.len() >= DENIED_CAPACITY {
+            denied.retain(|_, until| *until > now);
+            if denied.len() >= DENIED_CAPACITY {
+                denied.clear();
+            }
+        }
+        for (subject, wait) in over {
+            if let Some(until) = now.checked_add(*wait) {
+                denied.insert(*subject, until);
+            }
+        }
+    }
+
     /// Deletes expired attempts, at most once a minute per instance (a failure only delays
     /// the cleanup: live counts never include expired rows).
-    pub(super) async fn maybe_sweep(&self, pool: &PgPool, now: DateTime<Utc>) {
+    async fn maybe_sweep(&self, pool: &PgPool, now: DateTime<Utc>) {
         let second = now.timestamp();
-        let last = self.last.load(Ordering::Relaxed);
+        let last = self.last_sweep.load(Ordering::Relaxed);
         if second - last < SWEEP_EVERY_SECONDS
             || self
-                .last
+                .last_sweep
                 .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
                 .is_err()
         {
@@ -52,27 +130,29 @@ impl Sweeps {
     }
 }
 
-/// Reserves one attempt per subject: `Ok(Ok(rows))` with the inserted row ids, or
-/// `Ok(Err(wait))` when a subject is at its limit (nothing inserted).
-pub(super) async fn reserve(
+/// One try: `None` if another reservation holds a subject's lock (nothing was done);
+/// `Some(Err(over))` with the subjects over their limits and how long each must wait.
+async fn try_reserve(
     pool: &PgPool,
-    subjects: &[(Subject, Limit)],
+    ordered: &[&(Subject, Limit)],
     now: DateTime<Utc>,
-) -> Result<Result<Vec<i64>, Duration>, Error> {
-    let mut ordered: Vec<&(Subject, Limit)> = subjects.iter().collect();
-    ordered.sort_by_key(|(subject, _)| *subject);
+) -> Result<Option<Result<Vec<i64>, Vec<(Subject, Duration)>>>, Error> {
     let mut tx = pool.begin().await?;
-    for (subject, _) in &ordered {
+    for (subject, _) in ordered {
         let bytes = subject.as_bytes();
         let key = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
             .bind(LOCK_CLASS)
             .bind(key)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+        if !locked {
+            tx.rollback().await?; // gives the connection back, releases any lock taken
+            return Ok(None);
+        }
     }
-    let mut wait: Option<Duration> = None;
-    for (subject, limit) in &ordered {
+    let mut over = Vec::new();
+    for (subject, limit) in ordered {
         let (live, first_expiry): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
             "SELECT count(*), min(expires_at) FROM tokenauth_login_attempts \
              WHERE subject = $1 AND expires_at > $2",
@@ -85,15 +165,15 @@ pub(super) async fn reserve(
             let retry = first_expiry
                 .and_then(|at| (at - now).to_std().ok())
                 .unwrap_or(Duration::from_secs(1));
-            wait = wait.max(Some(retry));
+            over.push((*subject, retry));
         }
     }
-    if let Some(wait) = wait {
+    if !over.is_empty() {
         tx.rollback().await?; // inserts nothing, releases the locks
-        return Ok(Err(wait));
+        return Ok(Some(Err(over)));
     }
     let mut rows = Vec::with_capacity(ordered.len());
-    for (subject, limit) in &ordered {
+    for (subject, limit) in ordered {
         let window = chrono::Duration::from_std(limit.window).unwrap_or(crate::MAX_LIFETIME);
         let expires_at = now
             .checked_add_signed(window.min(crate::MAX_LIFETIME))
@@ -110,7 +190,7 @@ pub(super) async fn reserve(
         rows.push(id);
     }
     tx.commit().await?;
-    Ok(Ok(rows))
+    Ok(Some(Ok(rows)))
 }
 
 /// Deletes a reservation's rows and, after a successful login, every attempt of `forget`.
