@@ -354,27 +354,11 @@ async fn far_future_expiries_are_kept_by_pruning(backend: Backend) {
         .await
         .unwrap();
     let hour_ago = (Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
-    let sql = match backend {
-        Backend::Sqlite => "UPDATE tokenauth_tokens SET expires_at = $1 WHERE id = $2",
-        Backend::Postgres => {
-            "UPDATE tokenauth_tokens SET expires_at = CAST($1 AS timestamptz) WHERE id = $2"
-        }
+    let set = match backend {
+        Backend::Sqlite => "expires_at = $1",
+        Backend::Postgres => "expires_at = CAST($1 AS timestamptz)",
     };
-    match backend {
-        Backend::Sqlite => sqlx::query(sql)
-            .bind(hour_ago.to_string())
-            .bind(other_format.id)
-            .execute(store.sqlite_pool().unwrap())
-            .await
-            .map(drop),
-        Backend::Postgres => sqlx::query(sql)
-            .bind(hour_ago.to_string())
-            .bind(other_format.id)
-            .execute(store.postgres_pool().unwrap())
-            .await
-            .map(drop),
-    }
-    .unwrap();
+    update_token(&store, set, hour_ago.to_string(), other_format.id).await;
     assert_eq!(store.prune_expired_tokens(Utc::now()).await.unwrap(), 2);
     let (_, token) = store.authenticate(key.expose_secret()).await.unwrap();
     assert!(token.expires_at.unwrap() > Utc::now() + chrono::Duration::days(365 * 99));
@@ -385,6 +369,36 @@ async fn far_future_expiries_are_kept_by_pruning(backend: Backend) {
         .unwrap();
     assert_eq!(store.prune_expired_tokens(far).await.unwrap(), 2);
     assert!(store.authenticate(expired.expose_secret()).await.is_err());
+}
+
+/// Sets a column of a token with plain SQL (`set` is `column = $1`), as a tool other than
+/// tokenauth would.
+async fn update_token<T>(store: &Store, set: &str, value: T, id: i64)
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+        + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + Send
+        + 'static,
+{
+    let sql = sqlx::AssertSqlSafe(format!("UPDATE tokenauth_tokens SET {set} WHERE id = $2"));
+    match (store.sqlite_pool(), store.postgres_pool()) {
+        (Some(pool), _) => sqlx::query(sql)
+            .bind(value)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop),
+        (_, Some(pool)) => sqlx::query(sql)
+            .bind(value)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop),
+        (None, None) => unreachable!("a store has a pool"),
+    }
+    .unwrap();
 }
 
 /// Defect 7: `Policy::max_ttl` holds at authentication too, for tokens created without it
@@ -406,22 +420,7 @@ async fn the_maximum_lifetime_holds_for_older_tokens(backend: Backend) {
         Some(token.created + chrono::Duration::hours(1))
     );
     let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
-    let sql = "UPDATE tokenauth_tokens SET created = $1 WHERE id = $2";
-    match backend {
-        Backend::Sqlite => sqlx::query(sql)
-            .bind(two_hours_ago)
-            .bind(token.id)
-            .execute(store.sqlite_pool().unwrap())
-            .await
-            .map(drop),
-        Backend::Postgres => sqlx::query(sql)
-            .bind(two_hours_ago)
-            .bind(token.id)
-            .execute(store.postgres_pool().unwrap())
-            .await
-            .map(drop),
-    }
-    .unwrap();
+    update_token(&store, "created = $1", two_hours_ago, token.id).await;
     assert!(matches!(
         capped.authenticate(key.expose_secret()).await,
         Err(tokenauth::AuthenticateError::Denied(

@@ -499,16 +499,21 @@ impl PgCluster {
             .is_ok_and(|out| out.stdout.starts_with(b"0"))
     }
 
-    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) {
+    /// One of the server's programs, run as `postgres` when we are root.
+    fn command(&self, program: &str) -> std::process::Command {
         let path = self.bin.join(program);
-        let mut command = if Self::as_root() {
+        if Self::as_root() {
             let mut command = std::process::Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(path);
             command
         } else {
             std::process::Command::new(path)
-        };
-        let output = command
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) {
+        let output = self
+            .command(program)
             .args(args)
             .current_dir(self.dir.path())
             .output()
@@ -571,15 +576,8 @@ impl PgCluster {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
-        let path = self.bin.join("pg_ctl");
-        let mut command = if Self::as_root() {
-            let mut command = std::process::Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(path);
-            command
-        } else {
-            std::process::Command::new(path)
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .arg("-D")
             .arg(data)
             .args(["-m", "immediate", "-w", "stop"])
