@@ -498,6 +498,13 @@ fn durations_beyond_a_timestamp_are_argument_errors_not_panics() {
         ["create-token", "alice", "--expires-in", "1000000y"],
         ["prune-expired", "--older-than", "1000000y", "--"],
         ["list-tokens", "--max-ttl", "99999999999999d", "--"],
+        // Found by fuzzing: humantime's parser panicked on this sum.
+        [
+            "create-token",
+            "alice",
+            "--expires-in",
+            "18446744073709551615s15ms65ms5ms915ms",
+        ],
     ] {
         let args: Vec<&str> = args.into_iter().filter(|a| *a != "--").collect();
         tokenauth(url)
