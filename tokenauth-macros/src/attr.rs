@@ -22,6 +22,36 @@ pub(crate) struct Args {
     pub(crate) scopes: Option<Vec<syn::LitStr>>,
 }
 
+/// The span of the first token past [`MAX_TOKENS`] or [`MAX_NESTING`] in `tokens`, counted
+/// into groups without recursion, if there is one.
+fn beyond_limits(tokens: &TokenStream) -> Option<Span> {
+    use proc_macro2::TokenTree;
+    let mut pending = vec![tokens.clone().into_iter()];
+    let (mut count, mut nesting) = (0, 0);
+    while let Some(iter) = pending.last_mut() {
+        let Some(token) = iter.next() else {
+            pending.pop();
+            continue;
+        };
+        count += 1;
+        nesting += match &token {
+            TokenTree::Group(_) => 1,
+            TokenTree::Punct(p) => usize::from(!matches!(
+                p.as_char(),
+                ',' | '=' | ':' | '>' | '+' | '.' | ';'
+            )),
+            TokenTree::Ident(_) | TokenTree::Literal(_) => 0,
+        };
+        if count > MAX_TOKENS || nesting > MAX_NESTING {
+            return Some(token.span());
+        }
+        if let TokenTree::Group(group) = token {
+            pending.push(group.stream().into_iter());
+        }
+    }
+    None
+}
+
 /// A validated keyword with the span of its literal.
 #[derive(Clone)]
 pub(crate) struct Keyword {
@@ -38,8 +68,30 @@ impl Keyword {
     }
 }
 
+/// The most tokens the arguments may have (the longest valid ones, 64 scopes and a long user
+/// type, need about 150).
+const MAX_TOKENS: usize = 400;
+
+/// The most tokens that can make syn's parser recurse — groups, and punctuation other than
+/// separators such as `<`, `&`, `!`, `|`, `-` — that the arguments may have (a valid user type
+/// with generics needs a handful). syn recurses on them, so a pathological argument (a
+/// hundred `<`) would overflow the compiler's stack.
+const MAX_NESTING: usize = 32;
+
 /// Parses `args`, recording every problem in `errors`.
 pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
+    if let Some(span) = beyond_limits(&args) {
+        errors.push(syn::Error::new(
+            span,
+            format!(
+                "`#[token_auth(...)]` arguments this long or this deeply nested are not \
+                 supported (at most {MAX_TOKENS} tokens, {MAX_NESTING} of them brackets or \
+                 operators); expected arguments like `keyword = \"Bearer\"`, `user = MyUser`, \
+                 `scopes = [\"a:b\"]`"
+            ),
+        ));
+        return Args::default();
+    }
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
         Ok(metas) => metas,
         Err(err) => {
@@ -219,6 +271,63 @@ mod tests {
         assert_eq!(edit_distance("keyword", "kyeword"), 2);
         assert_eq!(edit_distance("user", "usr"), 1);
         assert!(edit_distance("keyword", "scopes") > 2);
+    }
+
+    fn parse_str(text: &str) -> (Args, Errors) {
+        let mut errors = Errors::default();
+        let args = parse(text.parse().expect("lexes"), &mut errors);
+        (args, errors)
+    }
+
+    #[test]
+    fn pathological_arguments_are_an_error_not_a_stack_overflow() {
+        // Found by fuzzing (fuzz/corpus/attr_args/regression-*): syn recursed until the
+        // compiler's stack overflowed.
+        for text in [
+            format!("user = {}x{}", "(".repeat(4000), ")".repeat(4000)),
+            format!("user = {}", "<".repeat(2975)),
+            format!("user = x as {}u8", "&".repeat(3585)),
+            format!("user = {}x", "|| ".repeat(2754)),
+        ] {
+            let (args, errors) = parse_str(&text);
+            assert!(args.user.is_none());
+            let message = errors.to_compile_errors().to_string();
+            assert!(message.contains("not supported"), "{message}");
+        }
+        // As deep as the limits let it go, on a test thread's small (2 MiB) stack in a debug
+        // build, with every recursing token: a clean syn error, no overflow.
+        for (open, close) in [
+            ("(", ")"),
+            ("[", "]"),
+            ("<", ""),
+            ("&", ""),
+            ("*", ""),
+            ("!", ""),
+            ("-", ""),
+            ("|", ""),
+        ] {
+            let n = MAX_NESTING;
+            let text = format!("user = {}x{}", open.repeat(n), close.repeat(n));
+            let (_, errors) = parse_str(&text);
+            assert!(!errors.is_empty(), "{text}");
+            let message = errors.to_compile_errors().to_string();
+            assert!(
+                !message.contains("not supported"),
+                "within the limits: {message}"
+            );
+        }
+        // Long but flat arguments parse as far as the limit.
+        let (_, errors) = parse_str(&format!("user = x{}", " as u8".repeat(130)));
+        assert!(!errors.is_empty());
+        // The longest reasonable arguments fit.
+        let scopes: Vec<String> = (0..64).map(|i| format!("\"scope:{i}\"")).collect();
+        let text = format!(
+            "keyword = \"Bearer\", user = my::app::Account, scopes = [{}]",
+            scopes.join(", ")
+        );
+        let (args, errors) = parse_str(&text);
+        assert!(errors.is_empty(), "{}", errors.to_compile_errors());
+        assert_eq!(args.scopes.map(|s| s.len()), Some(64));
     }
 
     #[test]
