@@ -199,7 +199,9 @@ impl Policy {
     /// fails with [`Error::Overloaded`](crate::Error::Overloaded): `503` with `Retry-After`.
     /// Peak memory for hashing is about `workers × 19 MiB` (a stored hash with stronger
     /// parameters, e.g. imported, borrows up to 256 MiB for its verification). The bound holds
-    /// per store and its clones: each `with_policy` starts workers of its own.
+    /// per store and its clones: each `with_policy` starts workers of its own. New passwords
+    /// ([`Store::set_password`](crate::Store::set_password), `create_user`) share the queue
+    /// with logins; an administrative tool may use a store of its own.
     ///
     /// ```
     /// use std::time::Duration;
