@@ -277,13 +277,7 @@ async fn concurrent_usernames_from_one_client_verify_at_most_the_limit(backend: 
 /// the limit once, not once per instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_instances_share_the_throttle() {
-    let url = common::fresh_postgres_database().await;
-    let one = Store::connect(&url).await.unwrap();
-    one.migrate().await.unwrap();
-    one.create_user("alice", Some("correct horse"))
-        .await
-        .unwrap();
-    let two = Store::connect(&url).await.unwrap();
+    let (one, two) = common::two_postgres_instances().await;
     let first = serve(auth_app(one, behind_proxy(5, 1000))).await;
     let second = serve(auth_app(two, behind_proxy(5, 1000))).await;
     let mut logins = spawn_logins(first.addr, 20, |i| {

@@ -11,7 +11,7 @@ use common::{Backend, INVALID_TOKEN, NOT_PROVIDED, RawResponse, assert_401, get,
 use poem::EndpointExt;
 use poem_openapi::OpenApiService;
 use serde_json::{Value, json};
-use tokenauth::{AuthApi, Limit, Store};
+use tokenauth::{AuthApi, Limit};
 
 const BAD_CREDENTIALS: &str =
     r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
@@ -336,13 +336,7 @@ async fn the_spec_documents_the_auth_operations() {
 
 #[tokio::test]
 async fn postgres_two_instances_see_a_revocation_at_once() {
-    let url = common::fresh_postgres_database().await;
-    let one = Store::connect(&url).await.unwrap();
-    one.migrate().await.unwrap();
-    one.create_user("alice", Some("correct horse"))
-        .await
-        .unwrap();
-    let two = Store::connect(&url).await.unwrap();
+    let (one, two) = common::two_postgres_instances().await;
     let (first, second) = (serve(api::app(one)).await, serve(api::app(two)).await);
 
     let login = json!({"username": "alice", "password": "correct horse"});

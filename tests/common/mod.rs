@@ -60,6 +60,23 @@ pub async fn file_store(backend: Backend) -> (Store, Option<tempfile::TempDir>) 
     }
 }
 
+/// Two stores on one fresh PostgreSQL database, as two application instances behind a load
+/// balancer, with `alice` (password `correct horse`) created through the first.
+pub async fn two_postgres_instances() -> (Store, Store) {
+    let url = fresh_postgres_database().await;
+    let one = Store::connect(&url)
+        .await
+        .expect("connect the first instance");
+    one.migrate().await.expect("migrate PostgreSQL");
+    one.create_user("alice", Some("correct horse"))
+        .await
+        .expect("create alice");
+    let two = Store::connect(&url)
+        .await
+        .expect("connect the second instance");
+    (one, two)
+}
+
 /// A fresh, migrated in-memory SQLite store.
 pub async fn sqlite_store() -> Store {
     let store = Store::connect("sqlite::memory:")

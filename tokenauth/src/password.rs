@@ -73,22 +73,11 @@ impl Limits {
     }
 }
 
-/// What a worker computes.
-enum Work {
-    Hash(Zeroizing<String>),
-    /// Verify against a stored PHC string; `None` verifies against a dummy hash (no such user,
-    /// or no usable password) and never matches.
-    Verify(Zeroizing<String>, Option<String>),
-}
-
-enum Outcome {
-    Hashed(String),
-    Verified(bool),
-}
+/// A computation in a worker's memory, answering its caller itself.
+type Task = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 struct Job {
-    work: Work,
-    reply: oneshot::Sender<Result<Outcome, Error>>,
+    task: Task,
     /// Released by the worker when the job is done, so a caller that gives up (a dropped
     /// request) does not let more computations run than there are workers.
     _permit: OwnedSemaphorePermit,
@@ -125,10 +114,8 @@ impl Hasher {
 
     /// Hashes a password into an Argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
     pub(crate) async fn hash(&self, password: &str) -> Result<String, Error> {
-        match self.run(Work::Hash(zeroizing(password))).await? {
-            Outcome::Hashed(phc) => Ok(phc),
-            Outcome::Verified(_) => unreachable!("a hash job answers with a hash"),
-        }
+        let password = zeroizing(password);
+        self.run(move |memory| hash_with(&password, memory)).await
     }
 
     /// Checks a password against a stored PHC string. `None` (no usable password, or no such
@@ -139,17 +126,20 @@ impl Hasher {
         password: &str,
         stored: Option<String>,
     ) -> Result<bool, Error> {
-        match self.run(Work::Verify(zeroizing(password), stored)).await? {
-            Outcome::Verified(matches) => Ok(matches),
-            Outcome::Hashed(_) => unreachable!("a verify job answers with a verdict"),
-        }
+        let password = zeroizing(password);
+        self.run(move |memory| verify_with(&password, stored.as_deref(), memory))
+            .await
     }
 
     fn pool(&self) -> &Pool {
         self.pool.get_or_init(|| start(self.limits.worker_count()))
     }
 
-    async fn run(&self, work: Work) -> Result<Outcome, Error> {
+    /// Runs `work` on a worker once one is free (waiting within the limits).
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
         let pool = self.pool();
         let permit = match Arc::clone(&pool.permits).try_acquire_owned() {
             Ok(permit) => permit,
@@ -167,9 +157,11 @@ impl Hasher {
             }
         };
         let (reply, answer) = oneshot::channel();
+        let task: Task = Box::new(move |memory| {
+            let _ = reply.send(work(memory)); // the caller may have given up
+        });
         let job = Job {
-            work,
-            reply,
+            task,
             _permit: permit,
         };
         pool.jobs
@@ -177,7 +169,10 @@ impl Hasher {
             .unwrap_or_else(PoisonError::into_inner)
             .send(job)
             .map_err(|_| no_workers())?;
-        answer.await.map_err(|_| no_workers())?
+        // No answer: the task panicked (the worker caught it and carries on).
+        answer
+            .await
+            .map_err(|_| Error::PasswordHash("password hashing panicked".to_owned()))?
     }
 }
 
@@ -244,14 +239,10 @@ fn work(receiver: &Mutex<Receiver<Job>>) {
         let Ok(job) = next else {
             return; // every sender is gone: the store was dropped
         };
-        let result = catch_unwind(AssertUnwindSafe(|| match job.work {
-            Work::Hash(password) => hash_with(&password, &mut memory).map(Outcome::Hashed),
-            Work::Verify(password, stored) => {
-                verify_with(&password, stored.as_deref(), &mut memory).map(Outcome::Verified)
-            }
-        }))
-        .unwrap_or_else(|_| Err(Error::PasswordHash("password hashing panicked".to_owned())));
-        let _ = job.reply.send(result); // the caller may have given up
+        let Job { task, _permit } = job;
+        if catch_unwind(AssertUnwindSafe(|| task(&mut memory))).is_err() {
+            memory = Vec::new(); // in an unknown state: start afresh
+        }
     }
 }
 

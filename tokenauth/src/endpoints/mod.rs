@@ -270,16 +270,10 @@ impl<'a> ApiExtractor<'a> for LoginBody {
 impl LoginBody {
     /// Reads at most `limit` bytes — refusing more while reading, before parsing — and parses
     /// them by the request's `Content-Type`.
-    async fn read(
-        self,
-        request: &Request,
-        limit: usize,
-    ) -> poem::Result<Result<body::Login, body::Refusal>> {
+    async fn read(self, request: &Request, limit: usize) -> Result<body::Login, body::Refusal> {
         let too_large = || {
-            let detail = format!("Request body too large: at most {limit} bytes.");
-            Ok(Err(body::Refusal::TooLarge(
-                json!({ "detail": detail }).to_string(),
-            )))
+            let message = format!("Request body too large: at most {limit} bytes.");
+            Err(body::Refusal::TooLarge(detail(&message)))
         };
         let declared = request
             .headers()
@@ -300,8 +294,8 @@ impl LoginBody {
             .read_to_end(&mut bytes)
             .await;
         if read.is_err() {
-            let detail = json!({ "detail": "The request body could not be read." });
-            return Ok(Err(body::Refusal::BadRequest(detail.to_string())));
+            let message = "The request body could not be read.";
+            return Err(body::Refusal::BadRequest(detail(message)));
         }
         if bytes.len() > limit {
             return too_large();
@@ -310,7 +304,7 @@ impl LoginBody {
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok());
-        Ok(body::parse(content_type, &bytes))
+        body::parse(content_type, &bytes)
     }
 }
 
@@ -447,7 +441,7 @@ impl AuthApi {
     #[oai(path = "/auth/token", method = "post")]
     async fn obtain(&self, request: &Request, body: LoginBody) -> poem::Result<ObtainResponse> {
         let store = store(request)?;
-        let login = match body.read(request, self.max_body_size).await? {
+        let login = match body.read(request, self.max_body_size).await {
             Ok(login) => login,
             Err(body::Refusal::BadRequest(errors)) => {
                 return Ok(refused(ObtainResponse::BadRequest, errors));

@@ -258,7 +258,8 @@ impl Store {
     /// the user's row lock on PostgreSQL). So once [`Store::set_password`] or
     /// [`Store::set_active`] returns, no login that checked the old password can still issue
     /// a token. `None`: wrong credentials, an inactive user, or credentials that changed
-    /// meanwhile.
+    /// meanwhile. It does not throttle: `AuthApi`'s login view (feature `openapi`) does, before
+    /// calling it; an application calling it from its own view must limit attempts itself.
     ///
     /// # Errors
     /// [`Error::TokenLimit`], [`Error::Overloaded`], the [`NewToken`] errors, or a database

@@ -90,6 +90,7 @@ impl Subject {
         }
     }
 
+    #[cfg(any(test, feature = "postgres"))]
     pub(super) fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -178,6 +179,7 @@ impl Throttle {
     }
 
     /// Reserves an attempt for `username` from `client`, or says how long to wait.
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     pub(super) async fn reserve(
         &self,
         store: &Store,
@@ -200,7 +202,6 @@ impl Throttle {
                 Err(wait) => Admission::Denied(wait),
             });
         }
-        let _ = store;
         let mut reservation = self.subjects(MEMORY_KEY, username, client);
         let subjects = self.with_limits(&reservation);
         if subjects.is_empty() {
@@ -226,6 +227,7 @@ impl Throttle {
         self.finish(store, reservation, false).await;
     }
 
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     async fn finish(&self, store: &Store, reservation: Reservation, succeeded: bool) {
         match reservation.ticket {
             Ticket::Memory(ticket) => {
@@ -253,7 +255,6 @@ impl Throttle {
                 }
             }
         }
-        let _ = store;
     }
 }
 
