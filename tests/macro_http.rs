@@ -10,7 +10,14 @@ use poem::{EndpointExt, Route, get as poem_get, post};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 use serde_json::{Value, json};
-use tokenauth::{Key, NewToken, Store, Token, User, token_auth};
+use tokenauth::{ApiMaybeAuth, Key, NewToken, Store, Token, User, token_auth};
+
+/// DRF's `authentication_classes = [TokenAuthentication, BearerAuthentication]`.
+#[token_auth(keyword = ["Token", "Bearer"])]
+#[poem::handler]
+async fn either(user: User) -> String {
+    user.username
+}
 
 #[token_auth]
 #[poem::handler]
@@ -96,6 +103,18 @@ impl Api {
         PlainText(user.username)
     }
 
+    /// Hand-written optional authentication, beside the generated `/maybe`.
+    #[oai(path = "/hand/maybe", method = "get")]
+    async fn hand_maybe(&self, ApiMaybeAuth(auth): ApiMaybeAuth) -> PlainText<String> {
+        PlainText(auth.map_or_else(|| "anonymous".to_owned(), |a| a.token.name.clone()))
+    }
+
+    #[token_auth(keyword = ["Token", "Bearer"], scopes = ["orders:read"])]
+    #[oai(path = "/either", method = "get")]
+    async fn either(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
+    }
+
     #[token_auth(keyword = "Api-Key")]
     #[oai(path = "/custom", method = "get")]
     async fn custom(&self, user: User, token: Token) -> poem::Result<PlainText<String>> {
@@ -119,14 +138,19 @@ async fn app() -> (common::TestServer, Key, Key) {
         .unwrap();
     let api = OpenApiService::new(Api, "macro tests", "1");
     let spec = api.spec_endpoint();
+    let scoped_spec = tokenauth::spec_endpoint(&api);
+    let docs = tokenauth::swagger_ui(&api);
     let app = Route::new()
+        .at("/either", poem_get(either))
+        .at("/tokenauth-spec", scoped_spec)
+        .nest("/docs", docs)
         .at("/both", poem_get(both))
         .at("/custom", poem_get(custom))
         .at("/optional", poem_get(optional))
         .at("/order", post(place_order))
         .at("/scoped", poem_get(scoped))
         .at("/scoped/optional", poem_get(scoped_optional))
-        .nest("/api", api)
+        .nest("/api", tokenauth::drf_methods(api))
         .at("/spec", spec)
         .data(store);
     (serve(app).await, named, unnamed)
@@ -270,10 +294,10 @@ async fn spec_of_optional_custom_and_bad_request_handler_operations() {
     let spec: Value = serde_json::from_slice(&response.body).unwrap();
     let paths = &spec["paths"];
 
-    // Optional: nothing, or the scheme.
+    // Optional: the scheme, or nothing — the order of a hand-written `ApiMaybeAuth`.
     assert_eq!(
         paths["/maybe"]["get"]["security"],
-        json!([{}, { "TokenAuth": [] }])
+        json!([{ "TokenAuth": [] }, {}])
     );
     assert!(paths["/maybe"]["get"]["responses"]["401"].is_object());
 
@@ -436,4 +460,136 @@ async fn spec_documents_required_scopes_and_the_403() {
             .is_none(),
         "no scopes, no 403"
     );
+}
+
+#[tokio::test]
+async fn optional_requirements_read_alike_hand_written_and_generated() {
+    let (server, _, _) = app().await;
+    let spec: Value = serde_json::from_slice(&get(server.addr, "/spec", None).await.body).unwrap();
+    let generated = &spec["paths"]["/maybe"]["get"]["security"];
+    assert_eq!(generated, &spec["paths"]["/hand/maybe"]["get"]["security"]);
+    assert_eq!(generated, &json!([{ "TokenAuth": [] }, {}]));
+}
+
+#[tokio::test]
+async fn several_keywords_accept_either_and_challenge_with_the_first() {
+    let (server, key, _) = app().await;
+    let secret = key.expose_secret();
+    for path in ["/either", "/api/either"] {
+        let needs_scope = path.starts_with("/api");
+        for keyword in ["Token", "Bearer", "bearer"] {
+            let header = format!("{keyword} {secret}");
+            let response = get(server.addr, path, Some(header.as_bytes())).await;
+            // The key has no `orders:read`: authenticated, then refused by scope.
+            let expected = if needs_scope { 403 } else { 200 };
+            assert_eq!(response.status, expected, "{path} {keyword}");
+        }
+        // A header naming neither keyword is no credentials; the challenge names the first.
+        let response = get(server.addr, path, Some(b"Basic abc")).await;
+        assert_401(&response, "Token", NOT_PROVIDED, path);
+        let response = get(server.addr, path, None).await;
+        assert_401(&response, "Token", NOT_PROVIDED, path);
+        // A malformed header of the second keyword is refused as DRF refuses it.
+        let response = get(server.addr, path, Some(b"Bearer")).await;
+        assert_401(&response, "Token", NO_CREDENTIALS, path);
+        let response = get(server.addr, path, Some(b"Bearer nope")).await;
+        assert_401(&response, "Token", INVALID_TOKEN, path);
+    }
+    let spec: Value = serde_json::from_slice(&get(server.addr, "/spec", None).await.body).unwrap();
+    assert_eq!(
+        spec["paths"]["/either"]["get"]["security"],
+        json!([{ "TokenAuth": [] }, { "BearerAuth": [] }])
+    );
+    assert_eq!(
+        spec["components"]["securitySchemes"]["BearerAuth"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test]
+async fn required_scopes_are_data_in_the_served_spec_and_in_swagger_ui() {
+    let (server, _, _) = app().await;
+    let served: Value =
+        serde_json::from_slice(&get(server.addr, "/tokenauth-spec", None).await.body).unwrap();
+    // Swagger UI's page embeds the document it shows: read it back out of the page.
+    let page = get(server.addr, "/docs", None).await;
+    let html = page.body_text();
+    // poem-openapi's page: `let spec = <the document>;`
+    let start = html.find("let spec = ").expect("an embedded spec") + "let spec = ".len();
+    let embedded: Value = serde_json::Deserializer::from_str(&html[start..])
+        .into_iter::<Value>()
+        .next()
+        .expect("a JSON document")
+        .expect("valid JSON");
+    assert_eq!(served, embedded, "Swagger UI shows the served document");
+    for spec in [&served, &embedded] {
+        let paths = &spec["paths"];
+        assert_eq!(
+            paths["/orders/write"]["post"]["x-required-scopes"],
+            json!(["orders:write"])
+        );
+        assert_eq!(
+            paths["/either"]["get"]["x-required-scopes"],
+            json!(["orders:read"])
+        );
+        assert!(paths["/custom"]["get"].get("x-required-scopes").is_none());
+        // Every operation has a stable id: its method's name.
+        let ids: Vec<&str> = [
+            "/orders",
+            "/maybe",
+            "/hand/maybe",
+            "/orders/write",
+            "/custom",
+        ]
+        .iter()
+        .map(|path| {
+            let item = paths[*path].as_object().unwrap();
+            item.values().next().unwrap()["operationId"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+        assert_eq!(
+            ids,
+            ["order", "maybe", "hand_maybe", "write_orders", "custom"]
+        );
+    }
+    // A user's own words are not read as scopes.
+    let description = served["paths"]["/orders/write"]["post"]["description"].as_str();
+    assert!(
+        description
+            .unwrap_or_default()
+            .contains("Requires the scope(s) `orders:write`")
+    );
+}
+
+#[tokio::test]
+async fn wrong_methods_and_options_are_answered_as_drf_does() {
+    let (server, key, _) = app().await;
+    let header = format!("Token {}", key.expose_secret());
+    for (method, path, allow) in [
+        ("PUT", "/api/orders", "POST, OPTIONS"),
+        ("DELETE", "/api/maybe", "GET, HEAD, OPTIONS"),
+        ("PATCH", "/api/custom", "GET, HEAD, OPTIONS"),
+        ("TRACE", "/api/orders/write", "POST, OPTIONS"),
+    ] {
+        for credentials in [None, Some(header.as_bytes())] {
+            let response = request(server.addr, method, path, credentials, None).await;
+            assert_eq!(response.status, 405, "{method} {path}");
+            assert_eq!(response.header("allow"), Some(allow), "{method} {path}");
+            assert_eq!(response.header("content-type"), Some("application/json"));
+            let detail = format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#);
+            assert_eq!(response.body_text(), detail);
+        }
+        let response = request(server.addr, "OPTIONS", path, None, None).await;
+        assert_eq!(response.status, 200, "OPTIONS {path}");
+        assert_eq!(response.header("allow"), Some(allow), "OPTIONS {path}");
+        let metadata: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(metadata["renders"], json!(["application/json"]));
+    }
+    // Routing is untouched otherwise: a right method, an unknown path.
+    let response = get(server.addr, "/api/custom", None).await;
+    assert_401(&response, "Api-Key", NOT_PROVIDED, "GET /api/custom");
+    let response = request(server.addr, "PUT", "/api/nowhere", None, None).await;
+    assert_eq!(response.status, 404);
 }

@@ -77,10 +77,11 @@ pub(crate) fn app_with(store: Store, auth: AuthApi) -> impl Endpoint {
              Click **Authorize** and enter `Token <key>` for TokenAuth, or the key alone for BearerAuth.",
         )
         .server("/api");
-    let docs = api.swagger_ui();
-    let spec = tokenauth::spec_endpoint(&api); // the spec, with `x-required-scopes`
+    // The document with each scoped operation's `x-required-scopes`, served and in Swagger UI.
+    let spec = tokenauth::spec_endpoint(&api);
+    let docs = tokenauth::swagger_ui(&api);
     Route::new()
-        .nest("/api", api)
+        .nest("/api", tokenauth::drf_methods(api)) // wrong methods: DRF's 405 with `Allow`
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .data(store)

@@ -1,6 +1,176 @@
-//! The item as the macro understands it: which parameters are the `User` and the `Token`.
+//! The item as the macro understands it, spans kept: a handler, or an API with its
+//! operations, each with its resolved arguments and its `User` and `Token` parameters.
 
-use syn::{Attribute, FnArg, GenericArgument, Pat, PathArguments, Signature, Type, TypePath};
+use syn::{
+    Attribute, FnArg, GenericArgument, ImplItem, ImplItemFn, Item, ItemFn, ItemImpl, Pat,
+    PathArguments, Signature, Type, TypePath,
+};
+
+use crate::attr::{self, Args, Resolved};
+use crate::errors::Errors;
+
+/// What `#[token_auth]` was put on.
+pub(crate) enum Target {
+    /// A fn, meant to be a poem `#[handler]`.
+    Handler(Box<Handler>),
+    /// An impl block, meant to be a poem-openapi `#[OpenApi]` impl.
+    Api(Box<Api>),
+    /// Anything else, kept as written.
+    Other(Box<Item>),
+}
+
+/// A fn with `#[token_auth]` on it.
+pub(crate) struct Handler {
+    pub(crate) function: ItemFn,
+    /// Whether `#[handler]` is among its attributes (below ours).
+    pub(crate) has_handler: bool,
+    pub(crate) args: Resolved,
+    pub(crate) params: Params,
+}
+
+/// An impl block with `#[token_auth]` on it.
+pub(crate) struct Api {
+    /// The block; each operation's `#[token_auth(...)]` is removed from it.
+    pub(crate) block: ItemImpl,
+    /// Whether `#[OpenApi]` is among its attributes (below ours).
+    pub(crate) has_openapi: bool,
+    /// The name of the implementing type, to name generated items.
+    pub(crate) type_name: String,
+    pub(crate) operations: Vec<Operation>,
+    /// Methods without `#[oai]` that carry a `#[token_auth(...)]` (an error).
+    pub(crate) helpers_with_attribute: Vec<syn::Ident>,
+    /// Extra `#[token_auth]` attributes on one method (an error), with their method.
+    pub(crate) duplicate_attributes: Vec<Attribute>,
+}
+
+/// An `#[oai]` method of an API.
+pub(crate) struct Operation {
+    /// Its index in `Api::block.items`.
+    pub(crate) index: usize,
+    /// The impl's arguments, with the operation's own `#[token_auth(...)]` over them.
+    pub(crate) args: Resolved,
+    /// Whether the operation has a `#[token_auth(...)]` of its own.
+    pub(crate) has_attribute: bool,
+    pub(crate) params: Params,
+    /// The `operation_id` given in `#[oai(...)]`, if any.
+    pub(crate) operation_id: Option<String>,
+    /// Whether `#[oai(...)]` says `hidden`.
+    pub(crate) hidden: bool,
+}
+
+impl Operation {
+    /// Whether the operation authenticates (takes a `User` or `Token`, or has the attribute).
+    pub(crate) fn is_secured(&self) -> bool {
+        !self.params.auth.is_empty() || self.has_attribute
+    }
+}
+
+/// Reads the item the attribute is on, with the attribute's arguments `args`.
+pub(crate) fn read(item: Item, args: &Args, errors: &mut Errors) -> Target {
+    match item {
+        Item::Fn(function) => {
+            let has_handler = function.attrs.iter().any(|a| is_attr(a, "handler"));
+            let args = attr::resolve(args, None);
+            let params = params(&function.sig, args.user.as_ref());
+            Target::Handler(Box::new(Handler {
+                function,
+                has_handler,
+                args,
+                params,
+            }))
+        }
+        Item::Impl(block) => Target::Api(Box::new(read_api(block, args, errors))),
+        other => Target::Other(Box::new(other)),
+    }
+}
+
+fn read_api(mut block: ItemImpl, args: &Args, errors: &mut Errors) -> Api {
+    let has_openapi = block.attrs.iter().any(|a| is_attr(a, "OpenApi"));
+    let type_name = match &*block.self_ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .map_or_else(String::new, |s| s.ident.to_string()),
+        _ => String::new(),
+    };
+    let mut operations = Vec::new();
+    let mut helpers_with_attribute = Vec::new();
+    let mut duplicate_attributes = Vec::new();
+    for (index, item) in block.items.iter_mut().enumerate() {
+        let ImplItem::Fn(method) = item else { continue };
+        let (own, duplicates) = take_operation_attr(method, errors);
+        duplicate_attributes.extend(duplicates);
+        let Some(oai) = method.attrs.iter().find(|a| is_attr(a, "oai")) else {
+            if own.is_some() {
+                helpers_with_attribute.push(method.sig.ident.clone());
+            }
+            continue;
+        };
+        let (operation_id, hidden) = oai_options(oai);
+        let resolved = attr::resolve(args, own.as_ref());
+        let params = params(&method.sig, resolved.user.as_ref());
+        operations.push(Operation {
+            index,
+            args: resolved,
+            has_attribute: own.is_some(),
+            params,
+            operation_id,
+            hidden,
+        });
+    }
+    Api {
+        block,
+        has_openapi,
+        type_name,
+        operations,
+        helpers_with_attribute,
+        duplicate_attributes,
+    }
+}
+
+/// Removes a method's inert `#[token_auth(...)]` attributes: the first parsed, the others
+/// returned.
+fn take_operation_attr(
+    method: &mut ImplItemFn,
+    errors: &mut Errors,
+) -> (Option<Args>, Vec<Attribute>) {
+    let mut found: Option<Args> = None;
+    let mut duplicates = Vec::new();
+    let mut kept = Vec::with_capacity(method.attrs.len());
+    for attribute in std::mem::take(&mut method.attrs) {
+        if !is_attr(&attribute, "token_auth") {
+            kept.push(attribute);
+        } else if found.is_some() {
+            duplicates.push(attribute);
+        } else {
+            found = Some(attr::parse_attribute(&attribute, errors));
+        }
+    }
+    method.attrs = kept;
+    (found, duplicates)
+}
+
+/// `operation_id = "..."` and `hidden` in `#[oai(...)]`.
+fn oai_options(oai: &Attribute) -> (Option<String>, bool) {
+    let mut operation_id = None;
+    let mut hidden = false;
+    // poem-openapi reports malformed `#[oai]` itself; what cannot be read is left to it.
+    let _ = oai.parse_nested_meta(|meta| {
+        if meta.path.is_ident("operation_id") {
+            let value: syn::LitStr = meta.value()?.parse()?;
+            operation_id = Some(value.value());
+        } else if meta.path.is_ident("hidden") {
+            hidden = true;
+        } else if meta.input.peek(syn::Token![=]) {
+            let _: syn::Expr = meta.value()?.parse()?;
+        } else if meta.input.peek(syn::token::Paren) {
+            let _group: proc_macro2::Group = meta.input.parse()?;
+        }
+        Ok(())
+    });
+    (operation_id, hidden)
+}
 
 /// Whether `attr` is `#[name]` or `#[path::to::name(...)]`.
 pub(crate) fn is_attr(attr: &Attribute, name: &str) -> bool {

@@ -13,13 +13,40 @@ const KNOWN: &[&str] = &["keyword", "user", "scopes"];
 /// The parsed arguments. Anything invalid was reported and left at its default.
 #[derive(Default)]
 pub(crate) struct Args {
-    /// `keyword = "..."`: the authentication scheme word; `Token` when absent.
-    pub(crate) keyword: Option<Keyword>,
+    /// `keyword = "..."` or `keyword = ["...", ...]`: the accepted authentication scheme
+    /// words, in order; `Token` when absent.
+    pub(crate) keywords: Option<Vec<Keyword>>,
     /// `user = Type`: the user type, for a user parameter not named `User` or a handler that
     /// takes only a `Token`.
     pub(crate) user: Option<Type>,
     /// `scopes = ["orders:read", …]`: what the token must grant (`*` grants all).
     pub(crate) scopes: Option<Vec<syn::LitStr>>,
+}
+
+/// The arguments that apply to one handler or operation: an operation's own
+/// `#[token_auth(...)]` over its impl's, each argument replacing the impl's as a whole.
+pub(crate) struct Resolved {
+    /// The accepted keywords, in order; never empty.
+    pub(crate) keywords: Vec<Keyword>,
+    pub(crate) user: Option<Type>,
+    pub(crate) scopes: Vec<syn::LitStr>,
+}
+
+/// Merges an impl's arguments with an operation's own (none for a handler): the one place
+/// where arguments are merged.
+pub(crate) fn resolve(outer: &Args, own: Option<&Args>) -> Resolved {
+    let pick = |f: fn(&Args) -> bool| own.filter(|own| f(own)).unwrap_or(outer);
+    Resolved {
+        keywords: pick(|a| a.keywords.is_some())
+            .keywords
+            .clone()
+            .unwrap_or_else(|| vec![Keyword::default_token()]),
+        user: pick(|a| a.user.is_some()).user.clone(),
+        scopes: pick(|a| a.scopes.is_some())
+            .scopes
+            .clone()
+            .unwrap_or_default(),
+    }
 }
 
 /// The span of the first token past [`MAX_TOKENS`] or [`MAX_NESTING`] in `tokens`, counted
@@ -52,18 +79,18 @@ fn beyond_limits(tokens: &TokenStream) -> Option<Span> {
     None
 }
 
-/// A validated keyword with the span of its literal.
+/// A validated keyword and its security scheme's name.
 #[derive(Clone)]
 pub(crate) struct Keyword {
     pub(crate) value: String,
-    pub(crate) span: Span,
+    pub(crate) scheme: String,
 }
 
 impl Keyword {
     pub(crate) fn default_token() -> Self {
         Keyword {
             value: "Token".to_owned(),
-            span: Span::call_site(),
+            scheme: "TokenAuth".to_owned(),
         }
     }
 }
@@ -128,7 +155,7 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
             continue;
         };
         match name.as_str() {
-            "keyword" => parsed.keyword = keyword(&name_value.value, errors),
+            "keyword" => parsed.keywords = keywords(&name_value.value, errors),
             "scopes" => parsed.scopes = scopes(&name_value.value, errors),
             _ => match &name_value.value {
                 Expr::Path(path) => {
@@ -162,26 +189,60 @@ pub(crate) fn parse_attribute(attr: &syn::Attribute, errors: &mut Errors) -> Arg
     }
 }
 
-fn keyword(value: &Expr, errors: &mut Errors) -> Option<Keyword> {
-    let Expr::Lit(ExprLit {
-        lit: Lit::Str(lit), ..
-    }) = value
-    else {
-        errors.push_spanned(
-            value,
-            "the keyword must be a string literal, e.g. `keyword = \"Bearer\"`",
-        );
-        return None;
+/// `keyword = "Bearer"` or `keyword = ["Token", "Bearer"]`.
+fn keywords(value: &Expr, errors: &mut Errors) -> Option<Vec<Keyword>> {
+    const EXPECTED: &str = "the keyword must be a string literal, e.g. `keyword = \"Bearer\"`, \
+                            or a list of them, e.g. `keyword = [\"Token\", \"Bearer\"]`";
+    let literals: Vec<&Expr> = match value {
+        Expr::Array(array) if array.elems.is_empty() => {
+            errors.push_spanned(
+                value,
+                "an empty keyword list accepts no credentials; give at least one keyword, e.g. \
+                 `keyword = [\"Token\", \"Bearer\"]`",
+            );
+            return None;
+        }
+        Expr::Array(array) => array.elems.iter().collect(),
+        other => vec![other],
     };
-    let text = lit.value();
-    if let Some(problem) = keyword_problem(&text) {
-        errors.push(syn::Error::new(lit.span(), problem));
-        return None;
+    let mut keywords: Vec<Keyword> = Vec::new();
+    let mut valid = true;
+    for literal in literals {
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) = literal
+        else {
+            errors.push_spanned(literal, EXPECTED);
+            valid = false;
+            continue;
+        };
+        let text = lit.value();
+        let scheme = match tokenauth_rules::scheme_name(&text) {
+            Ok(scheme) => scheme,
+            Err(problem) => {
+                errors.push(syn::Error::new(lit.span(), problem));
+                valid = false;
+                continue;
+            }
+        };
+        if let Some(first) = keywords.iter().find(|k| k.scheme == scheme) {
+            errors.push(syn::Error::new(
+                lit.span(),
+                format!(
+                    "the keyword `{text}` is listed twice (`{}` before it; keywords are \
+                     compared ignoring ASCII case): give each keyword once",
+                    first.value
+                ),
+            ));
+            valid = false;
+            continue;
+        }
+        keywords.push(Keyword {
+            value: text,
+            scheme,
+        });
     }
-    Some(Keyword {
-        value: text,
-        span: lit.span(),
-    })
+    valid.then_some(keywords)
 }
 
 fn scopes(value: &Expr, errors: &mut Errors) -> Option<Vec<syn::LitStr>> {
@@ -190,19 +251,24 @@ fn scopes(value: &Expr, errors: &mut Errors) -> Option<Vec<syn::LitStr>> {
         errors.push_spanned(value, EXPECTED);
         return None;
     };
-    let mut scopes = Vec::new();
+    let mut scopes: Vec<syn::LitStr> = Vec::new();
     for element in &array.elems {
         match element {
             Expr::Lit(ExprLit {
                 lit: Lit::Str(lit), ..
             }) => {
                 let text = lit.value();
-                if text.is_empty() || text.chars().any(char::is_whitespace) {
+                if let Some(problem) = tokenauth_rules::scope_problem(&text) {
+                    errors.push_spanned(lit, problem);
+                } else if scopes.len() == tokenauth_rules::MAX_SCOPES {
                     errors.push_spanned(
                         lit,
-                        "a scope is a non-empty string without whitespace, e.g. `\"orders:read\"`",
+                        format!(
+                            "at most {} scopes: a token cannot grant more",
+                            tokenauth_rules::MAX_SCOPES
+                        ),
                     );
-                } else {
+                } else if !scopes.iter().any(|s| s.value() == text) {
                     scopes.push(lit.clone());
                 }
             }
@@ -210,28 +276,6 @@ fn scopes(value: &Expr, errors: &mut Errors) -> Option<Vec<syn::LitStr>> {
         }
     }
     Some(scopes)
-}
-
-/// Why `keyword` cannot be an RFC 9110 auth-scheme token, if it cannot.
-fn keyword_problem(keyword: &str) -> Option<String> {
-    const HELP: &str = "use letters, digits and !#$%&'*+-.^_`|~ only, e.g. `keyword = \"Bearer\"`";
-    if keyword.is_empty() {
-        return Some(format!("the keyword is empty; {HELP}"));
-    }
-    let bad = keyword.chars().find(|c| !is_tchar(*c))?;
-    let what = if bad.is_whitespace() {
-        "whitespace".to_owned()
-    } else {
-        format!("`{}`", bad.escape_default())
-    };
-    Some(format!(
-        "the keyword `{}` contains {what}, which an HTTP authentication scheme cannot; {HELP}",
-        keyword.escape_default()
-    ))
-}
-
-fn is_tchar(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 fn unknown_message(path: &syn::Path) -> String {
@@ -331,12 +375,25 @@ mod tests {
     }
 
     #[test]
-    fn keyword_rules() {
-        assert!(keyword_problem("Token").is_none());
-        assert!(keyword_problem("Api-Key_1.0!").is_none());
-        assert!(keyword_problem("").unwrap().contains("empty"));
-        assert!(keyword_problem("Two Words").unwrap().contains("whitespace"));
-        assert!(keyword_problem("Key:").unwrap().contains("`:`"));
-        assert!(keyword_problem("Clé").is_some());
+    fn keyword_lists() {
+        let (args, errors) = parse_str(r#"keyword = ["Token", "bearer"]"#);
+        assert!(errors.is_empty());
+        let keywords = args.keywords.expect("parsed");
+        let schemes: Vec<&str> = keywords.iter().map(|k| k.scheme.as_str()).collect();
+        assert_eq!(schemes, ["TokenAuth", "BearerAuth"]);
+        for (text, expected) in [
+            (r#"keyword = []"#, "empty keyword list"),
+            (r#"keyword = ["Bearer", "BEARER"]"#, "listed twice"),
+            (r#"keyword = ["Token", 1]"#, "string literal"),
+            (
+                r#"keyword = "Key!""#,
+                "cannot name an OpenAPI security scheme",
+            ),
+        ] {
+            let (args, errors) = parse_str(text);
+            assert!(args.keywords.is_none(), "{text}");
+            let message = errors.to_compile_errors().to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+        }
     }
 }

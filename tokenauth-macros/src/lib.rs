@@ -11,6 +11,7 @@ mod ast;
 mod attr;
 mod errors;
 mod expand;
+mod keyword;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -20,4 +21,10 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn token_auth(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::token_auth(args.into(), item.into()).into()
+}
+
+/// Defines a keyword type. Documented on its re-export, `tokenauth::keyword!`.
+#[proc_macro]
+pub fn keyword(input: TokenStream) -> TokenStream {
+    keyword::keyword(input.into()).into()
 }

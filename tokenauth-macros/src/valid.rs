@@ -1,9 +1,10 @@
-//! Cross-checks of a handler or operation: what the attribute and the signature mean together.
+//! Checks of the item as read (`ast`): where the attribute is placed, and what it and the
+//! signature mean together. `expand` generates code only for what passes.
 
 use quote::ToTokens;
-use syn::Signature;
+use syn::{Attribute, FnArg, Signature};
 
-use crate::ast::{Params, Role};
+use crate::ast::{Api, Handler, Params, Role, is_attr};
 use crate::errors::Errors;
 
 /// Where the checked signature lives, for messages.
@@ -11,6 +12,75 @@ use crate::errors::Errors;
 pub(crate) enum Target {
     Handler,
     Operation,
+}
+
+/// The message for a second `#[token_auth]` on one item.
+const TWICE: &str = "a second `#[token_auth]` on one item: give it once; to accept several \
+                     keywords, list them: `#[token_auth(keyword = [\"Token\", \"Bearer\"])]`";
+
+/// Checks a handler; `Ok` if it can be expanded.
+pub(crate) fn handler(handler: &Handler, errors: &mut Errors) -> bool {
+    let sig = &handler.function.sig;
+    twice(&handler.function.attrs, errors);
+    if !handler.has_handler {
+        let message = if handler.params.receiver.is_some() {
+            "`#[token_auth]` on a method of a poem-openapi `#[OpenApi]` impl needs `#[token_auth]` \
+             on the `impl` block too, above `#[OpenApi]`; per-operation `#[token_auth(keyword = \"...\")]` \
+             then overrides it"
+        } else {
+            "`#[token_auth]` must be placed above `#[handler]` (or `#[handler]` is missing): \
+             attributes expand top-down, so below `#[handler]` the parameters are already fixed; \
+             write `#[token_auth]` on the line before `#[handler]`"
+        };
+        errors.push_spanned(&sig.ident, message);
+        return false;
+    }
+    let found = signature(sig, &handler.params, Target::Handler);
+    let valid = found.is_empty();
+    errors.extend(found);
+    valid
+}
+
+/// Checks an API's placement and its operations' attributes; `Ok` if it can be expanded
+/// (each operation is then checked with [`signature`]).
+pub(crate) fn api(api: &Api, errors: &mut Errors) -> bool {
+    if !api.has_openapi {
+        errors.push_spanned(
+            &api.block.self_ty,
+            "`#[token_auth]` on an `impl` block must be placed above `#[OpenApi]` (poem-openapi): \
+             attributes expand top-down, so below `#[OpenApi]` the operations are already generated; \
+             write `#[token_auth]` on the line before `#[OpenApi]`",
+        );
+        return false;
+    }
+    twice(&api.block.attrs, errors);
+    for attribute in &api.duplicate_attributes {
+        errors.push_spanned(attribute, TWICE);
+    }
+    for helper in &api.helpers_with_attribute {
+        errors.push_spanned(
+            helper,
+            "`#[token_auth(...)]` on a method without `#[oai(...)]`: it applies to \
+             poem-openapi operations only; remove it, or make the method an operation",
+        );
+    }
+    true
+}
+
+/// Reports `#[token_auth]` attributes left on an item below the one expanding.
+fn twice(attrs: &[Attribute], errors: &mut Errors) {
+    for attribute in attrs.iter().filter(|a| is_attr(a, "token_auth")) {
+        errors.push_spanned(attribute, TWICE);
+    }
+}
+
+/// The item as written, minus what cannot compile unexpanded (a handler's `self`), so that
+/// a reported mistake is not followed by errors from generated code.
+pub(crate) fn strip_receiver(sig: &mut Signature) {
+    sig.inputs = std::mem::take(&mut sig.inputs)
+        .into_iter()
+        .filter(|input| matches!(input, FnArg::Typed(_)))
+        .collect();
 }
 
 /// Checks a signature that `#[token_auth]` applies to.

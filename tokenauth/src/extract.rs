@@ -6,171 +6,11 @@ use std::marker::PhantomData;
 use poem::http::header;
 use poem::{FromRequest, Request, RequestBody};
 
-use crate::{AuthError, AuthUser, Rejection, Store, Token, User, parse_authorization};
-
-/// An authentication keyword (the scheme word before the key in `Authorization`), as a type.
-///
-/// Implement it with [`keyword!`](crate::keyword!), which checks the keyword at compile time,
-/// or use [`TokenKeyword`] (DRF's default) or [`BearerKeyword`].
-///
-/// ```
-/// use tokenauth::Keyword;
-///
-/// assert_eq!(tokenauth::TokenKeyword::KEYWORD, "Token");
-/// assert_eq!(tokenauth::BearerKeyword::KEYWORD, "Bearer");
-/// ```
-pub trait Keyword: Send + Sync + 'static {
-    /// The keyword: an RFC 9110 `token` (see [`is_valid_keyword`]), compared ignoring ASCII case.
-    const KEYWORD: &'static str;
-    /// The name of the keyword's OpenAPI security scheme (letters, digits, `.`, `-`, `_`),
-    /// e.g. `TokenAuth`.
-    const SCHEME_NAME: &'static str;
-    /// The security scheme's description: how to send the key, e.g. in Swagger UI.
-    const SCHEME_DESCRIPTION: &'static str;
-    /// Scopes the token must grant (`*` grants all); a token without them gets `403`
-    /// `You do not have permission to perform this action.` None by default.
-    const SCOPES: &'static [&'static str] = &[];
-}
-
-/// Whether `name` can name an OpenAPI component such as a security scheme: one or more
-/// letters, digits, `.`, `-` or `_`. Usable in constants.
-///
-/// ```
-/// assert!(tokenauth::is_valid_scheme_name("TokenAuth"));
-/// assert!(!tokenauth::is_valid_scheme_name("Key!Auth"));
-/// ```
-pub const fn is_valid_scheme_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    if bytes.is_empty() {
-        return false;
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        if !matches!(bytes[i], b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_') {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-/// Whether `keyword` can be an HTTP authentication scheme: one or more RFC 9110 `tchar`s
-/// (letters, digits and ``!#$%&'*+-.^_`|~``). Usable in constants.
-///
-/// ```
-/// use tokenauth::is_valid_keyword;
-///
-/// assert!(is_valid_keyword("Token"));
-/// assert!(is_valid_keyword("Api-Key"));
-/// assert!(!is_valid_keyword(""));
-/// assert!(!is_valid_keyword("Two Words"));
-/// assert!(!is_valid_keyword("Key:"));
-/// ```
-pub const fn is_valid_keyword(keyword: &str) -> bool {
-    let bytes = keyword.as_bytes();
-    if bytes.is_empty() {
-        return false;
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        let valid = matches!(bytes[i],
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-            | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
-            | b'^' | b'_' | b'`' | b'|' | b'~');
-        if !valid {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-/// Defines a [`Keyword`] type, checking at compile time that the keyword is a valid HTTP
-/// authentication scheme. Its OpenAPI security scheme is named `<keyword>Auth`, or `scheme`
-/// when given (needed when the keyword holds characters other than letters, digits, `.`, `-`
-/// and `_`).
-///
-/// ```
-/// tokenauth::keyword!(
-///     /// `Authorization: Api-Key <key>`
-///     pub ApiKey = "Api-Key"
-/// );
-/// tokenauth::keyword!(pub Bang = "Key!", scheme = "BangAuth");
-/// // A token must grant `orders:read` (or `*`), else 403.
-/// tokenauth::keyword!(pub Orders = "Token", scheme = "TokenAuth", scopes = ["orders:read"]);
-///
-/// use tokenauth::Keyword;
-/// assert_eq!(Orders::SCOPES, ["orders:read"]);
-/// assert_eq!(ApiKey::KEYWORD, "Api-Key");
-/// assert_eq!(ApiKey::SCHEME_NAME, "Api-KeyAuth");
-/// assert_eq!(Bang::SCHEME_NAME, "BangAuth");
-/// ```
-///
-/// ```compile_fail
-/// tokenauth::keyword!(pub Spaced = "Api Key"); // error: not a valid authentication scheme
-/// ```
-#[macro_export]
-macro_rules! keyword {
-    ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal $(,)?) => {
-        $crate::keyword!($(#[$meta])* $vis $name = $keyword, scheme = ::core::concat!($keyword, "Auth"));
-    };
-    ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal, scheme = $scheme:expr $(,)?) => {
-        $crate::keyword!($(#[$meta])* $vis $name = $keyword, scheme = $scheme, scopes = []);
-    };
-    ($(#[$meta:meta])* $vis:vis $name:ident = $keyword:literal, scheme = $scheme:expr,
-     scopes = [$($scope:literal),* $(,)?] $(,)?) => {
-        $(#[$meta])*
-        #[derive(
-            ::core::fmt::Debug,
-            ::core::clone::Clone,
-            ::core::marker::Copy,
-            ::core::default::Default,
-        )]
-        $vis struct $name;
-        const _: () = ::core::assert!(
-            $crate::is_valid_keyword($keyword),
-            "a keyword must be one or more letters, digits or !#$%&'*+-.^_`|~ characters"
-        );
-        const _: () = ::core::assert!(
-            $crate::is_valid_scheme_name($scheme),
-            "an OpenAPI scheme name must be one or more letters, digits, `.`, `-` or `_`: pass `scheme = \"...\"`"
-        );
-        impl $crate::Keyword for $name {
-            const KEYWORD: &'static str = $keyword;
-            const SCHEME_NAME: &'static str = $scheme;
-            const SCOPES: &'static [&'static str] = &[$($scope),*];
-            const SCHEME_DESCRIPTION: &'static str = if $crate::__private::is_bearer($keyword) {
-                $crate::__private::BEARER_DESCRIPTION
-            } else {
-                ::core::concat!(
-                    "Send the header `Authorization: ", $keyword, " <key>`. ",
-                    "In Swagger UI's Authorize dialog, enter `", $keyword, " <key>`, keyword included."
-                )
-            };
-        }
-    };
-}
-
-keyword!(
-    /// `Authorization: Token <key>`: Django REST framework's default keyword.
-    ///
-    /// ```
-    /// use tokenauth::Keyword;
-    ///
-    /// assert_eq!(tokenauth::TokenKeyword::KEYWORD, "Token");
-    /// ```
-    pub TokenKeyword = "Token"
-);
-keyword!(
-    /// `Authorization: Bearer <key>` (RFC 6750).
-    ///
-    /// ```
-    /// use tokenauth::Keyword;
-    ///
-    /// assert_eq!(tokenauth::BearerKeyword::KEYWORD, "Bearer");
-    /// ```
-    pub BearerKeyword = "Bearer"
-);
+use crate::keyword::challenge;
+use crate::{
+    AuthError, AuthUser, Rejection, Requirement, Store, Token, TokenKeyword, User,
+    parse_authorization,
+};
 
 /// Runs DRF's authentication for `keyword` on a request: parse the raw `Authorization` header,
 /// then look the key up in the [`Store`] found in the request data.
@@ -197,9 +37,19 @@ pub async fn authenticate_request<U: AuthUser>(
     req: &Request,
     keyword: &'static str,
 ) -> Result<Option<(U, Token)>, Rejection> {
+    authenticate_keywords(req, &[keyword]).await
+}
+
+/// [`authenticate_request`] for the first of `keywords` that the header names; the `401`
+/// challenge names the first keyword (DRF's `authenticate_header` is its first class's).
+async fn authenticate_keywords<U: AuthUser>(
+    req: &Request,
+    keywords: &[&'static str],
+) -> Result<Option<(U, Token)>, Rejection> {
     let Some(store) = req.data::<Store>() else {
-        return Err(Rejection::missing_store(keyword));
+        return Err(Rejection::missing_store());
     };
+    let challenge = keywords.first().copied().unwrap_or("Token");
     // Several `Authorization` headers reach Django joined with ", " (WSGI servers join
     // repeated headers); joining them here gives DRF's answer for such a request too.
     let headers = req.headers().get_all(header::AUTHORIZATION);
@@ -213,8 +63,14 @@ pub async fn authenticate_request<U: AuthUser>(
             Some(joined.as_slice())
         }
     };
-    let key = parse_authorization(raw, keyword)
-        .map_err(|reason| Rejection::unauthorized(keyword, reason))?;
+    let mut key = None;
+    for keyword in keywords {
+        key = parse_authorization(raw, keyword)
+            .map_err(|reason| Rejection::unauthorized(challenge, reason))?;
+        if key.is_some() {
+            break;
+        }
+    }
     let Some(key) = key else {
         return Ok(None);
     };
@@ -222,29 +78,54 @@ pub async fn authenticate_request<U: AuthUser>(
         .authenticate_as::<U>(key)
         .await
         .map(Some)
-        .map_err(|error| Rejection::from_authenticate(keyword, error))
+        .map_err(|error| Rejection::from_authenticate(challenge, error))
 }
 
-/// [`authenticate_request`] for the keyword type `K`, then `K`'s required scopes: an
-/// authenticated token without them is DRF's `403`.
-pub(crate) async fn authenticate_as_keyword<U: AuthUser, K: Keyword>(
+/// The one authentication every extractor runs: `R`'s keywords, then `R`'s scopes (an
+/// authenticated token without them is DRF's `403`). `Ok(None)`: no credentials.
+pub(crate) async fn authenticate<U: AuthUser, R: Requirement>(
     req: &Request,
-) -> Result<Option<(U, Token)>, Rejection> {
-    let found = authenticate_request::<U>(req, K::KEYWORD).await?;
-    if let Some((_, token)) = &found
-        && !K::SCOPES.iter().all(|scope| token.has_scope(scope))
-    {
-        return Err(Rejection::forbidden(K::KEYWORD));
+) -> Result<Option<Auth<U, R>>, Rejection> {
+    let mut keywords = [""; 8];
+    let found = if R::SCHEMES.len() <= keywords.len() {
+        for (slot, scheme) in keywords.iter_mut().zip(R::SCHEMES) {
+            *slot = scheme.keyword;
+        }
+        authenticate_keywords::<U>(req, &keywords[..R::SCHEMES.len()]).await?
+    } else {
+        let keywords: Vec<&'static str> = R::SCHEMES.iter().map(|s| s.keyword).collect();
+        authenticate_keywords::<U>(req, &keywords).await?
+    };
+    let Some((user, token)) = found else {
+        return Ok(None);
+    };
+    if !R::SCOPES.iter().all(|scope| token.has_scope(scope)) {
+        return Err(Rejection::forbidden());
     }
-    Ok(found)
+    Ok(Some(Auth {
+        user,
+        token,
+        requirement: PhantomData,
+    }))
+}
+
+/// [`authenticate`], with "no credentials" a `401`.
+pub(crate) async fn authenticate_required<U: AuthUser, R: Requirement>(
+    req: &Request,
+) -> Result<Auth<U, R>, Rejection> {
+    authenticate(req)
+        .await?
+        .ok_or_else(|| Rejection::unauthorized(challenge::<R>(), AuthError::NotAuthenticated))
 }
 
 /// A poem extractor for an authenticated request: the user (DRF's `request.user`) and the
 /// token it presented (DRF's `request.auth`). Requests without valid credentials never reach
 /// the handler: they get DRF's `401` (see [`Rejection`]).
 ///
-/// `U` is the user type ([`User`] by default, or an application's [`AuthUser`]); `K` the
-/// keyword ([`TokenKeyword`] by default). Put it first among the handler's parameters so that
+/// `U` is the user type ([`User`] by default, or an application's [`AuthUser`]); `R` what the
+/// request must present: a keyword ([`TokenKeyword`] by default, [`BearerKeyword`](crate::BearerKeyword),
+/// one of your [`keyword!`](crate::keyword!) types) or any [`Requirement`], such as a tuple of
+/// keywords that are each accepted. Put it first among the handler's parameters so that
 /// authentication runs before the body is read (a bad token wins over a bad body). The
 /// [`Store`] must be in the request data (`.data(store)`).
 ///
@@ -272,15 +153,15 @@ pub(crate) async fn authenticate_as_keyword<U: AuthUser, K: Keyword>(
 ///
 /// Note that poem's `Option<Auth>` would turn every failure into `None`; use [`MaybeAuth`]
 /// for optional authentication with DRF's semantics.
-pub struct Auth<U = User, K = TokenKeyword> {
+pub struct Auth<U = User, R = TokenKeyword> {
     /// The authenticated user.
     pub user: U,
     /// The token that authenticated the request.
     pub token: Token,
-    keyword: PhantomData<K>,
+    requirement: PhantomData<R>,
 }
 
-impl<U, K> Auth<U, K> {
+impl<U, R> Auth<U, R> {
     /// The user and the token.
     ///
     /// ```
@@ -295,26 +176,20 @@ impl<U, K> Auth<U, K> {
     }
 }
 
-impl<U: fmt::Debug, K: Keyword> fmt::Debug for Auth<U, K> {
+impl<U: fmt::Debug, R: Requirement> fmt::Debug for Auth<U, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keywords: Vec<&str> = R::SCHEMES.iter().map(|s| s.keyword).collect();
         f.debug_struct("Auth")
-            .field("keyword", &K::KEYWORD)
+            .field("keywords", &keywords)
             .field("user", &self.user)
             .field("token", &self.token)
             .finish()
     }
 }
 
-impl<'a, U: AuthUser, K: Keyword> FromRequest<'a> for Auth<U, K> {
+impl<'a, U: AuthUser, R: Requirement> FromRequest<'a> for Auth<U, R> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        match authenticate_as_keyword::<U, K>(req).await? {
-            Some((user, token)) => Ok(Auth {
-                user,
-                token,
-                keyword: PhantomData,
-            }),
-            None => Err(Rejection::unauthorized(K::KEYWORD, AuthError::NotAuthenticated).into()),
-        }
+        Ok(authenticate_required(req).await?)
     }
 }
 
@@ -333,22 +208,17 @@ impl<'a, U: AuthUser, K: Keyword> FromRequest<'a> for Auth<U, K> {
 ///     }
 /// }
 /// ```
-pub struct MaybeAuth<U = User, K = TokenKeyword>(pub Option<Auth<U, K>>);
+pub struct MaybeAuth<U = User, R = TokenKeyword>(pub Option<Auth<U, R>>);
 
-impl<U: fmt::Debug, K: Keyword> fmt::Debug for MaybeAuth<U, K> {
+impl<U: fmt::Debug, R: Requirement> fmt::Debug for MaybeAuth<U, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("MaybeAuth").field(&self.0).finish()
     }
 }
 
-impl<'a, U: AuthUser, K: Keyword> FromRequest<'a> for MaybeAuth<U, K> {
+impl<'a, U: AuthUser, R: Requirement> FromRequest<'a> for MaybeAuth<U, R> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let found = authenticate_as_keyword::<U, K>(req).await?;
-        Ok(MaybeAuth(found.map(|(user, token)| Auth {
-            user,
-            token,
-            keyword: PhantomData,
-        })))
+        Ok(MaybeAuth(authenticate(req).await?))
     }
 }
 

@@ -29,15 +29,17 @@
 //! # Cargo features
 //! - `sqlite` (default): SQLite storage.
 //! - `postgres`: PostgreSQL storage.
-//! - `openapi`: poem-openapi support (`ApiAuth`, `ApiMaybeAuth`, `Secured`).
+//! - `openapi`: poem-openapi support (`ApiAuth`, `ApiMaybeAuth`, `Secured`, `drf_methods`,
+//!   `spec_with_scopes`).
+//! - `swagger-ui`: `swagger_ui`, poem-openapi's Swagger UI showing the document with
+//!   `x-required-scopes`.
 //!
 //! [poem]: https://docs.rs/poem
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
-// `#[token_auth]` expands to `::tokenauth::…` paths, also inside this crate.
-#[cfg(feature = "openapi")]
+// `#[token_auth]` and `keyword!` expand to `::tokenauth::…` paths, also inside this crate.
 extern crate self as tokenauth;
 
 #[cfg(feature = "openapi")]
@@ -46,6 +48,9 @@ mod error;
 mod extract;
 mod header;
 mod key;
+mod keyword;
+#[cfg(feature = "openapi")]
+mod methods;
 mod models;
 #[cfg(feature = "openapi")]
 mod openapi;
@@ -57,13 +62,15 @@ mod store;
 #[cfg(feature = "openapi")]
 pub use endpoints::{AuthApi, Limit};
 pub use error::{AuthError, Error};
-pub use extract::{
-    Auth, BearerKeyword, Keyword, MaybeAuth, TokenKeyword, authenticate_request, is_valid_keyword,
-    is_valid_scheme_name,
-};
+pub use extract::{Auth, MaybeAuth, authenticate_request};
 pub use header::parse_authorization;
 pub use key::{KEY_BYTES, Key, KeyDigest, KeyFormat, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_LEN};
-pub use models::{MAX_SCOPE_LEN, MAX_SCOPES, MAX_TOKEN_NAME_LEN, NewToken, Token, User};
+pub use keyword::{BearerKeyword, Keyword, Requirement, Scheme, TokenKeyword};
+#[cfg(feature = "openapi")]
+pub use methods::drf_methods;
+pub use models::{MAX_TOKEN_NAME_LEN, NewToken, Token, User};
+#[cfg(feature = "swagger-ui")]
+pub use openapi::swagger_ui;
 #[cfg(feature = "openapi")]
 pub use openapi::{ApiAuth, ApiMaybeAuth, Secured, spec_endpoint, spec_with_scopes};
 pub use policy::{MAX_LIFETIME, Policy};
@@ -74,10 +81,41 @@ pub use rejection::{
 pub use store::{
     AuthUser, AuthenticateError, DecodeRow, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,
 };
+pub use tokenauth_rules::{
+    MAX_SCOPE_LEN, MAX_SCOPES, is_valid_keyword, is_valid_scheme_name, is_valid_scope, scheme_name,
+};
 
 #[doc = include_str!("token_auth.md")]
 #[cfg_attr(feature = "openapi", doc = include_str!("token_auth_openapi.md"))]
 pub use tokenauth_macros::token_auth;
+
+/// Defines a [`Keyword`] type (also a [`Requirement`]), checking at compile time that the
+/// keyword is a valid HTTP authentication scheme. Its OpenAPI security scheme is named by
+/// [`scheme_name`] — `<keyword>Auth`, `BearerAuth` for `Bearer` in any case — the rule
+/// `#[token_auth]` follows; give `scheme = "..."` for a keyword with characters a scheme name
+/// cannot have (anything but letters, digits, `.`, `-` and `_`). `scopes = [...]` makes a
+/// requirement whose token must also grant those scopes.
+///
+/// ```
+/// tokenauth::keyword!(
+///     /// `Authorization: Api-Key <key>`
+///     pub ApiKey = "Api-Key"
+/// );
+/// tokenauth::keyword!(pub Bang = "Key!", scheme = "BangAuth");
+/// // A token must grant `orders:read` (or `*`), else 403.
+/// tokenauth::keyword!(pub Orders = "Token", scopes = ["orders:read"]);
+///
+/// use tokenauth::{Keyword, Requirement};
+/// assert_eq!(Orders::SCOPES, ["orders:read"]);
+/// assert_eq!(ApiKey::KEYWORD, "Api-Key");
+/// assert_eq!(ApiKey::SCHEME_NAME, "Api-KeyAuth");
+/// assert_eq!(Bang::SCHEME_NAME, "BangAuth");
+/// ```
+///
+/// ```compile_fail
+/// tokenauth::keyword!(pub Spaced = "Api Key"); // error: the keyword contains whitespace
+/// ```
+pub use tokenauth_macros::keyword;
 
 /// The sqlx this crate is built with, for constructing pools and deriving `sqlx::FromRow` on
 /// an [`AuthUser`] type with matching versions.

@@ -137,26 +137,6 @@ impl fmt::Display for Token {
 /// ```
 pub const MAX_TOKEN_NAME_LEN: usize = 128;
 
-/// The most scopes one token may have.
-///
-/// ```
-/// let mut options = tokenauth::NewToken::default();
-/// for i in 0..tokenauth::MAX_SCOPES {
-///     options = options.scope(format!("scope{i}"))?;
-/// }
-/// assert!(options.scope("one-too-many").is_err());
-/// # Ok::<(), tokenauth::Error>(())
-/// ```
-pub const MAX_SCOPES: usize = 64;
-
-/// The longest scope, in characters.
-///
-/// ```
-/// let long = "x".repeat(tokenauth::MAX_SCOPE_LEN + 1);
-/// assert!(tokenauth::NewToken::default().scope(long).is_err());
-/// ```
-pub const MAX_SCOPE_LEN: usize = 128;
-
 /// Options for a new token: a name, an expiry and scopes. `NewToken::default()` is an unnamed,
 /// never-expiring token without scopes, like DRF's.
 ///
@@ -251,9 +231,9 @@ impl NewToken {
     /// Grant a scope (`*` grants all).
     ///
     /// # Errors
-    /// [`Error::InvalidScope`] if `scope` is empty, longer than [`MAX_SCOPE_LEN`] characters
+    /// [`Error::InvalidScope`] if `scope` is empty, longer than [`MAX_SCOPE_LEN`](crate::MAX_SCOPE_LEN) characters
     /// or contains whitespace or control characters (scopes are stored space-separated, as
-    /// OAuth 2.0's `scope` parameter); [`Error::TooManyScopes`] beyond [`MAX_SCOPES`].
+    /// OAuth 2.0's `scope` parameter); [`Error::TooManyScopes`] beyond [`MAX_SCOPES`](crate::MAX_SCOPES).
     ///
     /// ```
     /// use tokenauth::NewToken;
@@ -266,12 +246,12 @@ impl NewToken {
     /// ```
     pub fn scope(mut self, scope: impl Into<String>) -> Result<Self, Error> {
         let scope = scope.into();
-        if !is_valid_scope(&scope) {
+        if !tokenauth_rules::is_valid_scope(&scope) {
             return Err(Error::InvalidScope(scope));
         }
         // At most MAX_SCOPES entries: the duplicate check is bounded.
         if !self.scopes.contains(&scope) {
-            if self.scopes.len() >= MAX_SCOPES {
+            if self.scopes.len() >= tokenauth_rules::MAX_SCOPES {
                 return Err(Error::TooManyScopes);
             }
             self.scopes.push(scope);
@@ -308,14 +288,6 @@ impl NewToken {
         }
         Ok(())
     }
-}
-
-/// Whether `scope` can be granted: 1 to [`MAX_SCOPE_LEN`] characters, no whitespace, no
-/// control characters.
-pub(crate) fn is_valid_scope(scope: &str) -> bool {
-    !scope.is_empty()
-        && scope.chars().count() <= MAX_SCOPE_LEN
-        && !scope.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Splits the stored, space-separated scopes column.

@@ -4,7 +4,9 @@
 //! `#[token_auth]` on an `#[OpenApi]` impl generates the use of these types; they are public
 //! for hand-written operations too.
 
+use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
 
 use poem::error::IntoResult;
 use poem::{IntoResponse, Request, RequestBody};
@@ -14,25 +16,26 @@ use poem_openapi::registry::{
 use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions};
 
-use crate::__private::{Split, is_bearer};
-use crate::{AuthError, AuthUser, Keyword, Rejection, Token, TokenKeyword, User};
+use crate::__private::Split;
+use crate::extract::{authenticate, authenticate_required};
+use crate::{Auth, AuthUser, Rejection, Requirement, TokenKeyword, User};
 
-/// An authentication failure, in Django REST framework's format.
+/// A refusal in Django REST framework's format: `{"detail": "<message>"}`.
 #[derive(poem_openapi::Object)]
-#[oai(rename = "AuthenticationError")]
-struct AuthErrorBody {
+#[oai(rename = "ErrorDetail")]
+pub(crate) struct ErrorDetail {
     /// Django REST framework's message, e.g. `Invalid token.`
-    #[allow(dead_code)]
-    detail: String,
+    pub(crate) detail: String,
 }
 
-/// The OpenAPI form of [`Auth`](crate::Auth): a security scheme parameter for `#[oai]`
-/// operations. A `Bearer` keyword is documented as `{type: http, scheme: bearer}`, any other
-/// as `{type: apiKey, in: header, name: Authorization}`.
+/// The OpenAPI form of [`Auth`]: a security scheme parameter for `#[oai]` operations, which
+/// derefs to the [`Auth`] (`auth.user`, `auth.token`). Each of `R`'s keywords is a security
+/// scheme (`Bearer`: `{type: http, scheme: bearer}`; any other:
+/// `{type: apiKey, in: header, name: Authorization}`) and a requirement of its own.
 ///
 /// ```
 /// use poem_openapi::{OpenApi, payload::PlainText};
-/// use tokenauth::ApiAuth;
+/// use tokenauth::{ApiAuth, BearerKeyword, TokenKeyword, User};
 ///
 /// struct Api;
 ///
@@ -40,40 +43,35 @@ struct AuthErrorBody {
 /// impl Api {
 ///     #[oai(path = "/me", method = "get")]
 ///     async fn me(&self, auth: ApiAuth) -> PlainText<String> {
-///         PlainText(auth.user.username)
+///         PlainText(auth.user.username.clone())
+///     }
+///
+///     /// `Token <key>` or `Bearer <key>`.
+///     #[oai(path = "/either/me", method = "get")]
+///     async fn either(&self, auth: ApiAuth<User, (TokenKeyword, BearerKeyword)>) -> PlainText<String> {
+///         let (user, _token) = auth.0.into_parts();
+///         PlainText(user.username)
 ///     }
 /// }
 /// ```
-pub struct ApiAuth<U = User, K = TokenKeyword> {
-    /// The authenticated user.
-    pub user: U,
-    /// The token that authenticated the request.
-    pub token: Token,
-    keyword: PhantomData<K>,
+pub struct ApiAuth<U = User, R = TokenKeyword>(pub Auth<U, R>);
+
+impl<U, R> Deref for ApiAuth<U, R> {
+    type Target = Auth<U, R>;
+    fn deref(&self) -> &Auth<U, R> {
+        &self.0
+    }
 }
 
-impl<U, K> ApiAuth<U, K> {
-    /// The user and the token.
-    ///
-    /// ```
-    /// # use poem_openapi::{OpenApi, payload::PlainText};
-    /// # struct Api;
-    /// # #[OpenApi]
-    /// # impl Api {
-    /// #[oai(path = "/me", method = "get")]
-    /// async fn me(&self, auth: tokenauth::ApiAuth) -> PlainText<String> {
-    ///     let (user, token) = auth.into_parts();
-    ///     PlainText(format!("{user} via {token}"))
-    /// }
-    /// # }
-    /// ```
-    pub fn into_parts(self) -> (U, Token) {
-        (self.user, self.token)
+impl<U, R> DerefMut for ApiAuth<U, R> {
+    fn deref_mut(&mut self) -> &mut Auth<U, R> {
+        &mut self.0
     }
 }
 
 /// The OpenAPI form of [`MaybeAuth`](crate::MaybeAuth): optional authentication, documented
-/// as the security requirements `[{}, {<scheme>: []}]`.
+/// as the security requirements `[{<scheme>: []}, …, {}]` — `#[token_auth]` generates the
+/// same for `Option<User>` / `Option<Token>`.
 ///
 /// ```
 /// use poem_openapi::{OpenApi, payload::PlainText};
@@ -89,56 +87,89 @@ impl<U, K> ApiAuth<U, K> {
 ///     }
 /// }
 /// ```
-pub struct ApiMaybeAuth<U = User, K = TokenKeyword>(pub Option<ApiAuth<U, K>>);
+pub struct ApiMaybeAuth<U = User, R = TokenKeyword>(pub Option<Auth<U, R>>);
 
-impl<U, K> Split for ApiAuth<U, K> {
+impl<U, R> Split for ApiAuth<U, R> {
     type User = U;
-    type Token = Token;
-    fn split(self) -> (U, Token) {
-        self.into_parts()
+    type Token = crate::Token;
+    fn split(self) -> (U, crate::Token) {
+        self.0.into_parts()
     }
 }
 
-impl<U, K> Split for ApiMaybeAuth<U, K> {
+impl<U, R> Split for ApiMaybeAuth<U, R> {
     type User = Option<U>;
-    type Token = Option<Token>;
-    fn split(self) -> (Option<U>, Option<Token>) {
-        self.0.map(ApiAuth::into_parts).unzip()
+    type Token = Option<crate::Token>;
+    fn split(self) -> (Option<U>, Option<crate::Token>) {
+        self.0.map(Auth::into_parts).unzip()
     }
 }
 
-fn register_scheme<K: Keyword>(registry: &mut Registry) {
-    let (ty, scheme, name, key_in) = if is_bearer(K::KEYWORD) {
-        ("http", Some("bearer"), None, None)
-    } else {
-        ("apiKey", None, Some("Authorization"), Some("header"))
-    };
-    registry.create_security_scheme(
-        K::SCHEME_NAME,
-        MetaSecurityScheme {
-            ty,
-            description: Some(K::SCHEME_DESCRIPTION),
-            name,
-            key_in,
-            scheme,
-            bearer_format: None,
-            flows: None,
-            openid_connect_url: None,
-        },
-    );
+/// Registers `R`'s security schemes, and records its scopes for [`spec_with_scopes`].
+fn register<R: Requirement>(registry: &mut Registry) {
+    for scheme in R::SCHEMES {
+        let (ty, http_scheme, name, key_in) = if tokenauth_rules::is_bearer(scheme.keyword) {
+            ("http", Some("bearer"), None, None)
+        } else {
+            ("apiKey", None, Some("Authorization"), Some("header"))
+        };
+        registry.create_security_scheme(
+            scheme.name,
+            MetaSecurityScheme {
+                ty,
+                description: Some(scheme.description),
+                name,
+                key_in,
+                scheme: http_scheme,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+    if let Some(operation_id) = R::OPERATION_ID
+        && !R::SCOPES.is_empty()
+    {
+        SCOPED.with_borrow_mut(|scoped| {
+            if let Some(scoped) = scoped {
+                scoped.push((operation_id, R::SCOPES));
+            }
+        });
+    }
 }
 
-impl<'a, U: AuthUser, K: Keyword> ApiExtractor<'a> for ApiAuth<U, K> {
+/// An operation's `operationId` and the scopes it requires.
+type ScopedOperation = (&'static str, &'static [&'static str]);
+
+thread_local! {
+    /// The scoped operations registered while [`scoped_operations`] runs on this thread.
+    static SCOPED: RefCell<Option<Vec<ScopedOperation>>> = const { RefCell::new(None) };
+}
+
+/// The `(operationId, scopes)` of every operation of `T` whose requirement has scopes, as
+/// `#[token_auth]` generated them: collected while `T` registers its types, which calls each
+/// operation's authentication parameter.
+fn scoped_operations<T: poem_openapi::OpenApi>() -> Vec<ScopedOperation> {
+    let previous = SCOPED.replace(Some(Vec::new()));
+    T::register(&mut Registry::new());
+    SCOPED.replace(previous).unwrap_or_default()
+}
+
+fn scheme_names<R: Requirement>() -> Vec<&'static str> {
+    R::SCHEMES.iter().map(|scheme| scheme.name).collect()
+}
+
+impl<'a, U: AuthUser, R: Requirement> ApiExtractor<'a> for ApiAuth<U, R> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        register_scheme::<K>(registry);
+        register::<R>(registry);
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec![K::SCHEME_NAME]
+        scheme_names::<R>()
     }
 
     async fn from_request(
@@ -146,28 +177,21 @@ impl<'a, U: AuthUser, K: Keyword> ApiExtractor<'a> for ApiAuth<U, K> {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        match crate::extract::authenticate_as_keyword::<U, K>(request).await? {
-            Some((user, token)) => Ok(ApiAuth {
-                user,
-                token,
-                keyword: PhantomData,
-            }),
-            None => Err(Rejection::unauthorized(K::KEYWORD, AuthError::NotAuthenticated).into()),
-        }
+        Ok(ApiAuth(authenticate_required(request).await?))
     }
 }
 
-impl<'a, U: AuthUser, K: Keyword> ApiExtractor<'a> for ApiMaybeAuth<U, K> {
+impl<'a, U: AuthUser, R: Requirement> ApiExtractor<'a> for ApiMaybeAuth<U, R> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        register_scheme::<K>(registry);
+        register::<R>(registry);
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec![K::SCHEME_NAME]
+        scheme_names::<R>()
     }
 
     fn has_security_fallback() -> bool {
@@ -179,73 +203,7 @@ impl<'a, U: AuthUser, K: Keyword> ApiExtractor<'a> for ApiMaybeAuth<U, K> {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        let found = crate::extract::authenticate_as_keyword::<U, K>(request).await?;
-        Ok(ApiMaybeAuth(found.map(|(user, token)| ApiAuth {
-            user,
-            token,
-            keyword: PhantomData,
-        })))
-    }
-}
-
-/// What `#[token_auth]` generates for optional authentication: an [`ApiMaybeAuth`] that leaves
-/// the anonymous alternative to a preceding [`Anonymous`] parameter, so that the operation's
-/// requirements read `[{}, {<scheme>: []}]`.
-#[doc(hidden)]
-pub struct ApiOptionalAuth<U = User, K = TokenKeyword>(pub ApiMaybeAuth<U, K>);
-
-impl<U, K> Split for ApiOptionalAuth<U, K> {
-    type User = Option<U>;
-    type Token = Option<Token>;
-    fn split(self) -> (Option<U>, Option<Token>) {
-        self.0.split()
-    }
-}
-
-impl<'a, U: AuthUser, K: Keyword> ApiExtractor<'a> for ApiOptionalAuth<U, K> {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        register_scheme::<K>(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        vec![K::SCHEME_NAME]
-    }
-
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        param_opts: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        ApiMaybeAuth::from_request(request, body, param_opts)
-            .await
-            .map(ApiOptionalAuth)
-    }
-}
-
-/// The anonymous alternative of an optional security requirement (`{}`), as a parameter that
-/// extracts nothing.
-#[doc(hidden)]
-pub struct Anonymous;
-
-impl<'a> ApiExtractor<'a> for Anonymous {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn has_security_fallback() -> bool {
-        true
-    }
-
-    async fn from_request(
-        _request: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        Ok(Anonymous)
+        Ok(ApiMaybeAuth(authenticate(request).await?))
     }
 }
 
@@ -266,29 +224,29 @@ impl<'a> ApiExtractor<'a> for Anonymous {
 /// impl Api {
 ///     #[oai(path = "/me", method = "get")]
 ///     async fn me(&self, auth: ApiAuth) -> Secured<PlainText<String>, TokenKeyword> {
-///         Secured::from(PlainText(auth.user.username))
+///         Secured::from(PlainText(auth.user.username.clone()))
 ///     }
 /// }
 /// ```
-pub struct Secured<R, K = TokenKeyword> {
-    response: Result<R, poem::Error>,
-    keyword: PhantomData<K>,
+pub struct Secured<T, R = TokenKeyword> {
+    response: Result<T, poem::Error>,
+    requirement: PhantomData<R>,
 }
 
-impl<R, K> From<R> for Secured<R, K> {
-    fn from(response: R) -> Self {
+impl<T, R> From<T> for Secured<T, R> {
+    fn from(response: T) -> Self {
         Secured {
             response: Ok(response),
-            keyword: PhantomData,
+            requirement: PhantomData,
         }
     }
 }
 
-impl<R: ApiResponse, K: Keyword> ApiResponse for Secured<R, K> {
-    const BAD_REQUEST_HANDLER: bool = R::BAD_REQUEST_HANDLER;
+impl<T: ApiResponse, R: Requirement> ApiResponse for Secured<T, R> {
+    const BAD_REQUEST_HANDLER: bool = T::BAD_REQUEST_HANDLER;
 
     fn meta() -> MetaResponses {
-        let mut meta = R::meta();
+        let mut meta = T::meta();
         if !meta.responses.iter().any(|r| r.status == Some(401)) {
             meta.responses.push(MetaResponse {
                 description: "Not authenticated: the credentials are missing, malformed or \
@@ -298,18 +256,21 @@ impl<R: ApiResponse, K: Keyword> ApiResponse for Secured<R, K> {
                 status_range: None,
                 content: vec![MetaMediaType {
                     content_type: "application/json",
-                    schema: <AuthErrorBody as Type>::schema_ref(),
+                    schema: <ErrorDetail as Type>::schema_ref(),
                 }],
                 headers: vec![MetaHeader {
                     name: "WWW-Authenticate".to_owned(),
-                    description: Some(format!("The authentication keyword: `{}`.", K::KEYWORD)),
+                    description: Some(format!(
+                        "The authentication keyword: `{}`.",
+                        crate::keyword::challenge::<R>()
+                    )),
                     required: true,
                     deprecated: false,
                     schema: <String as Type>::schema_ref(),
                 }],
             });
         }
-        if !K::SCOPES.is_empty() && !meta.responses.iter().any(|r| r.status == Some(403)) {
+        if !R::SCOPES.is_empty() && !meta.responses.iter().any(|r| r.status == Some(403)) {
             meta.responses.push(MetaResponse {
                 description: "Forbidden: the token lacks a required scope \
                               (`{\"detail\":\"You do not have permission to perform this action.\"}`).",
@@ -317,7 +278,7 @@ impl<R: ApiResponse, K: Keyword> ApiResponse for Secured<R, K> {
                 status_range: None,
                 content: vec![MetaMediaType {
                     content_type: "application/json",
-                    schema: <AuthErrorBody as Type>::schema_ref(),
+                    schema: <ErrorDetail as Type>::schema_ref(),
                 }],
                 headers: Vec::new(),
             });
@@ -326,41 +287,38 @@ impl<R: ApiResponse, K: Keyword> ApiResponse for Secured<R, K> {
     }
 
     fn register(registry: &mut Registry) {
-        R::register(registry);
-        <AuthErrorBody as Type>::register(registry);
+        T::register(registry);
+        <ErrorDetail as Type>::register(registry);
     }
 
     fn from_parse_request_error(err: poem::Error) -> Self {
         if err.is::<Rejection>() {
             Secured {
                 response: Err(err),
-                keyword: PhantomData,
+                requirement: PhantomData,
             }
         } else {
-            Secured::from(R::from_parse_request_error(err))
+            Secured::from(T::from_parse_request_error(err))
         }
     }
 }
 
-impl<R, K, T> IntoResult<T> for Secured<R, K>
+impl<T, R, O> IntoResult<O> for Secured<T, R>
 where
-    R: IntoResult<T>,
-    T: IntoResponse,
+    T: IntoResult<O>,
+    O: IntoResponse,
 {
-    fn into_result(self) -> poem::Result<T> {
+    fn into_result(self) -> poem::Result<O> {
         self.response?.into_result()
     }
 }
 
-/// The sentence `#[token_auth(scopes = [...])]` adds to an operation's description, up to the
-/// scope list.
-const SCOPES_SENTENCE: &str = "Requires the scope(s) ";
-
-/// The OpenAPI document of `service` as JSON, with each operation that requires scopes also
-/// carrying them in an `x-required-scopes` vendor extension (OpenAPI 3.0 reserves requirement
-/// scopes for OAuth2, and poem-openapi has no operation extensions, so they are added here,
-/// from the summary or description `#[token_auth]` wrote). Serve it instead of
-/// `spec_endpoint()`.
+/// The OpenAPI document of `service` as JSON, with each operation that `#[token_auth]` gave
+/// scopes also carrying them in an `x-required-scopes` vendor extension. OpenAPI 3.0 reserves
+/// requirement scopes for OAuth2 and poem-openapi has no operation extensions, so they are
+/// added here: each scoped operation's requirement type names its `operationId` and scopes,
+/// and is found while the service registers its types. Serve it with [`spec_endpoint`], and
+/// Swagger UI with [`swagger_ui`], instead of poem-openapi's.
 ///
 /// ```
 /// use poem_openapi::{OpenApi, OpenApiService, payload::PlainText};
@@ -379,6 +337,7 @@ const SCOPES_SENTENCE: &str = "Requires the scope(s) ";
 ///
 /// let service = OpenApiService::new(Api, "shop", "1.0");
 /// let spec: serde_json::Value = serde_json::from_str(&tokenauth::spec_with_scopes(&service)).unwrap();
+/// assert_eq!(spec["paths"]["/orders"]["get"]["operationId"], "orders");
 /// assert_eq!(spec["paths"]["/orders"]["get"]["x-required-scopes"], serde_json::json!(["orders:read"]));
 /// ```
 pub fn spec_with_scopes<T, W>(service: &poem_openapi::OpenApiService<T, W>) -> String
@@ -386,34 +345,30 @@ where
     T: poem_openapi::OpenApi,
     W: poem_openapi::Webhook,
 {
-    let spec = service.spec();
+    with_scopes::<T>(service.spec())
+}
+
+/// `spec` (the JSON document of an `OpenApiService<T, _>`) with `x-required-scopes` added.
+fn with_scopes<T: poem_openapi::OpenApi>(spec: String) -> String {
+    let scoped = scoped_operations::<T>();
+    if scoped.is_empty() {
+        return spec;
+    }
     let Ok(mut document) = serde_json::from_str::<serde_json::Value>(&spec) else {
         return spec;
     };
-    if let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        for operation in paths
-            .values_mut()
-            .filter_map(|p| p.as_object_mut())
-            .flat_map(|p| p.values_mut())
-        {
-            let text = |field: &str| operation.get(field).and_then(|d| d.as_str());
-            let scopes = [text("description"), text("summary")]
-                .into_iter()
-                .flatten()
-                .find_map(|d| d.split_once(SCOPES_SENTENCE))
-                .map(|(_, rest)| {
-                    let list = rest.split(" (").next().unwrap_or("");
-                    list.split(", ")
-                        .filter_map(|s| s.strip_prefix('`')?.strip_suffix('`'))
-                        .map(|s| serde_json::Value::String(s.to_owned()))
-                        .collect::<Vec<_>>()
-                });
-            if let (Some(scopes), Some(operation)) = (scopes, operation.as_object_mut()) {
-                operation.insert(
-                    "x-required-scopes".to_owned(),
-                    serde_json::Value::Array(scopes),
-                );
-            }
+    let operations = document
+        .get_mut("paths")
+        .and_then(|paths| paths.as_object_mut())
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(|path| path.as_object_mut())
+        .flat_map(|path| path.values_mut())
+        .filter_map(|operation| operation.as_object_mut());
+    for operation in operations {
+        let id = operation.get("operationId").and_then(|id| id.as_str());
+        if let Some((_, scopes)) = scoped.iter().find(|(scoped, _)| Some(*scoped) == id) {
+            operation.insert("x-required-scopes".to_owned(), serde_json::json!(scopes));
         }
     }
     serde_json::to_string_pretty(&document).unwrap_or(spec)
@@ -445,4 +400,38 @@ where
             .content_type("application/json")
             .body(spec.clone())
     })
+}
+
+/// poem-openapi's Swagger UI (`service.swagger_ui()`) showing [`spec_with_scopes`], so that
+/// each scoped operation's `x-required-scopes` is in the document it loads. Nest it where
+/// you serve the docs.
+///
+/// ```
+/// # use poem_openapi::{OpenApi, OpenApiService, payload::PlainText};
+/// # struct Api;
+/// # #[OpenApi]
+/// # impl Api {
+/// #     #[oai(path = "/ping", method = "get")]
+/// #     async fn ping(&self) -> PlainText<&'static str> { PlainText("pong") }
+/// # }
+/// let service = OpenApiService::new(Api, "shop", "1.0");
+/// let app = poem::Route::new().nest("/docs", tokenauth::swagger_ui(&service));
+/// ```
+#[cfg(feature = "swagger-ui")]
+pub fn swagger_ui<T, W>(
+    service: &poem_openapi::OpenApiService<T, W>,
+) -> impl poem::Endpoint + 'static
+where
+    T: poem_openapi::OpenApi,
+    W: poem_openapi::Webhook,
+{
+    // poem-openapi embeds `service.spec()` verbatim in its page; put ours in its place.
+    let spec = service.spec();
+    let html = service
+        .swagger_ui_html()
+        .replacen(&spec, &with_scopes::<T>(spec.clone()), 1);
+    poem::Route::new().at(
+        "/",
+        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
+    )
 }

@@ -7,29 +7,8 @@ pub use poem_openapi;
 
 pub use crate::extract::{Auth, MaybeAuth};
 #[cfg(feature = "openapi")]
-pub use crate::openapi::{Anonymous, ApiAuth, ApiMaybeAuth, ApiOptionalAuth, Secured};
-pub use crate::{Keyword, Token, User};
-
-/// The description of a `Bearer` security scheme (OpenAPI `http`/`bearer`: Swagger UI adds
-/// the keyword itself).
-pub const BEARER_DESCRIPTION: &str = "Send the header `Authorization: Bearer <key>`. \
-     In Swagger UI's Authorize dialog, enter the key alone.";
-
-/// Whether a keyword is `Bearer`, ignoring ASCII case (an OpenAPI `http` bearer scheme).
-pub const fn is_bearer(keyword: &str) -> bool {
-    let (a, b) = (keyword.as_bytes(), b"bearer");
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i].to_ascii_lowercase() != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
+pub use crate::openapi::{ApiAuth, ApiMaybeAuth, Secured};
+pub use crate::{Requirement, Scheme, Token, User};
 
 /// Splits an extracted authentication into the values bound to the handler's `User` and
 /// `Token` parameters: `(U, Token)`, or `(Option<U>, Option<Token>)` when optional.

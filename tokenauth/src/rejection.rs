@@ -22,17 +22,17 @@ pub const MISSING_STORE_DETAIL: &str = "Server misconfiguration: tokenauth found
 /// ```
 /// assert!(tokenauth::MISSING_ATTRIBUTE_DETAIL.contains("#[token_auth]"));
 /// ```
-pub const MISSING_ATTRIBUTE_DETAIL: &str = "Server misconfiguration: a handler takes tokenauth's      `User` or `Token` without `#[token_auth]`. Put `#[token_auth]` above `#[handler]` (or above      `#[OpenApi]` on the impl), or take `tokenauth::Auth` instead.";
+pub const MISSING_ATTRIBUTE_DETAIL: &str = "Server misconfiguration: a handler takes tokenauth's \
+     `User` or `Token` without `#[token_auth]`. Put `#[token_auth]` above `#[handler]` (or above \
+     `#[OpenApi]` on the impl), or take `tokenauth::Auth` instead.";
 
 /// The body of a `503` when the database cannot be reached.
 ///
 /// ```
 /// use poem::error::ResponseError;
 ///
-/// let rejection = tokenauth::Rejection::store_failure(
-///     "Token",
-///     tokenauth::Error::Database(sqlx::Error::PoolClosed),
-/// );
+/// let rejection =
+///     tokenauth::Rejection::store_failure(tokenauth::Error::Database(sqlx::Error::PoolClosed));
 /// assert_eq!(rejection.to_string(), tokenauth::UNAVAILABLE_DETAIL);
 /// ```
 pub const UNAVAILABLE_DETAIL: &str = "Authentication is temporarily unavailable: the token database cannot be reached. Try again later.";
@@ -40,7 +40,7 @@ pub const UNAVAILABLE_DETAIL: &str = "Authentication is temporarily unavailable:
 /// The body of a `503` when every password hashing worker is busy and the queue is full.
 ///
 /// ```
-/// let rejection = tokenauth::Rejection::store_failure("Token", tokenauth::Error::Overloaded);
+/// let rejection = tokenauth::Rejection::store_failure(tokenauth::Error::Overloaded);
 /// assert_eq!(rejection.to_string(), tokenauth::OVERLOADED_DETAIL);
 /// ```
 pub const OVERLOADED_DETAIL: &str = "Too many logins at once. Try again shortly.";
@@ -48,10 +48,8 @@ pub const OVERLOADED_DETAIL: &str = "Too many logins at once. Try again shortly.
 /// The body of a `500` when the database failed in another way.
 ///
 /// ```
-/// let rejection = tokenauth::Rejection::store_failure(
-///     "Token",
-///     tokenauth::Error::Database(sqlx::Error::RowNotFound),
-/// );
+/// let rejection =
+///     tokenauth::Rejection::store_failure(tokenauth::Error::Database(sqlx::Error::RowNotFound));
 /// assert_eq!(rejection.to_string(), tokenauth::STORE_FAILURE_DETAIL);
 /// ```
 pub const STORE_FAILURE_DETAIL: &str =
@@ -70,9 +68,9 @@ pub const STORE_FAILURE_DETAIL: &str =
 /// | no `Store` in request data | `500` | `{"detail":"Server misconfiguration: … .data(store) …"}` | |
 /// | `User`/`Token` without `#[token_auth]` | `500` | `{"detail":"Server misconfiguration: … #[token_auth] …"}` | |
 ///
-/// Store failures are logged as `tracing` error events when the rejection is created (a
-/// saturated password queue, which clients can cause at will, as a warning at most every
-/// ten seconds); the body never carries the error's text or any key.
+/// Server-side failures (`5xx`) are logged as `tracing` error events when the rejection
+/// becomes a response (a saturated password queue, which clients can cause at will, as a
+/// warning at most every ten seconds); the body never carries the error's text or any key.
 ///
 /// ```
 /// use poem::error::ResponseError;
@@ -85,13 +83,13 @@ pub const STORE_FAILURE_DETAIL: &str =
 /// ```
 #[derive(Debug)]
 pub struct Rejection {
-    keyword: &'static str,
     cause: Cause,
 }
 
 #[derive(Debug)]
 enum Cause {
-    Unauthorized(AuthError),
+    /// A `401`, and the keyword its challenge names.
+    Unauthorized(&'static str, AuthError),
     Forbidden,
     Store(Error),
     MissingStore,
@@ -109,8 +107,7 @@ impl Rejection {
     /// ```
     pub fn unauthorized(keyword: &'static str, reason: AuthError) -> Self {
         Rejection {
-            keyword,
-            cause: Cause::Unauthorized(reason),
+            cause: Cause::Unauthorized(keyword, reason),
         }
     }
 
@@ -120,61 +117,48 @@ impl Rejection {
     /// ```
     /// use poem::error::ResponseError;
     ///
-    /// let response = tokenauth::Rejection::forbidden("Token").as_response();
+    /// let response = tokenauth::Rejection::forbidden().as_response();
     /// assert_eq!(response.status(), 403);
     /// assert!(response.headers().get("www-authenticate").is_none());
     /// ```
-    pub fn forbidden(keyword: &'static str) -> Self {
+    pub fn forbidden() -> Self {
         Rejection {
-            keyword,
             cause: Cause::Forbidden,
         }
     }
 
-    /// A `503` (database unreachable) or `500` (other failure); logs the error.
+    /// A `503` (database unreachable) or `500` (other failure), logged when it becomes a
+    /// response.
     ///
     /// ```
     /// use poem::error::ResponseError;
     ///
     /// let err = tokenauth::Error::Database(sqlx::Error::PoolTimedOut);
-    /// let rejection = tokenauth::Rejection::store_failure("Token", err);
+    /// let rejection = tokenauth::Rejection::store_failure(err);
     /// assert_eq!(rejection.status(), 503);
     /// ```
-    pub fn store_failure(keyword: &'static str, error: Error) -> Self {
-        if matches!(error, Error::Overloaded) {
-            log_overload();
-        } else {
-            tracing::error!(
-                error = %error,
-                keyword,
-                "tokenauth: could not authenticate the request: the token store failed"
-            );
-        }
+    pub fn store_failure(error: Error) -> Self {
         Rejection {
-            keyword,
             cause: Cause::Store(error),
         }
     }
 
-    /// A `500` saying that the [`Store`](crate::Store) is missing from the request data; logs it.
+    /// A `500` saying that the [`Store`](crate::Store) is missing from the request data,
+    /// logged when it becomes a response.
     ///
     /// ```
     /// use poem::error::ResponseError;
     ///
-    /// assert_eq!(tokenauth::Rejection::missing_store("Token").status(), 500);
+    /// assert_eq!(tokenauth::Rejection::missing_store().status(), 500);
     /// ```
-    pub fn missing_store(keyword: &'static str) -> Self {
-        tracing::error!(
-            keyword,
-            "tokenauth: no Store in the request data; add `.data(store)` to the application"
-        );
+    pub fn missing_store() -> Self {
         Rejection {
-            keyword,
             cause: Cause::MissingStore,
         }
     }
 
-    /// A `500` saying that a handler takes a `User` or `Token` without `#[token_auth]`; logs it.
+    /// A `500` saying that a handler takes a `User` or `Token` without `#[token_auth]`,
+    /// logged when it becomes a response.
     ///
     /// ```
     /// use poem::error::ResponseError;
@@ -182,9 +166,7 @@ impl Rejection {
     /// assert_eq!(tokenauth::Rejection::missing_attribute().status(), 500);
     /// ```
     pub fn missing_attribute() -> Self {
-        tracing::error!("tokenauth: {MISSING_ATTRIBUTE_DETAIL}");
         Rejection {
-            keyword: "Token",
             cause: Cause::MissingAttribute,
         }
     }
@@ -200,7 +182,7 @@ impl Rejection {
     pub fn from_authenticate(keyword: &'static str, error: AuthenticateError) -> Self {
         match error {
             AuthenticateError::Denied(reason) => Rejection::unauthorized(keyword, reason),
-            AuthenticateError::Store(error) => Rejection::store_failure(keyword, error),
+            AuthenticateError::Store(error) => Rejection::store_failure(error),
         }
     }
 
@@ -214,24 +196,46 @@ impl Rejection {
     /// ```
     pub fn auth_error(&self) -> Option<AuthError> {
         match self.cause {
-            Cause::Unauthorized(reason) => Some(reason),
+            Cause::Unauthorized(_, reason) => Some(reason),
             _ => None,
         }
     }
 
-    /// The keyword announced in `WWW-Authenticate`.
+    /// The keyword a `401` announces in `WWW-Authenticate`; `None` for other rejections.
     ///
     /// ```
-    /// let rejection = tokenauth::Rejection::missing_store("Bearer");
-    /// assert_eq!(rejection.keyword(), "Bearer");
+    /// use tokenauth::{AuthError, Rejection};
+    ///
+    /// let rejection = Rejection::unauthorized("Bearer", AuthError::InvalidToken);
+    /// assert_eq!(rejection.keyword(), Some("Bearer"));
+    /// assert_eq!(Rejection::forbidden().keyword(), None);
     /// ```
-    pub fn keyword(&self) -> &'static str {
-        self.keyword
+    pub fn keyword(&self) -> Option<&'static str> {
+        match self.cause {
+            Cause::Unauthorized(keyword, _) => Some(keyword),
+            _ => None,
+        }
+    }
+
+    /// Logs a server-side failure, as it becomes a response.
+    pub(crate) fn log(&self) {
+        match &self.cause {
+            Cause::Store(Error::Overloaded) => log_overload(),
+            Cause::Store(error) => tracing::error!(
+                error = %error,
+                "tokenauth: could not authenticate the request: the token store failed"
+            ),
+            Cause::MissingStore => tracing::error!(
+                "tokenauth: no Store in the request data; add `.data(store)` to the application"
+            ),
+            Cause::MissingAttribute => tracing::error!("tokenauth: {MISSING_ATTRIBUTE_DETAIL}"),
+            Cause::Unauthorized(..) | Cause::Forbidden => {}
+        }
     }
 
     fn detail(&self) -> &'static str {
         match &self.cause {
-            Cause::Unauthorized(reason) => reason.detail(),
+            Cause::Unauthorized(_, reason) => reason.detail(),
             Cause::Forbidden => "You do not have permission to perform this action.",
             Cause::Store(Error::Overloaded) => OVERLOADED_DETAIL,
             Cause::Store(error) if error.is_unavailable() => UNAVAILABLE_DETAIL,
@@ -251,7 +255,7 @@ impl fmt::Display for Rejection {
 impl std::error::Error for Rejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.cause {
-            Cause::Unauthorized(reason) => Some(reason),
+            Cause::Unauthorized(_, reason) => Some(reason),
             Cause::Store(error) => Some(error),
             Cause::Forbidden | Cause::MissingStore | Cause::MissingAttribute => None,
         }
@@ -261,7 +265,7 @@ impl std::error::Error for Rejection {
 impl ResponseError for Rejection {
     fn status(&self) -> StatusCode {
         match &self.cause {
-            Cause::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Cause::Unauthorized(..) => StatusCode::UNAUTHORIZED,
             Cause::Forbidden => StatusCode::FORBIDDEN,
             Cause::Store(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Cause::Store(_) | Cause::MissingStore | Cause::MissingAttribute => {
@@ -271,12 +275,13 @@ impl ResponseError for Rejection {
     }
 
     fn as_response(&self) -> Response {
+        self.log();
         let body = serde_json::json!({ "detail": self.detail() }).to_string();
         let mut response = Response::builder()
             .status(self.status())
             .content_type("application/json");
-        if matches!(self.cause, Cause::Unauthorized(_)) {
-            response = response.header(header::WWW_AUTHENTICATE, self.keyword);
+        if let Cause::Unauthorized(keyword, _) = self.cause {
+            response = response.header(header::WWW_AUTHENTICATE, keyword);
         }
         if let Cause::Store(error) = &self.cause
             && let Some(seconds) = error.retry_after()

@@ -1,39 +1,49 @@
-//! Writing the expansion: dispatch on the item, plus what both targets share.
+//! Writing the expansion, for an item that `ast` read and `valid` checked: generation only,
+//! and one exit that emits the collected errors.
 
 mod handler;
 mod openapi;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote};
 use syn::{Ident, Item, Type};
 
-use crate::ast::{AuthParam, Params};
-use crate::attr::{self, Keyword};
+use crate::ast::{self, AuthParam, Params, Target};
+use crate::attr::{self, Resolved};
 use crate::errors::Errors;
+use crate::valid;
 
 pub(crate) fn token_auth(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args = attr::parse(args, &mut errors);
-    let item: Item = match syn::parse2(item.clone()) {
-        Ok(item) => item,
+    let expanded = match syn::parse2::<Item>(item.clone()) {
+        Ok(parsed) => match ast::read(parsed, &args, &mut errors) {
+            Target::Handler(handler) => {
+                let expandable = valid::handler(&handler, &mut errors);
+                handler::expand(*handler, expandable)
+            }
+            Target::Api(api) => {
+                let expandable = valid::api(&api, &mut errors);
+                openapi::expand(*api, expandable, &mut errors)
+            }
+            Target::Other(other) => {
+                errors.push_spanned(
+                    item_keyword(&other),
+                    "`#[token_auth]` applies to an `async fn` with `#[handler]` below it, or to an \
+                     `impl` block with `#[OpenApi]` below it",
+                );
+                quote!(#other)
+            }
+        },
         Err(err) => {
             errors.push(err);
-            let errors = errors.to_compile_errors();
-            return quote!(#item #errors);
+            item
         }
     };
-    match item {
-        Item::Fn(function) => handler::expand(&args, function, errors),
-        Item::Impl(block) => openapi::expand(&args, block, errors),
-        other => {
-            errors.push_spanned(
-                item_keyword(&other),
-                "`#[token_auth]` applies to an `async fn` with `#[handler]` below it, or to an \
-                 `impl` block with `#[OpenApi]` below it",
-            );
-            let errors = errors.to_compile_errors();
-            quote!(#other #errors)
-        }
+    let errors = errors.to_compile_errors();
+    quote! {
+        #expanded
+        #errors
     }
 }
 
@@ -54,40 +64,43 @@ fn item_keyword(item: &Item) -> TokenStream {
     }
 }
 
-/// The keyword type for a handler or operation, and the item that defines it (none for the
-/// built-in `Token` and `Bearer` without scopes).
-fn keyword_type(
-    keyword: &Keyword,
-    scopes: &[syn::LitStr],
+/// The requirement type of a handler or operation, and the item that defines it (none for
+/// the built-in `Token` and `Bearer` keywords alone, without scopes).
+fn requirement_type(
+    args: &Resolved,
     unique: &str,
+    operation_id: Option<&str>,
 ) -> (TokenStream, Option<TokenStream>) {
-    match keyword.value.as_str() {
-        "Token" if scopes.is_empty() => (quote!(::tokenauth::TokenKeyword), None),
-        "Bearer" if scopes.is_empty() => (quote!(::tokenauth::BearerKeyword), None),
-        value => {
-            let name = format_ident!("__tokenauth_keyword_{}", unique);
-            let literal = syn::LitStr::new(value, keyword.span);
-            let scheme: String = value
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || ".-_".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .chain("Auth".chars())
-                .collect();
-            let item = quote_spanned! {keyword.span=>
-                ::tokenauth::keyword!(
-                    #[doc(hidden)]
-                    #[allow(non_camel_case_types, unreachable_pub)]
-                    pub #name = #literal, scheme = #scheme, scopes = [#(#scopes),*]
-                );
-            };
-            (quote!(#name), Some(item))
+    if let ([keyword], []) = (args.keywords.as_slice(), args.scopes.as_slice()) {
+        match keyword.value.as_str() {
+            "Token" => return (quote!(::tokenauth::TokenKeyword), None),
+            "Bearer" => return (quote!(::tokenauth::BearerKeyword), None),
+            _ => {}
         }
     }
+    let name = format_ident!("__tokenauth_requirement_{}", unique);
+    let schemes = args.keywords.iter().map(|keyword| {
+        let (value, scheme) = (&keyword.value, &keyword.scheme);
+        let description = tokenauth_rules::scheme_description(value);
+        quote! {
+            ::tokenauth::Scheme { keyword: #value, name: #scheme, description: #description }
+        }
+    });
+    let scopes = &args.scopes;
+    let operation_id = operation_id.map(|id| {
+        quote!(const OPERATION_ID: ::core::option::Option<&'static str> = ::core::option::Option::Some(#id);)
+    });
+    let item = quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, unreachable_pub)]
+        pub struct #name;
+        impl ::tokenauth::Requirement for #name {
+            const SCHEMES: &'static [::tokenauth::Scheme] = &[#(#schemes),*];
+            const SCOPES: &'static [&'static str] = &[#(#scopes),*];
+            #operation_id
+        }
+    };
+    (quote!(#name), Some(item))
 }
 
 /// The user type: the user parameter's, else `user = Type`, else `tokenauth::User`.
@@ -99,6 +112,24 @@ fn user_type(params: &Params, user_arg: Option<&Type>) -> TokenStream {
         }
         (None, Some(user)) => quote!(#user),
         (None, None) => quote!(::tokenauth::User),
+    }
+}
+
+/// A check that the user type implements `AuthUser`, spanned on the type as written, so
+/// that a type that does not is reported there, once (axum-macros' technique); the
+/// generated extractor then names the user type with the call site's span.
+fn assert_auth_user(params: &Params, user_arg: Option<&Type>) -> TokenStream {
+    let ty: &Type = match (params.user(), user_arg) {
+        (Some(user), _) => &user.inner,
+        (None, Some(user)) => user,
+        (None, None) => return TokenStream::new(),
+    };
+    let span = syn::spanned::Spanned::span(ty);
+    quote::quote_spanned! {span=>
+        const _: fn() = || {
+            fn __tokenauth_user_type<T: ::tokenauth::AuthUser>() {}
+            __tokenauth_user_type::<#ty>();
+        };
     }
 }
 

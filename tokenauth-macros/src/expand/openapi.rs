@@ -1,159 +1,135 @@
 //! Expansion on a poem-openapi `#[OpenApi]` impl: each operation taking a `User` or `Token`
-//! gets one security-scheme parameter and a response type that documents the `401`.
+//! gets one security-scheme parameter and a response type that documents the `401`; every
+//! operation gets a default `operationId`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::ext::IdentExt as _;
 use syn::punctuated::Punctuated;
-use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, ReturnType, Token, Type};
+use syn::{FnArg, ImplItem, ImplItemFn, ReturnType, Token, Type};
 
-use super::{auth_ident, bind_params, is_optional, keyword_type, user_type};
-use crate::ast::{self, is_attr};
-use crate::attr::{self, Args, Keyword};
+use super::{assert_auth_user, auth_ident, bind_params, is_optional, requirement_type, user_type};
+use crate::ast::{Api, Operation, is_attr};
 use crate::errors::Errors;
 use crate::valid::{self, Target};
 
-pub(super) fn expand(args: &Args, mut block: ItemImpl, mut errors: Errors) -> TokenStream {
-    if !block.attrs.iter().any(|a| is_attr(a, "OpenApi")) {
-        errors.push_spanned(
-            &block.self_ty,
-            "`#[token_auth]` on an `impl` block must be placed above `#[OpenApi]` (poem-openapi): \
-             attributes expand top-down, so below `#[OpenApi]` the operations are already generated; \
-             write `#[token_auth]` on the line before `#[OpenApi]`",
-        );
-        strip_operation_attrs(&mut block, &mut Errors::default());
-        let errors = errors.to_compile_errors();
-        return quote!(#block #errors);
+/// The impl with its operations rewritten; as written (without the operations' inert
+/// attributes) when `valid` refused it.
+pub(super) fn expand(api: Api, expandable: bool, errors: &mut Errors) -> TokenStream {
+    let Api {
+        mut block,
+        type_name,
+        operations,
+        ..
+    } = api;
+    block.attrs.retain(|a| !is_attr(a, "token_auth"));
+    if !expandable {
+        return quote!(#block);
     }
-
-    let type_name = match &*block.self_ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .map_or_else(String::new, |s| s.ident.to_string()),
-        _ => String::new(),
-    };
-    let mut keyword_items = Vec::new();
-    for item in &mut block.items {
-        let ImplItem::Fn(method) = item else { continue };
-        let overrides = take_operation_attr(method, &mut errors);
-        if !method.attrs.iter().any(|a| is_attr(a, "oai")) {
-            // Not an operation: a helper method stays as written.
-            if overrides.is_some() {
-                errors.push_spanned(
-                    &method.sig.ident,
-                    "`#[token_auth(...)]` on a method without `#[oai(...)]`: it applies to \
-                     poem-openapi operations only; remove it, or make the method an operation",
-                );
-            }
+    let mut items = Vec::new();
+    for operation in &operations {
+        let ImplItem::Fn(method) = &mut block.items[operation.index] else {
             continue;
-        }
-        let user_arg = overrides
-            .as_ref()
-            .and_then(|o| o.user.as_ref())
-            .or(args.user.as_ref());
-        let params = ast::params(&method.sig, user_arg);
-        if params.auth.is_empty() && overrides.is_none() {
+        };
+        let operation_id = default_operation_id(method, operation);
+        if !operation.is_secured() {
             continue; // an open operation
         }
-        let method_errors = valid::signature(&method.sig, &params, Target::Operation);
-        if !method_errors.is_empty() {
-            errors.extend(method_errors);
+        let found = valid::signature(&method.sig, &operation.params, Target::Operation);
+        if !found.is_empty() {
+            errors.extend(found);
             continue;
         }
-        let keyword = overrides
-            .as_ref()
-            .and_then(|o| o.keyword.clone())
-            .or_else(|| args.keyword.clone())
-            .unwrap_or_else(Keyword::default_token);
-        let unique = format!("{type_name}_{}", method.sig.ident.unraw());
-        let scopes = overrides
-            .as_ref()
-            .and_then(|o| o.scopes.clone())
-            .or_else(|| args.scopes.clone())
-            .unwrap_or_default();
-        if !scopes.is_empty() {
-            // poem-openapi turns doc comments into the operation's summary and description.
-            let listed: Vec<String> = scopes.iter().map(|s| format!("`{}`", s.value())).collect();
-            let text = format!(
-                " Requires the scope(s) {} (a token with `*` has all); otherwise `403`.",
-                listed.join(", ")
-            );
-            method.attrs.push(syn::parse_quote!(#[doc = ""]));
-            method.attrs.push(syn::parse_quote!(#[doc = #text]));
-        }
-        let (keyword_ty, keyword_item) = keyword_type(&keyword, &scopes, &unique);
-        keyword_items.extend(keyword_item);
-        let user_ty = user_type(&params, user_arg);
-        let auth = auth_ident();
-        let bind = bind_params(&params, &auth);
-        let mut inputs: Punctuated<FnArg, Token![,]> = params.receiver.iter().cloned().collect();
-        if is_optional(&params) {
-            // `{}` first, then the scheme: the requirements read `[{}, {<scheme>: []}]`.
-            let anonymous =
-                syn::Ident::new("__tokenauth_anonymous", proc_macro2::Span::mixed_site());
-            inputs.push(syn::parse_quote!(#anonymous: ::tokenauth::__private::Anonymous));
-            inputs.push(syn::parse_quote!(
-                #auth: ::tokenauth::__private::ApiOptionalAuth<#user_ty, #keyword_ty>
-            ));
-        } else {
-            inputs.push(syn::parse_quote!(
-                #auth: ::tokenauth::__private::ApiAuth<#user_ty, #keyword_ty>
-            ));
-        }
-        inputs.extend(params.rest.iter().cloned());
-        method.sig.inputs = inputs;
-        let response: Type = match &method.sig.output {
-            ReturnType::Default => syn::parse_quote!(()),
-            ReturnType::Type(_, ty) => (**ty).clone(),
-        };
-        method.sig.output =
-            syn::parse_quote!(-> ::tokenauth::__private::Secured<#response, #keyword_ty>);
-        let body = &method.block;
-        method.block = syn::parse_quote!({
-            #bind
-            ::core::convert::From::from(
-                ::tokenauth::__private::output::<#response, _>(async move #body).await
-            )
-        });
+        items.extend(secure(
+            method,
+            operation,
+            &type_name,
+            operation_id.as_deref(),
+        ));
     }
-    let errors = errors.to_compile_errors();
     quote! {
         #block
-        #(#keyword_items)*
-        #errors
+        #(#items)*
     }
 }
 
-/// Removes a method's inert `#[token_auth(...)]` and parses it; a second one is an error.
-fn take_operation_attr(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Args> {
-    let mut found: Option<Args> = None;
-    let mut kept = Vec::with_capacity(method.attrs.len());
-    for attribute in std::mem::take(&mut method.attrs) {
-        if !is_attr(&attribute, "token_auth") {
-            kept.push(attribute);
-            continue;
-        }
-        if found.is_some() {
-            errors.push_spanned(
-                &attribute,
-                "duplicate `#[token_auth]` on one operation: give it once",
-            );
-            continue;
-        }
-        found = Some(attr::parse_attribute(&attribute, errors));
+/// Gives a visible operation without an `operationId` its method's name as one (stable, and
+/// what client generators name their functions after); returns the operation's id.
+fn default_operation_id(method: &mut ImplItemFn, operation: &Operation) -> Option<String> {
+    if operation.hidden {
+        return None;
     }
-    method.attrs = kept;
-    found
+    if let Some(id) = &operation.operation_id {
+        return Some(id.clone());
+    }
+    let id = method.sig.ident.unraw().to_string();
+    let oai = method.attrs.iter_mut().find(|a| is_attr(a, "oai"))?;
+    if let syn::Meta::List(list) = &mut oai.meta {
+        let trailing_comma = matches!(
+            list.tokens.clone().into_iter().last(),
+            Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ','
+        );
+        let separator = (!trailing_comma && !list.tokens.is_empty()).then(|| quote!(,));
+        list.tokens.extend(quote!(#separator operation_id = #id));
+        Some(id)
+    } else {
+        None
+    }
 }
 
-/// Removes every per-operation `#[token_auth]`, so an impl reported as misplaced does not also
-/// report each of its operations.
-fn strip_operation_attrs(block: &mut ItemImpl, errors: &mut Errors) {
-    for item in &mut block.items {
-        if let ImplItem::Fn(method) = item {
-            take_operation_attr(method, errors);
-        }
+/// Rewrites a secured operation; returns the items it needs beside the impl.
+fn secure(
+    method: &mut ImplItemFn,
+    operation: &Operation,
+    type_name: &str,
+    operation_id: Option<&str>,
+) -> Vec<TokenStream> {
+    let (args, params) = (&operation.args, &operation.params);
+    let unique = format!("{type_name}_{}", method.sig.ident.unraw());
+    let (requirement, requirement_item) = requirement_type(args, &unique, operation_id);
+    let user_ty = user_type(params, args.user.as_ref());
+    let auth = auth_ident();
+    let bind = bind_params(params, &auth);
+    let mut inputs: Punctuated<FnArg, Token![,]> = params.receiver.iter().cloned().collect();
+    if is_optional(params) {
+        inputs.push(syn::parse_quote!(
+            #auth: ::tokenauth::__private::ApiMaybeAuth<#user_ty, #requirement>
+        ));
+    } else {
+        inputs.push(syn::parse_quote!(
+            #auth: ::tokenauth::__private::ApiAuth<#user_ty, #requirement>
+        ));
     }
+    inputs.extend(params.rest.iter().cloned());
+    method.sig.inputs = inputs;
+    if !args.scopes.is_empty() {
+        // For humans: poem-openapi turns doc comments into the description. Tools read the
+        // scopes from `x-required-scopes` (`tokenauth::spec_with_scopes`), not from this.
+        let listed: Vec<String> = args
+            .scopes
+            .iter()
+            .map(|s| format!("`{}`", s.value()))
+            .collect();
+        let text = format!(
+            " Requires the scope(s) {} (a token with `*` has all); otherwise `403`.",
+            listed.join(", ")
+        );
+        method.attrs.push(syn::parse_quote!(#[doc = ""]));
+        method.attrs.push(syn::parse_quote!(#[doc = #text]));
+    }
+    let response: Type = match &method.sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    method.sig.output =
+        syn::parse_quote!(-> ::tokenauth::__private::Secured<#response, #requirement>);
+    let body = &method.block;
+    method.block = syn::parse_quote!({
+        #bind
+        ::core::convert::From::from(
+            ::tokenauth::__private::output::<#response, _>(async move #body).await
+        )
+    });
+    let check = assert_auth_user(params, args.user.as_ref());
+    requirement_item.into_iter().chain([check]).collect()
 }

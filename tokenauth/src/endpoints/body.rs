@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::models::is_valid_scope;
+use crate::is_valid_scope;
 use crate::{MAX_SCOPES, MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN};
 
 /// Django's `MAXIMUM_PASSWORD_LENGTH`: longer passwords are never hashed.

@@ -24,13 +24,14 @@ use tokio::io::AsyncReadExt as _;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
 };
 use serde_json::{Value, json};
 
+use crate::openapi::ErrorDetail;
 use crate::{NewToken, Rejection, Store, Token, User};
 use throttle::Admission;
 pub use throttle::Limit;
@@ -205,27 +206,137 @@ struct TokenBody {
     token: String,
 }
 
-/// The obtain-token request, as JSON or `application/x-www-form-urlencoded`.
+/// The obtain-token request as JSON. The server checks exactly what this schema states, so
+/// a request it allows is refused only for its credentials (or a scope that may not be
+/// granted): `400 {"non_field_errors": ["Unable to log in with provided credentials."]}`.
 #[derive(Object)]
 #[oai(rename = "ObtainTokenRequest")]
 #[allow(dead_code)]
 struct LoginDoc {
-    /// At most 150 characters (Django's limit).
-    #[oai(validator(max_length = 150))]
+    /// The username: 1 to 150 characters (Django's limit) besides leading and trailing
+    /// whitespace, which is trimmed.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    ))]
     username: String,
-    /// At most 4096 characters (Django's limit).
+    /// The password: 1 to 4096 characters (Django's limit), taken as sent.
     #[oai(validator(min_length = 1, max_length = 4096))]
     password: String,
     /// A label for the new token, e.g. the device: at most 128 characters, no control
     /// characters.
-    #[oai(validator(max_length = 128))]
+    #[oai(validator(max_length = 128, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"))]
     name: Option<String>,
     /// Seconds until the token expires, at most 100 years; the server's maximum lifetime
     /// applies.
     #[oai(validator(minimum(value = "1"), maximum(value = "3155760000")))]
     expires_in: Option<i64>,
-    /// Scopes to grant: only those the server allows a login to ask for.
+    /// Scopes to grant, at most 64: only those the server allows a login to ask for.
     #[oai(validator(max_items = 64))]
+    scopes: Option<Vec<ScopeDoc>>,
+}
+
+/// The obtain-token request as an HTML form (`application/x-www-form-urlencoded`): the same
+/// fields as [`LoginDoc`], `scopes` repeated or space-separated.
+#[derive(Object)]
+#[oai(rename = "ObtainTokenForm")]
+#[allow(dead_code)]
+struct LoginFormDoc {
+    /// The username: 1 to 150 characters (Django's limit) besides leading and trailing
+    /// whitespace, which is trimmed.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    ))]
+    username: String,
+    /// The password: 1 to 4096 characters (Django's limit), taken as sent.
+    #[oai(validator(min_length = 1, max_length = 4096))]
+    password: String,
+    /// A label for the new token: at most 128 characters, no control characters.
+    #[oai(validator(max_length = 128, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"))]
+    name: Option<String>,
+    /// Seconds until the token expires, at most 100 years.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3155760000")))]
+    expires_in: Option<i64>,
+    /// Scopes to grant, at most 64: only those the server allows a login to ask for.
+    #[oai(validator(max_items = 64))]
+    scopes: Option<Vec<ScopeDoc>>,
+}
+
+/// A scope: 1 to 128 characters, without whitespace or control characters.
+struct ScopeDoc;
+
+impl Type for ScopeDoc {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Scope".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference("Scope".to_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>("Scope".to_owned(), |_| MetaSchema {
+            description: Some(
+                "A scope: 1 to 128 characters, without whitespace or control characters.",
+            ),
+            min_length: Some(1),
+            max_length: Some(tokenauth_rules::MAX_SCOPE_LEN),
+            pattern: Some(tokenauth_rules::SCOPE_PATTERN.to_owned()),
+            ..MetaSchema::new("string")
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        None
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::empty())
+    }
+}
+
+// The request types only document the body (the view parses it by DRF's rules), so they
+// are never read or written as JSON.
+impl poem_openapi::types::ParseFromJSON for ScopeDoc {
+    fn parse_from_json(_value: Option<Value>) -> poem_openapi::types::ParseResult<Self> {
+        Err(poem_openapi::types::ParseError::custom(
+            "a documentation type, never parsed",
+        ))
+    }
+}
+
+impl poem_openapi::types::ToJSON for ScopeDoc {
+    fn to_json(&self) -> Option<Value> {
+        None
+    }
+}
+
+/// Django REST framework's validation errors for a login: each field's messages, or
+/// `non_field_errors` for the credentials, or `detail` for a body that is not JSON.
+#[derive(Object)]
+#[oai(rename = "ObtainTokenErrors")]
+#[allow(dead_code)]
+struct LoginErrorsDoc {
+    /// Why the body could not be parsed, e.g. `JSON parse error - …`.
+    detail: Option<String>,
+    /// E.g. `["Unable to log in with provided credentials."]`.
+    non_field_errors: Option<Vec<String>>,
+    /// E.g. `["This field is required."]`.
+    username: Option<Vec<String>>,
+    /// E.g. `["This field may not be blank."]`.
+    password: Option<Vec<String>>,
+    /// E.g. `["Ensure this field has no more than 128 characters."]`.
+    name: Option<Vec<String>>,
+    /// E.g. `["A valid integer is required."]`.
+    expires_in: Option<Vec<String>>,
+    /// E.g. `["\"admin\" is not a valid choice."]`.
     scopes: Option<Vec<String>>,
 }
 
@@ -241,18 +352,21 @@ impl<'a> ApiExtractor<'a> for LoginBody {
 
     fn register(registry: &mut Registry) {
         <LoginDoc as Type>::register(registry);
+        <LoginFormDoc as Type>::register(registry);
     }
 
     fn request_meta() -> Option<MetaRequest> {
-        let media = |content_type| MetaMediaType {
-            content_type,
-            schema: <LoginDoc as Type>::schema_ref(),
-        };
         Some(MetaRequest {
             description: None,
             content: vec![
-                media("application/json"),
-                media("application/x-www-form-urlencoded"),
+                MetaMediaType {
+                    content_type: "application/json",
+                    schema: <LoginDoc as Type>::schema_ref(),
+                },
+                MetaMediaType {
+                    content_type: "application/x-www-form-urlencoded",
+                    schema: <LoginFormDoc as Type>::schema_ref(),
+                },
             ],
             required: true,
         })
@@ -321,18 +435,29 @@ pub(crate) fn parse_login_body(
     }
 }
 
-/// Compact JSON sent as written: DRF's field order survives (serde_json's maps sort keys).
-struct DrfJson(String);
+/// Compact JSON sent as written, documented with the schema of `T`: DRF's field order
+/// survives (serde_json's maps sort keys).
+struct DrfJson<T = ErrorDetail>(String, std::marker::PhantomData<T>);
 
-impl poem_openapi::payload::Payload for DrfJson {
-    const CONTENT_TYPE: &'static str = "application/json";
-
-    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
-        <Value as Type>::schema_ref()
+impl<T> DrfJson<T> {
+    fn new(json: String) -> Self {
+        DrfJson(json, std::marker::PhantomData)
     }
 }
 
-impl poem::IntoResponse for DrfJson {
+impl<T: Type> poem_openapi::payload::Payload for DrfJson<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> poem::IntoResponse for DrfJson<T> {
     fn into_response(self) -> poem::Response {
         poem::Response::builder()
             .content_type("application/json")
@@ -348,7 +473,10 @@ enum ObtainResponse {
     /// Invalid input (`{"<field>": ["…"]}`) or credentials
     /// (`{"non_field_errors": ["Unable to log in with provided credentials."]}`).
     #[oai(status = 400)]
-    BadRequest(DrfJson, #[oai(header = "Cache-Control")] String),
+    BadRequest(
+        DrfJson<LoginErrorsDoc>,
+        #[oai(header = "Cache-Control")] String,
+    ),
     /// The user already has the maximum number of live tokens (see `Policy::max_tokens_per_user`).
     #[oai(status = 403)]
     Forbidden(DrfJson, #[oai(header = "Cache-Control")] String),
@@ -378,7 +506,7 @@ enum ObtainResponse {
 enum MethodNotAllowed {
     /// Only `POST` obtains a token.
     #[oai(status = 405)]
-    MethodNotAllowed(Json<Value>, #[oai(header = "Allow")] String),
+    MethodNotAllowed(DrfJson, #[oai(header = "Allow")] String),
 }
 
 #[derive(ApiResponse)]
@@ -393,11 +521,11 @@ const NO_STORE: &str = "no-store";
 fn store(request: &Request) -> poem::Result<&Store> {
     request
         .data::<Store>()
-        .ok_or_else(|| Rejection::missing_store("Token").into())
+        .ok_or_else(|| Rejection::missing_store().into())
 }
 
 fn server_error(error: crate::Error) -> poem::Error {
-    Rejection::store_failure("Token", error).into()
+    Rejection::store_failure(error).into()
 }
 
 /// A store failure of the login view: `503` with `Retry-After` for an outage or a full
@@ -405,9 +533,10 @@ fn server_error(error: crate::Error) -> poem::Error {
 fn unavailable(error: crate::Error) -> poem::Result<ObtainResponse> {
     match error.retry_after() {
         Some(retry_after) => {
-            let rejection = Rejection::store_failure("Token", error);
+            let rejection = Rejection::store_failure(error);
+            rejection.log();
             Ok(ObtainResponse::ServiceUnavailable(
-                DrfJson(detail(&rejection.to_string())),
+                DrfJson::new(detail(&rejection.to_string())),
                 retry_after,
                 NO_STORE.into(),
             ))
@@ -417,8 +546,16 @@ fn unavailable(error: crate::Error) -> poem::Result<ObtainResponse> {
 }
 
 /// A refusal of the login view: DRF-style compact JSON.
-fn refused(status: fn(DrfJson, String) -> ObtainResponse, errors: String) -> ObtainResponse {
-    status(DrfJson(errors), NO_STORE.into())
+fn refused<T>(status: fn(DrfJson<T>, String) -> ObtainResponse, errors: String) -> ObtainResponse {
+    status(DrfJson::new(errors), NO_STORE.into())
+}
+
+/// DRF's refusal of wrong credentials.
+fn bad_credentials() -> String {
+    body::field_errors(&[(
+        "non_field_errors",
+        "Unable to log in with provided credentials.",
+    )])
 }
 
 /// `{"detail": …}`.
@@ -431,6 +568,14 @@ fn seconds(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
+/// The tag of tokenauth's operations.
+#[derive(poem_openapi::Tags)]
+enum AuthTag {
+    /// Obtaining and revoking tokens (tokenauth).
+    #[oai(rename = "auth")]
+    Auth,
+}
+
 #[crate::token_auth]
 #[OpenApi]
 impl AuthApi {
@@ -438,7 +583,12 @@ impl AuthApi {
     ///
     /// Send `username` and `password` as JSON or a form. Each successful call issues a new
     /// token; its key is in the response, this once.
-    #[oai(path = "/auth/token", method = "post")]
+    #[oai(
+        path = "/auth/token",
+        method = "post",
+        operation_id = "obtain_token",
+        tag = "AuthTag::Auth"
+    )]
     async fn obtain(&self, request: &Request, body: LoginBody) -> poem::Result<ObtainResponse> {
         let store = store(request)?;
         let login = match body.read(request, self.max_body_size).await {
@@ -453,17 +603,21 @@ impl AuthApi {
                 return Ok(refused(ObtainResponse::PayloadTooLarge, errors));
             }
         };
-        if let Some(scope) = self.refused_scope(&login.scopes) {
+        // A scope that may not be granted is refused after the credentials are checked, so
+        // that only a client with the right password learns which scopes are grantable (and
+        // a body the spec allows is refused only for its credentials otherwise).
+        let refused_scope = self.refused_scope(&login.scopes).map(|scope| {
             let message = format!("{} is not a valid choice.", json!(scope));
-            let errors = body::field_errors(&[("scopes", &message)]);
-            return Ok(refused(ObtainResponse::BadRequest, errors));
-        }
+            body::field_errors(&[("scopes", &message)])
+        });
         let mut options = NewToken::named(login.name);
         if let Some(seconds) = login.expires_in {
             options = options.expires_in(chrono::Duration::seconds(seconds));
         }
-        for scope in login.scopes {
-            options = options.scope(scope).map_err(server_error)?;
+        if refused_scope.is_none() {
+            for scope in login.scopes {
+                options = options.scope(scope).map_err(server_error)?;
+            }
         }
 
         let client = throttle::client_address(request, &self.trusted_proxies);
@@ -475,13 +629,26 @@ impl AuthApi {
                 let message =
                     format!("Request was throttled. Expected available in {seconds} {unit}.");
                 return Ok(ObtainResponse::TooManyRequests(
-                    DrfJson(detail(&message)),
+                    DrfJson::new(detail(&message)),
                     seconds,
                     NO_STORE.into(),
                 ));
             }
             Err(error) => return unavailable(error),
         };
+        if let Some(errors) = refused_scope {
+            return match store.check_password(&login.username, &login.password).await {
+                Ok(Some(_)) => {
+                    self.throttle.succeeded(store, reservation).await;
+                    Ok(refused(ObtainResponse::BadRequest, errors))
+                }
+                Ok(None) => Ok(refused(ObtainResponse::BadRequest, bad_credentials())),
+                Err(error) => {
+                    self.throttle.release(store, reservation).await;
+                    unavailable(error)
+                }
+            };
+        }
         match store.login(&login.username, &login.password, options).await {
             Ok(Some((_, _, key))) => {
                 self.throttle.succeeded(store, reservation).await;
@@ -493,13 +660,7 @@ impl AuthApi {
                 ))
             }
             // The failure stays recorded: the reservation is the throttle's count of it.
-            Ok(None) => {
-                let errors = body::field_errors(&[(
-                    "non_field_errors",
-                    "Unable to log in with provided credentials.",
-                )]);
-                Ok(refused(ObtainResponse::BadRequest, errors))
-            }
+            Ok(None) => Ok(refused(ObtainResponse::BadRequest, bad_credentials())),
             Err(crate::Error::TokenLimit) => {
                 // The password was right.
                 self.throttle.succeeded(store, reservation).await;
@@ -518,20 +679,30 @@ impl AuthApi {
     #[oai(path = "/auth/token", method = "get", hidden)]
     async fn obtain_get(&self) -> MethodNotAllowed {
         MethodNotAllowed::MethodNotAllowed(
-            Json(json!({ "detail": "Method \"GET\" not allowed." })),
+            DrfJson::new(detail("Method \"GET\" not allowed.")),
             "POST, OPTIONS".into(),
         )
     }
 
     /// Log out: revoke the token that authenticates this request.
-    #[oai(path = "/auth/logout", method = "post")]
+    #[oai(
+        path = "/auth/logout",
+        method = "post",
+        operation_id = "logout",
+        tag = "AuthTag::Auth"
+    )]
     async fn logout(&self, store: Data<&Store>, token: Token) -> poem::Result<Revoked> {
         store.revoke_token(token.id).await.map_err(server_error)?;
         Ok(Revoked::NoContent)
     }
 
     /// Log out everywhere: revoke all of the user's tokens.
-    #[oai(path = "/auth/logout-all", method = "post")]
+    #[oai(
+        path = "/auth/logout-all",
+        method = "post",
+        operation_id = "logout_all",
+        tag = "AuthTag::Auth"
+    )]
     async fn logout_all(&self, store: Data<&Store>, user: User) -> poem::Result<Revoked> {
         store
             .revoke_all_tokens(user.id)
