@@ -49,7 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if store.user_by_username("demo").await?.is_none() {
         let demo = store.create_user("demo", None).await?;
         let (_, key) = store
-            .create_token(demo.id, NewToken::named("handler example"))
+            .tokens()
+            .create(demo.id, NewToken::named("handler example"))
             .await?;
         let key = key.expose_secret();
         println!("Created user `demo`. Its key is shown this once:\n");

@@ -207,7 +207,7 @@ async fn no_token_outlives_a_deleting_deactivation(backend: Backend) {
         .await;
         let keys: Vec<String> = responses.iter().filter_map(key_of).collect();
         issued += keys.len();
-        let left = store.tokens(alice.id).await.unwrap();
+        let left = store.tokens().list(alice.id).await.unwrap();
         assert!(
             left.is_empty(),
             "round {round}: tokens inserted after the deactivation: {left:?}"
@@ -333,18 +333,21 @@ async fn far_future_expiries_are_kept_by_pruning(backend: Backend) {
     let alice = store.create_user("alice", None).await.unwrap();
     let far = Utc.with_ymd_and_hms(12_000, 1, 1, 0, 0, 0).unwrap();
     let (_, key) = store
-        .create_token(alice.id, NewToken::default().expires_at(far))
+        .tokens()
+        .create(alice.id, NewToken::default().expires_at(far))
         .await
         .unwrap();
     let past = Utc::now() - chrono::Duration::days(1);
     store
-        .create_token(alice.id, NewToken::default().expires_at(past))
+        .tokens()
+        .create(alice.id, NewToken::default().expires_at(past))
         .await
         .unwrap();
     // Written by other tools in another of SQLite's time formats (`T`, `Z`): an hour ago is
     // before now, although as text `…T05…` sorts after `… 06…`.
     let (other_format, _) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let hour_ago = (Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
@@ -353,15 +356,16 @@ async fn far_future_expiries_are_kept_by_pruning(backend: Backend) {
         Backend::Postgres => "expires_at = CAST($1 AS timestamptz)",
     };
     update_token(&store, set, hour_ago.to_string(), other_format.id).await;
-    assert_eq!(store.prune_expired_tokens(Utc::now()).await.unwrap(), 2);
+    assert_eq!(store.tokens().prune_expired(Utc::now()).await.unwrap(), 2);
     let (_, token) = store.authenticate(key.expose_secret()).await.unwrap();
     assert!(token.expires_at.unwrap() > Utc::now() + chrono::Duration::days(365 * 99));
     // A cutoff past year 9999 is compared as a time too: what expires before it goes.
     let (_, expired) = store
-        .create_token(alice.id, NewToken::default().expires_at(past))
+        .tokens()
+        .create(alice.id, NewToken::default().expires_at(past))
         .await
         .unwrap();
-    assert_eq!(store.prune_expired_tokens(far).await.unwrap(), 2);
+    assert_eq!(store.tokens().prune_expired(far).await.unwrap(), 2);
     assert!(store.authenticate(expired.expose_secret()).await.is_err());
 }
 
@@ -401,7 +405,8 @@ async fn the_maximum_lifetime_holds_for_older_tokens(backend: Backend) {
     let (store, _dir) = common::file_store(backend).await;
     let alice = store.create_user("alice", None).await.unwrap();
     let (token, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     assert_eq!(token.expires_at, None, "created without a maximum");
@@ -427,14 +432,59 @@ async fn the_maximum_lifetime_holds_for_older_tokens(backend: Backend) {
     );
 }
 
+/// Every body the OpenAPI document allows fits the default limit, however it is escaped: its
+/// fields at their longest, in characters outside the BMP that JSON writes as two `\uXXXX`.
+#[tokio::test]
+async fn the_largest_valid_body_fits_the_default_limit() {
+    let store = common::store_with_login_users(Backend::Sqlite).await;
+    let server = serve(auth_app(store, AuthApi::new())).await;
+    let astral = |n: usize| "\u{1F600}".repeat(n);
+    let scopes: Vec<String> = (0..tokenauth::MAX_SCOPES)
+        .map(|i| format!("{}{:03}", astral(tokenauth::MAX_SCOPE_LEN - 3), i))
+        .collect();
+    let body = json!({
+        "username": astral(tokenauth::MAX_USERNAME_LEN),
+        "password": astral(4096),
+        "name": astral(tokenauth::MAX_TOKEN_NAME_LEN),
+        "expires_in": 3155760000_i64,
+        "scopes": scopes,
+    });
+    // serde_json writes non-ASCII as is; escape it as a client may.
+    let escaped: String = body
+        .to_string()
+        .encode_utf16()
+        .map(|unit| match unit {
+            0x20..=0x7e => char::from(unit as u8).to_string(),
+            _ => format!("\\u{unit:04x}"),
+        })
+        .collect();
+    assert!(escaped.len() > 128 * 1024, "{}", escaped.len());
+    let response = request(
+        server.addr,
+        "POST",
+        TOKEN,
+        None,
+        Some(("application/json", escaped.as_bytes())),
+    )
+    .await;
+    // Refused for its credentials, not for its size.
+    assert_eq!(
+        (response.status, response.body_text()),
+        (
+            400,
+            r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#
+        )
+    );
+}
+
 /// Defect 4: the whole body was read and copied before validation (8 × 100 MB took 1 GB).
 #[tokio::test]
 async fn oversized_bodies_are_refused_while_read() {
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new())).await;
-    let too_large = r#"{"detail":"Request body too large: at most 8192 bytes."}"#;
+    let too_large = r#"{"detail":"Request body too large: at most 163840 bytes."}"#;
 
-    let big = json!({"username": "alice", "password": "x".repeat(100_000)}).to_string();
+    let big = json!({"username": "alice", "password": "x".repeat(200_000)}).to_string();
     let response = request(
         server.addr,
         "POST",
@@ -460,7 +510,7 @@ async fn oversized_bodies_are_refused_while_read() {
     let mut raw = b"POST /api/auth/token HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
                     Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         .to_vec();
-    for _ in 0..64 {
+    for _ in 0..256 {
         raw.extend_from_slice(format!("{:x}\r\n{}\r\n", 1024, "a".repeat(1024)).as_bytes());
     }
     raw.extend_from_slice(b"0\r\n\r\n");
@@ -528,6 +578,31 @@ async fn clients_get_only_grantable_scopes_and_the_policy_lifetime() {
             "nothing is grantable by default"
         );
     }
+    // Only the right password learns that a scope is not grantable: with a wrong one (or an
+    // unknown user), the refusal is the credentials', and counts as a failed login.
+    let limited = serve(auth_app(
+        store.clone(),
+        AuthApi::new().login_limits(
+            Limit::new(2, Duration::from_secs(60)),
+            Limit::new(100, Duration::from_secs(60)),
+        ),
+    ))
+    .await;
+    let bad_credentials = r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
+    for _ in 0..2 {
+        let body = json!({"username": "alice", "password": "wrong", "scopes": ["admin"]});
+        let response = post_json(limited.addr, TOKEN, &body, None).await;
+        assert_eq!(
+            (response.status, response.body_text()),
+            (400, bad_credentials)
+        );
+    }
+    let body = json!({"username": "alice", "password": "correct horse", "scopes": ["admin"]});
+    let response = post_json(limited.addr, TOKEN, &body, None).await;
+    assert_eq!(response.status, 429, "the refusals were counted");
+    let alice = store.user_by_username("alice").await.unwrap().unwrap();
+    let tokens = store.tokens().list(alice.id).await.unwrap();
+    assert!(tokens.iter().all(|t| t.scopes.is_empty()), "{tokens:?}");
 
     let server = serve(auth_app(
         store.clone(),

@@ -66,17 +66,20 @@ async fn fixture(backend: Backend) -> Fixture {
     let store = common::store(backend).await;
     let alice = store.create_user("alice", None).await.unwrap();
     let (token, alice_key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     // Inactive with a live token (as when an admin deactivates a user in the database).
     let bob = store.create_user_with("bob", None, false).await.unwrap();
     let (_, inactive_key) = store
-        .create_token(bob.id, NewToken::default())
+        .tokens()
+        .create(bob.id, NewToken::default())
         .await
         .unwrap();
     let (_, expired_key) = store
-        .create_token(
+        .tokens()
+        .create(
             alice.id,
             NewToken::default().expires_at(Utc::now() - Duration::seconds(1)),
         )

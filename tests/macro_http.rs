@@ -129,11 +129,13 @@ async fn app() -> (common::TestServer, Key, Key) {
     let store: Store = common::sqlite_store().await;
     let alice = store.create_user("alice", None).await.unwrap();
     let (_, named) = store
-        .create_token(alice.id, NewToken::named("laptop"))
+        .tokens()
+        .create(alice.id, NewToken::named("laptop"))
         .await
         .unwrap();
     let (_, unnamed) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let api = OpenApiService::new(Api, "macro tests", "1");
@@ -335,7 +337,8 @@ async fn a_user_parameter_without_the_attribute_fails_loudly() {
     let store = common::sqlite_store().await;
     let alice = store.create_user("alice", None).await.unwrap();
     let (_, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let server = serve(Route::new().at("/", forgot_the_attribute).data(store)).await;
@@ -393,14 +396,16 @@ async fn granted_and_wildcard_scopes_pass() {
     let store: Store = common::sqlite_store().await;
     let alice = store.create_user("alice", None).await.unwrap();
     let (_, read) = store
-        .create_token(
+        .tokens()
+        .create(
             alice.id,
             NewToken::named("reader").scope("orders:read").unwrap(),
         )
         .await
         .unwrap();
     let (_, all) = store
-        .create_token(alice.id, NewToken::named("admin").scope("*").unwrap())
+        .tokens()
+        .create(alice.id, NewToken::named("admin").scope("*").unwrap())
         .await
         .unwrap();
     let api = OpenApiService::new(Api, "scopes", "1");

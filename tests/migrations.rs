@@ -45,7 +45,8 @@ async fn sqlite_file_is_created_and_migrations_coexist() {
     // Reopening the file finds everything in place.
     let user = store.create_user("alice", None).await.unwrap();
     let (_, key) = store
-        .create_token(user.id, NewToken::default())
+        .tokens()
+        .create(user.id, NewToken::default())
         .await
         .unwrap();
     store.close().await;
@@ -109,7 +110,8 @@ async fn postgres_instances_migrating_at_once_agree() {
     // A token created through one instance authenticates through another.
     let user = stores[0].create_user("alice", None).await.unwrap();
     let (_, key) = stores[1]
-        .create_token(user.id, NewToken::default())
+        .tokens()
+        .create(user.id, NewToken::default())
         .await
         .unwrap();
     assert_eq!(

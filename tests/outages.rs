@@ -86,7 +86,8 @@ async fn postgres_stopped_and_restarted_under_load_is_503_then_recovers() {
         .await
         .unwrap();
     let (_, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let server = serve(api::app(store)).await;

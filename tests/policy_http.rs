@@ -35,7 +35,7 @@ async fn policy_over_http(backend: Backend) {
         .unwrap()
         .to_owned();
     assert!(key.starts_with("tka_"), "{key}");
-    let created = store.tokens(alice.id).await.unwrap().pop().unwrap();
+    let created = store.tokens().list(alice.id).await.unwrap().pop().unwrap();
     let first_expiry = created.expires_at.expect("default TTL");
     assert_eq!(created.last_used_at, None);
 
@@ -48,7 +48,7 @@ async fn policy_over_http(backend: Backend) {
             .status,
         200
     );
-    let used = store.tokens(alice.id).await.unwrap().pop().unwrap();
+    let used = store.tokens().list(alice.id).await.unwrap().pop().unwrap();
     assert!(used.last_used_at.is_some());
     assert!(used.expires_at.unwrap() > first_expiry);
 
@@ -68,7 +68,8 @@ async fn policy_over_http(backend: Backend) {
     let response = get(server.addr, "/api/orders", Some(header.as_bytes())).await;
     assert_eq!(response.status, 403, "{response:?}");
     let (_, reader) = store
-        .create_token(
+        .tokens()
+        .create(
             alice.id,
             NewToken::named("reader").scope("orders:read").unwrap(),
         )
@@ -103,7 +104,8 @@ async fn policy_over_http(backend: Backend) {
 
     // Deactivation keeps the tokens and refuses them, as DRF; reactivation restores them.
     let (_, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let header = format!("Token {}", key.expose_secret());

@@ -14,11 +14,13 @@ async fn quickstart_reference_cases(backend: Backend) {
     let store = common::store(backend).await;
     let demo = store.create_user("demo", None).await.unwrap();
     let (_, key) = store
-        .create_token(demo.id, NewToken::default())
+        .tokens()
+        .create(demo.id, NewToken::default())
         .await
         .unwrap();
     let (_, expired) = store
-        .create_token(
+        .tokens()
+        .create(
             demo.id,
             NewToken::default().expires_at(Utc::now() - Duration::seconds(1)),
         )
@@ -26,7 +28,8 @@ async fn quickstart_reference_cases(backend: Backend) {
         .unwrap();
     let gone = store.create_user_with("gone", None, false).await.unwrap();
     let (_, inactive) = store
-        .create_token(gone.id, NewToken::default())
+        .tokens()
+        .create(gone.id, NewToken::default())
         .await
         .unwrap();
     let server = serve(api::app(store)).await;

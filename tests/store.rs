@@ -172,7 +172,8 @@ async fn passwords_are_argon2_and_verified(store: Store) {
 async fn only_the_digest_of_a_key_is_stored(store: Store) {
     let alice = store.create_user("alice", None).await.unwrap();
     let (token, key) = store
-        .create_token(alice.id, NewToken::named("laptop").scope("read").unwrap())
+        .tokens()
+        .create(alice.id, NewToken::named("laptop").scope("read").unwrap())
         .await
         .unwrap();
     let key = key.expose_secret().to_owned();
@@ -198,11 +199,13 @@ async fn many_named_tokens_per_user(store: Store) {
     let alice = store.create_user("alice", None).await.unwrap();
     let in_a_day = Utc::now() + Duration::days(1);
     let (laptop, laptop_key) = store
-        .create_token(alice.id, NewToken::named("laptop"))
+        .tokens()
+        .create(alice.id, NewToken::named("laptop"))
         .await
         .unwrap();
     let (ci, ci_key) = store
-        .create_token(
+        .tokens()
+        .create(
             alice.id,
             NewToken::named("ci")
                 .expires_at(in_a_day)
@@ -225,7 +228,7 @@ async fn many_named_tokens_per_user(store: Store) {
         "{stored} vs {in_a_day}"
     );
     assert_eq!(
-        store.tokens(alice.id).await.unwrap(),
+        store.tokens().list(alice.id).await.unwrap(),
         [laptop.clone(), ci.clone()]
     );
     assert_eq!(
@@ -248,19 +251,23 @@ async fn imported_keys_authenticate_and_never_overwrite(store: Store) {
     let drf_key = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
     let key = Key::import(drf_key).unwrap();
     let token = store
-        .import_token(alice.id, &key, NewToken::named("django"))
+        .tokens()
+        .import(alice.id, &key, NewToken::named("django"))
         .await
         .unwrap();
     assert_eq!(store.authenticate(drf_key).await.unwrap().0, alice);
 
     // The same key for another user is refused; the original token is untouched.
     assert!(matches!(
-        store.import_token(bob.id, &key, NewToken::default()).await,
+        store
+            .tokens()
+            .import(bob.id, &key, NewToken::default())
+            .await,
         Err(Error::DuplicateKey)
     ));
-    assert!(store.tokens(bob.id).await.unwrap().is_empty());
+    assert!(store.tokens().list(bob.id).await.unwrap().is_empty());
     assert_eq!(
-        store.tokens(alice.id).await.unwrap(),
+        store.tokens().list(alice.id).await.unwrap(),
         std::slice::from_ref(&token)
     );
     assert_eq!(store.authenticate(drf_key).await.unwrap(), (alice, token));
@@ -268,14 +275,14 @@ async fn imported_keys_authenticate_and_never_overwrite(store: Store) {
 
 async fn get_or_create_shows_the_key_only_when_it_creates(store: Store) {
     let alice = store.create_user("alice", None).await.unwrap();
-    let (first, key) = store.get_or_create_token(alice.id).await.unwrap();
+    let (first, key) = store.tokens().get_or_create(alice.id).await.unwrap();
     let key = key.expect("a new token comes with its key");
     assert_eq!(
         store.authenticate(key.expose_secret()).await.unwrap().1,
         first
     );
 
-    let (again, no_key) = store.get_or_create_token(alice.id).await.unwrap();
+    let (again, no_key) = store.tokens().get_or_create(alice.id).await.unwrap();
     assert_eq!(again, first);
     assert!(no_key.is_none(), "an existing key can never be shown again");
 
@@ -283,14 +290,15 @@ async fn get_or_create_shows_the_key_only_when_it_creates(store: Store) {
     let bob = store.create_user("bob", None).await.unwrap();
     let past = Utc::now() - Duration::minutes(1);
     let (expired, _) = store
-        .create_token(bob.id, NewToken::default().expires_at(past))
+        .tokens()
+        .create(bob.id, NewToken::default().expires_at(past))
         .await
         .unwrap();
-    let (fresh, key) = store.get_or_create_token(bob.id).await.unwrap();
+    let (fresh, key) = store.tokens().get_or_create(bob.id).await.unwrap();
     assert_ne!(fresh.id, expired.id);
     assert!(key.is_some());
     assert!(matches!(
-        store.get_or_create_token(alice.id + 1000).await,
+        store.tokens().get_or_create(alice.id + 1000).await,
         Err(Error::UserNotFound(_))
     ));
 }
@@ -299,21 +307,24 @@ async fn reset_revokes_every_token_and_creates_one(store: Store) {
     let alice = store.create_user("alice", None).await.unwrap();
     let bob = store.create_user("bob", None).await.unwrap();
     let (_, old1) = store
-        .create_token(alice.id, NewToken::named("a"))
+        .tokens()
+        .create(alice.id, NewToken::named("a"))
         .await
         .unwrap();
     let (_, old2) = store
-        .create_token(alice.id, NewToken::named("b"))
+        .tokens()
+        .create(alice.id, NewToken::named("b"))
         .await
         .unwrap();
     let (bob_token, bob_key) = store
-        .create_token(bob.id, NewToken::default())
+        .tokens()
+        .create(bob.id, NewToken::default())
         .await
         .unwrap();
 
-    let (token, key) = store.reset_token(alice.id).await.unwrap();
+    let (token, key) = store.tokens().reset(alice.id).await.unwrap();
     assert_eq!(
-        store.tokens(alice.id).await.unwrap(),
+        store.tokens().list(alice.id).await.unwrap(),
         std::slice::from_ref(&token)
     );
     for old in [&old1, &old2] {
@@ -338,18 +349,21 @@ async fn authentication_refuses_unknown_expired_and_inactive(store: Store) {
     let store = store.with_policy(Policy::default().revoke_on_deactivation(false));
     let alice = store.create_user("alice", None).await.unwrap();
     let (_, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let (_, expired) = store
-        .create_token(
+        .tokens()
+        .create(
             alice.id,
             NewToken::default().expires_at(Utc::now() - Duration::seconds(1)),
         )
         .await
         .unwrap();
     let (_, later) = store
-        .create_token(alice.id, NewToken::default().expires_in(Duration::hours(1)))
+        .tokens()
+        .create(alice.id, NewToken::default().expires_in(Duration::hours(1)))
         .await
         .unwrap();
 
@@ -384,32 +398,35 @@ async fn authentication_refuses_unknown_expired_and_inactive(store: Store) {
 async fn revoking_tokens(store: Store) {
     let alice = store.create_user("alice", None).await.unwrap();
     let (one, one_key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let (_, two_key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
-    assert!(store.revoke_token(one.id).await.unwrap());
-    assert!(!store.revoke_token(one.id).await.unwrap());
+    assert!(store.tokens().revoke(one.id).await.unwrap());
+    assert!(!store.tokens().revoke(one.id).await.unwrap());
     assert_eq!(
         denied(store.authenticate(one_key.expose_secret()).await),
         Some(AuthError::InvalidToken)
     );
     assert!(store.authenticate(two_key.expose_secret()).await.is_ok());
-    assert_eq!(store.revoke_all_tokens(alice.id).await.unwrap(), 1);
+    assert_eq!(store.tokens().revoke_all(alice.id).await.unwrap(), 1);
     assert_eq!(
         denied(store.authenticate(two_key.expose_secret()).await),
         Some(AuthError::InvalidToken)
     );
-    assert_eq!(store.revoke_all_tokens(alice.id).await.unwrap(), 0);
+    assert_eq!(store.tokens().revoke_all(alice.id).await.unwrap(), 0);
 }
 
 async fn deleting_a_user_cascades_to_tokens(store: Store) {
     let alice = store.create_user("alice", None).await.unwrap();
     let (token, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     assert!(store.delete_user(alice.id).await.unwrap());
@@ -427,11 +444,11 @@ async fn deleting_a_user_cascades_to_tokens(store: Store) {
 
 async fn tokens_need_an_existing_user(store: Store) {
     assert!(matches!(
-        store.create_token(4242, NewToken::default()).await,
+        store.tokens().create(4242, NewToken::default()).await,
         Err(Error::UserNotFound(_))
     ));
     assert!(matches!(
-        store.reset_token(4242).await,
+        store.tokens().reset(4242).await,
         Err(Error::UserNotFound(_))
     ));
 }
@@ -440,7 +457,7 @@ async fn concurrent_get_or_create_makes_one_token(store: Store) {
     let alice = store.create_user("alice", None).await.unwrap();
     let calls = (0..8).map(|_| {
         let store = store.clone();
-        tokio::spawn(async move { store.get_or_create_token(alice.id).await.unwrap() })
+        tokio::spawn(async move { store.tokens().get_or_create(alice.id).await.unwrap() })
     });
     let mut created = 0;
     let mut ids = std::collections::HashSet::new();
@@ -450,7 +467,7 @@ async fn concurrent_get_or_create_makes_one_token(store: Store) {
         ids.insert(token.id);
     }
     assert_eq!((created, ids.len()), (1, 1));
-    assert_eq!(store.tokens(alice.id).await.unwrap().len(), 1);
+    assert_eq!(store.tokens().list(alice.id).await.unwrap().len(), 1);
 }
 
 async fn secrets_stay_out_of_debug_and_display(store: Store) {
@@ -459,7 +476,8 @@ async fn secrets_stay_out_of_debug_and_display(store: Store) {
         .await
         .unwrap();
     let (token, key) = store
-        .create_token(alice.id, NewToken::named("laptop"))
+        .tokens()
+        .create(alice.id, NewToken::named("laptop"))
         .await
         .unwrap();
     let secret = key.expose_secret();
@@ -572,11 +590,13 @@ async fn password_changes_revoke_tokens_and_deactivation_keeps_them(store: Store
         .unwrap();
     let bob = store.create_user("bob", None).await.unwrap();
     let (_, bob_key) = store
-        .create_token(bob.id, NewToken::default())
+        .tokens()
+        .create(bob.id, NewToken::default())
         .await
         .unwrap();
     let (_, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     assert_eq!(
@@ -594,7 +614,8 @@ async fn password_changes_revoke_tokens_and_deactivation_keeps_them(store: Store
 
     // DRF: deactivation keeps the tokens, refused until the user is active again.
     let (_, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     assert_eq!(store.set_active(alice.id, false).await.unwrap(), 0);
@@ -636,14 +657,16 @@ async fn default_ttl_and_token_limit(store: Store) {
     );
     let alice = store.create_user("alice", None).await.unwrap();
     let (token, _) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let ttl = token.expires_at.expect("the default TTL applies") - token.created;
     assert_eq!(ttl.num_seconds(), 2 * 3600);
     let explicit = Utc::now() + Duration::days(3);
     let (token, _) = store
-        .create_token(alice.id, NewToken::default().expires_at(explicit))
+        .tokens()
+        .create(alice.id, NewToken::default().expires_at(explicit))
         .await
         .unwrap();
     assert!(
@@ -654,38 +677,42 @@ async fn default_ttl_and_token_limit(store: Store) {
         "explicit wins"
     );
     assert!(matches!(
-        store.create_token(alice.id, NewToken::default()).await,
+        store.tokens().create(alice.id, NewToken::default()).await,
         Err(Error::TokenLimit)
     ));
     assert_eq!(
-        store.tokens(alice.id).await.unwrap().len(),
+        store.tokens().list(alice.id).await.unwrap().len(),
         2,
         "nothing written over the limit"
     );
     // Expired tokens do not count; reset replaces instead of adding.
     store
-        .create_token(
+        .tokens()
+        .create(
             alice.id,
             NewToken::default().expires_at(Utc::now() - Duration::seconds(1)),
         )
         .await
         .unwrap_err();
-    store.reset_token(alice.id).await.unwrap();
-    assert_eq!(store.tokens(alice.id).await.unwrap().len(), 1);
+    store.tokens().reset(alice.id).await.unwrap();
+    assert_eq!(store.tokens().list(alice.id).await.unwrap().len(), 1);
     let bob = store.create_user("bob", None).await.unwrap();
     store
-        .create_token(
+        .tokens()
+        .create(
             bob.id,
             NewToken::default().expires_at(Utc::now() - Duration::seconds(1)),
         )
         .await
         .unwrap();
     store
-        .create_token(bob.id, NewToken::default())
+        .tokens()
+        .create(bob.id, NewToken::default())
         .await
         .unwrap();
     store
-        .create_token(bob.id, NewToken::default())
+        .tokens()
+        .create(bob.id, NewToken::default())
         .await
         .unwrap();
 }
@@ -693,7 +720,8 @@ async fn default_ttl_and_token_limit(store: Store) {
 async fn last_used_and_sliding_refresh(store: Store) {
     let alice = store.create_user("alice", None).await.unwrap();
     let (_, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     // Off by default: authentication writes nothing.
@@ -712,7 +740,7 @@ async fn last_used_and_sliding_refresh(store: Store) {
         "not rewritten within the interval"
     );
     assert_eq!(
-        tracking.tokens(alice.id).await.unwrap()[0].last_used_at,
+        tracking.tokens().list(alice.id).await.unwrap()[0].last_used_at,
         Some(used)
     );
 
@@ -722,7 +750,8 @@ async fn last_used_and_sliding_refresh(store: Store) {
             .auto_refresh(Duration::zero(), Duration::hours(1)),
     );
     let (created, key) = sliding
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let before = created.expires_at.unwrap();
@@ -731,7 +760,8 @@ async fn last_used_and_sliding_refresh(store: Store) {
     let after = used.expires_at.unwrap();
     assert!(after > before, "{after} > {before}");
     let stored = sliding
-        .tokens(alice.id)
+        .tokens()
+        .list(alice.id)
         .await
         .unwrap()
         .into_iter()
@@ -749,13 +779,15 @@ async fn prefixed_keys_are_checked_before_any_query() {
     let store = common::sqlite_store().await;
     let alice = store.create_user("alice", None).await.unwrap();
     let (_, hex) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     let store = store
         .with_policy(Policy::default().key_format(tokenauth::KeyFormat::prefixed("tka").unwrap()));
     let (_, key) = store
-        .create_token(alice.id, NewToken::default())
+        .tokens()
+        .create(alice.id, NewToken::default())
         .await
         .unwrap();
     assert!(key.expose_secret().starts_with("tka_"));

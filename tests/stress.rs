@@ -49,7 +49,8 @@ async fn stress(backend: Backend) {
         let user = store.create_user(&name, None).await.unwrap();
         for t in 0..3 {
             let (token, key) = store
-                .create_token(user.id, NewToken::named(format!("t{t}")))
+                .tokens()
+                .create(user.id, NewToken::named(format!("t{t}")))
                 .await
                 .unwrap();
             let header = format!("Token {}", key.expose_secret()).into_bytes();
@@ -68,7 +69,8 @@ async fn stress(backend: Backend) {
             .await
             .unwrap();
         let (_, key) = store
-            .create_token(user.id, NewToken::default())
+            .tokens()
+            .create(user.id, NewToken::default())
             .await
             .unwrap();
         let header = format!("Token {}", key.expose_secret()).into_bytes();
@@ -78,7 +80,8 @@ async fn stress(backend: Backend) {
     for _ in 0..3 {
         let past = Utc::now() - chrono::Duration::minutes(1);
         let (_, key) = store
-            .create_token(expired.id, NewToken::default().expires_at(past))
+            .tokens()
+            .create(expired.id, NewToken::default().expires_at(past))
             .await
             .unwrap();
         let header = format!("Token {}", key.expose_secret()).into_bytes();
@@ -110,7 +113,7 @@ async fn stress(backend: Backend) {
                 while answered.load(Ordering::Relaxed) < 300 + 100 * index {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-                assert!(store.revoke_token(token_id).await.unwrap());
+                assert!(store.tokens().revoke(token_id).await.unwrap());
                 revoked.lock().unwrap().insert(index, Instant::now());
             }
             done.store(true, Ordering::Relaxed);

@@ -42,7 +42,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => {
             let demo = store.create_user("demo", None).await?;
             let (_, key) = store
-                .create_token(demo.id, NewToken::named("quickstart").scope("orders:read")?)
+                .tokens()
+                .create(demo.id, NewToken::named("quickstart").scope("orders:read")?)
                 .await?;
             println!("Created user `demo`. Its key is shown this once:\n");
             println!(

@@ -151,9 +151,7 @@ class Generated:
         self.spec = spec
         self.package = importlib.import_module(PACKAGE)
         self.client_module = importlib.import_module(f"{PACKAGE}.client")
-        self.types = importlib.import_module(f"{PACKAGE}.types")
         self.root = out / PACKAGE
-        self.errors: dict[str, str] = {}
 
     def module(self, method: str, path: str):
         op = self.spec["paths"][path][method]

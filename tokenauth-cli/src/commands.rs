@@ -124,7 +124,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::ListTokens { username } => list_tokens(&store, username.as_deref()).await?,
         Command::Revoke { token_id } => {
-            if !store.revoke_token(token_id).await.map_err(store_error)? {
+            if !store.tokens().revoke(token_id).await.map_err(store_error)? {
                 return Err(format!("error: token {token_id} does not exist").into());
             }
             say!("Revoked token {token_id}");
@@ -132,7 +132,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::RevokeAll { username } => {
             let user = existing_user(&store, &username).await?;
             let count = store
-                .revoke_all_tokens(user.id)
+                .tokens()
+                .revoke_all(user.id)
                 .await
                 .map_err(store_error)?;
             say!("Revoked {} of user {}", tokens(count), printable(&username));
@@ -141,7 +142,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             let cutoff = tokenauth_cli::before(Utc::now(), older_than.unwrap_or_default())
                 .map_err(|err| format!("error: --older-than: {err}"))?;
             let count = store
-                .prune_expired_tokens(cutoff)
+                .tokens()
+                .prune_expired(cutoff)
                 .await
                 .map_err(store_error)?;
             let plural = if count == 1 { "" } else { "s" };
@@ -187,7 +189,7 @@ async fn create_token(
         )
         .into());
     };
-    let tokens_of = store.tokens_for::<User>();
+    let tokens_of = store.tokens();
     let (token, revoked) = if reset {
         let (token, revoked) = tokens_of
             .replace_all(user.id, &key, options)
@@ -210,7 +212,7 @@ async fn create_token(
         printable(username)
     );
     if let Err(err) = shown {
-        let undone = match store.revoke_token(token.id).await {
+        let undone = match store.tokens().revoke(token.id).await {
             Ok(_) => "the new token was revoked",
             Err(_) => "the new token could not be revoked: revoke it with `tokenauth revoke`",
         };
@@ -236,9 +238,9 @@ async fn list_tokens(store: &Store, username: Option<&str>) -> Result<(), Failur
     let tokens: Vec<Token> = match username {
         Some(username) => {
             let user = existing_user(store, username).await?;
-            store.tokens(user.id).await.map_err(store_error)?
+            store.tokens().list(user.id).await.map_err(store_error)?
         }
-        None => store.all_tokens().await.map_err(store_error)?,
+        None => store.tokens().list_all().await.map_err(store_error)?,
     };
     let owner = |token: &Token| {
         users
@@ -303,7 +305,12 @@ async fn set_active(store: &Store, username: &str, active: bool) -> Result<(), F
     if active {
         say!("Activated user {shown}");
     } else {
-        let kept = store.tokens(user.id).await.map_err(store_error)?.len();
+        let kept = store
+            .tokens()
+            .list(user.id)
+            .await
+            .map_err(store_error)?
+            .len();
         say!(
             "Deactivated user {shown}; revoked {}; {} kept, refused until `tokenauth activate {shown}`",
             tokens(revoked),

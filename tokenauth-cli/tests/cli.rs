@@ -261,7 +261,7 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        runtime.block_on(store.tokens(bot.id)).unwrap().len(),
+        runtime.block_on(store.tokens().list(bot.id)).unwrap().len(),
         1,
         "-r rolled back"
     );
@@ -387,11 +387,19 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
     let recently = chrono::Utc::now() - chrono::Duration::hours(1);
     for at in [long_ago, recently] {
         runtime
-            .block_on(store.create_token(alice.id, tokenauth::NewToken::default().expires_at(at)))
+            .block_on(
+                store
+                    .tokens()
+                    .create(alice.id, tokenauth::NewToken::default().expires_at(at)),
+            )
             .unwrap();
     }
     runtime
-        .block_on(store.create_token(alice.id, tokenauth::NewToken::default()))
+        .block_on(
+            store
+                .tokens()
+                .create(alice.id, tokenauth::NewToken::default()),
+        )
         .unwrap();
     tokenauth(url)
         .args(["prune-expired", "--older-than", "7d"])
@@ -403,7 +411,13 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .assert()
         .success()
         .stdout("Deleted 1 expired token\n");
-    assert_eq!(runtime.block_on(store.tokens(alice.id)).unwrap().len(), 1);
+    assert_eq!(
+        runtime
+            .block_on(store.tokens().list(alice.id))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -529,7 +543,7 @@ fn the_max_ttl_clamps_what_the_cli_creates() {
             .assert()
             .success();
     }
-    let tokens = runtime().block_on(store.tokens(alice.id)).unwrap();
+    let tokens = runtime().block_on(store.tokens().list(alice.id)).unwrap();
     assert_eq!(tokens.len(), 2);
     for token in tokens {
         let lifetime = token.expires_at.expect("the maximum applies") - token.created;
@@ -545,7 +559,8 @@ fn a_closed_pipe_ends_the_listing_quietly() {
     runtime().block_on(async {
         for _ in 0..1500 {
             store
-                .create_token(alice.id, tokenauth::NewToken::named("laptop"))
+                .tokens()
+                .create(alice.id, tokenauth::NewToken::named("laptop"))
                 .await
                 .unwrap();
         }
@@ -574,7 +589,8 @@ fn stored_text_is_escaped_in_the_listing() {
     let (url, store, alice) = sqlite_with_alice(&dir);
     runtime().block_on(async {
         store
-            .create_token(alice.id, tokenauth::NewToken::named("laptop"))
+            .tokens()
+            .create(alice.id, tokenauth::NewToken::named("laptop"))
             .await
             .unwrap();
         // Written by plain SQL, bypassing tokenauth's own checks.
@@ -612,7 +628,8 @@ fn deactivate_can_delete_the_tokens() {
     runtime().block_on(async {
         for _ in 0..2 {
             store
-                .create_token(alice.id, tokenauth::NewToken::default())
+                .tokens()
+                .create(alice.id, tokenauth::NewToken::default())
                 .await
                 .unwrap();
         }
@@ -627,7 +644,7 @@ fn deactivate_can_delete_the_tokens() {
         );
     assert!(
         runtime()
-            .block_on(store.tokens(alice.id))
+            .block_on(store.tokens().list(alice.id))
             .unwrap()
             .is_empty()
     );
@@ -655,7 +672,7 @@ fn a_key_that_cannot_be_shown_is_revoked() {
     );
     assert!(
         runtime()
-            .block_on(store.tokens(alice.id))
+            .block_on(store.tokens().list(alice.id))
             .unwrap()
             .is_empty()
     );

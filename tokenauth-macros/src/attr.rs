@@ -220,6 +220,13 @@ fn keywords(value: &Expr, errors: &mut Errors) -> Option<Vec<Keyword>> {
         let scheme = match tokenauth_rules::scheme_name(&text) {
             Ok(scheme) => scheme,
             Err(problem) => {
+                let problem = match tokenauth_rules::keyword_problem(&text) {
+                    Some(problem) => problem,
+                    None => format!(
+                        "{problem}; use a keyword of letters, digits, `.`, `-` and `_`, e.g. \
+                         `keyword = \"Api-Key\"`"
+                    ),
+                };
                 errors.push(syn::Error::new(lit.span(), problem));
                 valid = false;
                 continue;

@@ -91,6 +91,10 @@ pub(crate) fn keyword(input: TokenStream) -> TokenStream {
         None => match tokenauth_rules::scheme_name(&keyword) {
             Ok(scheme) => scheme,
             Err(problem) => {
+                let problem = match tokenauth_rules::keyword_problem(&keyword) {
+                    Some(problem) => problem,
+                    None => format!("{problem}; name it: `scheme = \"MyAuth\"`"),
+                };
                 errors.push_spanned(&input.keyword, problem);
                 String::new()
             }

@@ -149,9 +149,9 @@ pub const fn is_valid_scheme_name(name: &str) -> bool {
 
 /// The name of `keyword`'s OpenAPI security scheme: `BearerAuth` for `Bearer` in any case
 /// (the runtime compares keywords ignoring ASCII case, so `bearer` and `Bearer` are one
-/// scheme), otherwise `<keyword>Auth`. An error, in the words of a compile error, when the
-/// keyword is invalid or holds characters a component name cannot (anything but letters,
-/// digits, `.`, `-` and `_`): such a keyword needs an explicit scheme name.
+/// scheme), otherwise `<keyword>Auth`. An error, in the words of a compile error (to which
+/// the caller adds the fix), when the keyword is invalid or holds characters a component
+/// name cannot (anything but letters, digits, `.`, `-` and `_`).
 ///
 /// ```
 /// use tokenauth_rules::scheme_name;
@@ -174,9 +174,7 @@ pub fn scheme_name(keyword: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "the keyword `{keyword}` cannot name an OpenAPI security scheme (`{name}`): a \
-             scheme name has letters, digits, `.`, `-` and `_` only; use such a keyword, or \
-             define the keyword with `tokenauth::keyword!(pub MyKeyword = \"{keyword}\", \
-             scheme = \"MyAuth\")`"
+             scheme name has letters, digits, `.`, `-` and `_` only"
         ))
     }
 }

@@ -8,7 +8,7 @@ use poem::{FromRequest, Request, RequestBody};
 
 use crate::keyword::challenge;
 use crate::{
-    AuthError, AuthUser, Rejection, Requirement, Store, Token, TokenKeyword, User,
+    AuthError, AuthUser, Authenticates, Rejection, Requirement, Store, Token, TokenKeyword, User,
     parse_authorization,
 };
 
@@ -85,7 +85,7 @@ async fn authenticate_keywords<U: AuthUser>(
 /// authenticated token without them is DRF's `403`). `Ok(None)`: no credentials.
 pub(crate) async fn authenticate<U: AuthUser, R: Requirement>(
     req: &Request,
-) -> Result<Option<Auth<U, R>>, Rejection> {
+) -> Result<Option<(U, Token)>, Rejection> {
     let mut keywords = [""; 8];
     let found = if R::SCHEMES.len() <= keywords.len() {
         for (slot, scheme) in keywords.iter_mut().zip(R::SCHEMES) {
@@ -96,24 +96,30 @@ pub(crate) async fn authenticate<U: AuthUser, R: Requirement>(
         let keywords: Vec<&'static str> = R::SCHEMES.iter().map(|s| s.keyword).collect();
         authenticate_keywords::<U>(req, &keywords).await?
     };
-    let Some((user, token)) = found else {
-        return Ok(None);
-    };
-    if !R::SCOPES.iter().all(|scope| token.has_scope(scope)) {
+    if let Some((_, token)) = &found
+        && !R::SCOPES.iter().all(|scope| token.has_scope(scope))
+    {
         return Err(Rejection::forbidden());
     }
-    Ok(Some(Auth {
+    Ok(found)
+}
+
+/// [`Authenticates::authenticate`] as an [`Auth`], `None` without credentials.
+pub(crate) async fn authenticate_optional<U, R: Authenticates<U>>(
+    req: &Request,
+) -> Result<Option<Auth<U, R>>, Rejection> {
+    Ok(R::authenticate(req).await?.map(|(user, token)| Auth {
         user,
         token,
         requirement: PhantomData,
     }))
 }
 
-/// [`authenticate`], with "no credentials" a `401`.
-pub(crate) async fn authenticate_required<U: AuthUser, R: Requirement>(
+/// [`Authenticates::authenticate`] as an [`Auth`], "no credentials" a `401`.
+pub(crate) async fn authenticate_required<U, R: Authenticates<U>>(
     req: &Request,
 ) -> Result<Auth<U, R>, Rejection> {
-    authenticate(req)
+    authenticate_optional(req)
         .await?
         .ok_or_else(|| Rejection::unauthorized(challenge::<R>(), AuthError::NotAuthenticated))
 }
@@ -187,7 +193,7 @@ impl<U: fmt::Debug, R: Requirement> fmt::Debug for Auth<U, R> {
     }
 }
 
-impl<'a, U: AuthUser, R: Requirement> FromRequest<'a> for Auth<U, R> {
+impl<'a, U: Send + 'static, R: Authenticates<U>> FromRequest<'a> for Auth<U, R> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         Ok(authenticate_required(req).await?)
     }
@@ -216,9 +222,9 @@ impl<U: fmt::Debug, R: Requirement> fmt::Debug for MaybeAuth<U, R> {
     }
 }
 
-impl<'a, U: AuthUser, R: Requirement> FromRequest<'a> for MaybeAuth<U, R> {
+impl<'a, U: Send + 'static, R: Authenticates<U>> FromRequest<'a> for MaybeAuth<U, R> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        Ok(MaybeAuth(authenticate(req).await?))
+        Ok(MaybeAuth(authenticate_optional(req).await?))
     }
 }
 

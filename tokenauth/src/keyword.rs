@@ -1,6 +1,10 @@
 //! What an authenticated handler or operation requires: the keywords it accepts (each an
 //! OpenAPI security scheme) and the scopes a token must grant.
 
+use poem::Request;
+
+use crate::{AuthUser, Rejection, Token};
+
 /// An accepted keyword and its OpenAPI security scheme.
 ///
 /// Written by [`keyword!`](crate::keyword!) and `#[token_auth]`, which derive the name and
@@ -26,7 +30,8 @@ pub struct Scheme {
 ///
 /// Define one with [`keyword!`](crate::keyword!), which checks the keyword at compile time,
 /// or use [`TokenKeyword`] (DRF's default) or [`BearerKeyword`]. Every keyword is a
-/// [`Requirement`] accepting itself; a tuple of keywords accepts any of them.
+/// [`Requirement`] accepting itself (with the scopes given to `keyword!`, if any); a tuple of
+/// keywords accepts any of them.
 ///
 /// ```
 /// use tokenauth::Keyword;
@@ -34,7 +39,7 @@ pub struct Scheme {
 /// assert_eq!(tokenauth::TokenKeyword::KEYWORD, "Token");
 /// assert_eq!(tokenauth::BearerKeyword::KEYWORD, "Bearer");
 /// ```
-pub trait Keyword: Send + Sync + 'static {
+pub trait Keyword: Requirement {
     /// The keyword: an RFC 9110 `token` (see [`is_valid_keyword`](crate::is_valid_keyword)),
     /// compared ignoring ASCII case.
     const KEYWORD: &'static str;
@@ -75,6 +80,7 @@ pub trait Keyword: Send + Sync + 'static {
 ///
 /// tokenauth::keyword!(pub OrdersRead = "Token", scopes = ["orders:read"]);
 /// assert_eq!(OrdersRead::SCOPES, ["orders:read"]);
+/// assert_eq!(<(OrdersRead, BearerKeyword)>::SCOPES, ["orders:read"]);
 /// ```
 pub trait Requirement: Send + Sync + 'static {
     /// The accepted keywords, in order; the first names the `401` challenge. Never empty.
@@ -88,6 +94,52 @@ pub trait Requirement: Send + Sync + 'static {
     const OPERATION_ID: Option<&'static str> = None;
 }
 
+/// How a [`Requirement`] authenticates a request as a user of type `U`: the bound the
+/// extractors ([`Auth`](crate::Auth), [`MaybeAuth`](crate::MaybeAuth), and their OpenAPI
+/// forms) put on their requirement. Every keyword, and every tuple of keywords, authenticates
+/// any [`AuthUser`]; `#[token_auth]` implements it for the requirement it generates, for the
+/// one user type of its handler — so a user type that is not an `AuthUser` is reported once,
+/// on that type, rather than on `#[handler]`.
+///
+/// ```
+/// use tokenauth::{Authenticates, TokenKeyword, User};
+///
+/// fn accepts<R: Authenticates<User>>() {}
+/// accepts::<TokenKeyword>();
+/// accepts::<(TokenKeyword, tokenauth::BearerKeyword)>();
+/// ```
+pub trait Authenticates<U>: Requirement {
+    /// Authenticates `req`: `Ok(None)` without credentials for any of the keywords; the
+    /// scopes checked.
+    fn authenticate(
+        req: &Request,
+    ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send;
+}
+
+impl<U: AuthUser, K: Keyword> Authenticates<U> for K {
+    fn authenticate(
+        req: &Request,
+    ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
+        crate::extract::authenticate::<U, K>(req)
+    }
+}
+
+impl<U: AuthUser, A: Keyword, B: Keyword> Authenticates<U> for (A, B) {
+    fn authenticate(
+        req: &Request,
+    ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
+        crate::extract::authenticate::<U, Self>(req)
+    }
+}
+
+impl<U: AuthUser, A: Keyword, B: Keyword, C: Keyword> Authenticates<U> for (A, B, C) {
+    fn authenticate(
+        req: &Request,
+    ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
+        crate::extract::authenticate::<U, Self>(req)
+    }
+}
+
 /// The keyword that names the `401` challenge of `R`.
 pub(crate) fn challenge<R: Requirement>() -> &'static str {
     R::SCHEMES.first().map_or("Token", |scheme| scheme.keyword)
@@ -95,10 +147,49 @@ pub(crate) fn challenge<R: Requirement>() -> &'static str {
 
 impl<A: Keyword, B: Keyword> Requirement for (A, B) {
     const SCHEMES: &'static [Scheme] = &[A::SCHEME, B::SCHEME];
+    const SCOPES: &'static [&'static str] = common_scopes(A::SCOPES, B::SCOPES);
 }
 
 impl<A: Keyword, B: Keyword, C: Keyword> Requirement for (A, B, C) {
     const SCHEMES: &'static [Scheme] = &[A::SCHEME, B::SCHEME, C::SCHEME];
+    const SCOPES: &'static [&'static str] =
+        common_scopes(common_scopes(A::SCOPES, B::SCOPES), C::SCOPES);
+}
+
+/// The scopes of a tuple of keywords: those of the members that have any, which must agree
+/// (a compile-time error otherwise: the scopes would depend on the keyword sent).
+const fn common_scopes(
+    a: &'static [&'static str],
+    b: &'static [&'static str],
+) -> &'static [&'static str] {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    assert!(
+        a.len() == b.len(),
+        "keywords with different scopes cannot be combined: give the scopes once, with \
+         `#[token_auth(keyword = [...], scopes = [...])]`"
+    );
+    let mut i = 0;
+    while i < a.len() {
+        assert!(
+            a[i].len() == b[i].len() && {
+                let (x, y) = (a[i].as_bytes(), b[i].as_bytes());
+                let mut j = 0;
+                while j < x.len() && x[j] == y[j] {
+                    j += 1;
+                }
+                j == x.len()
+            },
+            "keywords with different scopes cannot be combined: give the scopes once, with \
+             `#[token_auth(keyword = [...], scopes = [...])]`"
+        );
+        i += 1;
+    }
+    a
 }
 
 crate::keyword!(

@@ -65,7 +65,7 @@ pub use error::{AuthError, Error};
 pub use extract::{Auth, MaybeAuth, authenticate_request};
 pub use header::parse_authorization;
 pub use key::{KEY_BYTES, Key, KeyDigest, KeyFormat, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_LEN};
-pub use keyword::{BearerKeyword, Keyword, Requirement, Scheme, TokenKeyword};
+pub use keyword::{Authenticates, BearerKeyword, Keyword, Requirement, Scheme, TokenKeyword};
 #[cfg(feature = "openapi")]
 pub use methods::drf_methods;
 pub use models::{MAX_TOKEN_NAME_LEN, NewToken, Token, User};

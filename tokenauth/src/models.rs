@@ -54,7 +54,7 @@ impl fmt::Display for User {
 /// store.migrate().await?;
 /// let user = store.create_user("alice", None).await?;
 /// let (token, key) = store
-///     .create_token(user.id, NewToken::named("laptop").scope("orders:read")?)
+///     .tokens().create(user.id, NewToken::named("laptop").scope("orders:read")?)
 ///     .await?;
 /// assert_eq!(token.user_id, user.id);
 /// assert!(token.has_scope("orders:read"));
@@ -94,7 +94,7 @@ impl Token {
     /// use tokenauth::NewToken;
     ///
     /// let (token, _key) = store
-    ///     .create_token(user.id, NewToken::default().expires_in(Duration::hours(1)))
+    ///     .tokens().create(user.id, NewToken::default().expires_in(Duration::hours(1)))
     ///     .await?;
     /// assert!(!token.is_expired(Utc::now()));
     /// assert!(token.is_expired(Utc::now() + Duration::hours(2)));
@@ -112,7 +112,7 @@ impl Token {
     /// # store.migrate().await?;
     /// # let user = store.create_user("alice", None).await?;
     /// let (admin, _key) = store
-    ///     .create_token(user.id, tokenauth::NewToken::default().scope("*")?)
+    ///     .tokens().create(user.id, tokenauth::NewToken::default().scope("*")?)
     ///     .await?;
     /// assert!(admin.has_scope("anything:at-all"));
     /// # Ok(()) }
@@ -180,9 +180,9 @@ impl NewToken {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
     /// # let user = store.create_user("alice", None).await?;
-    /// let (token, _key) = store.create_token(user.id, tokenauth::NewToken::named("laptop")).await?;
+    /// let (token, _key) = store.tokens().create(user.id, tokenauth::NewToken::named("laptop")).await?;
     /// assert_eq!(token.name, "laptop");
-    /// assert!(store.create_token(user.id, tokenauth::NewToken::named("a\nb")).await.is_err());
+    /// assert!(store.tokens().create(user.id, tokenauth::NewToken::named("a\nb")).await.is_err());
     /// # Ok(()) }
     /// ```
     pub fn named(name: impl Into<String>) -> Self {
@@ -219,7 +219,7 @@ impl NewToken {
     /// use chrono::{Duration, Utc};
     ///
     /// let options = tokenauth::NewToken::default().expires_in(Duration::days(7));
-    /// let (token, _key) = store.create_token(user.id, options).await?;
+    /// let (token, _key) = store.tokens().create(user.id, options).await?;
     /// assert!(token.expires_at.unwrap() > Utc::now() + Duration::days(6));
     /// # Ok(()) }
     /// ```

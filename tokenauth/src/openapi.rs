@@ -17,8 +17,8 @@ use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions};
 
 use crate::__private::Split;
-use crate::extract::{authenticate, authenticate_required};
-use crate::{Auth, AuthUser, Rejection, Requirement, TokenKeyword, User};
+use crate::extract::{authenticate_optional, authenticate_required};
+use crate::{Auth, Authenticates, Rejection, Requirement, TokenKeyword, User};
 
 /// A refusal in Django REST framework's format: `{"detail": "<message>"}`.
 #[derive(poem_openapi::Object)]
@@ -159,7 +159,7 @@ fn scheme_names<R: Requirement>() -> Vec<&'static str> {
     R::SCHEMES.iter().map(|scheme| scheme.name).collect()
 }
 
-impl<'a, U: AuthUser, R: Requirement> ApiExtractor<'a> for ApiAuth<U, R> {
+impl<'a, U: Send + 'static, R: Authenticates<U>> ApiExtractor<'a> for ApiAuth<U, R> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
@@ -181,7 +181,7 @@ impl<'a, U: AuthUser, R: Requirement> ApiExtractor<'a> for ApiAuth<U, R> {
     }
 }
 
-impl<'a, U: AuthUser, R: Requirement> ApiExtractor<'a> for ApiMaybeAuth<U, R> {
+impl<'a, U: Send + 'static, R: Authenticates<U>> ApiExtractor<'a> for ApiMaybeAuth<U, R> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
@@ -203,7 +203,7 @@ impl<'a, U: AuthUser, R: Requirement> ApiExtractor<'a> for ApiMaybeAuth<U, R> {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        Ok(ApiMaybeAuth(authenticate(request).await?))
+        Ok(ApiMaybeAuth(authenticate_optional(request).await?))
     }
 }
 

@@ -124,7 +124,7 @@ impl Policy {
     /// store.migrate().await?;
     /// let alice = store.create_user("alice", None).await?;
     /// let ten_years = NewToken::default().expires_in(Duration::days(3650));
-    /// let (token, _key) = store.create_token(alice.id, ten_years).await?;
+    /// let (token, _key) = store.tokens().create(alice.id, ten_years).await?;
     /// assert!(token.expires_at.unwrap() <= Utc::now() + Duration::hours(1));
     /// # Ok(()) }
     /// ```

@@ -8,7 +8,15 @@ pub use poem_openapi;
 pub use crate::extract::{Auth, MaybeAuth};
 #[cfg(feature = "openapi")]
 pub use crate::openapi::{ApiAuth, ApiMaybeAuth, Secured};
-pub use crate::{Requirement, Scheme, Token, User};
+pub use crate::{Authenticates, Rejection, Requirement, Scheme, Token, User};
+
+/// What `#[token_auth]` generates calls: [`Authenticates::authenticate`](crate::Authenticates)
+/// for the requirement it generates, as a user of type `U`.
+pub fn authenticate<U: crate::AuthUser, R: crate::Requirement>(
+    req: &poem::Request,
+) -> impl core::future::Future<Output = Result<Option<(U, Token)>, crate::Rejection>> + Send + '_ {
+    crate::extract::authenticate::<U, R>(req)
+}
 
 /// Splits an extracted authentication into the values bound to the handler's `User` and
 /// `Token` parameters: `(U, Token)`, or `(Option<U>, Option<Token>)` when optional.

@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::ext::IdentExt as _;
 
-use super::{assert_auth_user, auth_ident, bind_params, is_optional, requirement_type, user_type};
+use super::{auth_ident, bind_params, is_optional, requirement, user_type};
 use crate::ast::{Handler, is_attr};
 use crate::valid;
 
@@ -24,10 +24,9 @@ pub(super) fn expand(handler: Handler, expandable: bool) -> TokenStream {
         }
         return quote!(#function);
     }
-    let (requirement, requirement_item) =
-        requirement_type(&args, &function.sig.ident.unraw().to_string(), None);
+    let unique = function.sig.ident.unraw().to_string();
+    let (requirement, requirement_item) = requirement(&args, &params, &unique, None);
     let user_ty = user_type(&params, args.user.as_ref());
-    let check = assert_auth_user(&params, args.user.as_ref());
     let extractor = if is_optional(&params) {
         quote!(::tokenauth::__private::MaybeAuth<#user_ty, #requirement>)
     } else {
@@ -44,7 +43,6 @@ pub(super) fn expand(handler: Handler, expandable: bool) -> TokenStream {
     });
     quote! {
         #requirement_item
-        #check
         #function
     }
 }

@@ -5,7 +5,8 @@ mod handler;
 mod openapi;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
 use syn::{Ident, Item, Type};
 
 use crate::ast::{self, AuthParam, Params, Target};
@@ -64,20 +65,17 @@ fn item_keyword(item: &Item) -> TokenStream {
     }
 }
 
-/// The requirement type of a handler or operation, and the item that defines it (none for
-/// the built-in `Token` and `Bearer` keywords alone, without scopes).
-fn requirement_type(
+/// The requirement of a handler or operation — its keywords, scopes and `operationId` — as a
+/// type generated beside it, which authenticates its one user type. The call that needs the
+/// user type to be an `AuthUser` is spanned on that type as written, in this impl of the
+/// macro's own, so a type that is not is reported once, there (axum-macros' technique),
+/// and the handler, whose extractor bound the impl satisfies, reports nothing more.
+fn requirement(
     args: &Resolved,
+    params: &Params,
     unique: &str,
     operation_id: Option<&str>,
-) -> (TokenStream, Option<TokenStream>) {
-    if let ([keyword], []) = (args.keywords.as_slice(), args.scopes.as_slice()) {
-        match keyword.value.as_str() {
-            "Token" => return (quote!(::tokenauth::TokenKeyword), None),
-            "Bearer" => return (quote!(::tokenauth::BearerKeyword), None),
-            _ => {}
-        }
-    }
+) -> (Ident, TokenStream) {
     let name = format_ident!("__tokenauth_requirement_{}", unique);
     let schemes = args.keywords.iter().map(|keyword| {
         let (value, scheme) = (&keyword.value, &keyword.scheme);
@@ -90,6 +88,15 @@ fn requirement_type(
     let operation_id = operation_id.map(|id| {
         quote!(const OPERATION_ID: ::core::option::Option<&'static str> = ::core::option::Option::Some(#id);)
     });
+    let user_ty = user_type(params, args.user.as_ref());
+    let span = match (params.user(), args.user.as_ref()) {
+        (Some(user), _) => user.inner.span(),
+        (None, Some(user)) => user.span(),
+        (None, None) => proc_macro2::Span::call_site(),
+    };
+    let req = Ident::new("req", Span::mixed_site());
+    let authenticate =
+        quote_spanned!(span=> ::tokenauth::__private::authenticate::<#user_ty, Self>(#req));
     let item = quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types, unreachable_pub)]
@@ -100,7 +107,21 @@ fn requirement_type(
             #operation_id
         }
     };
-    (quote!(#name), Some(item))
+    let authenticates = quote_spanned! {span=>
+        impl ::tokenauth::Authenticates<#user_ty> for #name {
+            fn authenticate(
+                #req: &::tokenauth::__private::poem::Request,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<
+                    ::core::option::Option<(#user_ty, ::tokenauth::Token)>,
+                    ::tokenauth::Rejection,
+                >,
+            > + ::core::marker::Send {
+                #authenticate
+            }
+        }
+    };
+    (name, quote!(#item #authenticates))
 }
 
 /// The user type: the user parameter's, else `user = Type`, else `tokenauth::User`.
@@ -112,24 +133,6 @@ fn user_type(params: &Params, user_arg: Option<&Type>) -> TokenStream {
         }
         (None, Some(user)) => quote!(#user),
         (None, None) => quote!(::tokenauth::User),
-    }
-}
-
-/// A check that the user type implements `AuthUser`, spanned on the type as written, so
-/// that a type that does not is reported there, once (axum-macros' technique); the
-/// generated extractor then names the user type with the call site's span.
-fn assert_auth_user(params: &Params, user_arg: Option<&Type>) -> TokenStream {
-    let ty: &Type = match (params.user(), user_arg) {
-        (Some(user), _) => &user.inner,
-        (None, Some(user)) => user,
-        (None, None) => return TokenStream::new(),
-    };
-    let span = syn::spanned::Spanned::span(ty);
-    quote::quote_spanned! {span=>
-        const _: fn() = || {
-            fn __tokenauth_user_type<T: ::tokenauth::AuthUser>() {}
-            __tokenauth_user_type::<#ty>();
-        };
     }
 }
 

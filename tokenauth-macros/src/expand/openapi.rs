@@ -8,7 +8,7 @@ use syn::ext::IdentExt as _;
 use syn::punctuated::Punctuated;
 use syn::{FnArg, ImplItem, ImplItemFn, ReturnType, Token, Type};
 
-use super::{assert_auth_user, auth_ident, bind_params, is_optional, requirement_type, user_type};
+use super::{auth_ident, bind_params, is_optional, requirement, user_type};
 use crate::ast::{Api, Operation, is_attr};
 use crate::errors::Errors;
 use crate::valid::{self, Target};
@@ -86,7 +86,7 @@ fn secure(
 ) -> Vec<TokenStream> {
     let (args, params) = (&operation.args, &operation.params);
     let unique = format!("{type_name}_{}", method.sig.ident.unraw());
-    let (requirement, requirement_item) = requirement_type(args, &unique, operation_id);
+    let (requirement, requirement_item) = requirement(args, params, &unique, operation_id);
     let user_ty = user_type(params, args.user.as_ref());
     let auth = auth_ident();
     let bind = bind_params(params, &auth);
@@ -130,6 +130,5 @@ fn secure(
             ::tokenauth::__private::output::<#response, _>(async move #body).await
         )
     });
-    let check = assert_auth_user(params, args.user.as_ref());
-    requirement_item.into_iter().chain([check]).collect()
+    vec![requirement_item]
 }

@@ -141,7 +141,9 @@ fn validate<'a>(
     // to the login itself: no user can have it, so it is a failed login, throttled as one.
     let username = char_field(get("username"), true, false, MAX_USERNAME_LEN);
     let password = char_field(get("password"), false, false, MAX_PASSWORD_LEN);
-    let name = char_field(get("name"), true, true, MAX_TOKEN_NAME_LEN).and_then(|name| {
+    // The name is ours, not DRF's: taken as sent, so that the document's pattern (no control
+    // characters) and length are exactly what is checked.
+    let name = char_field(get("name"), false, true, MAX_TOKEN_NAME_LEN).and_then(|name| {
         if name.chars().any(char::is_control) {
             Err(Some(CONTROL.to_owned()))
         } else {

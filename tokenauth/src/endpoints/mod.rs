@@ -58,7 +58,7 @@ pub use throttle::Limit;
 ///   process's memory, at most [`throttle_capacity`](AuthApi::throttle_capacity) subjects
 ///   (a new username or client waits when it is full of live entries).
 /// - **Bounded work.** The body is read up to [`max_body_size`](AuthApi::max_body_size)
-///   (`413` beyond); `username` is at most 150 characters and `password` 4096 (Django's
+///   (`413` beyond; 160 KiB by default); `username` is at most 150 characters and `password` 4096 (Django's
 ///   limits), `name` 128, `scopes` 64 of at most 128 characters each, without control
 ///   characters. Password checks run on a fixed set of workers
 ///   ([`Policy::password_hashing`](crate::Policy::password_hashing)): `503` with
@@ -90,13 +90,24 @@ impl Default for AuthApi {
     }
 }
 
-/// The default [`AuthApi::max_body_size`]: 8 KiB.
-const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024;
+/// The default [`AuthApi::max_body_size`]: the largest body every field of which is within
+/// its limit, even written with JSON's longest escapes (12 bytes for a character outside the
+/// BMP, as two `\uXXXX`; a form's percent-encoding is as long) — 160 KiB. Any request the
+/// OpenAPI document allows fits, so it is refused for what it says, not for its size.
+const DEFAULT_MAX_BODY_SIZE: usize = {
+    let characters = crate::MAX_USERNAME_LEN
+        + body::MAX_PASSWORD_LEN
+        + crate::MAX_TOKEN_NAME_LEN
+        + tokenauth_rules::MAX_SCOPES * tokenauth_rules::MAX_SCOPE_LEN;
+    // Keys, quotes, separators and `expires_in`: well under 4 KiB.
+    let bytes = 12 * characters + 4 * 1024;
+    bytes.div_ceil(16 * 1024) * 16 * 1024
+};
 
 impl AuthApi {
     /// Default limits: 5 failed logins per username and 20 per client network, per 15
     /// minutes; no trusted proxies (the peer's address is the client's); no scope grantable
-    /// by login; bodies up to 8 KiB.
+    /// by login; bodies up to 160 KiB (any body whose fields are within their limits).
     ///
     /// ```
     /// let api = tokenauth::AuthApi::new();
@@ -164,7 +175,7 @@ impl AuthApi {
     /// The scopes a client may ask for at login (default: none). Anything else is refused
     /// with DRF's `400 {"scopes":["\"<scope>\" is not a valid choice."]}`; `*` (every scope)
     /// only if listed. Tokens with other scopes are created by the application
-    /// ([`Store::create_token`](crate::Store::create_token)) or the CLI.
+    /// ([`Tokens::create`](crate::Tokens::create)) or the CLI.
     ///
     /// ```
     /// let api = tokenauth::AuthApi::new().grantable_scopes(["orders:read", "profile"]);
@@ -176,9 +187,9 @@ impl AuthApi {
         }
     }
 
-    /// The largest login body read, in bytes (default 8 KiB, enough for a 4096-character
-    /// ASCII password); a larger one is refused with `413` while it is read, before it is
-    /// parsed.
+    /// The largest login body read, in bytes (default 160 KiB: any body whose fields are
+    /// within their limits, however they are escaped); a larger one is refused with `413`
+    /// while it is read, before it is parsed.
     ///
     /// ```
     /// let api = tokenauth::AuthApi::new().max_body_size(16 * 1024);
@@ -206,9 +217,11 @@ struct TokenBody {
     token: String,
 }
 
-/// The obtain-token request as JSON. The server checks exactly what this schema states, so
-/// a request it allows is refused only for its credentials (or a scope that may not be
-/// granted): `400 {"non_field_errors": ["Unable to log in with provided credentials."]}`.
+/// The obtain-token request. The server checks exactly what this schema states, so a request
+/// it allows is refused only for its credentials (or, with the right password, a scope that
+/// may not be granted): `400 {"non_field_errors": ["Unable to log in with provided
+/// credentials."]}`. The view also takes the same fields as an HTML form, as DRF's does; the
+/// document offers JSON only, which client generators handle best.
 #[derive(Object)]
 #[oai(rename = "ObtainTokenRequest")]
 #[allow(dead_code)]
@@ -225,39 +238,11 @@ struct LoginDoc {
     #[oai(validator(min_length = 1, max_length = 4096))]
     password: String,
     /// A label for the new token, e.g. the device: at most 128 characters, no control
-    /// characters.
+    /// characters; taken as sent.
     #[oai(validator(max_length = 128, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"))]
     name: Option<String>,
     /// Seconds until the token expires, at most 100 years; the server's maximum lifetime
     /// applies.
-    #[oai(validator(minimum(value = "1"), maximum(value = "3155760000")))]
-    expires_in: Option<i64>,
-    /// Scopes to grant, at most 64: only those the server allows a login to ask for.
-    #[oai(validator(max_items = 64))]
-    scopes: Option<Vec<ScopeDoc>>,
-}
-
-/// The obtain-token request as an HTML form (`application/x-www-form-urlencoded`): the same
-/// fields as [`LoginDoc`], `scopes` repeated or space-separated.
-#[derive(Object)]
-#[oai(rename = "ObtainTokenForm")]
-#[allow(dead_code)]
-struct LoginFormDoc {
-    /// The username: 1 to 150 characters (Django's limit) besides leading and trailing
-    /// whitespace, which is trimmed.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 150,
-        pattern = r"[^\x09-\x0D\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
-    ))]
-    username: String,
-    /// The password: 1 to 4096 characters (Django's limit), taken as sent.
-    #[oai(validator(min_length = 1, max_length = 4096))]
-    password: String,
-    /// A label for the new token: at most 128 characters, no control characters.
-    #[oai(validator(max_length = 128, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"))]
-    name: Option<String>,
-    /// Seconds until the token expires, at most 100 years.
     #[oai(validator(minimum(value = "1"), maximum(value = "3155760000")))]
     expires_in: Option<i64>,
     /// Scopes to grant, at most 64: only those the server allows a login to ask for.
@@ -352,22 +337,20 @@ impl<'a> ApiExtractor<'a> for LoginBody {
 
     fn register(registry: &mut Registry) {
         <LoginDoc as Type>::register(registry);
-        <LoginFormDoc as Type>::register(registry);
     }
 
     fn request_meta() -> Option<MetaRequest> {
+        // JSON only: a body offered in two media types makes openapi-python-client 0.29
+        // generate a module that does not import (its issue #1451). The view takes forms too.
         Some(MetaRequest {
-            description: None,
-            content: vec![
-                MetaMediaType {
-                    content_type: "application/json",
-                    schema: <LoginDoc as Type>::schema_ref(),
-                },
-                MetaMediaType {
-                    content_type: "application/x-www-form-urlencoded",
-                    schema: <LoginFormDoc as Type>::schema_ref(),
-                },
-            ],
+            description: Some(
+                "`username` and `password`, as JSON (or, as in Django REST framework, the \
+                 same fields as an `application/x-www-form-urlencoded` form).",
+            ),
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: <LoginDoc as Type>::schema_ref(),
+            }],
             required: true,
         })
     }
@@ -692,7 +675,11 @@ impl AuthApi {
         tag = "AuthTag::Auth"
     )]
     async fn logout(&self, store: Data<&Store>, token: Token) -> poem::Result<Revoked> {
-        store.revoke_token(token.id).await.map_err(server_error)?;
+        store
+            .tokens()
+            .revoke(token.id)
+            .await
+            .map_err(server_error)?;
         Ok(Revoked::NoContent)
     }
 
@@ -705,7 +692,8 @@ impl AuthApi {
     )]
     async fn logout_all(&self, store: Data<&Store>, user: User) -> poem::Result<Revoked> {
         store
-            .revoke_all_tokens(user.id)
+            .tokens()
+            .revoke_all(user.id)
             .await
             .map_err(server_error)?;
         Ok(Revoked::NoContent)

@@ -89,6 +89,12 @@ impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tokenauth user type: it does not implement `tokenauth::AuthUser`",
+    label = "not a `tokenauth::AuthUser`",
+    note = "implement `tokenauth::AuthUser` for `{Self}` (its table, columns and `is_active`), \
+            or take `tokenauth::User`"
+)]
 pub trait AuthUser: DecodeRow + Send + Sync + Unpin + 'static {
     /// The table holding the users (a trusted identifier: it is written into the SQL).
     const TABLE: &'static str;
@@ -165,7 +171,7 @@ impl Store {
     /// use tokenauth::{AuthError, AuthenticateError};
     ///
     /// let alice = store.create_user("alice", None).await?;
-    /// let (token, key) = store.create_token(alice.id, Default::default()).await?;
+    /// let (token, key) = store.tokens().create(alice.id, Default::default()).await?;
     /// let (user, auth) = store.authenticate(key.expose_secret()).await.unwrap();
     /// assert_eq!((user, auth), (alice, token));
     /// assert!(matches!(
@@ -195,7 +201,7 @@ impl Store {
     /// use tokenauth::{AuthError, AuthenticateError, User};
     ///
     /// let bob = store.create_user_with("bob", None, false).await?; // inactive
-    /// let (_, key) = store.create_token(bob.id, Default::default()).await?;
+    /// let (_, key) = store.tokens().create(bob.id, Default::default()).await?;
     /// assert!(matches!(
     ///     store.authenticate_as::<User>(key.expose_secret()).await,
     ///     Err(AuthenticateError::Denied(AuthError::UserInactive))

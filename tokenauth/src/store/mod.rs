@@ -262,7 +262,7 @@ impl Store {
     }
 
     /// A new key in the policy's [`KeyFormat`](crate::KeyFormat), e.g. to pass to
-    /// [`Tokens::replace_all`] or [`Store::import_token`].
+    /// [`Tokens::replace_all`] or [`Tokens::import`].
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

@@ -87,9 +87,26 @@ pub(super) enum Issued {
 }
 
 impl Store {
+    /// The token operations for tokenauth's own [`User`]: `store.tokens().create(…)`,
+    /// `.list(…)`, `.revoke(…)` and the rest of [`Tokens`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (token, key) = store.tokens().create(alice.id, tokenauth::NewToken::default()).await?;
+    /// assert_eq!(store.tokens().list(alice.id).await?, [token]);
+    /// # Ok(()) }
+    /// ```
+    pub fn tokens(&self) -> Tokens<'_, User> {
+        self.tokens_for()
+    }
+
     /// Token operations for the user type `U`: on [`AuthUser::TOKENS_TABLE`], checked against
-    /// [`AuthUser::TABLE`]. For tokenauth's own [`User`], the `Store` methods below are
-    /// shorthands for `store.tokens_for::<User>()`.
+    /// [`AuthUser::TABLE`]. For tokenauth's own [`User`], [`Tokens::list`] is
+    /// `store.tokens_for::<User>()`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -108,197 +125,6 @@ impl Store {
             store: self,
             user: PhantomData,
         }
-    }
-
-    /// Creates a token for a user with a fresh key from the OS CSPRNG, and returns the token
-    /// and its key. This is the only time the key is available: only its digest is stored.
-    ///
-    /// # Errors
-    /// [`Error::UserNotFound`], [`Error::Random`], or a database error.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// # store.migrate().await?;
-    /// use tokenauth::NewToken;
-    ///
-    /// let alice = store.create_user("alice", None).await?;
-    /// let (laptop, key) = store.create_token(alice.id, NewToken::named("laptop")).await?;
-    /// let (phone, _) = store.create_token(alice.id, NewToken::named("phone")).await?;
-    /// println!("your key (shown once): {}", key.expose_secret());
-    /// assert_eq!(store.tokens(alice.id).await?, [laptop, phone]);
-    /// # Ok(()) }
-    /// ```
-    pub async fn create_token(
-        &self,
-        user_id: i64,
-        options: NewToken,
-    ) -> Result<(Token, Key), Error> {
-        self.tokens_for::<User>().create(user_id, options).await
-    }
-
-    /// Creates a token with a given key, e.g. one imported from Django's `authtoken_token`
-    /// table so that existing clients keep working. Only the key's digest is stored.
-    ///
-    /// # Errors
-    /// [`Error::DuplicateKey`] if a token already has this key (it is never overwritten),
-    /// [`Error::UserNotFound`], or a database error.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// # store.migrate().await?;
-    /// use tokenauth::{Key, NewToken};
-    ///
-    /// let alice = store.create_user("alice", None).await?;
-    /// let key = Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
-    /// store.import_token(alice.id, &key, NewToken::named("from django")).await?;
-    /// assert!(matches!(
-    ///     store.import_token(alice.id, &key, NewToken::default()).await,
-    ///     Err(tokenauth::Error::DuplicateKey)
-    /// ));
-    /// # Ok(()) }
-    /// ```
-    pub async fn import_token(
-        &self,
-        user_id: i64,
-        key: &Key,
-        options: NewToken,
-    ) -> Result<Token, Error> {
-        self.tokens_for::<User>()
-            .import(user_id, key, options)
-            .await
-    }
-
-    /// DRF's `Token.objects.get_or_create(user=user)`, adapted to hashed storage: the user's
-    /// newest unexpired token if there is one — without its key, which cannot be recovered —
-    /// or else a new token together with its key.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// # store.migrate().await?;
-    /// let alice = store.create_user("alice", None).await?;
-    /// let (first, key) = store.get_or_create_token(alice.id).await?;
-    /// assert!(key.is_some());
-    /// let (again, key) = store.get_or_create_token(alice.id).await?;
-    /// assert_eq!((again, key), (first, None));
-    /// # Ok(()) }
-    /// ```
-    pub async fn get_or_create_token(&self, user_id: i64) -> Result<(Token, Option<Key>), Error> {
-        self.tokens_for::<User>().get_or_create(user_id).await
-    }
-
-    /// DRF's `drf_create_token --reset`: revokes all of the user's tokens and creates one,
-    /// atomically.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// # store.migrate().await?;
-    /// let alice = store.create_user("alice", None).await?;
-    /// let (_, old_key) = store.create_token(alice.id, Default::default()).await?;
-    /// let (token, new_key) = store.reset_token(alice.id).await?;
-    /// assert_eq!(store.tokens(alice.id).await?, [token]);
-    /// assert!(store.authenticate(old_key.expose_secret()).await.is_err());
-    /// assert!(store.authenticate(new_key.expose_secret()).await.is_ok());
-    /// # Ok(()) }
-    /// ```
-    pub async fn reset_token(&self, user_id: i64) -> Result<(Token, Key), Error> {
-        self.tokens_for::<User>().reset(user_id).await
-    }
-
-    /// A user's tokens, oldest first (including expired ones not yet pruned).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// # store.migrate().await?;
-    /// let alice = store.create_user("alice", None).await?;
-    /// assert!(store.tokens(alice.id).await?.is_empty());
-    /// # Ok(()) }
-    /// ```
-    pub async fn tokens(&self, user_id: i64) -> Result<Vec<Token>, Error> {
-        self.tokens_for::<User>().list(user_id).await
-    }
-
-    /// Every token of every user, by id.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// # store.migrate().await?;
-    /// let alice = store.create_user("alice", None).await?;
-    /// store.create_token(alice.id, Default::default()).await?;
-    /// assert_eq!(store.all_tokens().await?.len(), 1);
-    /// # Ok(()) }
-    /// ```
-    pub async fn all_tokens(&self) -> Result<Vec<Token>, Error> {
-        self.tokens_for::<User>().list_all().await
-    }
-
-    /// Deletes tokens that expired before `cutoff` (e.g. `Utc::now()`, or a week ago to keep
-    /// recently expired ones visible). Returns how many were deleted. Authentication never
-    /// deletes anything: run this from a scheduled job (`tokenauth prune-expired`).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// # store.migrate().await?;
-    /// use chrono::{Duration, Utc};
-    /// use tokenauth::NewToken;
-    ///
-    /// let alice = store.create_user("alice", None).await?;
-    /// let past = Utc::now() - Duration::days(2);
-    /// store.create_token(alice.id, NewToken::default().expires_at(past)).await?;
-    /// store.create_token(alice.id, NewToken::default()).await?;
-    /// assert_eq!(store.prune_expired_tokens(Utc::now()).await?, 1);
-    /// assert_eq!(store.tokens(alice.id).await?.len(), 1);
-    /// # Ok(()) }
-    /// ```
-    pub async fn prune_expired_tokens(&self, cutoff: DateTime<Utc>) -> Result<u64, Error> {
-        self.tokens_for::<User>().prune_expired(cutoff).await
-    }
-
-    /// Revokes (deletes) one token. Returns whether it existed.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// # store.migrate().await?;
-    /// # let alice = store.create_user("alice", None).await?;
-    /// let (token, key) = store.create_token(alice.id, Default::default()).await?;
-    /// assert!(store.revoke_token(token.id).await?);
-    /// assert!(store.authenticate(key.expose_secret()).await.is_err());
-    /// # Ok(()) }
-    /// ```
-    pub async fn revoke_token(&self, token_id: i64) -> Result<bool, Error> {
-        self.tokens_for::<User>().revoke(token_id).await
-    }
-
-    /// Revokes all of a user's tokens ("log out everywhere"). Returns how many there were.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// # store.migrate().await?;
-    /// # let alice = store.create_user("alice", None).await?;
-    /// store.create_token(alice.id, Default::default()).await?;
-    /// store.create_token(alice.id, Default::default()).await?;
-    /// assert_eq!(store.revoke_all_tokens(alice.id).await?, 2);
-    /// # Ok(()) }
-    /// ```
-    pub async fn revoke_all_tokens(&self, user_id: i64) -> Result<u64, Error> {
-        self.tokens_for::<User>().revoke_all(user_id).await
     }
 }
 
@@ -323,17 +149,24 @@ pub struct Tokens<'s, U> {
 }
 
 impl<U: AuthUser> Tokens<'_, U> {
-    /// [`Store::create_token`] for `U`'s tokens.
+    /// Creates a token for a user with a fresh key from the OS CSPRNG, and returns the token
+    /// and its key. This is the only time the key is available: only its digest is stored.
+    ///
+    /// # Errors
+    /// [`Error::UserNotFound`], [`Error::Random`], or a database error.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// # let alice = store.create_user("alice", None).await?;
-    /// let tokens = store.tokens_for::<tokenauth::User>();
-    /// let (token, key) = tokens.create(alice.id, tokenauth::NewToken::named("ci")).await?;
-    /// assert_eq!(token.name, "ci");
+    /// use tokenauth::NewToken;
+    ///
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (laptop, key) = store.tokens().create(alice.id, NewToken::named("laptop")).await?;
+    /// let (phone, _) = store.tokens().create(alice.id, NewToken::named("phone")).await?;
+    /// println!("your key (shown once): {}", key.expose_secret());
+    /// assert_eq!(store.tokens().list(alice.id).await?, [laptop, phone]);
     /// # Ok(()) }
     /// ```
     pub async fn create(&self, user_id: i64, options: NewToken) -> Result<(Token, Key), Error> {
@@ -342,17 +175,27 @@ impl<U: AuthUser> Tokens<'_, U> {
         Ok((token, key))
     }
 
-    /// [`Store::import_token`] for `U`'s tokens.
+    /// Creates a token with a given key, e.g. one imported from Django's `authtoken_token`
+    /// table so that existing clients keep working. Only the key's digest is stored.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateKey`] if a token already has this key (it is never overwritten),
+    /// [`Error::UserNotFound`], or a database error.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// # let alice = store.create_user("alice", None).await?;
-    /// let key = tokenauth::Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
-    /// let tokens = store.tokens_for::<tokenauth::User>();
-    /// tokens.import(alice.id, &key, Default::default()).await?;
+    /// use tokenauth::{Key, NewToken};
+    ///
+    /// let alice = store.create_user("alice", None).await?;
+    /// let key = Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
+    /// store.tokens().import(alice.id, &key, NewToken::named("from django")).await?;
+    /// assert!(matches!(
+    ///     store.tokens().import(alice.id, &key, NewToken::default()).await,
+    ///     Err(tokenauth::Error::DuplicateKey)
+    /// ));
     /// # Ok(()) }
     /// ```
     pub async fn import(&self, user_id: i64, key: &Key, options: NewToken) -> Result<Token, Error> {
@@ -360,16 +203,20 @@ impl<U: AuthUser> Tokens<'_, U> {
         Ok(token)
     }
 
-    /// [`Store::get_or_create_token`] for `U`'s tokens.
+    /// DRF's `Token.objects.get_or_create(user=user)`, adapted to hashed storage: the user's
+    /// newest unexpired token if there is one — without its key, which cannot be recovered —
+    /// or else a new token together with its key.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// # let alice = store.create_user("alice", None).await?;
-    /// let (_, key) = store.tokens_for::<tokenauth::User>().get_or_create(alice.id).await?;
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (first, key) = store.tokens().get_or_create(alice.id).await?;
     /// assert!(key.is_some());
+    /// let (again, key) = store.tokens().get_or_create(alice.id).await?;
+    /// assert_eq!((again, key), (first, None));
     /// # Ok(()) }
     /// ```
     pub async fn get_or_create(&self, user_id: i64) -> Result<(Token, Option<Key>), Error> {
@@ -380,15 +227,20 @@ impl<U: AuthUser> Tokens<'_, U> {
         Ok((token, revoked.is_some().then_some(key)))
     }
 
-    /// [`Store::reset_token`] for `U`'s tokens.
+    /// DRF's `drf_create_token --reset`: revokes all of the user's tokens and creates one,
+    /// atomically.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// # let alice = store.create_user("alice", None).await?;
-    /// let (token, _key) = store.tokens_for::<tokenauth::User>().reset(alice.id).await?;
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (_, old_key) = store.tokens().create(alice.id, Default::default()).await?;
+    /// let (token, new_key) = store.tokens().reset(alice.id).await?;
+    /// assert_eq!(store.tokens().list(alice.id).await?, [token]);
+    /// assert!(store.authenticate(old_key.expose_secret()).await.is_err());
+    /// assert!(store.authenticate(new_key.expose_secret()).await.is_ok());
     /// # Ok(()) }
     /// ```
     pub async fn reset(&self, user_id: i64) -> Result<(Token, Key), Error> {
@@ -410,12 +262,12 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
     /// # let alice = store.create_user("alice", None).await?;
-    /// use tokenauth::{Key, NewToken, User};
+    /// use tokenauth::{Key, NewToken};
     ///
-    /// store.create_token(alice.id, NewToken::default()).await?;
+    /// store.tokens().create(alice.id, NewToken::default()).await?;
     /// let key = Key::generate()?;
-    /// let (token, revoked) = store.tokens_for::<User>().replace_all(alice.id, &key, NewToken::named("ci")).await?;
-    /// assert_eq!((store.tokens(alice.id).await?, revoked), (vec![token], 1));
+    /// let (token, revoked) = store.tokens().replace_all(alice.id, &key, NewToken::named("ci")).await?;
+    /// assert_eq!((store.tokens().list(alice.id).await?, revoked), (vec![token], 1));
     /// # Ok(()) }
     /// ```
     pub async fn replace_all(
@@ -428,14 +280,15 @@ impl<U: AuthUser> Tokens<'_, U> {
         Ok((token, revoked.unwrap_or(0)))
     }
 
-    /// [`Store::tokens`] for `U`'s tokens.
+    /// A user's tokens, oldest first (including expired ones not yet pruned).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// assert!(store.tokens_for::<tokenauth::User>().list(1).await?.is_empty());
+    /// let alice = store.create_user("alice", None).await?;
+    /// assert!(store.tokens().list(alice.id).await?.is_empty());
     /// # Ok(()) }
     /// ```
     pub async fn list(&self, user_id: i64) -> Result<Vec<Token>, Error> {
@@ -451,14 +304,16 @@ impl<U: AuthUser> Tokens<'_, U> {
         Ok(rows.into_iter().map(Token::from).collect())
     }
 
-    /// [`Store::all_tokens`] for `U`'s tokens.
+    /// Every token of every user, by id.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// assert!(store.tokens_for::<tokenauth::User>().list_all().await?.is_empty());
+    /// let alice = store.create_user("alice", None).await?;
+    /// store.tokens().create(alice.id, Default::default()).await?;
+    /// assert_eq!(store.tokens().list_all().await?.len(), 1);
     /// # Ok(()) }
     /// ```
     pub async fn list_all(&self) -> Result<Vec<Token>, Error> {
@@ -473,15 +328,24 @@ impl<U: AuthUser> Tokens<'_, U> {
         Ok(rows.into_iter().map(Token::from).collect())
     }
 
-    /// [`Store::prune_expired_tokens`] for `U`'s tokens.
+    /// Deletes tokens that expired before `cutoff` (e.g. `Utc::now()`, or a week ago to keep
+    /// recently expired ones visible). Returns how many were deleted. Authentication never
+    /// deletes anything: run this from a scheduled job (`tokenauth prune-expired`).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// let tokens = store.tokens_for::<tokenauth::User>();
-    /// assert_eq!(tokens.prune_expired(chrono::Utc::now()).await?, 0);
+    /// use chrono::{Duration, Utc};
+    /// use tokenauth::NewToken;
+    ///
+    /// let alice = store.create_user("alice", None).await?;
+    /// let past = Utc::now() - Duration::days(2);
+    /// store.tokens().create(alice.id, NewToken::default().expires_at(past)).await?;
+    /// store.tokens().create(alice.id, NewToken::default()).await?;
+    /// assert_eq!(store.tokens().prune_expired(Utc::now()).await?, 1);
+    /// assert_eq!(store.tokens().list(alice.id).await?.len(), 1);
     /// # Ok(()) }
     /// ```
     pub async fn prune_expired(&self, cutoff: DateTime<Utc>) -> Result<u64, Error> {
@@ -508,14 +372,17 @@ impl<U: AuthUser> Tokens<'_, U> {
         )
     }
 
-    /// [`Store::revoke_token`] for `U`'s tokens.
+    /// Revokes (deletes) one token. Returns whether it existed.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// assert!(!store.tokens_for::<tokenauth::User>().revoke(42).await?);
+    /// # let alice = store.create_user("alice", None).await?;
+    /// let (token, key) = store.tokens().create(alice.id, Default::default()).await?;
+    /// assert!(store.tokens().revoke(token.id).await?);
+    /// assert!(store.authenticate(key.expose_secret()).await.is_err());
     /// # Ok(()) }
     /// ```
     pub async fn revoke(&self, token_id: i64) -> Result<bool, Error> {
@@ -528,14 +395,17 @@ impl<U: AuthUser> Tokens<'_, U> {
         Ok(done > 0)
     }
 
-    /// [`Store::revoke_all_tokens`] for `U`'s tokens.
+    /// Revokes all of a user's tokens ("log out everywhere"). Returns how many there were.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// assert_eq!(store.tokens_for::<tokenauth::User>().revoke_all(1).await?, 0);
+    /// # let alice = store.create_user("alice", None).await?;
+    /// store.tokens().create(alice.id, Default::default()).await?;
+    /// store.tokens().create(alice.id, Default::default()).await?;
+    /// assert_eq!(store.tokens().revoke_all(alice.id).await?, 2);
     /// # Ok(()) }
     /// ```
     pub async fn revoke_all(&self, user_id: i64) -> Result<u64, Error> {

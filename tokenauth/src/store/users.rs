@@ -200,7 +200,7 @@ impl Store {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
     /// let alice = store.create_user("alice", Some("old password")).await?;
-    /// store.create_token(alice.id, Default::default()).await?;
+    /// store.tokens().create(alice.id, Default::default()).await?;
     /// assert_eq!(store.set_password(alice.id, Some("new password")).await?, 1);
     /// assert!(store.check_password("alice", "old password").await?.is_none());
     /// assert!(store.check_password("alice", "new password").await?.is_some());
@@ -292,7 +292,7 @@ impl Store {
             return Ok(None);
         };
         let key = self.generate_key()?;
-        let tokens = self.tokens_for::<User>();
+        let tokens = self.tokens();
         match tokens.issue(user.id, &key, &options, Some(version)).await {
             Ok(Issued::New(token)) => Ok(Some((user, token, key))),
             Ok(Issued::Existing(_) | Issued::Stale) => Ok(None),
@@ -353,7 +353,7 @@ impl Store {
     /// use tokenauth::{AuthError, AuthenticateError};
     ///
     /// let alice = store.create_user("alice", None).await?;
-    /// let (_, key) = store.create_token(alice.id, Default::default()).await?;
+    /// let (_, key) = store.tokens().create(alice.id, Default::default()).await?;
     /// assert_eq!(store.set_active(alice.id, false).await?, 0);
     /// assert!(matches!(
     ///     store.authenticate(key.expose_secret()).await,

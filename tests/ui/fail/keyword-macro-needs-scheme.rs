@@ -1,0 +1,3 @@
+tokenauth::keyword!(pub Bang = "Key!");
+
+fn main() {}
