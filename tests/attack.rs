@@ -17,25 +17,7 @@ const WINDOW: Duration = Duration::from_secs(600);
 const BAD_CREDENTIALS: &str =
     r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
 
-/// Runs each listed test body on both backends, as `sqlite::name` and `postgres::name`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Sqlite).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Postgres).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+common::on_both_backends!(
     no_token_minted_from_an_old_password_survives_the_change,
     no_token_outlives_a_deleting_deactivation,
     concurrent_guesses_for_one_user_verify_at_most_the_limit,

@@ -253,36 +253,6 @@ async fn logout_and_logout_all(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn sqlite_obtain_token_matches_drf() {
-    obtain_token_matches_drf(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_obtain_token_matches_drf() {
-    obtain_token_matches_drf(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn sqlite_logout_and_logout_all() {
-    logout_and_logout_all(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_logout_and_logout_all() {
-    logout_and_logout_all(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn sqlite_failed_logins_are_throttled() {
-    failed_logins_are_throttled_per_username_and_per_client(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_failed_logins_are_throttled() {
-    failed_logins_are_throttled_per_username_and_per_client(Backend::Postgres).await;
-}
-
 async fn failed_logins_are_throttled_per_username_and_per_client(backend: Backend) {
     let store = common::store_with_login_users(backend).await;
     let window = Duration::from_secs(600);
@@ -478,3 +448,9 @@ async fn postgres_two_instances_see_a_revocation_at_once() {
         "revoked through the other instance",
     );
 }
+
+common::on_both_backends!(
+    obtain_token_matches_drf,
+    logout_and_logout_all,
+    failed_logins_are_throttled_per_username_and_per_client,
+);

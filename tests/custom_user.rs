@@ -11,7 +11,7 @@ use common::{Backend, INACTIVE, INVALID_TOKEN, NOT_PROVIDED, assert_401, get, se
 use serde_json::json;
 use tokenauth::{NewToken, Store};
 
-async fn custom_user_tables(backend: Backend) {
+async fn app_owned_users_and_tokens(backend: Backend) {
     let store = match backend {
         Backend::Sqlite => Store::connect("sqlite::memory:").await.unwrap(),
         Backend::Postgres => Store::connect(&common::fresh_postgres_database().await)
@@ -93,12 +93,4 @@ async fn custom_user_tables(backend: Backend) {
     assert_401(&response, "Token", INVALID_TOKEN, "revoked token");
 }
 
-#[tokio::test]
-async fn sqlite_app_owned_users_and_tokens() {
-    custom_user_tables(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_app_owned_users_and_tokens() {
-    custom_user_tables(Backend::Postgres).await;
-}
+common::on_both_backends!(app_owned_users_and_tokens,);

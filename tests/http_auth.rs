@@ -156,32 +156,16 @@ async fn optional_and_ordering_cases(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn sqlite_token_keyword_matches_drf() {
-    reference_cases(Backend::Sqlite, "/me", "Token").await;
+async fn token_keyword_matches_drf(backend: Backend) {
+    reference_cases(backend, "/me", "Token").await;
 }
 
-#[tokio::test]
-async fn sqlite_bearer_keyword_matches_drf() {
-    reference_cases(Backend::Sqlite, "/bearer/me", "Bearer").await;
+async fn bearer_keyword_matches_drf(backend: Backend) {
+    reference_cases(backend, "/bearer/me", "Bearer").await;
 }
 
-#[tokio::test]
-async fn sqlite_optional_auth_and_auth_before_body() {
-    optional_and_ordering_cases(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_token_keyword_matches_drf() {
-    reference_cases(Backend::Postgres, "/me", "Token").await;
-}
-
-#[tokio::test]
-async fn postgres_bearer_keyword_matches_drf() {
-    reference_cases(Backend::Postgres, "/bearer/me", "Bearer").await;
-}
-
-#[tokio::test]
-async fn postgres_optional_auth_and_auth_before_body() {
-    optional_and_ordering_cases(Backend::Postgres).await;
-}
+common::on_both_backends!(
+    token_keyword_matches_drf,
+    bearer_keyword_matches_drf,
+    optional_and_ordering_cases,
+);

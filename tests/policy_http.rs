@@ -142,12 +142,4 @@ async fn policy_over_http(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn sqlite_policy_over_http() {
-    policy_over_http(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_policy_over_http() {
-    policy_over_http(Backend::Postgres).await;
-}
+common::on_both_backends!(policy_over_http,);

@@ -51,16 +51,6 @@ async fn quickstart_reference_cases(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn sqlite_quickstart_matches_drf() {
-    quickstart_reference_cases(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_quickstart_matches_drf() {
-    quickstart_reference_cases(Backend::Postgres).await;
-}
-
 async fn spec() -> Value {
     let server = serve(api::app(common::sqlite_store().await)).await;
     let response = get(server.addr, "/openapi.json", None).await;
@@ -141,3 +131,5 @@ async fn swagger_ui_is_served() {
     );
     assert!(response.body_text().contains("SwaggerUIBundle"));
 }
+
+common::on_both_backends!(quickstart_reference_cases,);

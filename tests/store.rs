@@ -7,25 +7,8 @@ use common::Backend;
 use sha2::{Digest as _, Sha256};
 use tokenauth::{AuthError, AuthenticateError, Error, Key, NewToken, Policy, Store};
 
-/// Runs each listed test body against both backends, as `sqlite::name` and `postgres::name`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::common::store(super::Backend::Sqlite).await).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::common::store(super::Backend::Postgres).await).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+common::on_both_backends!(
+    store:
     users_are_created_and_found,
     usernames_are_unique_and_validated,
     passwords_are_argon2_and_verified,

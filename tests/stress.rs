@@ -33,7 +33,7 @@ enum Expect {
     RevokedMidRun(String, usize),
 }
 
-async fn stress(backend: Backend) {
+async fn mixed_keys_under_load_get_exactly_their_decision(backend: Backend) {
     let (store, _dir) = common::file_store(backend).await;
     let store = store.with_policy(
         Policy::default()
@@ -199,12 +199,4 @@ async fn stress(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_mixed_keys_under_load_get_exactly_their_decision() {
-    stress(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_mixed_keys_under_load_get_exactly_their_decision() {
-    stress(Backend::Postgres).await;
-}
+common::on_both_backends!(mixed_keys_under_load_get_exactly_their_decision,);

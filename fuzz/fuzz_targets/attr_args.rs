@@ -27,16 +27,18 @@ fuzz_target!(|data: &[u8]| {
     let compile_errors = errors.to_compile_errors();
     if errors.is_empty() {
         assert!(compile_errors.is_empty());
-        if let Some(keyword) = &args.keyword {
+        for keyword in args.keywords.iter().flatten() {
+            // An HTTP auth scheme that can also name an OpenAPI security scheme.
             assert!(!keyword.value.is_empty());
             assert!(
                 keyword
                     .value
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)),
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)),
                 "accepted keyword {:?}",
                 keyword.value
             );
+            assert!(tokenauth::is_valid_scheme_name(&keyword.scheme));
         }
         for scope in args.scopes.iter().flatten() {
             let value = scope.value();

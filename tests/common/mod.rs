@@ -14,6 +14,48 @@ use tokenauth::Store;
 /// README's test command, `tests/run`, starts a throwaway server and sets it.
 pub const POSTGRES_URL_VAR: &str = "TOKENAUTH_TEST_POSTGRES_URL";
 
+/// Defines each listed test on both backends, as `sqlite::name` and `postgres::name`: the one
+/// per-backend wrapper of the integration tests. `name` is an `async fn(Backend)` of the test
+/// file (or, after `store:`, an `async fn(Store)` given a fresh, migrated store). The tests run
+/// on a two-thread runtime, so that concurrency tests race for real.
+///
+/// ```ignore
+/// common::on_both_backends!(logins_work, tokens_expire);
+/// common::on_both_backends!(store: users_are_created);
+/// ```
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    (store: $($name:ident),* $(,)?) => {
+        $crate::common::on_both_backends!(@define
+            $($name => |backend| async move {
+                super::$name($crate::common::store(backend).await).await
+            }),*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::common::on_both_backends!(@define $($name => super::$name),*);
+    };
+    (@define $($name:ident => $body:expr),*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                ($body)($crate::common::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                ($body)($crate::common::Backend::Postgres).await;
+            })*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;
+
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
