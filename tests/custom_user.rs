@@ -93,4 +93,62 @@ async fn app_owned_users_and_tokens(backend: Backend) {
     assert_401(&response, "Token", INVALID_TOKEN, "revoked token");
 }
 
-common::on_both_backends!(app_owned_users_and_tokens,);
+/// A user type that does not match the database is found at start-up, with the type, the
+/// table and the database's own words; the example's `Account` matches.
+async fn user_types_are_checked_against_the_database(backend: Backend) {
+    #[derive(sqlx::FromRow, tokenauth::AuthUser)]
+    #[auth_user(table = "accounts", tokens_table = "account_tokens", is_active = !disabled)]
+    #[allow(dead_code)]
+    struct Misnamed {
+        id: i64,
+        #[sqlx(rename = "nickname")]
+        display_name: String,
+        disabled: bool,
+    }
+
+    #[derive(sqlx::FromRow, tokenauth::AuthUser)]
+    #[auth_user(table = "accounts", tokens_table = "account_tokens", is_active = !disabled)]
+    #[allow(dead_code)]
+    struct WrongType {
+        id: i64,
+        disabled: bool,
+        email: i64, // the column holds text
+    }
+
+    let store = match backend {
+        Backend::Sqlite => Store::connect("sqlite::memory:").await.unwrap(),
+        Backend::Postgres => Store::connect(&common::fresh_postgres_database().await)
+            .await
+            .unwrap(),
+    };
+    app::migrate(&store).await.unwrap();
+    store.check_user_type::<Account>().await.unwrap();
+
+    let error = store.check_user_type::<Misnamed>().await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, tokenauth::Error::UserType { .. })
+            && message.contains("Misnamed")
+            && message.contains("nickname"),
+        "{message}"
+    );
+    // Tokenauth's own tables were never created: `User` does not match this database.
+    let error = store
+        .check_user_type::<tokenauth::User>()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("tokenauth_"), "{error}");
+
+    // A wrong column type is found once there is a row to read.
+    store.check_user_type::<WrongType>().await.unwrap();
+    app::create_account(&store, "ada@example.com", "Ada")
+        .await
+        .unwrap();
+    let error = store.check_user_type::<WrongType>().await.unwrap_err();
+    assert!(error.to_string().contains("does not decode"), "{error}");
+}
+
+common::on_both_backends!(
+    app_owned_users_and_tokens,
+    user_types_are_checked_against_the_database,
+);

@@ -6,24 +6,16 @@ use poem::{Endpoint, EndpointExt, Route, get, handler};
 use serde::Serialize;
 use tokenauth::{AuthUser, Store, Token, token_auth};
 
-/// The application's user type, read from its own `accounts` table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+/// The application's user type, read from its own `accounts` table. `AuthUser` tells
+/// tokenauth how to authenticate an `Account` in one query; its columns are the fields that
+/// `sqlx::FromRow` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, AuthUser)]
+#[auth_user(table = "accounts", tokens_table = "account_tokens", is_active = !disabled)]
 pub(crate) struct Account {
     pub(crate) id: i64,
     pub(crate) email: String,
     pub(crate) display_name: String,
     pub(crate) disabled: bool,
-}
-
-/// What tokenauth needs to know to authenticate an `Account` in one query.
-impl AuthUser for Account {
-    const TABLE: &'static str = "accounts";
-    const COLUMNS: &'static [&'static str] = &["id", "email", "display_name", "disabled"];
-    const TOKENS_TABLE: &'static str = "account_tokens";
-
-    fn is_active(&self) -> bool {
-        !self.disabled
-    }
 }
 
 /// `user = Account` tells the attribute which parameter is the user.

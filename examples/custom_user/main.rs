@@ -5,8 +5,9 @@
 //! ```
 //!
 //! The application owns `accounts` (its users) and `account_tokens` (their tokens, with
-//! tokenauth's columns) and creates them with its own migrations. `Account` implements
-//! [`tokenauth::AuthUser`], and `#[token_auth(user = Account)]` does the rest: one query joins
+//! tokenauth's columns) and creates them with its own migrations. `Account` derives
+//! [`tokenauth::AuthUser`], checked against the database at start-up, and
+//! `#[token_auth(user = Account)]` does the rest: one query joins
 //! `account_tokens` to `accounts`, and a disabled account gets DRF's
 //! `User inactive or deleted.`
 //!
@@ -27,6 +28,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let store = Store::connect(&database_url).await?;
     app::migrate(&store).await?;
+    // A table or column that `Account` names but the database lacks is found now, not on the
+    // first request.
+    store.check_user_type::<app::Account>().await?;
 
     let email = "ada@example.com";
     match app::create_account(&store, email, "Ada").await {

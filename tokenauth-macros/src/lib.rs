@@ -2,13 +2,24 @@
 //! `tokenauth` crate, which re-exports them and documents them; this crate is an
 //! implementation detail whose version `tokenauth` pins exactly.
 //!
-//! The macro runs in phases, one module each: [`attr`] parses the attribute's arguments,
-//! [`ast`] reads the item (a handler or an `#[OpenApi]` impl) keeping spans, [`valid`] checks
-//! what the two together mean, and [`expand`] writes the rewritten item. Errors are collected
-//! and reported together; with bad arguments the item still expands with defaults.
+//! `#[token_auth]` runs in phases, one module each:
+//! - [`attr`] parses the attribute's arguments, and merges an impl's with an operation's own
+//!   (`attr::resolve`, the one place where they merge);
+//! - [`ast`] reads the item, keeping spans: a handler, or an API with its operations, each
+//!   with its resolved arguments and its `User` / `Token` parameters;
+//! - [`valid`] checks placement (above `#[handler]` / `#[OpenApi]`, operation attributes on
+//!   operations, one attribute an item) and signatures, and says what can be expanded;
+//! - [`expand`] only generates, and emits every collected error at its one exit.
+//!
+//! With bad arguments the item still expands with defaults; an item that cannot be expanded
+//! is emitted as written, so that no error from generated code follows ours.
+//!
+//! `keyword!` ([`keyword`]) defines a keyword type. Both macros take the rules they share with
+//! the runtime (keyword syntax, scheme names, scopes) from `tokenauth-rules`.
 
 mod ast;
 mod attr;
+mod derive_user;
 mod errors;
 mod expand;
 mod keyword;
@@ -27,4 +38,11 @@ pub fn token_auth(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn keyword(input: TokenStream) -> TokenStream {
     keyword::keyword(input.into()).into()
+}
+
+/// Implements `tokenauth::AuthUser` from a struct's fields. Documented on its re-export,
+/// `tokenauth::AuthUser`.
+#[proc_macro_derive(AuthUser, attributes(auth_user))]
+pub fn derive_auth_user(input: TokenStream) -> TokenStream {
+    derive_user::derive(input.into()).into()
 }

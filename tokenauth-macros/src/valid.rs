@@ -2,7 +2,7 @@
 //! signature mean together. `expand` generates code only for what passes.
 
 use quote::ToTokens;
-use syn::{Attribute, FnArg, Signature};
+use syn::{Attribute, ImplItem, Signature};
 
 use crate::ast::{Api, Handler, Params, Role, is_attr};
 use crate::errors::Errors;
@@ -41,9 +41,10 @@ pub(crate) fn handler(handler: &Handler, errors: &mut Errors) -> bool {
     valid
 }
 
-/// Checks an API's placement and its operations' attributes; `Ok` if it can be expanded
-/// (each operation is then checked with [`signature`]).
-pub(crate) fn api(api: &Api, errors: &mut Errors) -> bool {
+/// Checks an API: its placement, its operations' attributes and each secured operation's
+/// signature. `None` if the impl cannot be expanded; otherwise, for each operation of
+/// `api.operations`, whether it is secured and valid (to be rewritten).
+pub(crate) fn api(api: &Api, errors: &mut Errors) -> Option<Vec<bool>> {
     if !api.has_openapi {
         errors.push_spanned(
             &api.block.self_ty,
@@ -51,7 +52,7 @@ pub(crate) fn api(api: &Api, errors: &mut Errors) -> bool {
              attributes expand top-down, so below `#[OpenApi]` the operations are already generated; \
              write `#[token_auth]` on the line before `#[OpenApi]`",
         );
-        return false;
+        return None;
     }
     twice(&api.block.attrs, errors);
     for attribute in &api.duplicate_attributes {
@@ -64,7 +65,19 @@ pub(crate) fn api(api: &Api, errors: &mut Errors) -> bool {
              poem-openapi operations only; remove it, or make the method an operation",
         );
     }
-    true
+    let secured = api.operations.iter().map(|operation| {
+        let ImplItem::Fn(method) = &api.block.items[operation.index] else {
+            return false;
+        };
+        if !operation.is_secured() {
+            return false; // an open operation
+        }
+        let found = signature(&method.sig, &operation.params, Target::Operation);
+        let valid = found.is_empty();
+        errors.extend(found);
+        valid
+    });
+    Some(secured.collect())
 }
 
 /// Reports `#[token_auth]` attributes left on an item below the one expanding.
@@ -72,15 +85,6 @@ fn twice(attrs: &[Attribute], errors: &mut Errors) {
     for attribute in attrs.iter().filter(|a| is_attr(a, "token_auth")) {
         errors.push_spanned(attribute, TWICE);
     }
-}
-
-/// The item as written, minus what cannot compile unexpanded (a handler's `self`), so that
-/// a reported mistake is not followed by errors from generated code.
-pub(crate) fn strip_receiver(sig: &mut Signature) {
-    sig.inputs = std::mem::take(&mut sig.inputs)
-        .into_iter()
-        .filter(|input| matches!(input, FnArg::Typed(_)))
-        .collect();
 }
 
 /// Checks a signature that `#[token_auth]` applies to.

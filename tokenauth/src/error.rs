@@ -140,6 +140,16 @@ pub enum Error {
     /// Hashing a password failed.
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
+    /// An [`AuthUser`](crate::AuthUser) type does not match the database: a table or column
+    /// it names is missing, or its row does not decode. Found by
+    /// [`Store::check_user_type`](crate::Store::check_user_type), at start-up.
+    #[error("the user type `{user_type}` does not match the database: {problem}")]
+    UserType {
+        /// The Rust type.
+        user_type: &'static str,
+        /// What does not match, with the database's own words.
+        problem: String,
+    },
 }
 
 impl Error {

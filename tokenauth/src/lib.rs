@@ -117,6 +117,38 @@ pub use tokenauth_macros::token_auth;
 /// ```
 pub use tokenauth_macros::keyword;
 
+/// Implements [`AuthUser`](trait@AuthUser) for an application's user type from its fields:
+/// `COLUMNS` are the columns its `#[derive(sqlx::FromRow)]` reads (field names, or their
+/// `#[sqlx(rename = "...")]`; `#[sqlx(skip)]` fields left out), so the list is written once.
+///
+/// | `#[auth_user(...)]` | default | meaning |
+/// |---|---|---|
+/// | `table = "accounts"` | required | the users table |
+/// | `tokens_table = "account_tokens"` | `tokenauth_tokens` | the table of their tokens |
+/// | `id_column = "id"` | `id` | the key that `tokens_table.user_id` refers to |
+/// | `is_active = active` or `is_active = !disabled` | the field `is_active` | the `bool` field that says whether the user may authenticate |
+///
+/// Check it against the database at start-up with
+/// [`Store::check_user_type`](crate::Store::check_user_type).
+///
+/// ```
+/// #[derive(sqlx::FromRow, tokenauth::AuthUser)]
+/// #[auth_user(table = "accounts", tokens_table = "account_tokens", is_active = !disabled)]
+/// struct Account {
+///     id: i64,
+///     #[sqlx(rename = "mail")]
+///     email: String,
+///     disabled: bool,
+/// }
+///
+/// use tokenauth::AuthUser;
+/// assert_eq!(Account::COLUMNS, ["id", "mail", "disabled"]);
+/// assert_eq!(Account::TOKENS_TABLE, "account_tokens");
+/// let account = Account { id: 1, email: "a@example.com".into(), disabled: true };
+/// assert!(!account.is_active());
+/// ```
+pub use tokenauth_macros::AuthUser;
+
 /// The sqlx this crate is built with, for constructing pools and deriving `sqlx::FromRow` on
 /// an [`AuthUser`] type with matching versions.
 ///

@@ -6,7 +6,6 @@ use syn::ext::IdentExt as _;
 
 use super::{auth_ident, bind_params, is_optional, requirement, user_type};
 use crate::ast::{Handler, is_attr};
-use crate::valid;
 
 /// The handler rewritten to take one authentication extractor first; as written (minus what
 /// cannot compile) when `valid` refused it.
@@ -19,8 +18,13 @@ pub(super) fn expand(handler: Handler, expandable: bool) -> TokenStream {
     } = handler;
     function.attrs.retain(|a| !is_attr(a, "token_auth"));
     if !expandable {
+        // As written, minus what cannot compile unexpanded (a handler's `self`), so that a
+        // reported mistake is not followed by errors from generated code.
         if params.receiver.is_some() && function.attrs.iter().any(|a| is_attr(a, "handler")) {
-            valid::strip_receiver(&mut function.sig);
+            function.sig.inputs = std::mem::take(&mut function.sig.inputs)
+                .into_iter()
+                .filter(|input| matches!(input, syn::FnArg::Typed(_)))
+                .collect();
         }
         return quote!(#function);
     }

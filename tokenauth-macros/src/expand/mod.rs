@@ -24,8 +24,8 @@ pub(crate) fn token_auth(args: TokenStream, item: TokenStream) -> TokenStream {
                 handler::expand(*handler, expandable)
             }
             Target::Api(api) => {
-                let expandable = valid::api(&api, &mut errors);
-                openapi::expand(*api, expandable, &mut errors)
+                let secured = valid::api(&api, &mut errors);
+                openapi::expand(*api, secured)
             }
             Target::Other(other) => {
                 errors.push_spanned(

@@ -10,12 +10,11 @@ use syn::{FnArg, ImplItem, ImplItemFn, ReturnType, Token, Type};
 
 use super::{auth_ident, bind_params, is_optional, requirement, user_type};
 use crate::ast::{Api, Operation, is_attr};
-use crate::errors::Errors;
-use crate::valid::{self, Target};
 
-/// The impl with its operations rewritten; as written (without the operations' inert
-/// attributes) when `valid` refused it.
-pub(super) fn expand(api: Api, expandable: bool, errors: &mut Errors) -> TokenStream {
+/// The impl with its secured operations rewritten (`secured`: per operation, from
+/// `valid::api`) and every operation given an id; as written (without the operations' inert
+/// attributes) when `valid` refused it (`None`).
+pub(super) fn expand(api: Api, secured: Option<Vec<bool>>) -> TokenStream {
     let Api {
         mut block,
         type_name,
@@ -23,29 +22,23 @@ pub(super) fn expand(api: Api, expandable: bool, errors: &mut Errors) -> TokenSt
         ..
     } = api;
     block.attrs.retain(|a| !is_attr(a, "token_auth"));
-    if !expandable {
+    let Some(secured) = secured else {
         return quote!(#block);
-    }
+    };
     let mut items = Vec::new();
-    for operation in &operations {
+    for (operation, secured) in operations.iter().zip(secured) {
         let ImplItem::Fn(method) = &mut block.items[operation.index] else {
             continue;
         };
         let operation_id = default_operation_id(method, operation);
-        if !operation.is_secured() {
-            continue; // an open operation
+        if secured {
+            items.extend(secure(
+                method,
+                operation,
+                &type_name,
+                operation_id.as_deref(),
+            ));
         }
-        let found = valid::signature(&method.sig, &operation.params, Target::Operation);
-        if !found.is_empty() {
-            errors.extend(found);
-            continue;
-        }
-        items.extend(secure(
-            method,
-            operation,
-            &type_name,
-            operation_id.as_deref(),
-        ));
     }
     quote! {
         #block

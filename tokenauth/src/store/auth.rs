@@ -144,7 +144,9 @@ impl From<sqlx::Error> for AuthenticateError {
     }
 }
 
-fn auth_query<U: AuthUser>() -> String {
+/// `SELECT <token columns>, <U::COLUMNS> FROM <tokens> t JOIN <users> u ON …` — the one
+/// query of an authentication, without its `WHERE`.
+fn joined_select<U: AuthUser>() -> String {
     let mut sql = String::from(concat!("SELECT ", token_columns!("t.")));
     for column in U::COLUMNS {
         sql.push_str(", u.");
@@ -156,11 +158,87 @@ fn auth_query<U: AuthUser>() -> String {
     sql.push_str(U::TABLE);
     sql.push_str(" u ON u.");
     sql.push_str(U::ID_COLUMN);
-    sql.push_str(" = t.user_id WHERE t.key_digest = $1");
+    sql.push_str(" = t.user_id");
     sql
 }
 
+fn auth_query<U: AuthUser>() -> String {
+    joined_select::<U>() + " WHERE t.key_digest = $1"
+}
+
 impl Store {
+    /// Checks that the user type `U` matches the database — call it at start-up, after the
+    /// migrations, for each [`AuthUser`] of the application: the query that authenticates a
+    /// `U` is prepared (so a missing table or column, in `TABLE`, `TOKENS_TABLE`,
+    /// `ID_COLUMN` or `COLUMNS`, is found now rather than on the first request), and a row of
+    /// `TABLE`, if there is one, is read as a `U` (so `COLUMNS` and the type's
+    /// `sqlx::FromRow` agree).
+    ///
+    /// # Errors
+    /// [`Error::UserType`] naming the type and the problem in the database's words, or
+    /// [`Error::Database`] if the database cannot be reached.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// #[derive(sqlx::FromRow)]
+    /// struct Account {
+    ///     id: i64,
+    ///     disabled: bool,
+    /// }
+    ///
+    /// impl tokenauth::AuthUser for Account {
+    ///     const TABLE: &'static str = "accounts";
+    ///     const COLUMNS: &'static [&'static str] = &["id", "disabled"];
+    ///     const TOKENS_TABLE: &'static str = "account_tokens";
+    ///     fn is_active(&self) -> bool {
+    ///         !self.disabled
+    ///     }
+    /// }
+    ///
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// store.check_user_type::<tokenauth::User>().await?;
+    /// let err = store.check_user_type::<Account>().await.unwrap_err();
+    /// assert!(err.to_string().contains("no such table: account_tokens"), "{err}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_user_type<U: AuthUser>(&self) -> Result<(), Error> {
+        let mismatch = |problem: String| Error::UserType {
+            user_type: std::any::type_name::<U>(),
+            problem,
+        };
+        let database = |error: sqlx::Error| match error {
+            sqlx::Error::Database(error) => mismatch(error.message().to_owned()),
+            other => Error::Database(other),
+        };
+        // Prepared and run without a row: every table and column it names must exist.
+        let sql = joined_select::<U>() + " WHERE 1 = 0";
+        with_pool!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_optional(pool)
+            .await
+            .map(|_| ())
+            .map_err(database))?;
+        // A real row, read as the type reads it.
+        let mut sql = String::from("SELECT ");
+        sql.push_str(&U::COLUMNS.join(", "));
+        sql.push_str(" FROM ");
+        sql.push_str(U::TABLE);
+        sql.push_str(" LIMIT 1");
+        with_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_optional(pool)
+                .await
+                .map_err(database)?;
+            if let Some(row) = row {
+                U::from_row(&row).map_err(|error| {
+                    mismatch(format!("a row of `{}` does not decode: {error}", U::TABLE))
+                })?;
+            }
+        });
+        Ok(())
+    }
+
     /// Looks a key up with tokenauth's own [`User`]: see [`Store::authenticate_as`].
     ///
     /// ```
