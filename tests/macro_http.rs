@@ -538,7 +538,7 @@ async fn required_scopes_are_data_in_the_served_spec_and_in_swagger_ui() {
             json!(["orders:read"])
         );
         assert!(paths["/custom"]["get"].get("x-required-scopes").is_none());
-        // Every operation has a stable id: its method's name.
+        // Every operation has a stable id: its HTTP method and path.
         let ids: Vec<&str> = [
             "/orders",
             "/maybe",
@@ -556,7 +556,13 @@ async fn required_scopes_are_data_in_the_served_spec_and_in_swagger_ui() {
         .collect();
         assert_eq!(
             ids,
-            ["order", "maybe", "hand_maybe", "write_orders", "custom"]
+            [
+                "post_orders",
+                "get_maybe",
+                "get_hand_maybe",
+                "post_orders_write",
+                "get_custom"
+            ]
         );
     }
     // A user's own words are not read as scopes.
@@ -597,4 +603,50 @@ async fn wrong_methods_and_options_are_answered_as_drf_does() {
     assert_401(&response, "Api-Key", NOT_PROVIDED, "GET /api/custom");
     let response = request(server.addr, "PUT", "/api/nowhere", None, None).await;
     assert_eq!(response.status, 404);
+}
+
+/// Two APIs served together may have methods of the same name: each operation's default
+/// id comes from its method and path, so poem-openapi finds no duplicate.
+#[tokio::test]
+async fn apis_with_methods_of_the_same_name_serve_together() {
+    struct Users;
+    #[token_auth]
+    #[OpenApi]
+    impl Users {
+        #[oai(path = "/users", method = "get")]
+        async fn list(&self, user: User) -> PlainText<String> {
+            PlainText(user.username)
+        }
+    }
+    struct Orders;
+    #[token_auth(scopes = ["orders:read"])]
+    #[OpenApi]
+    impl Orders {
+        #[oai(path = "/orders", method = "get")]
+        async fn list(&self, user: User) -> PlainText<String> {
+            PlainText(user.username)
+        }
+    }
+    let service = OpenApiService::new((Users, Orders, tokenauth::AuthApi::new()), "t", "1");
+    let spec: Value = serde_json::from_str(&tokenauth::spec_with_scopes(&service)).unwrap();
+    assert_eq!(spec["paths"]["/users"]["get"]["operationId"], "get_users");
+    assert_eq!(spec["paths"]["/orders"]["get"]["operationId"], "get_orders");
+    assert_eq!(
+        spec["paths"]["/orders"]["get"]["x-required-scopes"],
+        json!(["orders:read"])
+    );
+    assert!(
+        spec["paths"]["/users"]["get"]
+            .get("x-required-scopes")
+            .is_none()
+    );
+    // poem-openapi panics on a duplicate id when the service becomes an endpoint.
+    let server = serve(
+        Route::new()
+            .nest("/api", tokenauth::drf_methods(service))
+            .data(common::sqlite_store().await),
+    )
+    .await;
+    let response = get(server.addr, "/api/users", None).await;
+    assert_401(&response, "Token", NOT_PROVIDED, "GET /api/users");
 }

@@ -96,7 +96,7 @@ async fn secured_operations_list_one_requirement_and_document_the_401() {
         let unauthorized = &operation["responses"]["401"];
         assert_eq!(
             unauthorized["content"]["application/json"]["schema"]["$ref"],
-            "#/components/schemas/AuthenticationError",
+            "#/components/schemas/ErrorDetail",
             "{path}"
         );
         let header = &unauthorized["headers"]["WWW-Authenticate"];
@@ -104,7 +104,7 @@ async fn secured_operations_list_one_requirement_and_document_the_401() {
         assert!(header["description"].as_str().unwrap().contains(keyword));
         assert!(operation["responses"]["200"].is_object());
     }
-    let error = &spec["components"]["schemas"]["AuthenticationError"];
+    let error = &spec["components"]["schemas"]["ErrorDetail"];
     assert_eq!(error["required"], json!(["detail"]));
     assert_eq!(error["properties"]["detail"]["type"], "string");
 

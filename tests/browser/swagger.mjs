@@ -79,6 +79,11 @@ try {
     '/auth/logout', '/auth/logout-all', '/auth/token', '/bearer/me', '/me', '/orders', '/ping',
   ];
   check('Swagger UI lists the operations', JSON.stringify(paths) === JSON.stringify(expected), JSON.stringify(paths));
+  // The document Swagger UI was given (poem-openapi's page passes its global `spec`): the
+  // scoped operation carries its scopes as data, as the served /openapi.json does.
+  const scopes = await page.evaluate(() => spec.paths['/orders'].get['x-required-scopes']);
+  check('Swagger UI\'s document has x-required-scopes on GET /orders',
+    JSON.stringify(scopes) === JSON.stringify(['orders:read']), JSON.stringify(scopes));
 
   const me = await open('/me');
   let result = await me();

@@ -52,10 +52,8 @@ pub(crate) struct Operation {
     /// Whether the operation has a `#[token_auth(...)]` of its own.
     pub(crate) has_attribute: bool,
     pub(crate) params: Params,
-    /// The `operation_id` given in `#[oai(...)]`, if any.
-    pub(crate) operation_id: Option<String>,
-    /// Whether `#[oai(...)]` says `hidden`.
-    pub(crate) hidden: bool,
+    /// What its `#[oai(...)]` says.
+    pub(crate) oai: OaiOptions,
 }
 
 impl Operation {
@@ -86,12 +84,15 @@ pub(crate) fn read(item: Item, args: &Args, errors: &mut Errors) -> Target {
 
 fn read_api(mut block: ItemImpl, args: &Args, errors: &mut Errors) -> Api {
     let has_openapi = block.attrs.iter().any(|a| is_attr(a, "OpenApi"));
+    // Every segment: `impl v1::Api` and `impl v2::Api` in one module name their items apart.
     let type_name = match &*block.self_ty {
         Type::Path(path) => path
             .path
             .segments
-            .last()
-            .map_or_else(String::new, |s| s.ident.to_string()),
+            .iter()
+            .map(|s| syn::ext::IdentExt::unraw(&s.ident).to_string())
+            .collect::<Vec<_>>()
+            .join("_"),
         _ => String::new(),
     };
     let mut operations = Vec::new();
@@ -107,7 +108,7 @@ fn read_api(mut block: ItemImpl, args: &Args, errors: &mut Errors) -> Api {
             }
             continue;
         };
-        let (operation_id, hidden) = oai_options(oai);
+        let oai = oai_options(oai);
         let resolved = attr::resolve(args, own.as_ref());
         let params = params(&method.sig, resolved.user.as_ref());
         operations.push(Operation {
@@ -115,8 +116,7 @@ fn read_api(mut block: ItemImpl, args: &Args, errors: &mut Errors) -> Api {
             args: resolved,
             has_attribute: own.is_some(),
             params,
-            operation_id,
-            hidden,
+            oai,
         });
     }
     Api {
@@ -151,25 +151,58 @@ fn take_operation_attr(
     (found, duplicates)
 }
 
-/// `operation_id = "..."` and `hidden` in `#[oai(...)]`.
-fn oai_options(oai: &Attribute) -> (Option<String>, bool) {
-    let mut operation_id = None;
-    let mut hidden = false;
-    // poem-openapi reports malformed `#[oai]` itself; what cannot be read is left to it.
-    let _ = oai.parse_nested_meta(|meta| {
-        if meta.path.is_ident("operation_id") {
-            let value: syn::LitStr = meta.value()?.parse()?;
-            operation_id = Some(value.value());
-        } else if meta.path.is_ident("hidden") {
-            hidden = true;
-        } else if meta.input.peek(syn::Token![=]) {
-            let _: syn::Expr = meta.value()?.parse()?;
-        } else if meta.input.peek(syn::token::Paren) {
-            let _group: proc_macro2::Group = meta.input.parse()?;
+/// What `#[token_auth]` reads of an operation's `#[oai(...)]`.
+#[derive(Default)]
+pub(crate) struct OaiOptions {
+    /// `path = "..."`.
+    pub(crate) path: Option<String>,
+    /// Every `method = "..."` (poem-openapi allows several).
+    pub(crate) methods: Vec<String>,
+    /// `operation_id = "..."`.
+    pub(crate) operation_id: Option<String>,
+    /// `hidden` or `hidden = true`.
+    pub(crate) hidden: bool,
+}
+
+/// Reads `#[oai(...)]`. poem-openapi reports malformed `#[oai]` itself: what cannot be read
+/// here is skipped, and reading goes on with the next argument.
+fn oai_options(oai: &Attribute) -> OaiOptions {
+    let mut options = OaiOptions::default();
+    let syn::Meta::List(list) = &oai.meta else {
+        return options;
+    };
+    let Ok(metas) = list.parse_args_with(
+        syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
+    ) else {
+        return options;
+    };
+    let text = |expr: &syn::Expr| match expr {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) => Some(lit.value()),
+        _ => None,
+    };
+    for meta in metas {
+        match &meta {
+            syn::Meta::Path(path) if path.is_ident("hidden") => options.hidden = true,
+            syn::Meta::NameValue(nv) if nv.path.is_ident("hidden") => {
+                options.hidden = matches!(
+                    &nv.value,
+                    syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(b), .. }) if b.value
+                );
+            }
+            syn::Meta::NameValue(nv) if nv.path.is_ident("path") => options.path = text(&nv.value),
+            syn::Meta::NameValue(nv) if nv.path.is_ident("method") => {
+                options.methods.extend(text(&nv.value));
+            }
+            syn::Meta::NameValue(nv) if nv.path.is_ident("operation_id") => {
+                options.operation_id = text(&nv.value);
+            }
+            _ => {}
         }
-        Ok(())
-    });
-    (operation_id, hidden)
+    }
+    options
 }
 
 /// Whether `attr` is `#[name]` or `#[path::to::name(...)]`.

@@ -232,7 +232,10 @@ fn keywords(value: &Expr, errors: &mut Errors) -> Option<Vec<Keyword>> {
                 continue;
             }
         };
-        if let Some(first) = keywords.iter().find(|k| k.scheme == scheme) {
+        if let Some(first) = keywords
+            .iter()
+            .find(|k| k.value.eq_ignore_ascii_case(&text))
+        {
             errors.push(syn::Error::new(
                 lit.span(),
                 format!(
@@ -391,6 +394,7 @@ mod tests {
         for (text, expected) in [
             (r#"keyword = []"#, "empty keyword list"),
             (r#"keyword = ["Bearer", "BEARER"]"#, "listed twice"),
+            (r#"keyword = ["Token", "token"]"#, "listed twice"),
             (r#"keyword = ["Token", 1]"#, "string literal"),
             (
                 r#"keyword = "Key!""#,

@@ -32,14 +32,16 @@ pub const MAX_SCOPE_LEN: usize = 128;
 
 /// The pattern of a scope, as the OpenAPI document states it: no whitespace and no control
 /// characters (the length is stated as `minLength`/`maxLength`). The characters are spelled
-/// out rather than written `\s`, whose meaning differs between ECMA-262, Python and Rust.
+/// out rather than written `\s`, whose meaning differs between ECMA-262, Python and Rust, and
+/// the end is `(?![\s\S])` rather than `$`, which Python's `re` (schemathesis, hypothesis)
+/// also matches before a final newline.
 ///
 /// ```
 /// let pattern = tokenauth_rules::SCOPE_PATTERN;
 /// assert!(pattern.starts_with(r"^[^\x00-\x20\x7F-\xA0"));
 /// ```
 pub const SCOPE_PATTERN: &str =
-    r"^[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$";
+    r"^[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+(?![\s\S])";
 
 /// Whether `byte` is an RFC 9110 `tchar`.
 const fn is_tchar(byte: u8) -> bool {
@@ -250,7 +252,7 @@ mod tests {
     fn pattern_ranges() -> alloc::vec::Vec<(u32, u32)> {
         let class = SCOPE_PATTERN
             .strip_prefix("^[^")
-            .and_then(|p| p.strip_suffix("]+$"))
+            .and_then(|p| p.strip_suffix(r"]+(?![\s\S])"))
             .expect("a negated class");
         let mut chars = class.chars().peekable();
         let escape = |chars: &mut core::iter::Peekable<core::str::Chars<'_>>| {

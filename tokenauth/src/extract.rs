@@ -130,8 +130,9 @@ pub(crate) async fn authenticate_required<U, R: Authenticates<U>>(
 ///
 /// `U` is the user type ([`User`] by default, or an application's [`AuthUser`]); `R` what the
 /// request must present: a keyword ([`TokenKeyword`] by default, [`BearerKeyword`](crate::BearerKeyword),
-/// one of your [`keyword!`](crate::keyword!) types) or any [`Requirement`], such as a tuple of
-/// keywords that are each accepted. Put it first among the handler's parameters so that
+/// one of your [`keyword!`](crate::keyword!) types, with their scopes), a tuple of keywords
+/// that are each accepted, or the requirement `#[token_auth]` generates — whatever
+/// [`Authenticates`] `U`. Put it first among the handler's parameters so that
 /// authentication runs before the body is read (a bad token wins over a bad body). The
 /// [`Store`] must be in the request data (`.data(store)`).
 ///

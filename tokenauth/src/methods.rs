@@ -45,12 +45,24 @@ const DJANGO_ORDER: [Method; 7] = [
     Method::TRACE,
 ];
 
+/// The paths of `apis`, each once with the methods of all its operations (the APIs of a tuple
+/// may share a path), most specific first — more literal segments before `{parameters}`, as
+/// poem's router prefers them — so that the first match is the route poem takes.
 fn paths(apis: Vec<MetaApi>) -> Vec<PathMethods> {
-    apis.into_iter()
-        .flat_map(|api| api.paths)
-        .map(|path| {
-            let segments = path
-                .path
+    let mut merged: Vec<(String, Vec<poem_openapi::registry::MetaOperation>)> = Vec::new();
+    for path in apis.into_iter().flat_map(|api| api.paths) {
+        match merged
+            .iter_mut()
+            .find(|(template, _)| *template == path.path)
+        {
+            Some((_, operations)) => operations.extend(path.operations),
+            None => merged.push((path.path, path.operations)),
+        }
+    }
+    let mut paths: Vec<PathMethods> = merged
+        .into_iter()
+        .map(|(template, operations)| {
+            let segments: Vec<Option<String>> = template
                 .split('/')
                 .filter(|part| !part.is_empty())
                 .map(|part| {
@@ -58,8 +70,7 @@ fn paths(apis: Vec<MetaApi>) -> Vec<PathMethods> {
                     (!parameter).then(|| part.to_owned())
                 })
                 .collect();
-            let mut methods: Vec<Method> =
-                path.operations.iter().map(|o| o.method.clone()).collect();
+            let mut methods: Vec<Method> = operations.iter().map(|o| o.method.clone()).collect();
             // Django answers HEAD wherever GET is answered; poem does too.
             if methods.contains(&Method::GET) {
                 methods.push(Method::HEAD);
@@ -71,15 +82,14 @@ fn paths(apis: Vec<MetaApi>) -> Vec<PathMethods> {
                 .map(Method::as_str)
                 .collect();
             allow.push("OPTIONS");
-            let first = path.operations.first();
-            let parses: Vec<&str> = path
-                .operations
+            let first = operations.first();
+            let parses: Vec<&str> = operations
                 .iter()
                 .filter_map(|o| o.request.as_ref())
                 .flat_map(|request| request.content.iter().map(|c| c.content_type))
                 .collect();
             let metadata = serde_json::json!({
-                "name": first.and_then(|o| o.summary).unwrap_or(&path.path),
+                "name": first.and_then(|o| o.summary).unwrap_or(&template),
                 "description": first.and_then(|o| o.description).unwrap_or(""),
                 "renders": ["application/json"],
                 "parses": parses,
@@ -91,7 +101,17 @@ fn paths(apis: Vec<MetaApi>) -> Vec<PathMethods> {
                 own_options,
             }
         })
-        .collect()
+        .collect();
+    // Literal segments win over parameters, left to right (`/users/me` before `/users/{id}`).
+    paths.sort_by_key(|path| {
+        std::cmp::Reverse(
+            path.segments
+                .iter()
+                .map(|segment| u8::from(segment.is_some()))
+                .collect::<Vec<u8>>(),
+        )
+    });
+    paths
 }
 
 /// `service` as an endpoint that answers a method its path does not have, and `OPTIONS`, as
@@ -188,5 +208,51 @@ mod tests {
         assert!(!path("/auth/token").matches("/auth"));
         assert!(path("/users/{id}").matches("/users/7"));
         assert!(!path("/users/{id}").matches("/users"));
+    }
+
+    #[test]
+    fn paths_merge_across_apis_and_the_most_specific_matches_first() {
+        use poem_openapi::registry::{MetaOperation, MetaPath, MetaResponses};
+        let operation = |method: Method| MetaOperation {
+            method,
+            tags: Vec::new(),
+            summary: None,
+            description: None,
+            external_docs: None,
+            params: Vec::new(),
+            request: None,
+            responses: MetaResponses {
+                responses: Vec::new(),
+            },
+            deprecated: false,
+            security: Vec::new(),
+            operation_id: None,
+            code_samples: Vec::new(),
+        };
+        let api = |paths: Vec<(&str, Method)>| MetaApi {
+            paths: paths
+                .into_iter()
+                .map(|(path, method)| MetaPath {
+                    path: path.to_owned(),
+                    operations: vec![operation(method)],
+                })
+                .collect(),
+        };
+        let paths = paths(vec![
+            api(vec![
+                ("/users/{id}", Method::DELETE),
+                ("/items", Method::GET),
+            ]),
+            api(vec![("/users/me", Method::PUT), ("/items", Method::POST)]),
+        ]);
+        let allow = |path: &str| {
+            paths
+                .iter()
+                .find(|p| p.matches(path))
+                .map(|p| p.allow.as_str())
+        };
+        assert_eq!(allow("/items"), Some("GET, POST, HEAD, OPTIONS"));
+        assert_eq!(allow("/users/me"), Some("PUT, OPTIONS"));
+        assert_eq!(allow("/users/7"), Some("DELETE, OPTIONS"));
     }
 }

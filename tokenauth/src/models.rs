@@ -137,6 +137,11 @@ impl fmt::Display for Token {
 /// ```
 pub const MAX_TOKEN_NAME_LEN: usize = 128;
 
+/// The pattern of a token name, as the OpenAPI document states it: no control characters
+/// (see [`tokenauth_rules::SCOPE_PATTERN`] for why it ends in `(?![\s\S])`).
+#[cfg(any(feature = "openapi", test))]
+pub(crate) const TOKEN_NAME_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*(?![\s\S])";
+
 /// Options for a new token: a name, an expiry and scopes. `NewToken::default()` is an unnamed,
 /// never-expiring token without scopes, like DRF's.
 ///
@@ -293,4 +298,24 @@ impl NewToken {
 /// Splits the stored, space-separated scopes column.
 pub(crate) fn split_scopes(stored: &str) -> Vec<String> {
     stored.split_whitespace().map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The document's name pattern refuses exactly the characters a token name may not hold.
+    #[test]
+    fn the_name_pattern_is_the_name_rule() {
+        let class = TOKEN_NAME_PATTERN
+            .strip_prefix(r"^[^\x")
+            .and_then(|p| p.strip_suffix(r"]*(?![\s\S])"))
+            .expect("a negated class");
+        assert_eq!(class, r"00-\x1F\x7F-\x9F");
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let by_pattern = matches!(c as u32, 0x00..=0x1F | 0x7F..=0x9F);
+            let by_rule = NewToken::named(c.to_string()).validate().is_err();
+            assert_eq!(by_pattern, by_rule, "U+{:04X}", c as u32);
+        }
+    }
 }

@@ -150,9 +150,16 @@ thread_local! {
 /// `#[token_auth]` generated them: collected while `T` registers its types, which calls each
 /// operation's authentication parameter.
 fn scoped_operations<T: poem_openapi::OpenApi>() -> Vec<ScopedOperation> {
-    let previous = SCOPED.replace(Some(Vec::new()));
+    /// Restores the collector of an enclosing call, also if registering panics.
+    struct Restore(Option<Vec<ScopedOperation>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SCOPED.set(self.0.take());
+        }
+    }
+    let _restore = Restore(SCOPED.replace(Some(Vec::new())));
     T::register(&mut Registry::new());
-    SCOPED.replace(previous).unwrap_or_default()
+    SCOPED.replace(None).unwrap_or_default()
 }
 
 fn scheme_names<R: Requirement>() -> Vec<&'static str> {
@@ -318,7 +325,11 @@ where
 /// requirement scopes for OAuth2 and poem-openapi has no operation extensions, so they are
 /// added here: each scoped operation's requirement type names its `operationId` and scopes,
 /// and is found while the service registers its types. Serve it with [`spec_endpoint`], and
-/// Swagger UI with [`swagger_ui`], instead of poem-openapi's.
+/// Swagger UI with `swagger_ui` (feature `swagger-ui`), instead of poem-openapi's.
+///
+/// A hand-written operation (`ApiAuth<U, K>` with a [`keyword!`](crate::keyword!) type that
+/// has scopes) documents its `403`, but its scopes are not in `x-required-scopes`: a
+/// keyword type may serve many operations and names none of them.
 ///
 /// ```
 /// use poem_openapi::{OpenApi, OpenApiService, payload::PlainText};
@@ -337,7 +348,7 @@ where
 ///
 /// let service = OpenApiService::new(Api, "shop", "1.0");
 /// let spec: serde_json::Value = serde_json::from_str(&tokenauth::spec_with_scopes(&service)).unwrap();
-/// assert_eq!(spec["paths"]["/orders"]["get"]["operationId"], "orders");
+/// assert_eq!(spec["paths"]["/orders"]["get"]["operationId"], "get_orders");
 /// assert_eq!(spec["paths"]["/orders"]["get"]["x-required-scopes"], serde_json::json!(["orders:read"]));
 /// ```
 pub fn spec_with_scopes<T, W>(service: &poem_openapi::OpenApiService<T, W>) -> String
@@ -427,9 +438,12 @@ where
 {
     // poem-openapi embeds `service.spec()` verbatim in its page; put ours in its place.
     let spec = service.spec();
-    let html = service
-        .swagger_ui_html()
-        .replacen(&spec, &with_scopes::<T>(spec.clone()), 1);
+    let page = service.swagger_ui_html();
+    debug_assert!(
+        page.contains(&spec),
+        "poem-openapi's page embeds the spec as it is"
+    );
+    let html = page.replacen(&spec, &with_scopes::<T>(spec.clone()), 1);
     poem::Route::new().at(
         "/",
         poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),

@@ -1,4 +1,4 @@
-//! Support for the code that `#[token_auth]` and `keyword!` generate. Not public API: it may
+//! Support for the code that `#[token_auth]` generates. Not public API: it may
 //! change in any release, in step with `tokenauth-macros` (whose version `tokenauth` pins).
 
 pub use poem;

@@ -2,6 +2,7 @@
 //! when the store itself failed.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use poem::error::ResponseError;
 use poem::http::{StatusCode, header};
@@ -68,9 +69,11 @@ pub const STORE_FAILURE_DETAIL: &str =
 /// | no `Store` in request data | `500` | `{"detail":"Server misconfiguration: … .data(store) …"}` | |
 /// | `User`/`Token` without `#[token_auth]` | `500` | `{"detail":"Server misconfiguration: … #[token_auth] …"}` | |
 ///
-/// Server-side failures (`5xx`) are logged as `tracing` error events when the rejection
-/// becomes a response (a saturated password queue, which clients can cause at will, as a
-/// warning at most every ten seconds); the body never carries the error's text or any key.
+/// Server-side failures (`5xx`) are logged as `tracing` error events, once, when the
+/// rejection becomes a response — or when it is dropped without becoming one, e.g. turned
+/// into `None` by poem's `Option<T>` extractor (a saturated password queue, which clients can
+/// cause at will, as a warning at most every ten seconds); the body never carries the
+/// error's text or any key. `401`s and `403`s are not logged.
 ///
 /// ```
 /// use poem::error::ResponseError;
@@ -84,6 +87,8 @@ pub const STORE_FAILURE_DETAIL: &str =
 #[derive(Debug)]
 pub struct Rejection {
     cause: Cause,
+    /// Whether a server-side failure was logged (once: as a response, or when dropped).
+    logged: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -108,6 +113,7 @@ impl Rejection {
     pub fn unauthorized(keyword: &'static str, reason: AuthError) -> Self {
         Rejection {
             cause: Cause::Unauthorized(keyword, reason),
+            logged: AtomicBool::new(false),
         }
     }
 
@@ -124,6 +130,7 @@ impl Rejection {
     pub fn forbidden() -> Self {
         Rejection {
             cause: Cause::Forbidden,
+            logged: AtomicBool::new(false),
         }
     }
 
@@ -140,6 +147,7 @@ impl Rejection {
     pub fn store_failure(error: Error) -> Self {
         Rejection {
             cause: Cause::Store(error),
+            logged: AtomicBool::new(false),
         }
     }
 
@@ -154,6 +162,7 @@ impl Rejection {
     pub fn missing_store() -> Self {
         Rejection {
             cause: Cause::MissingStore,
+            logged: AtomicBool::new(false),
         }
     }
 
@@ -168,6 +177,7 @@ impl Rejection {
     pub fn missing_attribute() -> Self {
         Rejection {
             cause: Cause::MissingAttribute,
+            logged: AtomicBool::new(false),
         }
     }
 
@@ -217,8 +227,12 @@ impl Rejection {
         }
     }
 
-    /// Logs a server-side failure, as it becomes a response.
+    /// Logs a server-side failure, once: as it becomes a response, or when it is dropped
+    /// without becoming one (poem's `Option<T>` extractors turn errors into `None`).
     pub(crate) fn log(&self) {
+        if self.logged.swap(true, Ordering::Relaxed) {
+            return;
+        }
         match &self.cause {
             Cause::Store(Error::Overloaded) => log_overload(),
             Cause::Store(error) => tracing::error!(
@@ -243,6 +257,12 @@ impl Rejection {
             Cause::MissingStore => MISSING_STORE_DETAIL,
             Cause::MissingAttribute => MISSING_ATTRIBUTE_DETAIL,
         }
+    }
+}
+
+impl Drop for Rejection {
+    fn drop(&mut self) {
+        self.log();
     }
 }
 

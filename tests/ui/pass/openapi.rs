@@ -104,6 +104,30 @@ impl Api {
 
     #[oai(path = "/nothing", method = "delete")]
     async fn nothing(&self, _token: Token) {}
+
+    // `cfg` alternatives of one operation: what is generated beside each follows its `cfg`.
+    #[cfg(debug_assertions)]
+    #[oai(path = "/build", method = "get")]
+    async fn build(&self, _user: User) -> PlainText<&'static str> {
+        PlainText("debug")
+    }
+
+    #[cfg(not(debug_assertions))]
+    #[oai(path = "/build", method = "get")]
+    async fn build(&self, _user: User) -> PlainText<&'static str> {
+        PlainText("release")
+    }
+
+    // Several methods share one `#[oai]`: no default id (it would be shared).
+    #[oai(path = "/either", method = "get", method = "post")]
+    async fn either_method(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
+    }
+
+    #[oai(path = "/hidden", method = "get", hidden = false)]
+    async fn not_hidden(&self) -> PlainText<&'static str> {
+        PlainText("shown")
+    }
 }
 
 fn main() {

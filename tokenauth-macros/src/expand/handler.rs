@@ -29,7 +29,12 @@ pub(super) fn expand(handler: Handler, expandable: bool) -> TokenStream {
         return quote!(#function);
     }
     let unique = function.sig.ident.unraw().to_string();
-    let (requirement, requirement_item) = requirement(&args, &params, &unique, None);
+    let cfg: Vec<_> = function
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect();
+    let (requirement, requirement_item) = requirement(&args, &params, &unique, None, &cfg);
     let user_ty = user_type(&params, args.user.as_ref());
     let extractor = if is_optional(&params) {
         quote!(::tokenauth::__private::MaybeAuth<#user_ty, #requirement>)

@@ -70,11 +70,15 @@ fn item_keyword(item: &Item) -> TokenStream {
 /// user type to be an `AuthUser` is spanned on that type as written, in this impl of the
 /// macro's own, so a type that is not is reported once, there (axum-macros' technique),
 /// and the handler, whose extractor bound the impl satisfies, reports nothing more.
+///
+/// `cfg` holds the item's own `#[cfg(...)]` attributes, copied onto what is generated beside
+/// it, so that `cfg`-alternative items do not define it twice.
 fn requirement(
     args: &Resolved,
     params: &Params,
     unique: &str,
     operation_id: Option<&str>,
+    cfg: &[&syn::Attribute],
 ) -> (Ident, TokenStream) {
     let name = format_ident!("__tokenauth_requirement_{}", unique);
     let schemes = args.keywords.iter().map(|keyword| {
@@ -98,9 +102,11 @@ fn requirement(
     let authenticate =
         quote_spanned!(span=> ::tokenauth::__private::authenticate::<#user_ty, Self>(#req));
     let item = quote! {
+        #(#cfg)*
         #[doc(hidden)]
         #[allow(non_camel_case_types, unreachable_pub)]
         pub struct #name;
+        #(#cfg)*
         impl ::tokenauth::Requirement for #name {
             const SCHEMES: &'static [::tokenauth::Scheme] = &[#(#schemes),*];
             const SCOPES: &'static [&'static str] = &[#(#scopes),*];
@@ -108,6 +114,7 @@ fn requirement(
         }
     };
     let authenticates = quote_spanned! {span=>
+        #(#cfg)*
         impl ::tokenauth::Authenticates<#user_ty> for #name {
             fn authenticate(
                 #req: &::tokenauth::__private::poem::Request,

@@ -46,28 +46,43 @@ pub(super) fn expand(api: Api, secured: Option<Vec<bool>>) -> TokenStream {
     }
 }
 
-/// Gives a visible operation without an `operationId` its method's name as one (stable, and
-/// what client generators name their functions after); returns the operation's id.
+/// Gives a visible operation without an `operationId` one made of its HTTP method and path,
+/// as drf-spectacular does: `get_orders`, `post_auth_token`, `get_users_id` — unique wherever
+/// poem-openapi's routes are (one operation a method and path), and stable. An operation with
+/// several methods shares one `#[oai]`, so it gets none. Returns the operation's id.
 fn default_operation_id(method: &mut ImplItemFn, operation: &Operation) -> Option<String> {
-    if operation.hidden {
+    let oai = &operation.oai;
+    if oai.hidden {
         return None;
     }
-    if let Some(id) = &operation.operation_id {
+    if let Some(id) = &oai.operation_id {
         return Some(id.clone());
     }
-    let id = method.sig.ident.unraw().to_string();
-    let oai = method.attrs.iter_mut().find(|a| is_attr(a, "oai"))?;
-    if let syn::Meta::List(list) = &mut oai.meta {
-        let trailing_comma = matches!(
-            list.tokens.clone().into_iter().last(),
-            Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ','
-        );
-        let separator = (!trailing_comma && !list.tokens.is_empty()).then(|| quote!(,));
-        list.tokens.extend(quote!(#separator operation_id = #id));
-        Some(id)
-    } else {
-        None
+    let ([http_method], Some(path)) = (oai.methods.as_slice(), &oai.path) else {
+        return None;
+    };
+    let mut id = http_method.to_ascii_lowercase();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        id.push('_');
+        id.extend(segment.trim_start_matches(':').chars().map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        }));
     }
+    let attr = method.attrs.iter_mut().find(|a| is_attr(a, "oai"))?;
+    let syn::Meta::List(list) = &mut attr.meta else {
+        return None;
+    };
+    let trailing_comma = matches!(
+        list.tokens.clone().into_iter().last(),
+        Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ','
+    );
+    let separator = (!trailing_comma && !list.tokens.is_empty()).then(|| quote!(,));
+    list.tokens.extend(quote!(#separator operation_id = #id));
+    Some(id)
 }
 
 /// Rewrites a secured operation; returns the items it needs beside the impl.
@@ -79,7 +94,14 @@ fn secure(
 ) -> Vec<TokenStream> {
     let (args, params) = (&operation.args, &operation.params);
     let unique = format!("{type_name}_{}", method.sig.ident.unraw());
-    let (requirement, requirement_item) = requirement(args, params, &unique, operation_id);
+    let cfg: Vec<_> = method
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .cloned()
+        .collect();
+    let cfg: Vec<_> = cfg.iter().collect();
+    let (requirement, requirement_item) = requirement(args, params, &unique, operation_id, &cfg);
     let user_ty = user_type(params, args.user.as_ref());
     let auth = auth_ident();
     let bind = bind_params(params, &auth);

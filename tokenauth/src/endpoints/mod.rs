@@ -239,8 +239,7 @@ struct LoginDoc {
     password: String,
     /// A label for the new token, e.g. the device: at most 128 characters, no control
     /// characters; taken as sent.
-    #[oai(validator(max_length = 128, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"))]
-    name: Option<String>,
+    name: Option<NameDoc>,
     /// Seconds until the token expires, at most 100 years; the server's maximum lifetime
     /// applies.
     #[oai(validator(minimum(value = "1"), maximum(value = "3155760000")))]
@@ -250,58 +249,80 @@ struct LoginDoc {
     scopes: Option<Vec<ScopeDoc>>,
 }
 
-/// A scope: 1 to 128 characters, without whitespace or control characters.
-struct ScopeDoc;
+/// Defines a documentation-only string type whose schema states a pattern (poem-openapi's
+/// `validator(pattern)` compiles its pattern with the `regex` crate, which has no look-ahead;
+/// the document's patterns need one, see [`tokenauth_rules::SCOPE_PATTERN`]). The request
+/// types only document the body — the view parses it by DRF's rules — so these are never
+/// read or written as JSON.
+macro_rules! doc_string {
+    ($(#[$meta:meta])* $name:ident, $description:expr, $schema:expr) => {
+        $(#[$meta])*
+        struct $name;
 
-impl Type for ScopeDoc {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = String;
-    type RawElementValueType = String;
+        impl Type for $name {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = String;
+            type RawElementValueType = String;
 
-    fn name() -> std::borrow::Cow<'static, str> {
-        "Scope".into()
-    }
+            fn name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
 
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Reference("Scope".to_owned())
-    }
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    description: Some($description),
+                    ..$schema
+                }))
+            }
 
-    fn register(registry: &mut Registry) {
-        registry.create_schema::<Self, _>("Scope".to_owned(), |_| MetaSchema {
-            description: Some(
-                "A scope: 1 to 128 characters, without whitespace or control characters.",
-            ),
-            min_length: Some(1),
-            max_length: Some(tokenauth_rules::MAX_SCOPE_LEN),
-            pattern: Some(tokenauth_rules::SCOPE_PATTERN.to_owned()),
-            ..MetaSchema::new("string")
-        });
-    }
+            fn as_raw_value(&self) -> Option<&String> {
+                None
+            }
 
-    fn as_raw_value(&self) -> Option<&String> {
-        None
-    }
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+                Box::new(std::iter::empty())
+            }
+        }
 
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
-        Box::new(std::iter::empty())
-    }
+        impl poem_openapi::types::ParseFromJSON for $name {
+            fn parse_from_json(_value: Option<Value>) -> poem_openapi::types::ParseResult<Self> {
+                Err(poem_openapi::types::ParseError::custom(
+                    "a documentation type, never parsed",
+                ))
+            }
+        }
+
+        impl poem_openapi::types::ToJSON for $name {
+            fn to_json(&self) -> Option<Value> {
+                None
+            }
+        }
+    };
 }
 
-// The request types only document the body (the view parses it by DRF's rules), so they
-// are never read or written as JSON.
-impl poem_openapi::types::ParseFromJSON for ScopeDoc {
-    fn parse_from_json(_value: Option<Value>) -> poem_openapi::types::ParseResult<Self> {
-        Err(poem_openapi::types::ParseError::custom(
-            "a documentation type, never parsed",
-        ))
+doc_string!(
+    /// A scope in a login request.
+    ScopeDoc,
+    "A scope: 1 to 128 characters, without whitespace or control characters.",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(tokenauth_rules::MAX_SCOPE_LEN),
+        pattern: Some(tokenauth_rules::SCOPE_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
     }
-}
+);
 
-impl poem_openapi::types::ToJSON for ScopeDoc {
-    fn to_json(&self) -> Option<Value> {
-        None
+doc_string!(
+    /// The name of the token a login creates.
+    NameDoc,
+    "A label for the new token, e.g. the device: at most 128 characters, no control \
+     characters; taken as sent.",
+    MetaSchema {
+        max_length: Some(crate::MAX_TOKEN_NAME_LEN),
+        pattern: Some(crate::models::TOKEN_NAME_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
     }
-}
+);
 
 /// Django REST framework's validation errors for a login: each field's messages, or
 /// `non_field_errors` for the credentials, or `detail` for a body that is not JSON.
@@ -345,7 +366,9 @@ impl<'a> ApiExtractor<'a> for LoginBody {
         Some(MetaRequest {
             description: Some(
                 "`username` and `password`, as JSON (or, as in Django REST framework, the \
-                 same fields as an `application/x-www-form-urlencoded` form).",
+                 same fields as an `application/x-www-form-urlencoded` form). The body is read \
+                 up to `AuthApi::max_body_size` bytes, 160 KiB by default: more than any body \
+                 whose fields are within their limits.",
             ),
             content: vec![MetaMediaType {
                 content_type: "application/json",

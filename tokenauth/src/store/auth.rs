@@ -162,6 +162,19 @@ fn joined_select<U: AuthUser>() -> String {
     sql
 }
 
+/// Whether a database error says that a table, column or type the query names does not exist
+/// or does not fit: PostgreSQL's undefined table (`42P01`), undefined column (`42703`),
+/// datatype mismatch (`42804`) and undefined function (`42883`); SQLite's "no such table" and
+/// "no such column".
+fn names_something_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(
+        error.code().as_deref(),
+        Some("42P01" | "42703" | "42804" | "42883")
+    ) || ["no such table", "no such column"]
+        .iter()
+        .any(|prefix| error.message().starts_with(prefix))
+}
+
 fn auth_query<U: AuthUser>() -> String {
     joined_select::<U>() + " WHERE t.key_digest = $1"
 }
@@ -208,8 +221,12 @@ impl Store {
             user_type: std::any::type_name::<U>(),
             problem,
         };
+        // What the type names but the database lacks (or types otherwise) is a mismatch; any
+        // other failure (locked, unreachable, no permission) is the database's own.
         let database = |error: sqlx::Error| match error {
-            sqlx::Error::Database(error) => mismatch(error.message().to_owned()),
+            sqlx::Error::Database(error) if names_something_missing(&*error) => {
+                mismatch(error.message().to_owned())
+            }
             other => Error::Database(other),
         };
         // Prepared and run without a row: every table and column it names must exist.
