@@ -50,6 +50,10 @@ pub use throttle::Limit;
 /// - `POST /auth/logout` — revokes the presenting token; `204`.
 /// - `POST /auth/logout-all` — revokes all of the user's tokens; `204`.
 ///
+/// Serve the service through [`drf_methods`](crate::drf_methods) for DRF's `405` (with
+/// `Allow` and `{"detail":"Method \"PUT\" not allowed."}`) on every path and `OPTIONS`;
+/// poem's own `405` has neither.
+///
 /// # Under attack
 /// - **Throttling.** Failed logins are limited per username and per client network (an IPv4
 ///   address or an IPv6 /64), `429` with `Retry-After` beyond. Each attempt is reserved before
