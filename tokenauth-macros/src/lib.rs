@@ -3,18 +3,18 @@
 //! implementation detail whose version `tokenauth` pins exactly.
 //!
 //! `#[token_auth]` runs in phases, one module each:
-//! - [`attr`] parses the attribute's arguments, and merges an impl's with an operation's own
+//! - `attr` parses the attribute's arguments, and merges an impl's with an operation's own
 //!   (`attr::resolve`, the one place where they merge);
-//! - [`ast`] reads the item, keeping spans: a handler, or an API with its operations, each
+//! - `ast` reads the item, keeping spans: a handler, or an API with its operations, each
 //!   with its resolved arguments and its `User` / `Token` parameters;
-//! - [`valid`] checks placement (above `#[handler]` / `#[OpenApi]`, operation attributes on
+//! - `valid` checks placement (above `#[handler]` / `#[OpenApi]`, operation attributes on
 //!   operations, one attribute an item) and signatures, and says what can be expanded;
-//! - [`expand`] only generates, and emits every collected error at its one exit.
+//! - `expand` only generates, and emits every collected error at its one exit.
 //!
 //! With bad arguments the item still expands with defaults; an item that cannot be expanded
 //! is emitted as written, so that no error from generated code follows ours.
 //!
-//! `keyword!` ([`keyword`]) defines a keyword type. Both macros take the rules they share with
+//! `keyword!` (`keyword`) defines a keyword type. Both macros take the rules they share with
 //! the runtime (keyword syntax, scheme names, scopes) from `tokenauth-rules`.
 
 mod ast;
