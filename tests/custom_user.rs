@@ -152,3 +152,35 @@ common::on_both_backends!(
     app_owned_users_and_tokens,
     user_types_are_checked_against_the_database,
 );
+
+/// A database error that is not a mismatch — here, a role without privileges on the tables —
+/// is reported as the database's, never as a user type that does not match.
+#[tokio::test]
+async fn check_user_type_keeps_other_database_errors() {
+    let url = common::fresh_postgres_database().await;
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let role = format!("tokenauth_limited_{}", std::process::id());
+    let pool = store.postgres_pool().unwrap();
+    for statement in [
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} LOGIN"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let limited_url = url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    let limited = Store::connect(&limited_url).await.unwrap();
+    let error = limited
+        .check_user_type::<tokenauth::User>()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, tokenauth::Error::Database(_)),
+        "permission denied is the database's error: {error:?}"
+    );
+    assert!(error.to_string().contains("permission denied"), "{error}");
+    limited.close().await;
+}

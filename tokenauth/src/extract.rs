@@ -37,19 +37,20 @@ pub async fn authenticate_request<U: AuthUser>(
     req: &Request,
     keyword: &'static str,
 ) -> Result<Option<(U, Token)>, Rejection> {
-    authenticate_keywords(req, &[keyword]).await
+    authenticate_keywords(req, [keyword]).await
 }
 
 /// [`authenticate_request`] for the first of `keywords` that the header names; the `401`
 /// challenge names the first keyword (DRF's `authenticate_header` is its first class's).
 async fn authenticate_keywords<U: AuthUser>(
     req: &Request,
-    keywords: &[&'static str],
+    keywords: impl IntoIterator<Item = &'static str, IntoIter: Clone>,
 ) -> Result<Option<(U, Token)>, Rejection> {
     let Some(store) = req.data::<Store>() else {
         return Err(Rejection::missing_store());
     };
-    let challenge = keywords.first().copied().unwrap_or("Token");
+    let keywords = keywords.into_iter();
+    let challenge = keywords.clone().next().unwrap_or("Token");
     // Several `Authorization` headers reach Django joined with ", " (WSGI servers join
     // repeated headers); joining them here gives DRF's answer for such a request too.
     let headers = req.headers().get_all(header::AUTHORIZATION);
@@ -86,16 +87,11 @@ async fn authenticate_keywords<U: AuthUser>(
 pub(crate) async fn authenticate<U: AuthUser, R: Requirement>(
     req: &Request,
 ) -> Result<Option<(U, Token)>, Rejection> {
-    let mut keywords = [""; 8];
-    let found = if R::SCHEMES.len() <= keywords.len() {
-        for (slot, scheme) in keywords.iter_mut().zip(R::SCHEMES) {
-            *slot = scheme.keyword;
-        }
-        authenticate_keywords::<U>(req, &keywords[..R::SCHEMES.len()]).await?
-    } else {
-        let keywords: Vec<&'static str> = R::SCHEMES.iter().map(|s| s.keyword).collect();
-        authenticate_keywords::<U>(req, &keywords).await?
-    };
+    // A fn, not a closure: the future must be `Send` for every lifetime of the scheme.
+    fn keyword(scheme: &crate::Scheme) -> &'static str {
+        scheme.keyword
+    }
+    let found = authenticate_keywords::<U>(req, R::SCHEMES.iter().map(keyword)).await?;
     if let Some((_, token)) = &found
         && !R::SCOPES.iter().all(|scope| token.has_scope(scope))
     {

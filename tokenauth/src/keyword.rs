@@ -124,37 +124,37 @@ impl<U: AuthUser, K: Keyword> Authenticates<U> for K {
     }
 }
 
-impl<U: AuthUser, A: Keyword, B: Keyword> Authenticates<U> for (A, B) {
-    fn authenticate(
-        req: &Request,
-    ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
-        crate::extract::authenticate::<U, Self>(req)
-    }
-}
-
-impl<U: AuthUser, A: Keyword, B: Keyword, C: Keyword> Authenticates<U> for (A, B, C) {
-    fn authenticate(
-        req: &Request,
-    ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
-        crate::extract::authenticate::<U, Self>(req)
-    }
-}
-
 /// The keyword that names the `401` challenge of `R`.
 pub(crate) fn challenge<R: Requirement>() -> &'static str {
     R::SCHEMES.first().map_or("Token", |scheme| scheme.keyword)
 }
 
-impl<A: Keyword, B: Keyword> Requirement for (A, B) {
-    const SCHEMES: &'static [Scheme] = &[A::SCHEME, B::SCHEME];
-    const SCOPES: &'static [&'static str] = common_scopes(A::SCOPES, B::SCOPES);
+/// A tuple of keywords accepts each of them, with the scopes of those that have any.
+macro_rules! keyword_tuple {
+    ($first:ident $(, $rest:ident)+) => {
+        impl<$first: Keyword, $($rest: Keyword),+> Requirement for ($first, $($rest),+) {
+            const SCHEMES: &'static [Scheme] = &[$first::SCHEME, $($rest::SCHEME),+];
+            const SCOPES: &'static [&'static str] = {
+                let scopes = $first::SCOPES;
+                $(let scopes = common_scopes(scopes, $rest::SCOPES);)+
+                scopes
+            };
+        }
+
+        impl<U: AuthUser, $first: Keyword, $($rest: Keyword),+> Authenticates<U>
+            for ($first, $($rest),+)
+        {
+            fn authenticate(
+                req: &Request,
+            ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
+                crate::extract::authenticate::<U, Self>(req)
+            }
+        }
+    };
 }
 
-impl<A: Keyword, B: Keyword, C: Keyword> Requirement for (A, B, C) {
-    const SCHEMES: &'static [Scheme] = &[A::SCHEME, B::SCHEME, C::SCHEME];
-    const SCOPES: &'static [&'static str] =
-        common_scopes(common_scopes(A::SCOPES, B::SCOPES), C::SCOPES);
-}
+keyword_tuple!(A, B);
+keyword_tuple!(A, B, C);
 
 /// The scopes of a tuple of keywords: those of the members that have any, which must agree
 /// (a compile-time error otherwise: the scopes would depend on the keyword sent).

@@ -229,7 +229,7 @@ impl Rejection {
 
     /// Logs a server-side failure, once: as it becomes a response, or when it is dropped
     /// without becoming one (poem's `Option<T>` extractors turn errors into `None`).
-    pub(crate) fn log(&self) {
+    fn log(&self) {
         if self.logged.swap(true, Ordering::Relaxed) {
             return;
         }

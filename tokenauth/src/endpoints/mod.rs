@@ -513,13 +513,6 @@ enum ObtainResponse {
 }
 
 #[derive(ApiResponse)]
-enum MethodNotAllowed {
-    /// Only `POST` obtains a token.
-    #[oai(status = 405)]
-    MethodNotAllowed(DrfJson, #[oai(header = "Allow")] String),
-}
-
-#[derive(ApiResponse)]
 enum Revoked {
     /// Revoked.
     #[oai(status = 204)]
@@ -543,8 +536,8 @@ fn server_error(error: crate::Error) -> poem::Error {
 fn unavailable(error: crate::Error) -> poem::Result<ObtainResponse> {
     match error.retry_after() {
         Some(retry_after) => {
+            // Logged when dropped: it never becomes a response of its own.
             let rejection = Rejection::store_failure(error);
-            rejection.log();
             Ok(ObtainResponse::ServiceUnavailable(
                 DrfJson::new(detail(&rejection.to_string())),
                 retry_after,
@@ -683,15 +676,6 @@ impl AuthApi {
                 unavailable(error)
             }
         }
-    }
-
-    /// `GET` is not allowed: DRF's `405`.
-    #[oai(path = "/auth/token", method = "get", hidden)]
-    async fn obtain_get(&self) -> MethodNotAllowed {
-        MethodNotAllowed::MethodNotAllowed(
-            DrfJson::new(detail("Method \"GET\" not allowed.")),
-            "POST, OPTIONS".into(),
-        )
     }
 
     /// Log out: revoke the token that authenticates this request.
