@@ -50,8 +50,23 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
     };
     if let Command::Migrate = cli.command {
         let store = Store::connect(&url).await.map_err(store_error)?;
-        store.migrate().await.map_err(store_error)?;
-        say!("tokenauth's tables are up to date");
+        let applied = store.migrate().await.map_err(store_error)?;
+        for migration in &applied {
+            say!(
+                "Applied migration {} {}",
+                migration.version,
+                migration.description
+            );
+        }
+        if applied.is_empty() {
+            say!("tokenauth's tables are up to date: no migration to apply");
+        } else {
+            let plural = if applied.len() == 1 { "" } else { "s" };
+            say!(
+                "Applied {} migration{plural}: tokenauth's tables are up to date",
+                applied.len()
+            );
+        }
         return Ok(());
     }
     let store = Store::connect_existing(&url).await.map_err(|err| {
@@ -122,6 +137,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await?
         }
+        Command::ImportDjango(options) => crate::django::import(&store, options).await?,
         Command::ListTokens { username } => list_tokens(&store, username.as_deref()).await?,
         Command::Revoke { token_id } => {
             if !store.tokens().revoke(token_id).await.map_err(store_error)? {
@@ -204,13 +220,22 @@ async fn create_token(
         (token, None)
     };
     // DRF's line, alone on standard output for scripts; the revocation count on stderr. A key
-    // that cannot be shown is of no use to anyone: its token is revoked again.
-    let shown = writeln!(
-        std::io::stdout().lock(),
-        "Generated token {} for user {}",
-        key.expose_secret(),
-        printable(username)
-    );
+    // that cannot be shown is of no use to anyone: its token is revoked again. An imported
+    // key is not shown: its owner has it, and a terminal or a log is no place for it.
+    let shown = if key_stdin {
+        writeln!(
+            std::io::stdout().lock(),
+            "Imported a token for user {}",
+            printable(username)
+        )
+    } else {
+        writeln!(
+            std::io::stdout().lock(),
+            "Generated token {} for user {}",
+            key.expose_secret(),
+            printable(username)
+        )
+    };
     if let Err(err) = shown {
         let undone = match store.tokens().revoke(token.id).await {
             Ok(_) => "the new token was revoked",
@@ -342,7 +367,7 @@ fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 /// One line for a store error, with a hint when the tables are missing.
-fn store_error(err: tokenauth::Error) -> String {
+pub(crate) fn store_error(err: tokenauth::Error) -> String {
     let text = err.to_string();
     let missing_tables = text.contains("no such table") || text.contains("does not exist");
     if missing_tables && matches!(err, tokenauth::Error::Database(_)) {

@@ -6,6 +6,7 @@
 //! command line, where other users could see them.
 
 mod commands;
+mod django;
 mod input;
 
 use std::io::Write as _;
@@ -24,6 +25,7 @@ use clap::{Parser, Subcommand};
         printf '%s' \"$PASSWORD\" | tokenauth create-user alice --password-stdin\n  \
         tokenauth create-token alice --name laptop --expires-in 30d --scope orders:read\n  \
         tokenauth list-tokens alice\n  \
+        tokenauth import-django --from postgres://django@db/django --dry-run\n  \
         tokenauth prune-expired --older-than 7d"
 )]
 struct Cli {
@@ -117,6 +119,18 @@ enum Command {
         #[arg(long)]
         key_stdin: bool,
     },
+    /// Import users, their password hashes and their DRF tokens from a Django database, in one
+    /// transaction: `auth_user` and `authtoken_token` by default.
+    ///
+    /// Users keep their ids, usernames, password hashes (Django's verify on login, and are
+    /// then upgraded to Argon2id), active flags and join dates; tokens keep their keys (only
+    /// a digest is stored) and creation times. Rows already imported are reported and left as
+    /// they are, so a rerun imports only what is new. The Django database is only read.
+    #[command(after_help = "Examples:\n  \
+        tokenauth --database-url sqlite://app.db import-django --from sqlite:///srv/django/db.sqlite3 --dry-run\n  \
+        tokenauth --database-url postgres://app@db/app import-django --from postgres://django@db/django\n  \
+        tokenauth import-django --from postgres://django@db/django --user-table accounts_user --username-field email")]
+    ImportDjango(django::ImportDjango),
     /// List tokens (never their keys): of one user, or of everyone.
     ListTokens {
         /// Only this user's tokens.

@@ -95,6 +95,9 @@ pub enum Error {
         "invalid username `{0}`: use 1 to 150 letters, digits and `@`, `.`, `+`, `-`, `_` characters"
     )]
     InvalidUsername(String),
+    /// An import row contradicts the store or another row (see [`Import`](crate::Import)).
+    #[error("import conflict: {0}; nothing was imported")]
+    ImportConflict(String),
     /// No user matches.
     #[error("user {0} does not exist")]
     UserNotFound(String),

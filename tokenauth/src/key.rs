@@ -18,16 +18,6 @@ use crate::Error;
 /// ```
 pub const KEY_BYTES: usize = 20;
 
-/// Shortest key accepted by [`Key::import`]. Shorter keys are guessable.
-///
-/// ```
-/// use tokenauth::{Key, MIN_IMPORTED_KEY_LEN};
-///
-/// assert!(Key::import("k".repeat(MIN_IMPORTED_KEY_LEN)).is_ok());
-/// assert!(Key::import("k".repeat(MIN_IMPORTED_KEY_LEN - 1)).is_err());
-/// ```
-pub const MIN_IMPORTED_KEY_LEN: usize = 16;
-
 /// Longest key accepted by [`Key::import`].
 ///
 /// ```
@@ -82,9 +72,10 @@ impl Key {
     /// Accepts an existing key, e.g. one copied from a Django `authtoken_token` table, so that
     /// clients keep working after a migration.
     ///
-    /// The key must be [`MIN_IMPORTED_KEY_LEN`] to [`MAX_IMPORTED_KEY_LEN`] visible ASCII
-    /// characters (no whitespace): anything else could not be sent in an `Authorization` header
-    /// or would be guessable.
+    /// The key must be 1 to [`MAX_IMPORTED_KEY_LEN`] visible ASCII characters (no
+    /// whitespace), as any key DRF can authenticate is: anything else could not be sent in an
+    /// `Authorization` header. Short keys are accepted, as DRF accepts them, but are easier to
+    /// guess: [`Key::is_drf_format`] tells whether a key is what DRF generates.
     ///
     /// # Errors
     /// [`Error::InvalidKey`] saying what is wrong (never echoing the key).
@@ -94,15 +85,16 @@ impl Key {
     ///
     /// let key = Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
     /// assert_eq!(key.expose_secret(), "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b");
-    /// assert!(Key::import("short").is_err());
+    /// assert!(Key::import("short").is_ok());
+    /// assert!(Key::import("").is_err());
     /// assert!(Key::import("has a space in it, so no").is_err());
     /// # Ok::<(), tokenauth::Error>(())
     /// ```
     pub fn import(key: impl Into<String>) -> Result<Self, Error> {
         let key = Key(key.into());
         let text = key.expose_secret();
-        if text.len() < MIN_IMPORTED_KEY_LEN {
-            return Err(Error::InvalidKey("a key needs at least 16 characters"));
+        if text.is_empty() {
+            return Err(Error::InvalidKey("a key cannot be empty"));
         }
         if text.len() > MAX_IMPORTED_KEY_LEN {
             return Err(Error::InvalidKey("a key has at most 256 characters"));
@@ -113,6 +105,25 @@ impl Key {
             ));
         }
         Ok(key)
+    }
+
+    /// Whether the key is what Django REST framework generates: 40 lowercase hexadecimal
+    /// characters (as [`Key::generate`] makes). An import warns about other keys.
+    ///
+    /// ```
+    /// use tokenauth::Key;
+    ///
+    /// assert!(Key::generate()?.is_drf_format());
+    /// assert!(!Key::import("short-key")?.is_drf_format());
+    /// assert!(!Key::import("9944B09199C62BCF9418AD846DD0E4BBDFC6EE4B")?.is_drf_format());
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn is_drf_format(&self) -> bool {
+        self.0.len() == 2 * KEY_BYTES
+            && self
+                .0
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     }
 
     /// The key itself. Show it to its owner once; never log it.
@@ -363,7 +374,6 @@ mod tests {
     fn import_rejects_unusable_keys_without_echoing_them() {
         for bad in [
             "",
-            "fifteen-chars!!",
             "with space inside the key",
             "tab\tinside-the-key-value",
             "non-ascii-ключ-значение",

@@ -64,7 +64,7 @@ pub use endpoints::{AuthApi, Limit};
 pub use error::{AuthError, Error};
 pub use extract::{Auth, MaybeAuth, authenticate_request};
 pub use header::parse_authorization;
-pub use key::{KEY_BYTES, Key, KeyDigest, KeyFormat, MAX_IMPORTED_KEY_LEN, MIN_IMPORTED_KEY_LEN};
+pub use key::{KEY_BYTES, Key, KeyDigest, KeyFormat, MAX_IMPORTED_KEY_LEN};
 pub use keyword::{Authenticates, BearerKeyword, Keyword, Requirement, Scheme, TokenKeyword};
 #[cfg(feature = "openapi")]
 pub use methods::drf_methods;
@@ -79,7 +79,8 @@ pub use rejection::{
     STORE_FAILURE_DETAIL, UNAVAILABLE_DETAIL,
 };
 pub use store::{
-    AuthUser, AuthenticateError, DecodeRow, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,
+    AppliedMigration, AuthUser, AuthenticateError, DecodeRow, Import, ImportReport, ImportToken,
+    ImportUser, ImportWarning, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,
 };
 pub use tokenauth_rules::{
     MAX_SCOPE_LEN, MAX_SCOPES, is_valid_keyword, is_valid_scheme_name, is_valid_scope, scheme_name,

@@ -1,5 +1,6 @@
 //! Password hashing with Argon2id (RustCrypto `argon2`, OWASP's default parameters) on a fixed
-//! set of worker threads behind a bounded queue.
+//! set of worker threads behind a bounded queue; verification of Argon2 PHC strings and of
+//! Django's hash formats ([`django`]), and their upgrade to Argon2id on a successful login.
 //!
 //! Each Argon2 computation needs its memory cost in RAM (19 MiB by default). Hashing on
 //! tokio's blocking pool would let a burst of logins run as many computations at once as the
@@ -23,6 +24,21 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 
+mod django;
+
+pub(crate) use django::hasher_name;
+
+/// Whether a stored hash is one tokenauth can verify (an Argon2 PHC string within the limits,
+/// or one of Django's supported formats), so that some password can match it.
+pub(crate) fn can_verify(stored: Option<&str>) -> bool {
+    match stored.map(Format::of) {
+        Some(Format::Phc { phc, .. }) => Stored::parse(phc).is_some(),
+        Some(Format::Legacy(_)) => true,
+        Some(Format::Unusable) | None => false,
+    }
+}
+use django::Format;
+
 /// Argon2 verifications performed by this process, so tests can check structurally that a
 /// wrong username costs the same work as a wrong password.
 static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
@@ -40,11 +56,73 @@ pub(crate) fn verifications() -> u64 {
 pub(crate) const MAX_MEMORY_KIB: u32 = 256 * 1024;
 const MAX_WORK: u64 = 4 * MAX_MEMORY_KIB as u64;
 
-/// The memory a worker keeps between jobs: what tokenauth's own hashes need. A job that needs
-/// more allocates it and gives it back when done.
-const KEPT_BLOCKS: usize = Params::DEFAULT_M_COST as usize;
+/// The Argon2id cost of new hashes (see [`Policy::argon2`](crate::Policy::argon2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cost {
+    pub(crate) memory_kib: u32,
+    pub(crate) iterations: u32,
+    pub(crate) parallelism: u32,
+}
 
-/// How many password computations may run and wait at once (see [`Policy::password_hashing`](crate::Policy::password_hashing)).
+impl Default for Cost {
+    /// OWASP's recommendation, RustCrypto's default: 19 MiB, 2 passes, 1 lane.
+    fn default() -> Self {
+        Cost {
+            memory_kib: Params::DEFAULT_M_COST,
+            iterations: Params::DEFAULT_T_COST,
+            parallelism: Params::DEFAULT_P_COST,
+        }
+    }
+}
+
+impl Cost {
+    /// Checked: within what a verification accepts ([`MAX_MEMORY_KIB`], the work limit).
+    pub(crate) fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self, Error> {
+        let cost = Cost {
+            memory_kib,
+            iterations,
+            parallelism,
+        };
+        let work = u64::from(memory_kib) * u64::from(iterations);
+        if memory_kib > MAX_MEMORY_KIB || work > MAX_WORK || parallelism > 16 {
+            return Err(Error::PasswordHash(format!(
+                "Argon2 parameters over tokenauth's limits ({MAX_MEMORY_KIB} KiB, \
+                 {MAX_WORK} KiB × passes, 16 lanes)"
+            )));
+        }
+        cost.params()?;
+        Ok(cost)
+    }
+
+    fn params(&self) -> Result<Params, Error> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|err| Error::PasswordHash(format!("invalid Argon2 parameters: {err}")))
+    }
+
+    /// Whether a stored Argon2 hash is weaker than this cost (or not Argon2id version 0x13):
+    /// it is rehashed on the next successful login.
+    fn is_stronger_than(&self, hash: &Stored) -> bool {
+        let output = hash.hash.hash.as_ref().map_or(0, |out| out.len());
+        hash.algorithm != Algorithm::Argon2id
+            || hash.version != Version::V0x13
+            || hash.params.m_cost() < self.memory_kib
+            || hash.params.t_cost() < self.iterations
+            || output < Params::DEFAULT_OUTPUT_LEN
+    }
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Verified {
+    /// Whether the password matches.
+    pub(crate) matched: bool,
+    /// When it matched a hash that is not the current policy's (Django's formats, weaker
+    /// Argon2): the password hashed afresh, to store in its place (Django's `must_update`).
+    pub(crate) upgrade: Option<String>,
+}
+
+/// How many password computations may run and wait at once (see [`Policy::password_hashing`](crate::Policy::password_hashing)),
+/// and the cost of new hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
     /// Worker threads; `None`: one per CPU.
@@ -53,6 +131,8 @@ pub(crate) struct Limits {
     pub(crate) queue: usize,
     /// How long a login waits for a worker before [`Error::Overloaded`].
     pub(crate) max_wait: Duration,
+    /// The Argon2id cost of new hashes.
+    pub(crate) cost: Cost,
 }
 
 impl Default for Limits {
@@ -61,6 +141,7 @@ impl Default for Limits {
             workers: None,
             queue: 64,
             max_wait: Duration::from_secs(3),
+            cost: Cost::default(),
         }
     }
 }
@@ -115,20 +196,41 @@ impl Hasher {
     /// Hashes a password into an Argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
     pub(crate) async fn hash(&self, password: &str) -> Result<String, Error> {
         let password = zeroizing(password);
-        self.run(move |memory| hash_with(&password, memory)).await
+        let cost = self.limits.cost;
+        let kept = self.kept_blocks();
+        self.run(move |memory| {
+            let hash = hash_with(&password, memory, cost);
+            shrink(memory, kept);
+            hash
+        })
+        .await
     }
 
-    /// Checks a password against a stored PHC string. `None` (no usable password, or no such
-    /// user) still costs one full verification against a fixed dummy hash, so that a wrong
-    /// username takes as long as a wrong password.
+    /// Checks a password against a stored hash: an Argon2 PHC string or one of Django's
+    /// formats. `None` (no usable password, or no such user), an unusable, unknown or
+    /// over-limit hash still cost one full verification against a fixed dummy hash, so that a
+    /// wrong username takes as long as a wrong password. A match against a hash that is not
+    /// the policy's Argon2id comes with its replacement, computed in the same job.
     pub(crate) async fn verify(
         &self,
         password: &str,
         stored: Option<String>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Verified, Error> {
         let password = zeroizing(password);
-        self.run(move |memory| verify_with(&password, stored.as_deref(), memory))
-            .await
+        let cost = self.limits.cost;
+        let kept = self.kept_blocks();
+        self.run(move |memory| {
+            let verified = verify_with(&password, stored.as_deref(), memory, cost);
+            shrink(memory, kept);
+            verified
+        })
+        .await
+    }
+
+    /// The memory a worker keeps between jobs: what the policy's own hashes need. A job that
+    /// needs more allocates it and gives it back when done.
+    fn kept_blocks(&self) -> usize {
+        self.limits.cost.memory_kib as usize
     }
 
     fn pool(&self) -> &Pool {
@@ -258,15 +360,15 @@ fn blocks(memory: &mut Vec<Block>, blocks: usize) -> Result<&mut [Block], Error>
 }
 
 /// Gives back what a large job grew the worker's memory to.
-fn shrink(memory: &mut Vec<Block>) {
-    if memory.len() > KEPT_BLOCKS {
-        memory.truncate(KEPT_BLOCKS);
+fn shrink(memory: &mut Vec<Block>, kept: usize) {
+    if memory.len() > kept {
+        memory.truncate(kept);
         memory.shrink_to_fit();
     }
 }
 
-fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String, Error> {
-    let params = Params::default();
+fn hash_with(password: &str, memory: &mut Vec<Block>, cost: Cost) -> Result<String, Error> {
+    let params = cost.params()?;
     let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
     rand::rngs::SysRng
         .try_fill_bytes(&mut salt)
@@ -291,22 +393,45 @@ fn verify_with(
     password: &str,
     stored: Option<&str>,
     memory: &mut Vec<Block>,
-) -> Result<bool, Error> {
+    cost: Cost,
+) -> Result<Verified, Error> {
     VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
-    // A missing, corrupt, unsupported or over-limit hash never matches, and costs the same
-    // work as a real one: the dummy hash's.
-    let usable = stored.and_then(Stored::parse);
-    let matched = match usable {
-        Some(hash) => hash.matches(password, memory),
+    // (matched, whether a match must be rehashed); `None`: no usable hash.
+    let checked = match stored.map(Format::of) {
+        Some(Format::Phc { phc, django }) => match Stored::parse(phc) {
+            Some(hash) => {
+                let matched = hash.matches(password, memory)?;
+                Some((matched, django || cost.is_stronger_than(&hash)))
+            }
+            None => None,
+        },
+        Some(Format::Legacy(legacy)) => {
+            let matched = legacy.matches(password);
+            if !matched {
+                legacy.harden(password);
+            }
+            Some((matched, true))
+        }
+        Some(Format::Unusable) | None => None,
+    };
+    let (matched, outdated) = match checked {
+        Some(checked) => checked,
         None => {
+            // A missing, unusable, unknown or over-limit hash never matches, and costs the
+            // same work as a real one: the dummy hash's.
             let dummy = dummy_hash(memory)?;
             let dummy = Stored::parse(dummy)
                 .ok_or_else(|| Error::PasswordHash("the dummy hash is unusable".to_owned()))?;
-            dummy.matches(password, memory).map(|_| false)
+            dummy.matches(password, memory)?;
+            (false, false)
         }
     };
-    shrink(memory);
-    matched
+    let upgrade = if matched && outdated {
+        Some(hash_with(password, memory, cost)?)
+    } else {
+        None
+    };
+    Ok(Verified { matched, upgrade })
 }
 
 /// A stored Argon2 hash, parsed and within the limits.
@@ -367,7 +492,7 @@ fn dummy_hash(memory: &mut Vec<Block>) -> Result<&'static str, Error> {
         return Ok(hash);
     }
     let password = crate::Key::generate()?;
-    let hash = hash_with(password.expose_secret(), memory)?;
+    let hash = hash_with(password.expose_secret(), memory, Cost::default())?;
     Ok(DUMMY.get_or_init(|| hash))
 }
 
@@ -395,12 +520,14 @@ mod tests {
                 .verify("correct horse", Some(phc.clone()))
                 .await
                 .unwrap()
+                .matched
         );
         assert!(
             !hasher
                 .verify("Correct horse", Some(phc.clone()))
                 .await
                 .unwrap()
+                .matched
         );
         // The reference implementation agrees with the workers' output.
         assert!(
@@ -419,25 +546,61 @@ mod tests {
             .hash_password(b"s3cret")
             .unwrap()
             .to_string();
-        assert!(hasher.verify("s3cret", Some(phc.clone())).await.unwrap());
-        assert!(!hasher.verify("s3creT", Some(phc)).await.unwrap());
+        let verified = hasher.verify("s3cret", Some(phc.clone())).await.unwrap();
+        assert!(verified.matched);
+        // Argon2i version 0x10 with 8 MiB: rehashed as the policy's Argon2id.
+        let upgrade = verified.upgrade.expect("an outdated hash is upgraded");
+        assert!(
+            upgrade.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{upgrade}"
+        );
+        assert!(
+            hasher
+                .verify("s3cret", Some(upgrade.clone()))
+                .await
+                .unwrap()
+                .matched
+        );
+        assert_eq!(
+            hasher
+                .verify("s3cret", Some(upgrade))
+                .await
+                .unwrap()
+                .upgrade,
+            None
+        );
+        let wrong = hasher.verify("s3creT", Some(phc)).await.unwrap();
+        assert_eq!(
+            wrong,
+            Verified {
+                matched: false,
+                upgrade: None
+            }
+        );
     }
 
     #[tokio::test]
     async fn missing_corrupt_or_oversized_hashes_never_match() {
         let hasher = hasher();
-        assert!(!hasher.verify("", None).await.unwrap());
+        assert!(!hasher.verify("", None).await.unwrap().matched);
         assert!(
             !hasher
                 .verify("x", Some("not a phc string".into()))
                 .await
                 .unwrap()
+                .matched
         );
         let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
-        assert!(!hasher.verify("x", Some(huge.into())).await.unwrap());
+        assert!(!hasher.verify("x", Some(huge.into())).await.unwrap().matched);
         let endless = "$argon2id$v=19$m=19456,t=4294967295,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
         let before = verifications();
-        assert!(!hasher.verify("x", Some(endless.into())).await.unwrap());
+        assert!(
+            !hasher
+                .verify("x", Some(endless.into()))
+                .await
+                .unwrap()
+                .matched
+        );
         assert_eq!(
             verifications() - before,
             1,
@@ -471,7 +634,7 @@ mod tests {
         let mut refused = 0;
         for task in tasks {
             match task.await.unwrap() {
-                Ok(matched) => assert!(matched),
+                Ok(verified) => assert!(verified.matched),
                 Err(Error::Overloaded) => refused += 1,
                 Err(other) => panic!("{other}"),
             }

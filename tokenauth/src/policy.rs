@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::models::Expiry;
-use crate::password::Limits;
+use crate::password::{Cost, Limits};
 use crate::{Error, KeyFormat, Token};
 
 /// The longest lifetime of any token, whatever is asked for: 100 years. Longer expiries are
@@ -217,8 +217,38 @@ impl Policy {
             workers: Some(workers.max(1)),
             queue,
             max_wait,
+            cost: self.password_limits.cost,
         };
         self
+    }
+
+    /// The Argon2id cost of new password hashes: memory in KiB, passes, lanes. By default
+    /// OWASP's recommendation, 19 MiB, 2 passes and 1 lane (19456, 2, 1).
+    ///
+    /// A stored hash that is weaker — less memory or fewer passes, not Argon2id version 0x13,
+    /// or one of Django's formats — is replaced by one at this cost on the user's next
+    /// successful login, as Django does for hashes its `must_update` flags. A worker borrows
+    /// `memory_kib` per computation, so peak memory for hashing is about
+    /// `workers × memory_kib`.
+    ///
+    /// # Errors
+    /// [`Error::PasswordHash`](crate::Error::PasswordHash) for parameters Argon2 refuses (less
+    /// than 8 KiB per lane, no passes, no lanes) or over tokenauth's limits (256 MiB, 1 GiB
+    /// × passes, 16 lanes).
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default().argon2(64 * 1024, 3, 1)?;
+    /// assert!(tokenauth::Policy::default().argon2(1 << 30, 1, 1).is_err());
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn argon2(
+        mut self,
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+    ) -> Result<Self, Error> {
+        self.password_limits.cost = Cost::new(memory_kib, iterations, parallelism)?;
+        Ok(self)
     }
 
     /// The expiry of a token issued at `now`, asked for as `requested`: the default TTL when

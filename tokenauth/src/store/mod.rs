@@ -4,12 +4,14 @@
 //! `$n` placeholders (both backends accept them), and run on whichever pool the store holds.
 
 mod auth;
+mod import;
 mod tokens;
 mod users;
 
 use std::time::Duration;
 
 pub use auth::{AuthUser, AuthenticateError, DecodeRow};
+pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
 pub use tokens::Tokens;
 pub use users::MAX_USERNAME_LEN;
 
@@ -37,6 +39,16 @@ pub const MIGRATIONS_TABLE: &str = "_tokenauth_migrations";
 
 /// How long a request waits for a pooled connection before authentication answers
 /// `503 Service Unavailable`.
+/// A migration that [`Store::migrate`] applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppliedMigration {
+    /// Its version: the number its file name starts with, e.g. `20261127000001`.
+    pub version: i64,
+    /// What it does: the rest of its file name, e.g. `initial`.
+    pub description: String,
+}
+
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database behind tokenauth: a sqlx pool for SQLite or PostgreSQL.
@@ -167,7 +179,8 @@ impl Store {
         Err(crate::Error::UnsupportedUrl(format!("{scheme}:")))
     }
 
-    /// Applies tokenauth's migrations (embedded at compile time with `sqlx::migrate!`).
+    /// Applies tokenauth's migrations (embedded at compile time with `sqlx::migrate!`), and
+    /// returns those it applied (none when the tables were up to date).
     ///
     /// They are recorded in their own table, [`MIGRATIONS_TABLE`], so an application's own
     /// `sqlx::migrate!` keeps working on the same database. Safe to call on every start and
@@ -181,26 +194,47 @@ impl Store {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
-    /// store.migrate().await?;
-    /// store.migrate().await?; // idempotent
+    /// let applied = store.migrate().await?;
+    /// assert_eq!(applied[0].description, "initial");
+    /// assert!(store.migrate().await?.is_empty()); // idempotent
     /// # Ok(()) }
     /// ```
-    pub async fn migrate(&self) -> Result<(), crate::Error> {
-        match &self.pool {
+    pub async fn migrate(&self) -> Result<Vec<AppliedMigration>, crate::Error> {
+        let sql = "SELECT version FROM _tokenauth_migrations WHERE success";
+        debug_assert!(sql.contains(MIGRATIONS_TABLE));
+        // No table yet: nothing applied before.
+        let (before, migrator) = match &self.pool {
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
+                let before: Vec<i64> = sqlx::query_scalar(sql)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap_or_default();
                 let mut migrator = sqlx::migrate!("migrations/sqlite");
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
                 migrator.run(pool).await?;
+                (before, migrator)
             }
             #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => {
+                let before: Vec<i64> = sqlx::query_scalar(sql)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap_or_default();
                 let mut migrator = sqlx::migrate!("migrations/postgres");
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
                 migrator.run(pool).await?;
+                (before, migrator)
             }
-        }
-        Ok(())
+        };
+        Ok(migrator
+            .iter()
+            .filter(|migration| !before.contains(&migration.version))
+            .map(|migration| AppliedMigration {
+                version: migration.version,
+                description: migration.description.to_string(),
+            })
+            .collect())
     }
 
     /// Uses `policy` for every operation through this store and its clones (see [`Policy`](crate::Policy)).

@@ -33,7 +33,7 @@ enum Assign {
 }
 
 /// Django's `UnicodeUsernameValidator`: letters, digits and `@ . + - _`, 1 to 150 characters.
-fn validate_username(username: &str) -> Result<(), Error> {
+pub(super) fn validate_username(username: &str) -> Result<(), Error> {
     let valid = !username.is_empty()
         && username.chars().count() <= MAX_USERNAME_LEN
         && username
@@ -332,8 +332,45 @@ impl Store {
             Some(row) => (Some((row.user, row.credential_version)), row.password_hash),
             None => (None, None),
         };
-        let matches = self.hasher().verify(password, hash).await?;
-        Ok(user.filter(|(user, _)| matches && user.is_active))
+        let verified = self.hasher().verify(password, hash.clone()).await?;
+        let Some((user, version)) = user.filter(|_| verified.matched) else {
+            return Ok(None);
+        };
+        if let (Some(upgrade), Some(outdated)) = (verified.upgrade, hash) {
+            self.upgrade_password_hash(user.id, &outdated, &upgrade)
+                .await?;
+        }
+        Ok(Some((user, version)).filter(|(user, _)| user.is_active))
+    }
+
+    /// Django's `must_update` after a successful check: replaces a hash in one of Django's
+    /// formats, or a weaker Argon2 hash, by the policy's Argon2id hash of the same password.
+    /// Only if the stored hash is still the one that was checked (a concurrent password
+    /// change wins), and without bumping the credential version: the password is the same, so
+    /// tokens and a login in progress stay valid.
+    async fn upgrade_password_hash(
+        &self,
+        user_id: i64,
+        outdated: &str,
+        upgrade: &str,
+    ) -> Result<(), Error> {
+        let sql = "UPDATE tokenauth_users SET password_hash = $1 \
+                   WHERE id = $2 AND password_hash = $3";
+        let updated = with_pool!(self, pool => sqlx::query(sql)
+            .bind(upgrade)
+            .bind(user_id)
+            .bind(outdated)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        if updated > 0 {
+            tracing::info!(
+                user_id,
+                from = crate::password::hasher_name(Some(outdated)),
+                "tokenauth: upgraded a password hash to the policy's Argon2id"
+            );
+        }
+        Ok(())
     }
 
     /// Activates or deactivates a user, and returns how many of the user's tokens it revoked.

@@ -1,0 +1,351 @@
+//! `tokenauth import-django`: reads Django's users and DRF's tokens, in pages, from one
+//! read-only snapshot of the Django database, and imports them through `Store::import_begin`.
+
+use std::io::Write as _;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokenauth::sqlx::{self, Connection as _, Row as _};
+use tokenauth::{ImportReport, ImportToken, ImportUser, Key, Store};
+use tokenauth_cli::printable;
+
+use crate::commands::{Failure, store_error};
+
+/// Rows read from Django per query (and imported per batch).
+const PAGE: i64 = 1000;
+
+/// At most this many warnings are listed; the rest are counted.
+const LISTED_WARNINGS: usize = 20;
+
+/// The options of `tokenauth import-django`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportDjango {
+    /// The Django database, read only: `sqlite:///path/to/db.sqlite3` or
+    /// `postgres://user@host/db`.
+    #[arg(long = "from", value_name = "URL")]
+    from: String,
+    /// Report what would be imported, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The users table: a custom `AUTH_USER_MODEL`'s `db_table`.
+    #[arg(long, value_name = "TABLE", default_value = "auth_user", value_parser = identifier)]
+    user_table: String,
+    /// The users table's login column: a custom user model's `USERNAME_FIELD`.
+    #[arg(long, value_name = "COLUMN", default_value = "username", value_parser = identifier)]
+    username_field: String,
+    /// The users table's primary key column.
+    #[arg(long, value_name = "COLUMN", default_value = "id", value_parser = identifier)]
+    id_field: String,
+    /// DRF's token table (`rest_framework.authtoken`).
+    #[arg(long, value_name = "TABLE", default_value = "authtoken_token", value_parser = identifier)]
+    token_table: String,
+    /// Import users only, without tokens (e.g. when `rest_framework.authtoken` is not used).
+    #[arg(long)]
+    no_tokens: bool,
+    /// The name given to imported tokens (see `list-tokens`).
+    #[arg(long, value_name = "NAME", default_value = "drf")]
+    token_name: String,
+    /// Let tokenauth number the users instead of keeping Django's ids (then foreign keys to
+    /// Django's ids in the application's tables no longer match).
+    #[arg(long)]
+    new_ids: bool,
+}
+
+/// A table or column name: an SQL identifier without quoting tricks.
+fn identifier(name: &str) -> Result<String, String> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63;
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(
+            "a table or column name is 1 to 63 ASCII letters, digits and `_`, not starting \
+             with a digit"
+                .to_owned(),
+        )
+    }
+}
+
+/// Django's database, in a read-only transaction: one snapshot for all of the reading.
+enum Source {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+macro_rules! with_source {
+    ($source:expr, $conn:ident => $body:expr) => {
+        match $source {
+            Source::Sqlite($conn) => $body,
+            Source::Postgres($conn) => $body,
+        }
+    };
+}
+
+impl Source {
+    async fn open(url: &str) -> Result<Source, String> {
+        let failed = |err: sqlx::Error| format!("error: cannot open the Django database: {err}");
+        if url.starts_with("sqlite:") {
+            use std::str::FromStr as _;
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                .map_err(failed)?
+                .read_only(true);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .map_err(failed)?;
+            sqlx::query("BEGIN")
+                .execute(&mut conn)
+                .await
+                .map_err(failed)?;
+            Ok(Source::Sqlite(conn))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut conn = sqlx::PgConnection::connect(url).await.map_err(failed)?;
+            sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut conn)
+                .await
+                .map_err(failed)?;
+            Ok(Source::Postgres(conn))
+        } else {
+            Err("error: --from takes a sqlite:// or postgres:// URL".to_owned())
+        }
+    }
+
+    async fn count(&mut self, table: &str) -> Result<i64, sqlx::Error> {
+        let sql = format!("SELECT count(*) FROM \"{table}\"");
+        with_source!(self, conn => sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *conn)
+            .await)
+    }
+
+    /// Up to [`PAGE`] users with an id above `after`, by id.
+    async fn users(
+        &mut self,
+        options: &ImportDjango,
+        after: i64,
+    ) -> Result<Vec<(i64, ImportUser)>, sqlx::Error> {
+        let ImportDjango {
+            user_table,
+            username_field,
+            id_field,
+            ..
+        } = options;
+        let sql = format!(
+            "SELECT CAST(\"{id_field}\" AS BIGINT) AS id, \"{username_field}\" AS username, \
+             password, is_active, date_joined FROM \"{user_table}\" \
+             WHERE \"{id_field}\" > $1 ORDER BY \"{id_field}\" LIMIT $2"
+        );
+        let rows = with_source!(self, conn => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                let date_joined = match row.try_get::<DateTime<Utc>, _>("date_joined") {
+                    Ok(at) => at,
+                    // `USE_TZ = False`: a naive timestamp, taken as UTC.
+                    Err(_) => row.try_get::<NaiveDateTime, _>("date_joined")?.and_utc(),
+                };
+                Ok((id, ImportUser {
+                    id: (!options.new_ids).then_some(id),
+                    username: row.try_get("username")?,
+                    password_hash: row.try_get("password")?,
+                    is_active: row.try_get("is_active")?,
+                    date_joined,
+                }))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?);
+        Ok(rows)
+    }
+
+    /// Up to [`PAGE`] tokens of users with an id above `after`, by user id (DRF's token is
+    /// one per user): `(user id, key, created, username)`.
+    async fn tokens(
+        &mut self,
+        options: &ImportDjango,
+        after: i64,
+    ) -> Result<Vec<(i64, String, DateTime<Utc>, String)>, sqlx::Error> {
+        let ImportDjango {
+            user_table,
+            username_field,
+            id_field,
+            token_table,
+            ..
+        } = options;
+        let sql = format!(
+            "SELECT CAST(t.user_id AS BIGINT) AS user_id, t.\"key\" AS key, t.created AS created, \
+             u.\"{username_field}\" AS username \
+             FROM \"{token_table}\" t JOIN \"{user_table}\" u ON u.\"{id_field}\" = t.user_id \
+             WHERE t.user_id > $1 ORDER BY t.user_id LIMIT $2"
+        );
+        with_source!(self, conn => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let created = match row.try_get::<DateTime<Utc>, _>("created") {
+                    Ok(at) => at,
+                    Err(_) => row.try_get::<NaiveDateTime, _>("created")?.and_utc(),
+                };
+                Ok((
+                    row.try_get("user_id")?,
+                    row.try_get("key")?,
+                    created,
+                    row.try_get("username")?,
+                ))
+            })
+            .collect())
+    }
+}
+
+/// Prints one line on standard output (a closed pipe stops quietly).
+fn say(line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    writeln!(std::io::stdout().lock(), "{line}").map_err(|err| {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::BrokenPipe
+        } else {
+            Failure::Message(format!("error: cannot write to standard output: {err}"))
+        }
+    })
+}
+
+/// Runs `tokenauth import-django`.
+pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), Failure> {
+    tokenauth::NewToken::named(options.token_name.as_str())
+        .validate()
+        .map_err(|err| format!("error: --token-name: {err}"))?;
+    let mut source = Source::open(&options.from).await?;
+    let read_failed = |err: sqlx::Error| format!("error: cannot read the Django database: {err}");
+    let users = source
+        .count(&options.user_table)
+        .await
+        .map_err(read_failed)?;
+    let tokens = if options.no_tokens {
+        0
+    } else {
+        source.count(&options.token_table).await.map_err(|err| {
+            format!(
+                "error: cannot read DRF's tokens ({err}); pass --no-tokens to import the users \
+                 only"
+            )
+        })?
+    };
+    let mut import = store.import_begin().await.map_err(store_error)?;
+
+    // On a terminal only: indicatif draws nothing when standard error is not one.
+    let progress = ProgressBar::new(u64::try_from(users + tokens).unwrap_or(0));
+    progress.set_style(
+        ProgressStyle::with_template("{msg:7} [{bar:40}] {pos}/{len} ({eta} left)")
+            .map(|style| style.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    progress.set_message("users");
+    let mut after = i64::MIN;
+    loop {
+        let page = source.users(&options, after).await.map_err(read_failed)?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        let count = page.len() as u64;
+        let page: Vec<ImportUser> = page.into_iter().map(|(_, user)| user).collect();
+        import.users(&page).await.map_err(import_error)?;
+        progress.inc(count);
+    }
+
+    let mut unsendable = 0u64;
+    if !options.no_tokens {
+        progress.set_message("tokens");
+        let mut after = i64::MIN;
+        loop {
+            let page = source.tokens(&options, after).await.map_err(read_failed)?;
+            let Some(&(last, ..)) = page.last() else {
+                break;
+            };
+            after = last;
+            let count = page.len() as u64;
+            let mut batch = Vec::with_capacity(page.len());
+            for (_, key, created, username) in page {
+                // Whitespace or non-ASCII: no client can send it in an `Authorization` header.
+                match Key::import(key) {
+                    Ok(key) => batch.push(ImportToken {
+                        username,
+                        key,
+                        created,
+                        name: options.token_name.clone(),
+                    }),
+                    Err(_) => {
+                        unsendable += 1;
+                        warn(format_args!(
+                            "the token of user {} has a key that no client can send \
+                             (whitespace or non-ASCII characters): not imported",
+                            printable(&username)
+                        ))?;
+                    }
+                }
+            }
+            import.tokens(&batch).await.map_err(import_error)?;
+            progress.inc(count);
+        }
+    }
+    progress.finish_and_clear();
+
+    let report = if options.dry_run {
+        let report = import.rollback().await.map_err(store_error)?;
+        say(format_args!(
+            "Dry run: nothing was written. An import would do this:"
+        ))?;
+        report
+    } else {
+        import.commit().await.map_err(store_error)?
+    };
+    print_report(&report, unsendable)
+}
+
+fn warn(line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    say(format_args!("warning: {line}"))
+}
+
+fn print_report(report: &ImportReport, unsendable: u64) -> Result<(), Failure> {
+    for warning in report.warnings.iter().take(LISTED_WARNINGS) {
+        // Usernames come from the database: escaped for the terminal.
+        warn(format_args!("{}", printable(&warning.to_string())))?;
+    }
+    if report.warnings.len() > LISTED_WARNINGS {
+        warn(format_args!(
+            "… and {} more warnings",
+            report.warnings.len() - LISTED_WARNINGS
+        ))?;
+    }
+    say(format_args!(
+        "Users: {} imported, {} already present",
+        report.users_imported, report.users_present
+    ))?;
+    say(format_args!(
+        "Tokens: {} imported, {} already present",
+        report.tokens_imported, report.tokens_present
+    ))?;
+    if unsendable > 0 {
+        say(format_args!(
+            "Skipped {unsendable} tokens whose keys no client can send"
+        ))?;
+    }
+    Ok(())
+}
+
+fn import_error(err: tokenauth::Error) -> String {
+    match err {
+        tokenauth::Error::Database(ref db)
+            if db
+                .as_database_error()
+                .is_some_and(|db| db.message().contains("tokenauth_")) =>
+        {
+            format!("error: {err} (has `tokenauth migrate` been run on the target database?)")
+        }
+        other => store_error(other),
+    }
+}

@@ -1,0 +1,614 @@
+//! Bulk import of users and tokens from another system — Django's `auth_user` and DRF's
+//! `authtoken_token` — in one transaction with batched inserts.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use super::users::validate_username;
+use super::{Pool, Store};
+use crate::{Error, Key, KeyDigest};
+
+/// Rows per `INSERT`: 1,000 users are 5,000 parameters, within both backends' limits.
+const BATCH: usize = 1000;
+
+/// A user to import as it is, e.g. a row of Django's `auth_user`.
+///
+/// `password_hash` is stored unchanged: a Django hash (`pbkdf2_sha256$…`, `argon2$…`,
+/// `bcrypt_sha256$…`, `scrypt$…`, `pbkdf2_sha1$…`) verifies on login and is replaced by the
+/// policy's Argon2id when it does; an unusable password (`!…`) or `None` never matches.
+///
+/// ```
+/// let user = tokenauth::ImportUser {
+///     id: Some(42),
+///     username: "alice".into(),
+///     password_hash: Some("pbkdf2_sha256$1000000$salt$hash".into()),
+///     is_active: true,
+///     date_joined: chrono::Utc::now(),
+/// };
+/// assert!(!format!("{user:?}").contains("pbkdf2_sha256$1000000$salt$hash"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImportUser {
+    /// The id to keep (so that foreign keys in the application's tables still match); `None`:
+    /// assigned by the database.
+    pub id: Option<i64>,
+    /// The login name (Django's username rules: letters, digits and `@.+-_`, at most 150).
+    pub username: String,
+    /// The stored password hash, as it is; `None`: no password login.
+    pub password_hash: Option<String>,
+    /// Whether the user may authenticate.
+    pub is_active: bool,
+    /// When the account was created.
+    pub date_joined: DateTime<Utc>,
+}
+
+impl fmt::Debug for ImportUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field(
+                "password_hash",
+                &crate::password::hasher_name(self.password_hash.as_deref()),
+            )
+            .field("is_active", &self.is_active)
+            .field("date_joined", &self.date_joined)
+            .finish()
+    }
+}
+
+/// A token to import, e.g. a row of DRF's `authtoken_token`: only the digest of its key is
+/// stored.
+///
+/// ```
+/// let token = tokenauth::ImportToken {
+///     username: "alice".into(),
+///     key: tokenauth::Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?,
+///     created: chrono::Utc::now(),
+///     name: "drf".into(),
+/// };
+/// assert!(!format!("{token:?}").contains("9944b0"));
+/// # Ok::<(), tokenauth::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportToken {
+    /// The owner, by username: imported before, or already in the store.
+    pub username: String,
+    /// The key clients send.
+    pub key: Key,
+    /// When the token was created (kept, so `Policy::max_ttl` counts from the original
+    /// creation).
+    pub created: DateTime<Utc>,
+    /// A label, e.g. `drf`.
+    pub name: String,
+}
+
+/// Something an import did not refuse but that someone should look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImportWarning {
+    /// The user's token key is not DRF's format (40 lowercase hexadecimal characters): it is
+    /// imported and keeps working, but a short key is easier to guess.
+    NonStandardKey {
+        /// The token's owner.
+        username: String,
+        /// The key's length in characters.
+        length: usize,
+    },
+    /// The user's password hash is in a format tokenauth cannot verify (e.g. Django's
+    /// deprecated `md5`): it is imported as it is, and the user needs a new password.
+    UnverifiablePassword {
+        /// The user.
+        username: String,
+        /// The hash's algorithm, as the hash names it.
+        hasher: String,
+    },
+}
+
+impl fmt::Display for ImportWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportWarning::NonStandardKey { username, length } => write!(
+                f,
+                "the token of user {username} is {length} characters, not DRF's 40 hexadecimal \
+                 digits; it is imported and works, but consider replacing it"
+            ),
+            ImportWarning::UnverifiablePassword { username, hasher } => write!(
+                f,
+                "the password of user {username} uses `{hasher}`, which tokenauth cannot verify; \
+                 the user needs a new password"
+            ),
+        }
+    }
+}
+
+/// What an import did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportReport {
+    /// Users written.
+    pub users_imported: u64,
+    /// Users already in the store (same id and username): left as they are.
+    pub users_present: u64,
+    /// Tokens written.
+    pub tokens_imported: u64,
+    /// Tokens already in the store (same key, same user): left as they are.
+    pub tokens_present: u64,
+    /// Imported rows someone should look at.
+    pub warnings: Vec<ImportWarning>,
+}
+
+enum Tx {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+macro_rules! with_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            #[cfg(feature = "sqlite")]
+            Tx::Sqlite($conn) => $body,
+            #[cfg(feature = "postgres")]
+            Tx::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// An import in progress: one transaction. Feed it users, then their tokens, in batches of
+/// any size, and [`commit`](Import::commit) — or [`rollback`](Import::rollback) for a dry run,
+/// whose report says what a commit would have done. Dropped without either, it rolls back.
+///
+/// A rerun is idempotent: rows already present are counted, never overwritten. A row that
+/// conflicts with a different one (an id held by another username, a username held by
+/// another id, a key held by another user) fails the import with
+/// [`Error::ImportConflict`], and nothing is written.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+/// # store.migrate().await?;
+/// use tokenauth::{ImportToken, ImportUser, Key};
+///
+/// let alice = ImportUser {
+///     id: Some(7),
+///     username: "alice".into(),
+///     password_hash: None,
+///     is_active: true,
+///     date_joined: chrono::Utc::now(),
+/// };
+/// let key = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
+/// let token = ImportToken {
+///     username: "alice".into(),
+///     key: Key::import(key)?,
+///     created: chrono::Utc::now(),
+///     name: "drf".into(),
+/// };
+/// let mut import = store.import_begin().await?;
+/// import.users(&[alice.clone()]).await?;
+/// import.tokens(&[token.clone()]).await?;
+/// let report = import.commit().await?;
+/// assert_eq!((report.users_imported, report.tokens_imported), (1, 1));
+/// assert_eq!(store.authenticate(key).await.unwrap().0.id, 7);
+///
+/// // Again: nothing new.
+/// let mut import = store.import_begin().await?;
+/// import.users(&[alice]).await?;
+/// import.tokens(&[token]).await?;
+/// let report = import.commit().await?;
+/// assert_eq!((report.users_present, report.tokens_present), (1, 1));
+/// # Ok(()) }
+/// ```
+pub struct Import {
+    tx: Tx,
+    report: ImportReport,
+    /// Whether users were inserted with their own ids (PostgreSQL's identity must move past).
+    kept_ids: bool,
+}
+
+impl fmt::Debug for Import {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Import")
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Starts an [`Import`]: one transaction for all of it.
+    ///
+    /// # Errors
+    /// A database error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// let import = store.import_begin().await?;
+    /// assert_eq!(import.rollback().await?, Default::default());
+    /// # Ok(()) }
+    /// ```
+    pub async fn import_begin(&self) -> Result<Import, Error> {
+        let tx = match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        };
+        Ok(Import {
+            tx,
+            report: ImportReport::default(),
+            kept_ids: false,
+        })
+    }
+
+    /// Imports users in one transaction (see [`Import`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidUsername`], [`Error::ImportConflict`] or a database error; then nothing
+    /// is written.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// let bob = tokenauth::ImportUser {
+    ///     id: None,
+    ///     username: "bob".into(),
+    ///     password_hash: None,
+    ///     is_active: false,
+    ///     date_joined: chrono::Utc::now(),
+    /// };
+    /// assert_eq!(store.import_users(&[bob]).await?.users_imported, 1);
+    /// assert!(!store.user_by_username("bob").await?.unwrap().is_active);
+    /// # Ok(()) }
+    /// ```
+    pub async fn import_users(&self, users: &[ImportUser]) -> Result<ImportReport, Error> {
+        let mut import = self.import_begin().await?;
+        import.users(users).await?;
+        import.commit().await
+    }
+
+    /// Imports tokens of users already in the store, in one transaction (see [`Import`]).
+    ///
+    /// # Errors
+    /// [`Error::UserNotFound`], [`Error::ImportConflict`] or a database error; then nothing is
+    /// written.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// store.create_user("carol", None).await?;
+    /// let token = tokenauth::ImportToken {
+    ///     username: "carol".into(),
+    ///     key: tokenauth::Key::import("legacy-1")?,
+    ///     created: chrono::Utc::now(),
+    ///     name: "drf".into(),
+    /// };
+    /// let report = store.import_tokens(&[token]).await?;
+    /// assert_eq!(report.tokens_imported, 1);
+    /// assert_eq!(report.warnings.len(), 1, "a short key is imported with a warning");
+    /// assert!(store.authenticate("legacy-1").await.is_ok());
+    /// # Ok(()) }
+    /// ```
+    pub async fn import_tokens(&self, tokens: &[ImportToken]) -> Result<ImportReport, Error> {
+        let mut import = self.import_begin().await?;
+        import.tokens(tokens).await?;
+        import.commit().await
+    }
+}
+
+/// A placeholder list `($1, $2, …), (…)` for `rows` rows of `columns` values.
+fn placeholders(rows: usize, columns: usize, first: usize) -> String {
+    let mut sql = String::new();
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(first + row * columns + column).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// `$first, …` for `count` values.
+fn list(count: usize, first: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Import {
+    /// What has been imported so far.
+    pub fn report(&self) -> &ImportReport {
+        &self.report
+    }
+
+    /// Imports users: those already present (same id, or for `id: None` the same username)
+    /// are counted and left as they are.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUsername`], [`Error::ImportConflict`] or a database error. The import
+    /// should then be dropped: nothing is written.
+    pub async fn users(&mut self, users: &[ImportUser]) -> Result<(), Error> {
+        for batch in users.chunks(BATCH) {
+            self.user_batch(batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn user_batch(&mut self, batch: &[ImportUser]) -> Result<(), Error> {
+        let (mut names, mut ids) = (HashSet::new(), HashSet::new());
+        for user in batch {
+            validate_username(&user.username)?;
+            if !names.insert(user.username.as_str()) || user.id.is_some_and(|id| !ids.insert(id)) {
+                return Err(Error::ImportConflict(format!(
+                    "the username or the id of user {} appears twice",
+                    user.username
+                )));
+            }
+        }
+        // What the store has of these ids and usernames.
+        let ids: Vec<i64> = batch.iter().filter_map(|user| user.id).collect();
+        let sql = format!(
+            "SELECT id, username FROM tokenauth_users WHERE id IN ({}) OR username IN ({})",
+            if ids.is_empty() {
+                "NULL".to_owned()
+            } else {
+                list(ids.len(), 1)
+            },
+            list(batch.len(), ids.len() + 1),
+        );
+        let existing: Vec<(i64, String)> = with_tx!(&mut self.tx, tx => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            for user in batch {
+                query = query.bind(user.username.as_str());
+            }
+            query.fetch_all(&mut **tx).await?
+        });
+        let by_id: HashMap<i64, &str> = existing
+            .iter()
+            .map(|(id, name)| (*id, name.as_str()))
+            .collect();
+        let by_name: HashMap<&str, i64> = existing
+            .iter()
+            .map(|(id, name)| (name.as_str(), *id))
+            .collect();
+        let mut new = Vec::with_capacity(batch.len());
+        for user in batch {
+            let held = by_name.get(user.username.as_str()).copied();
+            let present = match (user.id, held) {
+                (Some(id), Some(held)) if id == held => true,
+                (Some(id), Some(held)) => {
+                    return Err(Error::ImportConflict(format!(
+                        "user {} has id {id}, but the store has the username as #{held}",
+                        user.username
+                    )));
+                }
+                (Some(id), None) => match by_id.get(&id) {
+                    Some(other) => {
+                        return Err(Error::ImportConflict(format!(
+                            "user {} has id {id}, but the store has #{id} as {other}",
+                            user.username
+                        )));
+                    }
+                    None => false,
+                },
+                (None, held) => held.is_some(),
+            };
+            if present {
+                self.report.users_present += 1;
+            } else {
+                new.push(user);
+            }
+        }
+        for user in &new {
+            let hasher = crate::password::hasher_name(user.password_hash.as_deref());
+            if !crate::password::can_verify(user.password_hash.as_deref()) && hasher != "unusable" {
+                self.report
+                    .warnings
+                    .push(ImportWarning::UnverifiablePassword {
+                        username: user.username.clone(),
+                        hasher: hasher.to_owned(),
+                    });
+            }
+        }
+        let (with_ids, without_ids): (Vec<&ImportUser>, Vec<&ImportUser>) =
+            new.into_iter().partition(|user| user.id.is_some());
+        for (rows, keep) in [(with_ids, true), (without_ids, false)] {
+            if rows.is_empty() {
+                continue;
+            }
+            self.kept_ids |= keep;
+            let columns = if keep { 5 } else { 4 };
+            let sql = format!(
+                "INSERT INTO tokenauth_users ({}username, password_hash, is_active, date_joined) \
+                 VALUES {}",
+                if keep { "id, " } else { "" },
+                placeholders(rows.len(), columns, 1)
+            );
+            let inserted = with_tx!(&mut self.tx, tx => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for user in &rows {
+                    if let Some(id) = user.id {
+                        query = query.bind(id);
+                    }
+                    query = query
+                        .bind(user.username.as_str())
+                        .bind(user.password_hash.as_deref())
+                        .bind(user.is_active)
+                        .bind(user.date_joined);
+                }
+                query.execute(&mut **tx).await?.rows_affected()
+            });
+            self.report.users_imported += inserted;
+        }
+        Ok(())
+    }
+
+    /// Imports tokens of users imported before in this import or already in the store. A key
+    /// already present for the same user is counted and left as it is. A key that is not
+    /// DRF's format (40 lowercase hexadecimal characters) is imported with a warning.
+    ///
+    /// # Errors
+    /// [`Error::UserNotFound`] for an unknown username, [`Error::ImportConflict`] for a key
+    /// held by another user or given twice, [`Error::InvalidTokenName`], or a database error.
+    /// The import should then be dropped: nothing is written.
+    pub async fn tokens(&mut self, tokens: &[ImportToken]) -> Result<(), Error> {
+        for batch in tokens.chunks(BATCH) {
+            self.token_batch(batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn token_batch(&mut self, batch: &[ImportToken]) -> Result<(), Error> {
+        let digests: Vec<KeyDigest> = batch.iter().map(|token| token.key.digest()).collect();
+        let mut names: Vec<&str> = batch.iter().map(|t| t.username.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for token in batch {
+            crate::NewToken::named(token.name.as_str()).validate()?;
+        }
+        let sql = format!(
+            "SELECT id, username FROM tokenauth_users WHERE username IN ({})",
+            list(names.len(), 1)
+        );
+        let users: Vec<(i64, String)> = with_tx!(&mut self.tx, tx => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for name in &names {
+                query = query.bind(*name);
+            }
+            query.fetch_all(&mut **tx).await?
+        });
+        let users: HashMap<&str, i64> = users
+            .iter()
+            .map(|(id, name)| (name.as_str(), *id))
+            .collect();
+        let sql = format!(
+            "SELECT key_digest, user_id FROM tokenauth_tokens WHERE key_digest IN ({})",
+            list(digests.len(), 1)
+        );
+        let existing: Vec<(String, i64)> = with_tx!(&mut self.tx, tx => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for digest in &digests {
+                query = query.bind(digest.as_str());
+            }
+            query.fetch_all(&mut **tx).await?
+        });
+        let existing: HashMap<&str, i64> = existing
+            .iter()
+            .map(|(digest, user)| (digest.as_str(), *user))
+            .collect();
+        let mut new = Vec::with_capacity(batch.len());
+        let mut seen = HashSet::new();
+        for (token, digest) in batch.iter().zip(&digests) {
+            let Some(&user_id) = users.get(token.username.as_str()) else {
+                return Err(Error::UserNotFound(token.username.clone()));
+            };
+            if !seen.insert(digest.as_str()) {
+                return Err(Error::ImportConflict(format!(
+                    "a key of user {} appears twice",
+                    token.username
+                )));
+            }
+            match existing.get(digest.as_str()) {
+                Some(&owner) if owner == user_id => self.report.tokens_present += 1,
+                Some(_) => {
+                    return Err(Error::ImportConflict(format!(
+                        "a key of user {} is already another user's",
+                        token.username
+                    )));
+                }
+                None => new.push((token, user_id, digest)),
+            }
+        }
+        for (token, _, _) in &new {
+            if !token.key.is_drf_format() {
+                self.report.warnings.push(ImportWarning::NonStandardKey {
+                    username: token.username.clone(),
+                    length: token.key.expose_secret().chars().count(),
+                });
+            }
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO tokenauth_tokens (user_id, key_digest, name, created) VALUES {}",
+            placeholders(new.len(), 4, 1)
+        );
+        let inserted = with_tx!(&mut self.tx, tx => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (token, user_id, digest) in &new {
+                query = query
+                    .bind(*user_id)
+                    .bind(digest.as_str())
+                    .bind(token.name.as_str())
+                    .bind(token.created);
+            }
+            query.execute(&mut **tx).await?.rows_affected()
+        });
+        self.report.tokens_imported += inserted;
+        Ok(())
+    }
+
+    /// Writes everything, and returns the report.
+    ///
+    /// # Errors
+    /// A database error; then nothing is written.
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+    pub async fn commit(self) -> Result<ImportReport, Error> {
+        let Import {
+            tx,
+            report,
+            kept_ids,
+        } = self;
+        match tx {
+            #[cfg(feature = "sqlite")]
+            Tx::Sqlite(tx) => tx.commit().await?, // AUTOINCREMENT moves past kept ids itself
+            #[cfg(feature = "postgres")]
+            Tx::Postgres(mut tx) => {
+                if kept_ids {
+                    // The identity must not hand out an id that an import took.
+                    sqlx::query(
+                        "SELECT setval(pg_get_serial_sequence('tokenauth_users', 'id'), \
+                         (SELECT COALESCE(max(id), 0) + 1 FROM tokenauth_users), false)",
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?
+            }
+        }
+        Ok(report)
+    }
+
+    /// Writes nothing, and returns what a commit would have done (a dry run).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn rollback(self) -> Result<ImportReport, Error> {
+        let report = self.report;
+        with_tx!(self.tx, tx => tx.rollback().await?);
+        Ok(report)
+    }
+}
