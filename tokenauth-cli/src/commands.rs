@@ -48,6 +48,28 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
                 .into(),
         );
     };
+    if let Command::MigrateDjango = cli.command {
+        let store = Store::connect_existing(&url).await.map_err(store_error)?;
+        let applied = tokenauth::django::migrate(&store)
+            .await
+            .map_err(store_error)?;
+        for migration in &applied {
+            say!(
+                "Applied migration {} {}",
+                migration.version,
+                migration.description
+            );
+        }
+        say!(
+            "Django's database is ready for tokenauth::django::DjangoUser{}",
+            if applied.is_empty() {
+                " (it was already)"
+            } else {
+                ""
+            }
+        );
+        return Ok(());
+    }
     if let Command::Migrate = cli.command {
         let store = Store::connect(&url).await.map_err(store_error)?;
         let applied = store.migrate().await.map_err(store_error)?;
@@ -82,7 +104,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let store = store.with_policy(policy);
     match cli.command {
-        Command::Migrate => unreachable!("handled above"),
+        Command::Migrate | Command::MigrateDjango => unreachable!("handled above"),
         Command::CreateUser {
             username,
             password_stdin,

@@ -119,6 +119,12 @@ enum Command {
         #[arg(long)]
         key_stdin: bool,
     },
+    /// Prepare a Django database (PostgreSQL) so that a tokenauth service authenticates the
+    /// keys Django keeps issuing (`tokenauth::django::DjangoUser`): adds an index on the
+    /// digest of `authtoken_token.key` and a view. Django's tables are not altered.
+    ///
+    /// Run it with `--database-url` naming Django's database, after Django's `migrate`.
+    MigrateDjango,
     /// Import users, their password hashes and their DRF tokens from a Django database, in one
     /// transaction: `auth_user` and `authtoken_token` by default.
     ///

@@ -87,6 +87,9 @@ pub enum Error {
         "unsupported database URL `{0}`: expected `sqlite:…` (feature `sqlite`) or `postgres://…` (feature `postgres`)"
     )]
     UnsupportedUrl(String),
+    /// The operation is not available on this store's backend.
+    #[error("not supported here: {0}")]
+    Unsupported(&'static str),
     /// Another user already has this username.
     #[error("a user named `{0}` already exists")]
     UsernameTaken(String),

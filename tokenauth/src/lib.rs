@@ -39,6 +39,8 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+#[cfg(feature = "postgres")]
+pub mod django;
 // `#[token_auth]` and `keyword!` expand to `::tokenauth::…` paths, also inside this crate.
 extern crate self as tokenauth;
 

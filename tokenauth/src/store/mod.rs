@@ -49,6 +49,18 @@ pub struct AppliedMigration {
     pub description: String,
 }
 
+/// The migrations of `migrator` that were not among `before` (versions applied before a run).
+pub(crate) fn applied(migrator: &sqlx::migrate::Migrator, before: &[i64]) -> Vec<AppliedMigration> {
+    migrator
+        .iter()
+        .filter(|migration| !before.contains(&migration.version))
+        .map(|migration| AppliedMigration {
+            version: migration.version,
+            description: migration.description.to_string(),
+        })
+        .collect()
+}
+
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database behind tokenauth: a sqlx pool for SQLite or PostgreSQL.
@@ -227,14 +239,7 @@ impl Store {
                 (before, migrator)
             }
         };
-        Ok(migrator
-            .iter()
-            .filter(|migration| !before.contains(&migration.version))
-            .map(|migration| AppliedMigration {
-                version: migration.version,
-                description: migration.description.to_string(),
-            })
-            .collect())
+        Ok(applied(&migrator, &before))
     }
 
     /// Uses `policy` for every operation through this store and its clones (see [`Policy`](crate::Policy)).

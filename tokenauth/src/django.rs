@@ -1,0 +1,140 @@
+//! Running beside Django during a gradual migration (PostgreSQL): a poem service
+//! authenticates the keys that a running Django REST framework keeps issuing and deleting in
+//! `authtoken_token`, against Django's `auth_user`, with one indexed query per request.
+//!
+//! [`migrate`] (or `tokenauth migrate-django`) adds to Django's database an index on the
+//! SHA-256 digest of `authtoken_token.key` and a view, `tokenauth_django_tokens`, showing
+//! DRF's tokens with the columns of tokenauth's tokens table — computed from Django's own
+//! rows, so no key is copied anywhere and a token Django creates or deletes is seen by the
+//! next request. Django's tables are not altered. [`DjangoUser`] is the [`AuthUser`] reading
+//! `auth_user` through that view:
+//!
+//! ```no_run
+//! use poem::web::Json;
+//! use poem::{Route, get, handler, EndpointExt as _};
+//! use tokenauth::django::DjangoUser;
+//! use tokenauth::{Store, token_auth};
+//!
+//! #[token_auth(user = DjangoUser)]
+//! #[handler]
+//! async fn me(user: DjangoUser) -> Json<serde_json::Value> {
+//!     Json(serde_json::json!({ "id": user.id, "username": user.username }))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tokenauth::Error> {
+//! // Django's own database, after Django's `migrate`.
+//! let store = Store::connect("postgres://django@db/django").await?;
+//! tokenauth::django::migrate(&store).await?;
+//! store.check_user_type::<DjangoUser>().await?;
+//! let app = Route::new().at("/me", get(me)).data(store);
+//! # let _ = app;
+//! # Ok(()) }
+//! ```
+//!
+//! What differs from tokenauth's own tokens: Django issues the keys (tokenauth stores digests
+//! only, so it cannot write a key into Django's table — `Tokens::create` fails there);
+//! revoking through tokenauth (`Tokens::revoke`, `AuthApi`'s logout) deletes Django's row;
+//! DRF's tokens never expire unless `Policy::max_ttl` says so, grant no scopes, and keep no
+//! last use. A user deleted in Django takes their token with them (`Invalid token.`), an
+//! inactive one gets `User inactive or deleted.`, as in DRF.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{AppliedMigration, AuthUser, Error, Store};
+
+/// The table recording the migrations that [`migrate`] applied to Django's database.
+///
+/// ```
+/// assert_eq!(tokenauth::django::MIGRATIONS_TABLE, "_tokenauth_django_migrations");
+/// ```
+pub const MIGRATIONS_TABLE: &str = "_tokenauth_django_migrations";
+
+/// A row of Django's `auth_user` (`django.contrib.auth.models.User`), authenticated by the keys
+/// of DRF's `authtoken_token` (see the [module](self)).
+///
+/// ```
+/// fn takes_a_user_type<U: tokenauth::AuthUser>() {}
+/// takes_a_user_type::<tokenauth::django::DjangoUser>();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[non_exhaustive]
+pub struct DjangoUser {
+    /// `auth_user.id` (Django's `AutoField`: a 32-bit integer).
+    pub id: i32,
+    /// The login name.
+    pub username: String,
+    /// The e-mail address (may be empty).
+    pub email: String,
+    /// The first name (may be empty).
+    pub first_name: String,
+    /// The last name (may be empty).
+    pub last_name: String,
+    /// Inactive users are refused: `User inactive or deleted.`
+    pub is_active: bool,
+    /// Whether the user may use Django's admin site.
+    pub is_staff: bool,
+    /// Whether the user has every permission in Django.
+    pub is_superuser: bool,
+    /// When the account was created.
+    pub date_joined: DateTime<Utc>,
+    /// When the user last logged in to Django, if ever.
+    pub last_login: Option<DateTime<Utc>>,
+}
+
+impl AuthUser for DjangoUser {
+    const TABLE: &'static str = "auth_user";
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "date_joined",
+        "last_login",
+    ];
+    const TOKENS_TABLE: &'static str = "tokenauth_django_tokens";
+    fn is_active(&self) -> bool {
+        self.is_active
+    }
+}
+
+/// Prepares Django's database (PostgreSQL, after Django's own `migrate`) for [`DjangoUser`]:
+/// applies the migrations in `migrations/django` — a digest function, two indexes on
+/// `authtoken_token` and the view `tokenauth_django_tokens` — recorded in
+/// [`MIGRATIONS_TABLE`], and returns those it applied. Idempotent.
+///
+/// # Errors
+/// [`Error::Unsupported`] on SQLite; [`Error::Migrate`] if Django's tables are missing (run
+/// Django's `migrate` with `rest_framework.authtoken` installed first) or a migration fails.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// let sqlite = tokenauth::Store::connect("sqlite::memory:").await?;
+/// assert!(matches!(
+///     tokenauth::django::migrate(&sqlite).await,
+///     Err(tokenauth::Error::Unsupported(_))
+/// ));
+/// # Ok(()) }
+/// ```
+pub async fn migrate(store: &Store) -> Result<Vec<AppliedMigration>, Error> {
+    let Some(pool) = store.postgres_pool() else {
+        return Err(Error::Unsupported(
+            "running beside Django needs PostgreSQL (Django's database)",
+        ));
+    };
+    let sql = "SELECT version FROM _tokenauth_django_migrations WHERE success";
+    let before: Vec<i64> = sqlx::query_scalar(sql)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+    let mut migrator = sqlx::migrate!("migrations/django");
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator.run(pool).await?;
+    Ok(crate::store::applied(&migrator, &before))
+}
