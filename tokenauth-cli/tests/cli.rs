@@ -119,6 +119,47 @@ fn a_missing_sqlite_file_is_not_created_except_by_migrate() {
     assert!(path.exists());
 }
 
+/// `import-django` refuses names that are not plain identifiers, URLs it cannot read and
+/// databases without Django's tables, with one line and a non-zero exit, writing nothing.
+#[test]
+fn import_django_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("target.db").display());
+    tokenauth(&url).arg("migrate").assert().success();
+    let not_django = format!("sqlite://{}", dir.path().join("target.db").display());
+    tokenauth(&url)
+        .args(["import-django", "--from", &not_django, "--user-table"])
+        .arg("auth_user\"; DROP TABLE x; --")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("a table or column name is"));
+    tokenauth(&url)
+        .args(["import-django", "--from", "mysql://django@db/django"])
+        .assert()
+        .code(1)
+        .stderr("error: --from takes a sqlite:// or postgres:// URL\n");
+    let missing = format!("sqlite://{}", dir.path().join("missing.db").display());
+    tokenauth(&url)
+        .args(["import-django", "--from", &missing])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(
+            "error: cannot open the Django database",
+        ));
+    assert!(
+        !dir.path().join("missing.db").exists(),
+        "read only: not created"
+    );
+    tokenauth(&url)
+        .args(["import-django", "--from", &not_django])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::starts_with("error: cannot read the Django database")
+                .and(predicate::str::contains("auth_user")),
+        );
+}
+
 #[test]
 fn an_unmigrated_database_says_to_migrate() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,11 +177,22 @@ fn an_unmigrated_database_says_to_migrate() {
 
 /// Every subcommand, end to end, checked through the library on the same database.
 fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
+    // A new database: migrate says what it applied; then that there is nothing to apply.
+    let out = tokenauth(url).arg("migrate").assert().success();
+    let applied = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        applied.starts_with("Applied migration 20261127000001 initial\n"),
+        "{applied}"
+    );
+    assert!(
+        applied.ends_with("migrations: tokenauth's tables are up to date\n"),
+        "{applied}"
+    );
     tokenauth(url)
         .arg("migrate")
         .assert()
         .success()
-        .stdout("tokenauth's tables are up to date\n");
+        .stdout("tokenauth's tables are up to date: no migration to apply\n");
     let store = runtime.block_on(Store::connect_existing(url)).unwrap();
 
     tokenauth(url)
@@ -237,14 +289,15 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
     }
     assert!(runtime.block_on(store.authenticate(&third)).is_ok());
 
-    // Importing a Django key; importing it again changes nothing.
+    // Importing a Django key (shown to nobody); importing it again changes nothing.
     let drf_key = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
     tokenauth(url)
         .args(["create-token", "alice", "--key-stdin", "--name", "django"])
         .write_stdin(format!("{drf_key}\n"))
         .assert()
         .success()
-        .stdout(format!("Generated token {drf_key} for user alice\n"));
+        .stdout("Imported a token for user alice\n") // never the key
+        .stderr("");
     let out = tokenauth(url)
         .args(["create-token", "bot"])
         .assert()
