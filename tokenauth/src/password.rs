@@ -26,7 +26,7 @@ use crate::Error;
 
 mod django;
 
-pub(crate) use django::hasher_name;
+pub(crate) use django::{hasher_name, pbkdf2_iterations};
 
 /// Whether a stored hash is one tokenauth can verify (an Argon2 PHC string within the limits,
 /// or one of Django's supported formats), so that some password can match it.

@@ -57,6 +57,12 @@ pub fn password_verifications() -> u64 {
     crate::password::verifications()
 }
 
+/// How many PBKDF2 iterations Django-format password checks in this process have run (for
+/// tests that check Django's `harden_runtime`).
+pub fn pbkdf2_iterations() -> u64 {
+    crate::password::pbkdf2_iterations()
+}
+
 /// Parses an obtain-token body as the login view does (for the fuzzers and property tests):
 /// `Ok(())` for a valid login, `Err((status, body))` with the refusal otherwise.
 #[cfg(feature = "openapi")]

@@ -15,6 +15,8 @@
 //! a stored hash asking for more work than [`MAX_PBKDF2_ITERATIONS`], [`MAX_BCRYPT_COST`] or
 //! the scrypt limits never matches and costs the usual dummy work instead.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use base64ct::{Base64, Encoding as _};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -39,6 +41,15 @@ const MAX_SCRYPT_WORK: u64 = 4 * MAX_SCRYPT_MEMORY;
 
 /// Django's prefix of an unusable password (`UNUSABLE_PASSWORD_PREFIX`).
 pub(crate) const UNUSABLE_PREFIX: char = '!';
+
+/// PBKDF2 iterations computed by this process, so tests can check structurally that a wrong
+/// password costs Django's `harden_runtime` work.
+static PBKDF2_ITERATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many PBKDF2 iterations this process has computed.
+pub(crate) fn pbkdf2_iterations() -> u64 {
+    PBKDF2_ITERATIONS.load(Ordering::Relaxed)
+}
 
 /// The PBKDF2 digests Django uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +247,7 @@ impl Legacy<'_> {
 }
 
 fn pbkdf2_base64(digest: Pbkdf2Digest, password: &str, salt: &str, iterations: u32) -> String {
+    PBKDF2_ITERATIONS.fetch_add(u64::from(iterations), Ordering::Relaxed);
     let (password, salt) = (password.as_bytes(), salt.as_bytes());
     match digest {
         Pbkdf2Digest::Sha256 => {

@@ -220,6 +220,12 @@ impl Store {
     /// the user is active, `None` otherwise. An unknown username costs the same Argon2
     /// verification as a wrong password, so response times do not reveal which usernames exist.
     ///
+    /// The stored hash may be tokenauth's Argon2id or one imported from Django
+    /// (`pbkdf2_sha256`, `pbkdf2_sha1`, `argon2`, `bcrypt_sha256`, `scrypt`; see
+    /// [`ImportUser`](crate::ImportUser)). When the password matches a hash that is not the
+    /// policy's Argon2id ([`Policy::argon2`](crate::Policy::argon2)), the hash is replaced by
+    /// one that is, as Django's `must_update` does; the user's tokens are kept.
+    ///
     /// To issue a token for a password, use [`Store::login`]: it checks and issues in one
     /// step that a concurrent password change cannot slip between.
     ///

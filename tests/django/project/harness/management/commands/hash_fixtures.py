@@ -6,6 +6,9 @@ Writes a JSON list of {"hasher", "password", "encoded", "django_version"}:
   parameters, once with an ASCII password and once with a non-ASCII one;
 - "argon2id_weak_phc": a plain PHC string from argon2-cffi with parameters below
   m=19456,t=2,p=1 (m=8192,t=1,p=1), and "argon2id_strong_phc" with m=65536,t=3,p=4;
+- "pbkdf2_sha256_600000": Django's own PBKDF2 hasher with Django 5.0's 600,000 iterations, as a
+  user who last logged in under Django 5.0 has it (`must_update`, and `harden_runtime` on a
+  wrong password);
 - "unusable": `make_password(None)` (password null).
 
 Every entry is checked with Django's `check_password` (or argon2-cffi for the PHC strings)
@@ -14,7 +17,12 @@ before it is written.
 import secrets
 
 import argon2
-from django.contrib.auth.hashers import check_password, identify_hasher, make_password
+from django.contrib.auth.hashers import (
+    check_password,
+    get_hasher,
+    identify_hasher,
+    make_password,
+)
 from django.core.management.base import BaseCommand, CommandError
 
 from harness.common import HASHERS, versions, write_json
@@ -60,6 +68,13 @@ class Command(BaseCommand):
             except argon2.exceptions.VerificationError as err:
                 raise CommandError(f"{name}: argon2-cffi does not verify its own hash") from err
             add(name, password, encoded)
+
+        pbkdf2 = get_hasher("pbkdf2_sha256")
+        password = secrets.token_urlsafe()
+        encoded = pbkdf2.encode(password, pbkdf2.salt(), iterations=600_000)
+        if not check_password(password, encoded) or not pbkdf2.must_update(encoded):
+            raise CommandError("pbkdf2_sha256_600000: Django does not verify or update it")
+        add("pbkdf2_sha256_600000", password, encoded)
 
         add("unusable", None, make_password(None))
 
