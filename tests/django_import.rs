@@ -276,6 +276,30 @@ async fn imports_keep_ids_and_are_idempotent(store: Store) {
         50
     );
 
+    // Changed at the source since: reported, and left as it is.
+    let mut changed = more.clone();
+    changed[0].is_active = false;
+    changed[1].password_hash = Some("pbkdf2_sha256$1000000$salt$hash".into());
+    let report = store.import_users(&changed).await.unwrap();
+    assert_eq!((report.users_imported, report.users_present), (0, 4));
+    assert_eq!(
+        report.warnings,
+        [
+            ImportWarning::Changed {
+                username: "alice".into(),
+                fields: vec!["is_active"]
+            },
+            ImportWarning::Changed {
+                username: "bob".into(),
+                fields: vec!["password"]
+            },
+        ]
+    );
+    assert!(
+        store.user(7).await.unwrap().unwrap().is_active,
+        "not overwritten"
+    );
+
     // The database's own numbering continues after the imported ids.
     let erin = store.create_user("erin", None).await.unwrap();
     assert!(erin.id > 50, "{}", erin.id);

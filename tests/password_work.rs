@@ -40,36 +40,55 @@ async fn a_wrong_username_costs_one_verification_like_a_wrong_password() {
         date_joined: chrono::Utc::now(),
     };
     store
-        .import_users(&[imported(100, "current", &current), imported(101, "older", &older)])
+        .import_users(&[
+            imported(100, "current", &current),
+            imported(101, "older", &older),
+        ])
         .await
         .unwrap();
-    let iterations = |before: u64| tokenauth::__private::pbkdf2_iterations() - before;
-    for username in ["current", "older"] {
-        let (verifications, pbkdf2) = (
-            tokenauth::__private::password_verifications(),
+    // (Argon2 computations, PBKDF2 iterations) of one `check_password`.
+    let work = async |username: &str, password: &str| {
+        let (argon2, pbkdf2) = (
+            tokenauth::__private::argon2_computations(),
             tokenauth::__private::pbkdf2_iterations(),
         );
-        assert!(store.check_password(username, "wrong").await.unwrap().is_none());
-        assert_eq!(
-            iterations(pbkdf2),
-            1_000_000,
-            "{username}: a wrong password costs Django 5.2's iterations, whatever the hash's"
+        let matched = store
+            .check_password(username, password)
+            .await
+            .unwrap()
+            .is_some();
+        let work = (
+            tokenauth::__private::argon2_computations() - argon2,
+            tokenauth::__private::pbkdf2_iterations() - pbkdf2,
         );
-        assert_eq!(tokenauth::__private::password_verifications() - verifications, 1);
+        (matched, work)
+    };
+    // While Django's PBKDF2 hashes are in the store, every failure costs what a failure
+    // costs for a current Django hash (Django 5.2's 1,000,000 iterations, whatever the
+    // hash's own count: `harden_runtime`) and an Argon2id verification, whoever the user:
+    // not yet migrated, migrated (alice) or unknown. Timing tells none of them apart.
+    for username in ["current", "older", "alice", "nobody", "nopass"] {
+        assert_eq!(
+            work(username, "wrong").await,
+            (false, (1, 1_000_000)),
+            "{username}: a failed login"
+        );
     }
     // The right password costs the hash's own iterations, then the upgrade's Argon2id.
-    let pbkdf2 = tokenauth::__private::pbkdf2_iterations();
-    assert!(store.check_password("older", &older_password).await.unwrap().is_some());
-    assert_eq!(iterations(pbkdf2), 600_000);
-    let pbkdf2 = tokenauth::__private::pbkdf2_iterations();
-    assert!(store.check_password("current", &current_password).await.unwrap().is_some());
-    assert_eq!(iterations(pbkdf2), 1_000_000);
-    // Upgraded: no PBKDF2 any more.
-    let pbkdf2 = tokenauth::__private::pbkdf2_iterations();
-    assert!(store.check_password("older", "wrong").await.unwrap().is_none());
-    assert_eq!(iterations(pbkdf2), 0);
-    // An unknown user costs Argon2id, never PBKDF2 (as Django runs its preferred hasher).
-    let pbkdf2 = tokenauth::__private::pbkdf2_iterations();
-    assert!(store.check_password("nobody", "wrong").await.unwrap().is_none());
-    assert_eq!(iterations(pbkdf2), 0);
+    assert_eq!(work("older", &older_password).await, (true, (1, 600_000)));
+    assert_eq!(
+        work("current", &current_password).await,
+        (true, (1, 1_000_000))
+    );
+    // Upgraded: the padding stays while the other Django hashes do…
+    store
+        .import_users(&[imported(102, "pending", &older)])
+        .await
+        .unwrap();
+    assert_eq!(work("older", "wrong").await, (false, (1, 1_000_000)));
+    assert_eq!(work("pending", &older_password).await, (true, (1, 600_000)));
+    // …and ends with the last of them (this store checks again after an import).
+    store.import_users(&[]).await.unwrap();
+    assert_eq!(work("nobody", "wrong").await, (false, (1, 0)));
+    assert_eq!(work("older", "wrong").await, (false, (1, 0)));
 }

@@ -211,7 +211,15 @@ async fn create_token(
     }
     options.validate().map_err(|err| format!("error: {err}"))?;
     let key = if key_stdin {
-        Key::import(input::stdin_line("key")?).map_err(|err| format!("error: {err}"))?
+        let key = Key::import(input::stdin_line("key")?).map_err(|err| format!("error: {err}"))?;
+        if !key.is_drf_format() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: the key is not DRF's format (40 hexadecimal digits): it works, but a \
+                 short key is easier to guess"
+            );
+        }
+        key
     } else {
         store.generate_key().map_err(store_error)?
     };

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokenauth::sqlx::{self, Connection as _, Row as _};
 use tokenauth::{ImportReport, ImportToken, ImportUser, Key, Store};
 use tokenauth_cli::printable;
+use zeroize::Zeroizing;
 
 use crate::commands::{Failure, store_error};
 
@@ -22,7 +23,12 @@ const LISTED_WARNINGS: usize = 20;
 pub(crate) struct ImportDjango {
     /// The Django database, read only: `sqlite:///path/to/db.sqlite3` or
     /// `postgres://user@host/db`.
-    #[arg(long = "from", value_name = "URL")]
+    #[arg(
+        long = "from",
+        value_name = "URL",
+        env = "DJANGO_DATABASE_URL",
+        hide_env_values = true
+    )]
     from: String,
     /// Report what would be imported, and write nothing.
     #[arg(long)]
@@ -113,6 +119,55 @@ impl Source {
         }
     }
 
+    /// The columns of `table` (none if there is no such table).
+    async fn columns(&mut self, table: &str) -> Result<Vec<String>, sqlx::Error> {
+        match self {
+            Source::Sqlite(conn) => {
+                sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
+                    .bind(table)
+                    .fetch_all(&mut *conn)
+                    .await
+            }
+            Source::Postgres(conn) => {
+                sqlx::query_scalar(
+                    "SELECT column_name::text FROM information_schema.columns \
+                     WHERE table_name = $1 AND table_schema = ANY (current_schemas(false))",
+                )
+                .bind(table)
+                .fetch_all(&mut *conn)
+                .await
+            }
+        }
+    }
+
+    /// Checks that `table` has `columns`: a name that is not a column must not be read as
+    /// something else (SQLite takes an unknown double-quoted name for a string).
+    async fn check_columns(&mut self, table: &str, columns: &[&str]) -> Result<(), String> {
+        let found = self
+            .columns(table)
+            .await
+            .map_err(|err| format!("error: cannot read the Django database: {err}"))?;
+        if found.is_empty() {
+            return Err(format!(
+                "error: the Django database has no table {table} (see --user-table, \
+                 --token-table, --no-tokens)"
+            ));
+        }
+        let missing: Vec<&str> = columns
+            .iter()
+            .copied()
+            .filter(|column| !found.iter().any(|found| found == column))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "error: the table {table} has no column {} (see --id-field, --username-field)",
+                missing.join(", ")
+            ))
+        }
+    }
+
     async fn count(&mut self, table: &str) -> Result<i64, sqlx::Error> {
         let sql = format!("SELECT count(*) FROM \"{table}\"");
         with_source!(self, conn => sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
@@ -162,13 +217,12 @@ impl Source {
         Ok(rows)
     }
 
-    /// Up to [`PAGE`] tokens of users with an id above `after`, by user id (DRF's token is
-    /// one per user): `(user id, key, created, username)`.
+    /// Up to [`PAGE`] tokens with a key above `after`, by key: `(key, created, username)`.
     async fn tokens(
         &mut self,
         options: &ImportDjango,
-        after: i64,
-    ) -> Result<Vec<(i64, String, DateTime<Utc>, String)>, sqlx::Error> {
+        after: &str,
+    ) -> Result<Vec<(Zeroizing<String>, DateTime<Utc>, String)>, sqlx::Error> {
         let ImportDjango {
             user_table,
             username_field,
@@ -177,10 +231,9 @@ impl Source {
             ..
         } = options;
         let sql = format!(
-            "SELECT CAST(t.user_id AS BIGINT) AS user_id, t.\"key\" AS key, t.created AS created, \
-             u.\"{username_field}\" AS username \
+            "SELECT t.\"key\" AS key, t.created AS created, u.\"{username_field}\" AS username \
              FROM \"{token_table}\" t JOIN \"{user_table}\" u ON u.\"{id_field}\" = t.user_id \
-             WHERE t.user_id > $1 ORDER BY t.user_id LIMIT $2"
+             WHERE t.\"key\" > $1 ORDER BY t.\"key\" LIMIT $2"
         );
         with_source!(self, conn => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after)
@@ -194,8 +247,7 @@ impl Source {
                     Err(_) => row.try_get::<NaiveDateTime, _>("created")?.and_utc(),
                 };
                 Ok((
-                    row.try_get("user_id")?,
-                    row.try_get("key")?,
+                    Zeroizing::new(row.try_get("key")?),
                     created,
                     row.try_get("username")?,
                 ))
@@ -222,6 +274,30 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
         .map_err(|err| format!("error: --token-name: {err}"))?;
     let mut source = Source::open(&options.from).await?;
     let read_failed = |err: sqlx::Error| format!("error: cannot read the Django database: {err}");
+    let ImportDjango {
+        user_table,
+        username_field,
+        id_field,
+        token_table,
+        ..
+    } = &options;
+    source
+        .check_columns(
+            user_table,
+            &[
+                id_field,
+                username_field,
+                "password",
+                "is_active",
+                "date_joined",
+            ],
+        )
+        .await?;
+    if !options.no_tokens {
+        source
+            .check_columns(token_table, &["key", "created", "user_id"])
+            .await?;
+    }
     let users = source
         .count(&options.user_table)
         .await
@@ -249,8 +325,17 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
     let mut after = i64::MIN;
     loop {
         let page = source.users(&options, after).await.map_err(read_failed)?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
+        let Some(&(last, _)) = page.last() else {
+            break;
+        };
+        if last <= after {
+            return Err(format!(
+                "error: the column {id_field} of {user_table} does not order the users \
+                 (an integer primary key is needed)"
+            )
+            .into());
+        }
+        after = last;
         let count = page.len() as u64;
         let page: Vec<ImportUser> = page.into_iter().map(|(_, user)| user).collect();
         import.users(&page).await.map_err(import_error)?;
@@ -260,18 +345,18 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
     let mut unsendable = 0u64;
     if !options.no_tokens {
         progress.set_message("tokens");
-        let mut after = i64::MIN;
+        let mut after = Zeroizing::new(String::new());
         loop {
-            let page = source.tokens(&options, after).await.map_err(read_failed)?;
-            let Some(&(last, ..)) = page.last() else {
+            let page = source.tokens(&options, &after).await.map_err(read_failed)?;
+            let Some((last, ..)) = page.last() else {
                 break;
             };
-            after = last;
+            after = last.clone();
             let count = page.len() as u64;
             let mut batch = Vec::with_capacity(page.len());
-            for (_, key, created, username) in page {
+            for (key, created, username) in page {
                 // Whitespace or non-ASCII: no client can send it in an `Authorization` header.
-                match Key::import(key) {
+                match Key::import(key.as_str()) {
                     Ok(key) => batch.push(ImportToken {
                         username,
                         key,
@@ -346,6 +431,7 @@ fn import_error(err: tokenauth::Error) -> String {
         {
             format!("error: {err} (has `tokenauth migrate` been run on the target database?)")
         }
-        other => store_error(other),
+        // Usernames in the message come from the Django database: escaped for the terminal.
+        other => printable(&store_error(other)),
     }
 }

@@ -154,10 +154,54 @@ fn import_django_refuses_bad_input() {
         .args(["import-django", "--from", &not_django])
         .assert()
         .code(1)
+        .stderr("error: the Django database has no table auth_user (see --user-table, --token-table, --no-tokens)\n");
+
+    // A column that does not exist is an error, not (as SQLite would read "idx") a constant.
+    let django = dir.path().join("django.db");
+    let django_url = format!("sqlite://{}", django.display());
+    runtime().block_on(async {
+        use tokenauth::sqlx::Connection as _;
+        let options = tokenauth::sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&django)
+            .create_if_missing(true);
+        let mut conn = tokenauth::sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        for sql in [
+            "CREATE TABLE auth_user (id INTEGER PRIMARY KEY, username TEXT, password TEXT, \
+             is_active BOOL, date_joined DATETIME)",
+            "INSERT INTO auth_user VALUES (1, 'alice', '!', 1, '2020-01-01 00:00:00')",
+        ] {
+            tokenauth::sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    });
+    tokenauth(&url)
+        .args([
+            "import-django",
+            "--from",
+            &django_url,
+            "--no-tokens",
+            "--id-field",
+            "idx",
+        ])
+        .assert()
+        .code(1)
         .stderr(
-            predicate::str::starts_with("error: cannot read the Django database")
-                .and(predicate::str::contains("auth_user")),
+            "error: the table auth_user has no column idx (see --id-field, --username-field)\n",
         );
+    tokenauth(&url)
+        .args(["import-django", "--from", &django_url])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no table authtoken_token"));
+    tokenauth(&url)
+        .args(["import-django", "--from", &django_url, "--no-tokens"])
+        .assert()
+        .success()
+        .stdout("Users: 1 imported, 0 already present\nTokens: 0 imported, 0 already present\n");
 }
 
 #[test]

@@ -48,6 +48,14 @@ pub(crate) fn verifications() -> u64 {
     VERIFICATIONS.load(Ordering::Relaxed)
 }
 
+/// Argon2 computations (hashes and verifications, dummy ones included) run by this process.
+static ARGON2_COMPUTATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many Argon2 computations this process has run.
+pub(crate) fn argon2_computations() -> u64 {
+    ARGON2_COMPUTATIONS.load(Ordering::Relaxed)
+}
+
 /// The most Argon2 memory one verification may use (KiB, i.e. 1 KiB blocks), and the most work
 /// (memory × passes): a stored hash asking for more never matches — it is verified as a
 /// dummy instead, costing the usual work — so a corrupt or hostile row can make a worker
@@ -211,16 +219,22 @@ impl Hasher {
     /// over-limit hash still cost one full verification against a fixed dummy hash, so that a
     /// wrong username takes as long as a wrong password. A match against a hash that is not
     /// the policy's Argon2id comes with its replacement, computed in the same job.
+    ///
+    /// With `pad_like_django` (the store holds PBKDF2 hashes imported from Django), a failed
+    /// check costs at least one Argon2id computation *and* Django's 1,000,000 PBKDF2
+    /// iterations, whichever the hash — none, Argon2id or PBKDF2 — so that a failure does not
+    /// tell an unknown user from a migrated one or from one not yet migrated.
     pub(crate) async fn verify(
         &self,
         password: &str,
         stored: Option<String>,
+        pad_like_django: bool,
     ) -> Result<Verified, Error> {
         let password = zeroizing(password);
         let cost = self.limits.cost;
         let kept = self.kept_blocks();
         self.run(move |memory| {
-            let verified = verify_with(&password, stored.as_deref(), memory, cost);
+            let verified = verify_with(&password, stored.as_deref(), memory, cost, pad_like_django);
             shrink(memory, kept);
             verified
         })
@@ -376,6 +390,7 @@ fn hash_with(password: &str, memory: &mut Vec<Block>, cost: Cost) -> Result<Stri
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     let failed = |err: &dyn std::fmt::Display| Error::PasswordHash(err.to_string());
     let memory = blocks(memory, params.block_count())?;
+    ARGON2_COMPUTATIONS.fetch_add(1, Ordering::Relaxed);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, memory)
         .map_err(|err| failed(&err))?;
@@ -394,12 +409,16 @@ fn verify_with(
     stored: Option<&str>,
     memory: &mut Vec<Block>,
     cost: Cost,
+    pad_like_django: bool,
 ) -> Result<Verified, Error> {
     VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+    // The work done so far, for the padding of a failure.
+    let (mut argon2_done, mut pbkdf2_done) = (false, false);
     // (matched, whether a match must be rehashed); `None`: no usable hash.
     let checked = match stored.map(Format::of) {
         Some(Format::Phc { phc, django }) => match Stored::parse(phc) {
             Some(hash) => {
+                argon2_done = true;
                 let matched = hash.matches(password, memory)?;
                 Some((matched, django || cost.is_stronger_than(&hash)))
             }
@@ -410,6 +429,7 @@ fn verify_with(
             if !matched {
                 legacy.harden(password);
             }
+            pbkdf2_done = legacy.is_pbkdf2();
             Some((matched, true))
         }
         Some(Format::Unusable) | None => None,
@@ -419,19 +439,34 @@ fn verify_with(
         None => {
             // A missing, unusable, unknown or over-limit hash never matches, and costs the
             // same work as a real one: the dummy hash's.
-            let dummy = dummy_hash(memory)?;
-            let dummy = Stored::parse(dummy)
-                .ok_or_else(|| Error::PasswordHash("the dummy hash is unusable".to_owned()))?;
-            dummy.matches(password, memory)?;
+            dummy_verification(password, memory)?;
+            argon2_done = true;
             (false, false)
         }
     };
+    if !matched && pad_like_django {
+        if !argon2_done {
+            dummy_verification(password, memory)?;
+        }
+        if !pbkdf2_done {
+            django::pbkdf2_like_django(password);
+        }
+    }
     let upgrade = if matched && outdated {
         Some(hash_with(password, memory, cost)?)
     } else {
         None
     };
     Ok(Verified { matched, upgrade })
+}
+
+/// One Argon2id verification against a fixed dummy hash: the cost of a real one.
+fn dummy_verification(password: &str, memory: &mut Vec<Block>) -> Result<(), Error> {
+    let dummy = dummy_hash(memory)?;
+    let dummy = Stored::parse(dummy)
+        .ok_or_else(|| Error::PasswordHash("the dummy hash is unusable".to_owned()))?;
+    dummy.matches(password, memory)?;
+    Ok(())
 }
 
 /// A stored Argon2 hash, parsed and within the limits.
@@ -475,6 +510,7 @@ impl Stored {
             return Ok(false);
         };
         let memory = blocks(memory, self.params.block_count())?;
+        ARGON2_COMPUTATIONS.fetch_add(1, Ordering::Relaxed);
         let computed = Argon2::new(self.algorithm, self.version, self.params.clone())
             .hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), out, memory);
         if computed.is_err() {
@@ -517,14 +553,14 @@ mod tests {
         assert!(!phc.contains("correct horse"));
         assert!(
             hasher
-                .verify("correct horse", Some(phc.clone()))
+                .verify("correct horse", Some(phc.clone()), false)
                 .await
                 .unwrap()
                 .matched
         );
         assert!(
             !hasher
-                .verify("Correct horse", Some(phc.clone()))
+                .verify("Correct horse", Some(phc.clone()), false)
                 .await
                 .unwrap()
                 .matched
@@ -546,7 +582,10 @@ mod tests {
             .hash_password(b"s3cret")
             .unwrap()
             .to_string();
-        let verified = hasher.verify("s3cret", Some(phc.clone())).await.unwrap();
+        let verified = hasher
+            .verify("s3cret", Some(phc.clone()), false)
+            .await
+            .unwrap();
         assert!(verified.matched);
         // Argon2i version 0x10 with 8 MiB: rehashed as the policy's Argon2id.
         let upgrade = verified.upgrade.expect("an outdated hash is upgraded");
@@ -556,20 +595,20 @@ mod tests {
         );
         assert!(
             hasher
-                .verify("s3cret", Some(upgrade.clone()))
+                .verify("s3cret", Some(upgrade.clone()), false)
                 .await
                 .unwrap()
                 .matched
         );
         assert_eq!(
             hasher
-                .verify("s3cret", Some(upgrade))
+                .verify("s3cret", Some(upgrade), false)
                 .await
                 .unwrap()
                 .upgrade,
             None
         );
-        let wrong = hasher.verify("s3creT", Some(phc)).await.unwrap();
+        let wrong = hasher.verify("s3creT", Some(phc), false).await.unwrap();
         assert_eq!(
             wrong,
             Verified {
@@ -582,21 +621,27 @@ mod tests {
     #[tokio::test]
     async fn missing_corrupt_or_oversized_hashes_never_match() {
         let hasher = hasher();
-        assert!(!hasher.verify("", None).await.unwrap().matched);
+        assert!(!hasher.verify("", None, false).await.unwrap().matched);
         assert!(
             !hasher
-                .verify("x", Some("not a phc string".into()))
+                .verify("x", Some("not a phc string".into()), false)
                 .await
                 .unwrap()
                 .matched
         );
         let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
-        assert!(!hasher.verify("x", Some(huge.into())).await.unwrap().matched);
+        assert!(
+            !hasher
+                .verify("x", Some(huge.into()), false)
+                .await
+                .unwrap()
+                .matched
+        );
         let endless = "$argon2id$v=19$m=19456,t=4294967295,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
         let before = verifications();
         assert!(
             !hasher
-                .verify("x", Some(endless.into()))
+                .verify("x", Some(endless.into()), false)
                 .await
                 .unwrap()
                 .matched
@@ -623,12 +668,13 @@ mod tests {
             workers: Some(1),
             queue: 2,
             max_wait: Duration::from_millis(1),
+            cost: Cost::default(),
         }));
         let phc = hasher.hash("pw").await.unwrap();
         let tasks: Vec<_> = (0..8)
             .map(|_| {
                 let (hasher, phc) = (Arc::clone(&hasher), phc.clone());
-                tokio::spawn(async move { hasher.verify("pw", Some(phc)).await })
+                tokio::spawn(async move { hasher.verify("pw", Some(phc), false).await })
             })
             .collect();
         let mut refused = 0;

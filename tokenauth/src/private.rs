@@ -57,6 +57,11 @@ pub fn password_verifications() -> u64 {
     crate::password::verifications()
 }
 
+/// How many Argon2 computations (hashes, verifications, dummy ones) this process has run.
+pub fn argon2_computations() -> u64 {
+    crate::password::argon2_computations()
+}
+
 /// How many PBKDF2 iterations Django-format password checks in this process have run (for
 /// tests that check Django's `harden_runtime`).
 pub fn pbkdf2_iterations() -> u64 {

@@ -14,19 +14,26 @@ CREATE FUNCTION tokenauth_key_digest(key text) RETURNS text
     AS $$ SELECT encode(sha256(convert_to(key, 'UTF8')), 'hex') $$;
 
 -- A token's id for tokenauth (DRF's tokens have none but their key): the first 63 bits of
--- the digest, so that the key itself is never an identifier.
+-- the digest, so that the key itself is never an identifier. Both bodies name only
+-- pg_catalog's functions: an index on them is rebuilt correctly under any search_path
+-- (pg_restore, and PostgreSQL 17's maintenance operations, use an empty one).
 CREATE FUNCTION tokenauth_key_id(key text) RETURNS bigint
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    AS $$ SELECT ('x' || substr(tokenauth_key_digest(key), 1, 16))::bit(64)::bigint & 9223372036854775807 $$;
+    AS $$ SELECT ('x' || substr(encode(sha256(convert_to(key, 'UTF8')), 'hex'), 1, 16))::bit(64)::bigint
+              & 9223372036854775807 $$;
 
--- The one indexed lookup of each authentication, and of a revocation by id.
+-- The one indexed lookup of each authentication, of a revocation by id, and of a user's
+-- tokens (the view's bigint user id).
 CREATE UNIQUE INDEX tokenauth_authtoken_token_digest ON authtoken_token (tokenauth_key_digest(key));
 CREATE INDEX tokenauth_authtoken_token_id ON authtoken_token (tokenauth_key_id(key));
+CREATE INDEX tokenauth_authtoken_token_user_id ON authtoken_token ((user_id::bigint));
 
 -- DRF's tokens with the columns of `tokenauth_tokens`: the `TOKENS_TABLE` of
 -- `tokenauth::django::DjangoUser`. No plaintext key is stored anywhere new: the view computes
 -- digests from Django's own table. DRF's tokens never expire, have no name, no scopes (so an
--- operation that requires a scope refuses them) and no last-use record.
+-- operation that requires a scope refuses them) and no last-use record. While the view
+-- exists, a Django migration cannot change the type of authtoken_token's columns (none of
+-- DRF's does): drop the view first, and run `tokenauth migrate-django` again after.
 CREATE VIEW tokenauth_django_tokens AS
 SELECT tokenauth_key_id(t.key)     AS id,
        t.user_id::bigint           AS user_id,

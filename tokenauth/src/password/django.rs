@@ -34,8 +34,8 @@ pub(crate) const MAX_PBKDF2_ITERATIONS: u32 = 10 * DJANGO_PBKDF2_ITERATIONS;
 /// doubles the work).
 pub(crate) const MAX_BCRYPT_COST: u32 = 16;
 
-/// The most memory an scrypt hash may ask for (`128 · r · n` bytes), and the most work
-/// (memory × `p`).
+/// The most memory an scrypt hash may make a verification allocate (`128 · r · (n + p + 1)`
+/// bytes: scrypt's `V`, `B` and `T` arrays), and the most work (`128 · r · n · p`).
 const MAX_SCRYPT_MEMORY: u64 = 256 * 1024 * 1024;
 const MAX_SCRYPT_WORK: u64 = 4 * MAX_SCRYPT_MEMORY;
 
@@ -123,16 +123,35 @@ impl<'a> Format<'a> {
 
 /// The name of the Django hasher a stored hash comes from, for reports: `pbkdf2_sha256`,
 /// `argon2`, `unusable`, …; `argon2id` for tokenauth's own.
-pub(crate) fn hasher_name(stored: Option<&str>) -> &str {
+pub(crate) fn hasher_name(stored: Option<&str>) -> &'static str {
     let Some(stored) = stored else {
         return "unusable";
     };
     if stored.starts_with(UNUSABLE_PREFIX) || stored.is_empty() {
         return "unusable";
     }
+    // Only names of known formats: the text before a `$` could be anything, even a
+    // password pasted into the wrong column.
+    const KNOWN: &[&str] = &[
+        "pbkdf2_sha256",
+        "pbkdf2_sha1",
+        "argon2",
+        "bcrypt_sha256",
+        "bcrypt",
+        "scrypt",
+        "md5",
+        "sha1",
+        "crypt",
+        "unsalted_md5",
+        "unsalted_sha1",
+    ];
     match stored.split_once('$') {
         Some(("", _)) => "argon2id",
-        Some((algorithm, _)) => algorithm,
+        Some((algorithm, _)) => KNOWN
+            .iter()
+            .find(|known| **known == algorithm)
+            .copied()
+            .unwrap_or("unknown"),
         None => "unknown",
     }
 }
@@ -176,8 +195,9 @@ fn scrypt(rest: &str) -> Option<Legacy<'_>> {
     if n < 2 || !n.is_power_of_two() || r == 0 || p == 0 {
         return None;
     }
-    let memory = 128u64.checked_mul(u64::from(r))?.checked_mul(n)?;
-    let work = memory.checked_mul(u64::from(p))?;
+    let block = 128u64.checked_mul(u64::from(r))?;
+    let memory = block.checked_mul(n.checked_add(u64::from(p))?.checked_add(1)?)?;
+    let work = block.checked_mul(n)?.checked_mul(u64::from(p))?;
     if memory > MAX_SCRYPT_MEMORY || work > MAX_SCRYPT_WORK {
         return None;
     }
@@ -228,6 +248,11 @@ impl Legacy<'_> {
         }
     }
 
+    /// Whether this is a PBKDF2 hash (whose failed checks cost Django's iterations).
+    pub(crate) fn is_pbkdf2(&self) -> bool {
+        matches!(self, Legacy::Pbkdf2 { .. })
+    }
+
     /// After a wrong password: Django's `harden_runtime`, the work a hash with Django's
     /// current parameters would have cost beyond this one's.
     pub(crate) fn harden(&self, password: &str) {
@@ -244,6 +269,17 @@ impl Legacy<'_> {
             }
         }
     }
+}
+
+/// Django's default PBKDF2 work on `password` (the cost of checking a current Django hash),
+/// done to pad a failed check.
+pub(crate) fn pbkdf2_like_django(password: &str) {
+    std::hint::black_box(pbkdf2_base64(
+        Pbkdf2Digest::Sha256,
+        password,
+        "tokenauth-padding",
+        DJANGO_PBKDF2_ITERATIONS,
+    ));
 }
 
 fn pbkdf2_base64(digest: Pbkdf2Digest, password: &str, salt: &str, iterations: u32) -> String {
@@ -310,6 +346,7 @@ mod tests {
             "scrypt$1099511627776$salt$8$1$hash",
             "scrypt$16384$salt$0$1$hash",
             "scrypt$16384$salt$8$4294967295$hash",
+            "scrypt$2$salt$1048576$4$hash", // 128·r·p: 512 MiB of `B`
         ] {
             assert_eq!(Format::of(unusable), Format::Unusable, "{unusable}");
         }
@@ -322,5 +359,7 @@ mod tests {
         assert_eq!(hasher_name(Some("pbkdf2_sha256$1$a$b")), "pbkdf2_sha256");
         assert_eq!(hasher_name(Some("$argon2id$v=19$x")), "argon2id");
         assert_eq!(hasher_name(Some("garbage")), "unknown");
+        assert_eq!(hasher_name(Some("my secret$")), "unknown");
+        assert_eq!(hasher_name(Some("md5$salt$hash")), "md5");
     }
 }

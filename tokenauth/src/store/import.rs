@@ -97,6 +97,15 @@ pub enum ImportWarning {
         /// The key's length in characters.
         length: usize,
     },
+    /// The user was imported before, and the source has changed it since: the import leaves
+    /// tokenauth's row as it is (a rerun never overwrites), so apply the change yourself
+    /// (`tokenauth deactivate`, `set-password`, …) if it should hold.
+    Changed {
+        /// The user.
+        username: String,
+        /// What differs: `is_active`, `password`.
+        fields: Vec<&'static str>,
+    },
     /// The user's password hash is in a format tokenauth cannot verify (e.g. Django's
     /// deprecated `md5`): it is imported as it is, and the user needs a new password.
     UnverifiablePassword {
@@ -114,6 +123,12 @@ impl fmt::Display for ImportWarning {
                 f,
                 "the token of user {username} is {length} characters, not DRF's 40 hexadecimal \
                  digits; it is imported and works, but consider replacing it"
+            ),
+            ImportWarning::Changed { username, fields } => write!(
+                f,
+                "user {username} was imported before and its {} changed since; tokenauth's \
+                 copy is left as it is",
+                fields.join(" and ")
             ),
             ImportWarning::UnverifiablePassword { username, hasher } => write!(
                 f,
@@ -204,6 +219,7 @@ macro_rules! with_tx {
 /// # Ok(()) }
 /// ```
 pub struct Import {
+    store: Store,
     tx: Tx,
     report: ImportReport,
     /// Whether users were inserted with their own ids (PostgreSQL's identity must move past).
@@ -236,11 +252,14 @@ impl Store {
     pub async fn import_begin(&self) -> Result<Import, Error> {
         let tx = match &self.pool {
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            // IMMEDIATE: the write lock now, waiting out other writers (busy timeout), so the
+            // import cannot fail half-way on a snapshot another writer has moved past.
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         };
         Ok(Import {
+            store: self.clone(),
             tx,
             report: ImportReport::default(),
             kept_ids: false,
@@ -367,7 +386,8 @@ impl Import {
         // What the store has of these ids and usernames.
         let ids: Vec<i64> = batch.iter().filter_map(|user| user.id).collect();
         let sql = format!(
-            "SELECT id, username FROM tokenauth_users WHERE id IN ({}) OR username IN ({})",
+            "SELECT id, username, is_active, password_hash FROM tokenauth_users \
+             WHERE id IN ({}) OR username IN ({})",
             if ids.is_empty() {
                 "NULL".to_owned()
             } else {
@@ -375,7 +395,7 @@ impl Import {
             },
             list(batch.len(), ids.len() + 1),
         );
-        let existing: Vec<(i64, String)> = with_tx!(&mut self.tx, tx => {
+        let existing: Vec<(i64, String, bool, Option<String>)> = with_tx!(&mut self.tx, tx => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for id in &ids {
                 query = query.bind(*id);
@@ -387,15 +407,16 @@ impl Import {
         });
         let by_id: HashMap<i64, &str> = existing
             .iter()
-            .map(|(id, name)| (*id, name.as_str()))
+            .map(|(id, name, ..)| (*id, name.as_str()))
             .collect();
-        let by_name: HashMap<&str, i64> = existing
+        let by_name: HashMap<&str, (i64, bool, Option<&str>)> = existing
             .iter()
-            .map(|(id, name)| (name.as_str(), *id))
+            .map(|(id, name, active, hash)| (name.as_str(), (*id, *active, hash.as_deref())))
             .collect();
         let mut new = Vec::with_capacity(batch.len());
         for user in batch {
-            let held = by_name.get(user.username.as_str()).copied();
+            let row = by_name.get(user.username.as_str()).copied();
+            let held = row.map(|(id, ..)| id);
             let present = match (user.id, held) {
                 (Some(id), Some(held)) if id == held => true,
                 (Some(id), Some(held)) => {
@@ -417,6 +438,24 @@ impl Import {
             };
             if present {
                 self.report.users_present += 1;
+                if let Some((_, active, hash)) = row {
+                    // Changed at the source since the first import: reported, not applied.
+                    // A hash tokenauth upgraded is expected to differ.
+                    let upgraded = crate::password::hasher_name(hash) == "argon2id";
+                    let mut changed = Vec::new();
+                    if active != user.is_active {
+                        changed.push("is_active");
+                    }
+                    if !upgraded && hash != user.password_hash.as_deref() {
+                        changed.push("password");
+                    }
+                    if !changed.is_empty() {
+                        self.report.warnings.push(ImportWarning::Changed {
+                            username: user.username.clone(),
+                            fields: changed,
+                        });
+                    }
+                }
             } else {
                 new.push(user);
             }
@@ -578,6 +617,7 @@ impl Import {
     #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     pub async fn commit(self) -> Result<ImportReport, Error> {
         let Import {
+            store,
             tx,
             report,
             kept_ids,
@@ -588,10 +628,12 @@ impl Import {
             #[cfg(feature = "postgres")]
             Tx::Postgres(mut tx) => {
                 if kept_ids {
-                    // The identity must not hand out an id that an import took.
+                    // The identity must not hand out an id that an import took, nor go back
+                    // to ids it handed out before (whose users may have been deleted).
                     sqlx::query(
                         "SELECT setval(pg_get_serial_sequence('tokenauth_users', 'id'), \
-                         (SELECT COALESCE(max(id), 0) + 1 FROM tokenauth_users), false)",
+                         GREATEST((SELECT COALESCE(max(id), 0) FROM tokenauth_users), \
+                         nextval(pg_get_serial_sequence('tokenauth_users', 'id'))))",
                     )
                     .execute(&mut *tx)
                     .await?;
@@ -599,6 +641,8 @@ impl Import {
                 tx.commit().await?
             }
         }
+        // Imported Django hashes change what a failed login must cost, at once.
+        store.recheck_django_hashes();
         Ok(report)
     }
 

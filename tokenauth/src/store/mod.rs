@@ -37,8 +37,6 @@ compile_error!(
 /// ```
 pub const MIGRATIONS_TABLE: &str = "_tokenauth_migrations";
 
-/// How long a request waits for a pooled connection before authentication answers
-/// `503 Service Unavailable`.
 /// A migration that [`Store::migrate`] applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -61,6 +59,12 @@ pub(crate) fn applied(migrator: &sqlx::migrate::Migrator, before: &[i64]) -> Vec
         .collect()
 }
 
+/// How long a store trusts its knowledge of whether Django PBKDF2 hashes are present: an
+/// import by another process is taken into account within this time.
+const DJANGO_HASHES_RECHECK: Duration = Duration::from_secs(60);
+
+/// How long a request waits for a pooled connection before authentication answers
+/// `503 Service Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database behind tokenauth: a sqlx pool for SQLite or PostgreSQL.
@@ -84,6 +88,8 @@ pub struct Store {
     policy: std::sync::Arc<crate::Policy>,
     /// Password hashing workers, shared by clones; started on first use.
     hasher: std::sync::Arc<crate::password::Hasher>,
+    /// Whether the users table holds Django PBKDF2 hashes, checked at most once a minute.
+    django_pbkdf2: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, bool)>>>,
     /// The login throttle's key (PostgreSQL), read once.
     #[cfg(all(feature = "postgres", feature = "openapi"))]
     throttle_key: std::sync::Arc<tokio::sync::OnceCell<[u8; 32]>>,
@@ -259,6 +265,40 @@ impl Store {
         self
     }
 
+    /// Whether some user still has a PBKDF2 hash imported from Django (and failed logins must
+    /// cost what they cost in Django: see `Hasher::verify`). Read from the database at most
+    /// once per [`DJANGO_HASHES_RECHECK`] per store (and its clones), and after an import;
+    /// once none is left, it stays false until the next recheck.
+    pub(crate) async fn has_django_pbkdf2_hashes(&self) -> Result<bool, crate::Error> {
+        let cached = *self
+            .django_pbkdf2
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, present)) = cached
+            && at.elapsed() < DJANGO_HASHES_RECHECK
+        {
+            return Ok(present);
+        }
+        let sql =
+            "SELECT EXISTS (SELECT 1 FROM tokenauth_users WHERE password_hash LIKE 'pbkdf2%')";
+        let present: bool =
+            with_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?;
+        *self
+            .django_pbkdf2
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), present));
+        Ok(present)
+    }
+
+    /// Forgets whether Django hashes are present (after an import).
+    pub(crate) fn recheck_django_hashes(&self) {
+        *self
+            .django_pbkdf2
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
     /// The store's password hashing workers.
     pub(crate) fn hasher(&self) -> &crate::password::Hasher {
         &self.hasher
@@ -270,6 +310,7 @@ impl Store {
             pool,
             hasher: std::sync::Arc::new(crate::password::Hasher::new(policy.password_limits)),
             policy: std::sync::Arc::new(policy),
+            django_pbkdf2: Default::default(),
             #[cfg(all(feature = "postgres", feature = "openapi"))]
             throttle_key: Default::default(),
         }

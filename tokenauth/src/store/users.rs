@@ -338,7 +338,8 @@ impl Store {
             Some(row) => (Some((row.user, row.credential_version)), row.password_hash),
             None => (None, None),
         };
-        let verified = self.hasher().verify(password, hash.clone()).await?;
+        let pad = self.has_django_pbkdf2_hashes().await?;
+        let verified = self.hasher().verify(password, hash.clone(), pad).await?;
         let Some((user, version)) = user.filter(|_| verified.matched) else {
             return Ok(None);
         };
