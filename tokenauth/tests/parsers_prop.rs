@@ -406,14 +406,19 @@ proptest! {
         prop_assert!(format.check(&claimed).is_some());
     }
 
-    /// `Key::import` takes exactly 16 to 256 visible ASCII characters.
+    /// `Key::import` takes exactly 1 to 256 visible ASCII characters (any key DRF can
+    /// authenticate), and only 40 lowercase hexadecimal digits are DRF's format.
     #[test]
-    fn imported_keys_are_visible_ascii(key in prop_oneof!["[!-~]{10,270}", ".{0,40}", "[ -~]{16,40}"]) {
-        let valid = (16..=256).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+    fn imported_keys_are_visible_ascii(
+        key in prop_oneof!["[!-~]{0,270}", ".{0,40}", "[ -~]{1,40}", "[0-9a-fA-F]{39,41}"]
+    ) {
+        let valid = (1..=256).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+        let drf = key.len() == 40 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         match Key::import(key.clone()) {
             Ok(imported) => {
                 prop_assert!(valid, "accepted {:?}", key);
                 prop_assert_eq!(imported.expose_secret(), key.as_str());
+                prop_assert_eq!(imported.is_drf_format(), drf, "{:?}", key);
             }
             Err(_) => prop_assert!(!valid, "refused {:?}", key),
         }
