@@ -485,13 +485,19 @@ def leaks(texts, secrets_by_label):
     return sorted(label for label, secret in secrets_by_label.items() if secret in joined)
 
 
-def import_mode(args, rep):
-    keep = args.keep
-    tmp = Path(tempfile.mkdtemp(prefix="tokenauth-e2e-import-"))
+def temp_dir(prefix, keep):
+    """A fresh temporary directory, removed at exit unless `keep`."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     if keep:
         print(f"e2e: keeping {tmp}", file=sys.stderr)
     else:
         on_exit(lambda: shutil.rmtree(tmp, ignore_errors=True))
+    return tmp
+
+
+def import_mode(args, rep):
+    keep = args.keep
+    tmp = temp_dir("tokenauth-e2e-import-", keep)
 
     if args.backend == "sqlite":
         django_url = sqlite_url_for_django(tmp / "django.db")
@@ -770,11 +776,7 @@ class Tally:
 
 def side_by_side_mode(args, rep):
     keep = args.keep
-    tmp = Path(tempfile.mkdtemp(prefix="tokenauth-e2e-side-"))
-    if keep:
-        print(f"e2e: keeping {tmp}", file=sys.stderr)
-    else:
-        on_exit(lambda: shutil.rmtree(tmp, ignore_errors=True))
+    tmp = temp_dir("tokenauth-e2e-side-", keep)
     pg = Postgres(args.pg_admin_url, keep=keep)
     django_url = pg.create("live")
     env = {**os.environ, "DJANGO_DATABASE_URL": django_url}

@@ -76,6 +76,17 @@ fn identifier(name: &str) -> Result<String, String> {
     }
 }
 
+/// Reads a timestamp column: `timestamptz` (Django's `USE_TZ = True`), or a naive
+/// timestamp taken as UTC (`USE_TZ = False`, and SQLite's text).
+macro_rules! timestamp {
+    ($row:expr, $column:literal) => {
+        match $row.try_get::<DateTime<Utc>, _>($column) {
+            Ok(at) => at,
+            Err(_) => $row.try_get::<NaiveDateTime, _>($column)?.and_utc(),
+        }
+    };
+}
+
 /// Django's database, in a read-only transaction: one snapshot for all of the reading.
 enum Source {
     Sqlite(sqlx::SqliteConnection),
@@ -200,11 +211,7 @@ impl Source {
             .into_iter()
             .map(|row| {
                 let id: i64 = row.try_get("id")?;
-                let date_joined = match row.try_get::<DateTime<Utc>, _>("date_joined") {
-                    Ok(at) => at,
-                    // `USE_TZ = False`: a naive timestamp, taken as UTC.
-                    Err(_) => row.try_get::<NaiveDateTime, _>("date_joined")?.and_utc(),
-                };
+                let date_joined = timestamp!(row, "date_joined");
                 Ok((id, ImportUser {
                     id: (!options.new_ids).then_some(id),
                     username: row.try_get("username")?,
@@ -242,10 +249,7 @@ impl Source {
             .await?
             .into_iter()
             .map(|row| {
-                let created = match row.try_get::<DateTime<Utc>, _>("created") {
-                    Ok(at) => at,
-                    Err(_) => row.try_get::<NaiveDateTime, _>("created")?.and_utc(),
-                };
+                let created = timestamp!(row, "created");
                 Ok((
                     Zeroizing::new(row.try_get("key")?),
                     created,

@@ -225,7 +225,7 @@ impl Legacy<'_> {
                 constant_time_eq(computed.as_bytes(), hash.as_bytes())
             }
             Legacy::BcryptSha256 { bcrypt } => {
-                let hexdigest = hex_lower(&Sha256::digest(password.as_bytes()));
+                let hexdigest = crate::key::hex_lower(&Sha256::digest(password.as_bytes()));
                 bcrypt::verify(hexdigest.as_bytes(), bcrypt).unwrap_or(false)
             }
             Legacy::Scrypt {
@@ -302,16 +302,6 @@ fn pbkdf2_base64(digest: Pbkdf2Digest, password: &str, salt: &str, iterations: u
 /// Django's `constant_time_compare`: the lengths are not secret.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 #[cfg(test)]
