@@ -48,6 +48,7 @@ async fn policy_over_http(backend: Backend) {
             .status,
         200
     );
+    store.flush_usage().await.unwrap(); // written off the request, within a second
     let used = store.tokens().list(alice.id).await.unwrap().pop().unwrap();
     assert!(used.last_used_at.is_some());
     assert!(used.expires_at.unwrap() > first_expiry);

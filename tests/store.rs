@@ -25,6 +25,7 @@ common::on_both_backends!(
     password_changes_revoke_tokens_and_deactivation_keeps_them,
     default_ttl_and_token_limit,
     last_used_and_sliding_refresh,
+    usage_is_written_off_the_request,
     secrets_stay_out_of_debug_and_display,
 );
 
@@ -716,6 +717,12 @@ async fn last_used_and_sliding_refresh(store: Store) {
         .with_policy(Policy::default().last_used_interval(Some(Duration::hours(1))));
     let (_, first) = tracking.authenticate(key.expose_secret()).await.unwrap();
     let used = first.last_used_at.expect("recorded on first use");
+    assert_eq!(
+        tracking.tokens().list(alice.id).await.unwrap()[0].last_used_at,
+        None,
+        "no write on the request"
+    );
+    tracking.flush_usage().await.unwrap();
     let (_, second) = tracking.authenticate(key.expose_secret()).await.unwrap();
     assert_eq!(
         second.last_used_at,
@@ -742,6 +749,7 @@ async fn last_used_and_sliding_refresh(store: Store) {
     let (_, used) = sliding.authenticate(key.expose_secret()).await.unwrap();
     let after = used.expires_at.unwrap();
     assert!(after > before, "{after} > {before}");
+    sliding.flush_usage().await.unwrap();
     let stored = sliding
         .tokens()
         .list(alice.id)
@@ -799,4 +807,146 @@ async fn prefixed_keys_are_checked_before_any_query() {
         ),
         "a well-formed key does reach the (closed) database"
     );
+}
+
+/// Token use is recorded off the request path: many concurrent authentications of one token
+/// make one `UPDATE` (counted by a trigger in the database), written by the background writer
+/// within a second or by `close`; a sliding refresh never overrides an expiry changed
+/// meanwhile, and `last_used_at` never moves back.
+async fn usage_is_written_off_the_request(store: Store) {
+    let alice = store.create_user("alice", None).await.unwrap();
+    let store = store.with_policy(
+        Policy::default()
+            .last_used_interval(Some(Duration::hours(1)))
+            .default_ttl(Duration::minutes(10))
+            .auto_refresh(Duration::minutes(1), Duration::hours(1)),
+    );
+    // Five minutes left of ten: a use slides the expiry (by more than the one-minute step).
+    let (token, key) = store
+        .tokens()
+        .create(
+            alice.id,
+            NewToken::default().expires_in(Duration::minutes(5)),
+        )
+        .await
+        .unwrap();
+    let count_writes = [
+        "CREATE TABLE token_writes (n BIGINT NOT NULL)",
+        "INSERT INTO token_writes VALUES (0)",
+    ];
+    if let Some(pool) = store.sqlite_pool() {
+        for sql in count_writes.iter().chain(&[
+            "CREATE TRIGGER count_token_writes AFTER UPDATE ON tokenauth_tokens \
+             BEGIN UPDATE token_writes SET n = n + 1; END",
+        ]) {
+            sqlx::query(sqlx::AssertSqlSafe(*sql))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    } else {
+        let pool = store.postgres_pool().unwrap();
+        for sql in count_writes.iter().chain(&[
+            "CREATE FUNCTION count_token_writes() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN UPDATE token_writes SET n = n + 1; RETURN NULL; END $$",
+            "CREATE TRIGGER count_token_writes AFTER UPDATE ON tokenauth_tokens \
+             FOR EACH ROW EXECUTE FUNCTION count_token_writes()",
+        ]) {
+            sqlx::query(sqlx::AssertSqlSafe(*sql))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    let writes = async || -> i64 {
+        let sql = "SELECT n FROM token_writes";
+        match store.sqlite_pool() {
+            Some(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            None => sqlx::query_scalar(sql)
+                .fetch_one(store.postgres_pool().unwrap())
+                .await
+                .unwrap(),
+        }
+    };
+
+    // 64 concurrent requests: none writes; the background writer makes one write.
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let requests: Vec<_> = (0..64)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.expose_secret().to_owned());
+            tokio::spawn(async move { store.authenticate(&key).await.unwrap().1 })
+        })
+        .collect();
+    let mut latest = None;
+    for request in requests {
+        let seen = request.await.unwrap();
+        assert!(seen.last_used_at.is_some() && seen.expires_at > token.expires_at);
+        latest = latest.max(seen.expires_at);
+    }
+    assert_eq!(writes().await, 0, "no write on the request path");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while writes().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "written within the interval"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(writes().await, 1, "coalesced: one write for 64 uses");
+    let stored = store.tokens().list(alice.id).await.unwrap().pop().unwrap();
+    assert!(stored.last_used_at.is_some());
+    assert_eq!(stored.expires_at, latest, "the latest refresh");
+
+    // Within the interval (and the refresh step), later uses write nothing more.
+    store.authenticate(key.expose_secret()).await.unwrap();
+    store.flush_usage().await.unwrap();
+    assert_eq!(writes().await, 1);
+
+    // An expiry changed after a refresh was recorded wins over the refresh.
+    // Five minutes left of ten: a use slides the expiry (by more than the one-minute step).
+    let (token, key) = store
+        .tokens()
+        .create(
+            alice.id,
+            NewToken::default().expires_in(Duration::minutes(5)),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    store.authenticate(key.expose_secret()).await.unwrap();
+    let cut = Utc::now() + Duration::seconds(30);
+    let sql = "UPDATE tokenauth_tokens SET expires_at = $1 WHERE id = $2";
+    match store.sqlite_pool() {
+        Some(pool) => {
+            sqlx::query(sql)
+                .bind(cut)
+                .bind(token.id)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        None => {
+            sqlx::query(sql)
+                .bind(cut)
+                .bind(token.id)
+                .execute(store.postgres_pool().unwrap())
+                .await
+                .unwrap();
+        }
+    }
+    store.flush_usage().await.unwrap();
+    let stored = store
+        .tokens()
+        .list(alice.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.id == token.id)
+        .unwrap();
+    let drift = stored.expires_at.unwrap() - cut;
+    assert!(
+        drift.num_milliseconds().abs() < 1,
+        "the changed expiry stays: {drift}"
+    );
+    assert!(stored.last_used_at.is_some(), "the use itself is recorded");
 }

@@ -67,9 +67,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|err| format!("TOKENAUTH_TRUSTED_PROXIES: {err}"))?;
         auth = auth.trusted_proxies(proxies);
     }
-    let app = api::app_with(store, auth).with(Tracing);
+    let app = api::app_with(store.clone(), auth).with(Tracing);
 
     println!("Listening on http://{bind} — Swagger UI: http://{bind}/docs");
-    Server::new(TcpListener::bind(bind)).run(app).await?;
+    // On Ctrl-C or SIGTERM: finish the requests in flight, then write the pending records of
+    // token use.
+    Server::new(TcpListener::bind(bind))
+        .run_with_graceful_shutdown(app, shutdown(), Some(std::time::Duration::from_secs(5)))
+        .await?;
+    store.close().await;
     Ok(())
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM (what service managers and containers send).
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -147,6 +147,14 @@ impl Policy {
     /// Record `last_used_at` at most once per `interval` per token (`None`, the default:
     /// never). Writing on every request made Laravel Sanctum deadlock and broke read replicas.
     ///
+    /// Neither this nor a sliding refresh ([`Policy::auto_refresh`]) writes on the request:
+    /// uses are coalesced per token in memory and written within a second, in one
+    /// transaction, by a background task (and by [`Store::flush_usage`](crate::Store::flush_usage)
+    /// and [`Store::close`](crate::Store::close)). A stored last use is overwritten only once
+    /// it is `interval` old, so however many instances share the database, a token is written
+    /// at most once per interval; a refresh is written only if the token's expiry has not
+    /// changed since it was read.
+    ///
     /// ```
     /// let never = tokenauth::Policy::default().last_used_interval(None);
     /// ```

@@ -1,6 +1,6 @@
 //! Authenticating a key: one query joining the token and its user.
 
-use chrono::{SubsecRound as _, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use sqlx::FromRow as _;
 
 use super::tokens::{TokenRow, token_columns};
@@ -322,6 +322,7 @@ impl Store {
             return Err(AuthError::InvalidToken.into());
         };
         let mut token = Token::from(token);
+        let stored_expiry = token.expires_at;
         token.expires_at = self.policy().effective_expiry(&token);
         // Microseconds: what PostgreSQL keeps, so written values read back unchanged.
         let now = Utc::now().trunc_subsecs(6);
@@ -333,31 +334,19 @@ impl Store {
         }
         let (last_used, refreshed) = self.policy().on_use(&token, now);
         if last_used.is_some() || refreshed.is_some() {
-            // Rare by design (at most once per interval per token); a failure here must not
-            // turn a valid authentication into an error, so it is logged and ignored.
-            let sql = format!(
-                "UPDATE {} SET last_used_at = COALESCE($1, last_used_at), \
-                 expires_at = COALESCE($2, expires_at) WHERE id = $3",
-                U::TOKENS_TABLE
-            );
-            let written = with_pool!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(last_used)
-                .bind(refreshed)
-                .bind(token.id)
-                .execute(pool)
-                .await
-                .map(|_| ()));
-            match written {
-                Ok(()) => {
-                    token.last_used_at = last_used.or(token.last_used_at);
-                    token.expires_at = refreshed.or(token.expires_at);
-                }
-                Err(error) => tracing::warn!(
-                    %error,
-                    token_id = token.id,
-                    "tokenauth: could not record a token's use"
-                ),
-            }
+            // Written off the request, coalesced per token (at most once per interval).
+            let refresh = refreshed.map(|to| (stored_expiry, to));
+            let interval = self.policy().last_used_interval.unwrap_or_default();
+            let stale = last_used.map(|at| {
+                let cutoff = at.checked_sub_signed(interval);
+                (
+                    at,
+                    crate::policy::storable(cutoff.unwrap_or(DateTime::<Utc>::MIN_UTC)),
+                )
+            });
+            self.record_use(U::TOKENS_TABLE, token.id, stale, refresh);
+            token.last_used_at = last_used.or(token.last_used_at);
+            token.expires_at = refreshed.or(token.expires_at);
         }
         Ok((user, token))
     }

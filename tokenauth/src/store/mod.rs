@@ -6,6 +6,7 @@
 mod auth;
 mod import;
 mod tokens;
+mod usage;
 mod users;
 
 use std::time::Duration;
@@ -88,6 +89,8 @@ pub struct Store {
     policy: std::sync::Arc<crate::Policy>,
     /// Password hashing workers, shared by clones; started on first use.
     hasher: std::sync::Arc<crate::password::Hasher>,
+    /// Token use waiting to be written (shared by clones).
+    usage: std::sync::Arc<usage::Usage>,
     /// Whether the users table holds Django PBKDF2 hashes, checked at most once a minute.
     django_pbkdf2: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, bool)>>>,
     /// The login throttle's key (PostgreSQL), read once.
@@ -311,6 +314,7 @@ impl Store {
             hasher: std::sync::Arc::new(crate::password::Hasher::new(policy.password_limits)),
             policy: std::sync::Arc::new(policy),
             django_pbkdf2: Default::default(),
+            usage: Default::default(),
             #[cfg(all(feature = "postgres", feature = "openapi"))]
             throttle_key: Default::default(),
         }
@@ -428,8 +432,9 @@ impl Store {
         }
     }
 
-    /// Closes the pool: later operations fail with a database error (and authentication
-    /// with `503 Service Unavailable`).
+    /// Writes the pending records of token use ([`Store::flush_usage`]), then closes the
+    /// pool: later operations fail with a database error (and authentication with
+    /// `503 Service Unavailable`). Call it when the application shuts down.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -440,6 +445,9 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn close(&self) {
+        if let Err(error) = self.flush_usage().await {
+            tracing::warn!(%error, "tokenauth: could not record the use of tokens");
+        }
         with_pool!(self, pool => pool.close().await)
     }
 }
