@@ -96,7 +96,7 @@ async fn app_owned_users_and_tokens(backend: Backend) {
 /// A user type that does not match the database is found at start-up, with the type, the
 /// table and the database's own words; the example's `Account` matches.
 async fn user_types_are_checked_against_the_database(backend: Backend) {
-    #[derive(sqlx::FromRow, tokenauth::AuthUser)]
+    #[derive(Clone, sqlx::FromRow, tokenauth::AuthUser)]
     #[auth_user(table = "accounts", tokens_table = "account_tokens", is_active = !disabled)]
     #[allow(dead_code)]
     struct Misnamed {
@@ -106,7 +106,7 @@ async fn user_types_are_checked_against_the_database(backend: Backend) {
         disabled: bool,
     }
 
-    #[derive(sqlx::FromRow, tokenauth::AuthUser)]
+    #[derive(Clone, sqlx::FromRow, tokenauth::AuthUser)]
     #[auth_user(table = "accounts", tokens_table = "account_tokens", is_active = !disabled)]
     #[allow(dead_code)]
     struct WrongType {

@@ -26,6 +26,8 @@ common::on_both_backends!(
     default_ttl_and_token_limit,
     last_used_and_sliding_refresh,
     usage_is_written_off_the_request,
+    cached_authentications_are_revoked_at_once,
+    cached_authentications_race_revocations,
     secrets_stay_out_of_debug_and_display,
 );
 
@@ -949,4 +951,151 @@ async fn usage_is_written_off_the_request(store: Store) {
         "the changed expiry stays: {drift}"
     );
     assert!(stored.last_used_at.is_some(), "the use itself is recorded");
+}
+
+/// The store with an authentication cache, and an SQL statement run beside tokenauth.
+async fn run_sql(store: &Store, sql: &'static str, id: i64) {
+    match store.sqlite_pool() {
+        Some(pool) => {
+            sqlx::query(sql).bind(id).execute(pool).await.unwrap();
+        }
+        None => {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(store.postgres_pool().unwrap())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// With the cache on, a key repeated costs no query (a row deleted behind tokenauth's back is
+/// still accepted until the entry's age runs out), and every revoking call through the store
+/// takes effect before it returns.
+async fn cached_authentications_are_revoked_at_once(store: Store) {
+    let store =
+        store.with_policy(Policy::default().auth_cache(1000, std::time::Duration::from_secs(600)));
+    let denied = |result: Result<_, AuthenticateError>, why: AuthError| match result {
+        Err(AuthenticateError::Denied(reason)) => assert_eq!(reason, why),
+        Ok(_) => panic!("accepted, expected {why:?}"),
+        Err(other) => panic!("{other}"),
+    };
+    let alice = store
+        .create_user("alice", Some("old password"))
+        .await
+        .unwrap();
+    let tokens = store.tokens();
+
+    // Cached: plain SQL beside tokenauth is not seen (within the entry's age).
+    let (token, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
+    store.authenticate(key.expose_secret()).await.unwrap();
+    run_sql(
+        &store,
+        "DELETE FROM tokenauth_tokens WHERE id = $1",
+        token.id,
+    )
+    .await;
+    assert!(
+        store.authenticate(key.expose_secret()).await.is_ok(),
+        "served from the cache"
+    );
+
+    // Each revoking call, once it returns.
+    let (token, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
+    store.authenticate(key.expose_secret()).await.unwrap();
+    assert!(tokens.revoke(token.id).await.unwrap());
+    denied(
+        store.authenticate(key.expose_secret()).await,
+        AuthError::InvalidToken,
+    );
+
+    let (_, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
+    store.authenticate(key.expose_secret()).await.unwrap();
+    tokens.revoke_all(alice.id).await.unwrap();
+    denied(
+        store.authenticate(key.expose_secret()).await,
+        AuthError::InvalidToken,
+    );
+
+    let (_, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
+    store.authenticate(key.expose_secret()).await.unwrap();
+    let (_, new_key) = tokens.reset(alice.id).await.unwrap();
+    denied(
+        store.authenticate(key.expose_secret()).await,
+        AuthError::InvalidToken,
+    );
+    store.authenticate(new_key.expose_secret()).await.unwrap();
+
+    store.set_active(alice.id, false).await.unwrap();
+    denied(
+        store.authenticate(new_key.expose_secret()).await,
+        AuthError::UserInactive,
+    );
+    store.set_active(alice.id, true).await.unwrap();
+    store.authenticate(new_key.expose_secret()).await.unwrap();
+
+    store
+        .set_password(alice.id, Some("new password"))
+        .await
+        .unwrap();
+    denied(
+        store.authenticate(new_key.expose_secret()).await,
+        AuthError::InvalidToken,
+    );
+
+    let (_, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
+    store.authenticate(key.expose_secret()).await.unwrap();
+    assert!(store.delete_user(alice.id).await.unwrap());
+    denied(
+        store.authenticate(key.expose_secret()).await,
+        AuthError::InvalidToken,
+    );
+}
+
+/// Authentications racing a revocation: once `revoke` has returned, no authentication that
+/// starts afterwards is accepted — also those whose query began before the revocation and
+/// whose result would fill the cache after it. 8 concurrent clients, 20 rounds.
+async fn cached_authentications_race_revocations(store: Store) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let store =
+        store.with_policy(Policy::default().auth_cache(1000, std::time::Duration::from_secs(600)));
+    let alice = store.create_user("alice", None).await.unwrap();
+    let late_accepts = Arc::new(AtomicUsize::new(0));
+    for _ in 0..20 {
+        let (token, key) = store
+            .tokens()
+            .create(alice.id, NewToken::default())
+            .await
+            .unwrap();
+        let revoked = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, key) = (store.clone(), key.expose_secret().to_owned());
+                let (revoked, late_accepts) = (Arc::clone(&revoked), Arc::clone(&late_accepts));
+                tokio::spawn(async move {
+                    loop {
+                        let after = revoked.load(Ordering::SeqCst);
+                        let accepted = store.authenticate(&key).await.is_ok();
+                        if after && accepted {
+                            late_accepts.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if after {
+                            return;
+                        }
+                        // A cache hit never waits: let the revoking task run.
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        store.tokens().revoke(token.id).await.unwrap();
+        revoked.store(true, Ordering::SeqCst);
+        for client in clients {
+            client.await.unwrap();
+        }
+    }
+    assert_eq!(late_accepts.load(Ordering::SeqCst), 0);
 }

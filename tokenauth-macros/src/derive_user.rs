@@ -2,7 +2,7 @@
 //! the same names its `#[derive(sqlx::FromRow)]` reads — so that they are written once.
 //!
 //! ```text
-//! #[derive(sqlx::FromRow, tokenauth::AuthUser)]
+//! #[derive(Clone, sqlx::FromRow, tokenauth::AuthUser)]
 //! #[auth_user(table = "accounts", tokens_table = "account_tokens", is_active = !disabled)]
 //! struct Account { id: i64, #[sqlx(rename = "mail")] email: String, disabled: bool }
 //! ```

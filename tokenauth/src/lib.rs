@@ -135,7 +135,7 @@ pub use tokenauth_macros::keyword;
 /// [`Store::check_user_type`](crate::Store::check_user_type).
 ///
 /// ```
-/// #[derive(sqlx::FromRow, tokenauth::AuthUser)]
+/// #[derive(Clone, sqlx::FromRow, tokenauth::AuthUser)]
 /// #[auth_user(table = "accounts", tokens_table = "account_tokens", is_active = !disabled)]
 /// struct Account {
 ///     id: i64,

@@ -49,6 +49,8 @@ pub struct Policy {
     pub(crate) revoke_on_deactivation: bool,
     pub(crate) key_format: KeyFormat,
     pub(crate) password_limits: Limits,
+    /// The authentication cache: most entries, and their longest age.
+    pub(crate) auth_cache: Option<(u64, std::time::Duration)>,
 }
 
 /// Sliding refresh (knox's `AUTO_REFRESH`): see [`Policy::auto_refresh`].
@@ -70,6 +72,7 @@ impl Default for Policy {
             revoke_on_deactivation: false,
             key_format: KeyFormat::hex(),
             password_limits: Limits::default(),
+            auth_cache: None,
         }
     }
 }
@@ -227,6 +230,36 @@ impl Policy {
             max_wait,
             cost: self.password_limits.cost,
         };
+        self
+    }
+
+    /// Caches authentications in memory: at most `max_entries` keys (about 400 bytes each
+    /// with tokenauth's [`User`](crate::User)), each for at most `max_age`, so that a
+    /// repeated key costs no query. Off by default. Expiry, activity and scopes are still
+    /// checked on every request, from the cached rows.
+    ///
+    /// Revocations made through this store — logout, `revoke`, `revoke_all`, a password
+    /// change, deactivation, deleting a user, a reset — take effect at once, before the call
+    /// returns. Changes made elsewhere (another process such as the CLI, another instance,
+    /// plain SQL) take effect within `max_age`: keep it short, or leave the cache off when
+    /// several instances share the database.
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default()
+    ///     .auth_cache(100_000, std::time::Duration::from_secs(5));
+    /// ```
+    pub fn auth_cache(mut self, max_entries: u64, max_age: std::time::Duration) -> Self {
+        self.auth_cache = Some((max_entries, max_age));
+        self
+    }
+
+    /// No authentication cache (the default): every authentication queries the database.
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default().no_auth_cache();
+    /// ```
+    pub fn no_auth_cache(mut self) -> Self {
+        self.auth_cache = None;
         self
     }
 

@@ -1,4 +1,4 @@
-#[derive(sqlx::FromRow, tokenauth::AuthUser)]
+#[derive(Clone, sqlx::FromRow, tokenauth::AuthUser)]
 #[auth_user(table = "accounts")]
 struct Account {
     id: i64,

@@ -24,7 +24,7 @@ fn bad_request(err: poem::Error) -> OrderResponse {
     OrderResponse::BadRequest(PlainText(err.to_string()))
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct Account {
     id: i64,
     disabled: bool,

@@ -73,7 +73,7 @@ impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow
 /// ```
 /// use tokenauth::AuthUser;
 ///
-/// #[derive(sqlx::FromRow)]
+/// #[derive(Clone, sqlx::FromRow)]
 /// struct Account {
 ///     id: i64,
 ///     email: String,
@@ -95,7 +95,7 @@ impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow
     note = "implement `tokenauth::AuthUser` for `{Self}` (its table, columns and `is_active`), \
             or take `tokenauth::User`"
 )]
-pub trait AuthUser: DecodeRow + Send + Sync + Unpin + 'static {
+pub trait AuthUser: DecodeRow + Clone + Send + Sync + Unpin + 'static {
     /// The table holding the users (a trusted identifier: it is written into the SQL).
     const TABLE: &'static str;
     /// The primary key column that `tokenauth_tokens.user_id` refers to.
@@ -194,7 +194,7 @@ impl Store {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), tokenauth::Error> {
-    /// #[derive(sqlx::FromRow)]
+    /// #[derive(Clone, sqlx::FromRow)]
     /// struct Account {
     ///     id: i64,
     ///     disabled: bool,
@@ -311,17 +311,27 @@ impl Store {
             return Err(AuthError::InvalidToken.into()); // a mistyped key: no query needed
         }
         let digest = KeyDigest::of(key);
-        let sql = auth_query::<U>();
-        let found = with_pool!(self, pool => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
-                Some(row) => Some((TokenRow::from_row(&row)?, U::from_row(&row)?)),
-                None => None,
+        let cached = self.auth_cache().and_then(|cache| cache.get::<U>(&digest));
+        let (user, mut token) = match cached {
+            Some(rows) => rows,
+            None => {
+                let ticket = self.auth_cache().map(|cache| cache.ticket());
+                let sql = auth_query::<U>();
+                let found = with_pool!(self, pool => {
+                    match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
+                        Some(row) => Some((U::from_row(&row)?, Token::from(TokenRow::from_row(&row)?))),
+                        None => None,
+                    }
+                });
+                let Some(rows) = found else {
+                    return Err(AuthError::InvalidToken.into());
+                };
+                if let (Some(cache), Some(ticket)) = (self.auth_cache(), ticket) {
+                    cache.insert(ticket, &digest, rows.clone());
+                }
+                rows
             }
-        });
-        let Some((token, user)) = found else {
-            return Err(AuthError::InvalidToken.into());
         };
-        let mut token = Token::from(token);
         let stored_expiry = token.expires_at;
         token.expires_at = self.policy().effective_expiry(&token);
         // Microseconds: what PostgreSQL keeps, so written values read back unchanged.
@@ -336,6 +346,9 @@ impl Store {
         if last_used.is_some() || refreshed.is_some() {
             // Written off the request, coalesced per token (at most once per interval).
             let refresh = refreshed.map(|to| (stored_expiry, to));
+            if let (Some(cache), Some(_)) = (self.auth_cache(), refresh) {
+                cache.changed(); // the next request reads the new expiry
+            }
             let interval = self.policy().last_used_interval.unwrap_or_default();
             let stale = last_used.map(|at| {
                 let cutoff = at.checked_sub_signed(interval);

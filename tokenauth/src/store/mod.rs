@@ -4,6 +4,7 @@
 //! `$n` placeholders (both backends accept them), and run on whichever pool the store holds.
 
 mod auth;
+mod cache;
 mod import;
 mod tokens;
 mod usage;
@@ -46,6 +47,13 @@ pub struct AppliedMigration {
     pub version: i64,
     /// What it does: the rest of its file name, e.g. `initial`.
     pub description: String,
+}
+
+/// A new authentication cache as `policy` asks, or none.
+fn cache_for(policy: &crate::Policy) -> Option<std::sync::Arc<cache::AuthCache>> {
+    policy
+        .auth_cache
+        .map(|(entries, age)| std::sync::Arc::new(cache::AuthCache::new(entries, age)))
 }
 
 /// The migrations of `migrator` that were not among `before` (versions applied before a run).
@@ -91,6 +99,8 @@ pub struct Store {
     hasher: std::sync::Arc<crate::password::Hasher>,
     /// Token use waiting to be written (shared by clones).
     usage: std::sync::Arc<usage::Usage>,
+    /// The authentication cache, if the policy has one (shared by clones).
+    cache: Option<std::sync::Arc<cache::AuthCache>>,
     /// Whether the users table holds Django PBKDF2 hashes, checked at most once a minute.
     django_pbkdf2: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, bool)>>>,
     /// The login throttle's key (PostgreSQL), read once.
@@ -264,6 +274,9 @@ impl Store {
     /// ```
     pub fn with_policy(mut self, policy: crate::Policy) -> Store {
         self.hasher = std::sync::Arc::new(crate::password::Hasher::new(policy.password_limits));
+        if self.policy.auth_cache != policy.auth_cache {
+            self.cache = cache_for(&policy);
+        }
         self.policy = std::sync::Arc::new(policy);
         self
     }
@@ -294,6 +307,19 @@ impl Store {
         Ok(present)
     }
 
+    /// A change to what some key grants (a revocation, a user's password or activity): no
+    /// authentication cached before it is served again — before the changing call returns.
+    pub(crate) fn credentials_changed(&self) {
+        if let Some(cache) = self.auth_cache() {
+            cache.changed();
+        }
+    }
+
+    /// The authentication cache, if any.
+    pub(crate) fn auth_cache(&self) -> Option<&cache::AuthCache> {
+        self.cache.as_deref()
+    }
+
     /// Forgets whether Django hashes are present (after an import).
     pub(crate) fn recheck_django_hashes(&self) {
         *self
@@ -315,6 +341,7 @@ impl Store {
             policy: std::sync::Arc::new(policy),
             django_pbkdf2: Default::default(),
             usage: Default::default(),
+            cache: None, // the default policy has no cache
             #[cfg(all(feature = "postgres", feature = "openapi"))]
             throttle_key: Default::default(),
         }

@@ -392,6 +392,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             .execute(pool)
             .await?
             .rows_affected());
+        self.store.credentials_changed();
         Ok(done > 0)
     }
 
@@ -410,13 +411,13 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// ```
     pub async fn revoke_all(&self, user_id: i64) -> Result<u64, Error> {
         let sql = format!("DELETE FROM {} WHERE user_id = $1", U::TOKENS_TABLE);
-        Ok(
-            with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+        let revoked = with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
             .execute(pool)
             .await?
-            .rows_affected()),
-        )
+            .rows_affected());
+        self.store.credentials_changed();
+        Ok(revoked)
     }
 
     /// [`Tokens::issue`] without a credential check: the token, and how many tokens a reset
@@ -456,6 +457,23 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// is active and still has that version. Returns what happened and how many tokens a
     /// reset revoked.
     async fn issue_with(
+        &self,
+        user_id: i64,
+        key: &Key,
+        options: &NewToken,
+        mode: Mode,
+        credential_version: Option<i64>,
+    ) -> Result<(Issued, u64), Error> {
+        let issued = self
+            .issue_in_transaction(user_id, key, options, mode, credential_version)
+            .await?;
+        if issued.1 > 0 {
+            self.store.credentials_changed(); // a reset
+        }
+        Ok(issued)
+    }
+
+    async fn issue_in_transaction(
         &self,
         user_id: i64,
         key: &Key,

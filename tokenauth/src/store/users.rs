@@ -449,6 +449,8 @@ impl Store {
             tx.commit().await?;
             (updated, revoked)
         });
+        // A new password or activity changes what the user's cached keys grant.
+        self.credentials_changed();
         if updated == 0 {
             return Err(Error::UserNotFound(format!("#{user_id}")));
         }
@@ -474,6 +476,7 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected());
+        self.credentials_changed();
         Ok(done > 0)
     }
 }
