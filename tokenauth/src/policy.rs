@@ -233,14 +233,13 @@ impl Policy {
         self
     }
 
-    /// Caches authentications in memory: at most `max_entries` keys (about 400 bytes each
-    /// with tokenauth's [`User`](crate::User)), each for at most `max_age`, so that a
-    /// repeated key costs no query. Off by default. Expiry, activity and scopes are still
+    /// Caches authentications in memory: at most `max_entries` keys, each for at most
+    /// `max_age`, so that a repeated key costs no query. Off by default. Expiry, activity and scopes are still
     /// checked on every request, from the cached rows.
     ///
     /// Revocations made through this store — logout, `revoke`, `revoke_all`, a password
     /// change, deactivation, deleting a user, a reset — take effect at once, before the call
-    /// returns. Changes made elsewhere (another process such as the CLI, another instance,
+    /// returns (each makes every cached key be read again once). Changes made elsewhere (another process such as the CLI, another instance,
     /// plain SQL) take effect within `max_age`: keep it short, or leave the cache off when
     /// several instances share the database.
     ///
