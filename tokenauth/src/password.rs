@@ -541,12 +541,17 @@ mod tests {
     use super::*;
     use argon2::PasswordVerifier as _;
 
+    /// The tests of this module that hash, one at a time: one of them counts the process's
+    /// verifications.
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     fn hasher() -> Hasher {
         Hasher::new(Limits::default())
     }
 
     #[tokio::test]
     async fn hash_then_verify() {
+        let _serial = SERIAL.lock().await;
         let hasher = hasher();
         let phc = hasher.hash("correct horse").await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
@@ -575,6 +580,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_from_the_reference_implementation_verify() {
+        let _serial = SERIAL.lock().await;
         use argon2::PasswordHasher as _;
         let hasher = hasher();
         let params = Params::new(8 * 1024, 1, 2, Some(40)).unwrap();
@@ -620,6 +626,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_corrupt_or_oversized_hashes_never_match() {
+        let _serial = SERIAL.lock().await;
         let hasher = hasher();
         assert!(!hasher.verify("", None, false).await.unwrap().matched);
         assert!(
@@ -655,6 +662,7 @@ mod tests {
 
     #[tokio::test]
     async fn salts_differ() {
+        let _serial = SERIAL.lock().await;
         let hasher = hasher();
         assert_ne!(
             hasher.hash("same").await.unwrap(),
@@ -664,6 +672,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn excess_work_waits_then_is_refused() {
+        let _serial = SERIAL.lock().await;
         let hasher = Arc::new(Hasher::new(Limits {
             workers: Some(1),
             queue: 2,
