@@ -1000,6 +1000,25 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
         "served from the cache"
     );
 
+    // Recording a use (a due last use or sliding refresh) updates the key's own entry and
+    // invalidates nothing else: the key deleted behind tokenauth's back is still served.
+    let tracking = store.clone().with_policy(
+        Policy::default()
+            .auth_cache(1000, std::time::Duration::from_secs(600))
+            .last_used_interval(Some(Duration::hours(1))),
+    );
+    let (_, other) = tokens.create(alice.id, NewToken::default()).await.unwrap();
+    let (_, first) = tracking.authenticate(other.expose_secret()).await.unwrap();
+    let (_, second) = tracking.authenticate(other.expose_secret()).await.unwrap();
+    assert_eq!(
+        second.last_used_at, first.last_used_at,
+        "the cached use is not due again"
+    );
+    assert!(
+        store.authenticate(key.expose_secret()).await.is_ok(),
+        "still cached"
+    );
+
     // Each revoking call, once it returns.
     let (token, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
     store.authenticate(key.expose_secret()).await.unwrap();

@@ -311,11 +311,11 @@ impl Store {
             return Err(AuthError::InvalidToken.into()); // a mistyped key: no query needed
         }
         let digest = KeyDigest::of(key);
-        let cached = self.auth_cache().and_then(|cache| cache.get::<U>(&digest));
-        let (user, mut token) = match cached {
-            Some(rows) => rows,
+        let cache = self.auth_cache();
+        let (ticket, (user, mut token)) = match cache.and_then(|cache| cache.get::<U>(&digest)) {
+            Some((rows, ticket)) => (Some(ticket), rows),
             None => {
-                let ticket = self.auth_cache().map(|cache| cache.ticket());
+                let ticket = cache.map(|cache| cache.ticket());
                 let sql = auth_query::<U>();
                 let found = with_pool!(self, pool => {
                     match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
@@ -326,10 +326,10 @@ impl Store {
                 let Some(rows) = found else {
                     return Err(AuthError::InvalidToken.into());
                 };
-                if let (Some(cache), Some(ticket)) = (self.auth_cache(), ticket) {
+                if let (Some(cache), Some(ticket)) = (cache, ticket) {
                     cache.insert(ticket, &digest, rows.clone());
                 }
-                rows
+                (ticket, rows)
             }
         };
         let stored_expiry = token.expires_at;
@@ -346,9 +346,6 @@ impl Store {
         if last_used.is_some() || refreshed.is_some() {
             // Written off the request, coalesced per token (at most once per interval).
             let refresh = refreshed.map(|to| (stored_expiry, to));
-            if let (Some(cache), Some(_)) = (self.auth_cache(), refresh) {
-                cache.changed(); // the next request reads the new expiry
-            }
             let interval = self.policy().last_used_interval.unwrap_or_default();
             let stale = last_used.map(|at| {
                 let cutoff = at.checked_sub_signed(interval);
@@ -359,6 +356,13 @@ impl Store {
             });
             self.record_use(U::TOKENS_TABLE, token.id, stale, refresh);
             token.last_used_at = last_used.or(token.last_used_at);
+            if let (Some(cache), Some(ticket)) = (cache, ticket) {
+                // The rows as they will be stored once the use is written, so that later
+                // requests do not find it due again (and nothing else is invalidated).
+                let mut stored = token.clone();
+                stored.expires_at = refreshed.or(stored_expiry);
+                cache.insert(ticket, &digest, (user.clone(), stored));
+            }
             token.expires_at = refreshed.or(token.expires_at);
         }
         Ok((user, token))

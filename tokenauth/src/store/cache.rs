@@ -58,16 +58,18 @@ impl AuthCache {
         }
     }
 
-    /// The cached rows of `digest` for user type `U`, if read since the last change.
+    /// The cached rows of `digest` for user type `U`, if read since the last change, with
+    /// the generation they were read in (to [`AuthCache::insert`] them again, updated).
     pub(crate) fn get<U: Clone + Send + Sync + 'static>(
         &self,
         digest: &KeyDigest,
-    ) -> Option<(U, Token)> {
+    ) -> Option<((U, Token), Ticket)> {
         let entry = self.entries.get(&(TypeId::of::<U>(), digest.clone()))?;
         if entry.generation != self.generation.load(Ordering::SeqCst) {
             return None;
         }
-        entry.rows.downcast_ref::<(U, Token)>().cloned()
+        let rows = entry.rows.downcast_ref::<(U, Token)>().cloned()?;
+        Some((rows, Ticket(entry.generation)))
     }
 
     /// Taken before the query whose result [`AuthCache::insert`] may keep.
@@ -75,7 +77,8 @@ impl AuthCache {
         Ticket(self.generation.load(Ordering::SeqCst))
     }
 
-    /// Caches the rows a query returned, unless a change happened since `ticket`.
+    /// Caches the rows a query returned (or cached rows updated by a recorded use), unless a
+    /// change happened since `ticket`.
     pub(crate) fn insert<U: Clone + Send + Sync + 'static>(
         &self,
         ticket: Ticket,
