@@ -36,6 +36,9 @@ pub(crate) struct Usage {
     /// The background writer, started with the first pending write (again if its runtime
     /// went away).
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Held while a batch is taken and written: a flush returns only once what was pending
+    /// when it was called — including a batch the writer had already taken — is stored.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Usage {
@@ -124,6 +127,7 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn flush_usage(&self) -> Result<(), Error> {
+        let _writing = self.usage.writing.lock().await;
         write(&self.pool, self.usage.take()).await
     }
 }
@@ -138,8 +142,8 @@ async fn write_periodically(usage: Weak<Usage>, pool: Pool) {
         let Some(usage) = usage.upgrade() else {
             return;
         };
+        let _writing = usage.writing.lock().await;
         let queue = usage.take();
-        drop(usage);
         if queue.is_empty() {
             continue;
         }
