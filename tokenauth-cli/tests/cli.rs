@@ -237,7 +237,13 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .assert()
         .success()
         .stdout("tokenauth's tables are up to date: no migration to apply\n");
-    let store = runtime.block_on(Store::connect_existing(url)).unwrap();
+    // Each check reads the database: this runtime runs only inside `block_on`, so a cache's
+    // change feed would see the CLI's changes only after the check (tests/revocation.rs
+    // checks the cache against the CLI, within its bound).
+    let store = runtime
+        .block_on(Store::connect_existing(url))
+        .unwrap()
+        .with_policy(tokenauth::Policy::default().no_auth_cache());
 
     tokenauth(url)
         .args(["create-user", "alice", "--password-stdin"])

@@ -98,6 +98,7 @@ impl AuthUser for DjangoUser {
         "last_login",
     ];
     const TOKENS_TABLE: &'static str = "tokenauth_django_tokens";
+    const CACHEABLE: bool = true;
     fn is_active(&self) -> bool {
         self.is_active
     }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sqlx::FromRow as _;
 
+use super::cache::Verdict;
 use super::tokens::{TokenRow, token_columns};
 use super::{Store, with_pool};
 use crate::{AuthError, Error, KeyDigest, Token, User};
@@ -106,6 +107,12 @@ pub trait AuthUser: DecodeRow + Clone + Send + Sync + Unpin + 'static {
     /// [`User`]; for an application's own users, a table with the columns of
     /// `tokenauth_tokens` whose `user_id` references `TABLE` (see `examples/custom_user`).
     const TOKENS_TABLE: &'static str = "tokenauth_tokens";
+    /// Whether authentications of this type may be cached, and unknown keys refused by the
+    /// live-key filter (see [`Policy::auth_cache`](crate::Policy::auth_cache)): only if
+    /// triggers report every change of `TABLE` and `TOKENS_TABLE` to tokenauth's change feed,
+    /// as the migrations do for [`User`] and [`DjangoUser`](crate::django::DjangoUser).
+    /// `false` by default: an application's own tables are read on every request.
+    const CACHEABLE: bool = false;
     /// Whether the user may authenticate; `false` answers `User inactive or deleted.`
     fn is_active(&self) -> bool;
 }
@@ -113,6 +120,7 @@ pub trait AuthUser: DecodeRow + Clone + Send + Sync + Unpin + 'static {
 impl AuthUser for User {
     const TABLE: &'static str = "tokenauth_users";
     const COLUMNS: &'static [&'static str] = &["id", "username", "is_active", "date_joined"];
+    const CACHEABLE: bool = true;
     fn is_active(&self) -> bool {
         self.is_active
     }
@@ -311,11 +319,31 @@ impl Store {
             return Err(AuthError::InvalidToken.into()); // a mistyped key: no query needed
         }
         let digest = KeyDigest::of(key);
-        let cache = self.auth_cache();
-        let (ticket, (user, mut token)) = match cache.and_then(|cache| cache.get::<U>(&digest)) {
+        let cache = if U::CACHEABLE {
+            self.auth_cache()
+        } else {
+            None
+        };
+        if let Some(cache) = cache {
+            self.start_feed(cache);
+        }
+        // Cached rows whose token has expired are read again: another instance may have
+        // extended it (a sliding refresh is not a change the feed reports).
+        let cached = cache
+            .and_then(|cache| cache.get::<U>(&digest))
+            .filter(|((_, token), _)| !token.is_expired(Utc::now()));
+        let (ticket, (user, mut token)) = match cached {
             Some((rows, ticket)) => (Some(ticket), rows),
             None => {
-                let ticket = cache.map(|cache| cache.ticket());
+                if let Some(cache) = cache
+                    && self.live_key(cache, U::TOKENS_TABLE, &digest) == Verdict::Absent
+                {
+                    return Err(AuthError::InvalidToken.into()); // not a live key: no query
+                }
+                let ticket = cache.map(|cache| {
+                    cache.queried();
+                    cache.ticket()
+                });
                 let sql = auth_query::<U>();
                 let found = with_pool!(self, pool => {
                     match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {

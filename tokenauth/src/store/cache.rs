@@ -1,4 +1,6 @@
-//! The authentication cache: key digest → the token and user rows that the last query for it
+//! The authentication cache and the live-key filter.
+//!
+//! The cache maps a key digest to the token and user rows that the last query for it
 //! returned, bounded in entries and age (moka). Expiry, activity and scopes are still
 //! evaluated on every request, from the cached rows exactly as from fresh ones.
 //!
@@ -8,11 +10,19 @@
 //! only if the generation is still the one its query started in, checked and inserted under a
 //! lock that a bump takes exclusively, so a lookup that raced with a change never leaves a
 //! stale entry behind, not even for an instant. (A change makes every entry be read again
-//! once: revocations are rare next to authentications.)
+//! once: revocations are rare next to authentications.) Changes made elsewhere — another
+//! instance, the CLI, plain SQL — arrive through the change feed ([`super::feed`]), which
+//! bumps the same generation; while the feed is down, nothing is served from the cache or
+//! kept in it.
+//!
+//! The live-key filter is a Bloom filter of the digests in a tokens table, built from the
+//! table once the feed is up and kept current by it: a digest it does not hold is refused
+//! without a query. Keys added through this store are added before the adding call returns.
 
 use std::any::{Any, TypeId};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::{KeyDigest, Token};
@@ -31,13 +41,35 @@ pub(crate) struct AuthCache {
     generation: AtomicU64,
     /// Shared by inserts (check the generation, insert), exclusive for a bump.
     lock: RwLock<()>,
+    /// Whether the change feed is up: while it is not, nothing is served or kept.
+    feed_up: AtomicBool,
+    /// The live-key filters, by tokens table.
+    keys: LiveKeys,
+    /// The change feed's task, started with the first authentication; stopped with the cache.
+    pub(super) feed: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Authentication queries run (for tests).
+    queries: AtomicU64,
 }
 
 impl std::fmt::Debug for AuthCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthCache")
             .field("entries", &self.entries.entry_count())
+            .field("feed_up", &self.feed_up.load(Ordering::SeqCst))
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for AuthCache {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .feed
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
     }
 }
 
@@ -55,6 +87,10 @@ impl AuthCache {
                 .build(),
             generation: AtomicU64::new(0),
             lock: RwLock::new(()),
+            feed_up: AtomicBool::new(false),
+            keys: LiveKeys::default(),
+            feed: Mutex::new(None),
+            queries: AtomicU64::new(0),
         }
     }
 
@@ -64,6 +100,9 @@ impl AuthCache {
         &self,
         digest: &KeyDigest,
     ) -> Option<((U, Token), Ticket)> {
+        if !self.feed_up.load(Ordering::SeqCst) {
+            return None;
+        }
         let entry = self.entries.get(&(TypeId::of::<U>(), digest.clone()))?;
         if entry.generation != self.generation.load(Ordering::SeqCst) {
             return None;
@@ -78,7 +117,7 @@ impl AuthCache {
     }
 
     /// Caches the rows a query returned (or cached rows updated by a recorded use), unless a
-    /// change happened since `ticket`.
+    /// change happened since `ticket` or the feed is down.
     pub(crate) fn insert<U: Clone + Send + Sync + 'static>(
         &self,
         ticket: Ticket,
@@ -90,7 +129,8 @@ impl AuthCache {
             rows: Arc::new(rows),
         };
         let _shared = self.lock.read().unwrap_or_else(PoisonError::into_inner);
-        if self.generation.load(Ordering::SeqCst) == ticket.0 {
+        if self.feed_up.load(Ordering::SeqCst) && self.generation.load(Ordering::SeqCst) == ticket.0
+        {
             self.entries
                 .insert((TypeId::of::<U>(), digest.clone()), entry);
         }
@@ -100,5 +140,263 @@ impl AuthCache {
     pub(crate) fn changed(&self) {
         let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Every change may have been missed (or was made with SQL in this process): forget
+    /// every entry and every filter.
+    pub(crate) fn forget(&self) {
+        self.changed();
+        self.keys.clear();
+    }
+
+    /// Whether the change feed is up.
+    pub(crate) fn feed_is_up(&self) -> bool {
+        self.feed_up.load(Ordering::SeqCst)
+    }
+
+    /// The feed is up, listening before this call: what was read before is forgotten, and
+    /// what is read from now on is kept (and filters may be built).
+    pub(crate) fn feed_up(&self) {
+        let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.keys.clear();
+        self.feed_up.store(true, Ordering::SeqCst);
+    }
+
+    /// The feed is down: changes made elsewhere may be missed, so nothing is served or kept
+    /// until it is up again.
+    pub(crate) fn feed_down(&self) {
+        let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
+        self.feed_up.store(false, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.keys.clear();
+    }
+
+    /// Counts an authentication query.
+    pub(crate) fn queried(&self) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Authentication queries run.
+    pub(crate) fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// The live-key filters.
+    pub(crate) fn keys(&self) -> &LiveKeys {
+        &self.keys
+    }
+}
+
+/// False positives a filter allows at its capacity: about 1 in 1,000.
+const BITS_PER_KEY: u64 = 15;
+const HASHES: u64 = 10;
+/// The smallest capacity a filter is built with.
+const MIN_CAPACITY: u64 = 4096;
+
+/// A Bloom filter of key digests. The digests are SHA-256, uniformly distributed, so their
+/// own bits are the hashes (double hashing over two 64-bit words).
+pub(crate) struct Filter {
+    bits: Box<[AtomicU64]>,
+    /// Keys it was sized for; past it, the filter is rebuilt bigger.
+    capacity: u64,
+    /// Keys added since it was sized.
+    added: AtomicU64,
+}
+
+impl Filter {
+    /// A filter for `live` keys, with room for as many again to be added.
+    pub(crate) fn for_keys(live: u64) -> Filter {
+        let capacity = live.saturating_mul(2).max(MIN_CAPACITY);
+        let words = capacity.saturating_mul(BITS_PER_KEY).div_ceil(64);
+        let words = usize::try_from(words).unwrap_or(usize::MAX / 8);
+        Filter {
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            capacity,
+            added: AtomicU64::new(0),
+        }
+    }
+
+    /// The bit positions of a digest; `None` for a string that is not a digest.
+    fn positions(&self, digest: &str) -> Option<impl Iterator<Item = (usize, u64)> + use<>> {
+        let h1 = u64::from_str_radix(digest.get(0..16)?, 16).ok()?;
+        let h2 = u64::from_str_radix(digest.get(16..32)?, 16).ok()? | 1;
+        let m = self.bits.len() as u64 * 64;
+        Some((0..HASHES).map(move |i| {
+            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % m;
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        }))
+    }
+
+    /// Adds a digest; returns whether the filter is now over its capacity.
+    pub(crate) fn add(&self, digest: &str) -> bool {
+        if let Some(positions) = self.positions(digest) {
+            for (word, mask) in positions {
+                self.bits[word].fetch_or(mask, Ordering::Relaxed);
+            }
+        }
+        self.added.fetch_add(1, Ordering::Relaxed) + 1 > self.capacity / 2
+    }
+
+    /// Whether the digest may be in the filter (`false`: it certainly is not).
+    pub(crate) fn may_contain(&self, digest: &str) -> bool {
+        match self.positions(digest) {
+            Some(mut positions) => {
+                positions.all(|(word, mask)| self.bits[word].load(Ordering::Relaxed) & mask != 0)
+            }
+            None => true,
+        }
+    }
+
+    /// Its size in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bits.len() * 8
+    }
+}
+
+/// A tokens table's filter, and the one being built to replace it.
+#[derive(Default)]
+struct Slot {
+    ready: Option<Arc<Filter>>,
+    building: Option<Arc<Filter>>,
+}
+
+/// The filters of live key digests, by tokens table.
+#[derive(Default)]
+pub(crate) struct LiveKeys {
+    slots: RwLock<HashMap<String, Slot>>,
+}
+
+/// What the filter of a table says about a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// No filter is ready (the table's should be built).
+    Unknown,
+    /// The digest may be live: query.
+    Maybe,
+    /// The digest is not live.
+    Absent,
+}
+
+impl LiveKeys {
+    pub(crate) fn check(&self, table: &str, digest: &KeyDigest) -> Verdict {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        match slots.get(table).and_then(|slot| slot.ready.as_ref()) {
+            None => Verdict::Unknown,
+            Some(filter) if filter.may_contain(digest.as_str()) => Verdict::Maybe,
+            Some(_) => Verdict::Absent,
+        }
+    }
+
+    /// Adds a live digest to the table's filters (ready and building). Returns whether the
+    /// ready one is full and should be rebuilt.
+    pub(crate) fn add(&self, table: &str, digest: &str) -> bool {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(slot) = slots.get(table) else {
+            return false;
+        };
+        if let Some(building) = &slot.building {
+            building.add(digest);
+        }
+        slot.ready.as_ref().is_some_and(|ready| ready.add(digest)) && slot.building.is_none()
+    }
+
+    /// Starts building a filter for `live` keys of `table`, unless one is being built: keys
+    /// added from now on go into it too. The caller then adds every digest of the table
+    /// (read after this call) and calls [`LiveKeys::finish`].
+    pub(crate) fn begin(&self, table: &str, live: u64) -> Option<Arc<Filter>> {
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let slot = slots.entry(table.to_owned()).or_default();
+        if slot.building.is_some() {
+            return None;
+        }
+        let filter = Arc::new(Filter::for_keys(live));
+        slot.building = Some(filter.clone());
+        Some(filter)
+    }
+
+    /// Serves a built filter, unless the filters were cleared meanwhile.
+    pub(crate) fn finish(&self, table: &str, filter: &Arc<Filter>) {
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = slots.get_mut(table)
+            && slot
+                .building
+                .as_ref()
+                .is_some_and(|building| Arc::ptr_eq(building, filter))
+        {
+            slot.building = None;
+            slot.ready = Some(filter.clone());
+        }
+    }
+
+    /// Abandons a build that failed.
+    pub(crate) fn abandon(&self, table: &str, filter: &Arc<Filter>) {
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = slots.get_mut(table)
+            && slot
+                .building
+                .as_ref()
+                .is_some_and(|building| Arc::ptr_eq(building, filter))
+        {
+            slot.building = None;
+        }
+    }
+
+    /// Forgets the table's filter (e.g. after a bulk import): it is built again.
+    pub(crate) fn forget(&self, table: &str) {
+        self.slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(table);
+    }
+
+    /// Forgets every filter.
+    pub(crate) fn clear(&self) {
+        self.slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_holds_what_was_added_and_refuses_most_of_the_rest() {
+        let filter = Filter::for_keys(10_000);
+        let live: Vec<KeyDigest> = (0..10_000)
+            .map(|i| KeyDigest::of(&format!("live-{i}")))
+            .collect();
+        for digest in &live {
+            filter.add(digest.as_str());
+        }
+        assert!(live.iter().all(|d| filter.may_contain(d.as_str())));
+        let false_positives = (0..100_000)
+            .filter(|i| filter.may_contain(KeyDigest::of(&format!("made-up-{i}")).as_str()))
+            .count();
+        // Half full: well under 1 in 1,000.
+        assert!(false_positives < 100, "{false_positives} false positives");
+        // 20,000 keys of room at 15 bits each.
+        assert_eq!(filter.bytes(), 20_000 * 15 / 64 * 8 + 8);
+    }
+
+    #[test]
+    fn keys_added_during_a_build_are_kept_and_a_clear_discards_the_build() {
+        let keys = LiveKeys::default();
+        let (a, b) = (KeyDigest::of("a"), KeyDigest::of("b"));
+        assert_eq!(keys.check("t", &a), Verdict::Unknown);
+        let filter = keys.begin("t", 1).unwrap();
+        assert!(keys.begin("t", 1).is_none(), "one build at a time");
+        keys.add("t", a.as_str()); // added while the table is read
+        keys.finish("t", &filter);
+        assert_eq!(keys.check("t", &a), Verdict::Maybe);
+        assert_eq!(keys.check("t", &b), Verdict::Absent);
+
+        let filter = keys.begin("t", 1).unwrap();
+        keys.clear();
+        keys.finish("t", &filter);
+        assert_eq!(keys.check("t", &a), Verdict::Unknown);
     }
 }

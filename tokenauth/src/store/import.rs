@@ -643,6 +643,8 @@ impl Import {
         }
         // Imported Django hashes change what a failed login must cost, at once.
         store.recheck_django_hashes();
+        // The imported keys are live at once.
+        store.keys_added("tokenauth_tokens");
         Ok(report)
     }
 

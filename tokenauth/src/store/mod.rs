@@ -5,6 +5,7 @@
 
 mod auth;
 mod cache;
+mod feed;
 mod import;
 mod tokens;
 mod usage;
@@ -13,6 +14,7 @@ mod users;
 use std::time::Duration;
 
 pub use auth::{AuthUser, AuthenticateError, DecodeRow};
+pub(crate) use cache::Verdict;
 pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
 pub use tokens::Tokens;
 pub use users::MAX_USERNAME_LEN;
@@ -316,8 +318,8 @@ impl Store {
     }
 
     /// The authentication cache, if any.
-    pub(crate) fn auth_cache(&self) -> Option<&cache::AuthCache> {
-        self.cache.as_deref()
+    pub(crate) fn auth_cache(&self) -> Option<&std::sync::Arc<cache::AuthCache>> {
+        self.cache.as_ref()
     }
 
     /// Forgets whether Django hashes are present (after an import).
@@ -335,13 +337,14 @@ impl Store {
 
     fn with_pool(pool: Pool) -> Store {
         let policy = crate::Policy::default();
+        let cache = cache_for(&policy);
         Store {
             pool,
             hasher: std::sync::Arc::new(crate::password::Hasher::new(policy.password_limits)),
             policy: std::sync::Arc::new(policy),
             django_pbkdf2: Default::default(),
             usage: Default::default(),
-            cache: None, // the default policy has no cache
+            cache,
             #[cfg(all(feature = "postgres", feature = "openapi"))]
             throttle_key: Default::default(),
         }
@@ -472,6 +475,16 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn close(&self) {
+        if let Some(cache) = &self.cache
+            && let Some(feed) = cache
+                .feed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        {
+            feed.abort();
+            cache.feed_down();
+        }
         if let Err(error) = self.flush_usage().await {
             tracing::warn!(%error, "tokenauth: could not record the use of tokens");
         }

@@ -470,6 +470,7 @@ impl<U: AuthUser> Tokens<'_, U> {
         if issued.1 > 0 {
             self.store.credentials_changed(); // a reset
         }
+        self.store.key_added(U::TOKENS_TABLE, &key.digest());
         Ok(issued)
     }
 

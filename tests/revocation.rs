@@ -1,0 +1,348 @@
+//! Revocations reach every instance. With the authentication cache on (the default), a change
+//! made anywhere — through another store, the `tokenauth` CLI in another process, plain SQL —
+//! is refused by every store within the change feed's bound, while clients keep that store
+//! busy with the revoked key: 0 requests that start after the bound are accepted. Both
+//! backends, two stores on one database; on PostgreSQL also two quickstart server processes.
+//! Each case prints how long the other instance took to refuse (the closing notes quote it).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Backend;
+use tokenauth::{AuthError, AuthenticateError, NewToken, Store};
+
+common::on_both_backends!(
+    every_revocation_path_reaches_the_other_instance,
+    unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere,
+);
+
+/// The longest a change made elsewhere may take to be refused here, in these tests: the feed
+/// delivers in a few milliseconds (SQLite polls every 5 ms); the margin is for debug builds
+/// on a loaded 2-core machine.
+const BOUND: Duration = Duration::from_millis(100);
+
+/// Concurrent clients authenticating the key under test.
+const CLIENTS: usize = 8;
+
+/// Two stores on one database (a WAL file for SQLite), as two application instances, with
+/// the database URL (and the directory of the SQLite file, kept while it lives).
+async fn two_instances(backend: Backend) -> (Store, Store, String, Option<tempfile::TempDir>) {
+    let (url, dir) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => (common::fresh_postgres_database().await, None),
+    };
+    let a = Store::connect(&url).await.unwrap();
+    a.migrate().await.unwrap();
+    let b = Store::connect(&url).await.unwrap();
+    (a, b, url, dir)
+}
+
+/// A binary that `cargo test --workspace` builds beside the test binaries (`tokenauth`, or
+/// `examples/quickstart`).
+pub fn built_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p tokenauth-cli --example quickstart` (`cargo test \
+         --workspace`, as tests/run runs it, builds both)",
+        path.display()
+    );
+    path
+}
+
+/// Waits until the store's cache serves (its change feed is up), at most 10 s.
+async fn cache_serving(store: &Store) {
+    for _ in 0..10_000 {
+        if tokenauth::__private::cache_is_serving(store) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("the change feed did not come up");
+}
+
+/// Clients authenticating `key` on `store` as fast as they can until stopped; each returns
+/// the start times of its accepted requests.
+fn load(
+    store: &Store,
+    key: &str,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<Instant>>> {
+    (0..CLIENTS)
+        .map(|_| {
+            let (store, key, stop) = (store.clone(), key.to_owned(), Arc::clone(stop));
+            tokio::spawn(async move {
+                let mut accepted = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let started = Instant::now();
+                    match store.authenticate(&key).await {
+                        Ok(_) => accepted.push(started),
+                        Err(AuthenticateError::Denied(_)) => {}
+                        Err(other) => panic!("the store failed: {other}"),
+                    }
+                    // A cache hit never waits: let the feed and the revoking task run.
+                    tokio::task::yield_now().await;
+                }
+                accepted
+            })
+        })
+        .collect()
+}
+
+/// Runs one SQL statement with `binds` on the store's database.
+macro_rules! run_sql {
+    ($store:expr, $sql:expr $(, $bind:expr)*) => {
+        match $store.sqlite_pool() {
+            Some(pool) => {
+                sqlx::query(sqlx::AssertSqlSafe($sql))$(.bind($bind))*.execute(pool).await.unwrap();
+            }
+            None => {
+                let pool = $store.postgres_pool().unwrap();
+                sqlx::query(sqlx::AssertSqlSafe($sql))$(.bind($bind))*.execute(pool).await.unwrap();
+            }
+        }
+    };
+}
+
+/// Waits until `store` accepts `key`, made elsewhere: within [`BOUND`]. Returns how long it took.
+async fn accepted_within(store: &Store, key: &str, how: &str) -> Duration {
+    let made = Instant::now();
+    loop {
+        match store.authenticate(key).await {
+            Ok(_) => return made.elapsed(),
+            Err(AuthenticateError::Denied(_)) => {
+                assert!(made.elapsed() < BOUND, "{how}: refused after the bound");
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            Err(other) => panic!("{how}: {other}"),
+        }
+    }
+}
+
+/// How a key is revoked (or narrowed to nothing) by instance A, the CLI or SQL.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    Logout,
+    LogoutAll,
+    PasswordChange,
+    Deactivation,
+    DeleteUser,
+    CliRevoke,
+    CliDeactivate,
+    SqlDeleteToken,
+    SqlExpireToken,
+    SqlDeactivateUser,
+}
+
+async fn revoke(path: Path, a: &Store, url: &str, user: &tokenauth::User, token_id: i64) {
+    let user_id = user.id;
+    let cli = |args: Vec<String>| {
+        let url = url.to_owned();
+        async move {
+            let out = tokio::process::Command::new(built_binary("tokenauth"))
+                .arg("--database-url")
+                .arg(&url)
+                .args(&args)
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success(), "tokenauth {args:?}: {out:?}");
+        }
+    };
+    let expired_sql = match a.backend() {
+        "sqlite" => {
+            "UPDATE tokenauth_tokens SET expires_at = datetime('now', '-1 second') WHERE id = $1"
+        }
+        _ => "UPDATE tokenauth_tokens SET expires_at = now() - interval '1 second' WHERE id = $1",
+    };
+    match path {
+        Path::Logout => assert!(a.tokens().revoke(token_id).await.unwrap()),
+        Path::LogoutAll => assert_eq!(a.tokens().revoke_all(user_id).await.unwrap(), 1),
+        Path::PasswordChange => {
+            a.set_password(user_id, Some("a new password"))
+                .await
+                .unwrap();
+        }
+        Path::Deactivation => {
+            a.set_active(user_id, false).await.unwrap();
+        }
+        Path::DeleteUser => assert!(a.delete_user(user_id).await.unwrap()),
+        Path::CliRevoke => cli(vec!["revoke".into(), token_id.to_string()]).await,
+        Path::CliDeactivate => cli(vec!["deactivate".into(), user.username.clone()]).await,
+        Path::SqlDeleteToken => {
+            run_sql!(a, "DELETE FROM tokenauth_tokens WHERE id = $1", token_id);
+        }
+        Path::SqlExpireToken => run_sql!(a, expired_sql, token_id),
+        Path::SqlDeactivateUser => {
+            run_sql!(
+                a,
+                "UPDATE tokenauth_users SET is_active = FALSE WHERE id = $1",
+                user_id
+            );
+        }
+    }
+}
+
+/// Every path, on instance B under load while the change is made through A, the CLI or SQL:
+/// no request that B starts once the bound has passed is accepted. Also B itself revoking
+/// (immediately, before the call returns) through the same paths as A.
+async fn every_revocation_path_reaches_the_other_instance(backend: Backend) {
+    let (a, b, url, _dir) = two_instances(backend).await;
+    let paths = [
+        Path::Logout,
+        Path::LogoutAll,
+        Path::PasswordChange,
+        Path::Deactivation,
+        Path::DeleteUser,
+        Path::CliRevoke,
+        Path::CliDeactivate,
+        Path::SqlDeleteToken,
+        Path::SqlExpireToken,
+        Path::SqlDeactivateUser,
+    ];
+    let mut report = Vec::new();
+    for (round, path) in paths.iter().cycle().take(paths.len() * 2).enumerate() {
+        let user = a
+            .create_user(&format!("user{round}"), Some("a password"))
+            .await
+            .unwrap();
+        let (token, key) = a
+            .tokens()
+            .create(user.id, NewToken::default())
+            .await
+            .unwrap();
+        // B has it (within the bound: B learns of it through the feed), and caches it.
+        accepted_within(&b, key.expose_secret(), "a new key").await;
+        cache_serving(&b).await;
+        b.authenticate(key.expose_secret()).await.unwrap();
+        let before = tokenauth::__private::authentication_queries(&b);
+        b.authenticate(key.expose_secret()).await.unwrap();
+        assert_eq!(
+            tokenauth::__private::authentication_queries(&b),
+            before,
+            "{path:?}: cached on B"
+        );
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = load(&b, key.expose_secret(), &stop);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        revoke(*path, &a, &url, &user, token.id).await;
+        let done = Instant::now();
+        // The first refusal on B, seen by a fresh request.
+        let refused_after = loop {
+            match b.authenticate(key.expose_secret()).await {
+                Err(AuthenticateError::Denied(
+                    AuthError::InvalidToken | AuthError::UserInactive,
+                )) => {
+                    break done.elapsed();
+                }
+                Err(other) => panic!("{path:?}: {other}"),
+                Ok(_) => {
+                    assert!(
+                        done.elapsed() < Duration::from_secs(5),
+                        "{path:?}: never refused on B"
+                    );
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        tokio::time::sleep(BOUND * 2).await;
+        stop.store(true, Ordering::SeqCst);
+        let mut late = 0;
+        for client in clients {
+            late += client
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|started| *started > done + BOUND)
+                .count();
+        }
+        assert_eq!(late, 0, "{path:?}: requests accepted on B after the bound");
+        report.push(format!(
+            "{path:?} {:.1} ms",
+            refused_after.as_secs_f64() * 1000.0
+        ));
+    }
+    eprintln!(
+        "{backend:?}: first refusal on the other instance after: {}",
+        report.join(", ")
+    );
+}
+
+/// With the filter built, made-up keys cost no query on either instance; a key made on A, by
+/// the CLI or with SQL is accepted by B within the bound.
+async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Backend) {
+    let (a, b, url, _dir) = two_instances(backend).await;
+    let alice = a.create_user("alice", None).await.unwrap();
+    let (_, key) = a
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    b.authenticate(key.expose_secret()).await.unwrap();
+    cache_serving(&b).await;
+    // The filter is built in the background after the first lookup that needed it.
+    for _ in 0..10_000 {
+        let _ = b
+            .authenticate("0000000000000000000000000000000000000000")
+            .await;
+        if tokenauth::__private::live_key_filter_ready(&b, "tokenauth_tokens") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(tokenauth::__private::live_key_filter_ready(
+        &b,
+        "tokenauth_tokens"
+    ));
+
+    let before = tokenauth::__private::authentication_queries(&b);
+    for i in 0..1000 {
+        let made_up = format!("{:040x}", 0xdead_beef_u64 + i);
+        assert!(matches!(
+            b.authenticate(&made_up).await,
+            Err(AuthenticateError::Denied(AuthError::InvalidToken))
+        ));
+    }
+    let queried = tokenauth::__private::authentication_queries(&b) - before;
+    assert!(queried <= 5, "{queried} of 1,000 made-up keys were queried");
+
+    // New keys, made elsewhere, are accepted by B within the bound.
+    let (_, on_a) = a
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let via_a = accepted_within(&b, on_a.expose_secret(), "made on A").await;
+
+    let out = tokio::process::Command::new(built_binary("tokenauth"))
+        .args(["--database-url", &url, "create-token", "alice"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let cli_key = printed.split_whitespace().nth(2).unwrap().to_owned();
+    let via_cli = accepted_within(&b, &cli_key, "made by the CLI").await;
+
+    let sql_key = "f".repeat(40);
+    let digest = tokenauth::KeyDigest::of(&sql_key);
+    let insert = "INSERT INTO tokenauth_tokens (user_id, key_digest, name, created) VALUES ($1, $2, 'sql', CURRENT_TIMESTAMP)";
+    run_sql!(a, insert, alice.id, digest.as_str());
+    let via_sql = accepted_within(&b, &sql_key, "inserted with SQL").await;
+    eprintln!(
+        "{backend:?}: a new key is accepted by the other instance after: made on A {:.1} ms, by the CLI {:.1} ms, with SQL {:.1} ms",
+        via_a.as_secs_f64() * 1000.0,
+        via_cli.as_secs_f64() * 1000.0,
+        via_sql.as_secs_f64() * 1000.0
+    );
+}

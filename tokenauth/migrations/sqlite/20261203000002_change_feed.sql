@@ -1,0 +1,54 @@
+-- The change feed (SQLite): every store caches authentications and keeps a filter of live
+-- key digests, and learns of changes made by other connections — the CLI in another
+-- process, or plain SQL — from this log, written by triggers in the changing transaction
+-- and polled every few milliseconds (after a cheap `PRAGMA data_version`). A row with a
+-- NULL key_digest says that something a cached authentication may depend on changed; a row
+-- with one, that the key was added to `tokens_table`. Changes that cannot narrow what a key
+-- grants are not logged: a last use, a later expiry (a sliding refresh; a store re-reads a
+-- token its cache finds expired), a password hash (a password change through tokenauth
+-- revokes tokens, which is logged). Rows older than ten minutes are deleted by the pollers.
+
+CREATE TABLE tokenauth_changes (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tokens_table TEXT,
+    key_digest   TEXT,
+    at           REAL NOT NULL DEFAULT (julianday('now'))
+);
+
+CREATE INDEX tokenauth_changes_at ON tokenauth_changes (at);
+
+CREATE TRIGGER tokenauth_tokens_added AFTER INSERT ON tokenauth_tokens
+BEGIN
+    INSERT INTO tokenauth_changes (tokens_table, key_digest)
+    VALUES ('tokenauth_tokens', NEW.key_digest);
+END;
+
+CREATE TRIGGER tokenauth_tokens_changed AFTER UPDATE ON tokenauth_tokens
+WHEN OLD.id IS NOT NEW.id OR OLD.user_id IS NOT NEW.user_id
+    OR OLD.key_digest IS NOT NEW.key_digest OR OLD.name IS NOT NEW.name
+    OR OLD.created IS NOT NEW.created OR OLD.scopes IS NOT NEW.scopes
+    OR (NEW.expires_at IS NOT NULL
+        AND (OLD.expires_at IS NULL OR julianday(NEW.expires_at) < julianday(OLD.expires_at)))
+BEGIN
+    INSERT INTO tokenauth_changes (key_digest) VALUES (NULL);
+    INSERT INTO tokenauth_changes (tokens_table, key_digest)
+    SELECT 'tokenauth_tokens', NEW.key_digest WHERE NEW.key_digest IS NOT OLD.key_digest;
+END;
+
+CREATE TRIGGER tokenauth_tokens_deleted AFTER DELETE ON tokenauth_tokens
+BEGIN
+    INSERT INTO tokenauth_changes (key_digest) VALUES (NULL);
+END;
+
+CREATE TRIGGER tokenauth_users_changed AFTER UPDATE ON tokenauth_users
+WHEN OLD.id IS NOT NEW.id OR OLD.username IS NOT NEW.username
+    OR OLD.is_active IS NOT NEW.is_active OR OLD.date_joined IS NOT NEW.date_joined
+    OR OLD.credential_version IS NOT NEW.credential_version
+BEGIN
+    INSERT INTO tokenauth_changes (key_digest) VALUES (NULL);
+END;
+
+CREATE TRIGGER tokenauth_users_deleted AFTER DELETE ON tokenauth_users
+BEGIN
+    INSERT INTO tokenauth_changes (key_digest) VALUES (NULL);
+END;
