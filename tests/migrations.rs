@@ -39,7 +39,7 @@ async fn sqlite_file_is_created_and_migrations_coexist() {
         .fetch_all(pool)
         .await
         .unwrap();
-    assert_eq!(ours, ["initial", "login security"]);
+    assert_eq!(ours, ["initial", "login security", "change feed"]);
     assert_eq!(theirs, ["app notes"]);
 
     // Reopening the file finds everything in place.
@@ -87,7 +87,7 @@ async fn postgres_migrations_coexist() {
         .fetch_all(pool)
         .await
         .unwrap();
-    assert_eq!(ours, ["initial", "login security"]);
+    assert_eq!(ours, ["initial", "login security", "change feed"]);
     assert_eq!(theirs, ["app notes"]);
 }
 

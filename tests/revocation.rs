@@ -346,3 +346,200 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
         via_sql.as_secs_f64() * 1000.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
+    let (a, b, _url, _dir) = two_instances(Backend::Postgres).await;
+    let alice = a.create_user("alice", None).await.unwrap();
+    let (token, key) = a
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    accepted_within(&b, key.expose_secret(), "a new key").await;
+    cache_serving(&b).await;
+    b.authenticate(key.expose_secret()).await.unwrap();
+    let queries = || tokenauth::__private::authentication_queries(&b);
+
+    // Cut B's listening connection, as a network failure or a server restart would.
+    run_sql!(
+        a,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+    );
+    let cut = Instant::now();
+    while tokenauth::__private::cache_is_serving(&b) {
+        assert!(
+            cut.elapsed() < Duration::from_secs(2),
+            "the feed's loss went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    // Down: every authentication reads the database, so a revocation made now is seen.
+    let before = queries();
+    b.authenticate(key.expose_secret()).await.unwrap();
+    assert_eq!(queries(), before + 1, "bypassed while the feed is down");
+    run_sql!(a, "DELETE FROM tokenauth_tokens WHERE id = $1", token.id);
+    assert!(matches!(
+        b.authenticate(key.expose_secret()).await,
+        Err(AuthenticateError::Denied(AuthError::InvalidToken))
+    ));
+    // Back up by itself, and caching again.
+    cache_serving(&b).await;
+    let (_, key) = a
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    accepted_within(&b, key.expose_secret(), "a new key").await;
+    b.authenticate(key.expose_secret()).await.unwrap();
+    let before = queries();
+    b.authenticate(key.expose_secret()).await.unwrap();
+    assert_eq!(queries(), before, "cached again once the feed is back");
+}
+
+/// A quickstart server process on `url`, listening on a free port; killed when dropped.
+struct Server {
+    child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Server {
+    async fn start(url: &str) -> Server {
+        use tokio::io::AsyncBufReadExt as _;
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = tokio::process::Command::new(built_binary("examples/quickstart"))
+            .env("DATABASE_URL", url)
+            .env("TOKENAUTH_BIND", addr.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("Listening") {
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return Server { child, addr };
+            }
+        }
+        panic!("the quickstart exited: {:?}", child.wait().await);
+    }
+}
+
+/// Two quickstart server processes on one PostgreSQL database: a logout through A's HTTP API
+/// and a deactivation with SQL, while clients keep B busy with the key over HTTP. No request
+/// B starts once the bound has passed is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_server_processes() {
+    let url = common::fresh_postgres_database().await;
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let (a, b) = (Server::start(&url).await, Server::start(&url).await);
+    let mut report = Vec::new();
+    for round in 0..6 {
+        let user = store
+            .create_user(&format!("user{round}"), None)
+            .await
+            .unwrap();
+        let (_, key) = store
+            .tokens()
+            .create(user.id, NewToken::default())
+            .await
+            .unwrap();
+        let header = format!("Token {}", key.expose_secret());
+        let made = Instant::now();
+        while common::get(b.addr, "/api/me", Some(header.as_bytes()))
+            .await
+            .status
+            != 200
+        {
+            assert!(
+                made.elapsed() < BOUND,
+                "a new key refused by B after the bound"
+            );
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let (header, stop, addr) = (header.clone(), Arc::clone(&stop), b.addr);
+                tokio::spawn(async move {
+                    let mut accepted = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let started = Instant::now();
+                        let response = common::get(addr, "/api/me", Some(header.as_bytes())).await;
+                        match response.status {
+                            200 => accepted.push(started),
+                            401 => {}
+                            other => panic!("B answered {other}: {}", response.body_text()),
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let how = if round % 2 == 0 {
+            let response = common::request(
+                a.addr,
+                "POST",
+                "/api/auth/logout",
+                Some(header.as_bytes()),
+                None,
+            )
+            .await;
+            assert_eq!(
+                response.status,
+                204,
+                "logout on A: {}",
+                response.body_text()
+            );
+            "logout on A"
+        } else {
+            run_sql!(
+                store,
+                "UPDATE tokenauth_users SET is_active = FALSE WHERE id = $1",
+                user.id
+            );
+            "deactivated with SQL"
+        };
+        let done = Instant::now();
+        let refused_after = loop {
+            let response = common::get(b.addr, "/api/me", Some(header.as_bytes())).await;
+            if response.status == 401 {
+                break done.elapsed();
+            }
+            assert!(
+                done.elapsed() < Duration::from_secs(5),
+                "{how}: never refused on B"
+            );
+        };
+        tokio::time::sleep(BOUND * 2).await;
+        stop.store(true, Ordering::SeqCst);
+        let mut late = 0;
+        for client in clients {
+            late += client
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|s| *s > done + BOUND)
+                .count();
+        }
+        assert_eq!(late, 0, "{how}: requests accepted by B after the bound");
+        report.push(format!(
+            "{how} {:.1} ms",
+            refused_after.as_secs_f64() * 1000.0
+        ));
+    }
+    drop((a.child, b.child));
+    eprintln!(
+        "two server processes: first refusal on B after: {}",
+        report.join(", ")
+    );
+}

@@ -8,7 +8,9 @@
 //! - `DATABASE_URL`: `sqlite://…` (default `sqlite://tokenauth-quickstart.db`, created and
 //!   migrated on start) or `postgres://…`;
 //! - `TOKENAUTH_TRUSTED_PROXIES`: comma-separated addresses of reverse proxies whose
-//!   `X-Forwarded-For` the login throttle believes (default: none).
+//!   `X-Forwarded-For` the login throttle believes (default: none);
+//! - `TOKENAUTH_AUTH_CACHE=off`: no authentication cache and no live-key filter (every request
+//!   reads the database; `benches/load/run` compares both).
 //!
 //! On first start it creates a user `demo` and prints a ready-to-paste `curl` command with
 //! that user's new key. Routes: `GET /api/me` (`Authorization: Token <key>`),
@@ -35,7 +37,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let database_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "sqlite://tokenauth-quickstart.db".to_owned());
 
-    let store = Store::connect(&database_url).await?;
+    let mut store = Store::connect(&database_url).await?;
+    if std::env::var("TOKENAUTH_AUTH_CACHE").is_ok_and(|value| value == "off") {
+        let policy = store.policy().clone().no_auth_cache();
+        store = store.with_policy(policy);
+    }
     store.migrate().await?;
 
     match store.user_by_username("demo").await? {

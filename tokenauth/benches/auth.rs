@@ -1,7 +1,7 @@
 //! Micro-benchmarks of what every authenticated request does before and around its database
 //! query: parsing the `Authorization` header, checking a prefixed key's checksum, digesting
-//! the key, and the whole `Store::authenticate` on an in-memory SQLite database (today's cost
-//! of a hit: one query).
+//! the key, and the whole `Store::authenticate` on an in-memory SQLite database: with the
+//! cache off (one query), a cache hit, and an unknown key refused by the live-key filter.
 //!
 //! ```sh
 //! cargo bench -p tokenauth --bench auth
@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tokenauth::{KeyDigest, KeyFormat, NewToken, Store, parse_authorization};
+use tokenauth::{KeyDigest, KeyFormat, NewToken, Policy, Store, parse_authorization};
 
 fn header(c: &mut Criterion) {
     let valid = b"Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b".as_slice();
@@ -46,7 +46,8 @@ fn authenticate(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (store, key) = runtime.block_on(async {
+    let unknown = "0000000000000000000000000000000000000000";
+    let (cached, key) = runtime.block_on(async {
         let store = Store::connect("sqlite::memory:").await.unwrap();
         store.migrate().await.unwrap();
         let alice = store.create_user("alice", None).await.unwrap();
@@ -55,17 +56,32 @@ fn authenticate(c: &mut Criterion) {
             .create(alice.id, NewToken::default())
             .await
             .unwrap();
+        // Until the change feed is up, the key cached and the live-key filter built.
+        while !(tokenauth::__private::cache_is_serving(&store)
+            && tokenauth::__private::live_key_filter_ready(&store, "tokenauth_tokens"))
+        {
+            let _ = store.authenticate(key.expose_secret()).await;
+            let _ = store.authenticate(unknown).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        store.authenticate(key.expose_secret()).await.unwrap();
         (store, key)
     });
+    let uncached = cached
+        .clone()
+        .with_policy(Policy::default().no_auth_cache());
     let mut group = c.benchmark_group("Store::authenticate (SQLite in memory)");
-    group.bench_function("valid key", |b| {
-        b.iter(|| runtime.block_on(store.authenticate(black_box(key.expose_secret()))))
+    group.bench_function("valid key, cache off (a query)", |b| {
+        b.iter(|| runtime.block_on(uncached.authenticate(black_box(key.expose_secret()))))
     });
-    group.bench_function("unknown key", |b| {
-        b.iter(|| {
-            runtime
-                .block_on(store.authenticate(black_box("0000000000000000000000000000000000000000")))
-        })
+    group.bench_function("unknown key, cache off (a query)", |b| {
+        b.iter(|| runtime.block_on(uncached.authenticate(black_box(unknown))))
+    });
+    group.bench_function("valid key, cache hit", |b| {
+        b.iter(|| runtime.block_on(cached.authenticate(black_box(key.expose_secret()))))
+    });
+    group.bench_function("unknown key, refused by the live-key filter", |b| {
+        b.iter(|| runtime.block_on(cached.authenticate(black_box(unknown))))
     });
     group.finish();
 }
