@@ -141,6 +141,9 @@ enum Path {
     SqlDeleteToken,
     SqlExpireToken,
     SqlDeactivateUser,
+    /// SQLite's `INSERT OR REPLACE` (which fires no DELETE trigger) and PostgreSQL's
+    /// `INSERT … ON CONFLICT DO UPDATE`, giving the token's id a new key.
+    SqlReplaceToken,
 }
 
 async fn revoke(path: Path, a: &Store, url: &str, user: &tokenauth::User, token_id: i64) {
@@ -189,6 +192,22 @@ async fn revoke(path: Path, a: &Store, url: &str, user: &tokenauth::User, token_
                 user_id
             );
         }
+        Path::SqlReplaceToken => {
+            let replace = match a.backend() {
+                "sqlite" => {
+                    "INSERT OR REPLACE INTO tokenauth_tokens (id, user_id, key_digest, name, created) \
+                     SELECT id, user_id, lower(hex(randomblob(32))), name, created \
+                     FROM tokenauth_tokens WHERE id = $1"
+                }
+                _ => {
+                    "INSERT INTO tokenauth_tokens (id, user_id, key_digest, name, created) \
+                     SELECT id, user_id, md5(random()::text) || md5(random()::text), name, created \
+                     FROM tokenauth_tokens WHERE id = $1 \
+                     ON CONFLICT (id) DO UPDATE SET key_digest = EXCLUDED.key_digest"
+                }
+            };
+            run_sql!(a, replace, token_id);
+        }
     }
 }
 
@@ -208,6 +227,7 @@ async fn every_revocation_path_reaches_the_other_instance(backend: Backend) {
         Path::SqlDeleteToken,
         Path::SqlExpireToken,
         Path::SqlDeactivateUser,
+        Path::SqlReplaceToken,
     ];
     let mut report = Vec::new();
     for (round, path) in paths.iter().cycle().take(paths.len() * 2).enumerate() {
@@ -365,7 +385,7 @@ async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
     run_sql!(
         a,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+         WHERE application_name = 'tokenauth change feed' AND datname = current_database()"
     );
     let cut = Instant::now();
     while tokenauth::__private::cache_is_serving(&b) {
@@ -396,6 +416,62 @@ async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
     let before = queries();
     b.authenticate(key.expose_secret()).await.unwrap();
     assert_eq!(queries(), before, "cached again once the feed is back");
+}
+
+/// A database whose triggers are gone (or not yet migrated) is not cached: the feed reads
+/// which triggers exist at every heartbeat. And the listener has a connection of its own: a
+/// store whose pool has a single connection still works, and caches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_only_watched_tables_are_cached_and_the_feed_takes_no_pooled_connection() {
+    let url = common::fresh_postgres_database().await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect(&url)
+        .await
+        .unwrap();
+    let store = Store::from(pool);
+    store.migrate().await.unwrap();
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, key) = store
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    store.authenticate(key.expose_secret()).await.unwrap();
+    cache_serving(&store).await;
+    let queries = || tokenauth::__private::authentication_queries(&store);
+    let cached = || async {
+        store.authenticate(key.expose_secret()).await.unwrap();
+        let before = queries();
+        store.authenticate(key.expose_secret()).await.unwrap();
+        queries() == before
+    };
+    let started = Instant::now();
+    while !cached().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never cached with one pooled connection"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    run_sql!(
+        store,
+        "DROP TRIGGER tokenauth_tokens_changed ON tokenauth_tokens"
+    );
+    let dropped = Instant::now();
+    while cached().await {
+        assert!(
+            dropped.elapsed() < Duration::from_secs(5),
+            "still cached without its trigger"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!(
+        "caching stopped {:?} after the trigger was dropped",
+        dropped.elapsed()
+    );
 }
 
 /// A quickstart server process on `url`, listening on a free port; killed when dropped.

@@ -5,9 +5,11 @@
 //! [`migrate`] (or `tokenauth migrate-django`) adds to Django's database an index on the
 //! SHA-256 digest of `authtoken_token.key` and a view, `tokenauth_django_tokens`, showing
 //! DRF's tokens with the columns of tokenauth's tokens table — computed from Django's own
-//! rows, so no key is copied anywhere and a token Django creates or deletes is seen by the
-//! next request. Django's tables are not altered. [`DjangoUser`] is the [`AuthUser`] reading
-//! `auth_user` through that view:
+//! rows, so no key is copied anywhere — and triggers on `authtoken_token` and `auth_user`
+//! that report Django's changes to tokenauth's change feed (`NOTIFY`), so that every instance's
+//! authentication cache sees a token Django creates or deletes within milliseconds. Django's
+//! columns and data are not altered. [`DjangoUser`] is the [`AuthUser`] reading `auth_user`
+//! through that view:
 //!
 //! ```no_run
 //! use poem::web::Json;
@@ -105,8 +107,9 @@ impl AuthUser for DjangoUser {
 }
 
 /// Prepares Django's database (PostgreSQL, after Django's own `migrate`) for [`DjangoUser`]:
-/// applies the migrations in `migrations/django` — a digest function, two indexes on
-/// `authtoken_token` and the view `tokenauth_django_tokens` — recorded in
+/// applies the migrations in `migrations/django` — a digest function, indexes on
+/// `authtoken_token`, the view `tokenauth_django_tokens` and the change feed's triggers —
+/// recorded in
 /// [`MIGRATIONS_TABLE`], and returns those it applied. Idempotent.
 ///
 /// # Errors

@@ -323,7 +323,12 @@ impl KeyDigest {
     /// assert_eq!(digest.as_str().len(), 64);
     /// ```
     pub fn of(key: &str) -> Self {
-        KeyDigest(hex_lower(&Sha256::digest(key.as_bytes())))
+        KeyDigest::from_raw(&RawDigest::of(key))
+    }
+
+    /// The stored (hex) form of a raw digest.
+    pub(crate) fn from_raw(raw: &RawDigest) -> Self {
+        KeyDigest(hex_lower(&raw.0))
     }
 
     /// The digest as stored in the `key_digest` column.
@@ -334,6 +339,40 @@ impl KeyDigest {
     /// ```
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A key's SHA-256 as bytes: what the authentication cache and the live-key filter look
+/// up, without the hex string that the database stores.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RawDigest(pub(crate) [u8; 32]);
+
+impl RawDigest {
+    pub(crate) fn of(key: &str) -> Self {
+        RawDigest(Sha256::digest(key.as_bytes()).into())
+    }
+
+    /// The digest's first two 64-bit words, big-endian: the same as the first 32 hex digits
+    /// of its stored form read as two numbers ([`hex_words`]).
+    pub(crate) fn words(&self) -> (u64, u64) {
+        let mut first = [0; 8];
+        let mut second = [0; 8];
+        first.copy_from_slice(&self.0[..8]);
+        second.copy_from_slice(&self.0[8..16]);
+        (u64::from_be_bytes(first), u64::from_be_bytes(second))
+    }
+}
+
+/// The first two 64-bit words of a stored (hex) digest; `None` if it is not one.
+pub(crate) fn hex_words(digest: &str) -> Option<(u64, u64)> {
+    let first = u64::from_str_radix(digest.get(0..16)?, 16).ok()?;
+    let second = u64::from_str_radix(digest.get(16..32)?, 16).ok()?;
+    Some((first, second))
+}
+
+impl fmt::Debug for RawDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawDigest(<redacted>)")
     }
 }
 

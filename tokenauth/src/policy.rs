@@ -12,6 +12,8 @@ use crate::{Error, KeyFormat, Token};
 const DEFAULT_CACHE_ENTRIES: u64 = 100_000;
 /// The default authentication cache: the age at which an entry is read again.
 const DEFAULT_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest maximum age (a day; a longer one is this).
+const MAX_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// The longest lifetime of any token, whatever is asked for: 100 years. Longer expiries are
 /// clamped to it, so every stored timestamp stays within years 1–9999, where both backends
@@ -242,7 +244,7 @@ impl Policy {
     /// `max_age`, so that a repeated key costs no query. On by default, with 100,000 entries
     /// for 60 seconds. Expiry, activity and scopes are still checked on every request, from
     /// the cached rows exactly as from fresh ones. Unknown keys are refused without a query
-    /// by a filter of the live keys' digests (about 15 bits per token: 3.75 MB for a million
+    /// by a filter of the live keys' digests (30 bits per token when built: 3.75 MB for a million
     /// tokens, as it is sized for twice the tokens it holds).
     ///
     /// Only user types whose tables tokenauth watches are cached: its own
@@ -253,16 +255,20 @@ impl Policy {
     /// change, deactivation, deleting a user, a reset — take effect at once, before the call
     /// returns. Changes made anywhere else — another instance, the CLI in another process,
     /// plain SQL on the tables — reach every store through the change feed that the
-    /// migrations install: on PostgreSQL by `LISTEN`/`NOTIFY`, as the change commits (the
-    /// cache is bypassed whenever the listening connection is down); on SQLite within 5 ms,
-    /// by polling a change log. `max_age` is only a backstop.
+    /// migrations install: on PostgreSQL by `LISTEN`/`NOTIFY`, as the change commits, on a
+    /// connection of the store's own (outside its pool) that checks itself every second — the
+    /// cache is bypassed whenever it is down or a check does not come back within a second;
+    /// on SQLite within 5 ms, by polling a change log. Only tables whose triggers exist are
+    /// cached (a database not yet migrated is read on every request). `max_age` (at most a
+    /// day) is a backstop, counted from the read. The feed runs on the Tokio runtime: a
+    /// runtime that only runs inside `block_on` applies changes only while it runs.
     ///
     /// ```
     /// let policy = tokenauth::Policy::default()
     ///     .auth_cache(10_000, std::time::Duration::from_secs(30));
     /// ```
     pub fn auth_cache(mut self, max_entries: u64, max_age: std::time::Duration) -> Self {
-        self.auth_cache = Some((max_entries, max_age));
+        self.auth_cache = Some((max_entries, max_age.min(MAX_CACHE_AGE)));
         self
     }
 

@@ -84,7 +84,7 @@ pub fn cache_is_serving(store: &crate::Store) -> bool {
 /// Whether the live-key filter of `table` is built and serving (for tests).
 pub fn live_key_filter_ready(store: &crate::Store, table: &str) -> bool {
     store.auth_cache().is_some_and(|cache| {
-        cache.keys().check(table, &crate::KeyDigest::of("")) != crate::store::Verdict::Unknown
+        cache.keys().check(table, &crate::key::RawDigest::of("")) != crate::store::Verdict::Unknown
     })
 }
 

@@ -1,7 +1,7 @@
 -- The change feed (SQLite): every store caches authentications and keeps a filter of live
 -- key digests, and learns of changes made by other connections — the CLI in another
 -- process, or plain SQL — from this log, written by triggers in the changing transaction
--- and polled every few milliseconds (after a cheap `PRAGMA data_version`). A row with a
+-- and polled every few milliseconds on a connection of each store's own. A row with a
 -- NULL key_digest says that something a cached authentication may depend on changed; a row
 -- with one, that the key was added to `tokens_table`. Changes that cannot narrow what a key
 -- grants are not logged: a last use, a later expiry (a sliding refresh; a store re-reads a
@@ -21,6 +21,20 @@ CREATE TRIGGER tokenauth_tokens_added AFTER INSERT ON tokenauth_tokens
 BEGIN
     INSERT INTO tokenauth_changes (tokens_table, key_digest)
     VALUES ('tokenauth_tokens', NEW.key_digest);
+END;
+
+-- `INSERT OR REPLACE` deletes the row it replaces without firing a DELETE trigger (SQLite's
+-- recursive_triggers is off by default): a row about to be replaced is a change too.
+CREATE TRIGGER tokenauth_tokens_replacing BEFORE INSERT ON tokenauth_tokens
+WHEN EXISTS (SELECT 1 FROM tokenauth_tokens WHERE id = NEW.id OR key_digest = NEW.key_digest)
+BEGIN
+    INSERT INTO tokenauth_changes (key_digest) VALUES (NULL);
+END;
+
+CREATE TRIGGER tokenauth_users_replacing BEFORE INSERT ON tokenauth_users
+WHEN EXISTS (SELECT 1 FROM tokenauth_users WHERE id = NEW.id OR username = NEW.username)
+BEGIN
+    INSERT INTO tokenauth_changes (key_digest) VALUES (NULL);
 END;
 
 CREATE TRIGGER tokenauth_tokens_changed AFTER UPDATE ON tokenauth_tokens

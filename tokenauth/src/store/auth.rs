@@ -6,6 +6,7 @@ use sqlx::FromRow as _;
 use super::cache::Verdict;
 use super::tokens::{TokenRow, token_columns};
 use super::{Store, with_pool};
+use crate::key::RawDigest;
 use crate::{AuthError, Error, KeyDigest, Token, User};
 
 /// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
@@ -318,32 +319,35 @@ impl Store {
         if self.policy().key_format.check(key) == Some(false) {
             return Err(AuthError::InvalidToken.into()); // a mistyped key: no query needed
         }
-        let digest = KeyDigest::of(key);
-        let cache = if U::CACHEABLE {
-            self.auth_cache()
-        } else {
-            None
+        let raw = RawDigest::of(key);
+        let cache = match self.auth_cache() {
+            Some(cache) if U::CACHEABLE => {
+                if !cache.feed_is_up() {
+                    self.start_feed(cache);
+                }
+                // Only tables whose changes the feed reports.
+                cache.watches(U::TOKENS_TABLE).then_some(cache)
+            }
+            _ => None,
         };
-        if let Some(cache) = cache {
-            self.start_feed(cache);
-        }
         // Cached rows whose token has expired are read again: another instance may have
         // extended it (a sliding refresh is not a change the feed reports).
         let cached = cache
-            .and_then(|cache| cache.get::<U>(&digest))
+            .and_then(|cache| cache.get::<U>(&raw))
             .filter(|((_, token), _)| !token.is_expired(Utc::now()));
         let (ticket, (user, mut token)) = match cached {
             Some((rows, ticket)) => (Some(ticket), rows),
             None => {
                 if let Some(cache) = cache
-                    && self.live_key(cache, U::TOKENS_TABLE, &digest) == Verdict::Absent
+                    && self.live_key(cache, U::TOKENS_TABLE, &raw) == Verdict::Absent
                 {
                     return Err(AuthError::InvalidToken.into()); // not a live key: no query
                 }
-                let ticket = cache.map(|cache| {
-                    cache.queried();
-                    cache.ticket()
-                });
+                if let Some(counter) = self.auth_cache() {
+                    counter.queried();
+                }
+                let ticket = cache.map(|cache| cache.ticket());
+                let digest = KeyDigest::from_raw(&raw);
                 let sql = auth_query::<U>();
                 let found = with_pool!(self, pool => {
                     match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
@@ -355,7 +359,7 @@ impl Store {
                     return Err(AuthError::InvalidToken.into());
                 };
                 if let (Some(cache), Some(ticket)) = (cache, ticket) {
-                    cache.insert(ticket, &digest, rows.clone());
+                    cache.insert(ticket, &raw, rows.clone());
                 }
                 (ticket, rows)
             }
@@ -385,11 +389,17 @@ impl Store {
             self.record_use(U::TOKENS_TABLE, token.id, stale, refresh);
             token.last_used_at = last_used.or(token.last_used_at);
             if let (Some(cache), Some(ticket)) = (cache, ticket) {
-                // The rows as they will be stored once the use is written, so that later
-                // requests do not find it due again (and nothing else is invalidated).
-                let mut stored = token.clone();
-                stored.expires_at = refreshed.or(stored_expiry);
-                cache.insert(ticket, &digest, (user.clone(), stored));
+                if refreshed.is_some() {
+                    // The expiry will change if the write finds it unchanged: read it again
+                    // then, rather than guess (another instance may have refreshed it first).
+                    cache.invalidate::<U>(&raw);
+                } else {
+                    // The rows as they will be stored once the use is written, so that later
+                    // requests do not find it due again (and nothing else is invalidated).
+                    let mut stored = token.clone();
+                    stored.expires_at = stored_expiry;
+                    cache.insert(ticket, &raw, (user.clone(), stored));
+                }
             }
             token.expires_at = refreshed.or(token.expires_at);
         }

@@ -23,21 +23,28 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::{KeyDigest, Token};
+#[cfg(test)]
+use crate::KeyDigest;
+use crate::Token;
+use crate::key::{RawDigest, hex_words};
 
-/// An entry: the rows of one key for one user type, and the generation they were read in.
+/// An entry: the rows of one key for one user type, the generation they were read in, and
+/// when they were read from the database (kept when a recorded use updates the entry, so
+/// that the maximum age counts from the read).
 #[derive(Clone)]
 struct Entry {
     generation: u64,
+    read_at: Instant,
     /// `(U, Token)`.
     rows: Arc<dyn Any + Send + Sync>,
 }
 
 /// See the [module](self).
 pub(crate) struct AuthCache {
-    entries: moka::sync::Cache<(TypeId, KeyDigest), Entry>,
+    entries: moka::sync::Cache<(TypeId, RawDigest), Entry>,
+    max_age: Duration,
     generation: AtomicU64,
     /// Shared by inserts (check the generation, insert), exclusive for a bump.
     lock: RwLock<()>,
@@ -45,6 +52,9 @@ pub(crate) struct AuthCache {
     feed_up: AtomicBool,
     /// The live-key filters, by tokens table.
     keys: LiveKeys,
+    /// The tokens tables whose changes the feed reports (their triggers exist), read when
+    /// the feed comes up and at each heartbeat: other tables are never cached.
+    watched: RwLock<Vec<&'static str>>,
     /// The change feed's task, started with the first authentication; stopped with the cache.
     pub(super) feed: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Authentication queries run (for tests).
@@ -73,10 +83,13 @@ impl Drop for AuthCache {
     }
 }
 
-/// The generation before a lookup's query: an entry filled from that query is kept only if
-/// no change happened meanwhile.
+/// The generation before a lookup's query (an entry filled from that query is kept only if no
+/// change happened meanwhile), and when its rows were read.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket(u64);
+pub(crate) struct Ticket {
+    generation: u64,
+    read_at: Instant,
+}
 
 impl AuthCache {
     pub(crate) fn new(max_entries: u64, max_age: Duration) -> Self {
@@ -85,10 +98,12 @@ impl AuthCache {
                 .max_capacity(max_entries)
                 .time_to_live(max_age)
                 .build(),
+            max_age,
             generation: AtomicU64::new(0),
             lock: RwLock::new(()),
             feed_up: AtomicBool::new(false),
             keys: LiveKeys::default(),
+            watched: RwLock::new(Vec::new()),
             feed: Mutex::new(None),
             queries: AtomicU64::new(0),
         }
@@ -98,22 +113,72 @@ impl AuthCache {
     /// the generation they were read in (to [`AuthCache::insert`] them again, updated).
     pub(crate) fn get<U: Clone + Send + Sync + 'static>(
         &self,
-        digest: &KeyDigest,
+        digest: &RawDigest,
     ) -> Option<((U, Token), Ticket)> {
         if !self.feed_up.load(Ordering::SeqCst) {
             return None;
         }
-        let entry = self.entries.get(&(TypeId::of::<U>(), digest.clone()))?;
-        if entry.generation != self.generation.load(Ordering::SeqCst) {
+        let entry = self.entries.get(&(TypeId::of::<U>(), *digest))?;
+        if entry.generation != self.generation.load(Ordering::SeqCst)
+            || entry.read_at.elapsed() >= self.max_age
+        {
             return None;
         }
         let rows = entry.rows.downcast_ref::<(U, Token)>().cloned()?;
-        Some((rows, Ticket(entry.generation)))
+        Some((
+            rows,
+            Ticket {
+                generation: entry.generation,
+                read_at: entry.read_at,
+            },
+        ))
     }
 
     /// Taken before the query whose result [`AuthCache::insert`] may keep.
     pub(crate) fn ticket(&self) -> Ticket {
-        Ticket(self.generation.load(Ordering::SeqCst))
+        Ticket {
+            generation: self.generation.load(Ordering::SeqCst),
+            read_at: Instant::now(),
+        }
+    }
+
+    /// Drops the entry of `digest` for `U` (its rows are about to change in the database).
+    pub(crate) fn invalidate<U: 'static>(&self, digest: &RawDigest) {
+        self.entries.invalidate(&(TypeId::of::<U>(), *digest));
+    }
+
+    /// Whether the feed reports the changes of `table` (and its users'): only then are its
+    /// authentications cached and its keys filtered.
+    pub(crate) fn watches(&self, table: &str) -> bool {
+        self.watched
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|watched| *watched == table)
+    }
+
+    /// `table` as a watched table's name (from a notification's payload, never trusted as
+    /// SQL).
+    pub(crate) fn watched(&self, table: &str) -> Option<&'static str> {
+        self.watched
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|watched| **watched == table)
+            .copied()
+    }
+
+    /// The tokens tables whose triggers exist (see [`AuthCache::watches`]). A table that is
+    /// no longer watched loses its entries and filter.
+    pub(crate) fn set_watched(&self, tables: Vec<&'static str>) {
+        let mut watched = self.watched.write().unwrap_or_else(PoisonError::into_inner);
+        if *watched != tables {
+            if watched.iter().any(|table| !tables.contains(table)) {
+                self.changed();
+                self.keys.clear();
+            }
+            *watched = tables;
+        }
     }
 
     /// Caches the rows a query returned (or cached rows updated by a recorded use), unless a
@@ -121,18 +186,19 @@ impl AuthCache {
     pub(crate) fn insert<U: Clone + Send + Sync + 'static>(
         &self,
         ticket: Ticket,
-        digest: &KeyDigest,
+        digest: &RawDigest,
         rows: (U, Token),
     ) {
         let entry = Entry {
-            generation: ticket.0,
+            generation: ticket.generation,
+            read_at: ticket.read_at,
             rows: Arc::new(rows),
         };
         let _shared = self.lock.read().unwrap_or_else(PoisonError::into_inner);
-        if self.feed_up.load(Ordering::SeqCst) && self.generation.load(Ordering::SeqCst) == ticket.0
+        if self.feed_up.load(Ordering::SeqCst)
+            && self.generation.load(Ordering::SeqCst) == ticket.generation
         {
-            self.entries
-                .insert((TypeId::of::<U>(), digest.clone()), entry);
+            self.entries.insert((TypeId::of::<U>(), *digest), entry);
         }
     }
 
@@ -217,35 +283,31 @@ impl Filter {
         }
     }
 
-    /// The bit positions of a digest; `None` for a string that is not a digest.
-    fn positions(&self, digest: &str) -> Option<impl Iterator<Item = (usize, u64)> + use<>> {
-        let h1 = u64::from_str_radix(digest.get(0..16)?, 16).ok()?;
-        let h2 = u64::from_str_radix(digest.get(16..32)?, 16).ok()? | 1;
+    /// The bit positions of a digest's two first words.
+    fn positions(&self, (h1, h2): (u64, u64)) -> impl Iterator<Item = (usize, u64)> + use<> {
+        let h2 = h2 | 1;
         let m = self.bits.len() as u64 * 64;
-        Some((0..HASHES).map(move |i| {
+        (0..HASHES).map(move |i| {
             let bit = h1.wrapping_add(i.wrapping_mul(h2)) % m;
             ((bit / 64) as usize, 1u64 << (bit % 64))
-        }))
+        })
     }
 
-    /// Adds a digest; returns whether the filter is now over its capacity.
+    /// Adds a stored (hex) digest; returns whether the filter is now over its capacity. A
+    /// string that is not a digest adds nothing (no key digests to it).
     pub(crate) fn add(&self, digest: &str) -> bool {
-        if let Some(positions) = self.positions(digest) {
-            for (word, mask) in positions {
+        if let Some(words) = hex_words(digest) {
+            for (word, mask) in self.positions(words) {
                 self.bits[word].fetch_or(mask, Ordering::Relaxed);
             }
         }
-        self.added.fetch_add(1, Ordering::Relaxed) + 1 > self.capacity / 2
+        self.added.fetch_add(1, Ordering::Relaxed) + 1 > self.capacity
     }
 
     /// Whether the digest may be in the filter (`false`: it certainly is not).
-    pub(crate) fn may_contain(&self, digest: &str) -> bool {
-        match self.positions(digest) {
-            Some(mut positions) => {
-                positions.all(|(word, mask)| self.bits[word].load(Ordering::Relaxed) & mask != 0)
-            }
-            None => true,
-        }
+    pub(crate) fn may_contain(&self, digest: &RawDigest) -> bool {
+        self.positions(digest.words())
+            .all(|(word, mask)| self.bits[word].load(Ordering::Relaxed) & mask != 0)
     }
 
     /// Its size in bytes.
@@ -254,10 +316,12 @@ impl Filter {
     }
 }
 
-/// A tokens table's filter, and the one being built to replace it.
+/// A tokens table's filter, and the build replacing it: claimed (its table being counted),
+/// then filling.
 #[derive(Default)]
 struct Slot {
     ready: Option<Arc<Filter>>,
+    claimed: Option<u64>,
     building: Option<Arc<Filter>>,
 }
 
@@ -265,6 +329,8 @@ struct Slot {
 #[derive(Default)]
 pub(crate) struct LiveKeys {
     slots: RwLock<HashMap<String, Slot>>,
+    /// Numbers the claims, so that a build outlived by a `forget` or `clear` is dropped.
+    claims: AtomicU64,
 }
 
 /// What the filter of a table says about a digest.
@@ -279,11 +345,11 @@ pub(crate) enum Verdict {
 }
 
 impl LiveKeys {
-    pub(crate) fn check(&self, table: &str, digest: &KeyDigest) -> Verdict {
+    pub(crate) fn check(&self, table: &str, digest: &RawDigest) -> Verdict {
         let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
         match slots.get(table).and_then(|slot| slot.ready.as_ref()) {
             None => Verdict::Unknown,
-            Some(filter) if filter.may_contain(digest.as_str()) => Verdict::Maybe,
+            Some(filter) if filter.may_contain(digest) => Verdict::Maybe,
             Some(_) => Verdict::Absent,
         }
     }
@@ -298,21 +364,56 @@ impl LiveKeys {
         if let Some(building) = &slot.building {
             building.add(digest);
         }
-        slot.ready.as_ref().is_some_and(|ready| ready.add(digest)) && slot.building.is_none()
+        slot.ready.as_ref().is_some_and(|ready| ready.add(digest))
+            && slot.building.is_none()
+            && slot.claimed.is_none()
     }
 
-    /// Starts building a filter for `live` keys of `table`, unless one is being built: keys
-    /// added from now on go into it too. The caller then adds every digest of the table
-    /// (read after this call) and calls [`LiveKeys::finish`].
-    pub(crate) fn begin(&self, table: &str, live: u64) -> Option<Arc<Filter>> {
+    /// Claims the build of `table`'s filter, unless one is claimed or under way: at most one
+    /// build per table, whatever the number of requests that find no filter.
+    pub(crate) fn claim(&self, table: &str) -> Option<u64> {
         let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
         let slot = slots.entry(table.to_owned()).or_default();
-        if slot.building.is_some() {
+        if slot.claimed.is_some() || slot.building.is_some() {
             return None;
         }
+        let claim = self.claims.fetch_add(1, Ordering::SeqCst);
+        slot.claimed = Some(claim);
+        Some(claim)
+    }
+
+    /// Starts the claimed build with a filter for `live` keys, unless the claim was dropped
+    /// meanwhile: keys added from now on go into it too. The caller then adds every digest of
+    /// the table (read after this call) and calls [`LiveKeys::finish`].
+    pub(crate) fn begin(&self, table: &str, claim: u64, live: u64) -> Option<Arc<Filter>> {
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let slot = slots.get_mut(table)?;
+        if slot.claimed != Some(claim) {
+            return None;
+        }
+        slot.claimed = None;
         let filter = Arc::new(Filter::for_keys(live));
         slot.building = Some(filter.clone());
         Some(filter)
+    }
+
+    /// Whether `filter` is still the build of `table` (not dropped by a `forget` or `clear`).
+    pub(crate) fn is_building(&self, table: &str, filter: &Arc<Filter>) -> bool {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        slots
+            .get(table)
+            .and_then(|slot| slot.building.as_ref())
+            .is_some_and(|building| Arc::ptr_eq(building, filter))
+    }
+
+    /// Drops a claim whose count failed.
+    pub(crate) fn unclaim(&self, table: &str, claim: u64) {
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = slots.get_mut(table)
+            && slot.claimed == Some(claim)
+        {
+            slot.claimed = None;
+        }
     }
 
     /// Serves a built filter, unless the filters were cleared meanwhile.
@@ -366,15 +467,16 @@ mod tests {
     #[test]
     fn a_filter_holds_what_was_added_and_refuses_most_of_the_rest() {
         let filter = Filter::for_keys(10_000);
-        let live: Vec<KeyDigest> = (0..10_000)
-            .map(|i| KeyDigest::of(&format!("live-{i}")))
-            .collect();
-        for digest in &live {
-            filter.add(digest.as_str());
+        let live: Vec<String> = (0..10_000).map(|i| format!("live-{i}")).collect();
+        for key in &live {
+            filter.add(KeyDigest::of(key).as_str());
         }
-        assert!(live.iter().all(|d| filter.may_contain(d.as_str())));
+        assert!(
+            live.iter()
+                .all(|key| filter.may_contain(&RawDigest::of(key)))
+        );
         let false_positives = (0..100_000)
-            .filter(|i| filter.may_contain(KeyDigest::of(&format!("made-up-{i}")).as_str()))
+            .filter(|i| filter.may_contain(&RawDigest::of(&format!("made-up-{i}"))))
             .count();
         // Half full: well under 1 in 1,000.
         assert!(false_positives < 100, "{false_positives} false positives");
@@ -383,20 +485,97 @@ mod tests {
     }
 
     #[test]
+    fn a_built_filter_has_room_for_as_many_keys_again() {
+        // Regression: a filter built from 5,000 keys asked for a rebuild at the next key.
+        let filter = Filter::for_keys(5000);
+        for i in 0..5000 {
+            assert!(!filter.add(KeyDigest::of(&format!("live-{i}")).as_str()));
+        }
+        for i in 0..5000 {
+            assert!(
+                !filter.add(KeyDigest::of(&format!("new-{i}")).as_str()),
+                "{i}"
+            );
+        }
+        assert!(filter.add(KeyDigest::of("one too many").as_str()));
+    }
+
+    #[test]
+    fn the_maximum_age_counts_from_the_read_not_from_a_recorded_use() {
+        let cache = AuthCache::new(10, Duration::from_millis(200));
+        cache.feed_up();
+        let digest = RawDigest::of("key");
+        let ticket = cache.ticket();
+        cache.insert(ticket, &digest, (1_i32, token()));
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(80));
+            // A recorded use puts the rows back, with the ticket of the hit.
+            if let Some((rows, ticket)) = cache.get::<i32>(&digest) {
+                cache.insert(ticket, &digest, rows);
+            }
+        }
+        assert!(cache.get::<i32>(&digest).is_none(), "read 240 ms ago");
+    }
+
+    #[test]
+    fn nothing_is_served_or_kept_while_the_feed_is_down() {
+        let cache = AuthCache::new(10, Duration::from_secs(60));
+        let digest = RawDigest::of("key");
+        cache.insert(cache.ticket(), &digest, (1_i32, token()));
+        assert!(
+            cache.get::<i32>(&digest).is_none(),
+            "not kept before the feed is up"
+        );
+        cache.feed_up();
+        cache.insert(cache.ticket(), &digest, (1_i32, token()));
+        assert!(cache.get::<i32>(&digest).is_some());
+        let ticket = cache.ticket();
+        cache.feed_down();
+        assert!(cache.get::<i32>(&digest).is_none(), "not served while down");
+        cache.feed_up();
+        cache.insert(ticket, &digest, (1_i32, token()));
+        assert!(
+            cache.get::<i32>(&digest).is_none(),
+            "a read from before the outage is not kept"
+        );
+    }
+
+    fn token() -> Token {
+        Token {
+            id: 1,
+            user_id: 1,
+            name: String::new(),
+            created: chrono::Utc::now(),
+            expires_at: None,
+            last_used_at: None,
+            scopes: Vec::new(),
+        }
+    }
+
+    #[test]
     fn keys_added_during_a_build_are_kept_and_a_clear_discards_the_build() {
         let keys = LiveKeys::default();
-        let (a, b) = (KeyDigest::of("a"), KeyDigest::of("b"));
+        let (a, b) = (RawDigest::of("a"), RawDigest::of("b"));
         assert_eq!(keys.check("t", &a), Verdict::Unknown);
-        let filter = keys.begin("t", 1).unwrap();
-        assert!(keys.begin("t", 1).is_none(), "one build at a time");
-        keys.add("t", a.as_str()); // added while the table is read
+        let claim = keys.claim("t").unwrap();
+        assert!(keys.claim("t").is_none(), "one build at a time");
+        let filter = keys.begin("t", claim, 1).unwrap();
+        assert!(keys.claim("t").is_none(), "one build at a time");
+        keys.add("t", KeyDigest::of("a").as_str()); // added while the table is read
         keys.finish("t", &filter);
         assert_eq!(keys.check("t", &a), Verdict::Maybe);
         assert_eq!(keys.check("t", &b), Verdict::Absent);
 
-        let filter = keys.begin("t", 1).unwrap();
+        let claim = keys.claim("t").unwrap();
+        let filter = keys.begin("t", claim, 1).unwrap();
         keys.clear();
+        assert!(!keys.is_building("t", &filter));
         keys.finish("t", &filter);
         assert_eq!(keys.check("t", &a), Verdict::Unknown);
+
+        // A claim outlived by a clear starts nothing.
+        let claim = keys.claim("t").unwrap();
+        keys.clear();
+        assert!(keys.begin("t", claim, 1).is_none());
     }
 }

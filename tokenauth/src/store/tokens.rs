@@ -363,13 +363,16 @@ impl<U: AuthUser> Tokens<'_, U> {
                 U::TOKENS_TABLE
             ),
         };
-        Ok(
-            with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+        let pruned = with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(crate::policy::storable(cutoff))
             .execute(pool)
             .await?
-            .rows_affected()),
-        )
+            .rows_affected());
+        if pruned > 0 {
+            // A cutoff in the future deletes tokens that are still live.
+            self.store.credentials_changed();
+        }
+        Ok(pruned)
     }
 
     /// Revokes (deletes) one token. Returns whether it existed.
