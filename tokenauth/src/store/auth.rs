@@ -316,11 +316,17 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<(U, Token), AuthenticateError> {
-        if self.policy().key_format.check(key) == Some(false) {
-            return Err(AuthError::InvalidToken.into()); // a mistyped key: no query needed
+        match self.authenticate_without_query::<U>(key) {
+            Ok(answer) => answer,
+            // Boxed: the query's future is large, and a cache hit should not carry it.
+            Err(raw) => Box::pin(self.authenticate_with_query::<U>(raw)).await,
         }
-        let raw = RawDigest::of(key);
-        let cache = match self.auth_cache() {
+    }
+
+    /// The cache, if it may serve user type `U` (its tables are watched), starting the
+    /// change feed when it is not up.
+    fn cache_for<U: AuthUser>(&self) -> Option<&std::sync::Arc<super::cache::AuthCache>> {
+        match self.auth_cache() {
             Some(cache) if U::CACHEABLE => {
                 if !cache.feed_is_up() {
                     self.start_feed(cache);
@@ -329,41 +335,74 @@ impl Store {
                 cache.watches(U::TOKENS_TABLE).then_some(cache)
             }
             _ => None,
+        }
+    }
+
+    /// The answer when no query is needed — a mistyped key, a cache hit, a key the live-key
+    /// filter does not hold — or the key's digest to query.
+    fn authenticate_without_query<U: AuthUser>(
+        &self,
+        key: &str,
+    ) -> Result<Result<(U, Token), AuthenticateError>, RawDigest> {
+        if self.policy().key_format.check(key) == Some(false) {
+            return Ok(Err(AuthError::InvalidToken.into())); // a mistyped key: no query needed
+        }
+        let raw = RawDigest::of(key);
+        let Some(cache) = self.cache_for::<U>() else {
+            return Err(raw);
         };
         // Cached rows whose token has expired are read again: another instance may have
         // extended it (a sliding refresh is not a change the feed reports).
-        let cached = cache
-            .and_then(|cache| cache.get::<U>(&raw))
-            .filter(|((_, token), _)| !token.is_expired(Utc::now()));
-        let (ticket, (user, mut token)) = match cached {
-            Some((rows, ticket)) => (Some(ticket), rows),
-            None => {
-                if let Some(cache) = cache
-                    && self.live_key(cache, U::TOKENS_TABLE, &raw) == Verdict::Absent
-                {
-                    return Err(AuthError::InvalidToken.into()); // not a live key: no query
-                }
-                if let Some(counter) = self.auth_cache() {
-                    counter.queried();
-                }
-                let ticket = cache.map(|cache| cache.ticket());
-                let digest = KeyDigest::from_raw(&raw);
-                let sql = auth_query::<U>();
-                let found = with_pool!(self, pool => {
-                    match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
-                        Some(row) => Some((U::from_row(&row)?, Token::from(TokenRow::from_row(&row)?))),
-                        None => None,
-                    }
-                });
-                let Some(rows) = found else {
-                    return Err(AuthError::InvalidToken.into());
-                };
-                if let (Some(cache), Some(ticket)) = (cache, ticket) {
-                    cache.insert(ticket, &raw, rows.clone());
-                }
-                (ticket, rows)
+        if let Some((rows, ticket)) = cache.get::<U>(&raw)
+            && !rows.1.is_expired(Utc::now())
+        {
+            return Ok(self.admit(Some((cache, ticket)), &raw, rows));
+        }
+        if self.live_key(cache, U::TOKENS_TABLE, &raw) == Verdict::Absent {
+            return Ok(Err(AuthError::InvalidToken.into())); // not a live key: no query
+        }
+        Err(raw)
+    }
+
+    /// One query joining the token to its user, then [`Store::admit`].
+    async fn authenticate_with_query<U: AuthUser>(
+        &self,
+        raw: RawDigest,
+    ) -> Result<(U, Token), AuthenticateError> {
+        if let Some(counter) = self.auth_cache() {
+            counter.queried();
+        }
+        let cache = self.cache_for::<U>();
+        let ticket = cache.map(|cache| cache.ticket());
+        let digest = KeyDigest::from_raw(&raw);
+        let sql = auth_query::<U>();
+        let found = with_pool!(self, pool => {
+            match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
+                Some(row) => Some((U::from_row(&row)?, Token::from(TokenRow::from_row(&row)?))),
+                None => None,
             }
+        });
+        let Some(rows) = found else {
+            return Err(AuthError::InvalidToken.into());
         };
+        let cached = cache.zip(ticket);
+        if let Some((cache, ticket)) = cached {
+            cache.insert(ticket, &raw, rows.clone());
+        }
+        self.admit(cached, &raw, rows)
+    }
+
+    /// DRF's checks on a token and its user (cached or just read): expiry, then activity;
+    /// then the use is recorded, off the request.
+    fn admit<U: AuthUser>(
+        &self,
+        cached: Option<(
+            &std::sync::Arc<super::cache::AuthCache>,
+            super::cache::Ticket,
+        )>,
+        raw: &RawDigest,
+        (user, mut token): (U, Token),
+    ) -> Result<(U, Token), AuthenticateError> {
         let stored_expiry = token.expires_at;
         token.expires_at = self.policy().effective_expiry(&token);
         // Microseconds: what PostgreSQL keeps, so written values read back unchanged.
@@ -388,17 +427,17 @@ impl Store {
             });
             self.record_use(U::TOKENS_TABLE, token.id, stale, refresh);
             token.last_used_at = last_used.or(token.last_used_at);
-            if let (Some(cache), Some(ticket)) = (cache, ticket) {
+            if let Some((cache, ticket)) = cached {
                 if refreshed.is_some() {
                     // The expiry will change if the write finds it unchanged: read it again
                     // then, rather than guess (another instance may have refreshed it first).
-                    cache.invalidate::<U>(&raw);
+                    cache.invalidate::<U>(raw);
                 } else {
                     // The rows as they will be stored once the use is written, so that later
                     // requests do not find it due again (and nothing else is invalidated).
                     let mut stored = token.clone();
                     stored.expires_at = stored_expiry;
-                    cache.insert(ticket, &raw, (user.clone(), stored));
+                    cache.insert(ticket, raw, (user.clone(), stored));
                 }
             }
             token.expires_at = refreshed.or(token.expires_at);

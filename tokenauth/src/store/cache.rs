@@ -1,7 +1,8 @@
 //! The authentication cache and the live-key filter.
 //!
 //! The cache maps a key digest to the token and user rows that the last query for it
-//! returned, bounded in entries and age (moka). Expiry, activity and scopes are still
+//! returned, bounded in entries (quick_cache, whose hits take no lock for the cache's
+//! bookkeeping) and in age (checked on every hit, from the read). Expiry, activity and scopes are still
 //! evaluated on every request, from the cached rows exactly as from fresh ones.
 //!
 //! Every change that revokes or narrows what a key grants, made through this store (and its
@@ -43,7 +44,7 @@ struct Entry {
 
 /// See the [module](self).
 pub(crate) struct AuthCache {
-    entries: moka::sync::Cache<(TypeId, RawDigest), Entry>,
+    entries: quick_cache::sync::Cache<(TypeId, RawDigest), Entry>,
     max_age: Duration,
     generation: AtomicU64,
     /// Shared by inserts (check the generation, insert), exclusive for a bump.
@@ -64,7 +65,7 @@ pub(crate) struct AuthCache {
 impl std::fmt::Debug for AuthCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthCache")
-            .field("entries", &self.entries.entry_count())
+            .field("entries", &self.entries.len())
             .field("feed_up", &self.feed_up.load(Ordering::SeqCst))
             .finish_non_exhaustive()
     }
@@ -94,10 +95,9 @@ pub(crate) struct Ticket {
 impl AuthCache {
     pub(crate) fn new(max_entries: u64, max_age: Duration) -> Self {
         AuthCache {
-            entries: moka::sync::Cache::builder()
-                .max_capacity(max_entries)
-                .time_to_live(max_age)
-                .build(),
+            entries: quick_cache::sync::Cache::new(
+                usize::try_from(max_entries).unwrap_or(usize::MAX).max(1),
+            ),
             max_age,
             generation: AtomicU64::new(0),
             lock: RwLock::new(()),
@@ -144,7 +144,7 @@ impl AuthCache {
 
     /// Drops the entry of `digest` for `U` (its rows are about to change in the database).
     pub(crate) fn invalidate<U: 'static>(&self, digest: &RawDigest) {
-        self.entries.invalidate(&(TypeId::of::<U>(), *digest));
+        self.entries.remove(&(TypeId::of::<U>(), *digest));
     }
 
     /// Whether the feed reports the changes of `table` (and its users'): only then are its
