@@ -9,8 +9,9 @@
 //!   migrated on start) or `postgres://…`;
 //! - `TOKENAUTH_TRUSTED_PROXIES`: comma-separated addresses of reverse proxies whose
 //!   `X-Forwarded-For` the login throttle believes (default: none);
-//! - `TOKENAUTH_AUTH_CACHE=off`: no authentication cache and no live-key filter (every request
-//!   reads the database; `benches/load/run` compares both).
+//! - `TOKENAUTH_AUTH_CACHE`: `off` for no authentication cache and no live-key filter (every
+//!   request reads the database; `benches/load/run` compares both), or the number of keys to
+//!   cache (default 100,000).
 //!
 //! On first start it creates a user `demo` and prints a ready-to-paste `curl` command with
 //! that user's new key. Routes: `GET /api/me` (`Authorization: Token <key>`),
@@ -38,9 +39,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "sqlite://tokenauth-quickstart.db".to_owned());
 
     let mut store = Store::connect(&database_url).await?;
-    if std::env::var("TOKENAUTH_AUTH_CACHE").is_ok_and(|value| value == "off") {
-        let policy = store.policy().clone().no_auth_cache();
-        store = store.with_policy(policy);
+    match std::env::var("TOKENAUTH_AUTH_CACHE").as_deref() {
+        Err(_) => {}
+        Ok("off") => {
+            let policy = store.policy().clone().no_auth_cache();
+            store = store.with_policy(policy);
+        }
+        Ok(entries) => {
+            let entries = entries
+                .parse()
+                .map_err(|_| "TOKENAUTH_AUTH_CACHE: `off` or a number of keys")?;
+            let age = std::time::Duration::from_secs(60);
+            let policy = store.policy().clone().auth_cache(entries, age);
+            store = store.with_policy(policy);
+        }
     }
     store.migrate().await?;
 
