@@ -153,8 +153,7 @@ impl AuthCache {
         self.watched
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .any(|watched| *watched == table)
+            .contains(&table)
     }
 
     /// `table` as a watched table's name (from a notification's payload, never trusted as

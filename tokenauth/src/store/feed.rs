@@ -29,6 +29,7 @@ use super::{Pool, Store};
 use crate::key::RawDigest;
 
 /// How often a SQLite store reads the change log.
+#[cfg(feature = "sqlite")]
 pub(crate) const SQLITE_POLL: Duration = Duration::from_millis(5);
 
 /// How often a PostgreSQL store checks that its feed is alive, and how long it waits for
