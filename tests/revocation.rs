@@ -59,17 +59,6 @@ pub fn built_binary(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// Waits until the store's cache serves (its change feed is up), at most 10 s.
-async fn cache_serving(store: &Store) {
-    for _ in 0..10_000 {
-        if tokenauth::__private::cache_is_serving(store) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("the change feed did not come up");
-}
-
 /// Clients authenticating `key` on `store` as fast as they can until stopped; each returns
 /// the start times of its accepted requests.
 fn load(
@@ -111,6 +100,26 @@ macro_rules! run_sql {
             }
         }
     };
+}
+
+/// Lets the clients run past the bound, stops them, and counts the requests they started
+/// after `done` + [`BOUND`] that were accepted.
+async fn accepted_after_the_bound(
+    stop: &AtomicBool,
+    clients: Vec<tokio::task::JoinHandle<Vec<Instant>>>,
+    done: Instant,
+) -> usize {
+    tokio::time::sleep(BOUND * 2).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut late = 0;
+    for client in clients {
+        let accepted = client.await.unwrap();
+        late += accepted
+            .iter()
+            .filter(|started| **started > done + BOUND)
+            .count();
+    }
+    late
 }
 
 /// Waits until `store` accepts `key`, made elsewhere: within [`BOUND`]. Returns how long it took.
@@ -242,7 +251,7 @@ async fn every_revocation_path_reaches_the_other_instance(backend: Backend) {
             .unwrap();
         // B has it (within the bound: B learns of it through the feed), and caches it.
         accepted_within(&b, key.expose_secret(), "a new key").await;
-        cache_serving(&b).await;
+        common::cache_serving(&b).await;
         b.authenticate(key.expose_secret()).await.unwrap();
         let before = tokenauth::__private::authentication_queries(&b);
         b.authenticate(key.expose_secret()).await.unwrap();
@@ -275,17 +284,7 @@ async fn every_revocation_path_reaches_the_other_instance(backend: Backend) {
                 }
             }
         };
-        tokio::time::sleep(BOUND * 2).await;
-        stop.store(true, Ordering::SeqCst);
-        let mut late = 0;
-        for client in clients {
-            late += client
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|started| *started > done + BOUND)
-                .count();
-        }
+        let late = accepted_after_the_bound(&stop, clients, done).await;
         assert_eq!(late, 0, "{path:?}: requests accepted on B after the bound");
         report.push(format!(
             "{path:?} {:.1} ms",
@@ -309,7 +308,7 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
         .await
         .unwrap();
     b.authenticate(key.expose_secret()).await.unwrap();
-    cache_serving(&b).await;
+    common::cache_serving(&b).await;
     // The filter is built in the background after the first lookup that needed it.
     for _ in 0..10_000 {
         let _ = b
@@ -377,7 +376,7 @@ async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
         .await
         .unwrap();
     accepted_within(&b, key.expose_secret(), "a new key").await;
-    cache_serving(&b).await;
+    common::cache_serving(&b).await;
     b.authenticate(key.expose_secret()).await.unwrap();
     let queries = || tokenauth::__private::authentication_queries(&b);
 
@@ -405,7 +404,7 @@ async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
         Err(AuthenticateError::Denied(AuthError::InvalidToken))
     ));
     // Back up by itself, and caching again.
-    cache_serving(&b).await;
+    common::cache_serving(&b).await;
     let (_, key) = a
         .tokens()
         .create(alice.id, NewToken::default())
@@ -439,7 +438,7 @@ async fn postgres_only_watched_tables_are_cached_and_the_feed_takes_no_pooled_co
         .await
         .unwrap();
     store.authenticate(key.expose_secret()).await.unwrap();
-    cache_serving(&store).await;
+    common::cache_serving(&store).await;
     let queries = || tokenauth::__private::authentication_queries(&store);
     let cached = || async {
         store.authenticate(key.expose_secret()).await.unwrap();
@@ -596,17 +595,7 @@ async fn postgres_two_server_processes() {
                 "{how}: never refused on B"
             );
         };
-        tokio::time::sleep(BOUND * 2).await;
-        stop.store(true, Ordering::SeqCst);
-        let mut late = 0;
-        for client in clients {
-            late += client
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|s| *s > done + BOUND)
-                .count();
-        }
+        let late = accepted_after_the_bound(&stop, clients, done).await;
         assert_eq!(late, 0, "{how}: requests accepted by B after the bound");
         report.push(format!(
             "{how} {:.1} ms",

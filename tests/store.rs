@@ -953,17 +953,6 @@ async fn usage_is_written_off_the_request(store: Store) {
     assert!(stored.last_used_at.is_some(), "the use itself is recorded");
 }
 
-/// Waits until the store's cache serves (its change feed is up), at most 10 s.
-async fn cache_serving(store: &Store) {
-    for _ in 0..10_000 {
-        if tokenauth::__private::cache_is_serving(store) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    panic!("the change feed did not come up");
-}
-
 /// With the cache on, a key repeated costs no query, and every revoking call through the
 /// store takes effect before it returns.
 async fn cached_authentications_are_revoked_at_once(store: Store) {
@@ -984,7 +973,7 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
     // Cached: the second use of a key runs no query.
     let (_, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
     store.authenticate(key.expose_secret()).await.unwrap();
-    cache_serving(&store).await;
+    common::cache_serving(&store).await;
     store.authenticate(key.expose_secret()).await.unwrap();
     let before = queries();
     store.authenticate(key.expose_secret()).await.unwrap();
@@ -999,7 +988,7 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
     );
     let (_, other) = tokens.create(alice.id, NewToken::default()).await.unwrap();
     tracking.authenticate(other.expose_secret()).await.unwrap();
-    cache_serving(&tracking).await;
+    common::cache_serving(&tracking).await;
     let (_, first) = tracking.authenticate(other.expose_secret()).await.unwrap();
     let (_, second) = tracking.authenticate(other.expose_secret()).await.unwrap();
     assert_eq!(

@@ -71,6 +71,18 @@ pub async fn store(backend: Backend) -> Store {
     }
 }
 
+/// Waits until the store's authentication cache serves (its change feed is up), at most
+/// 10 s.
+pub async fn cache_serving(store: &Store) {
+    for _ in 0..10_000 {
+        if tokenauth::__private::cache_is_serving(store) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("the change feed did not come up");
+}
+
 /// A fresh store with `alice` (password `correct horse`) and `inactive` (same password, not
 /// active): the users the login tests need.
 pub async fn store_with_login_users(backend: Backend) -> Store {

@@ -417,20 +417,16 @@ impl LiveKeys {
 
     /// Serves a built filter, unless the filters were cleared meanwhile.
     pub(crate) fn finish(&self, table: &str, filter: &Arc<Filter>) {
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.get_mut(table)
-            && slot
-                .building
-                .as_ref()
-                .is_some_and(|building| Arc::ptr_eq(building, filter))
-        {
-            slot.building = None;
-            slot.ready = Some(filter.clone());
-        }
+        self.end_build(table, filter, true);
     }
 
     /// Abandons a build that failed.
     pub(crate) fn abandon(&self, table: &str, filter: &Arc<Filter>) {
+        self.end_build(table, filter, false);
+    }
+
+    /// Ends the build of `filter` (if it is still `table`'s), serving it if `built`.
+    fn end_build(&self, table: &str, filter: &Arc<Filter>, built: bool) {
         let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = slots.get_mut(table)
             && slot
@@ -439,6 +435,9 @@ impl LiveKeys {
                 .is_some_and(|building| Arc::ptr_eq(building, filter))
         {
             slot.building = None;
+            if built {
+                slot.ready = Some(filter.clone());
+            }
         }
     }
 
