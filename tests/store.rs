@@ -31,6 +31,16 @@ common::on_both_backends!(
     secrets_stay_out_of_debug_and_display,
 );
 
+/// Token `id` of `user_id` as stored once the pending records of use are written.
+async fn written(store: &Store, user_id: i64, id: i64) -> tokenauth::Token {
+    store.flush_usage().await.unwrap();
+    let tokens = store.tokens().list(user_id).await.unwrap();
+    tokens
+        .into_iter()
+        .find(|t| t.id == id)
+        .expect("the token is stored")
+}
+
 fn denied(result: Result<impl Sized, AuthenticateError>) -> Option<AuthError> {
     match result {
         Err(AuthenticateError::Denied(reason)) => Some(reason),
@@ -751,15 +761,7 @@ async fn last_used_and_sliding_refresh(store: Store) {
     let (_, used) = sliding.authenticate(key.expose_secret()).await.unwrap();
     let after = used.expires_at.unwrap();
     assert!(after > before, "{after} > {before}");
-    sliding.flush_usage().await.unwrap();
-    let stored = sliding
-        .tokens()
-        .list(alice.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.id == created.id)
-        .unwrap();
+    let stored = written(&sliding, alice.id, created.id).await;
     let drift = stored.expires_at.unwrap() - after;
     assert!(drift.num_milliseconds().abs() < 1, "stored {drift} away");
 }
@@ -936,15 +938,7 @@ async fn usage_is_written_off_the_request(store: Store) {
                 .unwrap();
         }
     }
-    store.flush_usage().await.unwrap();
-    let stored = store
-        .tokens()
-        .list(alice.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|t| t.id == token.id)
-        .unwrap();
+    let stored = written(&store, alice.id, token.id).await;
     let drift = stored.expires_at.unwrap() - cut;
     assert!(
         drift.num_milliseconds().abs() < 1,

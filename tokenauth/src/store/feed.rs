@@ -268,14 +268,21 @@ fn apply(cache: &Arc<AuthCache>, pool: &Pool, payload: &str) {
     if payload == "-" {
         cache.changed();
     } else if let Some(added) = payload.strip_prefix('+') {
-        if let Some((table, digest)) = added.split_once(' ')
-            && let Some(table) = cache.watched(table)
-            && cache.keys().add(table, digest)
-        {
-            build_filter(cache, pool, table); // full: built again, bigger
+        if let Some((table, digest)) = added.split_once(' ') {
+            added_elsewhere(cache, pool, table, digest);
         }
     } else if let Some(table) = payload.strip_prefix('*') {
         cache.keys().forget(table);
+    }
+}
+
+/// A key added to `table` by someone else: into its filter, if the table is watched (the
+/// name comes from the database, and is never used as SQL unless it is a watched one).
+fn added_elsewhere(cache: &Arc<AuthCache>, pool: &Pool, table: &str, digest: &str) {
+    if let Some(table) = cache.watched(table)
+        && cache.keys().add(table, digest)
+    {
+        build_filter(cache, pool, table); // full: built again, bigger
     }
 }
 
@@ -567,7 +574,7 @@ mod sqlite {
                 seen = seq;
                 match (table, digest) {
                     (Some(table), Some(digest)) => {
-                        apply(&cache, &store_pool, &format!("+{table} {digest}"))
+                        added_elsewhere(&cache, &store_pool, &table, &digest)
                     }
                     _ => cache.changed(),
                 }
