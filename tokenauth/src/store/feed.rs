@@ -264,6 +264,7 @@ async fn fill(
 }
 
 /// Applies one change (a payload of the [module](self)'s format).
+#[cfg(feature = "postgres")]
 fn apply(cache: &Arc<AuthCache>, pool: &Pool, payload: &str) {
     if payload == "-" {
         cache.changed();
