@@ -80,6 +80,8 @@ pub use rejection::{
     MISSING_ATTRIBUTE_DETAIL, MISSING_STORE_DETAIL, OVERLOADED_DETAIL, Rejection,
     STORE_FAILURE_DETAIL, UNAVAILABLE_DETAIL,
 };
+#[cfg(feature = "sqlite")]
+pub use store::SQLITE_PAGE_CACHE_KIB;
 pub use store::{
     AppliedMigration, AuthUser, AuthenticateError, DecodeRow, Import, ImportReport, ImportToken,
     ImportUser, ImportWarning, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,

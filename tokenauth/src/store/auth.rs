@@ -387,7 +387,7 @@ impl Store {
         };
         let cached = cache.zip(ticket);
         if let Some((cache, ticket)) = cached {
-            cache.insert(ticket, &raw, rows.clone());
+            cache.insert(ticket, &raw, (&rows.0, &rows.1));
         }
         self.admit(cached, &raw, rows)
     }
@@ -431,13 +431,13 @@ impl Store {
                 if refreshed.is_some() {
                     // The expiry will change if the write finds it unchanged: read it again
                     // then, rather than guess (another instance may have refreshed it first).
-                    cache.invalidate::<U>(raw);
+                    cache.invalidate(raw);
                 } else {
                     // The rows as they will be stored once the use is written, so that later
                     // requests do not find it due again (and nothing else is invalidated).
                     let mut stored = token.clone();
                     stored.expires_at = stored_expiry;
-                    cache.insert(ticket, raw, (user.clone(), stored));
+                    cache.insert(ticket, raw, (&user, &stored));
                 }
             }
             token.expires_at = refreshed.or(token.expires_at);

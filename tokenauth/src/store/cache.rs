@@ -20,7 +20,7 @@
 //! table once the feed is up and kept current by it: a digest it does not hold is refused
 //! without a query. Keys added through this store are added before the adding call returns.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -31,21 +31,49 @@ use crate::KeyDigest;
 use crate::Token;
 use crate::key::{RawDigest, hex_words};
 
-/// An entry: the rows of one key for one user type, the generation they were read in, and
-/// when they were read from the database (kept when a recorded use updates the entry, so
-/// that the maximum age counts from the read).
+/// An entry: the rows of one key, the generation they were read in, and when they were read
+/// from the database (kept when a recorded use updates the entry, so that the maximum age
+/// counts from the read). Cloned out of the cache on a hit: its rows are shared, not copied.
 #[derive(Clone)]
 struct Entry {
     generation: u64,
-    read_at: Instant,
-    /// `(U, Token)`.
-    rows: Arc<dyn Any + Send + Sync>,
+    /// Microseconds from the cache's `epoch` (8 bytes where an `Instant` takes 16).
+    read_at: u64,
+    rows: Rows,
+}
+
+/// The rows `(U, Token)` of an entry: packed for tokenauth's own user types (the compact
+/// form, [`super::packed`]), shared as they are for others. Either form is read back only as
+/// the type it was made from: another type's entry for the same key is a miss.
+#[derive(Clone)]
+enum Rows {
+    Packed(super::packed::Packed),
+    Shared(Arc<dyn Any + Send + Sync>),
+}
+
+impl Rows {
+    fn new<U: Clone + Send + Sync + 'static>(user: &U, token: &Token) -> Rows {
+        match super::packed::pack(user, token) {
+            Some(packed) => Rows::Packed(packed),
+            None => Rows::Shared(Arc::new((user.clone(), token.clone()))),
+        }
+    }
+
+    fn get<U: Clone + Send + Sync + 'static>(&self) -> Option<(U, Token)> {
+        match self {
+            Rows::Packed(packed) => super::packed::unpack(packed),
+            Rows::Shared(rows) => rows.downcast_ref::<(U, Token)>().cloned(),
+        }
+    }
 }
 
 /// See the [module](self).
 pub(crate) struct AuthCache {
-    entries: quick_cache::sync::Cache<(TypeId, RawDigest), Entry>,
+    /// By key digest alone: a key is a token of one user type (see [`Rows`]).
+    entries: quick_cache::sync::Cache<RawDigest, Entry>,
     max_age: Duration,
+    /// What entries' read times count from.
+    epoch: Instant,
     generation: AtomicU64,
     /// Shared by inserts (check the generation, insert), exclusive for a bump.
     lock: RwLock<()>,
@@ -99,6 +127,7 @@ impl AuthCache {
                 usize::try_from(max_entries).unwrap_or(usize::MAX).max(1),
             ),
             max_age,
+            epoch: Instant::now(),
             generation: AtomicU64::new(0),
             lock: RwLock::new(()),
             feed_up: AtomicBool::new(false),
@@ -118,20 +147,26 @@ impl AuthCache {
         if !self.feed_up.load(Ordering::SeqCst) {
             return None;
         }
-        let entry = self.entries.get(&(TypeId::of::<U>(), *digest))?;
+        let entry = self.entries.get(digest)?;
         if entry.generation != self.generation.load(Ordering::SeqCst)
-            || entry.read_at.elapsed() >= self.max_age
+            || self.age(entry.read_at) >= self.max_age
         {
             return None;
         }
-        let rows = entry.rows.downcast_ref::<(U, Token)>().cloned()?;
         Some((
-            rows,
+            entry.rows.get::<U>()?,
             Ticket {
                 generation: entry.generation,
-                read_at: entry.read_at,
+                read_at: self.epoch + Duration::from_micros(entry.read_at),
             },
         ))
+    }
+
+    /// The time since `read_at` (microseconds from the epoch).
+    fn age(&self, read_at: u64) -> Duration {
+        self.epoch
+            .elapsed()
+            .saturating_sub(Duration::from_micros(read_at))
     }
 
     /// Taken before the query whose result [`AuthCache::insert`] may keep.
@@ -142,9 +177,9 @@ impl AuthCache {
         }
     }
 
-    /// Drops the entry of `digest` for `U` (its rows are about to change in the database).
-    pub(crate) fn invalidate<U: 'static>(&self, digest: &RawDigest) {
-        self.entries.remove(&(TypeId::of::<U>(), *digest));
+    /// Drops the entry of `digest` (its rows are about to change in the database).
+    pub(crate) fn invalidate(&self, digest: &RawDigest) {
+        self.entries.remove(digest);
     }
 
     /// Whether the feed reports the changes of `table` (and its users'): only then are its
@@ -186,18 +221,19 @@ impl AuthCache {
         &self,
         ticket: Ticket,
         digest: &RawDigest,
-        rows: (U, Token),
+        (user, token): (&U, &Token),
     ) {
         let entry = Entry {
             generation: ticket.generation,
-            read_at: ticket.read_at,
-            rows: Arc::new(rows),
+            read_at: u64::try_from(ticket.read_at.duration_since(self.epoch).as_micros())
+                .unwrap_or(u64::MAX),
+            rows: Rows::new(user, token),
         };
         let _shared = self.lock.read().unwrap_or_else(PoisonError::into_inner);
         if self.feed_up.load(Ordering::SeqCst)
             && self.generation.load(Ordering::SeqCst) == ticket.generation
         {
-            self.entries.insert((TypeId::of::<U>(), *digest), entry);
+            self.entries.insert(*digest, entry);
         }
     }
 
@@ -504,12 +540,12 @@ mod tests {
         cache.feed_up();
         let digest = RawDigest::of("key");
         let ticket = cache.ticket();
-        cache.insert(ticket, &digest, (1_i32, token()));
+        cache.insert(ticket, &digest, (&1_i32, &token()));
         for _ in 0..3 {
             std::thread::sleep(Duration::from_millis(80));
             // A recorded use puts the rows back, with the ticket of the hit.
             if let Some((rows, ticket)) = cache.get::<i32>(&digest) {
-                cache.insert(ticket, &digest, rows);
+                cache.insert(ticket, &digest, (&rows.0, &rows.1));
             }
         }
         assert!(cache.get::<i32>(&digest).is_none(), "read 240 ms ago");
@@ -519,19 +555,19 @@ mod tests {
     fn nothing_is_served_or_kept_while_the_feed_is_down() {
         let cache = AuthCache::new(10, Duration::from_secs(60));
         let digest = RawDigest::of("key");
-        cache.insert(cache.ticket(), &digest, (1_i32, token()));
+        cache.insert(cache.ticket(), &digest, (&1_i32, &token()));
         assert!(
             cache.get::<i32>(&digest).is_none(),
             "not kept before the feed is up"
         );
         cache.feed_up();
-        cache.insert(cache.ticket(), &digest, (1_i32, token()));
+        cache.insert(cache.ticket(), &digest, (&1_i32, &token()));
         assert!(cache.get::<i32>(&digest).is_some());
         let ticket = cache.ticket();
         cache.feed_down();
         assert!(cache.get::<i32>(&digest).is_none(), "not served while down");
         cache.feed_up();
-        cache.insert(ticket, &digest, (1_i32, token()));
+        cache.insert(ticket, &digest, (&1_i32, &token()));
         assert!(
             cache.get::<i32>(&digest).is_none(),
             "a read from before the outage is not kept"

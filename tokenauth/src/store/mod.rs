@@ -7,6 +7,7 @@ mod auth;
 mod cache;
 mod feed;
 mod import;
+mod packed;
 mod tokens;
 mod usage;
 mod users;
@@ -132,11 +133,35 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// The page cache, in KiB, of each SQLite connection that [`Store::connect`] opens on a file.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("tokenauth-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let url = format!("sqlite://{}/app.db", dir.display());
+/// let store = tokenauth::Store::connect(&url).await?;
+/// let (pages,): (i64,) = sqlx::query_as("PRAGMA cache_size") // negative: KiB
+///     .fetch_one(store.sqlite_pool().unwrap())
+///     .await?;
+/// assert_eq!(pages, -i64::from(tokenauth::SQLITE_PAGE_CACHE_KIB));
+/// # store.close().await;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "sqlite")]
+pub const SQLITE_PAGE_CACHE_KIB: u32 = 256;
+
 impl Store {
     /// Connects to `url`:
     /// - `sqlite://path/to/file.db` (feature `sqlite`): the file is created if missing and
     ///   opened in WAL mode with foreign keys on; `sqlite::memory:` is a private in-memory
-    ///   database that lives as long as the store.
+    ///   database that lives as long as the store. Each of the pool's connections keeps a
+    ///   page cache of at most [`SQLITE_PAGE_CACHE_KIB`] (SQLite's default is 2 MiB per
+    ///   connection, 20 MiB for a pool of ten holding the same pages): the operating system
+    ///   caches the file, and the authentication cache keeps the rows a request needs. Give
+    ///   [`Store::from`] a pool of your own for other settings.
     /// - `postgres://…` or `postgresql://…` (feature `postgres`).
     ///
     /// Call [`Store::migrate`] before first use.
@@ -188,6 +213,8 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
             if !in_memory {
+                // An in-memory database lives in its page cache: not bounded here.
+                options = options.pragma("cache_size", format!("-{SQLITE_PAGE_CACHE_KIB}"));
                 options = options.journal_mode(SqliteJournalMode::Wal);
             }
             let mut pool = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
