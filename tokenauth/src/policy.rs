@@ -244,7 +244,7 @@ impl Policy {
     /// `max_age`, so that a repeated key costs no query. On by default, with 100,000 entries
     /// for 60 seconds. Expiry, activity and scopes are still checked on every request, from
     /// the cached rows exactly as from fresh ones. A cached key of tokenauth's own user types
-    /// takes about 250 bytes (its rows packed into one buffer, and the cache's slot): 25 MB
+    /// takes about 200 bytes (its rows packed into one buffer, and the cache's slot): 20 MB
     /// for 100,000 keys. Unknown keys are refused without a query by a filter of the live
     /// keys' digests (30 bits per token when built: 3.75 MB for a million tokens, as it is
     /// sized for twice the tokens it holds).
