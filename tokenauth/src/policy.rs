@@ -251,7 +251,10 @@ impl Policy {
     ///
     /// Only user types whose tables tokenauth watches are cached: its own
     /// [`User`](crate::User) and [`DjangoUser`](crate::django::DjangoUser) (see
-    /// [`AuthUser::CACHEABLE`](crate::AuthUser::CACHEABLE)).
+    /// [`AuthUser::CACHEABLE`](crate::AuthUser::CACHEABLE)). Entries are kept by key: two
+    /// cacheable user types read through the same tokens table replace each other's entry
+    /// for a key that both authenticate (each then queries in turn; neither is served the
+    /// other's rows).
     ///
     /// Revocations made through this store — logout, `revoke`, `revoke_all`, a password
     /// change, deactivation, deleting a user, a reset — take effect at once, before the call

@@ -225,8 +225,9 @@ impl AuthCache {
     ) {
         let entry = Entry {
             generation: ticket.generation,
+            // Saturating towards "read long ago": an entry may look older, never fresher.
             read_at: u64::try_from(ticket.read_at.duration_since(self.epoch).as_micros())
-                .unwrap_or(u64::MAX),
+                .unwrap_or(0),
             rows: Rows::new(user, token),
         };
         let _shared = self.lock.read().unwrap_or_else(PoisonError::into_inner);
@@ -532,6 +533,55 @@ mod tests {
             );
         }
         assert!(filter.add(KeyDigest::of("one too many").as_str()));
+    }
+
+    fn user() -> crate::User {
+        crate::User {
+            id: 42,
+            username: "alice".into(),
+            is_active: true,
+            date_joined: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_user_comes_back_as_it_was_cached_and_only_as_its_own_type() {
+        let cache = AuthCache::new(10, Duration::from_secs(60));
+        cache.feed_up();
+        let digest = RawDigest::of("key");
+        let (user, token) = (user(), token());
+        cache.insert(cache.ticket(), &digest, (&user, &token));
+        let (rows, _) = cache.get::<crate::User>(&digest).unwrap();
+        assert_eq!(rows, (user.clone(), token.clone()));
+        assert!(
+            cache.get::<i32>(&digest).is_none(),
+            "a packed entry, asked for as another type"
+        );
+
+        // Another type's entry for the same key replaces it, and is not read as a `User`.
+        cache.insert(cache.ticket(), &digest, (&7_i32, &token));
+        assert!(cache.get::<crate::User>(&digest).is_none());
+        assert_eq!(cache.get::<i32>(&digest).unwrap().0.0, 7);
+
+        cache.insert(cache.ticket(), &digest, (&user, &token));
+        cache.invalidate(&digest);
+        assert!(cache.get::<crate::User>(&digest).is_none(), "invalidated");
+    }
+
+    #[test]
+    fn a_cached_user_ages_from_its_read() {
+        let cache = AuthCache::new(10, Duration::from_millis(200));
+        cache.feed_up();
+        let digest = RawDigest::of("key");
+        let ticket = cache.ticket();
+        std::thread::sleep(Duration::from_millis(120));
+        cache.insert(ticket, &digest, (&user(), &token()));
+        assert!(cache.get::<crate::User>(&digest).is_some());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            cache.get::<crate::User>(&digest).is_none(),
+            "read 220 ms ago, though inserted 100 ms ago"
+        );
     }
 
     #[test]

@@ -134,6 +134,7 @@ macro_rules! with_pool {
 pub(crate) use with_pool;
 
 /// The page cache, in KiB, of each SQLite connection that [`Store::connect`] opens on a file.
+/// (An in-memory database lives in its page cache, which keeps SQLite's default.)
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -146,6 +147,12 @@ pub(crate) use with_pool;
 ///     .fetch_one(store.sqlite_pool().unwrap())
 ///     .await?;
 /// assert_eq!(pages, -i64::from(tokenauth::SQLITE_PAGE_CACHE_KIB));
+///
+/// let memory = tokenauth::Store::connect("sqlite::memory:").await?;
+/// let (pages,): (i64,) = sqlx::query_as("PRAGMA cache_size")
+///     .fetch_one(memory.sqlite_pool().unwrap())
+///     .await?;
+/// assert_eq!(pages, -2000); // SQLite's default
 /// # store.close().await;
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok(()) }
@@ -157,11 +164,11 @@ impl Store {
     /// Connects to `url`:
     /// - `sqlite://path/to/file.db` (feature `sqlite`): the file is created if missing and
     ///   opened in WAL mode with foreign keys on; `sqlite::memory:` is a private in-memory
-    ///   database that lives as long as the store. Each of the pool's connections keeps a
-    ///   page cache of at most [`SQLITE_PAGE_CACHE_KIB`] (SQLite's default is 2 MiB per
-    ///   connection, 20 MiB for a pool of ten holding the same pages): the operating system
-    ///   caches the file, and the authentication cache keeps the rows a request needs. Give
-    ///   [`Store::from`] a pool of your own for other settings.
+    ///   database that lives as long as the store. Each connection to a file (the pool's, and
+    ///   the change feed's) keeps a page cache of at most `SQLITE_PAGE_CACHE_KIB` (256 KiB;
+    ///   SQLite's default is about 2 MB per connection, 20 MB for a pool of ten holding the
+    ///   same pages): the operating system caches the file, and the authentication cache keeps
+    ///   the rows a request needs. Give [`Store::from`] a pool of your own for other settings.
     /// - `postgres://…` or `postgresql://…` (feature `postgres`).
     ///
     /// Call [`Store::migrate`] before first use.
