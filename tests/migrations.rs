@@ -69,6 +69,33 @@ async fn sqlite_file_is_created_and_migrations_coexist() {
     assert!(files >= 1);
 }
 
+/// `Store::close` closes every connection of the store, the change feed's included: once it
+/// returns, SQLite has removed the write-ahead log and shared-memory files (it does when the
+/// last connection to a database in WAL mode closes), so the files can be copied or deleted.
+#[tokio::test]
+async fn close_closes_the_change_feeds_connection_too() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("app.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let user = store.create_user("alice", None).await.unwrap();
+        let (_, key) = store
+            .tokens()
+            .create(user.id, NewToken::default())
+            .await
+            .unwrap();
+        store.authenticate(key.expose_secret()).await.unwrap(); // starts the feed
+        common::cache_serving(&store).await;
+        store.close().await;
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, ["app.db"], "files left open after close");
+    }
+}
+
 #[tokio::test]
 async fn postgres_migrations_coexist() {
     let url = common::fresh_postgres_database().await;

@@ -556,6 +556,15 @@ async fn backend_pool(store: &Store) -> Pool {
     }
 }
 
+/// A SQLite connection is a handle in this process: the pool does not ping it before each
+/// use (which would be a round trip to the connection's thread on every authentication).
+#[tokio::test]
+async fn sqlite_connections_are_not_pinged_before_each_use() {
+    let store = common::sqlite_store().await;
+    let options = store.sqlite_pool().unwrap().options();
+    assert!(!options.get_test_before_acquire());
+}
+
 /// The lookup by digest uses the unique index on PostgreSQL: the parameter's type (`text`)
 /// matches the column's, so the planner can use it.
 #[tokio::test]

@@ -224,7 +224,12 @@ impl Store {
                 options = options.pragma("cache_size", format!("-{SQLITE_PAGE_CACHE_KIB}"));
                 options = options.journal_mode(SqliteJournalMode::Wal);
             }
-            let mut pool = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+            // No ping before each use: a SQLite connection is a handle in this process, which
+            // cannot lose its server, and the ping is a round trip to the connection's thread
+            // on every query.
+            let mut pool = SqlitePoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false);
             if in_memory {
                 // An in-memory database vanishes with its last connection: keep one open.
                 pool = pool
@@ -497,7 +502,8 @@ impl Store {
     }
 
     /// Writes the pending records of token use ([`Store::flush_usage`]), then closes the
-    /// pool: later operations fail with a database error (and authentication with
+    /// pool and the change feed's connection (on SQLite, once it returns, no connection of
+    /// the store holds the database's files open): later operations fail with a database error (and authentication with
     /// `503 Service Unavailable`). Call it when the application shuts down.
     ///
     /// ```
@@ -509,20 +515,37 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn close(&self) {
-        if let Some(cache) = &self.cache
-            && let Some(feed) = cache
+        let feed = self.cache.as_ref().and_then(|cache| {
+            cache.feed_down(); // nothing is served from the cache from now on
+            cache
                 .feed
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take()
-        {
-            feed.abort();
-            cache.feed_down();
-        }
+        });
         if let Err(error) = self.flush_usage().await {
             tracing::warn!(%error, "tokenauth: could not record the use of tokens");
         }
-        with_pool!(self, pool => pool.close().await)
+        with_pool!(self, pool => pool.close().await);
+        if let Some(feed) = feed {
+            // The SQLite feed sees the pool closed at its next poll and closes its connection
+            // (so that SQLite removes its write-ahead log): wait for it, briefly. The
+            // PostgreSQL feed's connection is only a socket: it is dropped with the task.
+            #[cfg(feature = "sqlite")]
+            let feed = {
+                let mut feed = feed;
+                if matches!(self.pool, Pool::Sqlite(_))
+                    && tokio::time::timeout(Duration::from_secs(1), &mut feed)
+                        .await
+                        .is_ok()
+                {
+                    return;
+                }
+                feed
+            };
+            feed.abort();
+            let _ = feed.await;
+        }
     }
 }
 
