@@ -14,6 +14,17 @@ async fn app_migrator() -> Migrator {
         .unwrap()
 }
 
+/// A user `alice` with one new key.
+async fn alice_with_a_key(store: &Store) -> (tokenauth::User, tokenauth::Key) {
+    let user = store.create_user("alice", None).await.unwrap();
+    let (_, key) = store
+        .tokens()
+        .create(user.id, NewToken::default())
+        .await
+        .unwrap();
+    (user, key)
+}
+
 #[tokio::test]
 async fn sqlite_file_is_created_and_migrations_coexist() {
     let dir = tempfile::tempdir().unwrap();
@@ -43,12 +54,7 @@ async fn sqlite_file_is_created_and_migrations_coexist() {
     assert_eq!(theirs, ["app notes"]);
 
     // Reopening the file finds everything in place.
-    let user = store.create_user("alice", None).await.unwrap();
-    let (_, key) = store
-        .tokens()
-        .create(user.id, NewToken::default())
-        .await
-        .unwrap();
+    let (user, key) = alice_with_a_key(&store).await;
     store.close().await;
     let reopened = Store::connect(&url).await.unwrap();
     reopened.migrate().await.unwrap();
@@ -79,12 +85,7 @@ async fn close_closes_the_change_feeds_connection_too() {
         let url = format!("sqlite://{}", dir.path().join("app.db").display());
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        let user = store.create_user("alice", None).await.unwrap();
-        let (_, key) = store
-            .tokens()
-            .create(user.id, NewToken::default())
-            .await
-            .unwrap();
+        let (_, key) = alice_with_a_key(&store).await;
         store.authenticate(key.expose_secret()).await.unwrap(); // starts the feed
         common::cache_serving(&store).await;
         store.close().await;
