@@ -19,10 +19,12 @@ common::on_both_backends!(
     unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere,
 );
 
-/// The longest a change made elsewhere may take to be refused here, in these tests: the feed
-/// delivers in a few milliseconds (SQLite polls every 5 ms); the margin is for debug builds
-/// on a loaded 2-core machine.
-const BOUND: Duration = Duration::from_millis(100);
+/// The longest a change made elsewhere may take to be refused here, in these tests, with the
+/// feed up: a change through tokenauth is hinted at once on PostgreSQL; others are read
+/// within 100 ms (PostgreSQL's poll, SQLite's longest wait between two looks). The margin is
+/// for debug builds on a loaded 2-core machine. (Under faults the bound is 2 s: see
+/// tests/instances.rs.)
+const BOUND: Duration = Duration::from_millis(300);
 
 /// Concurrent clients authenticating the key under test.
 const CLIENTS: usize = 8;
@@ -120,21 +122,6 @@ async fn accepted_after_the_bound(
             .count();
     }
     late
-}
-
-/// Waits until `store` accepts `key`, made elsewhere: within [`BOUND`]. Returns how long it took.
-async fn accepted_within(store: &Store, key: &str, how: &str) -> Duration {
-    let made = Instant::now();
-    loop {
-        match store.authenticate(key).await {
-            Ok(_) => return made.elapsed(),
-            Err(AuthenticateError::Denied(_)) => {
-                assert!(made.elapsed() < BOUND, "{how}: refused after the bound");
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
-            Err(other) => panic!("{how}: {other}"),
-        }
-    }
 }
 
 /// How a key is revoked (or narrowed to nothing) by instance A, the CLI or SQL.
@@ -249,8 +236,11 @@ async fn every_revocation_path_reaches_the_other_instance(backend: Backend) {
             .create(user.id, NewToken::default())
             .await
             .unwrap();
-        // B has it (within the bound: B learns of it through the feed), and caches it.
-        accepted_within(&b, key.expose_secret(), "a new key").await;
+        // B accepts it at its first use (though its feed may not have delivered it yet),
+        // and caches it.
+        b.authenticate(key.expose_secret())
+            .await
+            .expect("a new key, at its first use on B");
         common::cache_serving(&b).await;
         b.authenticate(key.expose_secret()).await.unwrap();
         let before = tokenauth::__private::authentication_queries(&b);
@@ -297,10 +287,13 @@ async fn every_revocation_path_reaches_the_other_instance(backend: Backend) {
     );
 }
 
-/// With the filter built, made-up keys cost no query on either instance; a key made on A, by
-/// the CLI or with SQL is accepted by B within the bound.
+/// A key made elsewhere — on A, by the CLI, with SQL — is accepted by B at its first use,
+/// though B's filter has not heard of it yet. With the filter built, made-up keys cost at most
+/// the budget of refusal checks, and a made-up key repeated costs one query.
 async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Backend) {
     let (a, b, url, _dir) = two_instances(backend).await;
+    let checks = 50;
+    let b = b.with_policy(tokenauth::Policy::default().refusal_checks(checks));
     let alice = a.create_user("alice", None).await.unwrap();
     let (_, key) = a
         .tokens()
@@ -324,25 +317,22 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
         "tokenauth_tokens"
     ));
 
-    let before = tokenauth::__private::authentication_queries(&b);
-    for i in 0..1000 {
-        let made_up = format!("{:040x}", 0xdead_beef_u64 + i);
-        assert!(matches!(
-            b.authenticate(&made_up).await,
-            Err(AuthenticateError::Denied(AuthError::InvalidToken))
-        ));
-    }
-    let queried = tokenauth::__private::authentication_queries(&b) - before;
-    assert!(queried <= 5, "{queried} of 1,000 made-up keys were queried");
-
-    // New keys, made elsewhere, are accepted by B within the bound.
+    // New keys, made elsewhere, are accepted by B at once: a refusal is checked first.
+    let accepted_at_once = |key: String, how: &'static str| {
+        let b = b.clone();
+        async move {
+            match b.authenticate(&key).await {
+                Ok(_) => {}
+                other => panic!("{how}: refused at its first use on B: {other:?}"),
+            }
+        }
+    };
     let (_, on_a) = a
         .tokens()
         .create(alice.id, NewToken::default())
         .await
         .unwrap();
-    let via_a = accepted_within(&b, on_a.expose_secret(), "made on A").await;
-
+    accepted_at_once(on_a.expose_secret().to_owned(), "made on A").await;
     let out = tokio::process::Command::new(built_binary("tokenauth"))
         .args(["--database-url", &url, "create-token", "alice"])
         .output()
@@ -351,18 +341,46 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
     assert!(out.status.success(), "{out:?}");
     let printed = String::from_utf8(out.stdout).unwrap();
     let cli_key = printed.split_whitespace().nth(2).unwrap().to_owned();
-    let via_cli = accepted_within(&b, &cli_key, "made by the CLI").await;
-
+    accepted_at_once(cli_key, "made by the CLI").await;
     let sql_key = "f".repeat(40);
     let digest = tokenauth::KeyDigest::of(&sql_key);
     let insert = "INSERT INTO tokenauth_tokens (user_id, key_digest, name, created) VALUES ($1, $2, 'sql', CURRENT_TIMESTAMP)";
     run_sql!(a, insert, alice.id, digest.as_str());
-    let via_sql = accepted_within(&b, &sql_key, "inserted with SQL").await;
-    eprintln!(
-        "{backend:?}: a new key is accepted by the other instance after: made on A {:.1} ms, by the CLI {:.1} ms, with SQL {:.1} ms",
-        via_a.as_secs_f64() * 1000.0,
-        via_cli.as_secs_f64() * 1000.0,
-        via_sql.as_secs_f64() * 1000.0
+    accepted_at_once(sql_key, "inserted with SQL").await;
+
+    // A made-up key repeated: one query, then the database's answer is remembered.
+    let queries = || tokenauth::__private::authentication_queries(&b);
+    tokio::time::sleep(Duration::from_secs(1)).await; // the budget refills
+    let before = queries();
+    for _ in 0..1000 {
+        assert!(matches!(
+            b.authenticate("1234567890123456789012345678901234567890")
+                .await,
+            Err(AuthenticateError::Denied(AuthError::InvalidToken))
+        ));
+    }
+    assert_eq!(queries() - before, 1, "a repeated made-up key");
+
+    // A flood of made-up keys: at most the budget is queried.
+    let before = queries();
+    let started = Instant::now();
+    for i in 0..1000 {
+        let made_up = format!("{:040x}", 0xdead_beef_u64 + i);
+        assert!(matches!(
+            b.authenticate(&made_up).await,
+            Err(AuthenticateError::Denied(AuthError::InvalidToken))
+        ));
+    }
+    let queried = queries() - before;
+    let refilled = started.elapsed().as_secs_f64() * f64::from(checks);
+    assert!(
+        queried as f64 <= f64::from(checks) + refilled + 1.0,
+        "{queried} of 1,000 made-up keys were queried with a budget of {checks} a second"
+    );
+    let stats = b.cache_stats().unwrap();
+    assert!(
+        stats.unconfirmed_refusals >= 1000 - queried,
+        "refusals past the budget are counted: {stats:?}"
     );
 }
 
@@ -375,7 +393,7 @@ async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
         .create(alice.id, NewToken::default())
         .await
         .unwrap();
-    accepted_within(&b, key.expose_secret(), "a new key").await;
+    b.authenticate(key.expose_secret()).await.unwrap();
     common::cache_serving(&b).await;
     b.authenticate(key.expose_secret()).await.unwrap();
     let queries = || tokenauth::__private::authentication_queries(&b);
@@ -410,7 +428,7 @@ async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
         .create(alice.id, NewToken::default())
         .await
         .unwrap();
-    accepted_within(&b, key.expose_secret(), "a new key").await;
+    b.authenticate(key.expose_secret()).await.unwrap();
     b.authenticate(key.expose_secret()).await.unwrap();
     let before = queries();
     b.authenticate(key.expose_secret()).await.unwrap();
@@ -457,7 +475,7 @@ async fn postgres_only_watched_tables_are_cached_and_the_feed_takes_no_pooled_co
 
     run_sql!(
         store,
-        "DROP TRIGGER tokenauth_tokens_changed ON tokenauth_tokens"
+        "DROP TRIGGER tokenauth_tokens_log_delete ON tokenauth_tokens"
     );
     let dropped = Instant::now();
     while cached().await {
@@ -529,17 +547,8 @@ async fn postgres_two_server_processes() {
             .await
             .unwrap();
         let header = format!("Token {}", key.expose_secret());
-        let made = Instant::now();
-        while common::get(b.addr, "/api/me", Some(header.as_bytes()))
-            .await
-            .status
-            != 200
-        {
-            assert!(
-                made.elapsed() < BOUND,
-                "a new key refused by B after the bound"
-            );
-        }
+        let first = common::get(b.addr, "/api/me", Some(header.as_bytes())).await;
+        assert_eq!(first.status, 200, "a new key at its first use on B");
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| {

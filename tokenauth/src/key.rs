@@ -352,6 +352,24 @@ impl RawDigest {
         RawDigest(Sha256::digest(key.as_bytes()).into())
     }
 
+    /// A stored (hex) digest in its raw form; `None` if it is not 64 hexadecimal digits.
+    pub(crate) fn from_hex(digest: &str) -> Option<Self> {
+        let bytes = digest.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let nibble = |c: u8| {
+            char::from(c)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
+        };
+        let mut raw = [0u8; 32];
+        for (out, pair) in raw.iter_mut().zip(bytes.chunks_exact(2)) {
+            *out = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(RawDigest(raw))
+    }
+
     /// The digest's first two 64-bit words, big-endian: the same as the first 32 hex digits
     /// of its stored form read as two numbers ([`hex_words`]).
     pub(crate) fn words(&self) -> (u64, u64) {
@@ -395,6 +413,23 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_digest_reads_back_as_its_raw_form_and_nothing_else_does() {
+        let digest = KeyDigest::of("key");
+        assert_eq!(
+            RawDigest::from_hex(digest.as_str()),
+            Some(RawDigest::of("key"))
+        );
+        assert_eq!(
+            RawDigest::from_hex(&digest.as_str().to_uppercase()),
+            Some(RawDigest::of("key"))
+        );
+        let plus = format!("+1{}", &digest.as_str()[2..]);
+        for bad in ["", "ab", &digest.as_str()[1..], &plus, &"g".repeat(64)] {
+            assert_eq!(RawDigest::from_hex(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn generated_keys_are_40_lowercase_hex_and_distinct() {

@@ -83,8 +83,8 @@ pub use rejection::{
 #[cfg(feature = "sqlite")]
 pub use store::SQLITE_PAGE_CACHE_KIB;
 pub use store::{
-    AppliedMigration, AuthUser, AuthenticateError, DecodeRow, Import, ImportReport, ImportToken,
-    ImportUser, ImportWarning, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,
+    AppliedMigration, AuthUser, AuthenticateError, CacheStats, DecodeRow, Import, ImportReport,
+    ImportToken, ImportUser, ImportWarning, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,
 };
 pub use tokenauth_rules::{
     MAX_SCOPE_LEN, MAX_SCOPES, is_valid_keyword, is_valid_scheme_name, is_valid_scope, scheme_name,

@@ -14,6 +14,8 @@ const DEFAULT_CACHE_ENTRIES: u64 = 100_000;
 const DEFAULT_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 /// The longest maximum age (a day; a longer one is this).
 const MAX_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(86_400);
+/// The default budget of refusal checks, per second and instance.
+const DEFAULT_REFUSAL_CHECKS: u32 = 1000;
 
 /// The longest lifetime of any token, whatever is asked for: 100 years. Longer expiries are
 /// clamped to it, so every stored timestamp stays within years 1–9999, where both backends
@@ -58,6 +60,8 @@ pub struct Policy {
     pub(crate) password_limits: Limits,
     /// The authentication cache: most entries, and their longest age.
     pub(crate) auth_cache: Option<(u64, std::time::Duration)>,
+    /// Refusals of the cache and the live-key filter checked with a query, per second.
+    pub(crate) refusal_checks: u32,
 }
 
 /// Sliding refresh (knox's `AUTO_REFRESH`): see [`Policy::auto_refresh`].
@@ -80,6 +84,7 @@ impl Default for Policy {
             key_format: KeyFormat::hex(),
             password_limits: Limits::default(),
             auth_cache: Some((DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_AGE)),
+            refusal_checks: DEFAULT_REFUSAL_CHECKS,
         }
     }
 }
@@ -245,28 +250,37 @@ impl Policy {
     /// for 60 seconds. Expiry, activity and scopes are still checked on every request, from
     /// the cached rows exactly as from fresh ones. A cached key of tokenauth's own user types
     /// takes about 200 bytes (its rows packed into one buffer, and the cache's slot): 20 MB
-    /// for 100,000 keys. Unknown keys are refused without a query by a filter of the live
+    /// for 100,000 keys. Unknown keys are recognised without a query by a filter of the live
     /// keys' digests (30 bits per token when built: 3.75 MB for a million tokens, as it is
     /// sized for twice the tokens it holds).
+    ///
+    /// **The cache never answers differently from the database, but for a bounded delay on
+    /// revocations:**
+    /// - A key that exists when a request arrives is never refused because this instance has
+    ///   not heard of it yet (nor a user activated since, nor a token extended since): every
+    ///   refusal the cache or the filter would give is checked with a query first, within
+    ///   [`refusal_checks`](Policy::refusal_checks) a second (a flood of made-up keys beyond
+    ///   that is refused without a query, counted in
+    ///   [`CacheStats::unconfirmed_refusals`](crate::CacheStats) and reported in the log).
+    /// - A revocation, deactivation or password change made anywhere — through this store
+    ///   (at once, before the call returns), another instance, the CLI, plain SQL, Django —
+    ///   is refused by every instance at most 2 seconds after it commits, whatever fails: the
+    ///   cache serves only while its change feed proves, by heartbeats through the very
+    ///   triggers that report changes, that it has seen every change. Normally it takes
+    ///   milliseconds (changes through tokenauth are hinted to the other instances at once;
+    ///   others are read within 100 ms on PostgreSQL, 50 ms on SQLite).
     ///
     /// Only user types whose tables tokenauth watches are cached: its own
     /// [`User`](crate::User) and [`DjangoUser`](crate::django::DjangoUser) (see
     /// [`AuthUser::CACHEABLE`](crate::AuthUser::CACHEABLE)). Entries are kept by key: two
     /// cacheable user types read through the same tokens table replace each other's entry
     /// for a key that both authenticate (each then queries in turn; neither is served the
-    /// other's rows).
-    ///
-    /// Revocations made through this store — logout, `revoke`, `revoke_all`, a password
-    /// change, deactivation, deleting a user, a reset — take effect at once, before the call
-    /// returns. Changes made anywhere else — another instance, the CLI in another process,
-    /// plain SQL on the tables — reach every store through the change feed that the
-    /// migrations install: on PostgreSQL by `LISTEN`/`NOTIFY`, as the change commits, on a
-    /// connection of the store's own (outside its pool) that checks itself every second — the
-    /// cache is bypassed whenever it is down or a check does not come back within a second;
-    /// on SQLite within 5 ms, by polling a change log. Only tables whose triggers exist are
-    /// cached (a database not yet migrated is read on every request). `max_age` (at most a
-    /// day) is a backstop, counted from the read. The feed runs on the Tokio runtime: a
-    /// runtime that only runs inside `block_on` applies changes only while it runs.
+    /// other's rows). Only tables whose triggers exist are cached (a database not yet
+    /// migrated is read on every request). `max_age` (at most a day) is a backstop, counted
+    /// from the read: it is the only bound on changes made by a session that turns triggers
+    /// off for itself (`session_replication_role = replica`), which no other connection can
+    /// see. The feed runs on the Tokio runtime: a runtime that only runs inside `block_on`
+    /// proves (and so caches) only while it runs.
     ///
     /// ```
     /// let policy = tokenauth::Policy::default()
@@ -285,6 +299,25 @@ impl Policy {
     /// ```
     pub fn no_auth_cache(mut self) -> Self {
         self.auth_cache = None;
+        self
+    }
+
+    /// How many refusals per second (and instance) the authentication cache checks with the
+    /// database before answering them — a key the live-key filter does not hold, a cached
+    /// inactive user, a cached expiry — so that a key made on another instance a moment ago
+    /// is never refused (see [`auth_cache`](Policy::auth_cache)). 1,000 by default, with a
+    /// burst of as many. Beyond it — a flood of made-up keys — refusals are served without a
+    /// query: counted in [`CacheStats::unconfirmed_refusals`](crate::CacheStats) and reported
+    /// in the log at most every 10 seconds. A made-up key repeated costs one check, not one
+    /// per request (the database's answer is remembered until a key is added). `0` checks
+    /// none (the filter and the cache refuse on their own knowledge, which lags changes made
+    /// elsewhere by milliseconds).
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default().refusal_checks(200);
+    /// ```
+    pub fn refusal_checks(mut self, per_second: u32) -> Self {
+        self.refusal_checks = per_second;
         self
     }
 

@@ -78,7 +78,9 @@ pub fn parse_login_body(content_type: Option<&str>, body: &[u8]) -> Result<(), (
 /// Whether the store's authentication cache is serving: its change feed is up (for tests,
 /// which wait for it before counting queries).
 pub fn cache_is_serving(store: &crate::Store) -> bool {
-    store.auth_cache().is_some_and(|cache| cache.feed_is_up())
+    store
+        .auth_cache()
+        .is_some_and(|cache| cache.serves("tokenauth_tokens"))
 }
 
 /// Whether the live-key filter of `table` is built and serving (for tests).
@@ -91,5 +93,5 @@ pub fn live_key_filter_ready(store: &crate::Store, table: &str) -> bool {
 /// How many authentication queries the store (and its clones) has run since it got its
 /// cache (for tests that check what the cache and the filter save).
 pub fn authentication_queries(store: &crate::Store) -> u64 {
-    store.auth_cache().map_or(0, |cache| cache.queries())
+    store.auth_cache().map_or(0, |cache| cache.stats().queries)
 }

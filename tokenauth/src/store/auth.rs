@@ -3,7 +3,7 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sqlx::FromRow as _;
 
-use super::cache::Verdict;
+use super::filter::Verdict;
 use super::tokens::{TokenRow, token_columns};
 use super::{Store, with_pool};
 use crate::key::RawDigest;
@@ -188,6 +188,29 @@ fn auth_query<U: AuthUser>() -> String {
     joined_select::<U>() + " WHERE t.key_digest = $1"
 }
 
+/// An authentication query to run: the key's digest, and whether it checks a refusal that the
+/// cache or the live-key filter would have given.
+struct Query {
+    raw: RawDigest,
+    confirming: bool,
+}
+
+impl Query {
+    fn lookup(raw: RawDigest) -> Query {
+        Query {
+            raw,
+            confirming: false,
+        }
+    }
+
+    fn confirming(raw: RawDigest) -> Query {
+        Query {
+            raw,
+            confirming: true,
+        }
+    }
+}
+
 impl Store {
     /// Checks that the user type `U` matches the database — call it at start-up, after the
     /// migrations, for each [`AuthUser`] of the application: the query that authenticates a
@@ -319,56 +342,59 @@ impl Store {
         match self.authenticate_without_query::<U>(key) {
             Ok(answer) => answer,
             // Boxed: the query's future is large, and a cache hit should not carry it.
-            Err(raw) => Box::pin(self.authenticate_with_query::<U>(raw)).await,
+            Err(query) => Box::pin(self.authenticate_with_query::<U>(query)).await,
         }
     }
 
-    /// The cache, if it may serve user type `U` (its tables are watched), starting the
-    /// change feed when it is not up.
+    /// The cache, if it serves user type `U` now (its tables are watched and the change feed
+    /// proves it current), starting the change feed when it does not.
     fn cache_for<U: AuthUser>(&self) -> Option<&std::sync::Arc<super::cache::AuthCache>> {
-        match self.auth_cache() {
-            Some(cache) if U::CACHEABLE => {
-                if !cache.feed_is_up() {
-                    self.start_feed(cache);
-                }
-                // Only tables whose changes the feed reports.
-                cache.watches(U::TOKENS_TABLE).then_some(cache)
-            }
-            _ => None,
+        let cache = self.auth_cache().filter(|_| U::CACHEABLE)?;
+        if cache.serves(U::TOKENS_TABLE) {
+            return Some(cache);
         }
+        self.start_feed(cache);
+        None
     }
 
-    /// The answer when no query is needed — a mistyped key, a cache hit, a key the live-key
-    /// filter does not hold — or the key's digest to query.
+    /// The answer when no query is needed — a mistyped key, a cache hit that admits, a
+    /// refusal the database already confirmed or that the budget of checks cannot confirm —
+    /// or the query to run.
     fn authenticate_without_query<U: AuthUser>(
         &self,
         key: &str,
-    ) -> Result<Result<(U, Token), AuthenticateError>, RawDigest> {
+    ) -> Result<Result<(U, Token), AuthenticateError>, Query> {
         if self.policy().key_format.check(key) == Some(false) {
             return Ok(Err(AuthError::InvalidToken.into())); // a mistyped key: no query needed
         }
         let raw = RawDigest::of(key);
         let Some(cache) = self.cache_for::<U>() else {
-            return Err(raw);
+            return Err(Query::lookup(raw));
         };
-        // Cached rows whose token has expired are read again: another instance may have
-        // extended it (a sliding refresh is not a change the feed reports).
-        if let Some((rows, ticket)) = cache.get::<U>(&raw)
-            && !rows.1.is_expired(Utc::now())
-        {
-            return Ok(self.admit(Some((cache, ticket)), &raw, rows));
+        if let Some((rows, ticket)) = cache.get::<U>(U::TOKENS_TABLE, &raw) {
+            return match self.admit(Some((cache, ticket)), &raw, rows) {
+                Ok(admitted) => Ok(Ok(admitted)),
+                // Expired or inactive as cached: another instance may have extended the token
+                // or activated the user since. Confirmed by a query, within the budget.
+                Err(_) if cache.may_confirm() => Err(Query::confirming(raw)),
+                Err(refusal) => Ok(Err(refusal)),
+            };
         }
-        if self.live_key(cache, U::TOKENS_TABLE, &raw) == Verdict::Absent {
-            return Ok(Err(AuthError::InvalidToken.into())); // not a live key: no query
+        match self.live_key(cache, U::TOKENS_TABLE, &raw) {
+            Verdict::Absent if cache.known_absent(&raw) => Ok(Err(AuthError::InvalidToken.into())),
+            // Not in the filter: a key made elsewhere a moment ago may not be yet.
+            Verdict::Absent if cache.may_confirm() => Err(Query::confirming(raw)),
+            Verdict::Absent => Ok(Err(AuthError::InvalidToken.into())),
+            Verdict::Maybe | Verdict::Unknown => Err(Query::lookup(raw)),
         }
-        Err(raw)
     }
 
     /// One query joining the token to its user, then [`Store::admit`].
     async fn authenticate_with_query<U: AuthUser>(
         &self,
-        raw: RawDigest,
+        query: Query,
     ) -> Result<(U, Token), AuthenticateError> {
+        let Query { raw, confirming } = query;
         if let Some(counter) = self.auth_cache() {
             counter.queried();
         }
@@ -382,14 +408,30 @@ impl Store {
                 None => None,
             }
         });
+        let cached = cache.zip(ticket);
         let Some(rows) = found else {
+            if confirming && let Some((cache, ticket)) = cached {
+                // Nobody presents a key before it exists: until a key is added, this digest
+                // costs no query.
+                cache.confirmed_absent(ticket, &raw);
+            }
             return Err(AuthError::InvalidToken.into());
         };
-        let cached = cache.zip(ticket);
         if let Some((cache, ticket)) = cached {
-            cache.insert(ticket, &raw, (&rows.0, &rows.1));
+            if confirming {
+                // A key made elsewhere that the filter had not heard of yet.
+                self.learned_key(cache, U::TOKENS_TABLE, &raw);
+            }
+            cache.insert(ticket, U::TOKENS_TABLE, &raw, (&rows.0, &rows.1));
         }
-        self.admit(cached, &raw, rows)
+        let admitted = self.admit(cached, &raw, rows);
+        if confirming
+            && admitted.is_ok()
+            && let Some(cache) = self.auth_cache()
+        {
+            cache.overturned();
+        }
+        admitted
     }
 
     /// DRF's checks on a token and its user (cached or just read): expiry, then activity;
@@ -437,7 +479,7 @@ impl Store {
                     // requests do not find it due again (and nothing else is invalidated).
                     let mut stored = token.clone();
                     stored.expires_at = stored_expiry;
-                    cache.insert(ticket, raw, (&user, &stored));
+                    cache.insert(ticket, U::TOKENS_TABLE, raw, (&user, &stored));
                 }
             }
             token.expires_at = refreshed.or(token.expires_at);

@@ -1,35 +1,58 @@
-//! The authentication cache and the live-key filter.
+//! The authentication cache: what makes a repeated key cost no query, without ever making an
+//! answer different from the database's.
 //!
 //! The cache maps a key digest to the token and user rows that the last query for it
 //! returned, bounded in entries (quick_cache, whose hits take no lock for the cache's
-//! bookkeeping) and in age (checked on every hit, from the read). Expiry, activity and scopes are still
-//! evaluated on every request, from the cached rows exactly as from fresh ones.
+//! bookkeeping) and in age (checked on every hit, from the read). Expiry, activity and scopes
+//! are still evaluated on every request, from the cached rows exactly as from fresh ones.
+//!
+//! **Acceptances** are served from the cache only while the change feed ([`super::feed`])
+//! holds a *lease* on the cache's tokens table: proof, renewed by the feed, that every change
+//! committed before a recent moment has been applied here. A lease lasts
+//! [`REVOCATION_BOUND`] from the moment it proves; a feed that stops proving — a hung
+//! connection, disabled triggers, a lost or reset log — lets it run out, and from then on
+//! every authentication reads the database, until a new proof (which first forgets
+//! everything). So a revocation made anywhere is refused here at most
+//! [`REVOCATION_BOUND`] after it commits, whatever fails.
+//!
+//! **Refusals** are never served stale: a refusal the cache would give — a digest the
+//! live-key filter ([`super::filter`]) does not hold, a cached inactive user, a cached expiry
+//! — is confirmed by a query before it is answered, within a budget per instance (a token
+//! bucket, [`Policy::refusal_checks`](crate::Policy::refusal_checks)), so that a flood of
+//! made-up keys still costs at most that many queries. Past the budget a refusal is served
+//! unconfirmed, counted and logged. A digest the database confirmed absent is remembered
+//! (until a key is added), so that a flood of one unknown key spends no budget.
 //!
 //! Every change that revokes or narrows what a key grants, made through this store (and its
 //! clones), takes effect before the changing call returns: it bumps a generation, and an
 //! entry is served only if it was filled in the current generation. An entry is inserted
 //! only if the generation is still the one its query started in, checked and inserted under a
 //! lock that a bump takes exclusively, so a lookup that raced with a change never leaves a
-//! stale entry behind, not even for an instant. (A change makes every entry be read again
-//! once: revocations are rare next to authentications.) Changes made elsewhere — another
-//! instance, the CLI, plain SQL — arrive through the change feed ([`super::feed`]), which
-//! bumps the same generation; while the feed is down, nothing is served from the cache or
-//! kept in it.
-//!
-//! The live-key filter is a Bloom filter of the digests in a tokens table, built from the
-//! table once the feed is up and kept current by it: a digest it does not hold is refused
-//! without a query. Keys added through this store are added before the adding call returns.
+//! stale entry behind. Changes made elsewhere arrive through the feed, which bumps the same
+//! generation.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-#[cfg(test)]
-use crate::KeyDigest;
+use super::filter::LiveKeys;
 use crate::Token;
-use crate::key::{RawDigest, hex_words};
+use crate::key::RawDigest;
+
+/// The tokens tables whose changes the feed can report: tokenauth's own, and DRF's tokens
+/// beside Django (the view of `tokenauth::django`). Only these are ever cached.
+pub(crate) const TOKENS_TABLES: [&str; 2] = ["tokenauth_tokens", "tokenauth_django_tokens"];
+
+/// How long after it commits a change made anywhere may still go unseen by a cache that
+/// serves: the length of the feed's lease.
+pub(crate) const REVOCATION_BOUND: Duration = Duration::from_secs(2);
+
+/// Digests confirmed absent that are remembered.
+const KNOWN_ABSENT: usize = 4096;
+
+/// How often refusals served without confirmation are reported in the log.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// An entry: the rows of one key, the generation they were read in, and when they were read
 /// from the database (kept when a recorded use updates the entry, so that the maximum age
@@ -67,34 +90,125 @@ impl Rows {
     }
 }
 
+/// What an instance's cache has done: for an operator (see
+/// [`Store::cache_stats`](crate::Store::cache_stats)) and for tests.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+/// store.migrate().await?;
+/// let stats = store.cache_stats().expect("the cache is on by default");
+/// assert_eq!(stats.unconfirmed_refusals, 0);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Whether the cache serves tokenauth's own tokens now: its change feed has proven,
+    /// within the last 2 seconds, that it has applied every change. While it does not, every
+    /// authentication reads the database.
+    pub serving: bool,
+    /// Authentication queries run.
+    pub queries: u64,
+    /// Refusals the cache or the live-key filter would have given that a query checked.
+    pub confirmed_refusals: u64,
+    /// Of those, how many the database overturned: a key made on another instance and not
+    /// yet seen here, a user activated since.
+    pub overturned_refusals: u64,
+    /// Refusals given without a query because the budget of checks was spent (a flood of
+    /// made-up keys): the degraded mode, in which a key made elsewhere a moment ago can be
+    /// refused until the feed delivers it.
+    pub unconfirmed_refusals: u64,
+    /// Times the feed's proof ran out (or was withdrawn) and the cache was bypassed.
+    pub lapses: u64,
+}
+
+/// The refusal budget: a token bucket in the generic cell rate form (one atomic, no lock),
+/// `per_second` checks a second with a burst of as many.
+struct Budget {
+    /// Microseconds between two checks; 0: no checks at all.
+    interval: u64,
+    /// How far ahead of now the bucket may be booked.
+    burst: u64,
+    /// The theoretical time at which the bucket is full again (µs from the cache's epoch).
+    booked_until: AtomicU64,
+}
+
+impl Budget {
+    fn new(per_second: u32) -> Budget {
+        let interval = match per_second {
+            0 => 0,
+            n => (1_000_000 / u64::from(n)).max(1),
+        };
+        Budget {
+            interval,
+            burst: interval.saturating_mul(u64::from(per_second)),
+            booked_until: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes one check at `now` (µs), if the budget allows it.
+    fn take(&self, now: u64) -> bool {
+        if self.interval == 0 {
+            return false;
+        }
+        let mut booked = self.booked_until.load(Ordering::Relaxed);
+        loop {
+            let next = booked.max(now).saturating_add(self.interval);
+            if next - now > self.burst {
+                return false;
+            }
+            match self.booked_until.compare_exchange_weak(
+                booked,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(current) => booked = current,
+            }
+        }
+    }
+}
+
 /// See the [module](self).
 pub(crate) struct AuthCache {
     /// By key digest alone: a key is a token of one user type (see [`Rows`]).
     entries: quick_cache::sync::Cache<RawDigest, Entry>,
     max_age: Duration,
-    /// What entries' read times count from.
+    /// What entries' read times and leases count from.
     epoch: Instant,
     generation: AtomicU64,
     /// Shared by inserts (check the generation, insert), exclusive for a bump.
     lock: RwLock<()>,
-    /// Whether the change feed is up: while it is not, nothing is served or kept.
-    feed_up: AtomicBool,
+    /// Per tokens table ([`TOKENS_TABLES`]), until when (µs from the epoch) the feed's last
+    /// proof lets the cache serve it; 0: it does not.
+    leases: [AtomicU64; 2],
     /// The live-key filters, by tokens table.
     keys: LiveKeys,
-    /// The tokens tables whose changes the feed reports (their triggers exist), read when
-    /// the feed comes up and at each heartbeat: other tables are never cached.
-    watched: RwLock<Vec<&'static str>>,
+    /// Digests the database confirmed absent since the last key was added.
+    absent: quick_cache::sync::Cache<RawDigest, ()>,
+    /// Bumped whenever keys are added: a digest confirmed absent by a query that started
+    /// before is not remembered.
+    keys_added: AtomicU64,
+    budget: Budget,
+    queries: AtomicU64,
+    confirmed: AtomicU64,
+    overturned: AtomicU64,
+    unconfirmed: AtomicU64,
+    lapses: AtomicU64,
+    /// When unconfirmed refusals were last reported (µs from the epoch), and how many then.
+    reported: Mutex<(u64, u64)>,
     /// The change feed's task, started with the first authentication; stopped with the cache.
     pub(super) feed: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Authentication queries run (for tests).
-    queries: AtomicU64,
 }
 
 impl std::fmt::Debug for AuthCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthCache")
             .field("entries", &self.entries.len())
-            .field("feed_up", &self.feed_up.load(Ordering::SeqCst))
+            .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
 }
@@ -118,10 +232,23 @@ impl Drop for AuthCache {
 pub(crate) struct Ticket {
     generation: u64,
     read_at: Instant,
+    /// Keys added before the query: a refusal it confirms is remembered only if none was
+    /// added meanwhile.
+    keys_added: u64,
+}
+
+/// The index of `table` in [`TOKENS_TABLES`].
+fn slot(table: &str) -> Option<usize> {
+    TOKENS_TABLES.iter().position(|t| *t == table)
+}
+
+/// `table` as one of [`TOKENS_TABLES`] (a name from the database, never trusted as SQL).
+pub(crate) fn tokens_table(table: &str) -> Option<&'static str> {
+    TOKENS_TABLES.iter().find(|t| **t == table).copied()
 }
 
 impl AuthCache {
-    pub(crate) fn new(max_entries: u64, max_age: Duration) -> Self {
+    pub(crate) fn new(max_entries: u64, max_age: Duration, refusal_checks: u32) -> Self {
         AuthCache {
             entries: quick_cache::sync::Cache::new(
                 usize::try_from(max_entries).unwrap_or(usize::MAX).max(1),
@@ -130,21 +257,44 @@ impl AuthCache {
             epoch: Instant::now(),
             generation: AtomicU64::new(0),
             lock: RwLock::new(()),
-            feed_up: AtomicBool::new(false),
+            leases: [AtomicU64::new(0), AtomicU64::new(0)],
             keys: LiveKeys::default(),
-            watched: RwLock::new(Vec::new()),
-            feed: Mutex::new(None),
+            absent: quick_cache::sync::Cache::new(KNOWN_ABSENT),
+            keys_added: AtomicU64::new(0),
+            budget: Budget::new(refusal_checks),
             queries: AtomicU64::new(0),
+            confirmed: AtomicU64::new(0),
+            overturned: AtomicU64::new(0),
+            unconfirmed: AtomicU64::new(0),
+            lapses: AtomicU64::new(0),
+            reported: Mutex::new((0, 0)),
+            feed: Mutex::new(None),
         }
     }
 
-    /// The cached rows of `digest` for user type `U`, if read since the last change, with
-    /// the generation they were read in (to [`AuthCache::insert`] them again, updated).
+    /// Microseconds from the epoch to `at` (0 before it).
+    fn micros(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn now(&self) -> u64 {
+        self.micros(Instant::now())
+    }
+
+    /// Whether the cache serves `table` now: the feed's last proof is recent enough.
+    pub(crate) fn serves(&self, table: &str) -> bool {
+        slot(table).is_some_and(|slot| self.leases[slot].load(Ordering::SeqCst) > self.now())
+    }
+
+    /// The cached rows of `digest` for user type `U` of `table`, if read since the last
+    /// change and the cache serves the table, with the ticket they were read with (to
+    /// [`AuthCache::insert`] them again, updated).
     pub(crate) fn get<U: Clone + Send + Sync + 'static>(
         &self,
+        table: &str,
         digest: &RawDigest,
     ) -> Option<((U, Token), Ticket)> {
-        if !self.feed_up.load(Ordering::SeqCst) {
+        if !self.serves(table) {
             return None;
         }
         let entry = self.entries.get(digest)?;
@@ -158,6 +308,7 @@ impl AuthCache {
             Ticket {
                 generation: entry.generation,
                 read_at: self.epoch + Duration::from_micros(entry.read_at),
+                keys_added: self.keys_added.load(Ordering::SeqCst),
             },
         ))
     }
@@ -172,6 +323,7 @@ impl AuthCache {
     /// Taken before the query whose result [`AuthCache::insert`] may keep.
     pub(crate) fn ticket(&self) -> Ticket {
         Ticket {
+            keys_added: self.keys_added.load(Ordering::SeqCst),
             generation: self.generation.load(Ordering::SeqCst),
             read_at: Instant::now(),
         }
@@ -182,44 +334,12 @@ impl AuthCache {
         self.entries.remove(digest);
     }
 
-    /// Whether the feed reports the changes of `table` (and its users'): only then are its
-    /// authentications cached and its keys filtered.
-    pub(crate) fn watches(&self, table: &str) -> bool {
-        self.watched
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&table)
-    }
-
-    /// `table` as a watched table's name (from a notification's payload, never trusted as
-    /// SQL).
-    pub(crate) fn watched(&self, table: &str) -> Option<&'static str> {
-        self.watched
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .find(|watched| **watched == table)
-            .copied()
-    }
-
-    /// The tokens tables whose triggers exist (see [`AuthCache::watches`]). A table that is
-    /// no longer watched loses its entries and filter.
-    pub(crate) fn set_watched(&self, tables: Vec<&'static str>) {
-        let mut watched = self.watched.write().unwrap_or_else(PoisonError::into_inner);
-        if *watched != tables {
-            if watched.iter().any(|table| !tables.contains(table)) {
-                self.changed();
-                self.keys.clear();
-            }
-            *watched = tables;
-        }
-    }
-
     /// Caches the rows a query returned (or cached rows updated by a recorded use), unless a
-    /// change happened since `ticket` or the feed is down.
+    /// change happened since `ticket` or the cache does not serve `table`.
     pub(crate) fn insert<U: Clone + Send + Sync + 'static>(
         &self,
         ticket: Ticket,
+        table: &str,
         digest: &RawDigest,
         (user, token): (&U, &Token),
     ) {
@@ -231,9 +351,7 @@ impl AuthCache {
             rows: Rows::new(user, token),
         };
         let _shared = self.lock.read().unwrap_or_else(PoisonError::into_inner);
-        if self.feed_up.load(Ordering::SeqCst)
-            && self.generation.load(Ordering::SeqCst) == ticket.generation
-        {
+        if self.serves(table) && self.generation.load(Ordering::SeqCst) == ticket.generation {
             self.entries.insert(*digest, entry);
         }
     }
@@ -245,33 +363,125 @@ impl AuthCache {
     }
 
     /// Every change may have been missed (or was made with SQL in this process): forget
-    /// every entry and every filter.
+    /// every entry, every filter and every digest confirmed absent.
     pub(crate) fn forget(&self) {
-        self.changed();
-        self.keys.clear();
-    }
-
-    /// Whether the change feed is up.
-    pub(crate) fn feed_is_up(&self) -> bool {
-        self.feed_up.load(Ordering::SeqCst)
-    }
-
-    /// The feed is up, listening before this call: what was read before is forgotten, and
-    /// what is read from now on is kept (and filters may be built).
-    pub(crate) fn feed_up(&self) {
         let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
+        self.forget_locked();
+    }
+
+    fn forget_locked(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.keys.clear();
-        self.feed_up.store(true, Ordering::SeqCst);
+        self.keys_added.fetch_add(1, Ordering::SeqCst);
+        self.absent.clear();
     }
 
-    /// The feed is down: changes made elsewhere may be missed, so nothing is served or kept
-    /// until it is up again.
-    pub(crate) fn feed_down(&self) {
+    /// The feed proves that every change committed to `table` (and its users) before
+    /// `proven_at` has been applied here: the cache serves the table until
+    /// [`REVOCATION_BOUND`] after it. If the lease had run out (or was never granted),
+    /// changes may have been missed meanwhile: everything is forgotten first.
+    pub(crate) fn renew(&self, table: &str, proven_at: Instant) {
+        let Some(slot) = slot(table) else {
+            return;
+        };
+        // (From before the epoch, a lease counts as short as it is, never longer.)
+        let until = proven_at
+            .checked_add(REVOCATION_BOUND)
+            .map_or(0, |until| self.micros(until));
         let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
-        self.feed_up.store(false, Ordering::SeqCst);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.keys.clear();
+        let lease = &self.leases[slot];
+        let current = lease.load(Ordering::SeqCst);
+        if current <= self.now() {
+            self.forget_locked();
+            if current != 0 {
+                self.lapses.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        lease.store(until.max(current), Ordering::SeqCst);
+    }
+
+    /// Withdraws the lease of every table at once (the feed lost its connection, or the
+    /// store is closing): nothing is served until the feed proves again.
+    pub(crate) fn lapse_all(&self) {
+        for slot in 0..TOKENS_TABLES.len() {
+            self.withdraw(slot);
+        }
+    }
+
+    /// Withdraws the lease of `table` (its triggers stopped reporting).
+    pub(crate) fn lapse(&self, table: &str) {
+        if let Some(slot) = slot(table) {
+            self.withdraw(slot);
+        }
+    }
+
+    fn withdraw(&self, slot: usize) {
+        let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
+        // Counted here unless it had already run out and been counted by a renewal (which
+        // finds it 0 afterwards and counts nothing).
+        if self.leases[slot].swap(0, Ordering::SeqCst) != 0 {
+            self.lapses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the database recently confirmed that no key has this digest (and none was
+    /// added since).
+    pub(crate) fn known_absent(&self, digest: &RawDigest) -> bool {
+        self.absent.get(digest).is_some()
+    }
+
+    /// The database confirmed that no key has this digest: remembered, unless a key was
+    /// added since `ticket`.
+    pub(crate) fn confirmed_absent(&self, ticket: Ticket, digest: &RawDigest) {
+        let _shared = self.lock.read().unwrap_or_else(PoisonError::into_inner);
+        if self.keys_added.load(Ordering::SeqCst) == ticket.keys_added {
+            self.absent.insert(*digest, ());
+        }
+    }
+
+    /// A key was added to `table` (anywhere): into its filter, and no longer known absent.
+    /// Returns whether the filter is full (to be built again, bigger).
+    pub(crate) fn key_added(&self, table: &str, digest: &RawDigest) -> bool {
+        self.keys_added.fetch_add(1, Ordering::SeqCst);
+        self.absent.remove(digest);
+        self.keys.add_raw(table, digest)
+    }
+
+    /// Many keys were added to `table` at once: its filter is built again and nothing is
+    /// known absent.
+    pub(crate) fn keys_added_in_bulk(&self, table: &str) {
+        self.keys_added.fetch_add(1, Ordering::SeqCst);
+        self.absent.clear();
+        self.keys.forget(table);
+    }
+
+    /// Takes one check of a refusal from the budget: `false` when it is spent (the refusal
+    /// is then served unconfirmed, counted and reported).
+    pub(crate) fn may_confirm(&self) -> bool {
+        let now = self.now();
+        if self.budget.take(now) {
+            self.confirmed.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        let unconfirmed = self.unconfirmed.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+        let every = u64::try_from(REPORT_EVERY.as_micros()).unwrap_or(u64::MAX);
+        if reported.0 == 0 || now.saturating_sub(reported.0) >= every {
+            tracing::warn!(
+                refused = unconfirmed - reported.1,
+                total = unconfirmed,
+                "tokenauth: the budget of refusal checks is spent (a flood of unknown keys?): \
+                 refusals are served without asking the database, so a key made on another \
+                 instance may be refused until the change feed delivers it"
+            );
+            *reported = (now.max(1), unconfirmed);
+        }
+        false
+    }
+
+    /// A refusal the cache would have given was overturned by the database.
+    pub(crate) fn overturned(&self) {
+        self.overturned.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an authentication query.
@@ -279,9 +489,16 @@ impl AuthCache {
         self.queries.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Authentication queries run.
-    pub(crate) fn queries(&self) -> u64 {
-        self.queries.load(Ordering::Relaxed)
+    /// What the cache has done.
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            serving: self.serves(TOKENS_TABLES[0]),
+            queries: self.queries.load(Ordering::Relaxed),
+            confirmed_refusals: self.confirmed.load(Ordering::Relaxed),
+            overturned_refusals: self.overturned.load(Ordering::Relaxed),
+            unconfirmed_refusals: self.unconfirmed.load(Ordering::Relaxed),
+            lapses: self.lapses.load(Ordering::Relaxed),
+        }
     }
 
     /// The live-key filters.
@@ -290,250 +507,11 @@ impl AuthCache {
     }
 }
 
-/// False positives a filter allows at its capacity: about 1 in 1,000.
-const BITS_PER_KEY: u64 = 15;
-const HASHES: u64 = 10;
-/// The smallest capacity a filter is built with.
-const MIN_CAPACITY: u64 = 4096;
-
-/// A Bloom filter of key digests. The digests are SHA-256, uniformly distributed, so their
-/// own bits are the hashes (double hashing over two 64-bit words).
-pub(crate) struct Filter {
-    bits: Box<[AtomicU64]>,
-    /// Keys it was sized for; past it, the filter is rebuilt bigger.
-    capacity: u64,
-    /// Keys added since it was sized.
-    added: AtomicU64,
-}
-
-impl Filter {
-    /// A filter for `live` keys, with room for as many again to be added.
-    pub(crate) fn for_keys(live: u64) -> Filter {
-        let capacity = live.saturating_mul(2).max(MIN_CAPACITY);
-        let words = capacity.saturating_mul(BITS_PER_KEY).div_ceil(64);
-        let words = usize::try_from(words).unwrap_or(usize::MAX / 8);
-        Filter {
-            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
-            capacity,
-            added: AtomicU64::new(0),
-        }
-    }
-
-    /// The bit positions of a digest's two first words.
-    fn positions(&self, (h1, h2): (u64, u64)) -> impl Iterator<Item = (usize, u64)> + use<> {
-        let h2 = h2 | 1;
-        let m = self.bits.len() as u64 * 64;
-        (0..HASHES).map(move |i| {
-            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % m;
-            ((bit / 64) as usize, 1u64 << (bit % 64))
-        })
-    }
-
-    /// Adds a stored (hex) digest; returns whether the filter is now over its capacity. A
-    /// string that is not a digest adds nothing (no key digests to it).
-    pub(crate) fn add(&self, digest: &str) -> bool {
-        if let Some(words) = hex_words(digest) {
-            for (word, mask) in self.positions(words) {
-                self.bits[word].fetch_or(mask, Ordering::Relaxed);
-            }
-        }
-        self.added.fetch_add(1, Ordering::Relaxed) + 1 > self.capacity
-    }
-
-    /// Whether the digest may be in the filter (`false`: it certainly is not).
-    pub(crate) fn may_contain(&self, digest: &RawDigest) -> bool {
-        self.positions(digest.words())
-            .all(|(word, mask)| self.bits[word].load(Ordering::Relaxed) & mask != 0)
-    }
-
-    /// Its size in bytes.
-    pub(crate) fn bytes(&self) -> usize {
-        self.bits.len() * 8
-    }
-}
-
-/// A tokens table's filter, and the build replacing it: claimed (its table being counted),
-/// then filling.
-#[derive(Default)]
-struct Slot {
-    ready: Option<Arc<Filter>>,
-    claimed: Option<u64>,
-    building: Option<Arc<Filter>>,
-}
-
-/// The filters of live key digests, by tokens table.
-#[derive(Default)]
-pub(crate) struct LiveKeys {
-    slots: RwLock<HashMap<String, Slot>>,
-    /// Numbers the claims, so that a build outlived by a `forget` or `clear` is dropped.
-    claims: AtomicU64,
-}
-
-/// What the filter of a table says about a digest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// No filter is ready (the table's should be built).
-    Unknown,
-    /// The digest may be live: query.
-    Maybe,
-    /// The digest is not live.
-    Absent,
-}
-
-impl LiveKeys {
-    pub(crate) fn check(&self, table: &str, digest: &RawDigest) -> Verdict {
-        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
-        match slots.get(table).and_then(|slot| slot.ready.as_ref()) {
-            None => Verdict::Unknown,
-            Some(filter) if filter.may_contain(digest) => Verdict::Maybe,
-            Some(_) => Verdict::Absent,
-        }
-    }
-
-    /// Adds a live digest to the table's filters (ready and building). Returns whether the
-    /// ready one is full and should be rebuilt.
-    pub(crate) fn add(&self, table: &str, digest: &str) -> bool {
-        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(slot) = slots.get(table) else {
-            return false;
-        };
-        if let Some(building) = &slot.building {
-            building.add(digest);
-        }
-        slot.ready.as_ref().is_some_and(|ready| ready.add(digest))
-            && slot.building.is_none()
-            && slot.claimed.is_none()
-    }
-
-    /// Claims the build of `table`'s filter, unless one is claimed or under way: at most one
-    /// build per table, whatever the number of requests that find no filter.
-    pub(crate) fn claim(&self, table: &str) -> Option<u64> {
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
-        let slot = slots.entry(table.to_owned()).or_default();
-        if slot.claimed.is_some() || slot.building.is_some() {
-            return None;
-        }
-        let claim = self.claims.fetch_add(1, Ordering::SeqCst);
-        slot.claimed = Some(claim);
-        Some(claim)
-    }
-
-    /// Starts the claimed build with a filter for `live` keys, unless the claim was dropped
-    /// meanwhile: keys added from now on go into it too. The caller then adds every digest of
-    /// the table (read after this call) and calls [`LiveKeys::finish`].
-    pub(crate) fn begin(&self, table: &str, claim: u64, live: u64) -> Option<Arc<Filter>> {
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
-        let slot = slots.get_mut(table)?;
-        if slot.claimed != Some(claim) {
-            return None;
-        }
-        slot.claimed = None;
-        let filter = Arc::new(Filter::for_keys(live));
-        slot.building = Some(filter.clone());
-        Some(filter)
-    }
-
-    /// Whether `filter` is still the build of `table` (not dropped by a `forget` or `clear`).
-    pub(crate) fn is_building(&self, table: &str, filter: &Arc<Filter>) -> bool {
-        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
-        slots
-            .get(table)
-            .and_then(|slot| slot.building.as_ref())
-            .is_some_and(|building| Arc::ptr_eq(building, filter))
-    }
-
-    /// Drops a claim whose count failed.
-    pub(crate) fn unclaim(&self, table: &str, claim: u64) {
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.get_mut(table)
-            && slot.claimed == Some(claim)
-        {
-            slot.claimed = None;
-        }
-    }
-
-    /// Serves a built filter, unless the filters were cleared meanwhile.
-    pub(crate) fn finish(&self, table: &str, filter: &Arc<Filter>) {
-        self.end_build(table, filter, true);
-    }
-
-    /// Abandons a build that failed.
-    pub(crate) fn abandon(&self, table: &str, filter: &Arc<Filter>) {
-        self.end_build(table, filter, false);
-    }
-
-    /// Ends the build of `filter` (if it is still `table`'s), serving it if `built`.
-    fn end_build(&self, table: &str, filter: &Arc<Filter>, built: bool) {
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.get_mut(table)
-            && slot
-                .building
-                .as_ref()
-                .is_some_and(|building| Arc::ptr_eq(building, filter))
-        {
-            slot.building = None;
-            if built {
-                slot.ready = Some(filter.clone());
-            }
-        }
-    }
-
-    /// Forgets the table's filter (e.g. after a bulk import): it is built again.
-    pub(crate) fn forget(&self, table: &str) {
-        self.slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(table);
-    }
-
-    /// Forgets every filter.
-    pub(crate) fn clear(&self) {
-        self.slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_filter_holds_what_was_added_and_refuses_most_of_the_rest() {
-        let filter = Filter::for_keys(10_000);
-        let live: Vec<String> = (0..10_000).map(|i| format!("live-{i}")).collect();
-        for key in &live {
-            filter.add(KeyDigest::of(key).as_str());
-        }
-        assert!(
-            live.iter()
-                .all(|key| filter.may_contain(&RawDigest::of(key)))
-        );
-        let false_positives = (0..100_000)
-            .filter(|i| filter.may_contain(&RawDigest::of(&format!("made-up-{i}"))))
-            .count();
-        // Half full: well under 1 in 1,000.
-        assert!(false_positives < 100, "{false_positives} false positives");
-        // 20,000 keys of room at 15 bits each.
-        assert_eq!(filter.bytes(), 20_000 * 15 / 64 * 8 + 8);
-    }
-
-    #[test]
-    fn a_built_filter_has_room_for_as_many_keys_again() {
-        // Regression: a filter built from 5,000 keys asked for a rebuild at the next key.
-        let filter = Filter::for_keys(5000);
-        for i in 0..5000 {
-            assert!(!filter.add(KeyDigest::of(&format!("live-{i}")).as_str()));
-        }
-        for i in 0..5000 {
-            assert!(
-                !filter.add(KeyDigest::of(&format!("new-{i}")).as_str()),
-                "{i}"
-            );
-        }
-        assert!(filter.add(KeyDigest::of("one too many").as_str()));
-    }
+    const TABLE: &str = "tokenauth_tokens";
 
     fn user() -> crate::User {
         crate::User {
@@ -542,86 +520,6 @@ mod tests {
             is_active: true,
             date_joined: chrono::Utc::now(),
         }
-    }
-
-    #[test]
-    fn a_user_comes_back_as_it_was_cached_and_only_as_its_own_type() {
-        let cache = AuthCache::new(10, Duration::from_secs(60));
-        cache.feed_up();
-        let digest = RawDigest::of("key");
-        let (user, token) = (user(), token());
-        cache.insert(cache.ticket(), &digest, (&user, &token));
-        let (rows, _) = cache.get::<crate::User>(&digest).unwrap();
-        assert_eq!(rows, (user.clone(), token.clone()));
-        assert!(
-            cache.get::<i32>(&digest).is_none(),
-            "a packed entry, asked for as another type"
-        );
-
-        // Another type's entry for the same key replaces it, and is not read as a `User`.
-        cache.insert(cache.ticket(), &digest, (&7_i32, &token));
-        assert!(cache.get::<crate::User>(&digest).is_none());
-        assert_eq!(cache.get::<i32>(&digest).unwrap().0.0, 7);
-
-        cache.insert(cache.ticket(), &digest, (&user, &token));
-        cache.invalidate(&digest);
-        assert!(cache.get::<crate::User>(&digest).is_none(), "invalidated");
-    }
-
-    #[test]
-    fn a_cached_user_ages_from_its_read() {
-        let cache = AuthCache::new(10, Duration::from_millis(200));
-        cache.feed_up();
-        let digest = RawDigest::of("key");
-        let ticket = cache.ticket();
-        std::thread::sleep(Duration::from_millis(120));
-        cache.insert(ticket, &digest, (&user(), &token()));
-        assert!(cache.get::<crate::User>(&digest).is_some());
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(
-            cache.get::<crate::User>(&digest).is_none(),
-            "read 220 ms ago, though inserted 100 ms ago"
-        );
-    }
-
-    #[test]
-    fn the_maximum_age_counts_from_the_read_not_from_a_recorded_use() {
-        let cache = AuthCache::new(10, Duration::from_millis(200));
-        cache.feed_up();
-        let digest = RawDigest::of("key");
-        let ticket = cache.ticket();
-        cache.insert(ticket, &digest, (&1_i32, &token()));
-        for _ in 0..3 {
-            std::thread::sleep(Duration::from_millis(80));
-            // A recorded use puts the rows back, with the ticket of the hit.
-            if let Some((rows, ticket)) = cache.get::<i32>(&digest) {
-                cache.insert(ticket, &digest, (&rows.0, &rows.1));
-            }
-        }
-        assert!(cache.get::<i32>(&digest).is_none(), "read 240 ms ago");
-    }
-
-    #[test]
-    fn nothing_is_served_or_kept_while_the_feed_is_down() {
-        let cache = AuthCache::new(10, Duration::from_secs(60));
-        let digest = RawDigest::of("key");
-        cache.insert(cache.ticket(), &digest, (&1_i32, &token()));
-        assert!(
-            cache.get::<i32>(&digest).is_none(),
-            "not kept before the feed is up"
-        );
-        cache.feed_up();
-        cache.insert(cache.ticket(), &digest, (&1_i32, &token()));
-        assert!(cache.get::<i32>(&digest).is_some());
-        let ticket = cache.ticket();
-        cache.feed_down();
-        assert!(cache.get::<i32>(&digest).is_none(), "not served while down");
-        cache.feed_up();
-        cache.insert(ticket, &digest, (&1_i32, &token()));
-        assert!(
-            cache.get::<i32>(&digest).is_none(),
-            "a read from before the outage is not kept"
-        );
     }
 
     fn token() -> Token {
@@ -636,30 +534,180 @@ mod tests {
         }
     }
 
+    /// A cache whose feed has just proven it current.
+    fn serving(max_age: Duration) -> AuthCache {
+        let cache = AuthCache::new(10, max_age, 100);
+        cache.renew(TABLE, Instant::now());
+        cache
+    }
+
     #[test]
-    fn keys_added_during_a_build_are_kept_and_a_clear_discards_the_build() {
-        let keys = LiveKeys::default();
-        let (a, b) = (RawDigest::of("a"), RawDigest::of("b"));
-        assert_eq!(keys.check("t", &a), Verdict::Unknown);
-        let claim = keys.claim("t").unwrap();
-        assert!(keys.claim("t").is_none(), "one build at a time");
-        let filter = keys.begin("t", claim, 1).unwrap();
-        assert!(keys.claim("t").is_none(), "one build at a time");
-        keys.add("t", KeyDigest::of("a").as_str()); // added while the table is read
-        keys.finish("t", &filter);
-        assert_eq!(keys.check("t", &a), Verdict::Maybe);
-        assert_eq!(keys.check("t", &b), Verdict::Absent);
+    fn a_user_comes_back_as_it_was_cached_and_only_as_its_own_type() {
+        let cache = serving(Duration::from_secs(60));
+        let digest = RawDigest::of("key");
+        let (user, token) = (user(), token());
+        cache.insert(cache.ticket(), TABLE, &digest, (&user, &token));
+        let (rows, _) = cache.get::<crate::User>(TABLE, &digest).unwrap();
+        assert_eq!(rows, (user.clone(), token.clone()));
+        assert!(
+            cache.get::<i32>(TABLE, &digest).is_none(),
+            "a packed entry, asked for as another type"
+        );
 
-        let claim = keys.claim("t").unwrap();
-        let filter = keys.begin("t", claim, 1).unwrap();
-        keys.clear();
-        assert!(!keys.is_building("t", &filter));
-        keys.finish("t", &filter);
-        assert_eq!(keys.check("t", &a), Verdict::Unknown);
+        // Another type's entry for the same key replaces it, and is not read as a `User`.
+        cache.insert(cache.ticket(), TABLE, &digest, (&7_i32, &token));
+        assert!(cache.get::<crate::User>(TABLE, &digest).is_none());
+        assert_eq!(cache.get::<i32>(TABLE, &digest).unwrap().0.0, 7);
 
-        // A claim outlived by a clear starts nothing.
-        let claim = keys.claim("t").unwrap();
-        keys.clear();
-        assert!(keys.begin("t", claim, 1).is_none());
+        cache.insert(cache.ticket(), TABLE, &digest, (&user, &token));
+        cache.invalidate(&digest);
+        assert!(
+            cache.get::<crate::User>(TABLE, &digest).is_none(),
+            "invalidated"
+        );
+    }
+
+    #[test]
+    fn a_cached_user_ages_from_its_read() {
+        let cache = serving(Duration::from_millis(200));
+        let digest = RawDigest::of("key");
+        let ticket = cache.ticket();
+        std::thread::sleep(Duration::from_millis(120));
+        cache.insert(ticket, TABLE, &digest, (&user(), &token()));
+        assert!(cache.get::<crate::User>(TABLE, &digest).is_some());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            cache.get::<crate::User>(TABLE, &digest).is_none(),
+            "read 220 ms ago, though inserted 100 ms ago"
+        );
+    }
+
+    #[test]
+    fn the_maximum_age_counts_from_the_read_not_from_a_recorded_use() {
+        let cache = serving(Duration::from_millis(200));
+        let digest = RawDigest::of("key");
+        let ticket = cache.ticket();
+        cache.insert(ticket, TABLE, &digest, (&1_i32, &token()));
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(80));
+            // A recorded use puts the rows back, with the ticket of the hit.
+            if let Some((rows, ticket)) = cache.get::<i32>(TABLE, &digest) {
+                cache.insert(ticket, TABLE, &digest, (&rows.0, &rows.1));
+            }
+        }
+        assert!(
+            cache.get::<i32>(TABLE, &digest).is_none(),
+            "read 240 ms ago"
+        );
+    }
+
+    #[test]
+    fn nothing_is_served_or_kept_without_a_lease() {
+        let cache = AuthCache::new(10, Duration::from_secs(60), 100);
+        let digest = RawDigest::of("key");
+        cache.insert(cache.ticket(), TABLE, &digest, (&1_i32, &token()));
+        assert!(
+            cache.get::<i32>(TABLE, &digest).is_none(),
+            "not kept before the feed proves"
+        );
+        cache.renew(TABLE, Instant::now());
+        cache.insert(cache.ticket(), TABLE, &digest, (&1_i32, &token()));
+        assert!(cache.get::<i32>(TABLE, &digest).is_some());
+        assert!(
+            cache
+                .get::<i32>("tokenauth_django_tokens", &digest)
+                .is_none(),
+            "each table has its own lease"
+        );
+        let ticket = cache.ticket();
+        cache.lapse_all();
+        assert!(
+            cache.get::<i32>(TABLE, &digest).is_none(),
+            "not served once withdrawn"
+        );
+        cache.renew(TABLE, Instant::now());
+        assert!(
+            cache.get::<i32>(TABLE, &digest).is_none(),
+            "forgotten when proven again"
+        );
+        cache.insert(ticket, TABLE, &digest, (&1_i32, &token()));
+        assert!(
+            cache.get::<i32>(TABLE, &digest).is_none(),
+            "a read from before the outage is not kept"
+        );
+        assert_eq!(cache.stats().lapses, 1);
+    }
+
+    #[test]
+    fn a_lease_runs_out_by_itself_and_the_next_proof_forgets() {
+        let cache = AuthCache::new(10, Duration::from_secs(60), 100);
+        let digest = RawDigest::of("key");
+        // Proven long enough ago that the lease has just run out.
+        let long_ago = Instant::now()
+            .checked_sub(REVOCATION_BOUND - Duration::from_millis(50))
+            .unwrap();
+        cache.renew(TABLE, long_ago);
+        cache.insert(cache.ticket(), TABLE, &digest, (&1_i32, &token()));
+        assert!(cache.get::<i32>(TABLE, &digest).is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!cache.serves(TABLE));
+        assert!(cache.get::<i32>(TABLE, &digest).is_none(), "lapsed");
+        cache.renew(TABLE, Instant::now());
+        assert!(
+            cache.get::<i32>(TABLE, &digest).is_none(),
+            "changes may have been missed while it had lapsed"
+        );
+    }
+
+    #[test]
+    fn a_digest_confirmed_absent_is_remembered_until_a_key_is_added() {
+        let cache = serving(Duration::from_secs(60));
+        let (digest, other) = (RawDigest::of("made up"), RawDigest::of("other"));
+        let ticket = cache.ticket();
+        cache.confirmed_absent(ticket, &digest);
+        assert!(cache.known_absent(&digest));
+        cache.key_added(TABLE, &other);
+        assert!(cache.known_absent(&digest), "another key");
+        cache.key_added(TABLE, &digest);
+        assert!(!cache.known_absent(&digest), "this key was added");
+
+        // A query that raced with an added key confirms nothing.
+        let ticket = cache.ticket();
+        cache.key_added(TABLE, &other);
+        cache.confirmed_absent(ticket, &digest);
+        assert!(!cache.known_absent(&digest));
+
+        cache.confirmed_absent(cache.ticket(), &digest);
+        cache.keys_added_in_bulk(TABLE);
+        assert!(!cache.known_absent(&digest), "a bulk insert");
+    }
+
+    #[test]
+    fn the_budget_allows_its_rate_with_a_burst_of_as_many() {
+        let budget = Budget::new(100);
+        let start = 1_000_000;
+        let taken = (0..1000).filter(|_| budget.take(start)).count();
+        assert_eq!(taken, 100, "a burst of one second's checks");
+        assert!(!budget.take(start + 5_000), "5 ms later: none yet");
+        assert!(budget.take(start + 10_000), "10 ms later: one more");
+        assert!(!budget.take(start + 10_000));
+        // A second later the bucket is full again, not fuller.
+        let taken = (0..1000).filter(|_| budget.take(start + 2_000_000)).count();
+        assert_eq!(taken, 100);
+        assert!(!Budget::new(0).take(start), "no checks at all");
+        let huge = Budget::new(u32::MAX);
+        assert!((0..10_000).all(|_| huge.take(start)));
+    }
+
+    #[test]
+    fn a_spent_budget_counts_what_it_refused() {
+        let cache = AuthCache::new(10, Duration::from_secs(60), 2);
+        let allowed = (0..10).filter(|_| cache.may_confirm()).count();
+        assert_eq!(allowed, 2);
+        let stats = cache.stats();
+        assert_eq!(
+            (stats.confirmed_refusals, stats.unconfirmed_refusals),
+            (2, 8)
+        );
     }
 }

@@ -6,6 +6,7 @@
 mod auth;
 mod cache;
 mod feed;
+mod filter;
 mod import;
 mod packed;
 mod tokens;
@@ -15,7 +16,8 @@ mod users;
 use std::time::Duration;
 
 pub use auth::{AuthUser, AuthenticateError, DecodeRow};
-pub(crate) use cache::Verdict;
+pub use cache::CacheStats;
+pub(crate) use filter::Verdict;
 pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
 pub use tokens::Tokens;
 pub use users::MAX_USERNAME_LEN;
@@ -54,9 +56,9 @@ pub struct AppliedMigration {
 
 /// A new authentication cache as `policy` asks, or none.
 fn cache_for(policy: &crate::Policy) -> Option<std::sync::Arc<cache::AuthCache>> {
-    policy
-        .auth_cache
-        .map(|(entries, age)| std::sync::Arc::new(cache::AuthCache::new(entries, age)))
+    policy.auth_cache.map(|(entries, age)| {
+        std::sync::Arc::new(cache::AuthCache::new(entries, age, policy.refusal_checks))
+    })
 }
 
 /// The migrations of `migrator` that were not among `before` (versions applied before a run).
@@ -109,6 +111,9 @@ pub struct Store {
     /// The login throttle's key (PostgreSQL), read once.
     #[cfg(all(feature = "postgres", feature = "openapi"))]
     throttle_key: std::sync::Arc<tokio::sync::OnceCell<[u8; 32]>>,
+    /// Hints of this store's changes to the other instances (PostgreSQL).
+    #[cfg(feature = "postgres")]
+    hints: std::sync::Arc<feed::Hints>,
 }
 
 #[derive(Clone)]
@@ -315,7 +320,9 @@ impl Store {
     /// ```
     pub fn with_policy(mut self, policy: crate::Policy) -> Store {
         self.hasher = std::sync::Arc::new(crate::password::Hasher::new(policy.password_limits));
-        if self.policy.auth_cache != policy.auth_cache {
+        if (self.policy.auth_cache, self.policy.refusal_checks)
+            != (policy.auth_cache, policy.refusal_checks)
+        {
             self.cache = cache_for(&policy);
         }
         self.policy = std::sync::Arc::new(policy);
@@ -348,12 +355,33 @@ impl Store {
         Ok(present)
     }
 
-    /// A change to what some key grants (a revocation, a user's password or activity): no
-    /// authentication cached before it is served again — before the changing call returns.
+    /// A change to what some key grants (a revocation, a user's password or activity),
+    /// committed: no authentication cached before it is served again — before the changing
+    /// call returns — and the other instances are hinted to read the change log now.
     pub(crate) fn credentials_changed(&self) {
         if let Some(cache) = self.auth_cache() {
             cache.changed();
         }
+        self.hint_others();
+    }
+
+    /// What this store's authentication cache has done, and whether it serves now (`None`
+    /// when the policy has no cache): for an operator's dashboard, alongside the log lines
+    /// the cache and its change feed write (see [`CacheStats`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// let stats = store.cache_stats().unwrap();
+    /// assert_eq!(stats.queries, 0);
+    /// let off = store.with_policy(tokenauth::Policy::default().no_auth_cache());
+    /// assert!(off.cache_stats().is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.auth_cache().map(|cache| cache.stats())
     }
 
     /// The authentication cache, if any.
@@ -386,6 +414,8 @@ impl Store {
             cache,
             #[cfg(all(feature = "postgres", feature = "openapi"))]
             throttle_key: Default::default(),
+            #[cfg(feature = "postgres")]
+            hints: Default::default(),
         }
     }
 
@@ -516,7 +546,7 @@ impl Store {
     /// ```
     pub async fn close(&self) {
         let feed = self.cache.as_ref().and_then(|cache| {
-            cache.feed_down(); // nothing is served from the cache from now on
+            cache.lapse_all(); // nothing is served from the cache from now on
             cache
                 .feed
                 .lock()
@@ -526,9 +556,11 @@ impl Store {
         if let Err(error) = self.flush_usage().await {
             tracing::warn!(%error, "tokenauth: could not record the use of tokens");
         }
+        #[cfg(feature = "postgres")]
+        self.hints.flush().await;
         with_pool!(self, pool => pool.close().await);
         if let Some(feed) = feed {
-            // The SQLite feed sees the pool closed at its next poll and closes its connection
+            // The SQLite feed sees the pool closed at its next look and closes its connection
             // (so that SQLite removes its write-ahead log): wait for it, briefly. The
             // PostgreSQL feed's connection is only a socket: it is dropped with the task.
             #[cfg(feature = "sqlite")]

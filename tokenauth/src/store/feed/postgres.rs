@@ -1,0 +1,669 @@
+//! The change feed on PostgreSQL: the log read every [`POLL`] and when hinted, a heartbeat
+//! through the triggers every [`HEARTBEAT`], on a connection of the store's own (named
+//! [`APPLICATION_NAME`] in `pg_stat_activity`).
+//!
+//! Reading the log misses nothing whatever order transactions commit in: each row carries
+//! the id of the transaction that wrote it, and each read takes, in the same statement, the
+//! snapshot it reads with; the next read asks again for the rows of every transaction that
+//! was still in progress then, and of every later one.
+//!
+//! A heartbeat is one transaction that sets `tokenauth.beat` to a nonce and runs, on each
+//! watched table, an `INSERT`, `UPDATE` and `DELETE` that change no row: the statement-level
+//! triggers that log changes fire for them too, and record the nonce in the log. The lease of
+//! a tokens table is renewed — to the moment the heartbeat began — only when the next read
+//! finds every one of its triggers' records: then every change committed before that moment
+//! has been read. Disabled triggers, a role or database in `session_replication_role =
+//! replica`, a hung connection or a stopped server all stop the renewals. The catalog is
+//! read at each heartbeat too: a trigger or its function altered, disabled or replaced since
+//! the last one (even if put back since) makes the store forget everything.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use rand::TryRng as _;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use tokio::time::Instant;
+
+use super::{LapseOnExit, MIN_BACKOFF, Reporter, back_off};
+use crate::store::Pool;
+use crate::store::cache::{AuthCache, TOKENS_TABLES};
+
+/// The longest time between two reads of the log.
+pub(crate) const POLL: Duration = Duration::from_millis(100);
+
+/// How often the feed proves that the triggers report (the lease lasts
+/// [`REVOCATION_BOUND`](crate::store::cache::REVOCATION_BOUND), several heartbeats).
+pub(crate) const HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// The shortest time between two reads of the log, however many hints arrive.
+const MIN_READ_GAP: Duration = Duration::from_millis(2);
+
+/// How long any statement of the feed may take before its connection is given up.
+const IO_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Log rows read at once; a read finding more forgets everything instead.
+const READ_BATCH: i64 = 10_000;
+
+/// How often an instance deletes log rows older than ten minutes.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// The `application_name` of the feed's connection, as `pg_stat_activity` shows it.
+pub(crate) const APPLICATION_NAME: &str = "tokenauth change feed";
+
+/// A tokens table that the feed can watch, with the triggers that must exist and be enabled
+/// for it: `(trigger, table, the operation it records heartbeats for)`.
+struct Group {
+    tokens_table: &'static str,
+    triggers: &'static [(&'static str, &'static str, Option<&'static str>)],
+    /// Statements that change no row and fire each heartbeat-recording trigger.
+    beat: &'static str,
+}
+
+/// The log's own triggers, which every group needs.
+const LOG_TRIGGERS: [(&str, &str); 2] = [
+    ("tokenauth_changes_deleted", "tokenauth_changes"),
+    ("tokenauth_changes_truncated", "tokenauth_changes"),
+];
+
+const GROUPS: [Group; 2] = [
+    Group {
+        tokens_table: "tokenauth_tokens",
+        triggers: &[
+            (
+                "tokenauth_tokens_log_insert",
+                "tokenauth_tokens",
+                Some("INSERT"),
+            ),
+            (
+                "tokenauth_tokens_log_update",
+                "tokenauth_tokens",
+                Some("UPDATE"),
+            ),
+            (
+                "tokenauth_tokens_log_delete",
+                "tokenauth_tokens",
+                Some("DELETE"),
+            ),
+            ("tokenauth_tokens_log_truncate", "tokenauth_tokens", None),
+            (
+                "tokenauth_users_log_update",
+                "tokenauth_users",
+                Some("UPDATE"),
+            ),
+            (
+                "tokenauth_users_log_delete",
+                "tokenauth_users",
+                Some("DELETE"),
+            ),
+            ("tokenauth_users_log_truncate", "tokenauth_users", None),
+        ],
+        beat: "INSERT INTO tokenauth_tokens SELECT * FROM tokenauth_tokens WHERE false; \
+               UPDATE tokenauth_tokens SET id = id WHERE false; \
+               DELETE FROM tokenauth_tokens WHERE false; \
+               UPDATE tokenauth_users SET id = id WHERE false; \
+               DELETE FROM tokenauth_users WHERE false;",
+    },
+    Group {
+        tokens_table: "tokenauth_django_tokens",
+        triggers: &[
+            (
+                "tokenauth_authtoken_token_log_insert",
+                "authtoken_token",
+                Some("INSERT"),
+            ),
+            (
+                "tokenauth_authtoken_token_log_update",
+                "authtoken_token",
+                Some("UPDATE"),
+            ),
+            (
+                "tokenauth_authtoken_token_log_delete",
+                "authtoken_token",
+                Some("DELETE"),
+            ),
+            (
+                "tokenauth_authtoken_token_log_truncate",
+                "authtoken_token",
+                None,
+            ),
+            (
+                "tokenauth_auth_user_log_update",
+                "auth_user",
+                Some("UPDATE"),
+            ),
+            (
+                "tokenauth_auth_user_log_delete",
+                "auth_user",
+                Some("DELETE"),
+            ),
+            ("tokenauth_auth_user_log_truncate", "auth_user", None),
+        ],
+        beat: "INSERT INTO authtoken_token SELECT * FROM authtoken_token WHERE false; \
+               UPDATE authtoken_token SET key = key WHERE false; \
+               DELETE FROM authtoken_token WHERE false; \
+               UPDATE auth_user SET id = id WHERE false; \
+               DELETE FROM auth_user WHERE false;",
+    },
+];
+
+/// A trigger as the catalog shows it: name, table, `tgenabled`, and the row versions of the
+/// trigger and its function (which change when either is altered or replaced).
+type CatalogRow = (String, String, String, String, String);
+
+/// Hints to the other instances, sent after this store's commits (see
+/// [`Store::hint_others`](crate::Store::hint_others)): coalesced, in the background, best
+/// effort.
+#[derive(Default)]
+pub(crate) struct Hints {
+    /// The channel's name, read from `tokenauth_feed` once.
+    channel: tokio::sync::OnceCell<String>,
+    /// A hint is spawned and has not yet started sending: later changes are covered by it.
+    pending: Arc<AtomicBool>,
+    /// The last hint's task (awaited by `Store::close`).
+    last: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Hints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hints").finish_non_exhaustive()
+    }
+}
+
+impl Hints {
+    /// Sends a hint after the caller's commit, unless one is about to be sent anyway.
+    pub(crate) fn send(self: &Arc<Self>, pool: &sqlx::PgPool) {
+        if self.pending.swap(true, Ordering::SeqCst) {
+            return; // a hint that starts after this change's commit is on its way
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.pending.store(false, Ordering::SeqCst);
+            return;
+        };
+        let (hints, pool) = (Arc::clone(self), pool.clone());
+        let task = runtime.spawn(async move {
+            // From here on, a new change needs a new hint.
+            hints.pending.store(false, Ordering::SeqCst);
+            let sent = tokio::time::timeout(IO_TIMEOUT, async {
+                let channel = hints
+                    .channel
+                    .get_or_try_init(|| async {
+                        sqlx::query_scalar::<_, String>("SELECT channel FROM tokenauth_feed")
+                            .fetch_one(&pool)
+                            .await
+                    })
+                    .await?;
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(channel)
+                    .execute(&pool)
+                    .await
+            })
+            .await;
+            if let Ok(Err(error)) = sent {
+                // The other instances read the log within `POLL` anyway.
+                tracing::debug!(%error, "tokenauth: could not hint a change to the other instances");
+            }
+        });
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+    }
+
+    /// Waits (briefly) for the last hint to be sent: before a short-lived process (the CLI)
+    /// exits.
+    pub(crate) async fn flush(&self) {
+        let last = self
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = last {
+            let _ = tokio::time::timeout(IO_TIMEOUT, task).await;
+        }
+    }
+}
+
+/// Follows the log until the cache is dropped or the pool closed, reconnecting when the
+/// connection fails or stops answering.
+pub(super) async fn run(cache: Weak<AuthCache>, pool: sqlx::PgPool) {
+    let _lapse = LapseOnExit(cache.clone());
+    let mut backoff = MIN_BACKOFF;
+    let mut reporter = Reporter::default();
+    loop {
+        if cache.strong_count() == 0 || pool.is_closed() {
+            return;
+        }
+        let problem = match Session::open(&pool).await {
+            Ok(session) => {
+                session
+                    .serve(&cache, &pool, &mut backoff, &mut reporter)
+                    .await
+            }
+            Err(fault) => Some(String::from(fault)),
+        };
+        if let Some(cache) = cache.upgrade() {
+            // A new session starts from a new point of the log: what was read before it is
+            // forgotten at its first proof.
+            cache.lapse_all();
+        }
+        let Some(problem) = problem else {
+            return; // the cache or the pool is gone
+        };
+        reporter.down(&problem);
+        back_off(&mut backoff).await;
+    }
+}
+
+/// Why a statement of the feed failed.
+enum Fault {
+    /// No answer within [`IO_TIMEOUT`]: the connection is given up.
+    Silent(String),
+    /// The database answered with an error.
+    Failed(String),
+}
+
+impl From<Fault> for String {
+    fn from(fault: Fault) -> String {
+        match fault {
+            Fault::Silent(problem) | Fault::Failed(problem) => problem,
+        }
+    }
+}
+
+/// A statement on the feed's connection, given up after [`IO_TIMEOUT`].
+async fn timed<T>(
+    what: &str,
+    work: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, Fault> {
+    match tokio::time::timeout(IO_TIMEOUT, work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(Fault::Failed(format!("{what}: {error}"))),
+        Err(_) => Err(Fault::Silent(format!(
+            "{what}: no answer within {} ms",
+            IO_TIMEOUT.as_millis()
+        ))),
+    }
+}
+
+/// A heartbeat's record in the log: the table whose trigger wrote it, for which operation,
+/// with which nonce, in which transaction.
+struct Record {
+    table: String,
+    operation: String,
+    nonce: String,
+    xid: String,
+}
+
+/// One connection's following of the log.
+struct Session {
+    listener: PgListener,
+    /// The pool of one connection the listener holds (kept so that it lives as long).
+    own: sqlx::PgPool,
+    /// The last read's snapshot: rows of transactions from `xmax` on, or in `xip`, may
+    /// still appear.
+    xmax: String,
+    xip: Vec<String>,
+    /// The catalog as the last heartbeat found it.
+    catalog: Option<Vec<CatalogRow>>,
+    /// Nonces of this session's heartbeats: a random part and a count.
+    session: u64,
+    beats: u64,
+    /// The transaction of the last heartbeat whose records were read (deleted with the next).
+    last_beat_xid: Option<String>,
+}
+
+impl Session {
+    async fn open(pool: &sqlx::PgPool) -> Result<Session, Fault> {
+        let own = timed(
+            "connecting",
+            PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(IO_TIMEOUT)
+                .connect_with(
+                    (*pool.connect_options())
+                        .clone()
+                        .application_name(APPLICATION_NAME),
+                ),
+        )
+        .await?;
+        let mut listener = timed("connecting", PgListener::connect_with(&own)).await?;
+        // A lost connection is reported at once, and re-established by `run`.
+        listener.eager_reconnect(false);
+        let channel: String = timed(
+            "reading tokenauth_feed (are the migrations applied?)",
+            sqlx::query_scalar("SELECT channel FROM tokenauth_feed").fetch_one(&mut listener),
+        )
+        .await?;
+        timed("listening", listener.listen(&channel)).await?;
+        let (xmax, xip): (String, Vec<String>) = timed(
+            "reading a snapshot",
+            sqlx::query_as(
+                "SELECT pg_snapshot_xmax(s)::text, ARRAY(SELECT pg_snapshot_xip(s)::text) \
+                 FROM (SELECT pg_current_snapshot() AS s) AS snapshot",
+            )
+            .fetch_one(&mut listener),
+        )
+        .await?;
+        let mut session = [0u8; 8];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut session)
+            .map_err(|error| Fault::Failed(error.to_string()))?;
+        Ok(Session {
+            listener,
+            own,
+            xmax,
+            xip,
+            catalog: None,
+            session: u64::from_le_bytes(session),
+            beats: 0,
+            last_beat_xid: None,
+        })
+    }
+
+    /// Reads the log and beats until the connection fails or stops answering (returns why),
+    /// or the cache or the pool is gone (returns `None`).
+    async fn serve(
+        mut self,
+        cache: &Weak<AuthCache>,
+        pool: &sqlx::PgPool,
+        backoff: &mut Duration,
+        reporter: &mut Reporter,
+    ) -> Option<String> {
+        let store_pool = Pool::Postgres(pool.clone());
+        let now = Instant::now();
+        let (mut next_beat, mut next_read, mut next_prune) = (now, now + POLL, now + PRUNE_EVERY);
+        let mut last_read = now;
+        let problem = loop {
+            let Some(cache) = cache.upgrade() else {
+                break None;
+            };
+            if pool.is_closed() {
+                break None;
+            }
+            let now = Instant::now();
+            let step = if now >= next_beat {
+                next_beat = now + HEARTBEAT;
+                Some(self.beat(&cache, &store_pool, reporter).await)
+            } else if now >= next_read {
+                Some(self.read(&cache, &store_pool).await.map(drop))
+            } else {
+                None
+            };
+            match step {
+                Some(Err(fault)) => break Some(String::from(fault)),
+                Some(Ok(())) => {
+                    last_read = Instant::now();
+                    next_read = last_read + POLL;
+                }
+                None => {}
+            }
+            if TOKENS_TABLES.iter().any(|table| cache.serves(table)) {
+                *backoff = MIN_BACKOFF;
+            }
+            if now >= next_prune {
+                next_prune = now + PRUNE_EVERY;
+                if let Err(fault) = self.prune().await {
+                    break Some(String::from(fault));
+                }
+            }
+            drop(cache);
+            match tokio::time::timeout_at(next_beat.min(next_read), self.listener.try_recv()).await
+            {
+                Ok(Ok(Some(_hint))) => {
+                    // Whatever it says (it is not trusted): read soon, at most once per gap.
+                    let mut drained = 0;
+                    while drained < 10_000 && self.listener.next_buffered().is_some() {
+                        drained += 1;
+                    }
+                    next_read = next_read.min((last_read + MIN_READ_GAP).max(Instant::now()));
+                }
+                Ok(Ok(None)) => break Some("the feed's connection dropped".into()),
+                Ok(Err(error)) => break Some(error.to_string()),
+                Err(_) => {} // time to read or beat
+            }
+        };
+        // Not awaited: a connection that stopped answering would hold it up.
+        drop(self.listener);
+        let own = self.own;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(IO_TIMEOUT, own.close()).await;
+        });
+        problem
+    }
+
+    /// Reads the log since the last read and applies it; returns the heartbeat records read.
+    async fn read(&mut self, cache: &Arc<AuthCache>, pool: &Pool) -> Result<Vec<Record>, Fault> {
+        type Row = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = timed(
+            "reading the change log",
+            sqlx::query_as(
+                "WITH s AS MATERIALIZED (SELECT pg_current_snapshot() AS snap) \
+                 SELECT 0::bigint, pg_snapshot_xmax(snap)::text, '=', NULL::text, NULL::text, \
+                        array_to_string(ARRAY(SELECT pg_snapshot_xip(snap)::text), ' ') \
+                 FROM s \
+                 UNION ALL \
+                 (SELECT seq, xid::text, kind, tokens_table, key_digest, beat \
+                  FROM tokenauth_changes \
+                  WHERE xid >= $1::xid8 OR xid = ANY($2::text[]::xid8[]) \
+                  ORDER BY seq LIMIT $3)",
+            )
+            .bind(&self.xmax)
+            .bind(&self.xip)
+            .bind(READ_BATCH)
+            .fetch_all(&mut self.listener),
+        )
+        .await?;
+        let mut records = Vec::new();
+        let mut logged = Vec::with_capacity(rows.len());
+        for (_, xid, kind, tokens_table, key_digest, beat) in rows {
+            if kind == "=" {
+                // The snapshot of this read: where the next one starts.
+                self.xmax = xid;
+                self.xip = beat
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect();
+            } else {
+                logged.push((xid, kind, tokens_table, key_digest, beat));
+            }
+        }
+        if i64::try_from(logged.len()).is_ok_and(|n| n >= READ_BATCH) {
+            // Too many to follow one by one (a mass change): forget everything instead.
+            cache.forget();
+            return Ok(records);
+        }
+        let mut changed = false;
+        for (xid, kind, tokens_table, key_digest, beat) in logged {
+            match (kind.as_str(), tokens_table, key_digest) {
+                ("-", _, _) => changed = true,
+                ("+", Some(table), Some(digest)) => {
+                    super::added_elsewhere(cache, pool, &table, &digest);
+                }
+                ("*", Some(table), _) => {
+                    if let Some(table) = crate::store::cache::tokens_table(&table) {
+                        cache.keys_added_in_bulk(table);
+                    }
+                }
+                ("!", _, _) => cache.forget(),
+                ("?", Some(table), _) => {
+                    if let Some((operation, nonce)) =
+                        beat.as_deref().and_then(|b| b.split_once(' '))
+                    {
+                        records.push(Record {
+                            table,
+                            operation: operation.to_owned(),
+                            nonce: nonce.to_owned(),
+                            xid,
+                        });
+                    }
+                }
+                _ => changed = true, // a row this version does not know: assume the worst
+            }
+        }
+        if changed {
+            cache.changed();
+        }
+        Ok(records)
+    }
+
+    /// The tokens tables whose triggers all exist and are enabled; forgets everything if a
+    /// trigger or its function changed since the last look.
+    async fn watched(&mut self, cache: &AuthCache) -> Result<Vec<&'static Group>, Fault> {
+        let catalog: Vec<CatalogRow> = timed(
+            "reading the catalog",
+            sqlx::query_as(
+                "SELECT t.tgname::text, c.relname::text, t.tgenabled::text, t.xmin::text, \
+                        p.xmin::text \
+                 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+                                   JOIN pg_proc p ON p.oid = t.tgfoid \
+                 WHERE NOT t.tgisinternal AND t.tgname LIKE 'tokenauth\\_%' \
+                   AND pg_table_is_visible(c.oid) \
+                 ORDER BY 1, 2",
+            )
+            .fetch_all(&mut self.listener),
+        )
+        .await?;
+        if self.catalog.as_ref().is_some_and(|last| *last != catalog) {
+            // A trigger or its function changed, even if only for a while: changes made
+            // meanwhile may not have been logged.
+            tracing::info!(
+                "tokenauth: the change feed's triggers changed; forgetting what was cached"
+            );
+            cache.lapse_all();
+        }
+        let enabled = |name: &str, table: &str| {
+            catalog.iter().any(|(n, t, enabled, _, _)| {
+                n == name && t == table && (enabled == "O" || enabled == "A")
+            })
+        };
+        let log_ok = LOG_TRIGGERS.iter().all(|(n, t)| enabled(n, t));
+        let watched = GROUPS
+            .iter()
+            .filter(|group| log_ok && group.triggers.iter().all(|(n, t, _)| enabled(n, t)))
+            .collect();
+        self.catalog = Some(catalog);
+        Ok(watched)
+    }
+
+    /// Checks the catalog, sends a heartbeat through the triggers, reads the log and renews
+    /// the lease of each tokens table whose triggers all recorded it.
+    async fn beat(
+        &mut self,
+        cache: &Arc<AuthCache>,
+        pool: &Pool,
+        reporter: &mut Reporter,
+    ) -> Result<(), Fault> {
+        let began = std::time::Instant::now();
+        let watched = self.watched(cache).await?;
+        for group in &GROUPS {
+            if !watched.iter().any(|w| w.tokens_table == group.tokens_table) {
+                cache.lapse(group.tokens_table); // not watched: never cached
+            }
+        }
+        if watched.is_empty() {
+            reporter.down("no table is watched: the change feed's triggers are missing or disabled (are the migrations applied?)");
+            self.read(cache, pool).await?;
+            return Ok(());
+        }
+        self.beats += 1;
+        let nonce = format!("{:016x}.{}", self.session, self.beats);
+        let mut sql = format!(
+            "BEGIN; SET LOCAL lock_timeout = '500ms'; SET LOCAL statement_timeout = '1s'; \
+             SELECT set_config('tokenauth.beat', '{nonce}', true); "
+        );
+        for group in &watched {
+            sql.push_str(group.beat);
+        }
+        if let Some(xid) = self.last_beat_xid.take() {
+            // The last heartbeat's records (read already; nobody else needs them).
+            sql.push_str(&format!(
+                " DELETE FROM tokenauth_changes WHERE kind = '?' AND xid = '{xid}'::xid8;"
+            ));
+        }
+        sql.push_str(" COMMIT;");
+        let sent = timed(
+            "sending a heartbeat",
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut self.listener),
+        )
+        .await;
+        if let Err(fault) = sent {
+            let Fault::Failed(problem) = fault else {
+                return Err(fault);
+            };
+            // A database error (a lock held by a migration, say): no renewal this time.
+            timed(
+                "rolling back a heartbeat",
+                sqlx::raw_sql("ROLLBACK").execute(&mut self.listener),
+            )
+            .await?;
+            reporter.down(&problem);
+            self.read(cache, pool).await?;
+            return Ok(());
+        }
+        let records = self.read(cache, pool).await?;
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        for record in records.iter().filter(|record| record.nonce == nonce) {
+            seen.insert((&record.table, &record.operation));
+            self.last_beat_xid = Some(record.xid.clone());
+        }
+        let mut all_proven = true;
+        for group in watched {
+            let proven = group.triggers.iter().all(|(_, table, operation)| {
+                operation.is_none_or(|operation| seen.contains(&(*table, operation)))
+            });
+            if proven {
+                cache.renew(group.tokens_table, began);
+            } else {
+                cache.lapse(group.tokens_table);
+                all_proven = false;
+                reporter.down(&format!(
+                    "a heartbeat did not go through every trigger of {} (triggers disabled, or \
+                     session_replication_role = replica?)",
+                    group.tokens_table
+                ));
+            }
+        }
+        if all_proven {
+            reporter.up();
+        }
+        Ok(())
+    }
+
+    /// Deletes log rows older than ten minutes that no other instance is deleting: best
+    /// effort (only a connection that stopped answering is an error).
+    async fn prune(&mut self) -> Result<(), Fault> {
+        let sql = "BEGIN; SET LOCAL lock_timeout = '100ms'; SET LOCAL statement_timeout = '1s'; \
+                   DELETE FROM tokenauth_changes WHERE seq IN (\
+                     SELECT seq FROM tokenauth_changes WHERE at < now() - interval '10 minutes' \
+                     LIMIT 10000 FOR UPDATE SKIP LOCKED); \
+                   COMMIT;";
+        match timed(
+            "pruning the change log",
+            sqlx::raw_sql(sql).execute(&mut self.listener),
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(Fault::Failed(problem)) => {
+                tracing::debug!(
+                    problem,
+                    "tokenauth: the change log was not pruned this time"
+                );
+                timed(
+                    "rolling back",
+                    sqlx::raw_sql("ROLLBACK").execute(&mut self.listener),
+                )
+                .await
+                .map(drop)
+            }
+            Err(silent) => Err(silent),
+        }
+    }
+}
