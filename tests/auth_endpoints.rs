@@ -7,11 +7,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, INVALID_TOKEN, NOT_PROVIDED, RawResponse, assert_401, get, request, serve};
+use common::{
+    Backend, INVALID_TOKEN, NO_CREDENTIALS, NOT_PROVIDED, RawResponse, assert_401, get, request,
+    serve,
+};
 use poem::EndpointExt;
 use poem_openapi::OpenApiService;
 use serde_json::{Value, json};
-use tokenauth::{AuthApi, Limit};
+use tokenauth::{AuthApi, Limit, NewToken};
 
 const BAD_CREDENTIALS: &str =
     r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
@@ -152,47 +155,165 @@ async fn obtain_token_matches_drf(backend: Backend) {
     assert_eq!(response.header("allow"), Some("POST, OPTIONS"));
 }
 
-/// Every tokenauth endpoint, and every quickstart route, answers a method it does not have
-/// as DRF does — before any authentication — and `OPTIONS` with the methods it has.
-#[tokio::test]
-async fn wrong_methods_get_drfs_405_with_allow_everywhere() {
-    let server = serve(api::app(common::sqlite_store().await).boxed()).await;
-    let routes = [
-        ("/api/auth/token", "POST, OPTIONS"),
-        ("/api/auth/logout", "POST, OPTIONS"),
-        ("/api/auth/logout-all", "POST, OPTIONS"),
-        ("/api/me", "GET, HEAD, OPTIONS"),
-        ("/api/bearer/me", "GET, HEAD, OPTIONS"),
-        ("/api/orders", "GET, HEAD, OPTIONS"),
-        ("/api/ping", "GET, HEAD, OPTIONS"),
-    ];
-    for (path, allow) in routes {
-        for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE"] {
-            if allow.contains(method) {
-                continue;
-            }
-            let response = request(server.addr, method, path, None, None).await;
-            assert_eq!(
-                (response.status, response.body_text()),
-                (
-                    405,
-                    format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#).as_str()
-                ),
-                "{method} {path}"
-            );
-            assert_eq!(response.header("allow"), Some(allow), "{method} {path}");
-            assert_eq!(response.header("content-type"), Some("application/json"));
-        }
-        let response = request(server.addr, "OPTIONS", path, None, None).await;
-        assert_eq!(response.status, 200, "OPTIONS {path}");
-        assert_eq!(response.header("allow"), Some(allow), "OPTIONS {path}");
+/// Every tokenauth endpoint and quickstart route, and what authenticating it takes: the
+/// keyword, and whether a key needs `orders:read`.
+const ROUTES: [(&str, &str, Option<&str>, bool); 7] = [
+    ("/api/auth/token", "POST, OPTIONS", None, false),
+    ("/api/auth/logout", "POST, OPTIONS", Some("Token"), false),
+    (
+        "/api/auth/logout-all",
+        "POST, OPTIONS",
+        Some("Token"),
+        false,
+    ),
+    ("/api/me", "GET, HEAD, OPTIONS", Some("Token"), false),
+    (
+        "/api/bearer/me",
+        "GET, HEAD, OPTIONS",
+        Some("Bearer"),
+        false,
+    ),
+    ("/api/orders", "GET, HEAD, OPTIONS", Some("Token"), true),
+    ("/api/ping", "GET, HEAD, OPTIONS", None, false),
+];
+
+/// The methods a route does not have, and `OPTIONS`.
+fn other_methods(allow: &str) -> impl Iterator<Item = &'static str> + '_ {
+    ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS"]
+        .into_iter()
+        .filter(move |method| *method == "OPTIONS" || !allow.contains(method))
+}
+
+/// DRF's answer to a method a route does not have once the request is let in: `405` with
+/// `Allow`, or for `OPTIONS` `200` with `Allow` and the view's metadata.
+#[track_caller]
+fn assert_drf_method_answer(response: &RawResponse, method: &str, allow: &str, case: &str) {
+    assert_eq!(response.header("allow"), Some(allow), "{case}");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    if method == "OPTIONS" {
+        assert_eq!(response.status, 200, "{case}: {response:?}");
         let metadata: Value = serde_json::from_slice(&response.body).unwrap();
         assert!(metadata["name"].is_string() && metadata["description"].is_string());
+    } else {
+        assert_eq!(
+            (response.status, response.body_text()),
+            (
+                405,
+                format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#).as_str()
+            ),
+            "{case}"
+        );
     }
+}
+
+/// DRF authenticates and checks permissions before it looks at the method: on a protected
+/// route, a method it does not have and `OPTIONS` are DRF's `401` without valid credentials
+/// and its `403` for a key without the scope — with `Allow`, as every response of a DRF view
+/// — and `405`/`200` only with a key the route's operation takes. Open routes answer as
+/// before, whatever the header says.
+async fn methods_are_answered_after_authentication(backend: Backend) {
+    let store = common::store(backend).await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let scoped = NewToken::default().scope("orders:read").unwrap();
+    let (_, key) = store.tokens().create(alice.id, scoped).await.unwrap();
+    let (_, unscoped) = store
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let server = serve(api::app(store)).await;
+    let key = key.expose_secret();
+
+    for (path, allow, keyword, needs_scope) in ROUTES {
+        for method in other_methods(allow) {
+            let case = format!("{method} {path}");
+            let Some(keyword) = keyword else {
+                for header in [None, Some(&b"Token nope"[..])] {
+                    let response = request(server.addr, method, path, header, None).await;
+                    assert_drf_method_answer(&response, method, allow, &case);
+                }
+                continue;
+            };
+            let refusals = [
+                (None, NOT_PROVIDED),
+                (Some(format!("{keyword} nope")), INVALID_TOKEN),
+                (Some(keyword.to_owned()), NO_CREDENTIALS),
+                (Some(format!("Other {key}")), NOT_PROVIDED),
+            ];
+            for (header, detail) in refusals {
+                let header = header.as_deref().map(str::as_bytes);
+                let response = request(server.addr, method, path, header, None).await;
+                assert_401(&response, keyword, detail, &format!("{case} {header:?}"));
+                assert_eq!(response.header("allow"), Some(allow), "{case}");
+            }
+            let header = format!("{keyword} {key}");
+            let response = request(server.addr, method, path, Some(header.as_bytes()), None).await;
+            assert_drf_method_answer(&response, method, allow, &case);
+
+            let header = format!("{keyword} {}", unscoped.expose_secret());
+            let response = request(server.addr, method, path, Some(header.as_bytes()), None).await;
+            if needs_scope {
+                assert_eq!(
+                    (response.status, response.body_text()),
+                    (
+                        403,
+                        r#"{"detail":"You do not have permission to perform this action."}"#
+                    ),
+                    "{case} without the scope"
+                );
+                assert_eq!(response.header_count("www-authenticate"), 0, "{case}");
+                assert_eq!(response.header("allow"), Some(allow), "{case}");
+            } else {
+                assert_drf_method_answer(&response, method, allow, &case);
+            }
+        }
+
+        // Only the routes the API serves: with a trailing slash, every method is the `404`
+        // that `GET` gets there, whatever the credentials.
+        let slashed = format!("{path}/");
+        for method in ["GET", "POST", "PUT", "OPTIONS"] {
+            for header in [None, Some(format!("Token {key}"))] {
+                let header = header.as_deref().map(str::as_bytes);
+                let response = request(server.addr, method, &slashed, header, None).await;
+                assert_eq!(response.status, 404, "{method} {slashed}: {response:?}");
+                assert_eq!(response.header("allow"), None, "{method} {slashed}");
+            }
+        }
+    }
+
     // The login view's metadata says what it parses, as DRF's does.
     let response = request(server.addr, "OPTIONS", "/api/auth/token", None, None).await;
     let metadata: Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(metadata["parses"], json!(["application/json"]));
+}
+
+/// A store failure while authenticating a wrong method or `OPTIONS` is the extractors'
+/// `503`/`500`, never a `401`.
+async fn store_failures_before_the_method_are_5xx(backend: Backend) {
+    let store = common::store(backend).await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, key) = store
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let server = serve(api::app(store.clone())).await;
+    store.close().await;
+    let header = format!("Token {}", key.expose_secret());
+    let header = header.as_bytes();
+    for method in ["OPTIONS", "PUT"] {
+        let response = request(server.addr, method, "/api/me", Some(header), None).await;
+        assert_eq!(response.status, 503, "{method}: {response:?}");
+        assert_eq!(response.header("retry-after"), Some("5"));
+        assert_eq!(
+            response.body_text(),
+            json!({ "detail": tokenauth::UNAVAILABLE_DETAIL }).to_string()
+        );
+        assert_eq!(response.header_count("www-authenticate"), 0);
+    }
+    // The open routes do not need the store.
+    let response = request(server.addr, "PUT", "/api/ping", Some(header), None).await;
+    assert_eq!(response.status, 405);
 }
 
 async fn logout_and_logout_all(backend: Backend) {
@@ -451,6 +572,8 @@ async fn postgres_two_instances_see_a_revocation_at_once() {
 
 common::on_both_backends!(
     obtain_token_matches_drf,
+    methods_are_answered_after_authentication,
+    store_failures_before_the_method_are_5xx,
     logout_and_logout_all,
     failed_logins_are_throttled_per_username_and_per_client,
 );

@@ -148,9 +148,67 @@ async fn user_types_are_checked_against_the_database(backend: Backend) {
     assert!(error.to_string().contains("does not decode"), "{error}");
 }
 
+struct AccountApi;
+
+#[tokenauth::token_auth(user = Account)]
+#[poem_openapi::OpenApi]
+impl AccountApi {
+    /// The account's email.
+    #[oai(path = "/account", method = "get")]
+    async fn account(&self, account: Account) -> poem_openapi::payload::PlainText<String> {
+        poem_openapi::payload::PlainText(account.email)
+    }
+}
+
+/// `drf_methods` authenticates a wrong method or `OPTIONS` as the path's operation would: as
+/// the app's `Account`, from its own tables (tokenauth's do not exist here).
+async fn wrong_methods_authenticate_the_apps_user_type(backend: Backend) {
+    use poem::EndpointExt as _;
+
+    let store = match backend {
+        Backend::Sqlite => Store::connect("sqlite::memory:").await.unwrap(),
+        Backend::Postgres => Store::connect(&common::fresh_postgres_database().await)
+            .await
+            .unwrap(),
+    };
+    app::migrate(&store).await.unwrap();
+    let ada = app::create_account(&store, "ada@example.com", "Ada")
+        .await
+        .unwrap();
+    let (_, key) = store
+        .tokens_for::<Account>()
+        .create(ada.id, NewToken::default())
+        .await
+        .unwrap();
+    let service = poem_openapi::OpenApiService::new(AccountApi, "accounts", "1");
+    let server = serve(
+        poem::Route::new()
+            .nest("/api", tokenauth::drf_methods(service))
+            .data(store),
+    )
+    .await;
+    let header = format!("Token {}", key.expose_secret());
+    for method in ["OPTIONS", "PUT"] {
+        let response = common::request(server.addr, method, "/api/account", None, None).await;
+        assert_401(&response, "Token", NOT_PROVIDED, method);
+        let response = common::request(
+            server.addr,
+            method,
+            "/api/account",
+            Some(header.as_bytes()),
+            None,
+        )
+        .await;
+        let status = if method == "OPTIONS" { 200 } else { 405 };
+        assert_eq!(response.status, status, "{method}: {response:?}");
+        assert_eq!(response.header("allow"), Some("GET, HEAD, OPTIONS"));
+    }
+}
+
 common::on_both_backends!(
     app_owned_users_and_tokens,
     user_types_are_checked_against_the_database,
+    wrong_methods_authenticate_the_apps_user_type,
 );
 
 /// A database error that is not a mismatch — here, a role without privileges on the tables —

@@ -10,7 +10,9 @@ use poem::{EndpointExt, Route, get as poem_get, post};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 use serde_json::{Value, json};
-use tokenauth::{ApiMaybeAuth, Key, NewToken, Store, Token, User, token_auth};
+use tokenauth::{
+    ApiAuth, ApiMaybeAuth, BearerKeyword, Key, NewToken, Store, Token, User, token_auth,
+};
 
 /// DRF's `authentication_classes = [TokenAuthentication, BearerAuthentication]`.
 #[token_auth(keyword = ["Token", "Bearer"])]
@@ -122,6 +124,42 @@ impl Api {
             return Err(poem::Error::from_status(poem::http::StatusCode::FORBIDDEN));
         }
         Ok(PlainText(format!("{} {}", user.username, token.name)))
+    }
+
+    /// Open; `POST` on the same path is not.
+    #[oai(path = "/mixed", method = "get")]
+    async fn mixed_open(&self) -> PlainText<&'static str> {
+        PlainText("open")
+    }
+
+    #[oai(path = "/mixed", method = "post")]
+    async fn mixed_secured(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
+    }
+
+    /// Two secured operations on one path, with different keywords and scopes.
+    #[token_auth(scopes = ["orders:read"])]
+    #[oai(path = "/shared", method = "get")]
+    async fn shared_read(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
+    }
+
+    #[token_auth(keyword = "Bearer")]
+    #[oai(path = "/shared", method = "delete")]
+    async fn shared_delete(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
+    }
+
+    /// Hand-written required authentication.
+    #[oai(path = "/hand/me", method = "get")]
+    async fn hand_me(&self, auth: ApiAuth<User, BearerKeyword>) -> PlainText<String> {
+        PlainText(auth.user.username.clone())
+    }
+
+    /// One operation, two methods (and so no generated `operationId`).
+    #[oai(path = "/multi", method = "get", method = "put")]
+    async fn multi(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
     }
 }
 
@@ -574,35 +612,159 @@ async fn required_scopes_are_data_in_the_served_spec_and_in_swagger_ui() {
     );
 }
 
+/// A method a path does not have, or `OPTIONS`, once the request is let in: DRF's `405` or
+/// `200`, with `Allow`.
+#[track_caller]
+fn assert_answered(response: &common::RawResponse, method: &str, allow: &str, case: &str) {
+    assert_eq!(response.header("allow"), Some(allow), "{case}");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    if method == "OPTIONS" {
+        assert_eq!(response.status, 200, "{case}: {response:?}");
+        let metadata: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(metadata["renders"], json!(["application/json"]));
+    } else {
+        let detail = format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#);
+        assert_eq!(
+            (response.status, response.body_text()),
+            (405, detail.as_str()),
+            "{case}"
+        );
+    }
+}
+
+/// DRF's `401` before the method is looked at, with the path's `Allow`.
+#[track_caller]
+fn assert_refused(response: &common::RawResponse, keyword: &str, detail: &str, allow: &str) {
+    assert_401(response, keyword, detail, "refused before the method");
+    assert_eq!(response.header("allow"), Some(allow));
+}
+
+const FORBIDDEN: &str = r#"{"detail":"You do not have permission to perform this action."}"#;
+
 #[tokio::test]
 async fn wrong_methods_and_options_are_answered_as_drf_does() {
     let (server, key, _) = app().await;
-    let header = format!("Token {}", key.expose_secret());
-    for (method, path, allow) in [
-        ("PUT", "/api/orders", "POST, OPTIONS"),
-        ("DELETE", "/api/maybe", "GET, HEAD, OPTIONS"),
-        ("PATCH", "/api/custom", "GET, HEAD, OPTIONS"),
-        ("TRACE", "/api/orders/write", "POST, OPTIONS"),
-    ] {
-        for credentials in [None, Some(header.as_bytes())] {
-            let response = request(server.addr, method, path, credentials, None).await;
-            assert_eq!(response.status, 405, "{method} {path}");
-            assert_eq!(response.header("allow"), Some(allow), "{method} {path}");
-            assert_eq!(response.header("content-type"), Some("application/json"));
-            let detail = format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#);
-            assert_eq!(response.body_text(), detail);
+    let key = key.expose_secret();
+    // The path, a method it lacks, its `Allow`, the keyword its operation takes, and the
+    // status the key (no scopes) gets with that keyword.
+    let cases = [
+        ("/api/orders", "PUT", "POST, OPTIONS", Some("Token"), 405),
+        ("/api/maybe", "DELETE", "GET, HEAD, OPTIONS", None, 405),
+        (
+            "/api/custom",
+            "PATCH",
+            "GET, HEAD, OPTIONS",
+            Some("Api-Key"),
+            405,
+        ),
+        (
+            "/api/orders/write",
+            "TRACE",
+            "POST, OPTIONS",
+            Some("Bearer"),
+            403,
+        ),
+        (
+            "/api/hand/me",
+            "POST",
+            "GET, HEAD, OPTIONS",
+            Some("Bearer"),
+            405,
+        ),
+        (
+            "/api/multi",
+            "PATCH",
+            "GET, PUT, HEAD, OPTIONS",
+            Some("Token"),
+            405,
+        ),
+    ];
+    for (path, wrong, allow, keyword, with_key) in cases {
+        for method in [wrong, "OPTIONS"] {
+            let case = format!("{method} {path}");
+            let response = request(server.addr, method, path, None, None).await;
+            match keyword {
+                Some(keyword) => assert_refused(&response, keyword, NOT_PROVIDED, allow),
+                None => assert_answered(&response, method, allow, &case),
+            }
+            let header = format!("{} {key}", keyword.unwrap_or("Token"));
+            let response = request(server.addr, method, path, Some(header.as_bytes()), None).await;
+            if with_key == 403 {
+                assert_eq!(
+                    (response.status, response.body_text()),
+                    (403, FORBIDDEN),
+                    "{case}"
+                );
+                assert_eq!(response.header("allow"), Some(allow), "{case}");
+            } else {
+                assert_answered(&response, method, allow, &case);
+            }
         }
-        let response = request(server.addr, "OPTIONS", path, None, None).await;
-        assert_eq!(response.status, 200, "OPTIONS {path}");
-        assert_eq!(response.header("allow"), Some(allow), "OPTIONS {path}");
-        let metadata: Value = serde_json::from_slice(&response.body).unwrap();
-        assert_eq!(metadata["renders"], json!(["application/json"]));
     }
+    // Optional authentication lets the anonymous in, but not invalid credentials.
+    let response = request(server.addr, "PUT", "/api/maybe", Some(b"Token nope"), None).await;
+    assert_refused(&response, "Token", INVALID_TOKEN, "GET, HEAD, OPTIONS");
     // Routing is untouched otherwise: a right method, an unknown path.
     let response = get(server.addr, "/api/custom", None).await;
     assert_401(&response, "Api-Key", NOT_PROVIDED, "GET /api/custom");
     let response = request(server.addr, "PUT", "/api/nowhere", None, None).await;
     assert_eq!(response.status, 404);
+}
+
+/// tokenauth secures operations, DRF views: a path is answered to a request that one of its
+/// operations would let through, and otherwise refused with the most telling refusal.
+#[tokio::test]
+async fn a_path_admits_what_one_of_its_operations_admits() {
+    let (server, key, _) = app().await;
+    let key = key.expose_secret();
+
+    // An open operation opens the path, whatever the header says.
+    let allow = "GET, POST, HEAD, OPTIONS";
+    for header in [None, Some(&b"Token nope"[..])] {
+        for method in ["PUT", "OPTIONS"] {
+            let response = request(server.addr, method, "/api/mixed", header, None).await;
+            assert_answered(&response, method, allow, "/api/mixed");
+        }
+    }
+
+    // GET needs `Token` and `orders:read`, DELETE `Bearer`: either lets a request in.
+    let allow = "GET, DELETE, HEAD, OPTIONS";
+    let bearer = format!("Bearer {key}");
+    let token = format!("Token {key}");
+    for method in ["PUT", "OPTIONS"] {
+        let response = request(server.addr, method, "/api/shared", None, None).await;
+        assert_refused(&response, "Token", NOT_PROVIDED, allow);
+        let response = request(
+            server.addr,
+            method,
+            "/api/shared",
+            Some(bearer.as_bytes()),
+            None,
+        )
+        .await;
+        assert_answered(&response, method, allow, "Bearer, DELETE's keyword");
+        // Authenticated by GET's keyword, without its scope: DRF's 403, not DELETE's 401.
+        let response = request(
+            server.addr,
+            method,
+            "/api/shared",
+            Some(token.as_bytes()),
+            None,
+        )
+        .await;
+        assert_eq!((response.status, response.body_text()), (403, FORBIDDEN));
+        assert_eq!(response.header_count("www-authenticate"), 0);
+        // An invalid key is DELETE's refusal, not GET's "not provided".
+        let response = request(
+            server.addr,
+            method,
+            "/api/shared",
+            Some(b"Bearer nope"),
+            None,
+        )
+        .await;
+        assert_refused(&response, "Bearer", INVALID_TOKEN, allow);
+    }
 }
 
 /// Two APIs served together may have methods of the same name: each operation's default

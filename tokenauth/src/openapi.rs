@@ -7,18 +7,20 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::thread::LocalKey;
 
 use poem::error::IntoResult;
 use poem::{IntoResponse, Request, RequestBody};
 use poem_openapi::registry::{
-    MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSecurityScheme, Registry,
+    MetaApi, MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSecurityScheme, Registry,
 };
 use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions};
 
 use crate::__private::Split;
 use crate::extract::{authenticate_optional, authenticate_required};
-use crate::{Auth, Authenticates, Rejection, Requirement, TokenKeyword, User};
+use crate::{Auth, Authenticates, Rejection, Requirement, Scheme, TokenKeyword, User};
 
 /// A refusal in Django REST framework's format: `{"detail": "<message>"}`.
 #[derive(poem_openapi::Object)]
@@ -150,16 +152,82 @@ thread_local! {
 /// `#[token_auth]` generated them: collected while `T` registers its types, which calls each
 /// operation's authentication parameter.
 fn scoped_operations<T: poem_openapi::OpenApi>() -> Vec<ScopedOperation> {
-    /// Restores the collector of an enclosing call, also if registering panics.
-    struct Restore(Option<Vec<ScopedOperation>>);
-    impl Drop for Restore {
+    collect(&SCOPED, || T::register(&mut Registry::new())).1
+}
+
+/// Runs `run` with `collector` collecting on this thread, and returns what it collected.
+fn collect<C: 'static, O>(
+    collector: &'static LocalKey<RefCell<Option<Vec<C>>>>,
+    run: impl FnOnce() -> O,
+) -> (O, Vec<C>) {
+    /// Restores the collector of an enclosing call, also if `run` panics.
+    struct Restore<C: 'static>(&'static LocalKey<RefCell<Option<Vec<C>>>>, Option<Vec<C>>);
+    impl<C> Drop for Restore<C> {
         fn drop(&mut self) {
-            SCOPED.set(self.0.take());
+            self.0.set(self.1.take());
         }
     }
-    let _restore = Restore(SCOPED.replace(Some(Vec::new())));
-    T::register(&mut Registry::new());
-    SCOPED.replace(None).unwrap_or_default()
+    let _restore = Restore(collector, collector.replace(Some(Vec::new())));
+    let output = run();
+    (output, collector.replace(None).unwrap_or_default())
+}
+
+/// An operation's authentication, run on a request that the operation will not get (see
+/// [`drf_methods`](crate::drf_methods)): `Ok(())` when the operation's extractor would let it
+/// through, else the extractor's own [`Rejection`].
+pub(crate) type Check =
+    for<'r> fn(&'r Request) -> Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + 'r>>;
+
+/// A tokenauth security parameter ([`ApiAuth`], [`ApiMaybeAuth`]) met while an API built its
+/// metadata: the security requirements it gave its operation, and its authentication.
+pub(crate) struct Guard {
+    /// Its keywords' schemes, one requirement each, in order.
+    pub(crate) schemes: &'static [Scheme],
+    /// Whether the empty requirement `{}` follows them (optional authentication).
+    pub(crate) optional: bool,
+    /// What its extractor runs: the user type, keywords and scopes of the operation.
+    pub(crate) check: Check,
+}
+
+thread_local! {
+    /// The guards met while [`meta_with_guards`] runs on this thread.
+    static GUARDS: RefCell<Option<Vec<Guard>>> = const { RefCell::new(None) };
+}
+
+/// `T::meta()`, and the guard of each tokenauth security parameter of its operations, in the
+/// order their requirements are in the metadata: poem-openapi builds each operation's
+/// `security` by asking each of its security parameters for its schemes, operation after
+/// operation, and ours record themselves when asked. The metadata alone names schemes; the
+/// guards add what authenticating needs — the user type, the keywords, the scopes.
+pub(crate) fn meta_with_guards<T: poem_openapi::OpenApi>() -> (Vec<MetaApi>, Vec<Guard>) {
+    collect(&GUARDS, T::meta)
+}
+
+/// Records a guard, when [`meta_with_guards`] is collecting.
+fn guard(schemes: &'static [Scheme], optional: bool, check: Check) {
+    GUARDS.with_borrow_mut(|guards| {
+        if let Some(guards) = guards {
+            guards.push(Guard {
+                schemes,
+                optional,
+                check,
+            });
+        }
+    });
+}
+
+/// The [`Check`] of an [`ApiAuth`]: its extractor's authentication.
+fn check_required<U: Send + 'static, R: Authenticates<U>>(
+    req: &Request,
+) -> Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + '_>> {
+    Box::pin(async move { authenticate_required::<U, R>(req).await.map(drop) })
+}
+
+/// The [`Check`] of an [`ApiMaybeAuth`]: its extractor's authentication.
+fn check_optional<U: Send + 'static, R: Authenticates<U>>(
+    req: &Request,
+) -> Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + '_>> {
+    Box::pin(async move { authenticate_optional::<U, R>(req).await.map(drop) })
 }
 
 fn scheme_names<R: Requirement>() -> Vec<&'static str> {
@@ -176,6 +244,7 @@ impl<'a, U: Send + 'static, R: Authenticates<U>> ApiExtractor<'a> for ApiAuth<U,
     }
 
     fn security_schemes() -> Vec<&'static str> {
+        guard(R::SCHEMES, false, check_required::<U, R>);
         scheme_names::<R>()
     }
 
@@ -198,6 +267,7 @@ impl<'a, U: Send + 'static, R: Authenticates<U>> ApiExtractor<'a> for ApiMaybeAu
     }
 
     fn security_schemes() -> Vec<&'static str> {
+        guard(R::SCHEMES, true, check_optional::<U, R>);
         scheme_names::<R>()
     }
 

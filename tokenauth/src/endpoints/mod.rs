@@ -51,8 +51,9 @@ pub use throttle::Limit;
 /// - `POST /auth/logout-all` — revokes all of the user's tokens; `204`.
 ///
 /// Serve the service through [`drf_methods`](crate::drf_methods) for DRF's `405` (with
-/// `Allow` and `{"detail":"Method \"PUT\" not allowed."}`) on every path and `OPTIONS`;
-/// poem's own `405` has neither.
+/// `Allow` and `{"detail":"Method \"PUT\" not allowed."}`) and `OPTIONS` on its paths —
+/// on logout and logout-all, as in DRF, only after authentication (`401` without a valid
+/// token); poem's own `405` has neither.
 ///
 /// # Under attack
 /// - **Throttling.** Failed logins are limited per username and per client network (an IPv4
