@@ -11,7 +11,9 @@
 //!   `X-Forwarded-For` the login throttle believes (default: none);
 //! - `TOKENAUTH_AUTH_CACHE`: `off` for no authentication cache and no live-key filter (every
 //!   request reads the database; `benches/load/run` compares both), or the number of keys to
-//!   cache (default 100,000).
+//!   cache (default 100,000);
+//! - `TOKENAUTH_ARGON2`: the Argon2id cost of new password hashes, `memory_kib,passes,lanes`
+//!   (default OWASP's `19456,2,1`; a weaker hash is replaced at the next login).
 //!
 //! On first start it creates a user `demo` and prints a ready-to-paste `curl` command with
 //! that user's new key. Routes: `GET /api/me` (`Authorization: Token <key>`),
@@ -53,6 +55,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let policy = store.policy().clone().auth_cache(entries, age);
             store = store.with_policy(policy);
         }
+    }
+    if let Ok(cost) = std::env::var("TOKENAUTH_ARGON2") {
+        let cost: Vec<u32> = cost
+            .split(',')
+            .map(|part| part.trim().parse())
+            .collect::<Result<_, _>>()
+            .map_err(|_| "TOKENAUTH_ARGON2: memory in KiB, passes and lanes, as `19456,2,1`")?;
+        let [memory_kib, passes, lanes] = cost[..] else {
+            return Err("TOKENAUTH_ARGON2: memory in KiB, passes and lanes, as `19456,2,1`".into());
+        };
+        let policy = store.policy().clone().argon2(memory_kib, passes, lanes)?;
+        store = store.with_policy(policy);
     }
     store.migrate().await?;
 

@@ -95,3 +95,19 @@ pub fn live_key_filter_ready(store: &crate::Store, table: &str) -> bool {
 pub fn authentication_queries(store: &crate::Store) -> u64 {
     store.auth_cache().map_or(0, |cache| cache.stats().queries)
 }
+
+/// What the change feed of the store has done: `(looks, reads, builds)` — how often it
+/// looked for changes (SQLite's `PRAGMA data_version`, PostgreSQL's heartbeats), read the
+/// change log, and started building a live-key filter (for tests of what an idle or flooded
+/// feed costs).
+pub fn feed_work(store: &crate::Store) -> (u64, u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    store.auth_cache().map_or((0, 0, 0), |cache| {
+        let work = cache.work();
+        (
+            work.looks.load(Relaxed),
+            work.reads.load(Relaxed),
+            work.builds.load(Relaxed),
+        )
+    })
+}

@@ -124,6 +124,21 @@ pub struct CacheStats {
     pub lapses: u64,
 }
 
+/// What the change feed has done, counted for tests: how often it looked for changes (a
+/// `PRAGMA data_version`, a heartbeat), read the log, and started a filter build.
+#[derive(Debug, Default)]
+pub(crate) struct FeedWork {
+    pub(crate) looks: AtomicU64,
+    pub(crate) reads: AtomicU64,
+    pub(crate) builds: AtomicU64,
+}
+
+impl FeedWork {
+    pub(crate) fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The refusal budget: a token bucket in the generic cell rate form (one atomic, no lock),
 /// `per_second` checks a second with a burst of as many.
 struct Budget {
@@ -198,6 +213,8 @@ pub(crate) struct AuthCache {
     overturned: AtomicU64,
     unconfirmed: AtomicU64,
     lapses: AtomicU64,
+    /// The feed's work: looks for changes, reads of the log, filter builds (for tests).
+    pub(super) work: FeedWork,
     /// When unconfirmed refusals were last reported (µs from the epoch), and how many then.
     reported: Mutex<(u64, u64)>,
     /// The change feed's task, started with the first authentication; stopped with the cache.
@@ -267,6 +284,7 @@ impl AuthCache {
             overturned: AtomicU64::new(0),
             unconfirmed: AtomicU64::new(0),
             lapses: AtomicU64::new(0),
+            work: FeedWork::default(),
             reported: Mutex::new((0, 0)),
             feed: Mutex::new(None),
         }
@@ -499,6 +517,11 @@ impl AuthCache {
             unconfirmed_refusals: self.unconfirmed.load(Ordering::Relaxed),
             lapses: self.lapses.load(Ordering::Relaxed),
         }
+    }
+
+    /// What the change feed has done.
+    pub(crate) fn work(&self) -> &FeedWork {
+        &self.work
     }
 
     /// The live-key filters.

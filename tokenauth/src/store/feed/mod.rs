@@ -32,7 +32,7 @@ mod sqlite;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
-use super::cache::AuthCache;
+use super::cache::{AuthCache, FeedWork};
 use super::filter::{Filter, Verdict};
 use super::{Pool, Store};
 use crate::key::RawDigest;
@@ -162,6 +162,7 @@ fn build_filter(cache: &Arc<AuthCache>, pool: &Pool, table: &'static str) {
     let Some(claim) = cache.keys().claim(table) else {
         return; // being built, or built a moment ago
     };
+    FeedWork::count(&cache.work().builds);
     let (weak, pool) = (Arc::downgrade(cache), pool.clone());
     runtime.spawn(async move {
         let count = format!("SELECT count(*) FROM {table}");

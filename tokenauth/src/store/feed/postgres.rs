@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use super::{LapseOnExit, MIN_BACKOFF, Reporter, back_off};
 use crate::store::Pool;
-use crate::store::cache::{AuthCache, TOKENS_TABLES};
+use crate::store::cache::{AuthCache, FeedWork, TOKENS_TABLES};
 
 /// The longest time between two reads of the log.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
@@ -440,6 +440,7 @@ impl Session {
             Option<String>,
             Option<String>,
         );
+        FeedWork::count(&cache.work().reads);
         let rows: Vec<Row> = timed(
             "reading the change log",
             sqlx::query_as(
@@ -561,6 +562,7 @@ impl Session {
         reporter: &mut Reporter,
     ) -> Result<(), Fault> {
         let began = std::time::Instant::now();
+        FeedWork::count(&cache.work().looks);
         let watched = self.watched(cache).await?;
         for group in &GROUPS {
             if !watched.iter().any(|w| w.tokens_table == group.tokens_table) {

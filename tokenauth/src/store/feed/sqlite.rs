@@ -22,7 +22,7 @@ use sqlx::{ConnectOptions as _, Connection as _, SqliteConnection};
 
 use super::{LapseOnExit, MIN_BACKOFF, Reporter, back_off};
 use crate::store::Pool;
-use crate::store::cache::AuthCache;
+use crate::store::cache::{AuthCache, FeedWork};
 
 /// The shortest time between two looks, right after a change.
 pub(crate) const MIN_POLL: Duration = Duration::from_millis(5);
@@ -94,7 +94,11 @@ struct Log {
     rows: Vec<(i64, Option<String>, Option<String>)>,
 }
 
-async fn data_version(connection: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+async fn data_version(
+    cache: &AuthCache,
+    connection: &mut SqliteConnection,
+) -> Result<i64, sqlx::Error> {
+    FeedWork::count(&cache.work().looks);
     sqlx::query_scalar("PRAGMA data_version")
         .fetch_one(&mut *connection)
         .await
@@ -102,7 +106,12 @@ async fn data_version(connection: &mut SqliteConnection) -> Result<i64, sqlx::Er
 
 /// Reads the schema's version, the log's mark and the rows after `seen`, in one read
 /// transaction.
-async fn read(connection: &mut SqliteConnection, seen: i64) -> Result<Log, sqlx::Error> {
+async fn read(
+    cache: &AuthCache,
+    connection: &mut SqliteConnection,
+    seen: i64,
+) -> Result<Log, sqlx::Error> {
+    FeedWork::count(&cache.work().reads);
     let mut tx = connection.begin().await?;
     let schema: i64 = sqlx::query_scalar("PRAGMA schema_version")
         .fetch_one(&mut *tx)
@@ -149,8 +158,12 @@ async fn follow(
 ) -> Result<(), sqlx::Error> {
     let store_pool = Pool::Sqlite(pool.clone());
     let mut proven_at = Instant::now();
-    let mut version = data_version(connection).await?;
-    let start = read(connection, i64::MAX).await?;
+    let Some(first) = cache.upgrade() else {
+        return Ok(());
+    };
+    let mut version = data_version(&first, connection).await?;
+    let start = read(&first, connection, i64::MAX).await?;
+    drop(first);
     let (mut schema, mut seen) = (start.schema, start.mark);
     let mut intact = triggers_intact(connection).await?;
     let mut interval = MIN_POLL;
@@ -182,7 +195,7 @@ async fn follow(
             return Ok(());
         }
         proven_at = Instant::now();
-        let now = data_version(connection).await?;
+        let now = data_version(&cache, connection).await?;
         if now == version {
             interval = (interval * 2).min(MAX_POLL);
             if last_prune.elapsed() > Duration::from_secs(60) {
@@ -193,7 +206,7 @@ async fn follow(
         }
         version = now;
         interval = MIN_POLL;
-        let log = read(connection, seen).await?;
+        let log = read(&cache, connection, seen).await?;
         if log.schema != schema {
             schema = log.schema;
             intact = triggers_intact(connection).await?;
