@@ -431,8 +431,20 @@ async fn unnormalized_usernames_are_kept_and_collisions_refused(store: Store) {
         .unwrap();
     assert_eq!(report.users_imported, 1);
     assert_eq!(store.user(1).await.unwrap().unwrap().username, "ａlice");
-    assert!(store.check_password("ａlice", &password).await.unwrap().is_some());
-    assert!(store.check_password("alice", &password).await.unwrap().is_none());
+    assert!(
+        store
+            .check_password("ａlice", &password)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .check_password("alice", &password)
+            .await
+            .unwrap()
+            .is_none()
+    );
     store.create_user("carol", None).await.unwrap(); // #2
     let before = store.users().await.unwrap();
 
@@ -517,7 +529,11 @@ async fn oversized_values_are_bounded(store: Store) {
     let report = store
         .import_users(&[
             user(1, "alice", Some(&huge)),
-            user(2, "bob", Some(&"y".repeat(tokenauth::MAX_PASSWORD_HASH_LEN))),
+            user(
+                2,
+                "bob",
+                Some(&"y".repeat(tokenauth::MAX_PASSWORD_HASH_LEN)),
+            ),
         ])
         .await
         .unwrap();

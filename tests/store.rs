@@ -100,7 +100,10 @@ async fn usernames_are_unique_and_validated(store: Store) {
 /// Django's `create_user` stores `NFKC(username)`: `ａlice` is `alice` and a duplicate, the
 /// 150-character limit counts the normalized name, and a login takes the name as sent.
 async fn usernames_are_stored_as_django_normalizes_them(store: Store) {
-    let alice = store.create_user("alice", Some("correct horse")).await.unwrap();
+    let alice = store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
     for twin in ["ａlice", "ａｌｉｃｅ"] {
         assert!(
             matches!(
@@ -138,7 +141,10 @@ async fn usernames_are_stored_as_django_normalizes_them(store: Store) {
             .is_none()
     );
     assert_eq!(
-        store.check_password("alice", "correct horse").await.unwrap(),
+        store
+            .check_password("alice", "correct horse")
+            .await
+            .unwrap(),
         Some(alice)
     );
     let names: Vec<String> = store

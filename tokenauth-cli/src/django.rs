@@ -438,7 +438,14 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
         after = last;
         let count = page.len() as u64;
         let mut users = Vec::with_capacity(page.len());
-        for (id, DjangoUser { user, username_chars }) in page {
+        for (
+            id,
+            DjangoUser {
+                user,
+                username_chars,
+            },
+        ) in page
+        {
             if username_chars > MAX_USERNAME_LEN {
                 // Only a prefix was read: the library could not say how long it is.
                 return Err(format!(

@@ -15,7 +15,6 @@ use crate::{Error, Key, KeyDigest, MAX_PASSWORD_HASH_LEN};
 /// Rows per `INSERT`: 1,000 users are 5,000 parameters, within both backends' limits.
 const BATCH: usize = 1000;
 
-
 /// A user to import as it is, e.g. a row of Django's `auth_user`.
 ///
 /// `password_hash` is stored unchanged: a Django hash (`pbkdf2_sha256$…`, `argon2$…`,
@@ -560,11 +559,9 @@ impl Import {
         for (user, _) in &new {
             let hasher = crate::password::hasher_name(user.password_hash.as_deref());
             if password_hash(user).is_none() && hasher != "unusable" {
-                self.report
-                    .warnings
-                    .push(ImportWarning::OversizedPassword {
-                        username: user.username.clone(),
-                    });
+                self.report.warnings.push(ImportWarning::OversizedPassword {
+                    username: user.username.clone(),
+                });
             } else if !crate::password::can_verify(user.password_hash.as_deref())
                 && hasher != "unusable"
             {

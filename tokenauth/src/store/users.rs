@@ -134,9 +134,7 @@ impl Store {
             .bind(Utc::now())
             .fetch_one(pool)
             .await)
-        .map_err(|err| {
-            unique_violation(err, "username", || Error::UsernameTaken(username.clone()))
-        })
+        .map_err(|err| unique_violation(err, "username", || Error::UsernameTaken(username.clone())))
     }
 
     /// The user with this id, if any.
