@@ -404,8 +404,192 @@ async fn large_imports_are_batched(store: Store) {
     }
 }
 
+/// Checks that an import was refused for two names that are one once normalized.
+fn refused<T: std::fmt::Debug>(result: Result<T, Error>, case: &str) {
+    match result {
+        Err(Error::ImportConflict(message)) => assert!(
+            message.contains("are one username once normalized as Django's `create_user`"),
+            "{case}: {message}"
+        ),
+        other => panic!("{case}: {other:?}"),
+    }
+}
+
+/// A Django username that is not in NFKC form (Django may hold such rows: made before it
+/// normalized, or by SQL) is imported as it is and logs in as before; two users whose names are
+/// one name once normalized are refused, in one batch, across batches or against the store,
+/// and nothing is written.
+async fn unnormalized_usernames_are_kept_and_collisions_refused(store: Store) {
+    let (_, password, encoded) = django_hashes()
+        .into_iter()
+        .find(|(hasher, password, _)| hasher.starts_with("pbkdf2_sha256") && password.is_some())
+        .unwrap();
+    let password = password.unwrap();
+    let report = store
+        .import_users(&[user(1, "ａlice", Some(&encoded))])
+        .await
+        .unwrap();
+    assert_eq!(report.users_imported, 1);
+    assert_eq!(store.user(1).await.unwrap().unwrap().username, "ａlice");
+    assert!(
+        store
+            .check_password("ａlice", &password)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .check_password("alice", &password)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.create_user("carol", None).await.unwrap(); // #2
+    let before = store.users().await.unwrap();
+
+    // In one batch, either order.
+    refused(
+        store
+            .import_users(&[user(32, "bob", None), user(33, "ｂob", None)])
+            .await,
+        "one batch",
+    );
+    refused(
+        store
+            .import_users(&[user(33, "ｂob", None), user(32, "bob", None)])
+            .await,
+        "one batch, reversed",
+    );
+    // Against the store: a normalized name, and a name imported as it was.
+    refused(
+        store.import_users(&[user(40, "ｃarol", None)]).await,
+        "the store's carol",
+    );
+    refused(
+        store.import_users(&[user(41, "alice", None)]).await,
+        "the store's ａlice",
+    );
+    // Across batches of one import, either order.
+    for (first, second) in [("dave", "ｄave"), ("ｅrin", "erin")] {
+        let mut import = store.import_begin().await.unwrap();
+        import.users(&[user(50, first, None)]).await.unwrap();
+        refused(
+            import.users(&[user(51, second, None)]).await,
+            &format!("{first}, then {second}"),
+        );
+    }
+    assert_eq!(store.users().await.unwrap(), before, "nothing was written");
+
+    // A rerun finds ａlice present; new ids are no exception.
+    let report = store
+        .import_users(&[user(1, "ａlice", Some(&encoded))])
+        .await
+        .unwrap();
+    assert_eq!((report.users_imported, report.users_present), (0, 1));
+    let mut new_id = user(0, "ｃarol", None);
+    new_id.id = None;
+    refused(store.import_users(&[new_id]).await, "without an id");
+    // As in Django, whose names are unique as stored, `create_user` may add `alice` beside an
+    // imported `ａlice`: it stores the normalized `alice`, which nobody has.
+    assert_eq!(
+        store.create_user("ａlice", None).await.unwrap().username,
+        "alice"
+    );
+}
+
+/// An id of `i64::MAX` would leave the database no id for the next user: refused, nothing
+/// written, and the store can still create users.
+async fn the_last_id_is_refused(store: Store) {
+    let result = store
+        .import_users(&[user(5, "bob", None), user(i64::MAX, "mallory", None)])
+        .await;
+    match result {
+        Err(Error::ImportConflict(message)) => assert!(
+            message.contains("has id 9223372036854775807") && message.contains("new ids"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.users().await.unwrap(), []);
+    store.create_user("carol", None).await.unwrap();
+    // One below is fine: the next user takes the last id.
+    store
+        .import_users(&[user(i64::MAX - 1, "dave", None)])
+        .await
+        .unwrap();
+    assert_eq!(store.create_user("erin", None).await.unwrap().id, i64::MAX);
+}
+
+/// A password field longer than Django's 128 characters is no hash: the user is imported
+/// without a password, with a warning; a megabytes-long username is refused with a message
+/// that quotes 100 characters of it and says how long it is.
+async fn oversized_values_are_bounded(store: Store) {
+    let huge = format!("pbkdf2_sha256$1000000${}", "x".repeat(1 << 20));
+    let report = store
+        .import_users(&[
+            user(1, "alice", Some(&huge)),
+            user(
+                2,
+                "bob",
+                Some(&"y".repeat(tokenauth::MAX_PASSWORD_HASH_LEN)),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(report.users_imported, 2);
+    assert_eq!(
+        report.warnings,
+        [
+            ImportWarning::OversizedPassword {
+                username: "alice".into()
+            },
+            ImportWarning::UnverifiablePassword {
+                username: "bob".into(),
+                hasher: "unknown".into()
+            },
+        ]
+    );
+    assert_eq!(stored_hash(&store, "alice").await, None);
+    assert_eq!(
+        stored_hash(&store, "bob").await.map(|hash| hash.len()),
+        Some(tokenauth::MAX_PASSWORD_HASH_LEN)
+    );
+    // A rerun sees no change.
+    let report = store
+        .import_users(&[user(1, "alice", Some(&huge))])
+        .await
+        .unwrap();
+    assert_eq!((report.users_present, report.warnings), (1, vec![]));
+
+    let long = "u".repeat(5 << 20);
+    let err = store
+        .import_users(&[user(3, &long, None)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidUsername(_)));
+    let message = err.to_string();
+    assert!(message.len() < 300, "{} bytes", message.len());
+    assert!(
+        message.starts_with(&format!(
+            "invalid username `{}…` (5242880 characters): ",
+            "u".repeat(100)
+        )),
+        "{message}"
+    );
+    // Warnings quote as little.
+    let warning = ImportWarning::UnverifiablePassword {
+        username: long,
+        hasher: "md5".into(),
+    };
+    assert!(warning.to_string().len() < 300);
+}
+
 common::on_both_backends!(
     store: django_passwords_log_in_and_are_upgraded,
+    unnormalized_usernames_are_kept_and_collisions_refused,
+    the_last_id_is_refused,
+    oversized_values_are_bounded,
     imports_keep_ids_and_are_idempotent,
     failed_and_dry_run_imports_write_nothing,
     large_imports_are_batched,

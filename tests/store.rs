@@ -11,6 +11,7 @@ common::on_both_backends!(
     store:
     users_are_created_and_found,
     usernames_are_unique_and_validated,
+    usernames_are_stored_as_django_normalizes_them,
     passwords_are_argon2_and_verified,
     only_the_digest_of_a_key_is_stored,
     many_named_tokens_per_user,
@@ -94,6 +95,66 @@ async fn usernames_are_unique_and_validated(store: Store) {
         .create_user("zoë.ok+tag@example.com", None)
         .await
         .unwrap();
+}
+
+/// Django's `create_user` stores `NFKC(username)`: `ａlice` is `alice` and a duplicate, the
+/// 150-character limit counts the normalized name, and a login takes the name as sent.
+async fn usernames_are_stored_as_django_normalizes_them(store: Store) {
+    let alice = store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    for twin in ["ａlice", "ａｌｉｃｅ"] {
+        assert!(
+            matches!(
+                store.create_user(twin, None).await,
+                Err(Error::UsernameTaken(name)) if name == "alice"
+            ),
+            "{twin}"
+        );
+    }
+    let ff = store.create_user("ﬀ", None).await.unwrap();
+    assert_eq!(ff.username, "ff");
+    assert!(matches!(
+        store.create_user("ff", None).await,
+        Err(Error::UsernameTaken(name)) if name == "ff"
+    ));
+    assert_eq!(store.user_by_username("ff").await.unwrap(), Some(ff));
+    assert_eq!(
+        store.user_by_username("ﬀ").await.unwrap(),
+        None,
+        "looked up as given, as Django's get_by_natural_key"
+    );
+    // 75 ligatures are 150 characters once normalized, 76 are 152.
+    let long = store.create_user(&"ﬀ".repeat(75), None).await.unwrap();
+    assert_eq!(long.username, "f".repeat(150));
+    assert!(matches!(
+        store.create_user(&"ﬀ".repeat(76), None).await,
+        Err(Error::InvalidUsername(_))
+    ));
+    // A login matches the name as sent, as Django's `authenticate()`.
+    assert!(
+        store
+            .check_password("ａlice", "correct horse")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .check_password("alice", "correct horse")
+            .await
+            .unwrap(),
+        Some(alice)
+    );
+    let names: Vec<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|user| user.username)
+        .collect();
+    assert_eq!(names, ["alice", "ff", &"f".repeat(150)]);
 }
 
 async fn passwords_are_argon2_and_verified(store: Store) {

@@ -6,14 +6,21 @@ use std::io::Write as _;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenauth::sqlx::{self, Connection as _, Row as _};
-use tokenauth::{ImportReport, ImportToken, ImportUser, Key, Store};
-use tokenauth_cli::printable;
+use tokenauth::{
+    ImportReport, ImportToken, ImportUser, Key, MAX_IMPORTED_KEY_LEN, MAX_PASSWORD_HASH_LEN,
+    MAX_USERNAME_LEN, Store,
+};
+use tokenauth_cli::{excerpt, printable, quoted_excerpt};
 use zeroize::Zeroizing;
 
 use crate::commands::{Failure, store_error};
 
 /// Rows read from Django per query (and imported per batch).
 const PAGE: i64 = 1000;
+
+/// The most characters read of a timestamp or a boolean: a hostile SQLite file can hold
+/// megabytes in any column, and a page of rows must stay small.
+const SHORT_VALUE: usize = 64;
 
 /// At most this many warnings are listed; the rest are counted.
 const LISTED_WARNINGS: usize = 20;
@@ -77,14 +84,37 @@ fn identifier(name: &str) -> Result<String, String> {
 }
 
 /// Reads a timestamp column: `timestamptz` (Django's `USE_TZ = True`), or a naive
-/// timestamp taken as UTC (`USE_TZ = False`, and SQLite's text).
+/// timestamp taken as UTC (`USE_TZ = False`, and SQLite's text). `None`: NULL, or a value
+/// over [`SHORT_VALUE`] characters (see [`bounded`]).
 macro_rules! timestamp {
     ($row:expr, $column:literal) => {
-        match $row.try_get::<DateTime<Utc>, _>($column) {
+        match $row.try_get::<Option<DateTime<Utc>>, _>($column) {
             Ok(at) => at,
-            Err(_) => $row.try_get::<NaiveDateTime, _>($column)?.and_utc(),
+            Err(_) => $row
+                .try_get::<Option<NaiveDateTime>, _>($column)?
+                .map(|at| at.and_utc()),
         }
     };
+}
+
+/// SQL for `column`, or NULL if its text is over `max` characters: a value that long is not
+/// what the import looks for, and is not read whole (pages stay bounded in bytes).
+fn bounded(column: &str, max: usize) -> String {
+    format!("CASE WHEN length(CAST({column} AS TEXT)) <= {max} THEN {column} END")
+}
+
+/// SQL for the first `max` characters of `column` (as text).
+fn prefix(column: &str, max: usize) -> String {
+    format!("substr(CAST({column} AS TEXT), 1, {max})")
+}
+
+/// A user row of Django's, with what was read of it bounded.
+struct DjangoUser {
+    /// As [`ImportUser`], with `username` and `password_hash` cut after their longest
+    /// acceptable length plus one character, so that the import can tell they are too long.
+    user: ImportUser,
+    /// The username's length in characters, in the Django database.
+    username_chars: usize,
 }
 
 /// Django's database, in a read-only transaction: one snapshot for all of the reading.
@@ -186,45 +216,102 @@ impl Source {
             .await)
     }
 
-    /// Up to [`PAGE`] users with an id above `after`, by id.
+    /// Up to [`PAGE`] users with an id above `after`, by id. Every value read is bounded:
+    /// a page is at most about 1 MB whatever the Django database holds.
     async fn users(
         &mut self,
         options: &ImportDjango,
         after: i64,
-    ) -> Result<Vec<(i64, ImportUser)>, sqlx::Error> {
+    ) -> Result<Vec<(i64, DjangoUser)>, String> {
         let ImportDjango {
             user_table,
             username_field,
             id_field,
             ..
         } = options;
+        let username = format!("\"{username_field}\"");
         let sql = format!(
-            "SELECT CAST(\"{id_field}\" AS BIGINT) AS id, \"{username_field}\" AS username, \
-             password, is_active, date_joined FROM \"{user_table}\" \
-             WHERE \"{id_field}\" > $1 ORDER BY \"{id_field}\" LIMIT $2"
+            "SELECT CAST(\"{id_field}\" AS BIGINT) AS id, {} AS username, \
+             CAST(length(CAST({username} AS TEXT)) AS BIGINT) AS username_chars, \
+             {} AS password, {} AS is_active, {} AS date_joined FROM \"{user_table}\" \
+             WHERE \"{id_field}\" > $1 ORDER BY \"{id_field}\" LIMIT $2",
+            prefix(&username, MAX_USERNAME_LEN + 1),
+            prefix("password", MAX_PASSWORD_HASH_LEN + 1),
+            bounded("is_active", SHORT_VALUE),
+            bounded("date_joined", SHORT_VALUE),
         );
-        let rows = with_source!(self, conn => sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after)
-            .bind(PAGE)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|row| {
-                let id: i64 = row.try_get("id")?;
-                let date_joined = timestamp!(row, "date_joined");
-                Ok((id, ImportUser {
-                    id: (!options.new_ids).then_some(id),
-                    username: row.try_get("username")?,
-                    password_hash: row.try_get("password")?,
-                    is_active: row.try_get("is_active")?,
-                    date_joined,
-                }))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?);
-        Ok(rows)
+        let page = with_source!(self, conn => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(PAGE)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(read_failed)?;
+            let mut page = Vec::with_capacity(rows.len());
+            for row in rows {
+                let read = || -> Result<_, sqlx::Error> {
+                    let id: i64 = row.try_get("id")?;
+                    let username: Option<String> = row.try_get("username")?;
+                    let chars: Option<i64> = row.try_get("username_chars")?;
+                    let password: Option<String> = row.try_get("password")?;
+                    let is_active: Option<bool> = row.try_get("is_active")?;
+                    let date_joined = timestamp!(row, "date_joined");
+                    Ok((id, username, chars, password, is_active, date_joined))
+                };
+                page.push(read().map_err(read_failed)?);
+            }
+            page
+        });
+        let mut users = Vec::with_capacity(page.len());
+        for (id, username, chars, password, is_active, date_joined) in page {
+            let missing = |column: &str| {
+                format!(
+                    "error: user #{id} of {user_table} has no valid {column} (NULL, or a value \
+                     over {SHORT_VALUE} characters); nothing was imported"
+                )
+            };
+            let username = username.ok_or_else(|| {
+                format!(
+                    "error: user #{id} of {user_table} has no {username_field} (NULL); nothing \
+                     was imported"
+                )
+            })?;
+            let username_chars = chars
+                .and_then(|chars| usize::try_from(chars).ok())
+                .unwrap_or(0)
+                .max(username.chars().count());
+            users.push((
+                id,
+                DjangoUser {
+                    user: ImportUser {
+                        id: (!options.new_ids).then_some(id),
+                        username,
+                        password_hash: password,
+                        is_active: is_active.ok_or_else(|| missing("is_active"))?,
+                        date_joined: date_joined.ok_or_else(|| missing("date_joined"))?,
+                    },
+                    username_chars,
+                },
+            ));
+        }
+        Ok(users)
+    }
+
+    /// How many tokens have keys over [`MAX_IMPORTED_KEY_LEN`] bytes: not read, not imported.
+    async fn oversized_keys(&mut self, options: &ImportDjango) -> Result<i64, sqlx::Error> {
+        let sql = format!(
+            "SELECT count(*) FROM \"{}\" WHERE octet_length(\"key\") > {MAX_IMPORTED_KEY_LEN}",
+            options.token_table
+        );
+        with_source!(self, conn => sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *conn)
+            .await)
     }
 
     /// Up to [`PAGE`] tokens with a key above `after`, by key: `(key, created, username)`.
+    /// Keys over [`MAX_IMPORTED_KEY_LEN`] bytes are left out (see [`Source::oversized_keys`]),
+    /// and usernames are read up to one character over [`MAX_USERNAME_LEN`]: a page stays
+    /// small.
     async fn tokens(
         &mut self,
         options: &ImportDjango,
@@ -238,9 +325,12 @@ impl Source {
             ..
         } = options;
         let sql = format!(
-            "SELECT t.\"key\" AS key, t.created AS created, u.\"{username_field}\" AS username \
+            "SELECT t.\"key\" AS key, {} AS created, {} AS username \
              FROM \"{token_table}\" t JOIN \"{user_table}\" u ON u.\"{id_field}\" = t.user_id \
-             WHERE t.\"key\" > $1 ORDER BY t.\"key\" LIMIT $2"
+             WHERE t.\"key\" > $1 AND octet_length(t.\"key\") <= {MAX_IMPORTED_KEY_LEN} \
+             ORDER BY t.\"key\" LIMIT $2",
+            bounded("t.created", SHORT_VALUE),
+            prefix(&format!("u.\"{username_field}\""), MAX_USERNAME_LEN + 1),
         );
         with_source!(self, conn => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after)
@@ -249,7 +339,14 @@ impl Source {
             .await?
             .into_iter()
             .map(|row| {
-                let created = timestamp!(row, "created");
+                let created = timestamp!(row, "created").ok_or_else(|| {
+                    sqlx::Error::Decode(
+                        format!(
+                            "a token's `created` is NULL or over {SHORT_VALUE} characters"
+                        )
+                        .into(),
+                    )
+                })?;
                 Ok((
                     Zeroizing::new(row.try_get("key")?),
                     created,
@@ -277,7 +374,6 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
         .validate()
         .map_err(|err| format!("error: --token-name: {err}"))?;
     let mut source = Source::open(&options.from).await?;
-    let read_failed = |err: sqlx::Error| format!("error: cannot read the Django database: {err}");
     let ImportDjango {
         user_table,
         username_field,
@@ -328,7 +424,7 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
     progress.set_message("users");
     let mut after = i64::MIN;
     loop {
-        let page = source.users(&options, after).await.map_err(read_failed)?;
+        let page = source.users(&options, after).await?;
         let Some(&(last, _)) = page.last() else {
             break;
         };
@@ -341,13 +437,34 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
         }
         after = last;
         let count = page.len() as u64;
-        let page: Vec<ImportUser> = page.into_iter().map(|(_, user)| user).collect();
-        import.users(&page).await.map_err(import_error)?;
+        let mut users = Vec::with_capacity(page.len());
+        for (
+            id,
+            DjangoUser {
+                user,
+                username_chars,
+            },
+        ) in page
+        {
+            if username_chars > MAX_USERNAME_LEN {
+                // Only a prefix was read: the library could not say how long it is.
+                return Err(format!(
+                    "error: invalid username {} of user #{id}: use 1 to {MAX_USERNAME_LEN} \
+                     letters, digits and `@`, `.`, `+`, `-`, `_` characters; nothing was imported",
+                    quoted_excerpt(&user.username, username_chars)
+                )
+                .into());
+            }
+            users.push(user);
+        }
+        import.users(&users).await.map_err(import_error)?;
         progress.inc(count);
     }
 
     let mut unsendable = 0u64;
+    let mut oversized = 0;
     if !options.no_tokens {
+        oversized = source.oversized_keys(&options).await.map_err(read_failed)?;
         progress.set_message("tokens");
         let mut after = Zeroizing::new(String::new());
         loop {
@@ -372,7 +489,7 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
                         warn(format_args!(
                             "the token of user {} has a key that no client can send \
                              (whitespace or non-ASCII characters): not imported",
-                            printable(&username)
+                            excerpt(&username, username.chars().count())
                         ))?;
                     }
                 }
@@ -392,14 +509,14 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
     } else {
         import.commit().await.map_err(store_error)?
     };
-    print_report(&report, unsendable)
+    print_report(&report, unsendable, oversized)
 }
 
 fn warn(line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
     say(format_args!("warning: {line}"))
 }
 
-fn print_report(report: &ImportReport, unsendable: u64) -> Result<(), Failure> {
+fn print_report(report: &ImportReport, unsendable: u64, oversized: i64) -> Result<(), Failure> {
     for warning in report.warnings.iter().take(LISTED_WARNINGS) {
         // Usernames come from the database: escaped for the terminal.
         warn(format_args!("{}", printable(&warning.to_string())))?;
@@ -423,7 +540,17 @@ fn print_report(report: &ImportReport, unsendable: u64) -> Result<(), Failure> {
             "Skipped {unsendable} tokens whose keys no client can send"
         ))?;
     }
+    if oversized > 0 {
+        say(format_args!(
+            "Skipped {oversized} tokens whose keys are over {MAX_IMPORTED_KEY_LEN} characters \
+             (DRF's are 40): no client can send them"
+        ))?;
+    }
     Ok(())
+}
+
+fn read_failed(err: sqlx::Error) -> String {
+    format!("error: cannot read the Django database: {err}")
 }
 
 fn import_error(err: tokenauth::Error) -> String {

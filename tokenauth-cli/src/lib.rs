@@ -151,6 +151,48 @@ pub fn printable(text: &str) -> String {
     shown
 }
 
+/// A value read from elsewhere, as a message shows it: [`printable`], and cut to its first
+/// 100 characters with an ellipsis and its length (`total_chars`, which may be more than
+/// `text` holds when only a prefix was read) when it is longer.
+///
+/// ```
+/// use tokenauth_cli::excerpt;
+///
+/// assert_eq!(excerpt("alice", 5), "alice");
+/// assert_eq!(excerpt("a\nb", 3), "a\\nb");
+/// let prefix = "u".repeat(151);
+/// assert_eq!(excerpt(&prefix, 5_242_880), format!("{}… (5242880 characters)", &prefix[..100]));
+/// ```
+pub fn excerpt(text: &str, total_chars: usize) -> String {
+    shown(text, total_chars, "")
+}
+
+/// [`excerpt`] in backticks, the length outside them.
+///
+/// ```
+/// use tokenauth_cli::quoted_excerpt;
+///
+/// assert_eq!(quoted_excerpt("alice", 5), "`alice`");
+/// let prefix = "u".repeat(151);
+/// assert_eq!(quoted_excerpt(&prefix, 200), format!("`{}…` (200 characters)", &prefix[..100]));
+/// ```
+pub fn quoted_excerpt(text: &str, total_chars: usize) -> String {
+    shown(text, total_chars, "`")
+}
+
+fn shown(text: &str, total_chars: usize, quote: &str) -> String {
+    const SHOWN: usize = 100;
+    let end = text.char_indices().nth(SHOWN).map(|(end, _)| end);
+    let total = total_chars.max(text.chars().count());
+    match end {
+        None if total <= SHOWN => format!("{quote}{}{quote}", printable(text)),
+        _ => format!(
+            "{quote}{}…{quote} ({total} characters)",
+            printable(&text[..end.unwrap_or(text.len())])
+        ),
+    }
+}
+
 /// Unicode's invisible format characters (category `Cf`) that can disguise text on a
 /// terminal: bidirectional controls, zero-width characters, soft hyphen, word joiners, the
 /// byte order mark, interlinear annotations and tag characters.

@@ -60,7 +60,8 @@ enum Command {
     Migrate,
     /// Create a user. The password comes from `--password-stdin` or a prompt.
     CreateUser {
-        /// The new user's name (letters, digits and `@.+-_`, at most 150).
+        /// The new user's name (letters, digits and `@.+-_`, at most 150), stored as Django
+        /// stores it: NFKC-normalized (`ａlice` is `alice`).
         username: String,
         /// Read the password from standard input (one line).
         #[arg(long, conflicts_with = "no_password")]
@@ -132,6 +133,12 @@ enum Command {
     /// then upgraded to Argon2id), active flags and join dates; tokens keep their keys (only
     /// a digest is stored) and creation times. Rows already imported are reported and left as
     /// they are, so a rerun imports only what is new. The Django database is only read.
+    ///
+    /// Nothing is written if a row cannot be imported: a username tokenauth does not accept,
+    /// two usernames that are one once NFKC-normalized (`ａlice` and `alice`), an id of
+    /// 9223372036854775807 (use --new-ids). A password field over Django's 128 characters is
+    /// no hash: that user is imported without a password, with a warning; a key over 256
+    /// characters is skipped. Values too long to be Django's are never read whole.
     #[command(after_help = "Examples:\n  \
         tokenauth --database-url sqlite://app.db import-django --from sqlite:///srv/django/db.sqlite3 --dry-run\n  \
         tokenauth --database-url postgres://app@db/app import-django --from postgres://django@db/django\n  \

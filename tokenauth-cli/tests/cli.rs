@@ -541,14 +541,19 @@ fn sqlite_lifecycle() {
 
 #[test]
 fn postgres_lifecycle() {
+    let runtime = runtime();
+    lifecycle(&postgres_database(&runtime, "lifecycle"), &runtime);
+}
+
+/// The URL of a new, empty PostgreSQL database named after this process and `purpose`.
+fn postgres_database(runtime: &tokio::runtime::Runtime, purpose: &str) -> String {
     let admin = std::env::var("TOKENAUTH_TEST_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
             "the PostgreSQL tests need a server and TOKENAUTH_TEST_POSTGRES_URL is not set: run \
              the README's test command, `tests/run`, which starts a throwaway one"
         )
     });
-    let runtime = runtime();
-    let name = format!("tokenauth_cli_test_{}", std::process::id());
+    let name = format!("tokenauth_cli_test_{}_{purpose}", std::process::id());
     runtime.block_on(async {
         let pool = tokenauth::sqlx::PgPool::connect(&admin).await.unwrap();
         for sql in [
@@ -564,7 +569,7 @@ fn postgres_lifecycle() {
     let base = admin
         .rsplit_once('/')
         .map_or(admin.as_str(), |(base, _)| base);
-    lifecycle(&format!("{base}/{name}"), &runtime);
+    format!("{base}/{name}")
 }
 
 #[test]
@@ -779,4 +784,272 @@ fn a_key_that_cannot_be_shown_is_revoked() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A Django-shaped SQLite database (`auth_user`, `authtoken_token`) at `path`, filled by `sql`.
+fn django_source(path: &std::path::Path, sql: &[&str]) -> String {
+    runtime().block_on(async {
+        use tokenauth::sqlx::Connection as _;
+        let options = tokenauth::sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        let mut conn = tokenauth::sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        let schema = [
+            "CREATE TABLE auth_user (id INTEGER PRIMARY KEY, username TEXT, password TEXT, \
+             is_active BOOL, date_joined DATETIME)",
+            "CREATE TABLE authtoken_token (key TEXT PRIMARY KEY, created DATETIME, \
+             user_id INTEGER)",
+        ];
+        for statement in schema.iter().chain(sql) {
+            tokenauth::sqlx::query(tokenauth::sqlx::AssertSqlSafe(*statement))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    });
+    format!("sqlite://{}", path.display())
+}
+
+/// A migrated tokenauth database of each backend: a SQLite file in `dir`, and a new
+/// PostgreSQL database.
+fn targets(dir: &tempfile::TempDir, purpose: &str) -> [String; 2] {
+    let sqlite = format!("sqlite://{}", dir.path().join("target.db").display());
+    let postgres = postgres_database(&runtime(), purpose);
+    for url in [&sqlite, &postgres] {
+        tokenauth(url).arg("migrate").assert().success();
+    }
+    [sqlite, postgres]
+}
+
+/// The usernames in a tokenauth database.
+fn usernames(url: &str) -> Vec<String> {
+    runtime().block_on(async {
+        let store = Store::connect_existing(url).await.unwrap();
+        let users = store.users().await.unwrap();
+        store.close().await;
+        users.into_iter().map(|user| user.username).collect()
+    })
+}
+
+/// Standard error, checked to be one line.
+fn one_line(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert_eq!(stderr.matches('\n').count(), 1, "{stderr}");
+    stderr
+}
+
+/// Usernames as Django stores them: `create-user` normalizes (NFKC), so `ａlice` is `alice`;
+/// the import keeps a name Django holds unnormalized, and refuses two names that are one once
+/// normalized, with one line and nothing written.
+#[test]
+fn usernames_are_normalized_as_django_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let colliding = django_source(
+        &dir.path().join("colliding.db"),
+        &[
+            "INSERT INTO auth_user VALUES (101, 'ｃarol', '!', 1, '2020-01-01 00:00:00')",
+            "INSERT INTO auth_user VALUES (102, 'carol', '!', 1, '2020-01-01 00:00:00')",
+        ],
+    );
+    let kept = django_source(
+        &dir.path().join("kept.db"),
+        &["INSERT INTO auth_user VALUES (7, 'ｂob', '!', 1, '2020-01-01 00:00:00')"],
+    );
+    for url in targets(&dir, "nfkc") {
+        tokenauth(&url)
+            .args(["create-user", "ﬀ", "--no-password"])
+            .assert()
+            .success()
+            .stdout("Created user ff\n");
+        tokenauth(&url)
+            .args(["create-user", "ff", "--no-password"])
+            .assert()
+            .code(1)
+            .stderr("error: a user named `ff` already exists\n");
+        tokenauth(&url)
+            .args(["create-user", "ａｌｉｃｅ", "--no-password"])
+            .assert()
+            .success()
+            .stdout("Created user alice\n");
+        tokenauth(&url)
+            .args(["create-user", "ａlice", "--no-password"])
+            .assert()
+            .code(1)
+            .stderr("error: a user named `alice` already exists\n");
+
+        let out = tokenauth(&url)
+            .args(["import-django", "--from", &colliding])
+            .assert()
+            .code(1);
+        let stderr = one_line(out.get_output());
+        assert!(
+            stderr.starts_with("error: import conflict: users `ｃarol` and `carol` (#102)")
+                && stderr.contains("are one username once normalized")
+                && stderr.ends_with("; nothing was imported\n"),
+            "{stderr}"
+        );
+        assert_eq!(usernames(&url), ["ff", "alice"], "{url}");
+
+        tokenauth(&url)
+            .args(["import-django", "--from", &kept])
+            .assert()
+            .success()
+            .stdout(
+                "Users: 1 imported, 0 already present\nTokens: 0 imported, 0 already present\n",
+            );
+        assert_eq!(usernames(&url), ["ff", "alice", "ｂob"], "{url}");
+        tokenauth(&url)
+            .args(["create-token", "ｂob"])
+            .assert()
+            .success();
+    }
+}
+
+/// An imported id of `i64::MAX` would leave no id for the next `create-user`: refused up
+/// front, with one line that points to `--new-ids`, and nothing written.
+#[test]
+fn the_last_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = django_source(
+        &dir.path().join("django.db"),
+        &[
+            "INSERT INTO auth_user VALUES (1, 'alice', '!', 1, '2020-01-01 00:00:00')",
+            "INSERT INTO auth_user VALUES (9223372036854775807, 'mallory', '!', 1, \
+             '2020-01-01 00:00:00')",
+        ],
+    );
+    for url in targets(&dir, "last_id") {
+        let out = tokenauth(&url)
+            .args(["import-django", "--from", &source])
+            .assert()
+            .code(1);
+        let stderr = one_line(out.get_output());
+        assert!(
+            stderr.starts_with(
+                "error: import conflict: user mallory has id 9223372036854775807, the largest"
+            ) && stderr.contains("`--new-ids`"),
+            "{stderr}"
+        );
+        assert_eq!(usernames(&url), Vec::<String>::new(), "{url}");
+        tokenauth(&url)
+            .args(["create-user", "carol", "--no-password"])
+            .assert()
+            .success();
+        tokenauth(&url)
+            .args(["import-django", "--from", &source, "--new-ids"])
+            .assert()
+            .success()
+            .stdout(
+                "Users: 2 imported, 0 already present\nTokens: 0 imported, 0 already present\n",
+            );
+        tokenauth(&url)
+            .args(["create-user", "dave", "--no-password"])
+            .assert()
+            .success();
+    }
+}
+
+/// A hostile Django database cannot make the import hold it in memory nor flood the terminal:
+/// the import runs with 64 MiB of data memory over 100 MB of password fields and of keys (it
+/// needed 1.2 GB for 300 MB), a password over Django's 128 characters is reported and not
+/// imported, a key over 256 characters is skipped, and a 5 MB username is refused with one
+/// short line.
+#[test]
+fn the_import_is_bounded_on_a_hostile_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("target.db").display());
+    tokenauth(&url).arg("migrate").assert().success();
+    let rows = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)";
+    let megabyte = "printf('%.*c', 1048576, 'x')";
+    let passwords = django_source(
+        &dir.path().join("passwords.db"),
+        &[&format!(
+            "{rows} INSERT INTO auth_user SELECT i, 'user' || i, \
+             'pbkdf2_sha256$1000000$' || {megabyte}, 1, '2020-01-01 00:00:00' FROM n"
+        )],
+    );
+    let keys = django_source(
+        &dir.path().join("keys.db"),
+        &[
+            "INSERT INTO auth_user VALUES (1000, 'keyholder', '!', 1, '2020-01-01 00:00:00')",
+            "INSERT INTO authtoken_token VALUES ('9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b', \
+             '2020-01-01 00:00:00', 1000)",
+            &format!(
+                "{rows} INSERT INTO authtoken_token SELECT i || {megabyte}, \
+                 '2020-01-01 00:00:00', 1000 FROM n"
+            ),
+        ],
+    );
+    let limited = |args: &[&str]| {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg("ulimit -d 65536 && exec \"$@\"")
+            .arg("sh")
+            .arg(assert_cmd::cargo::cargo_bin("tokenauth"))
+            .args(["--database-url", &url])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            // A process out of memory may hang instead of failing.
+            .timeout(std::time::Duration::from_secs(60));
+        command
+    };
+
+    let out = limited(&["import-django", "--from", &passwords, "--no-tokens"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        stdout.starts_with(
+            "warning: the password of user user1 is longer than Django's 128 characters, so it \
+             is no Django hash: the user is imported without a password and needs a new one\n"
+        ) && stdout.ends_with(
+            "warning: … and 80 more warnings\nUsers: 100 imported, 0 already present\n\
+             Tokens: 0 imported, 0 already present\n"
+        ),
+        "{stdout}"
+    );
+    runtime().block_on(async {
+        let store = Store::connect_existing(&url).await.unwrap();
+        let with_hash: i64 = tokenauth::sqlx::query_scalar(
+            "SELECT count(*) FROM tokenauth_users WHERE password_hash IS NOT NULL",
+        )
+        .fetch_one(store.sqlite_pool().unwrap())
+        .await
+        .unwrap();
+        assert_eq!(with_hash, 0);
+        store.close().await;
+    });
+
+    limited(&["import-django", "--from", &keys])
+        .assert()
+        .success()
+        .stdout(
+            "Users: 1 imported, 0 already present\nTokens: 1 imported, 0 already present\n\
+             Skipped 100 tokens whose keys are over 256 characters (DRF's are 40): no client \
+             can send them\n",
+        );
+
+    let huge = django_source(
+        &dir.path().join("username.db"),
+        &[
+            "INSERT INTO auth_user VALUES (5000, printf('%.*c', 5242880, 'u'), '!', 1, \
+           '2020-01-01 00:00:00')",
+        ],
+    );
+    let out = limited(&["import-django", "--from", &huge])
+        .assert()
+        .code(1);
+    let stderr = one_line(out.get_output());
+    assert_eq!(
+        stderr,
+        format!(
+            "error: invalid username `{}…` (5242880 characters) of user #5000: use 1 to 150 \
+             letters, digits and `@`, `.`, `+`, `-`, `_` characters; nothing was imported\n",
+            "u".repeat(100)
+        )
+    );
+    assert_eq!(usernames(&url).len(), 101, "nothing more was written");
 }

@@ -72,6 +72,11 @@ impl std::error::Error for AuthError {}
 /// let err = Error::UsernameTaken("alice".into());
 /// assert_eq!(err.to_string(), "a user named `alice` already exists");
 /// assert!(!err.is_unavailable());
+///
+/// // A value from elsewhere (an import) is quoted up to 100 characters, with its length.
+/// let err = Error::InvalidUsername("u".repeat(5_000_000));
+/// let shown = format!("invalid username `{}…` (5000000 characters): use 1 to 150", "u".repeat(100));
+/// assert!(err.to_string().starts_with(&shown));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -90,19 +95,22 @@ pub enum Error {
     /// The operation is not available on this store's backend.
     #[error("not supported here: {0}")]
     Unsupported(&'static str),
-    /// Another user already has this username.
-    #[error("a user named `{0}` already exists")]
+    /// Another user already has this username (once normalized: see
+    /// [`Store::create_user`](crate::Store::create_user)).
+    #[error("a user named {} already exists", Excerpt::quoted(.0))]
     UsernameTaken(String),
-    /// The username is empty, too long or contains characters other than letters, digits and `@.+-_`.
+    /// The username is empty, over 150 characters (as given or once normalized) or contains
+    /// characters other than letters, digits and `@.+-_`.
     #[error(
-        "invalid username `{0}`: use 1 to 150 letters, digits and `@`, `.`, `+`, `-`, `_` characters"
+        "invalid username {}: use 1 to 150 letters, digits and `@`, `.`, `+`, `-`, `_` characters",
+        Excerpt::quoted(.0)
     )]
     InvalidUsername(String),
     /// An import row contradicts the store or another row (see [`Import`](crate::Import)).
     #[error("import conflict: {0}; nothing was imported")]
     ImportConflict(String),
     /// No user matches.
-    #[error("user {0} does not exist")]
+    #[error("user {} does not exist", Excerpt::plain(.0))]
     UserNotFound(String),
     /// No token has this id.
     #[error("token {0} does not exist")]
@@ -241,6 +249,50 @@ fn database_unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// The most characters of a value that a message quotes: a username read from another
+/// system can be megabytes long, and a message is one line.
+pub(crate) const QUOTED_CHARS: usize = 100;
+
+/// A value as a message quotes it: whole if it is at most [`QUOTED_CHARS`] characters, else
+/// its first ones, an ellipsis and its length (`` `aaaa…` (5242880 characters) ``).
+///
+/// Messages stay one line on a terminal only once the caller escapes control characters, as
+/// the `tokenauth` CLI does; this bounds their length.
+pub(crate) struct Excerpt<'a> {
+    text: &'a str,
+    quoted: bool,
+}
+
+impl<'a> Excerpt<'a> {
+    /// In backticks: `` `alice` ``.
+    pub(crate) fn quoted(text: &'a str) -> Self {
+        Excerpt { text, quoted: true }
+    }
+
+    /// As it is: `alice`.
+    pub(crate) fn plain(text: &'a str) -> Self {
+        Excerpt {
+            text,
+            quoted: false,
+        }
+    }
+}
+
+impl fmt::Display for Excerpt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quote = if self.quoted { "`" } else { "" };
+        match self.text.char_indices().nth(QUOTED_CHARS) {
+            None => write!(f, "{quote}{}{quote}", self.text),
+            Some((end, _)) => write!(
+                f,
+                "{quote}{}…{quote} ({} characters)",
+                &self.text[..end],
+                self.text.chars().count()
+            ),
+        }
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         Error::Database(err)
@@ -250,5 +302,27 @@ impl From<sqlx::Error> for Error {
 impl From<sqlx::migrate::MigrateError> for Error {
     fn from(err: sqlx::migrate::MigrateError) -> Self {
         Error::Migrate(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_bounded_on_character_boundaries() {
+        assert_eq!(Excerpt::quoted("alice").to_string(), "`alice`");
+        assert_eq!(Excerpt::plain("alice").to_string(), "alice");
+        let exact = "é".repeat(QUOTED_CHARS);
+        assert_eq!(Excerpt::plain(&exact).to_string(), exact);
+        let long = "é".repeat(QUOTED_CHARS + 1);
+        assert_eq!(
+            Excerpt::quoted(&long).to_string(),
+            format!("`{exact}…` (101 characters)")
+        );
+        let huge = "用".repeat(1 << 20);
+        let shown = Excerpt::plain(&huge).to_string();
+        assert!(shown.ends_with("… (1048576 characters)"), "{shown}");
+        assert_eq!(shown.chars().filter(|c| *c == '用').count(), QUOTED_CHARS);
     }
 }

@@ -75,6 +75,7 @@ pub use models::{MAX_TOKEN_NAME_LEN, NewToken, Token, User};
 pub use openapi::swagger_ui;
 #[cfg(feature = "openapi")]
 pub use openapi::{ApiAuth, ApiMaybeAuth, Secured, spec_endpoint, spec_with_scopes};
+pub use password::MAX_PASSWORD_HASH_LEN;
 pub use policy::{MAX_LIFETIME, Policy};
 pub use rejection::{
     MISSING_ATTRIBUTE_DETAIL, MISSING_STORE_DETAIL, OVERLOADED_DETAIL, Rejection,

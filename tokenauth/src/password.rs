@@ -28,6 +28,15 @@ mod django;
 
 pub(crate) use django::{hasher_name, pbkdf2_iterations};
 
+/// The longest password hash an import takes as a hash: Django's `password` field holds 128
+/// characters, so a longer value is no Django hash (see
+/// [`ImportWarning::OversizedPassword`](crate::ImportWarning::OversizedPassword)).
+///
+/// ```
+/// assert_eq!(tokenauth::MAX_PASSWORD_HASH_LEN, 128);
+/// ```
+pub const MAX_PASSWORD_HASH_LEN: usize = 128;
+
 /// Whether a stored hash is one tokenauth can verify (an Argon2 PHC string within the limits,
 /// or one of Django's supported formats), so that some password can match it.
 pub(crate) fn can_verify(stored: Option<&str>) -> bool {

@@ -5,10 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use unicode_normalization::UnicodeNormalization as _;
 
 use super::users::validate_username;
 use super::{Pool, Store};
-use crate::{Error, Key, KeyDigest};
+use crate::error::Excerpt;
+use crate::{Error, Key, KeyDigest, MAX_PASSWORD_HASH_LEN};
 
 /// Rows per `INSERT`: 1,000 users are 5,000 parameters, within both backends' limits.
 const BATCH: usize = 1000;
@@ -17,7 +19,14 @@ const BATCH: usize = 1000;
 ///
 /// `password_hash` is stored unchanged: a Django hash (`pbkdf2_sha256$…`, `argon2$…`,
 /// `bcrypt_sha256$…`, `scrypt$…`, `pbkdf2_sha1$…`) verifies on login and is replaced by the
-/// policy's Argon2id when it does; an unusable password (`!…`) or `None` never matches.
+/// policy's Argon2id when it does; an unusable password (`!…`) or `None` never matches. A
+/// value over [`MAX_PASSWORD_HASH_LEN`] characters is no Django hash: the user is imported
+/// without a password, with a warning.
+///
+/// `username` is stored as it is, even if it is not in the NFKC form that
+/// [`Store::create_user`] and Django's `create_user` give new names (Django may hold such rows:
+/// made before Django normalized, or by SQL): the user logs in with it as before. Two users
+/// whose names are one name once normalized are refused (see [`Import`]).
 ///
 /// ```
 /// let user = tokenauth::ImportUser {
@@ -114,6 +123,13 @@ pub enum ImportWarning {
         /// The hash's algorithm, as the hash names it.
         hasher: String,
     },
+    /// The user's password field is longer than [`MAX_PASSWORD_HASH_LEN`] (Django's field),
+    /// so it is no Django hash: the user is imported without a password (no password login,
+    /// as Django's unusable password), and needs a new password.
+    OversizedPassword {
+        /// The user.
+        username: String,
+    },
 }
 
 impl fmt::Display for ImportWarning {
@@ -121,19 +137,30 @@ impl fmt::Display for ImportWarning {
         match self {
             ImportWarning::NonStandardKey { username, length } => write!(
                 f,
-                "the token of user {username} is {length} characters, not DRF's 40 hexadecimal \
-                 digits; it is imported and works, but consider replacing it"
+                "the token of user {} is {length} characters, not DRF's 40 hexadecimal \
+                 digits; it is imported and works, but consider replacing it",
+                Excerpt::plain(username)
             ),
             ImportWarning::Changed { username, fields } => write!(
                 f,
-                "user {username} was imported before and its {} changed since; tokenauth's \
+                "user {} was imported before and its {} changed since; tokenauth's \
                  copy is left as it is",
+                Excerpt::plain(username),
                 fields.join(" and ")
             ),
             ImportWarning::UnverifiablePassword { username, hasher } => write!(
                 f,
-                "the password of user {username} uses `{hasher}`, which tokenauth cannot verify; \
-                 the user needs a new password"
+                "the password of user {} uses `{}`, which tokenauth cannot verify; \
+                 the user needs a new password",
+                Excerpt::plain(username),
+                Excerpt::plain(hasher)
+            ),
+            ImportWarning::OversizedPassword { username } => write!(
+                f,
+                "the password of user {} is longer than Django's {MAX_PASSWORD_HASH_LEN} \
+                 characters, so it is no Django hash: the user is imported without a password \
+                 and needs a new one",
+                Excerpt::plain(username)
             ),
         }
     }
@@ -180,7 +207,10 @@ macro_rules! with_tx {
 /// A rerun is idempotent: rows already present are counted, never overwritten. A row that
 /// conflicts with a different one (an id held by another username, a username held by
 /// another id, a key held by another user) fails the import with
-/// [`Error::ImportConflict`], and nothing is written.
+/// [`Error::ImportConflict`], and nothing is written. So does a new user whose username is
+/// another's once normalized as Django's `create_user` normalizes new names (NFKC: `ａlice`
+/// and `alice`), in the import or in the store, and a user whose id is `i64::MAX`, after which
+/// the database could number no new user.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -224,6 +254,10 @@ pub struct Import {
     report: ImportReport,
     /// Whether users were inserted with their own ids (PostgreSQL's identity must move past).
     kept_ids: bool,
+    /// The store's and this import's usernames that are not in NFKC form, by their NFKC form,
+    /// with their ids: read at the first [`Import::users`]. Few: new names are stored
+    /// normalized.
+    unnormalized: Option<HashMap<String, (String, i64)>>,
 }
 
 impl fmt::Debug for Import {
@@ -263,6 +297,7 @@ impl Store {
             tx,
             report: ImportReport::default(),
             kept_ids: false,
+            unnormalized: None,
         })
     }
 
@@ -345,6 +380,13 @@ fn placeholders(rows: usize, columns: usize, first: usize) -> String {
     sql
 }
 
+/// The hash an import stores for `user`: none for a value too long to be a Django hash.
+fn password_hash(user: &ImportUser) -> Option<&str> {
+    user.password_hash
+        .as_deref()
+        .filter(|hash| hash.chars().nth(MAX_PASSWORD_HASH_LEN).is_none())
+}
+
 /// `$first, …` for `count` values.
 fn list(count: usize, first: usize) -> String {
     (first..first + count)
@@ -366,10 +408,40 @@ impl Import {
     /// [`Error::InvalidUsername`], [`Error::ImportConflict`] or a database error. The import
     /// should then be dropped: nothing is written.
     pub async fn users(&mut self, users: &[ImportUser]) -> Result<(), Error> {
+        if self.unnormalized.is_none() {
+            self.unnormalized = Some(self.unnormalized_usernames().await?);
+        }
         for batch in users.chunks(BATCH) {
             self.user_batch(batch).await?;
         }
         Ok(())
+    }
+
+    /// The store's usernames that are not in NFKC form, by their NFKC form: only those with
+    /// non-ASCII characters can be (ASCII text is its own NFKC form), read in pages by id.
+    async fn unnormalized_usernames(&mut self) -> Result<HashMap<String, (String, i64)>, Error> {
+        let sql = "SELECT id, username FROM tokenauth_users \
+                   WHERE id > $1 AND length(username) <> octet_length(username) \
+                   ORDER BY id LIMIT $2";
+        let mut found = HashMap::new();
+        let mut after = i64::MIN;
+        loop {
+            let page: Vec<(i64, String)> = with_tx!(&mut self.tx, tx => sqlx::query_as(sql)
+                .bind(after)
+                .bind(BATCH as i64)
+                .fetch_all(&mut **tx)
+                .await?);
+            let Some(&(last, _)) = page.last() else {
+                return Ok(found);
+            };
+            after = last;
+            for (id, name) in page {
+                let normalized: String = name.nfkc().collect();
+                if normalized != name {
+                    found.entry(normalized).or_insert((name, id));
+                }
+            }
+        }
     }
 
     async fn user_batch(&mut self, batch: &[ImportUser]) -> Result<(), Error> {
@@ -379,11 +451,30 @@ impl Import {
             if !names.insert(user.username.as_str()) || user.id.is_some_and(|id| !ids.insert(id)) {
                 return Err(Error::ImportConflict(format!(
                     "the username or the id of user {} appears twice",
-                    user.username
+                    Excerpt::plain(&user.username)
+                )));
+            }
+            if user.id == Some(i64::MAX) {
+                // The database numbers new users after the highest id: none would be left.
+                return Err(Error::ImportConflict(format!(
+                    "user {} has id {}, the largest a database id can be, after which no new \
+                     user could be created; import the users with new ids (`id: None`; the \
+                     CLI's `--new-ids`)",
+                    Excerpt::plain(&user.username),
+                    i64::MAX
                 )));
             }
         }
-        // What the store has of these ids and usernames.
+        // Each name as Django's `create_user` would store it (NFKC), where that differs.
+        let normalized: Vec<Option<String>> = batch
+            .iter()
+            .map(|user| {
+                let normalized: String = user.username.nfkc().collect();
+                (normalized != user.username).then_some(normalized)
+            })
+            .collect();
+        let other_forms: Vec<&str> = normalized.iter().flatten().map(String::as_str).collect();
+        // What the store has of these ids and usernames, and of their normalized forms.
         let ids: Vec<i64> = batch.iter().filter_map(|user| user.id).collect();
         let sql = format!(
             "SELECT id, username, is_active, password_hash FROM tokenauth_users \
@@ -393,7 +484,7 @@ impl Import {
             } else {
                 list(ids.len(), 1)
             },
-            list(batch.len(), ids.len() + 1),
+            list(batch.len() + other_forms.len(), ids.len() + 1),
         );
         let existing: Vec<(i64, String, bool, Option<String>)> = with_tx!(&mut self.tx, tx => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
@@ -402,6 +493,9 @@ impl Import {
             }
             for user in batch {
                 query = query.bind(user.username.as_str());
+            }
+            for form in &other_forms {
+                query = query.bind(*form);
             }
             query.fetch_all(&mut **tx).await?
         });
@@ -414,7 +508,7 @@ impl Import {
             .map(|(id, name, active, hash)| (name.as_str(), (*id, *active, hash.as_deref())))
             .collect();
         let mut new = Vec::with_capacity(batch.len());
-        for user in batch {
+        for (user, normalized) in batch.iter().zip(&normalized) {
             let row = by_name.get(user.username.as_str()).copied();
             let held = row.map(|(id, ..)| id);
             let present = match (user.id, held) {
@@ -422,14 +516,15 @@ impl Import {
                 (Some(id), Some(held)) => {
                     return Err(Error::ImportConflict(format!(
                         "user {} has id {id}, but the store has the username as #{held}",
-                        user.username
+                        Excerpt::plain(&user.username)
                     )));
                 }
                 (Some(id), None) => match by_id.get(&id) {
                     Some(other) => {
                         return Err(Error::ImportConflict(format!(
-                            "user {} has id {id}, but the store has #{id} as {other}",
-                            user.username
+                            "user {} has id {id}, but the store has #{id} as {}",
+                            Excerpt::plain(&user.username),
+                            Excerpt::plain(other)
                         )));
                     }
                     None => false,
@@ -446,7 +541,7 @@ impl Import {
                     if active != user.is_active {
                         changed.push("is_active");
                     }
-                    if !upgraded && hash != user.password_hash.as_deref() {
+                    if !upgraded && hash != password_hash(user) {
                         changed.push("password");
                     }
                     if !changed.is_empty() {
@@ -457,12 +552,19 @@ impl Import {
                     }
                 }
             } else {
-                new.push(user);
+                new.push((user, normalized.as_deref().unwrap_or(&user.username)));
             }
         }
-        for user in &new {
+        self.check_normalized_names(&new, &by_name)?;
+        for (user, _) in &new {
             let hasher = crate::password::hasher_name(user.password_hash.as_deref());
-            if !crate::password::can_verify(user.password_hash.as_deref()) && hasher != "unusable" {
+            if password_hash(user).is_none() && hasher != "unusable" {
+                self.report.warnings.push(ImportWarning::OversizedPassword {
+                    username: user.username.clone(),
+                });
+            } else if !crate::password::can_verify(user.password_hash.as_deref())
+                && hasher != "unusable"
+            {
                 self.report
                     .warnings
                     .push(ImportWarning::UnverifiablePassword {
@@ -471,8 +573,10 @@ impl Import {
                     });
             }
         }
-        let (with_ids, without_ids): (Vec<&ImportUser>, Vec<&ImportUser>) =
-            new.into_iter().partition(|user| user.id.is_some());
+        let (with_ids, without_ids): (Vec<&ImportUser>, Vec<&ImportUser>) = new
+            .iter()
+            .map(|(user, _)| *user)
+            .partition(|user| user.id.is_some());
         for (rows, keep) in [(with_ids, true), (without_ids, false)] {
             if rows.is_empty() {
                 continue;
@@ -481,25 +585,71 @@ impl Import {
             let columns = if keep { 5 } else { 4 };
             let sql = format!(
                 "INSERT INTO tokenauth_users ({}username, password_hash, is_active, date_joined) \
-                 VALUES {}",
+                 VALUES {} RETURNING id, username",
                 if keep { "id, " } else { "" },
                 placeholders(rows.len(), columns, 1)
             );
-            let inserted = with_tx!(&mut self.tx, tx => {
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let inserted: Vec<(i64, String)> = with_tx!(&mut self.tx, tx => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
                 for user in &rows {
                     if let Some(id) = user.id {
                         query = query.bind(id);
                     }
                     query = query
                         .bind(user.username.as_str())
-                        .bind(user.password_hash.as_deref())
+                        .bind(password_hash(user))
                         .bind(user.is_active)
                         .bind(user.date_joined);
                 }
-                query.execute(&mut **tx).await?.rows_affected()
+                query.fetch_all(&mut **tx).await?
             });
-            self.report.users_imported += inserted;
+            self.report.users_imported += inserted.len() as u64;
+            // Later batches must not bring another form of these names.
+            let unnormalized = self.unnormalized.get_or_insert_default();
+            for (id, name) in inserted {
+                let normalized: String = name.nfkc().collect();
+                if normalized != name {
+                    unnormalized.entry(normalized).or_insert((name, id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a new user whose name, once normalized (NFKC, as Django's `create_user` stores
+    /// names), is another user's: in the store, earlier in this import, or in this batch.
+    fn check_normalized_names(
+        &self,
+        new: &[(&ImportUser, &str)],
+        by_name: &HashMap<&str, (i64, bool, Option<&str>)>,
+    ) -> Result<(), Error> {
+        let same = |user: &ImportUser, normalized: &str, other: &str, id: Option<i64>| {
+            Error::ImportConflict(format!(
+                "users {} and {}{} are one username once normalized as Django's `create_user` \
+                 stores usernames (NFKC: {}); rename one of them at the source",
+                Excerpt::quoted(&user.username),
+                Excerpt::quoted(other),
+                id.map(|id| format!(" (#{id})")).unwrap_or_default(),
+                Excerpt::quoted(normalized),
+            ))
+        };
+        let mut in_batch: HashMap<&str, &ImportUser> = HashMap::new();
+        for &(user, normalized) in new {
+            if normalized != user.username
+                && let Some(&(id, ..)) = by_name.get(normalized)
+            {
+                return Err(same(user, normalized, normalized, Some(id)));
+            }
+            if let Some((other, id)) = self
+                .unnormalized
+                .as_ref()
+                .and_then(|known| known.get(normalized))
+            {
+                return Err(same(user, normalized, other, Some(*id)));
+            }
+            if let Some(other) = in_batch.insert(normalized, user) {
+                return Err(same(other, normalized, &user.username, user.id));
+            }
         }
         Ok(())
     }
@@ -566,7 +716,7 @@ impl Import {
             if !seen.insert(digest.as_str()) {
                 return Err(Error::ImportConflict(format!(
                     "a key of user {} appears twice",
-                    token.username
+                    Excerpt::plain(&token.username)
                 )));
             }
             match existing.get(digest.as_str()) {
@@ -574,7 +724,7 @@ impl Import {
                 Some(_) => {
                     return Err(Error::ImportConflict(format!(
                         "a key of user {} is already another user's",
-                        token.username
+                        Excerpt::plain(&token.username)
                     )));
                 }
                 None => new.push((token, user_id, digest)),
@@ -621,6 +771,7 @@ impl Import {
             tx,
             report,
             kept_ids,
+            ..
         } = self;
         match tx {
             #[cfg(feature = "sqlite")]

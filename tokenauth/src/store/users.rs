@@ -1,6 +1,7 @@
 //! Users and passwords in the `tokenauth_users` table.
 
 use chrono::Utc;
+use unicode_normalization::UnicodeNormalization as _;
 
 use super::tokens::Issued;
 use super::{Store, unique_violation, with_pool};
@@ -32,10 +33,25 @@ enum Assign {
     Active(bool),
 }
 
+/// The username [`Store::create_user`] stores for `username`: Django's
+/// `AbstractBaseUser.normalize_username` (Unicode NFKC, which `UserManager.create_user`
+/// applies), checked by Django's `UnicodeUsernameValidator` and `max_length` on the normalized
+/// form. As Django's `UsernameField`, a name already over 150 characters is refused without
+/// being normalized (NFKC can lengthen a name, e.g. `ﬀ` → `ff`; refusing first also bounds
+/// the work).
+pub(super) fn normalize_username(username: &str) -> Result<String, Error> {
+    if username.chars().nth(MAX_USERNAME_LEN).is_some() {
+        return Err(Error::InvalidUsername(username.to_owned()));
+    }
+    let normalized: String = username.nfkc().collect();
+    validate_username(&normalized).map_err(|_| Error::InvalidUsername(username.to_owned()))?;
+    Ok(normalized)
+}
+
 /// Django's `UnicodeUsernameValidator`: letters, digits and `@ . + - _`, 1 to 150 characters.
 pub(super) fn validate_username(username: &str) -> Result<(), Error> {
     let valid = !username.is_empty()
-        && username.chars().count() <= MAX_USERNAME_LEN
+        && username.chars().nth(MAX_USERNAME_LEN).is_none()
         && username
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'));
@@ -49,6 +65,14 @@ pub(super) fn validate_username(username: &str) -> Result<(), Error> {
 impl Store {
     /// Creates an active user. `password: None` creates a user who cannot log in with a
     /// password (Django's unusable password) but can still be given tokens.
+    ///
+    /// The username is stored as Django's `UserManager.create_user` stores it: normalized to
+    /// Unicode NFKC (`AbstractBaseUser.normalize_username`), so `ａlice` (fullwidth `ａ`) is
+    /// stored as `alice`, and is a duplicate of an `alice` already there; the returned
+    /// [`User`] has the stored name. The 150-character limit and the allowed characters apply
+    /// to the normalized name, as in Django. Logins ([`Store::login`],
+    /// [`Store::check_password`]) match the username as sent, as Django's `authenticate()` and
+    /// DRF's `obtain_auth_token` do: `ａlice` does not log in as `alice`.
     ///
     /// # Errors
     /// [`Error::InvalidUsername`], [`Error::UsernameTaken`], or a database error.
@@ -64,6 +88,12 @@ impl Store {
     ///     store.create_user("alice", None).await,
     ///     Err(tokenauth::Error::UsernameTaken(_))
     /// ));
+    /// // NFKC: fullwidth letters and ligatures are their plain forms.
+    /// assert!(matches!(
+    ///     store.create_user("ａlice", None).await,
+    ///     Err(tokenauth::Error::UsernameTaken(name)) if name == "alice"
+    /// ));
+    /// assert_eq!(store.create_user("oﬀice", None).await?.username, "office");
     /// # Ok(()) }
     /// ```
     pub async fn create_user(&self, username: &str, password: Option<&str>) -> Result<User, Error> {
@@ -87,7 +117,7 @@ impl Store {
         password: Option<&str>,
         active: bool,
     ) -> Result<User, Error> {
-        validate_username(username)?;
+        let username = normalize_username(username)?;
         let hash = match password {
             Some(password) => Some(self.hasher().hash(password).await?),
             None => None,
@@ -98,17 +128,13 @@ impl Store {
             user_columns!()
         );
         with_pool!(self, pool => sqlx::query_as::<_, User>(sql)
-            .bind(username)
+            .bind(username.as_str())
             .bind(hash)
             .bind(active)
             .bind(Utc::now())
             .fetch_one(pool)
             .await)
-        .map_err(|err| {
-            unique_violation(err, "username", || {
-                Error::UsernameTaken(username.to_owned())
-            })
-        })
+        .map_err(|err| unique_violation(err, "username", || Error::UsernameTaken(username.clone())))
     }
 
     /// The user with this id, if any.
@@ -134,7 +160,8 @@ impl Store {
             .await)?)
     }
 
-    /// The user with this username (exact, case-sensitive match, as Django), if any.
+    /// The user with this username (exact, case-sensitive match, as Django's
+    /// `get_by_natural_key`: not normalized), if any.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -219,6 +246,9 @@ impl Store {
     /// Django's `authenticate(username=…, password=…)`: the user if the password matches and
     /// the user is active, `None` otherwise. An unknown username costs the same Argon2
     /// verification as a wrong password, so response times do not reveal which usernames exist.
+    /// The username is matched exactly as sent, not normalized, as Django's `ModelBackend`
+    /// does (only Django's HTML login form normalizes it first; DRF's `obtain_auth_token` does
+    /// not).
     ///
     /// The stored hash may be tokenauth's Argon2id or one imported from Django
     /// (`pbkdf2_sha256`, `pbkdf2_sha1`, `argon2`, `bcrypt_sha256`, `scrypt`; see
@@ -506,5 +536,31 @@ mod tests {
         ] {
             assert!(validate_username(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Django's `normalize_username`, checked against what Python's
+    /// `unicodedata.normalize("NFKC", …)` gives, with the limits on the normalized form.
+    #[test]
+    fn usernames_are_normalized_as_django_does() {
+        for (given, stored) in [
+            ("alice", "alice"),
+            ("ａｌｉｃｅ", "alice"),
+            ("ﬀ", "ff"),
+            ("Ａdmin①", "Admin1"),
+            ("e\u{301}", "é"),
+            ("Zoë", "Zoë"),
+        ] {
+            assert_eq!(normalize_username(given).unwrap(), stored, "{given}");
+        }
+        // 75 ligatures are 150 characters once normalized; 76 are 152.
+        assert!(normalize_username(&"ﬀ".repeat(75)).is_ok());
+        assert!(matches!(
+            normalize_username(&"ﬀ".repeat(76)),
+            Err(Error::InvalidUsername(name)) if name == "ﬀ".repeat(76)
+        ));
+        // Over 150 as given: refused before normalizing, although NFC would shorten it.
+        assert!(normalize_username(&"e\u{301}".repeat(76)).is_err());
+        // `½` is `1⁄2`, and `⁄` is not a username character.
+        assert!(normalize_username("½").is_err());
     }
 }
