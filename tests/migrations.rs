@@ -115,7 +115,10 @@ async fn postgres_migrations_coexist() {
         .fetch_all(pool)
         .await
         .unwrap();
-    assert_eq!(ours, ["initial", "login security", "change feed", "feed log"]);
+    assert_eq!(
+        ours,
+        ["initial", "login security", "change feed", "feed log"]
+    );
     assert_eq!(theirs, ["app notes"]);
 }
 

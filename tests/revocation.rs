@@ -46,21 +46,6 @@ async fn two_instances(backend: Backend) -> (Store, Store, String, Option<tempfi
     (a, b, url, dir)
 }
 
-/// A binary that `cargo test --workspace` builds beside the test binaries (`tokenauth`, or
-/// `examples/quickstart`).
-pub fn built_binary(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p tokenauth-cli --example quickstart` (`cargo test \
-         --workspace`, as tests/run runs it, builds both)",
-        path.display()
-    );
-    path
-}
-
 /// Clients authenticating `key` on `store` as fast as they can until stopped; each returns
 /// the start times of its accepted requests.
 fn load(
@@ -147,7 +132,7 @@ async fn revoke(path: Path, a: &Store, url: &str, user: &tokenauth::User, token_
     let cli = |args: Vec<String>| {
         let url = url.to_owned();
         async move {
-            let out = tokio::process::Command::new(built_binary("tokenauth"))
+            let out = tokio::process::Command::new(common::built_binary("tokenauth"))
                 .arg("--database-url")
                 .arg(&url)
                 .args(&args)
@@ -333,7 +318,7 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
         .await
         .unwrap();
     accepted_at_once(on_a.expose_secret().to_owned(), "made on A").await;
-    let out = tokio::process::Command::new(built_binary("tokenauth"))
+    let out = tokio::process::Command::new(common::built_binary("tokenauth"))
         .args(["--database-url", &url, "create-token", "alice"])
         .output()
         .await
@@ -491,41 +476,6 @@ async fn postgres_only_watched_tables_are_cached_and_the_feed_takes_no_pooled_co
     );
 }
 
-/// A quickstart server process on `url`, listening on a free port; killed when dropped.
-struct Server {
-    child: tokio::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Server {
-    async fn start(url: &str) -> Server {
-        use tokio::io::AsyncBufReadExt as _;
-
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut child = tokio::process::Command::new(built_binary("examples/quickstart"))
-            .env("DATABASE_URL", url)
-            .env("TOKENAUTH_BIND", addr.to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.starts_with("Listening") {
-                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                return Server { child, addr };
-            }
-        }
-        panic!("the quickstart exited: {:?}", child.wait().await);
-    }
-}
-
 /// Two quickstart server processes on one PostgreSQL database: a logout through A's HTTP API
 /// and a deactivation with SQL, while clients keep B busy with the key over HTTP. No request
 /// B starts once the bound has passed is accepted.
@@ -534,7 +484,10 @@ async fn postgres_two_server_processes() {
     let url = common::fresh_postgres_database().await;
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let (a, b) = (Server::start(&url).await, Server::start(&url).await);
+    let (a, b) = (
+        common::Instance::start(&url).await,
+        common::Instance::start(&url).await,
+    );
     let mut report = Vec::new();
     for round in 0..6 {
         let user = store
@@ -611,7 +564,7 @@ async fn postgres_two_server_processes() {
             refused_after.as_secs_f64() * 1000.0
         ));
     }
-    drop((a.child, b.child));
+    drop((a, b));
     eprintln!(
         "two server processes: first refusal on B after: {}",
         report.join(", ")

@@ -4,7 +4,8 @@
 //! cargo run --example quickstart
 //! ```
 //!
-//! - `TOKENAUTH_BIND`: address to listen on (default `127.0.0.1:3000`);
+//! - `TOKENAUTH_BIND`: address to listen on (default `127.0.0.1:3000`; port 0 picks a free
+//!   one, which the `Listening on …` line names);
 //! - `DATABASE_URL`: `sqlite://…` (default `sqlite://tokenauth-quickstart.db`, created and
 //!   migrated on start) or `postgres://…`;
 //! - `TOKENAUTH_TRUSTED_PROXIES`: comma-separated addresses of reverse proxies whose
@@ -22,7 +23,7 @@
 
 mod api;
 
-use poem::listener::TcpListener;
+use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use poem::middleware::Tracing;
 use poem::{EndpointExt, Server};
 use tokenauth::{NewToken, Store};
@@ -101,10 +102,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let app = api::app_with(store.clone(), auth).with(Tracing);
 
-    println!("Listening on http://{bind} — Swagger UI: http://{bind}/docs");
+    // Bound before saying so (port 0 picks a free one, and the line names it).
+    let acceptor = TcpListener::bind(bind).into_acceptor().await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .ok_or("the listener has no TCP address")?;
+    println!("Listening on http://{addr} — Swagger UI: http://{addr}/docs");
     // On Ctrl-C or SIGTERM: finish the requests in flight, then write the pending records of
     // token use.
-    Server::new(TcpListener::bind(bind))
+    Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown(), Some(std::time::Duration::from_secs(5)))
         .await?;
     store.close().await;

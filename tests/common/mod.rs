@@ -655,3 +655,88 @@ impl Drop for PgCluster {
             .output();
     }
 }
+
+/// A binary that `cargo test --workspace` builds beside the test binaries (`tokenauth`, or
+/// `examples/quickstart`).
+pub fn built_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p tokenauth-cli && cargo build --example quickstart` \
+         (`cargo test --workspace`, as tests/run runs it, builds both)",
+        path.display()
+    );
+    path
+}
+
+/// Runs the `tokenauth` CLI on `url` with `args`; panics unless it succeeds. Returns what it
+/// printed on standard output.
+pub async fn cli(url: &str, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(built_binary("tokenauth"))
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "tokenauth {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A quickstart server process (an application instance) on `url`, listening on a free
+/// port; killed when dropped.
+pub struct Instance {
+    pub child: tokio::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Instance {
+    /// Starts one with the quickstart's defaults.
+    pub async fn start(url: &str) -> Instance {
+        Instance::start_with(url, &[]).await
+    }
+
+    /// Starts one with these environment variables too (`TOKENAUTH_ARGON2`, …).
+    pub async fn start_with(url: &str, env: &[(&str, &str)]) -> Instance {
+        use tokio::io::AsyncBufReadExt as _;
+
+        // Port 0: the quickstart binds a free port and names it (a port picked here could be
+        // taken by an outgoing connection before the quickstart binds it).
+        let mut child = tokio::process::Command::new(built_binary("examples/quickstart"))
+            .env("DATABASE_URL", url)
+            .env("TOKENAUTH_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("Listening on http://") {
+                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return Instance { child, addr };
+            }
+        }
+        panic!("the quickstart exited: {:?}", child.wait().await);
+    }
+
+    /// Sends the process a signal (`STOP`, `CONT`, …), as an operator or the kernel would.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("the instance is running");
+        send_signal(pid, signal);
+    }
+}
+
+/// Sends process `pid` a signal with `kill` (e.g. `STOP` to freeze a PostgreSQL backend).
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
