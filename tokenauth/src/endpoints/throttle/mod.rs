@@ -397,7 +397,7 @@ impl Throttle {
         if subjects.is_empty() {
             return Ok(Admission::Granted(self.reservation(None))); // both limits are off
         }
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         let mut waiting = None;
         loop {
             // Registered before looking, so that a verdict reached meanwhile is not missed.
@@ -603,6 +603,100 @@ mod tests {
             Subject::username(MEMORY_KEY, "192.0.2.1"),
             client("192.0.2.1")
         );
+    }
+
+    /// A login of `username` through `throttle`, as the login view reserves it.
+    async fn admit(throttle: &Throttle, store: &Store, username: &str) -> Admission {
+        let client = Some("192.0.2.1".parse().unwrap());
+        throttle.reserve(store, username, client).await.unwrap()
+    }
+
+    fn granted(admission: Admission) -> Reservation {
+        match admission {
+            Admission::Granted(reservation) => reservation,
+            Admission::Denied(wait) => panic!("denied for {wait:?}"),
+            Admission::Busy(wait) => panic!("busy for {wait:?}"),
+        }
+    }
+
+    /// A login that waits for alice's pending attempt, started now.
+    fn waiter(
+        throttle: &Arc<Throttle>,
+        store: &Store,
+    ) -> tokio::task::JoinHandle<(Admission, Duration)> {
+        let (throttle, store) = (Arc::clone(throttle), store.clone());
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            (admit(&throttle, &store, "alice").await, started.elapsed())
+        })
+    }
+
+    /// Pending attempts make other logins wait for their verdict, not fail: a success lets the
+    /// waiter in at once, a failure refuses it (`429`), and a verdict that never comes is
+    /// `503` at the bound. An attempt whose request is cancelled counts as a failure. On
+    /// SQLite's in-memory throttle, with tokio's clock paused (it advances only while every
+    /// task waits).
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn pending_attempts_make_logins_wait_for_their_verdict() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        tokio::time::pause();
+        let window = Duration::from_secs(60);
+        let throttle = Arc::new(Throttle::new(
+            Limit::new(1, window),
+            Limit::new(100, window),
+            100,
+        ));
+        let let_in = |admission: &Admission| matches!(admission, Admission::Granted(_));
+
+        // A success: the waiter proceeds at once.
+        let first = granted(admit(&throttle, &store, "alice").await);
+        let second = waiter(&throttle, &store);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!second.is_finished(), "the second login waits");
+        first.succeeded().await;
+        let (admission, waited) = second.await.unwrap();
+        assert!(let_in(&admission), "let in after the success");
+        assert!(waited < WAIT_BOUND, "{waited:?}");
+
+        // A failure: the waiter is refused for the failure's window.
+        let Admission::Granted(second) = admission else {
+            unreachable!()
+        };
+        let third = waiter(&throttle, &store);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        second.failed().await;
+        match third.await.unwrap() {
+            (Admission::Denied(wait), _) => assert!(wait <= window && wait > window / 2),
+            (other, _) => panic!("not refused: granted {}", let_in(&other)),
+        }
+
+        // No verdict within the bound: busy, not throttled.
+        let bob = granted(admit(&throttle, &store, "bob").await);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (t, s) = (Arc::clone(&throttle), store.clone());
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let admission = admit(&t, &s, "bob").await;
+            let _ = tx.send((admission, started.elapsed()));
+        });
+        match rx.await.unwrap() {
+            (Admission::Busy(retry), waited) => {
+                assert_eq!(retry, BUSY_RETRY);
+                assert!(
+                    waited >= WAIT_BOUND && waited < WAIT_BOUND * 2,
+                    "{waited:?}"
+                );
+            }
+            (other, _) => panic!("not busy: granted {}", let_in(&other)),
+        }
+
+        // Cancelled before its verdict: a failure.
+        drop(bob);
+        assert!(matches!(
+            admit(&throttle, &store, "bob").await,
+            Admission::Denied(_)
+        ));
     }
 
     fn from(peer: &str, forwarded: &[&str], trusted: &[&str]) -> Option<IpAddr> {
