@@ -115,7 +115,15 @@ async fn postgres_migrations_coexist() {
         .fetch_all(pool)
         .await
         .unwrap();
-    assert_eq!(ours, ["initial", "login security", "change feed"]);
+    assert_eq!(
+        ours,
+        [
+            "initial",
+            "login security",
+            "change feed",
+            "login throttle failures"
+        ]
+    );
     assert_eq!(theirs, ["app notes"]);
 }
 
