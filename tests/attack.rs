@@ -23,6 +23,7 @@ common::on_both_backends!(
     concurrent_guesses_for_one_user_verify_at_most_the_limit,
     concurrent_usernames_from_one_client_verify_at_most_the_limit,
     a_nul_byte_in_the_username_is_a_throttled_failed_login,
+    simultaneous_right_logins_from_one_address_are_never_throttled,
     far_future_expiries_are_kept_by_pruning,
     the_maximum_lifetime_holds_for_older_tokens,
 );
@@ -284,6 +285,272 @@ async fn postgres_two_instances_share_the_throttle() {
         verified + responses.iter().filter(|r| r.status == 429).count(),
         40
     );
+}
+
+/// A quickstart server process — the example as `cargo run --example quickstart` serves it,
+/// with the default login limits (5 failures per username, 20 per client, per 15 minutes) and
+/// no trusted proxy, so every login from a test is one client, 127.0.0.1 — on `url`, with the
+/// extra environment `env`; killed when dropped.
+struct Quickstart {
+    _child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Quickstart {
+    async fn start(url: &str, env: &[(&str, &str)]) -> Quickstart {
+        use tokio::io::AsyncBufReadExt as _;
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = tokio::process::Command::new(built_binary("examples/quickstart"))
+            .env("DATABASE_URL", url)
+            .env("TOKENAUTH_BIND", addr.to_string())
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the quickstart");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("Listening") {
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                // It prints the line just before it binds the port.
+                let started = std::time::Instant::now();
+                while tokio::net::TcpStream::connect(addr).await.is_err() {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(10),
+                        "never listened"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                return Quickstart {
+                    _child: child,
+                    addr,
+                };
+            }
+        }
+        panic!("the quickstart exited: {:?}", child.wait().await);
+    }
+
+    async fn login(&self, username: &str, password: &str) -> RawResponse {
+        post_json(self.addr, TOKEN, &credentials(username, password), None).await
+    }
+}
+
+/// A binary that `cargo test --workspace` builds beside the test binaries.
+fn built_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --example quickstart` (`cargo test --workspace`, as \
+         tests/run runs it, builds it)",
+        path.display()
+    );
+    path
+}
+
+/// A migrated database of `backend` (a WAL file for SQLite, kept while the guard lives) with
+/// `alice` and `user0`…`user{count - 1}`, all with the password `correct horse`.
+async fn database_with_users(
+    backend: Backend,
+    count: usize,
+) -> (String, Option<tempfile::TempDir>) {
+    let (url, dir) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => (common::fresh_postgres_database().await, None),
+    };
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    // One Argon2 hash, copied: the users differ only by name.
+    let copy = "INSERT INTO tokenauth_users (username, password_hash, is_active, date_joined) \
+                SELECT $1, password_hash, is_active, date_joined FROM tokenauth_users \
+                WHERE username = 'alice'";
+    for i in 0..count {
+        let name = format!("user{i}");
+        match (store.sqlite_pool(), store.postgres_pool()) {
+            (Some(pool), _) => sqlx::query(copy).bind(name).execute(pool).await.map(drop),
+            (_, Some(pool)) => sqlx::query(copy).bind(name).execute(pool).await.map(drop),
+            _ => unreachable!("a store has a pool"),
+        }
+        .unwrap();
+    }
+    store.close().await;
+    (url, dir)
+}
+
+/// Issue 17.5: the throttle counted reservations, not failures: of 100 users logging in at
+/// once with their right passwords from one address (a NAT, a proxy), 72 got `429` on two
+/// PostgreSQL instances (20 of 40 on SQLite), and the address stayed refused for 15 minutes
+/// on each instance that had refused it, although no login had failed.
+async fn simultaneous_right_logins_from_one_address_are_never_throttled(backend: Backend) {
+    const USERS: usize = 100;
+    let (url, _dir) = database_with_users(backend, USERS).await;
+    // PostgreSQL's throttle is shared by the instances; SQLite's lives in the process.
+    let instances = match backend {
+        Backend::Postgres => 2,
+        Backend::Sqlite => 1,
+    };
+    let mut servers = Vec::new();
+    for _ in 0..instances {
+        servers.push(Quickstart::start(&url, &[]).await);
+    }
+    let logins: Vec<_> = (0..USERS)
+        .map(|i| {
+            let addr = servers[i % instances].addr;
+            let body = credentials(&format!("user{i}"), "correct horse");
+            tokio::spawn(async move { post_json(addr, TOKEN, &body, None).await })
+        })
+        .collect();
+    let responses = statuses(logins).await;
+    let throttled = responses.iter().filter(|r| r.status == 429).count();
+    assert_eq!(throttled, 0, "right logins were throttled");
+    // With at most 20 logins of the address admitted at once, the password workers' queue
+    // (64 per instance) never fills: every login gets its token.
+    let refused: Vec<&RawResponse> = responses.iter().filter(|r| r.status != 200).collect();
+    assert!(refused.is_empty(), "{} refused: {refused:?}", refused.len());
+    // Nothing about the address outlives the burst: every instance lets it in at once.
+    for server in &servers {
+        let response = server.login("alice", "correct horse").await;
+        assert_eq!(response.status, 200, "after the burst: {response:?}");
+    }
+}
+
+/// Issue 17.5: a PostgreSQL instance remembered an address it had refused until the refusal's
+/// computed end, whatever became of the failures in the shared table. Now a refusal lasts as
+/// long as the table holds the failures: once they are gone (here deleted, as the window's
+/// passing deletes them), every instance lets the address in at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_refusal_lasts_no_longer_than_the_shared_failures() {
+    let (url, _) = database_with_users(Backend::Postgres, 0).await;
+    let (a, b) = (
+        Quickstart::start(&url, &[]).await,
+        Quickstart::start(&url, &[]).await,
+    );
+    // The address's 20 failures (unknown usernames: the same Argon2 work), on both instances.
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let addr = if i % 2 == 0 { a.addr } else { b.addr };
+            let body = credentials(&format!("nobody{i}"), "guess");
+            tokio::spawn(async move { post_json(addr, TOKEN, &body, None).await })
+        })
+        .collect();
+    for response in statuses(guesses).await {
+        assert_eq!(response.status, 400, "{response:?}");
+    }
+    for server in [&a, &b] {
+        let response = server.login("alice", "correct horse").await;
+        assert_eq!(response.status, 429, "{response:?}");
+        let wait: u64 = response.header("retry-after").unwrap().parse().unwrap();
+        assert!((880..=900).contains(&wait), "{wait}");
+    }
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM tokenauth_login_attempts")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for server in [&a, &b] {
+        let response = server.login("alice", "correct horse").await;
+        assert_eq!(response.status, 200, "{response:?}");
+    }
+}
+
+/// Issue 17.5: attempts are pending until their login's verdict; one left pending by an
+/// instance that stopped mid-login must not hold a limit forever. Past its bound (longer than
+/// any login takes) it counts as a failure, as the conservative reading of an unknown verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_attempt_left_pending_past_its_bound_is_a_failure() {
+    let (store, _) = common::file_store(Backend::Postgres).await;
+    store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    let server = serve(auth_app(store.clone(), behind_proxy(1, 1000))).await;
+    let login = |password: &'static str| {
+        let body = credentials("alice", password);
+        async move { post_json(server.addr, TOKEN, &body, Some("198.51.100.7")).await }
+    };
+    assert_eq!(login("wrong").await.status, 400);
+    let pool = store.postgres_pool().unwrap();
+    // What a stopped instance leaves: alice's attempt undecided, its bound passed.
+    let abandon = "UPDATE tokenauth_login_attempts SET pending_until = now() - interval '1 second'";
+    sqlx::query(abandon).execute(pool).await.unwrap();
+    let response = login("correct horse").await;
+    assert_eq!(response.status, 429, "{response:?}");
+}
+
+/// libfaketime, which shifts a process's clock: `TOKENAUTH_TEST_FAKETIME` or Debian's
+/// `libfaketime` (tests/run installs it).
+fn faketime_library() -> String {
+    if let Ok(path) = std::env::var("TOKENAUTH_TEST_FAKETIME") {
+        return path;
+    }
+    std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| Some(entry.ok()?.path().join("faketime/libfaketimeMT.so.1")))
+        .find(|path| path.exists())
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|| {
+            panic!(
+                "this test runs a server whose clock is off with libfaketime, which is missing: \
+                 run `tests/run` (it installs Debian's libfaketime), or set \
+                 TOKENAUTH_TEST_FAKETIME to libfaketimeMT.so.1"
+            )
+        })
+}
+
+/// Issue 17.5: instances timed attempts by their own clocks. One whose clock ran ahead swept
+/// every other instance's live attempts and counted none of them; one whose clock ran behind
+/// wrote attempts already expired for the others. Three quickstart processes on one
+/// database: on time, a day ahead and a day behind (libfaketime). Every time is now the
+/// database's: five failures made on the skewed instances block alice on all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_with_skewed_clocks_neither_sweep_nor_miscount() {
+    let (url, _) = database_with_users(Backend::Postgres, 0).await;
+    let library = faketime_library();
+    let clock = |offset| {
+        [
+            ("LD_PRELOAD", library.as_str()),
+            ("FAKETIME", offset),
+            // Timers keep the true monotonic clock; only the wall clock is off.
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ]
+    };
+    let on_time = Quickstart::start(&url, &[]).await;
+    let ahead = Quickstart::start(&url, &clock("+1d")).await;
+    let behind = Quickstart::start(&url, &clock("-1d")).await;
+    // Three failures on the instance behind, then two on the one ahead (whose first login
+    // used to sweep, by its clock, every attempt made until tomorrow).
+    for (server, guesses) in [(&behind, 3), (&ahead, 2)] {
+        for _ in 0..guesses {
+            let response = server.login("alice", "wrong").await;
+            assert_eq!(response.status, 400, "{response:?}");
+        }
+    }
+    for (name, server) in [
+        ("on time", &on_time),
+        ("ahead", &ahead),
+        ("behind", &behind),
+    ] {
+        let response = server.login("alice", "correct horse").await;
+        assert_eq!(response.status, 429, "{name}: {response:?}");
+        let wait: u64 = response.header("retry-after").unwrap().parse().unwrap();
+        assert!((880..=900).contains(&wait), "{name}: {wait}");
+    }
 }
 
 /// Defect 10: a NUL byte in the username was a 500 on PostgreSQL (22021), never throttled.

@@ -117,7 +117,13 @@ async fn postgres_migrations_coexist() {
         .unwrap();
     assert_eq!(
         ours,
-        ["initial", "login security", "change feed", "feed log"]
+        [
+            "initial",
+            "login security",
+            "change feed",
+            "feed log",
+            "login throttle failures"
+        ]
     );
     assert_eq!(theirs, ["app notes"]);
 }

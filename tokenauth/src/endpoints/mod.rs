@@ -56,12 +56,21 @@ pub use throttle::Limit;
 /// token); poem's own `405` has neither.
 ///
 /// # Under attack
-/// - **Throttling.** Failed logins are limited per username and per client network (an IPv4
-///   address or an IPv6 /64), `429` with `Retry-After` beyond. Each attempt is reserved before
-///   any password work, atomically, so concurrent guesses cannot overrun the limit. On
-///   PostgreSQL the counts live in a table that every instance shares; on SQLite in this
-///   process's memory, at most [`throttle_capacity`](AuthApi::throttle_capacity) subjects
-///   (a new username or client waits when it is full of live entries).
+/// - **Throttling.** Failed logins — a wrong password, or a username that does not exist —
+///   are limited per username and per client network (an IPv4 address or an IPv6 /64)
+///   within a sliding window ([`login_limits`](AuthApi::login_limits)); once a limit's
+///   failures are reached, every login for that username or from that network is refused with
+///   DRF's `429` and `Retry-After` until enough failures age out. Logins with the right
+///   password are not counted, and one clears its username's failures (not its network's), so
+///   many users behind one NAT or proxy can log in at once. Each attempt is reserved before
+///   any password work, atomically, so concurrent guesses cannot overrun the limit: while
+///   undecided attempts fill what a limit has left, further logins wait for their verdicts
+///   (at most 10 s, then `503` with `Retry-After`, never `429`). An attempt whose request is
+///   cancelled before its verdict counts as a failure. On PostgreSQL the attempts live in a
+///   table that every instance shares, timed by the database's clock, and nothing about them
+///   is remembered by an instance: once the failures leave the table, every instance lets the
+///   login in. On SQLite they live in this process's memory, at most
+///   [`throttle_capacity`](AuthApi::throttle_capacity) subjects.
 /// - **Bounded work.** The body is read up to [`max_body_size`](AuthApi::max_body_size)
 ///   (`413` beyond; 160 KiB by default); `username` is at most 150 characters and `password` 4096 (Django's
 ///   limits), `name` 128, `scopes` 64 of at most 128 characters each, without control
@@ -131,7 +140,9 @@ impl AuthApi {
         }
     }
 
-    /// Sets the failed-login limits per username and per client network.
+    /// Sets the failed-login limits per username and per client network: at most
+    /// `failures` wrong passwords (or unknown usernames) within `window`; logins with the
+    /// right password are not counted. A limit of 0 failures turns it off.
     ///
     /// ```
     /// use std::time::Duration;
@@ -149,9 +160,10 @@ impl AuthApi {
     }
 
     /// How many usernames and client networks the in-memory throttle (SQLite stores) tracks
-    /// at most (default 100,000: 20 to 56 MB when full, with the default limits). When it is full of
-    /// live entries, logins of new usernames and clients get `429` until entries expire —
-    /// nobody's failures are forgotten early. PostgreSQL stores keep the counts in a table.
+    /// at most (default 100,000: 20 to 56 MB when full, with the default limits). When it is
+    /// full of live entries, those with the fewest attempts (the least recently used first)
+    /// are forgotten to make room, so that filling it cannot shut new users out. PostgreSQL
+    /// stores keep the attempts in a table.
     ///
     /// ```
     /// let api = tokenauth::AuthApi::new().throttle_capacity(10_000);
@@ -497,14 +509,17 @@ enum ObtainResponse {
     /// The body is neither JSON nor a form.
     #[oai(status = 415)]
     UnsupportedMediaType(DrfJson, #[oai(header = "Cache-Control")] String),
-    /// Too many failed logins for this username or client address.
+    /// Too many failed logins (wrong passwords or unknown usernames) for this username or
+    /// client address; logins with the right password are not counted.
     #[oai(status = 429)]
     TooManyRequests(
         DrfJson,
         #[oai(header = "Retry-After")] u64,
         #[oai(header = "Cache-Control")] String,
     ),
-    /// Too many logins at once, or the database is unavailable: try again later.
+    /// Too many logins at once (the password workers are saturated, or other logins for this
+    /// username or client stayed undecided too long), or the database is unavailable: try
+    /// again later.
     #[oai(status = 503)]
     ServiceUnavailable(
         DrfJson,
@@ -638,24 +653,36 @@ impl AuthApi {
                     NO_STORE.into(),
                 ));
             }
+            Ok(Admission::Busy(wait)) => {
+                // Other logins for this username or client were still undecided: the server
+                // is busy, nobody was throttled.
+                return Ok(ObtainResponse::ServiceUnavailable(
+                    DrfJson::new(detail(crate::OVERLOADED_DETAIL)),
+                    seconds(wait),
+                    NO_STORE.into(),
+                ));
+            }
             Err(error) => return unavailable(error),
         };
         if let Some(errors) = refused_scope {
             return match store.check_password(&login.username, &login.password).await {
                 Ok(Some(_)) => {
-                    self.throttle.succeeded(store, reservation).await;
+                    reservation.succeeded().await;
                     Ok(refused(ObtainResponse::BadRequest, errors))
                 }
-                Ok(None) => Ok(refused(ObtainResponse::BadRequest, bad_credentials())),
+                Ok(None) => {
+                    reservation.failed().await;
+                    Ok(refused(ObtainResponse::BadRequest, bad_credentials()))
+                }
                 Err(error) => {
-                    self.throttle.release(store, reservation).await;
+                    reservation.release().await;
                     unavailable(error)
                 }
             };
         }
         match store.login(&login.username, &login.password, options).await {
             Ok(Some((_, _, key))) => {
-                self.throttle.succeeded(store, reservation).await;
+                reservation.succeeded().await;
                 Ok(ObtainResponse::Ok(
                     Json(TokenBody {
                         token: key.expose_secret().to_owned(),
@@ -663,17 +690,20 @@ impl AuthApi {
                     NO_STORE.into(),
                 ))
             }
-            // The failure stays recorded: the reservation is the throttle's count of it.
-            Ok(None) => Ok(refused(ObtainResponse::BadRequest, bad_credentials())),
+            Ok(None) => {
+                // Recorded before the answer, so the client's next attempt sees it.
+                reservation.failed().await;
+                Ok(refused(ObtainResponse::BadRequest, bad_credentials()))
+            }
             Err(crate::Error::TokenLimit) => {
                 // The password was right.
-                self.throttle.succeeded(store, reservation).await;
+                reservation.succeeded().await;
                 let message = crate::Error::TokenLimit.to_string();
                 Ok(refused(ObtainResponse::Forbidden, detail(&message)))
             }
             Err(error) => {
                 // No verdict reached the client: the attempt does not count.
-                self.throttle.release(store, reservation).await;
+                reservation.release().await;
                 unavailable(error)
             }
         }

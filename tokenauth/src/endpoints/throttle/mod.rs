@@ -1,32 +1,48 @@
 //! Login throttling: at most `failures` failed logins per username and per client network
-//! within a sliding window.
+//! within a sliding window. Only failures are counted: a login with the right password never
+//! uses up anyone's budget.
 //!
 //! An attempt is *reserved* before any password work, atomically with the check that the
-//! limit allows it, so a burst of concurrent guesses verifies at most the limit. A successful
-//! login clears the username's failures and releases the client's reservation; a failed one
-//! keeps both as the record of the failure; an attempt that ends in a server error (no
-//! verdict) releases both.
+//! limit allows it, so a burst of concurrent guesses verifies at most the limit. A reservation
+//! is *pending* (undecided) until its login reports the verdict:
+//!
+//! - **failed** (wrong username or password): the reservation becomes a recorded failure of the
+//!   username and of the client, for the window;
+//! - **succeeded** (right password): it is removed, and so are the username's recorded failures;
+//!   the client's failures stay (one good account must not launder an address's guesses);
+//! - **released** (a server error: no verdict reached the client): it is removed;
+//! - dropped unreported (the request was cancelled mid-login): it counts as a failure.
+//!
+//! A subject whose recorded failures reach its limit is refused (`429` with `Retry-After`:
+//! when enough failures leave the window). A subject whose failures alone are under the limit
+//! but whose failures and pending attempts together reach it *waits* — at most
+//! [`WAIT_BOUND`] — for pending attempts to be decided, then proceeds or is refused; a login
+//! still waiting at the bound is answered `503` with `Retry-After` (the server is busy, which
+//! is not a throttle). So 100 users behind one NAT who log in at once all get in, while 100
+//! concurrent guesses still verify at most the limit.
 //!
 //! Where the state lives follows the store: on PostgreSQL, a table that every application
-//! instance shares ([`postgres`]); on SQLite, this process's memory ([`memory`]), bounded in
-//! entries. Subjects are fixed-size keyed digests (HMAC-SHA-256, with a secret kept in the
-//! database on PostgreSQL), never the usernames or addresses themselves.
+//! instance shares ([`postgres`]), whose times are all the database's (`now()`), and nothing
+//! about it is remembered in the instance; on SQLite, this process's memory ([`memory`]),
+//! bounded in entries. Subjects are fixed-size keyed digests (HMAC-SHA-256, with a secret kept
+//! in the database on PostgreSQL), never the usernames or addresses themselves.
 
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{KeyInit as _, Mac as _};
 use poem::Request;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::{Error, Store};
 
 /// At most `failures` failed logins within `window`; more wait until the oldest ages out.
-/// `failures: 0` turns the limit off.
+/// Logins with the right password are not counted. `failures: 0` turns the limit off.
 ///
 /// ```
 /// use std::time::Duration;
@@ -96,28 +112,208 @@ impl Subject {
     }
 }
 
+/// The longest a login waits for other logins' pending attempts to be decided before it is
+/// answered `503`. Pending attempts are decided within one password check (a few hundred
+/// milliseconds for the default Argon2 parameters), so a waiter normally proceeds much
+/// sooner.
+pub(super) const WAIT_BOUND: Duration = Duration::from_secs(10);
+
+/// How many logins of one [`AuthApi`](super::AuthApi) may wait at once; more are answered
+/// `503` at once.
+const MAX_WAITERS: usize = 1024;
+
+/// How often a waiting login looks again without being woken (on PostgreSQL, for attempts
+/// decided by other instances): every 50 to 150 ms, jittered so that waiters spread out.
+const RECHECK: (Duration, Duration) = (Duration::from_millis(50), Duration::from_millis(100));
+
+/// How soon a reservation that found another holding a subject's lock tries again: 5 to
+/// 20 ms, jittered.
+const CONTENDED: (Duration, Duration) = (Duration::from_millis(5), Duration::from_millis(15));
+
+/// The `Retry-After` of a login that waited [`WAIT_BOUND`] in vain.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
+
 /// The answer to a reservation.
 pub(super) enum Admission {
-    /// Go ahead; report the outcome with [`Throttle::succeeded`] or [`Throttle::release`].
+    /// Go ahead; report the verdict with [`Reservation::succeeded`],
+    /// [`Reservation::failed`] or [`Reservation::release`].
     Granted(Reservation),
-    /// Over a limit: retry after this long.
+    /// Recorded failures reach a limit: `429`, retry after this long.
     Denied(Duration),
+    /// Pending attempts held the limit for [`WAIT_BOUND`], or too many logins wait: `503`,
+    /// retry after this long.
+    Busy(Duration),
 }
 
-/// A reserved attempt.
+/// What one look at a subject's attempts decided.
+pub(super) enum Step<T> {
+    /// Reserved: the backend's record of the reservation.
+    Granted(T),
+    /// Recorded failures reach a limit; retry after this long.
+    Denied(Duration),
+    /// Failures and pending attempts together reach a limit: wait for a verdict.
+    Busy,
+    /// Another reservation holds a subject's lock: try again shortly (PostgreSQL).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Contended,
+}
+
+/// A subject's attempts within its window, as a reservation sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Count {
+    /// Recorded failures.
+    pub(super) failed: usize,
+    /// Undecided attempts.
+    pub(super) pending: usize,
+    /// When the failures, if they reach the limit, fall below it again.
+    pub(super) retry: Duration,
+}
+
+/// The verdict on one more attempt against subjects with these counts and limits: `None`
+/// when every subject has room. A refusal for failures wins over a wait.
+pub(super) fn judge<T>(counts: impl IntoIterator<Item = (Count, Limit)>) -> Option<Step<T>> {
+    let mut denied: Option<Duration> = None;
+    let mut busy = false;
+    for (count, limit) in counts {
+        if count.failed >= limit.failures {
+            denied = denied.max(Some(count.retry));
+        } else if count.failed.saturating_add(count.pending) >= limit.failures {
+            busy = true;
+        }
+    }
+    match (denied, busy) {
+        (Some(wait), _) => Some(Step::Denied(wait)),
+        (None, true) => Some(Step::Busy),
+        (None, false) => None,
+    }
+}
+
+/// A reserved attempt. Report its verdict with [`succeeded`](Reservation::succeeded),
+/// [`failed`](Reservation::failed) or [`release`](Reservation::release); dropped unreported
+/// (the request was cancelled), it counts as a failure.
 #[derive(Debug)]
 pub(super) struct Reservation {
-    username: Option<Subject>,
-    client: Option<Subject>,
-    ticket: Ticket,
+    ticket: Option<Ticket>,
+    settled: Arc<Notify>,
 }
 
 #[derive(Debug)]
 enum Ticket {
-    Memory(u64),
+    Memory {
+        table: Arc<Mutex<memory::Table>>,
+        subjects: Vec<(Subject, Role)>,
+        id: u64,
+    },
     /// The rows inserted for the username and the client.
     #[cfg(feature = "postgres")]
-    Postgres(Vec<i64>),
+    Postgres {
+        pool: sqlx::PgPool,
+        rows: Vec<i64>,
+        username: Option<Subject>,
+    },
+}
+
+/// Whom a subject stands for: a success clears a username's failures, not a client's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Username,
+    Client,
+}
+
+/// A login's verdict, as the throttle records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// The password was right.
+    Succeeded,
+    /// The username or password was wrong.
+    Failed,
+    /// No verdict reached the client (a server error).
+    Released,
+}
+
+impl Reservation {
+    /// The password was right: forget the username's failures and remove this attempt.
+    pub(super) async fn succeeded(mut self) {
+        self.settle(Verdict::Succeeded).await;
+    }
+
+    /// The username or password was wrong: the attempt becomes a recorded failure.
+    pub(super) async fn failed(mut self) {
+        self.settle(Verdict::Failed).await;
+    }
+
+    /// No verdict was reached (a server error): remove the attempt.
+    pub(super) async fn release(mut self) {
+        self.settle(Verdict::Released).await;
+    }
+
+    async fn settle(&mut self, verdict: Verdict) {
+        match self.ticket.take() {
+            None => return,
+            Some(Ticket::Memory {
+                table,
+                subjects,
+                id,
+            }) => lock(&table).settle(&subjects, id, verdict),
+            #[cfg(feature = "postgres")]
+            Some(Ticket::Postgres {
+                pool,
+                rows,
+                username,
+            }) => {
+                if let Err(error) = postgres::settle(&pool, &rows, username, verdict).await {
+                    // The login's outcome stands; at worst the attempt counts as a failure
+                    // once its pending bound has passed.
+                    tracing::warn!(%error, "tokenauth: could not update the login throttle");
+                }
+            }
+        }
+        self.settled.notify_waiters();
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // Unreported: the request was cancelled before its verdict. Count it as a failure,
+        // as a login that crashed does once its pending bound has passed.
+        match self.ticket.take() {
+            None => {}
+            Some(Ticket::Memory {
+                table,
+                subjects,
+                id,
+            }) => {
+                lock(&table).settle(&subjects, id, Verdict::Failed);
+                self.settled.notify_waiters();
+            }
+            #[cfg(feature = "postgres")]
+            Some(Ticket::Postgres { pool, rows, .. }) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let settled = Arc::clone(&self.settled);
+                    runtime.spawn(async move {
+                        let _ = postgres::settle(&pool, &rows, None, Verdict::Failed).await;
+                        settled.notify_waiters();
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn lock(table: &Mutex<memory::Table>) -> std::sync::MutexGuard<'_, memory::Table> {
+    table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A duration between `base` and `base + spread`, drawn anew on each call.
+fn jittered((base, spread): (Duration, Duration)) -> Duration {
+    use std::hash::BuildHasher as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    // Each `RandomState` has keys of its own: a fresh hash is as good as a random number here.
+    let draw = std::hash::RandomState::new().hash_one(DRAWS.fetch_add(1, Ordering::Relaxed));
+    base + spread.mul_f64(draw as f64 / u64::MAX as f64)
 }
 
 /// The login throttle of one [`AuthApi`](super::AuthApi).
@@ -125,7 +321,11 @@ enum Ticket {
 pub(super) struct Throttle {
     per_username: Limit,
     per_client: Limit,
-    memory: Mutex<memory::Table>,
+    memory: Arc<Mutex<memory::Table>>,
+    /// Woken whenever one of this throttle's reservations is decided.
+    settled: Arc<Notify>,
+    /// Places for logins waiting for a verdict.
+    waiters: Semaphore,
     #[cfg(feature = "postgres")]
     shared: postgres::Shared,
 }
@@ -140,7 +340,12 @@ impl Throttle {
         Throttle {
             per_username,
             per_client,
-            memory: Mutex::new(memory::Table::new(capacity.max(1), Instant::now())),
+            memory: Arc::new(Mutex::new(memory::Table::new(
+                capacity.max(1),
+                Instant::now(),
+            ))),
+            settled: Arc::new(Notify::new()),
+            waiters: Semaphore::new(MAX_WAITERS),
             #[cfg(feature = "postgres")]
             shared: postgres::Shared::default(),
         }
@@ -151,109 +356,159 @@ impl Throttle {
     }
 
     pub(super) fn capacity(&self) -> usize {
-        self.table().capacity()
-    }
-
-    fn table(&self) -> std::sync::MutexGuard<'_, memory::Table> {
-        self.memory
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.memory).capacity()
     }
 
     /// The subjects an attempt counts against (limits of 0 are off), digested with `key`.
-    fn subjects(&self, key: &[u8; 32], username: &str, client: Option<IpAddr>) -> Reservation {
-        Reservation {
-            username: (self.per_username.failures > 0).then(|| Subject::username(key, username)),
-            client: client
-                .filter(|_| self.per_client.failures > 0)
-                .map(|ip| Subject::client(key, ip)),
-            ticket: Ticket::Memory(0),
+    fn subjects(
+        &self,
+        key: &[u8; 32],
+        username: &str,
+        client: Option<IpAddr>,
+    ) -> Vec<(Subject, Limit, Role)> {
+        let mut subjects = Vec::with_capacity(2);
+        if self.per_username.failures > 0 {
+            let subject = Subject::username(key, username);
+            subjects.push((subject, self.per_username, Role::Username));
         }
-    }
-
-    fn with_limits(&self, reservation: &Reservation) -> Vec<(Subject, Limit)> {
-        let mut subjects: Vec<(Subject, Limit)> = Vec::with_capacity(2);
-        subjects.extend(reservation.username.map(|s| (s, self.per_username)));
-        subjects.extend(reservation.client.map(|s| (s, self.per_client)));
+        if let Some(ip) = client.filter(|_| self.per_client.failures > 0) {
+            subjects.push((Subject::client(key, ip), self.per_client, Role::Client));
+        }
         subjects
     }
 
-    /// Reserves an attempt for `username` from `client`, or says how long to wait.
-    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+    fn reservation(&self, ticket: Option<Ticket>) -> Reservation {
+        Reservation {
+            ticket,
+            settled: Arc::clone(&self.settled),
+        }
+    }
+
+    /// Reserves an attempt for `username` from `client`, waiting (at most [`WAIT_BOUND`]) while
+    /// other logins' pending attempts hold a limit; or says how long to wait.
     pub(super) async fn reserve(
         &self,
         store: &Store,
         username: &str,
         client: Option<IpAddr>,
     ) -> Result<Admission, Error> {
+        let backend = Backend::of(store).await?;
+        let subjects = self.subjects(backend.key(), username, client);
+        if subjects.is_empty() {
+            return Ok(Admission::Granted(self.reservation(None))); // both limits are off
+        }
+        let started = tokio::time::Instant::now();
+        let mut waiting = None;
+        loop {
+            // Registered before looking, so that a verdict reached meanwhile is not missed.
+            let settled = self.settled.notified();
+            let mut settled = std::pin::pin!(settled);
+            settled.as_mut().enable();
+            let pause = match backend.try_reserve(self, &subjects).await? {
+                Step::Granted(ticket) => {
+                    return Ok(Admission::Granted(self.reservation(Some(ticket))));
+                }
+                Step::Denied(wait) => return Ok(Admission::Denied(wait)),
+                Step::Busy => jittered(RECHECK),
+                Step::Contended => jittered(CONTENDED),
+            };
+            let Some(left) = WAIT_BOUND.checked_sub(started.elapsed()) else {
+                return Ok(Admission::Busy(BUSY_RETRY));
+            };
+            if waiting.is_none() {
+                match self.waiters.try_acquire() {
+                    Ok(place) => waiting = Some(place),
+                    Err(_) => return Ok(Admission::Busy(BUSY_RETRY)),
+                }
+            }
+            tokio::select! {
+                () = settled => {}
+                () = tokio::time::sleep(pause.min(left)) => {}
+            }
+        }
+    }
+}
+
+/// Where a store keeps the throttle's state.
+enum Backend {
+    Memory,
+    #[cfg(feature = "postgres")]
+    Postgres {
+        pool: sqlx::PgPool,
+        key: [u8; 32],
+        /// How long a pending attempt may stay undecided before it counts as a failure.
+        pending_for: Duration,
+    },
+}
+
+impl Backend {
+    async fn of(store: &Store) -> Result<Backend, Error> {
         #[cfg(feature = "postgres")]
         if let Some(pool) = store.postgres_pool() {
-            let key = store.throttle_key().await?;
-            let mut reservation = self.subjects(&key, username, client);
-            let subjects = self.with_limits(&reservation);
-            if subjects.is_empty() {
-                return Ok(Admission::Granted(reservation)); // both limits are off
-            }
-            return Ok(match self.shared.reserve(pool, &subjects).await? {
-                Ok(rows) => {
-                    reservation.ticket = Ticket::Postgres(rows);
-                    Admission::Granted(reservation)
-                }
-                Err(wait) => Admission::Denied(wait),
+            return Ok(Backend::Postgres {
+                pool: pool.clone(),
+                key: store.throttle_key().await?,
+                pending_for: postgres::pending_bound(store.policy()),
             });
         }
-        let mut reservation = self.subjects(MEMORY_KEY, username, client);
-        let subjects = self.with_limits(&reservation);
-        if subjects.is_empty() {
-            return Ok(Admission::Granted(reservation));
-        }
-        Ok(match self.table().reserve(&subjects, Instant::now()) {
-            Ok(ticket) => {
-                reservation.ticket = Ticket::Memory(ticket);
-                Admission::Granted(reservation)
-            }
-            Err(wait) => Admission::Denied(wait),
-        })
+        #[cfg(not(feature = "postgres"))]
+        let _ = store;
+        Ok(Backend::Memory)
     }
 
-    /// The password was right: forget the username's failures and release the client's
-    /// reservation.
-    pub(super) async fn succeeded(&self, store: &Store, reservation: Reservation) {
-        self.finish(store, reservation, true).await;
-    }
-
-    /// No verdict was reached (a server error): release the reservation.
-    pub(super) async fn release(&self, store: &Store, reservation: Reservation) {
-        self.finish(store, reservation, false).await;
-    }
-
-    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
-    async fn finish(&self, store: &Store, reservation: Reservation, succeeded: bool) {
-        match reservation.ticket {
-            Ticket::Memory(ticket) => {
-                let mut table = self.table();
-                if let Some(username) = reservation.username {
-                    if succeeded {
-                        table.forget(&username);
-                    } else {
-                        table.release(&username, ticket);
-                    }
-                }
-                if let Some(client) = reservation.client {
-                    table.release(&client, ticket);
-                }
-            }
+    fn key(&self) -> &[u8; 32] {
+        match self {
+            Backend::Memory => MEMORY_KEY,
             #[cfg(feature = "postgres")]
-            Ticket::Postgres(rows) => {
-                let Some(pool) = store.postgres_pool() else {
-                    return;
-                };
-                let forget = reservation.username.filter(|_| succeeded);
-                if let Err(error) = postgres::finish(pool, &rows, forget).await {
-                    // The login's outcome stands; at worst the attempt keeps counting.
-                    tracing::warn!(%error, "tokenauth: could not update the login throttle");
-                }
+            Backend::Postgres { key, .. } => key,
+        }
+    }
+
+    /// One look: reserve, refuse, or say why not yet.
+    async fn try_reserve(
+        &self,
+        throttle: &Throttle,
+        subjects: &[(Subject, Limit, Role)],
+    ) -> Result<Step<Ticket>, Error> {
+        let limited: Vec<(Subject, Limit)> = subjects.iter().map(|(s, l, _)| (*s, *l)).collect();
+        let step = match self {
+            Backend::Memory => lock(&throttle.memory)
+                .reserve(&limited, Instant::now())
+                .map(|id| Ticket::Memory {
+                    table: Arc::clone(&throttle.memory),
+                    subjects: subjects.iter().map(|(s, _, role)| (*s, *role)).collect(),
+                    id,
+                }),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres {
+                pool, pending_for, ..
+            } => {
+                let username = subjects
+                    .iter()
+                    .find(|(_, _, role)| *role == Role::Username)
+                    .map(|(s, _, _)| *s);
+                throttle
+                    .shared
+                    .try_reserve(pool, &limited, *pending_for)
+                    .await?
+                    .map(|rows| Ticket::Postgres {
+                        pool: pool.clone(),
+                        rows,
+                        username,
+                    })
             }
+        };
+        Ok(step)
+    }
+}
+
+impl<T> Step<T> {
+    fn map<U>(self, granted: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Granted(ticket) => Step::Granted(granted(ticket)),
+            Step::Denied(wait) => Step::Denied(wait),
+            Step::Busy => Step::Busy,
+            Step::Contended => Step::Contended,
         }
     }
 }
@@ -348,6 +603,100 @@ mod tests {
             Subject::username(MEMORY_KEY, "192.0.2.1"),
             client("192.0.2.1")
         );
+    }
+
+    /// A login of `username` through `throttle`, as the login view reserves it.
+    async fn admit(throttle: &Throttle, store: &Store, username: &str) -> Admission {
+        let client = Some("192.0.2.1".parse().unwrap());
+        throttle.reserve(store, username, client).await.unwrap()
+    }
+
+    fn granted(admission: Admission) -> Reservation {
+        match admission {
+            Admission::Granted(reservation) => reservation,
+            Admission::Denied(wait) => panic!("denied for {wait:?}"),
+            Admission::Busy(wait) => panic!("busy for {wait:?}"),
+        }
+    }
+
+    /// A login that waits for alice's pending attempt, started now.
+    fn waiter(
+        throttle: &Arc<Throttle>,
+        store: &Store,
+    ) -> tokio::task::JoinHandle<(Admission, Duration)> {
+        let (throttle, store) = (Arc::clone(throttle), store.clone());
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            (admit(&throttle, &store, "alice").await, started.elapsed())
+        })
+    }
+
+    /// Pending attempts make other logins wait for their verdict, not fail: a success lets the
+    /// waiter in at once, a failure refuses it (`429`), and a verdict that never comes is
+    /// `503` at the bound. An attempt whose request is cancelled counts as a failure. On
+    /// SQLite's in-memory throttle, with tokio's clock paused (it advances only while every
+    /// task waits).
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn pending_attempts_make_logins_wait_for_their_verdict() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        tokio::time::pause();
+        let window = Duration::from_secs(60);
+        let throttle = Arc::new(Throttle::new(
+            Limit::new(1, window),
+            Limit::new(100, window),
+            100,
+        ));
+        let let_in = |admission: &Admission| matches!(admission, Admission::Granted(_));
+
+        // A success: the waiter proceeds at once.
+        let first = granted(admit(&throttle, &store, "alice").await);
+        let second = waiter(&throttle, &store);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!second.is_finished(), "the second login waits");
+        first.succeeded().await;
+        let (admission, waited) = second.await.unwrap();
+        assert!(let_in(&admission), "let in after the success");
+        assert!(waited < WAIT_BOUND, "{waited:?}");
+
+        // A failure: the waiter is refused for the failure's window.
+        let Admission::Granted(second) = admission else {
+            unreachable!()
+        };
+        let third = waiter(&throttle, &store);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        second.failed().await;
+        match third.await.unwrap() {
+            (Admission::Denied(wait), _) => assert!(wait <= window && wait > window / 2),
+            (other, _) => panic!("not refused: granted {}", let_in(&other)),
+        }
+
+        // No verdict within the bound: busy, not throttled.
+        let bob = granted(admit(&throttle, &store, "bob").await);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (t, s) = (Arc::clone(&throttle), store.clone());
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let admission = admit(&t, &s, "bob").await;
+            let _ = tx.send((admission, started.elapsed()));
+        });
+        match rx.await.unwrap() {
+            (Admission::Busy(retry), waited) => {
+                assert_eq!(retry, BUSY_RETRY);
+                assert!(
+                    waited >= WAIT_BOUND && waited < WAIT_BOUND * 2,
+                    "{waited:?}"
+                );
+            }
+            (other, _) => panic!("not busy: granted {}", let_in(&other)),
+        }
+
+        // Cancelled before its verdict: a failure.
+        drop(bob);
+        assert!(matches!(
+            admit(&throttle, &store, "bob").await,
+            Admission::Denied(_)
+        ));
     }
 
     fn from(peer: &str, forwarded: &[&str], trusted: &[&str]) -> Option<IpAddr> {
