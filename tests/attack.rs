@@ -287,72 +287,11 @@ async fn postgres_two_instances_share_the_throttle() {
     );
 }
 
-/// A quickstart server process — the example as `cargo run --example quickstart` serves it,
-/// with the default login limits (5 failures per username, 20 per client, per 15 minutes) and
-/// no trusted proxy, so every login from a test is one client, 127.0.0.1 — on `url`, with the
-/// extra environment `env`; killed when dropped.
-struct Quickstart {
-    _child: tokio::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Quickstart {
-    async fn start(url: &str, env: &[(&str, &str)]) -> Quickstart {
-        use tokio::io::AsyncBufReadExt as _;
-
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut child = tokio::process::Command::new(built_binary("examples/quickstart"))
-            .env("DATABASE_URL", url)
-            .env("TOKENAUTH_BIND", addr.to_string())
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the quickstart");
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.starts_with("Listening") {
-                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                // It prints the line just before it binds the port.
-                let started = std::time::Instant::now();
-                while tokio::net::TcpStream::connect(addr).await.is_err() {
-                    assert!(
-                        started.elapsed() < Duration::from_secs(10),
-                        "never listened"
-                    );
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                return Quickstart {
-                    _child: child,
-                    addr,
-                };
-            }
-        }
-        panic!("the quickstart exited: {:?}", child.wait().await);
-    }
-
-    async fn login(&self, username: &str, password: &str) -> RawResponse {
-        post_json(self.addr, TOKEN, &credentials(username, password), None).await
-    }
-}
-
-/// A binary that `cargo test --workspace` builds beside the test binaries.
-fn built_binary(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --example quickstart` (`cargo test --workspace`, as \
-         tests/run runs it, builds it)",
-        path.display()
-    );
-    path
+/// Logs in on a quickstart process — the example as `cargo run --example quickstart` serves
+/// it, with the default login limits (5 failures per username, 20 per client, per 15 minutes)
+/// and no trusted proxy, so every login from a test is one client, 127.0.0.1.
+async fn login(server: &common::Instance, username: &str, password: &str) -> RawResponse {
+    post_json(server.addr, TOKEN, &credentials(username, password), None).await
 }
 
 /// A migrated database of `backend` (a WAL file for SQLite, kept while the guard lives) with
@@ -406,7 +345,7 @@ async fn simultaneous_right_logins_from_one_address_are_never_throttled(backend:
     };
     let mut servers = Vec::new();
     for _ in 0..instances {
-        servers.push(Quickstart::start(&url, &[]).await);
+        servers.push(common::Instance::start(&url).await);
     }
     let logins: Vec<_> = (0..USERS)
         .map(|i| {
@@ -424,7 +363,7 @@ async fn simultaneous_right_logins_from_one_address_are_never_throttled(backend:
     assert!(refused.is_empty(), "{} refused: {refused:?}", refused.len());
     // Nothing about the address outlives the burst: every instance lets it in at once.
     for server in &servers {
-        let response = server.login("alice", "correct horse").await;
+        let response = login(server, "alice", "correct horse").await;
         assert_eq!(response.status, 200, "after the burst: {response:?}");
     }
 }
@@ -437,8 +376,8 @@ async fn simultaneous_right_logins_from_one_address_are_never_throttled(backend:
 async fn postgres_a_refusal_lasts_no_longer_than_the_shared_failures() {
     let (url, _) = database_with_users(Backend::Postgres, 0).await;
     let (a, b) = (
-        Quickstart::start(&url, &[]).await,
-        Quickstart::start(&url, &[]).await,
+        common::Instance::start(&url).await,
+        common::Instance::start(&url).await,
     );
     // The address's 20 failures (unknown usernames: the same Argon2 work), on both instances.
     let guesses: Vec<_> = (0..20)
@@ -452,7 +391,7 @@ async fn postgres_a_refusal_lasts_no_longer_than_the_shared_failures() {
         assert_eq!(response.status, 400, "{response:?}");
     }
     for server in [&a, &b] {
-        let response = server.login("alice", "correct horse").await;
+        let response = login(server, "alice", "correct horse").await;
         assert_eq!(response.status, 429, "{response:?}");
         let wait: u64 = response.header("retry-after").unwrap().parse().unwrap();
         assert!((880..=900).contains(&wait), "{wait}");
@@ -463,7 +402,7 @@ async fn postgres_a_refusal_lasts_no_longer_than_the_shared_failures() {
         .await
         .unwrap();
     for server in [&a, &b] {
-        let response = server.login("alice", "correct horse").await;
+        let response = login(server, "alice", "correct horse").await;
         assert_eq!(response.status, 200, "{response:?}");
     }
 }
@@ -530,14 +469,14 @@ async fn postgres_instances_with_skewed_clocks_neither_sweep_nor_miscount() {
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
         ]
     };
-    let on_time = Quickstart::start(&url, &[]).await;
-    let ahead = Quickstart::start(&url, &clock("+1d")).await;
-    let behind = Quickstart::start(&url, &clock("-1d")).await;
+    let on_time = common::Instance::start(&url).await;
+    let ahead = common::Instance::start_with(&url, &clock("+1d")).await;
+    let behind = common::Instance::start_with(&url, &clock("-1d")).await;
     // Three failures on the instance behind, then two on the one ahead (whose first login
     // used to sweep, by its clock, every attempt made until tomorrow).
     for (server, guesses) in [(&behind, 3), (&ahead, 2)] {
         for _ in 0..guesses {
-            let response = server.login("alice", "wrong").await;
+            let response = login(server, "alice", "wrong").await;
             assert_eq!(response.status, 400, "{response:?}");
         }
     }
@@ -546,7 +485,7 @@ async fn postgres_instances_with_skewed_clocks_neither_sweep_nor_miscount() {
         ("ahead", &ahead),
         ("behind", &behind),
     ] {
-        let response = server.login("alice", "correct horse").await;
+        let response = login(server, "alice", "correct horse").await;
         assert_eq!(response.status, 429, "{name}: {response:?}");
         let wait: u64 = response.header("retry-after").unwrap().parse().unwrap();
         assert!((880..=900).contains(&wait), "{name}: {wait}");
