@@ -494,6 +494,33 @@ pub async fn reference_cases(
     }
 }
 
+/// The directory of PostgreSQL's server and client programs: `TOKENAUTH_TEST_PG_BIN`, or the
+/// newest `/usr/lib/postgresql/*/bin` (Debian's `postgresql` package, which `tests/run`
+/// installs).
+pub fn pg_bin() -> std::path::PathBuf {
+    std::env::var_os("TOKENAUTH_TEST_PG_BIN")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()?
+                .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+                .filter(|dir| dir.join("initdb").exists())
+                .collect();
+            dirs.sort_by_key(|dir| {
+                dir.parent()
+                    .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
+            });
+            dirs.pop()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "this test runs PostgreSQL's own programs (a server, pg_dump, psql) and found no \
+                 PostgreSQL binaries: run `tests/run` (it installs Debian's postgresql), or \
+                 set TOKENAUTH_TEST_PG_BIN to the directory holding initdb and pg_ctl"
+            )
+        })
+}
+
 /// A PostgreSQL server of the test's own, on a free loopback port, that the test may stop and
 /// start (the shared server of `TOKENAUTH_TEST_POSTGRES_URL` must stay up for other tests).
 /// Its binaries are found in `TOKENAUTH_TEST_PG_BIN` or the newest `/usr/lib/postgresql/*/bin`
@@ -508,28 +535,12 @@ pub struct PgCluster {
 impl PgCluster {
     /// Initialises and starts a throwaway cluster.
     pub fn start() -> PgCluster {
-        let bin = std::env::var_os("TOKENAUTH_TEST_PG_BIN")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-                    .ok()?
-                    .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
-                    .filter(|dir| dir.join("initdb").exists())
-                    .collect();
-                dirs.sort_by_key(|dir| {
-                    dir.parent()
-                        .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
-                });
-                dirs.pop()
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "this test starts and stops a PostgreSQL server of its own and found no \
-                     PostgreSQL binaries: run `tests/run` (it installs Debian's postgresql), or \
-                     set TOKENAUTH_TEST_PG_BIN to the directory holding initdb and pg_ctl"
-                )
-            });
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        PgCluster::start_in(tempfile::tempdir().expect("a temporary directory"))
+    }
+
+    /// [`PgCluster::start`] with its files in `dir` (e.g. in memory, under `/dev/shm`).
+    pub fn start_in(dir: tempfile::TempDir) -> PgCluster {
+        let bin = pg_bin();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -641,6 +652,11 @@ impl PgCluster {
     /// The admin connection URL.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The path of one of the server's client programs (`pg_dump`, `psql`).
+    pub fn program(&self, name: &str) -> std::path::PathBuf {
+        self.bin.join(name)
     }
 }
 
