@@ -628,3 +628,230 @@ async fn sqlite_an_idle_store_only_looks() {
     );
     assert!(tokenauth::__private::cache_is_serving(&store));
 }
+
+/// `url` with its database and role replaced.
+fn as_role(url: &str, role: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let base = base.replacen("postgres@", &format!("{role}@"), 1);
+    format!("{base}/{database}")
+}
+
+/// A role with no right but to connect: any database user of the cluster (another
+/// application's, a reporting tool's, a compromised one).
+async fn create_mallory(admin: &sqlx::PgPool) {
+    sqlx::query("DROP ROLE IF EXISTS mallory")
+        .execute(admin)
+        .await
+        .unwrap();
+    sqlx::query("CREATE ROLE mallory LOGIN")
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+/// PostgreSQL's NOTIFY queue filled (8 GB) by a role with no right but to connect, working in
+/// another database of the cluster: it listens and holds a transaction open, so the queue is
+/// never read. No login, logout or revocation fails, and a revoked key is refused by the
+/// other instance within the bound. (Before: every write to tokenauth's tables failed at
+/// commit — the triggers notified — logout answered 500 with the key still valid, and
+/// `tokenauth revoke-all` failed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_full_notify_queue_fails_no_write() {
+    // In memory if there is room: the queue takes 8 GB of files, written as fast as the disk
+    // allows.
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    };
+    let cluster = common::PgCluster::start_in(dir.unwrap());
+    let admin = sqlx::PgPool::connect(&cluster.url()).await.unwrap();
+    for statement in ["CREATE DATABASE app", "CREATE DATABASE other"] {
+        sqlx::query(statement).execute(&admin).await.unwrap();
+    }
+    create_mallory(&admin).await;
+    let url = as_role(&cluster.url(), "postgres", "app");
+    let store = Store::connect(&url)
+        .await
+        .unwrap()
+        .with_policy(Policy::default().argon2(8, 1, 1).unwrap());
+    store.migrate().await.unwrap();
+    store.create_user("alice", Some(PASSWORD)).await.unwrap();
+    let a = Instance::start_with(&url, &[CHEAP_ARGON2]).await;
+    let b = Instance::start_with(&url, &[CHEAP_ARGON2]).await;
+    let (_, cached) = cached_key(&store, &b).await;
+
+    // Mallory listens, in another database, and never reads.
+    use sqlx::Connection as _;
+    let mut listener = sqlx::PgConnection::connect(&as_role(&cluster.url(), "mallory", "other"))
+        .await
+        .unwrap();
+    sqlx::query("LISTEN anything")
+        .execute(&mut listener)
+        .await
+        .unwrap();
+    let holding = listener.begin().await.unwrap();
+    let mut flooder = sqlx::PgConnection::connect(&as_role(&cluster.url(), "mallory", "other"))
+        .await
+        .unwrap();
+    let filling = Instant::now();
+    for batch in 0.. {
+        let sent = sqlx::query(
+            "SELECT pg_notify('anything', $1 || '.' || g || repeat('x', 7900)) \
+             FROM generate_series(1, 1000) AS g",
+        )
+        .bind(batch.to_string())
+        .execute(&mut flooder)
+        .await;
+        match sent {
+            Ok(_) => assert!(filling.elapsed() < Duration::from_secs(300), "never full"),
+            Err(error) => {
+                assert!(
+                    error.to_string().contains("too many notifications"),
+                    "{error}"
+                );
+                break;
+            }
+        }
+    }
+    eprintln!("the NOTIFY queue filled in {:?}", filling.elapsed());
+
+    // Logins, logouts and revocations all succeed.
+    let key = login(&a, "alice").await;
+    assert_eq!(me(&b, &key).await, 200, "a new key on the other instance");
+    let response =
+        common::request(a.addr, "POST", "/api/auth/logout", Some(&token(&key)), None).await;
+    assert_eq!(response.status, 204, "logout: {}", response.body_text());
+    let logged_out = Instant::now();
+    while me(&b, &key).await == 200 {
+        assert!(
+            logged_out.elapsed() < REVOCATION_BOUND,
+            "still accepted after logout"
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = hammer(&b, &cached, &stop);
+    let printed = common::cli(&url, &["revoke-all", "alice"]).await;
+    let revoked = Instant::now();
+    assert!(printed.starts_with("Revoked "), "{printed}");
+    let (late, last) =
+        accepted_past_the_bound(&stop, clients, revoked, Duration::from_millis(300)).await;
+    assert_eq!(late, 0, "accepted past the bound (the last {last:?} after)");
+    drop(holding);
+}
+
+/// A role with no right on tokenauth's tables can neither read the feed nor blind it: the
+/// hints' channel and the log are not readable to it, a hint carries nothing, and a flood of
+/// notifications on the channel — forged payloads included — makes the instance read the log
+/// at most once per few milliseconds and build no filter. (Before: its `LISTEN tokenauth` saw
+/// each new key's digest, and a flood of `*tokenauth_tokens` ran up to 15 filter builds at
+/// once: unknown keys fell from 27,084 to 228 requests a second.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_hostile_role_can_neither_read_nor_blind_the_feed() {
+    use sqlx::Connection as _;
+    let (url, store, _) = database(Backend::Postgres).await;
+    let admin = store.postgres_pool().unwrap();
+    create_mallory(admin).await;
+    let database = url.rsplit_once('/').unwrap().1.to_owned();
+    let mallory_url = as_role(&url, "mallory", &database);
+    let mut mallory = sqlx::PgConnection::connect(&mallory_url).await.unwrap();
+    for table in ["tokenauth_feed", "tokenauth_changes", "tokenauth_tokens"] {
+        let read = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
+            .execute(&mut mallory)
+            .await;
+        assert!(
+            read.is_err_and(|e| e.to_string().contains("permission denied")),
+            "{table} readable"
+        );
+    }
+    // Suppose the channel's name leaked anyway: what mallory hears carries nothing.
+    let channel: String = sqlx::query_scalar("SELECT channel FROM tokenauth_feed")
+        .fetch_one(admin)
+        .await
+        .unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect(&mallory_url)
+        .await
+        .unwrap();
+    listener
+        .listen_all([channel.as_str(), "tokenauth"])
+        .await
+        .unwrap();
+    let alice = store.user_by_username("alice").await.unwrap().unwrap();
+    let (token, _) = store
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    store.tokens().revoke(token.id).await.unwrap();
+    let mut heard = Vec::new();
+    while let Ok(Ok(notification)) =
+        tokio::time::timeout(Duration::from_millis(500), listener.recv()).await
+    {
+        heard.push(notification.payload().to_owned());
+    }
+    assert!(!heard.is_empty(), "the hints were sent");
+    assert!(
+        heard.iter().all(String::is_empty),
+        "hints carry nothing: {heard:?}"
+    );
+    drop(listener);
+
+    // Instance B, serving, while mallory floods its channel.
+    let b = Store::from(admin.clone());
+    let (_, key_b) = store
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    b.authenticate(key_b.expose_secret()).await.unwrap();
+    common::cache_serving(&b).await;
+    b.authenticate(key_b.expose_secret()).await.unwrap(); // cached
+    let _ = b.authenticate(&"0".repeat(40)).await; // its filter is built
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let (stop, channel) = (Arc::clone(&stop), channel.clone());
+        tokio::spawn(async move {
+            let mut sent = 0_u64;
+            while !stop.load(Ordering::SeqCst) {
+                sqlx::query(
+                    "SELECT pg_notify($1, CASE g % 3 WHEN 0 THEN '*tokenauth_tokens' \
+                     WHEN 1 THEN '-' ELSE '+tokenauth_tokens ' || md5(g::text) END) \
+                     FROM generate_series(1, 500) AS g",
+                )
+                .bind(&channel)
+                .execute(&mut mallory)
+                .await
+                .unwrap();
+                sent += 500;
+            }
+            sent
+        })
+    };
+    let (_, reads, builds) = tokenauth::__private::feed_work(&b);
+    let queries = tokenauth::__private::authentication_queries(&b);
+    let flooding = Instant::now();
+    while flooding.elapsed() < Duration::from_secs(2) {
+        b.authenticate(key_b.expose_secret()).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let sent = flood.await.unwrap();
+    let elapsed = flooding.elapsed();
+    let (_, reads_after, builds_after) = tokenauth::__private::feed_work(&b);
+    // At most one read per 2 ms gap, one per 100 ms poll and one per heartbeat.
+    let most = elapsed.as_secs_f64() * (500.0 + 10.0 + 2.0) + 2.0;
+    let read = reads_after - reads;
+    eprintln!("a flood of {sent} notifications in {elapsed:?}: {read} reads of the log");
+    assert!(sent > 1000, "the flood ran: {sent}");
+    assert!((read as f64) <= most, "{read} reads of the log");
+    assert_eq!(builds_after - builds, 0, "no payload starts a filter build");
+    assert_eq!(
+        tokenauth::__private::authentication_queries(&b),
+        queries,
+        "the valid key stayed cached: {:?}",
+        b.cache_stats()
+    );
+    assert!(b.cache_stats().unwrap().serving);
+}
