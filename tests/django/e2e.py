@@ -832,19 +832,23 @@ def rust_me(base, key):
 
 
 # The Rust server caches authentications and learns of Django's changes through tokenauth's
-# change feed (NOTIFY, as Django's transaction commits): a change must show within this bound.
-FEED_BOUND = 0.1
+# change feed (a log that Django's transactions write through triggers, read at least every
+# 100 ms): a revocation must show within this bound. A key Django creates, or a user it
+# activates, must work at once: the cache checks its refusals with the database.
+FEED_BOUND = 0.3
 feed_latencies = []
 
 
 def rust_me_within(base, key, status):
-    """GET /me until it answers `status`, for at most FEED_BOUND seconds; the last answer."""
+    """GET /me: a `200` expected must be the first answer (nothing is refused stale); a
+    refusal expected may take up to FEED_BOUND seconds. The last answer."""
     started = time.monotonic()
     while True:
         answer = rust_me(base, key)
         elapsed = time.monotonic() - started
-        if answer.status == status or elapsed > FEED_BOUND:
-            feed_latencies.append(elapsed)
+        if answer.status == status or elapsed > FEED_BOUND or status == 200:
+            if status != 200:
+                feed_latencies.append(elapsed)
             return answer
         time.sleep(0.001)
 
@@ -906,10 +910,10 @@ def sequential_rounds(rep, live, base, rounds):
                                   f"round {n}, {name}: Rust {answer}, "
                                   f"WWW-Authenticate {answer.headers.get('WWW-Authenticate')!r}; "
                                   f"DRF {django}")
-    tallies["created"].report(rep, "a key DRF just created authenticates within the feed bound: 200, its "
+    tallies["created"].report(rep, "a key DRF just created authenticates at its first use: 200, its "
                               "user's id and username")
     tallies["deactivated"].report(rep, "deactivated in Django: 401 \"User inactive or deleted.\"")
-    tallies["activated"].report(rep, "activated again in Django: 200")
+    tallies["activated"].report(rep, "activated again in Django: 200 at once")
     tallies["deleted"].report(rep, "token deleted in Django: 401 \"Invalid token.\"")
     tallies["parity"].report(rep, "the Rust server answers as DRF's TokenAuthentication "
                              "(status, body, WWW-Authenticate)")
@@ -988,8 +992,7 @@ def concurrent_rounds(rep, lives, base, threads, rounds):
               *errors, *([f"{hung} threads still running after 600s"] if hung else []))
     accepted_after_delete.report(rep, "concurrent: every deleted token refused within "
                                  f"{FEED_BOUND * 1000:.0f} ms")
-    refused_while_alive.report(rep, "concurrent: every new token accepted within "
-                               f"{FEED_BOUND * 1000:.0f} ms")
+    refused_while_alive.report(rep, "concurrent: every new token accepted at its first use")
     if feed_latencies:
         ordered = sorted(feed_latencies)
         print(f"e2e: Django's changes seen by the Rust server after: median "

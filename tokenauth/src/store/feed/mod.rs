@@ -119,7 +119,7 @@ impl Store {
     /// stores notice at their next look at `data_version`.
     pub(crate) fn hint_others(&self) {
         #[cfg(feature = "postgres")]
-        if let Pool::Postgres(pool) = &self.pool {
+        if let Some(pool) = self.postgres_pool() {
             self.hints.send(pool);
         }
     }
