@@ -300,14 +300,7 @@ async fn database_with_users(
     backend: Backend,
     count: usize,
 ) -> (String, Option<tempfile::TempDir>) {
-    let (url, dir) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
-            (url, Some(dir))
-        }
-        Backend::Postgres => (common::fresh_postgres_database().await, None),
-    };
+    let (url, dir) = common::database_url(backend).await;
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     store

@@ -37,14 +37,7 @@ const PASSWORD: &str = "correct horse battery";
 /// A fresh database of `backend` (a WAL file for SQLite, kept while the guard lives), and a
 /// migrated store on it with `alice` (password [`PASSWORD`], hashed cheaply).
 async fn database(backend: Backend) -> (String, Store, Option<tempfile::TempDir>) {
-    let (url, dir) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
-            (url, Some(dir))
-        }
-        Backend::Postgres => (common::fresh_postgres_database().await, None),
-    };
+    let (url, dir) = common::database_url(backend).await;
     let store = Store::connect(&url)
         .await
         .unwrap()
@@ -466,6 +459,24 @@ async fn postgres_a_replica_session_is_bounded_by_the_maximum_age() {
     );
 }
 
+/// An older copy of the database has just been restored, while `clients` kept `b` busy with
+/// `gone`, a key made after the copy: it is refused within the bound, and `kept`, a key the
+/// copy holds, still works.
+async fn restored(
+    b: &Instance,
+    stop: &AtomicBool,
+    clients: Vec<tokio::task::JoinHandle<Vec<Instant>>>,
+    gone: &str,
+    kept: &str,
+) {
+    let restored = Instant::now();
+    let (late, last) =
+        accepted_past_the_bound(stop, clients, restored, Duration::from_millis(300)).await;
+    assert_eq!(late, 0, "accepted past the bound (the last {last:?} after)");
+    assert_eq!(me(b, gone).await, 401, "a key the copy does not hold");
+    assert_eq!(me(b, kept).await, 200, "a key the copy holds");
+}
+
 /// A restore of an older dump (`pg_dump --clean`, then `psql`), as an operator rolls a
 /// database back: a key made after the dump is gone, and refused within the bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -493,12 +504,7 @@ async fn postgres_a_restored_older_database_bounds_the_revocation_delay() {
         .await
         .unwrap();
     assert!(out.status.success(), "psql: {out:?}");
-    let restored = Instant::now();
-    let (late, last) =
-        accepted_past_the_bound(&stop, clients, restored, Duration::from_millis(300)).await;
-    assert_eq!(late, 0, "accepted past the bound (the last {last:?} after)");
-    assert_eq!(me(&b, &after).await, 401, "a key the dump does not hold");
-    assert_eq!(me(&b, &before).await, 200, "a key the dump holds");
+    restored(&b, &stop, clients, &after, &before).await;
 }
 
 /// The SQLite log cleared (or its sequence reset) while an instance was stopped: the instance
@@ -568,12 +574,7 @@ async fn sqlite_a_restored_older_database_bounds_the_revocation_delay() {
         .await
         .unwrap();
     assert!(out.status.success(), "restore: {out:?}");
-    let restored = Instant::now();
-    let (late, last) =
-        accepted_past_the_bound(&stop, clients, restored, Duration::from_millis(300)).await;
-    assert_eq!(late, 0, "accepted past the bound (the last {last:?} after)");
-    assert_eq!(me(&b, &after).await, 401, "a key the copy does not hold");
-    assert_eq!(me(&b, &before).await, 200, "a key the copy holds");
+    restored(&b, &stop, clients, &after, &before).await;
 }
 
 /// A trigger dropped from the SQLite database: the change it no longer logs is refused within

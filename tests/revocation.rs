@@ -32,14 +32,7 @@ const CLIENTS: usize = 8;
 /// Two stores on one database (a WAL file for SQLite), as two application instances, with
 /// the database URL (and the directory of the SQLite file, kept while it lives).
 async fn two_instances(backend: Backend) -> (Store, Store, String, Option<tempfile::TempDir>) {
-    let (url, dir) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
-            (url, Some(dir))
-        }
-        Backend::Postgres => (common::fresh_postgres_database().await, None),
-    };
+    let (url, dir) = common::database_url(backend).await;
     let a = Store::connect(&url).await.unwrap();
     a.migrate().await.unwrap();
     let b = Store::connect(&url).await.unwrap();

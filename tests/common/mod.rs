@@ -98,20 +98,26 @@ pub async fn store_with_login_users(backend: Backend) -> Store {
     store
 }
 
-/// A fresh, migrated store as production runs it: on SQLite a WAL file in a temporary
-/// directory (kept as long as the returned guard), on PostgreSQL a fresh database. Use it for
-/// concurrency tests: an in-memory SQLite database shares one cache and locks differently.
-pub async fn file_store(backend: Backend) -> (Store, Option<tempfile::TempDir>) {
+/// The URL of a fresh, empty database as production runs it: on SQLite a WAL file in a
+/// temporary directory (kept as long as the returned guard), on PostgreSQL a fresh database.
+pub async fn database_url(backend: Backend) -> (String, Option<tempfile::TempDir>) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let url = format!("sqlite://{}", dir.path().join("tokenauth.db").display());
-            let store = Store::connect(&url).await.expect("open SQLite");
-            store.migrate().await.expect("migrate SQLite");
-            (store, Some(dir))
+            (url, Some(dir))
         }
-        Backend::Postgres => (postgres_store().await, None),
+        Backend::Postgres => (fresh_postgres_database().await, None),
     }
+}
+
+/// A fresh, migrated store as production runs it (see [`database_url`]). Use it for
+/// concurrency tests: an in-memory SQLite database shares one cache and locks differently.
+pub async fn file_store(backend: Backend) -> (Store, Option<tempfile::TempDir>) {
+    let (url, dir) = database_url(backend).await;
+    let store = Store::connect(&url).await.expect("open the database");
+    store.migrate().await.expect("migrate");
+    (store, dir)
 }
 
 /// Two stores on one fresh PostgreSQL database, as two application instances behind a load

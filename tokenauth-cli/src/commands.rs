@@ -103,7 +103,16 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         policy = policy.max_ttl(max_ttl);
     }
     let store = store.with_policy(policy);
-    match cli.command {
+    let done = manage(&store, cli.command).await;
+    // Tells the running instances of the changes made (a hint sent in the background), and
+    // closes the connections, before the process exits.
+    store.close().await;
+    done
+}
+
+/// Runs a command that manages users and tokens.
+async fn manage(store: &Store, command: Command) -> Result<(), Failure> {
+    match command {
         Command::Migrate | Command::MigrateDjango => unreachable!("handled above"),
         Command::CreateUser {
             username,
@@ -144,7 +153,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Activate { username } => set_active(&store, &username, true).await?,
         Command::Deactivate { username, revoke } => {
             let policy = store.policy().clone().revoke_on_deactivation(revoke);
-            set_active(&store.with_policy(policy), &username, false).await?
+            set_active(&store.clone().with_policy(policy), &username, false).await?
         }
         Command::CreateToken {
             username,

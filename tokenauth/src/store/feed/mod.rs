@@ -288,6 +288,44 @@ impl Drop for LapseOnExit {
     }
 }
 
+/// What carries over from one session of a feed to the next: the wait before the next
+/// attempt (back to [`MIN_BACKOFF`] once a session proves), and what was reported.
+struct Attempts {
+    backoff: Duration,
+    reporter: Reporter,
+}
+
+/// Runs `session` — a connection's following of the log, which returns why it ended (`None`:
+/// the cache or the store is gone) — again and again, backing off between failures, until the
+/// cache is dropped or `closed()`. Whatever ends a session lapses the cache's leases: the next
+/// session starts from a new point of the log.
+async fn follow<S, F>(cache: &Weak<AuthCache>, closed: impl Fn() -> bool, mut session: S)
+where
+    S: FnMut(Attempts) -> F,
+    F: Future<Output = (Attempts, Option<String>)>,
+{
+    let _lapse = LapseOnExit(cache.clone());
+    let mut attempts = Attempts {
+        backoff: MIN_BACKOFF,
+        reporter: Reporter::default(),
+    };
+    loop {
+        if cache.strong_count() == 0 || closed() {
+            return;
+        }
+        let (back, problem) = session(attempts).await;
+        attempts = back;
+        if let Some(cache) = cache.upgrade() {
+            cache.lapse_all();
+        }
+        let Some(problem) = problem else {
+            return; // the cache or the pool is gone
+        };
+        attempts.reporter.down(&problem);
+        back_off(&mut attempts.backoff).await;
+    }
+}
+
 /// Waits before the next attempt to bring the feed up, doubling the wait up to [`MAX_BACKOFF`].
 async fn back_off(backoff: &mut Duration) {
     tokio::time::sleep(*backoff).await;

@@ -18,7 +18,7 @@
 //! the last one (even if put back since) makes the store forget everything.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use rand::TryRng as _;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::time::Instant;
 
-use super::{LapseOnExit, MIN_BACKOFF, Reporter, back_off};
+use super::{Attempts, MIN_BACKOFF};
 use crate::store::Pool;
 use crate::store::cache::{AuthCache, FeedWork, TOKENS_TABLES};
 
@@ -153,17 +153,26 @@ const GROUPS: [Group; 2] = [
 type CatalogRow = (String, String, String, String, String);
 
 /// Hints to the other instances, sent after this store's commits (see
-/// [`Store::hint_others`](crate::Store::hint_others)): coalesced, in the background, best
-/// effort.
+/// [`Store::hint_others`](crate::Store::hint_others)): in the background, best effort, one at
+/// a time — a change made while a hint is being sent is covered by one more, sent after it —
+/// so that hints never hold more than one of the pool's connections, however many changes
+/// are made and however slow the database.
 #[derive(Default)]
 pub(crate) struct Hints {
     /// The channel's name, read from `tokenauth_feed` once.
     channel: tokio::sync::OnceCell<String>,
-    /// A hint is spawned and has not yet started sending: later changes are covered by it.
-    pending: Arc<AtomicBool>,
-    /// The last hint's task (awaited by `Store::close`).
-    last: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// [`IDLE`], [`SENDING`] or [`SENDING_AGAIN`].
+    state: Arc<AtomicU8>,
+    /// The task sending hints, if any (awaited by `Store::close`).
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
+
+/// No hint is being sent.
+const IDLE: u8 = 0;
+/// A hint is being sent.
+const SENDING: u8 = 1;
+/// A hint is being sent, and a change was made since it started: one more follows.
+const SENDING_AGAIN: u8 = 2;
 
 impl std::fmt::Debug for Hints {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,52 +181,76 @@ impl std::fmt::Debug for Hints {
 }
 
 impl Hints {
-    /// Sends a hint after the caller's commit, unless one is about to be sent anyway.
+    /// Sends a hint after the caller's commit (or asks the hint being sent for one more).
     pub(crate) fn send(self: &Arc<Self>, pool: &sqlx::PgPool) {
-        if self.pending.swap(true, Ordering::SeqCst) {
-            return; // a hint that starts after this change's commit is on its way
+        let previous = self
+            .state
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |state| {
+                Some(if state == IDLE {
+                    SENDING
+                } else {
+                    SENDING_AGAIN
+                })
+            })
+            .unwrap_or(IDLE);
+        if previous != IDLE {
+            return; // the task sends one more when it is done
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.pending.store(false, Ordering::SeqCst);
+            self.state.store(IDLE, Ordering::SeqCst);
             return;
         };
         let (hints, pool) = (Arc::clone(self), pool.clone());
         let task = runtime.spawn(async move {
-            // From here on, a new change needs a new hint.
-            hints.pending.store(false, Ordering::SeqCst);
-            let sent = tokio::time::timeout(IO_TIMEOUT, async {
-                let channel = hints
-                    .channel
-                    .get_or_try_init(|| async {
-                        sqlx::query_scalar::<_, String>("SELECT channel FROM tokenauth_feed")
-                            .fetch_one(&pool)
-                            .await
-                    })
-                    .await?;
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(channel)
-                    .execute(&pool)
-                    .await
-            })
-            .await;
-            if let Ok(Err(error)) = sent {
-                // The other instances read the log within `POLL` anyway.
-                tracing::debug!(%error, "tokenauth: could not hint a change to the other instances");
+            loop {
+                hints.notify(&pool).await;
+                // Done, unless a change was made while sending: then once more.
+                if hints
+                    .state
+                    .compare_exchange(SENDING, IDLE, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    return;
+                }
+                hints.state.store(SENDING, Ordering::SeqCst);
             }
         });
-        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+        *self.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
     }
 
-    /// Waits (briefly) for the last hint to be sent: before a short-lived process (the CLI)
-    /// exits.
+    /// One `NOTIFY`, given up after [`IO_TIMEOUT`]; a failure (a full queue, say) only
+    /// leaves the other instances to read the log at their next [`POLL`].
+    async fn notify(&self, pool: &sqlx::PgPool) {
+        let sent = tokio::time::timeout(IO_TIMEOUT, async {
+            let channel = self
+                .channel
+                .get_or_try_init(|| async {
+                    sqlx::query_scalar::<_, String>("SELECT channel FROM tokenauth_feed")
+                        .fetch_one(pool)
+                        .await
+                })
+                .await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(channel)
+                .execute(pool)
+                .await
+        })
+        .await;
+        if let Ok(Err(error)) = sent {
+            tracing::debug!(%error, "tokenauth: could not hint a change to the other instances");
+        }
+    }
+
+    /// Waits (at most a few seconds) for the hints in flight to be sent: before a short-lived
+    /// process (the CLI) exits.
     pub(crate) async fn flush(&self) {
-        let last = self
-            .last
+        let task = self
+            .task
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(task) = last {
-            let _ = tokio::time::timeout(IO_TIMEOUT, task).await;
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(IO_TIMEOUT * 3, task).await;
         }
     }
 }
@@ -225,32 +258,21 @@ impl Hints {
 /// Follows the log until the cache is dropped or the pool closed, reconnecting when the
 /// connection fails or stops answering.
 pub(super) async fn run(cache: Weak<AuthCache>, pool: sqlx::PgPool) {
-    let _lapse = LapseOnExit(cache.clone());
-    let mut backoff = MIN_BACKOFF;
-    let mut reporter = Reporter::default();
-    loop {
-        if cache.strong_count() == 0 || pool.is_closed() {
-            return;
-        }
-        let problem = match Session::open(&pool).await {
-            Ok(session) => {
-                session
-                    .serve(&cache, &pool, &mut backoff, &mut reporter)
-                    .await
+    super::follow(
+        &cache,
+        || pool.is_closed(),
+        |mut attempts: Attempts| {
+            let (cache, pool) = (cache.clone(), pool.clone());
+            async move {
+                let problem = match Session::open(&pool).await {
+                    Ok(session) => session.serve(&cache, &pool, &mut attempts).await,
+                    Err(fault) => Some(String::from(fault)),
+                };
+                (attempts, problem)
             }
-            Err(fault) => Some(String::from(fault)),
-        };
-        if let Some(cache) = cache.upgrade() {
-            // A new session starts from a new point of the log: what was read before it is
-            // forgotten at its first proof.
-            cache.lapse_all();
-        }
-        let Some(problem) = problem else {
-            return; // the cache or the pool is gone
-        };
-        reporter.down(&problem);
-        back_off(&mut backoff).await;
-    }
+        },
+    )
+    .await;
 }
 
 /// Why a statement of the feed failed.
@@ -365,8 +387,7 @@ impl Session {
         mut self,
         cache: &Weak<AuthCache>,
         pool: &sqlx::PgPool,
-        backoff: &mut Duration,
-        reporter: &mut Reporter,
+        attempts: &mut Attempts,
     ) -> Option<String> {
         let store_pool = Pool::Postgres(pool.clone());
         let now = Instant::now();
@@ -382,7 +403,7 @@ impl Session {
             let now = Instant::now();
             let step = if now >= next_beat {
                 next_beat = now + HEARTBEAT;
-                Some(self.beat(&cache, &store_pool, reporter).await)
+                Some(self.beat(&cache, &store_pool, &mut attempts.reporter).await)
             } else if now >= next_read {
                 Some(self.read(&cache, &store_pool).await.map(drop))
             } else {
@@ -397,7 +418,7 @@ impl Session {
                 None => {}
             }
             if TOKENS_TABLES.iter().any(|table| cache.serves(table)) {
-                *backoff = MIN_BACKOFF;
+                attempts.backoff = MIN_BACKOFF;
             }
             if now >= next_prune {
                 next_prune = now + PRUNE_EVERY;
@@ -559,7 +580,7 @@ impl Session {
         &mut self,
         cache: &Arc<AuthCache>,
         pool: &Pool,
-        reporter: &mut Reporter,
+        reporter: &mut super::Reporter,
     ) -> Result<(), Fault> {
         let began = std::time::Instant::now();
         FeedWork::count(&cache.work().looks);

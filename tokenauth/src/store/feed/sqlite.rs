@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{ConnectOptions as _, Connection as _, SqliteConnection};
 
-use super::{LapseOnExit, MIN_BACKOFF, Reporter, back_off};
+use super::{Attempts, MIN_BACKOFF};
 use crate::store::Pool;
 use crate::store::cache::{AuthCache, FeedWork};
 
@@ -57,32 +57,25 @@ const TRIGGERS: [&str; 7] = [
 /// Follows the log until the cache is dropped or the pool closed; the cache is bypassed
 /// while the log cannot be read.
 pub(super) async fn run(cache: Weak<AuthCache>, pool: sqlx::SqlitePool) {
-    let _lapse = LapseOnExit(cache.clone());
-    let mut backoff = MIN_BACKOFF;
-    let mut reporter = Reporter::default();
-    loop {
-        if cache.strong_count() == 0 || pool.is_closed() {
-            return;
-        }
-        let error = match pool.connect_options().connect().await {
-            Ok(mut connection) => {
-                let error = follow(&cache, &pool, &mut connection, &mut backoff, &mut reporter)
-                    .await
-                    .err();
-                let _ = connection.close().await;
-                error
+    super::follow(
+        &cache,
+        || pool.is_closed(),
+        |mut attempts: Attempts| {
+            let (cache, pool) = (cache.clone(), pool.clone());
+            async move {
+                let problem = match pool.connect_options().connect().await {
+                    Ok(mut connection) => {
+                        let ended = follow(&cache, &pool, &mut connection, &mut attempts).await;
+                        let _ = connection.close().await;
+                        ended.err().map(|error| error.to_string())
+                    }
+                    Err(error) => Some(error.to_string()),
+                };
+                (attempts, problem)
             }
-            Err(error) => Some(error),
-        };
-        if let Some(cache) = cache.upgrade() {
-            cache.lapse_all();
-        }
-        let Some(error) = error else {
-            return; // the cache or the pool is gone
-        };
-        reporter.down(&error.to_string());
-        back_off(&mut backoff).await;
-    }
+        },
+    )
+    .await;
 }
 
 /// Where the log stands as one read transaction saw it.
@@ -153,8 +146,7 @@ async fn follow(
     cache: &Weak<AuthCache>,
     pool: &sqlx::SqlitePool,
     connection: &mut SqliteConnection,
-    backoff: &mut Duration,
-    reporter: &mut Reporter,
+    attempts: &mut Attempts,
 ) -> Result<(), sqlx::Error> {
     let store_pool = Pool::Sqlite(pool.clone());
     let mut proven_at = Instant::now();
@@ -179,11 +171,12 @@ async fn follow(
             if intact {
                 // Everything committed before `proven_at` has been read.
                 cache.renew(TOKENS_TABLE, proven_at);
-                *backoff = MIN_BACKOFF;
-                reporter.up();
+                attempts.backoff = MIN_BACKOFF;
+                attempts.reporter.up();
             } else {
                 cache.lapse(TOKENS_TABLE);
-                reporter
+                attempts
+                    .reporter
                     .down("the change feed's triggers are missing or altered: run the migrations");
             }
         }
