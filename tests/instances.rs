@@ -352,9 +352,10 @@ async fn postgres_a_frozen_feed_connection_bounds_the_revocation_delay() {
 }
 
 /// Triggers disabled on the tables (`ALTER TABLE … DISABLE TRIGGER`, one, `USER` or `ALL`),
-/// or a trigger's function replaced by one that logs nothing: the heartbeats that go through
-/// the triggers stop coming back, so a change they no longer report is refused within the
-/// bound. (Before: the feed checked that the triggers existed, and stayed up.)
+/// a trigger's function replaced by one that logs nothing, or a trigger made again so that it
+/// fires for heartbeats only: the heartbeats stop coming back, or the catalog shows the
+/// trigger altered, so a change no longer reported is refused within the bound. (Before: the
+/// feed checked that the triggers existed, and stayed up.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_disabled_triggers_bound_the_revocation_delay() {
     let (url, store, _) = database(Backend::Postgres).await;
@@ -388,6 +389,21 @@ async fn postgres_disabled_triggers_bound_the_revocation_delay() {
              LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$"
                 .to_owned(),
             function,
+            delete,
+        ),
+        (
+            // Made again by a table's owner, firing for heartbeats only.
+            "DROP TRIGGER tokenauth_tokens_log_delete ON tokenauth_tokens; \
+             CREATE TRIGGER tokenauth_tokens_log_delete AFTER DELETE ON tokenauth_tokens \
+             REFERENCING OLD TABLE AS tokenauth_old FOR EACH STATEMENT \
+             WHEN (current_setting('tokenauth.beat', true) <> '') \
+             EXECUTE FUNCTION tokenauth_tokens_log()"
+                .to_owned(),
+            "DROP TRIGGER tokenauth_tokens_log_delete ON tokenauth_tokens; \
+             CREATE TRIGGER tokenauth_tokens_log_delete AFTER DELETE ON tokenauth_tokens \
+             REFERENCING OLD TABLE AS tokenauth_old FOR EACH STATEMENT \
+             EXECUTE FUNCTION tokenauth_tokens_log()"
+                .to_owned(),
             delete,
         ),
     ];
@@ -855,4 +871,140 @@ async fn postgres_a_hostile_role_can_neither_read_nor_blind_the_feed() {
         b.cache_stats()
     );
     assert!(b.cache_stats().unwrap().serving);
+}
+
+/// A role allowed to delete tokens — an application's, Django's — cannot keep its change out of
+/// the log: the triggers run as tokenauth's role and find the log in tokenauth's schema only,
+/// not in a temporary table of the caller's that PostgreSQL would otherwise look in first; nor
+/// can it make the instances read oversized heartbeat records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_role_with_rights_cannot_hide_its_changes() {
+    use sqlx::Connection as _;
+    let (url, store, _) = database(Backend::Postgres).await;
+    let b = Instance::start(&url).await;
+    let admin = store.postgres_pool().unwrap();
+    sqlx::query("DROP ROLE IF EXISTS helper")
+        .execute(admin)
+        .await
+        .unwrap();
+    for statement in [
+        "CREATE ROLE helper LOGIN",
+        "GRANT SELECT, DELETE ON tokenauth_tokens TO helper",
+    ] {
+        sqlx::query(statement).execute(admin).await.unwrap();
+    }
+    let database = url.rsplit_once('/').unwrap().1.to_owned();
+    let mut helper = sqlx::PgConnection::connect(&as_role(&url, "helper", &database))
+        .await
+        .unwrap();
+    sqlx::query("SELECT set_config('tokenauth.beat', repeat('f', $1), false)")
+        .bind(10_i32 << 20)
+        .execute(&mut helper)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM tokenauth_tokens WHERE false")
+        .execute(&mut helper)
+        .await
+        .unwrap();
+    let longest: Option<i32> =
+        sqlx::query_scalar("SELECT max(length(beat)) FROM tokenauth_changes")
+            .fetch_one(admin)
+            .await
+            .unwrap();
+    assert!(
+        longest.unwrap_or(0) <= 64,
+        "a heartbeat record of {longest:?} bytes"
+    );
+
+    let (token_id, key) = cached_key(&store, &b).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = hammer(&b, &key, &stop);
+    sqlx::raw_sql(
+        "CREATE TEMP TABLE tokenauth_changes (seq bigint, xid xid8, at timestamptz, kind text, \
+         tokens_table text, key_digest text, beat text, seen_at timestamptz); \
+         GRANT ALL ON pg_temp.tokenauth_changes TO PUBLIC",
+    )
+    .execute(&mut helper)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM tokenauth_tokens WHERE id = $1")
+        .bind(token_id)
+        .execute(&mut helper)
+        .await
+        .unwrap();
+    let revoked = Instant::now();
+    let hidden: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_temp.tokenauth_changes")
+        .fetch_one(&mut helper)
+        .await
+        .unwrap();
+    assert_eq!(hidden, 0, "the change went into the caller's table");
+    let (late, last) =
+        accepted_past_the_bound(&stop, clients, revoked, Duration::from_millis(300)).await;
+    assert_eq!(late, 0, "accepted past the bound (the last {last:?} after)");
+}
+
+/// Log rows age from when they are first seen committed, not from their transaction's start:
+/// a transaction that ran for a day before it committed a revocation does not have its log
+/// rows pruned before the instances have read them. (Before the review: rows older than ten
+/// minutes by `at`, the transaction's start, were deleted at once, unread, unnoticed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pruning_never_deletes_a_change_not_yet_read() {
+    let (_, store, _) = database(Backend::Postgres).await;
+    let pool = store.postgres_pool().unwrap();
+    let mut long = pool.begin().await.unwrap();
+    sqlx::query("UPDATE tokenauth_users SET is_active = FALSE WHERE username = 'alice'")
+        .execute(&mut *long)
+        .await
+        .unwrap();
+    // As if the transaction had begun a day ago.
+    sqlx::query(
+        "UPDATE tokenauth_changes SET at = now() - interval '1 day' \
+         WHERE xid = pg_current_xact_id()",
+    )
+    .execute(&mut *long)
+    .await
+    .unwrap();
+    long.commit().await.unwrap();
+    tokenauth::__private::prune_change_log(pool).await.unwrap();
+    tokenauth::__private::prune_change_log(pool).await.unwrap();
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM tokenauth_changes WHERE kind = '-'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "a change committed a moment ago was pruned");
+    // Ten minutes after it was first seen, it goes, and no instance is told it was lost.
+    sqlx::query("UPDATE tokenauth_changes SET seen_at = now() - interval '11 minutes'")
+        .execute(pool)
+        .await
+        .unwrap();
+    tokenauth::__private::prune_change_log(pool).await.unwrap();
+    let left: Vec<String> = sqlx::query_scalar("SELECT kind FROM tokenauth_changes")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// SQLite: a statement that fails `OR FAIL` keeps the changes it made before failing, and the
+/// log rows of those, but not the sequence's update: the feed reads up to the last row, not
+/// only up to the sequence. (Before the review: the deactivation went unseen until the next
+/// change.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_statement_that_fails_half_way_is_seen() {
+    let (url, store, _dir) = database(Backend::Sqlite).await;
+    store.create_user("bob", None).await.unwrap();
+    let b = Instance::start(&url).await;
+    let (_, key) = cached_key(&store, &b).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = hammer(&b, &key, &stop);
+    // alice's row first: deactivated, then bob's fails on the unique username.
+    let failed = sqlx::query("UPDATE OR FAIL tokenauth_users SET username = 'same', is_active = 0")
+        .execute(store.sqlite_pool().unwrap())
+        .await;
+    assert!(failed.is_err(), "the statement fails half-way");
+    let changed = Instant::now();
+    let (late, last) =
+        accepted_past_the_bound(&stop, clients, changed, Duration::from_millis(300)).await;
+    assert_eq!(late, 0, "accepted past the bound (the last {last:?} after)");
+    assert_eq!(me(&b, &key).await, 401);
 }

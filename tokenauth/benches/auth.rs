@@ -1,7 +1,8 @@
 //! Micro-benchmarks of what every authenticated request does before and around its database
 //! query: parsing the `Authorization` header, checking a prefixed key's checksum, digesting
 //! the key, and the whole `Store::authenticate` on an in-memory SQLite database: with the
-//! cache off (one query), a cache hit, and an unknown key refused by the live-key filter.
+//! cache off (one query), a cache hit, a made-up key the database already confirmed absent,
+//! and a made-up key refused by the live-key filter alone (the budget of checks spent).
 //!
 //! ```sh
 //! cargo bench -p tokenauth --bench auth
@@ -70,6 +71,18 @@ fn authenticate(c: &mut Criterion) {
     let uncached = cached
         .clone()
         .with_policy(Policy::default().no_auth_cache());
+    // No refusal checked: the live-key filter refuses alone, as past the budget.
+    let unchecked = cached
+        .clone()
+        .with_policy(Policy::default().refusal_checks(0));
+    runtime.block_on(async {
+        while !(tokenauth::__private::cache_is_serving(&unchecked)
+            && tokenauth::__private::live_key_filter_ready(&unchecked, "tokenauth_tokens"))
+        {
+            let _ = unchecked.authenticate(unknown).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    });
     let mut group = c.benchmark_group("Store::authenticate (SQLite in memory)");
     group.bench_function("valid key, cache off (a query)", |b| {
         b.iter(|| runtime.block_on(uncached.authenticate(black_box(key.expose_secret()))))
@@ -80,8 +93,11 @@ fn authenticate(c: &mut Criterion) {
     group.bench_function("valid key, cache hit", |b| {
         b.iter(|| runtime.block_on(cached.authenticate(black_box(key.expose_secret()))))
     });
-    group.bench_function("unknown key, refused by the live-key filter", |b| {
+    group.bench_function("made-up key, confirmed absent before", |b| {
         b.iter(|| runtime.block_on(cached.authenticate(black_box(unknown))))
+    });
+    group.bench_function("made-up key, refused by the live-key filter", |b| {
+        b.iter(|| runtime.block_on(unchecked.authenticate(black_box(unknown))))
     });
     group.finish();
 }

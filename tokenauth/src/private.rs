@@ -83,10 +83,11 @@ pub fn cache_is_serving(store: &crate::Store) -> bool {
         .is_some_and(|cache| cache.serves("tokenauth_tokens"))
 }
 
-/// Whether the live-key filter of `table` is built and serving (for tests).
+/// Whether the live-key filter of `table` is built, serving and current (for tests).
 pub fn live_key_filter_ready(store: &crate::Store, table: &str) -> bool {
     store.auth_cache().is_some_and(|cache| {
-        cache.keys().check(table, &crate::key::RawDigest::of("")) != crate::store::Verdict::Unknown
+        // Built, and not stale (no build wanted).
+        !cache.keys().check(table, &crate::key::RawDigest::of("")).1
     })
 }
 
@@ -110,4 +111,14 @@ pub fn feed_work(store: &crate::Store) -> (u64, u64, u64) {
             work.builds.load(Relaxed),
         )
     })
+}
+
+/// Prunes PostgreSQL's change log once, as every instance does each minute (for tests of
+/// what pruning may delete).
+#[cfg(feature = "postgres")]
+pub async fn prune_change_log(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(crate::store::PRUNE)
+        .execute(pool)
+        .await
+        .map(drop)
 }

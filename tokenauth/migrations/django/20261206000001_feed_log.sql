@@ -19,10 +19,15 @@ CREATE TABLE IF NOT EXISTS tokenauth_changes (
     kind         TEXT NOT NULL CHECK (kind IN ('-', '+', '*', '?', '!')),
     tokens_table TEXT,
     key_digest   TEXT,
-    beat         TEXT
+    beat         TEXT,
+    -- When an instance pruning the log first found the row committed: rows are deleted ten
+    -- minutes after that, never by `at` (a transaction's start, which can be long before
+    -- its commit).
+    seen_at      TIMESTAMPTZ
 );
 CREATE INDEX IF NOT EXISTS tokenauth_changes_xid ON tokenauth_changes (xid);
-CREATE INDEX IF NOT EXISTS tokenauth_changes_at ON tokenauth_changes (at);
+CREATE INDEX IF NOT EXISTS tokenauth_changes_unseen ON tokenauth_changes (seq) WHERE seen_at IS NULL;
+CREATE INDEX IF NOT EXISTS tokenauth_changes_seen_at ON tokenauth_changes (seen_at);
 REVOKE ALL ON tokenauth_changes FROM PUBLIC;
 
 -- The channel of the hints: a name no other role can read, so none can listen to it or
@@ -37,13 +42,15 @@ VALUES ('tokenauth_' || replace(gen_random_uuid()::text, '-', ''))
 ON CONFLICT (id) DO NOTHING;
 REVOKE ALL ON tokenauth_feed FROM PUBLIC;
 
--- Deleting log rows that instances may not have read yet (anything but heartbeats, within
--- five minutes; the instances prune after ten) makes every instance forget what it cached.
+-- Deleting log rows that instances may not have read yet (anything but heartbeats, not seen
+-- committed for five minutes; the instances prune after ten) makes every instance forget
+-- what it cached.
 CREATE OR REPLACE FUNCTION tokenauth_changes_lost() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' OR EXISTS (
-        SELECT 1 FROM tokenauth_gone WHERE kind <> '?' AND at > now() - interval '5 minutes'
+        SELECT 1 FROM tokenauth_gone
+        WHERE kind <> '?' AND (seen_at IS NULL OR seen_at > now() - interval '5 minutes')
     ) THEN
         INSERT INTO tokenauth_changes (kind) VALUES ('!');
     END IF;
@@ -61,26 +68,26 @@ CREATE TRIGGER tokenauth_changes_truncated
 
 -- The first form's triggers and functions (their names are not reused: an instance of an
 -- earlier version finds its triggers gone and stops caching).
-DROP TRIGGER tokenauth_authtoken_token_added ON authtoken_token;
-DROP TRIGGER tokenauth_authtoken_token_changed ON authtoken_token;
-DROP TRIGGER tokenauth_authtoken_token_deleted ON authtoken_token;
-DROP TRIGGER tokenauth_authtoken_token_truncated ON authtoken_token;
+DROP TRIGGER IF EXISTS tokenauth_authtoken_token_added ON authtoken_token;
+DROP TRIGGER IF EXISTS tokenauth_authtoken_token_changed ON authtoken_token;
+DROP TRIGGER IF EXISTS tokenauth_authtoken_token_deleted ON authtoken_token;
+DROP TRIGGER IF EXISTS tokenauth_authtoken_token_truncated ON authtoken_token;
 DROP TRIGGER IF EXISTS tokenauth_auth_user_changed ON auth_user;
 DROP TRIGGER IF EXISTS tokenauth_auth_user_deleted ON auth_user;
 DROP TRIGGER IF EXISTS tokenauth_auth_user_truncated ON auth_user;
-DROP FUNCTION tokenauth_django_token_changed();
-DROP FUNCTION tokenauth_django_user_changed();
-DROP FUNCTION tokenauth_django_notify_deleted();
-DROP FUNCTION tokenauth_django_notify_truncated();
-DROP FUNCTION tokenauth_django_notify_added();
+DROP FUNCTION IF EXISTS tokenauth_django_token_changed();
+DROP FUNCTION IF EXISTS tokenauth_django_user_changed();
+DROP FUNCTION IF EXISTS tokenauth_django_notify_deleted();
+DROP FUNCTION IF EXISTS tokenauth_django_notify_truncated();
+DROP FUNCTION IF EXISTS tokenauth_django_notify_added();
 
 CREATE FUNCTION tokenauth_authtoken_token_log() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     beat text := current_setting('tokenauth.beat', true);
     added bigint;
 BEGIN
-    IF beat <> '' THEN
+    IF beat ~ '^[0-9a-f]{32}$' THEN
         INSERT INTO tokenauth_changes (kind, tokens_table, beat)
         VALUES ('?', TG_TABLE_NAME, TG_OP || ' ' || beat);
     END IF;
@@ -119,11 +126,11 @@ END
 $$;
 
 CREATE FUNCTION tokenauth_auth_user_log() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     beat text := current_setting('tokenauth.beat', true);
 BEGIN
-    IF beat <> '' THEN
+    IF beat ~ '^[0-9a-f]{32}$' THEN
         INSERT INTO tokenauth_changes (kind, tokens_table, beat)
         VALUES ('?', TG_TABLE_NAME, TG_OP || ' ' || beat);
     END IF;
@@ -169,5 +176,21 @@ BEGIN
             AFTER TRUNCATE ON auth_user
             FOR EACH STATEMENT EXECUTE FUNCTION tokenauth_auth_user_log();
     END IF;
+END
+$$;
+
+-- The functions run as tokenauth's role: the names in their bodies resolve in the catalog and
+-- this schema only, never first in the caller's temporary schema, as PostgreSQL would
+-- otherwise do for tables (a caller could put a table of its own in place of the log, or run
+-- its own code as tokenauth's role).
+DO $$
+DECLARE
+    name text;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['tokenauth_changes_lost', 'tokenauth_authtoken_token_log', 'tokenauth_auth_user_log'] LOOP
+        EXECUTE format('ALTER FUNCTION %I() SET search_path = pg_catalog, %I, pg_temp',
+                       name, current_schema());
+        EXECUTE format('REVOKE ALL ON FUNCTION %I() FROM PUBLIC', name);
+    END LOOP;
 END
 $$;

@@ -381,7 +381,9 @@ impl Store {
             };
         }
         match self.live_key(cache, U::TOKENS_TABLE, &raw) {
-            Verdict::Absent if cache.known_absent(&raw) => Ok(Err(AuthError::InvalidToken.into())),
+            Verdict::Absent if cache.known_absent(U::TOKENS_TABLE, &raw) => {
+                Ok(Err(AuthError::InvalidToken.into()))
+            }
             // Not in the filter: a key made elsewhere a moment ago may not be yet.
             Verdict::Absent if cache.may_confirm() => Err(Query::confirming(raw)),
             Verdict::Absent => Ok(Err(AuthError::InvalidToken.into())),
@@ -413,7 +415,7 @@ impl Store {
             if confirming && let Some((cache, ticket)) = cached {
                 // Nobody presents a key before it exists: until a key is added, this digest
                 // costs no query.
-                cache.confirmed_absent(ticket, &raw);
+                cache.confirmed_absent(ticket, U::TOKENS_TABLE, &raw);
             }
             return Err(AuthError::InvalidToken.into());
         };

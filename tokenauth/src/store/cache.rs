@@ -202,8 +202,9 @@ pub(crate) struct AuthCache {
     leases: [AtomicU64; 2],
     /// The live-key filters, by tokens table.
     keys: LiveKeys,
-    /// Digests the database confirmed absent since the last key was added.
-    absent: quick_cache::sync::Cache<RawDigest, ()>,
+    /// Digests the database confirmed absent from a tokens table ([`TOKENS_TABLES`] index)
+    /// since the last key was added to it.
+    absent: quick_cache::sync::Cache<(usize, RawDigest), ()>,
     /// Bumped whenever keys are added: a digest confirmed absent by a query that started
     /// before is not remembered.
     keys_added: AtomicU64,
@@ -216,7 +217,8 @@ pub(crate) struct AuthCache {
     /// The feed's work: looks for changes, reads of the log, filter builds (for tests).
     pub(super) work: FeedWork,
     /// When unconfirmed refusals were last reported (µs from the epoch), and how many then.
-    reported: Mutex<(u64, u64)>,
+    reported_at: AtomicU64,
+    reported_count: AtomicU64,
     /// The change feed's task, started with the first authentication; stopped with the cache.
     pub(super) feed: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -285,7 +287,8 @@ impl AuthCache {
             unconfirmed: AtomicU64::new(0),
             lapses: AtomicU64::new(0),
             work: FeedWork::default(),
-            reported: Mutex::new((0, 0)),
+            reported_at: AtomicU64::new(0),
+            reported_count: AtomicU64::new(0),
             feed: Mutex::new(None),
         }
     }
@@ -381,7 +384,8 @@ impl AuthCache {
     }
 
     /// Every change may have been missed (or was made with SQL in this process): forget
-    /// every entry, every filter and every digest confirmed absent.
+    /// every entry and every digest confirmed absent; the filters are stale (they serve on,
+    /// as hints, until built again).
     pub(crate) fn forget(&self) {
         let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
         self.forget_locked();
@@ -442,39 +446,49 @@ impl AuthCache {
         }
     }
 
-    /// Whether the database recently confirmed that no key has this digest (and none was
-    /// added since).
-    pub(crate) fn known_absent(&self, digest: &RawDigest) -> bool {
-        self.absent.get(digest).is_some()
+    /// Whether the database recently confirmed that no key of `table` has this digest (and
+    /// none was added since).
+    pub(crate) fn known_absent(&self, table: &str, digest: &RawDigest) -> bool {
+        slot(table).is_some_and(|slot| self.absent.get(&(slot, *digest)).is_some())
     }
 
-    /// The database confirmed that no key has this digest: remembered, unless a key was
-    /// added since `ticket`.
-    pub(crate) fn confirmed_absent(&self, ticket: Ticket, digest: &RawDigest) {
+    /// The database confirmed that no key of `table` has this digest: remembered, unless a
+    /// key was added since `ticket` (checked and inserted under the lock that adding a key
+    /// takes exclusively).
+    pub(crate) fn confirmed_absent(&self, ticket: Ticket, table: &str, digest: &RawDigest) {
+        let Some(slot) = slot(table) else {
+            return;
+        };
         let _shared = self.lock.read().unwrap_or_else(PoisonError::into_inner);
         if self.keys_added.load(Ordering::SeqCst) == ticket.keys_added {
-            self.absent.insert(*digest, ());
+            self.absent.insert((slot, *digest), ());
         }
     }
 
     /// A key was added to `table` (anywhere): into its filter, and no longer known absent.
     /// Returns whether the filter is full (to be built again, bigger).
     pub(crate) fn key_added(&self, table: &str, digest: &RawDigest) -> bool {
-        self.keys_added.fetch_add(1, Ordering::SeqCst);
-        self.absent.remove(digest);
+        {
+            let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
+            self.keys_added.fetch_add(1, Ordering::SeqCst);
+            if let Some(slot) = slot(table) {
+                self.absent.remove(&(slot, *digest));
+            }
+        }
         self.keys.add_raw(table, digest)
     }
 
-    /// Many keys were added to `table` at once: its filter is built again and nothing is
-    /// known absent.
+    /// Many keys were added to `table` at once: its filter is stale (built again, serving
+    /// meanwhile) and nothing is known absent.
     pub(crate) fn keys_added_in_bulk(&self, table: &str) {
+        let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
         self.keys_added.fetch_add(1, Ordering::SeqCst);
         self.absent.clear();
         self.keys.forget(table);
     }
 
     /// Takes one check of a refusal from the budget: `false` when it is spent (the refusal
-    /// is then served unconfirmed, counted and reported).
+    /// is then served unconfirmed, counted and reported at most every [`REPORT_EVERY`]).
     pub(crate) fn may_confirm(&self) -> bool {
         let now = self.now();
         if self.budget.take(now) {
@@ -482,17 +496,23 @@ impl AuthCache {
             return true;
         }
         let unconfirmed = self.unconfirmed.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
         let every = u64::try_from(REPORT_EVERY.as_micros()).unwrap_or(u64::MAX);
-        if reported.0 == 0 || now.saturating_sub(reported.0) >= every {
+        let last = self.reported_at.load(Ordering::Relaxed);
+        // One report per period, claimed by whoever moves the time on (no lock per refusal).
+        if (last == 0 || now.saturating_sub(last) >= every)
+            && self
+                .reported_at
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let before = self.reported_count.swap(unconfirmed, Ordering::Relaxed);
             tracing::warn!(
-                refused = unconfirmed - reported.1,
+                refused = unconfirmed.saturating_sub(before),
                 total = unconfirmed,
                 "tokenauth: the budget of refusal checks is spent (a flood of unknown keys?): \
                  refusals are served without asking the database, so a key made on another \
                  instance may be refused until the change feed delivers it"
             );
-            *reported = (now.max(1), unconfirmed);
         }
         false
     }
@@ -687,22 +707,26 @@ mod tests {
         let cache = serving(Duration::from_secs(60));
         let (digest, other) = (RawDigest::of("made up"), RawDigest::of("other"));
         let ticket = cache.ticket();
-        cache.confirmed_absent(ticket, &digest);
-        assert!(cache.known_absent(&digest));
+        cache.confirmed_absent(ticket, TABLE, &digest);
+        assert!(cache.known_absent(TABLE, &digest));
+        assert!(
+            !cache.known_absent("tokenauth_django_tokens", &digest),
+            "absent from one tokens table, not from another"
+        );
         cache.key_added(TABLE, &other);
-        assert!(cache.known_absent(&digest), "another key");
+        assert!(cache.known_absent(TABLE, &digest), "another key");
         cache.key_added(TABLE, &digest);
-        assert!(!cache.known_absent(&digest), "this key was added");
+        assert!(!cache.known_absent(TABLE, &digest), "this key was added");
 
         // A query that raced with an added key confirms nothing.
         let ticket = cache.ticket();
         cache.key_added(TABLE, &other);
-        cache.confirmed_absent(ticket, &digest);
-        assert!(!cache.known_absent(&digest));
+        cache.confirmed_absent(ticket, TABLE, &digest);
+        assert!(!cache.known_absent(TABLE, &digest));
 
-        cache.confirmed_absent(cache.ticket(), &digest);
+        cache.confirmed_absent(cache.ticket(), TABLE, &digest);
         cache.keys_added_in_bulk(TABLE);
-        assert!(!cache.known_absent(&digest), "a bulk insert");
+        assert!(!cache.known_absent(TABLE, &digest), "a bulk insert");
     }
 
     #[test]

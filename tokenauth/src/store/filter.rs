@@ -6,7 +6,10 @@
 //!
 //! Builds are bounded whatever the feed reports: at most one per table at a time, and at
 //! most one per [`BUILD_INTERVAL`] per table (a request for another sooner waits for the
-//! interval to pass).
+//! interval to pass). A filter that may have missed keys (many added at once, or changes the
+//! feed could not follow) is *stale*: it keeps serving — it is only ever a hint, each refusal
+//! it suggests being checked within the budget — until a new one is built, so that a flood of
+//! made-up keys never finds the instance without a filter.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,11 +89,12 @@ impl Filter {
     }
 }
 
-/// A tokens table's filter, and the build replacing it: claimed (its table being counted),
-/// then filling; and when the last build started.
+/// A tokens table's filter, whether it is stale, and the build replacing it: claimed (its
+/// table being counted), then filling; and when the last build started.
 #[derive(Default)]
 struct Slot {
     ready: Option<Arc<Filter>>,
+    stale: bool,
     claimed: Option<u64>,
     building: Option<Arc<Filter>>,
     last_start: Option<Instant>,
@@ -107,7 +111,7 @@ pub(crate) struct LiveKeys {
 /// What the filter of a table says about a digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// No filter is ready (the table's should be built).
+    /// No filter is ready.
     Unknown,
     /// The digest may be live: query.
     Maybe,
@@ -116,13 +120,19 @@ pub(crate) enum Verdict {
 }
 
 impl LiveKeys {
-    pub(crate) fn check(&self, table: &str, digest: &RawDigest) -> Verdict {
+    /// What the filter of `table` says about `digest`, and whether a filter should be built
+    /// (there is none, or it is stale).
+    pub(crate) fn check(&self, table: &str, digest: &RawDigest) -> (Verdict, bool) {
         let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
-        match slots.get(table).and_then(|slot| slot.ready.as_ref()) {
+        let Some(slot) = slots.get(table) else {
+            return (Verdict::Unknown, true);
+        };
+        let verdict = match &slot.ready {
             None => Verdict::Unknown,
             Some(filter) if filter.may_contain(digest) => Verdict::Maybe,
             Some(_) => Verdict::Absent,
-        }
+        };
+        (verdict, slot.ready.is_none() || slot.stale)
     }
 
     /// Adds a live digest to the table's filters (ready and building). Returns whether the
@@ -219,30 +229,32 @@ impl LiveKeys {
             slot.building = None;
             if built {
                 slot.ready = Some(filter.clone());
+                slot.stale = false;
             }
         }
     }
 
-    /// Forgets the table's filter (e.g. after a bulk import): it is built again, once the
-    /// interval since the last build has passed.
+    /// The table's filter may have missed keys (many added at once, or changes the feed
+    /// could not follow): it keeps serving, stale, and is built again once the interval since
+    /// the last build has passed; a build under way is dropped (it may have missed them too).
     pub(crate) fn forget(&self, table: &str) {
         let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = slots.get_mut(table) {
-            Slot::empty(slot);
+            Slot::outdate(slot);
         }
     }
 
-    /// Forgets every filter.
+    /// [`LiveKeys::forget`] for every table.
     pub(crate) fn clear(&self) {
         let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
-        slots.values_mut().for_each(Slot::empty);
+        slots.values_mut().for_each(Slot::outdate);
     }
 }
 
 impl Slot {
-    /// No filter, no build (when the last build started is kept).
-    fn empty(slot: &mut Slot) {
-        slot.ready = None;
+    /// Stale, and no build (when the last build started is kept).
+    fn outdate(slot: &mut Slot) {
+        slot.stale = true;
         slot.claimed = None;
         slot.building = None;
     }
@@ -311,15 +323,15 @@ mod tests {
     fn keys_added_during_a_build_are_kept_and_a_clear_discards_the_build() {
         let keys = LiveKeys::default();
         let (a, b) = (RawDigest::of("a"), RawDigest::of("b"));
-        assert_eq!(keys.check("t", &a), Verdict::Unknown);
+        assert_eq!(keys.check("t", &a), (Verdict::Unknown, true));
         let claim = keys.claim("t").unwrap();
         assert!(keys.claim("t").is_none(), "one build at a time");
         let filter = keys.begin("t", claim, 1).unwrap();
         assert!(keys.claim("t").is_none(), "one build at a time");
         keys.add_raw("t", &a); // added while the table is read
         keys.finish("t", &filter);
-        assert_eq!(keys.check("t", &a), Verdict::Maybe);
-        assert_eq!(keys.check("t", &b), Verdict::Absent);
+        assert_eq!(keys.check("t", &a), (Verdict::Maybe, false));
+        assert_eq!(keys.check("t", &b), (Verdict::Absent, false));
 
         age(&keys, "t");
         let claim = keys.claim("t").unwrap();
@@ -327,7 +339,8 @@ mod tests {
         keys.clear();
         assert!(!keys.is_building("t", &filter));
         keys.finish("t", &filter);
-        assert_eq!(keys.check("t", &a), Verdict::Unknown);
+        // The old filter serves on, stale, until a new one is built.
+        assert_eq!(keys.check("t", &b), (Verdict::Absent, true));
 
         // A claim outlived by a clear starts nothing.
         age(&keys, "t");
@@ -349,11 +362,18 @@ mod tests {
                 "a second build within the interval"
             );
         }
-        assert_eq!(keys.check("t", &RawDigest::of("a")), Verdict::Unknown);
+        assert_eq!(
+            keys.check("t", &RawDigest::of("a")),
+            (Verdict::Maybe, true),
+            "stale, serving"
+        );
         // Another table has its own interval.
         build(&keys, "u", &["a"]);
         age(&keys, "t");
         build(&keys, "t", &["b"]);
-        assert_eq!(keys.check("t", &RawDigest::of("b")), Verdict::Maybe);
+        assert_eq!(
+            keys.check("t", &RawDigest::of("b")),
+            (Verdict::Maybe, false)
+        );
     }
 }

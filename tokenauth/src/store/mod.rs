@@ -17,7 +17,8 @@ use std::time::Duration;
 
 pub use auth::{AuthUser, AuthenticateError, DecodeRow};
 pub use cache::CacheStats;
-pub(crate) use filter::Verdict;
+#[cfg(feature = "postgres")]
+pub(crate) use feed::PRUNE;
 pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
 pub use tokens::Tokens;
 pub use users::MAX_USERNAME_LEN;

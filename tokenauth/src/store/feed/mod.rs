@@ -38,7 +38,7 @@ use super::{Pool, Store};
 use crate::key::RawDigest;
 
 #[cfg(feature = "postgres")]
-pub(crate) use postgres::Hints;
+pub(crate) use postgres::{Hints, PRUNE};
 
 /// The longest wait between two attempts to bring the feed back up.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -67,8 +67,8 @@ impl Store {
     }
 
     /// What the live-key filter of `table` says about `digest`; builds the filter in the
-    /// background when there is none. While the cache does not serve the table, nothing is
-    /// known.
+    /// background when there is none or it is stale. While the cache does not serve the
+    /// table, nothing is known.
     pub(crate) fn live_key(
         &self,
         cache: &Arc<AuthCache>,
@@ -78,8 +78,8 @@ impl Store {
         if !cache.serves(table) {
             return Verdict::Unknown;
         }
-        let verdict = cache.keys().check(table, digest);
-        if verdict == Verdict::Unknown {
+        let (verdict, build) = cache.keys().check(table, digest);
+        if build {
             build_filter(cache, &self.pool, table);
         }
         verdict

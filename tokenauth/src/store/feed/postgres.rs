@@ -49,55 +49,130 @@ const READ_BATCH: i64 = 10_000;
 /// How often an instance deletes log rows older than ten minutes.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
+/// Pruning the log: marks the rows found committed, and deletes those marked ten minutes ago
+/// (rows age from when they are first seen committed: a transaction's rows carry its start
+/// time, which can be long before its commit); skips rows another instance is handling.
+pub(crate) const PRUNE: &str = "UPDATE tokenauth_changes SET seen_at = now() WHERE seq IN (\
+       SELECT seq FROM tokenauth_changes WHERE seen_at IS NULL \
+       LIMIT 10000 FOR UPDATE SKIP LOCKED); \
+     DELETE FROM tokenauth_changes WHERE seq IN (\
+       SELECT seq FROM tokenauth_changes WHERE seen_at < now() - interval '10 minutes' \
+       LIMIT 10000 FOR UPDATE SKIP LOCKED);";
+
 /// The `application_name` of the feed's connection, as `pg_stat_activity` shows it.
 pub(crate) const APPLICATION_NAME: &str = "tokenauth change feed";
 
-/// A tokens table that the feed can watch, with the triggers that must exist and be enabled
-/// for it: `(trigger, table, the operation it records heartbeats for)`.
+/// What fires a trigger: each of tokenauth's is an `AFTER … FOR EACH STATEMENT` trigger, with
+/// no `WHEN` and no column list.
+#[derive(Clone, Copy)]
+enum Event {
+    Insert,
+    Update,
+    Delete,
+    Truncate,
+}
+
+impl Event {
+    /// Its `pg_trigger.tgtype`: the event's bit, no `ROW` (1) nor `BEFORE` (2) bit.
+    fn tgtype(self) -> i16 {
+        match self {
+            Event::Insert => 4,
+            Event::Delete => 8,
+            Event::Update => 16,
+            Event::Truncate => 32,
+        }
+    }
+
+    /// The `TG_OP` its heartbeat records carry; `None` for `TRUNCATE`, which no heartbeat
+    /// can fire (its trigger is only checked in the catalog).
+    fn beat(self) -> Option<&'static str> {
+        match self {
+            Event::Insert => Some("INSERT"),
+            Event::Update => Some("UPDATE"),
+            Event::Delete => Some("DELETE"),
+            Event::Truncate => None,
+        }
+    }
+}
+
+/// A trigger of the change feed: its name, its table, what fires it, and its function.
+struct Trigger(&'static str, &'static str, Event, &'static str);
+
+/// A tokens table that the feed can watch, with the triggers that must be in place for it.
 struct Group {
     tokens_table: &'static str,
-    triggers: &'static [(&'static str, &'static str, Option<&'static str>)],
+    triggers: &'static [Trigger],
     /// Statements that change no row and fire each heartbeat-recording trigger.
     beat: &'static str,
 }
 
 /// The log's own triggers, which every group needs.
-const LOG_TRIGGERS: [(&str, &str); 2] = [
-    ("tokenauth_changes_deleted", "tokenauth_changes"),
-    ("tokenauth_changes_truncated", "tokenauth_changes"),
+const LOG_TRIGGERS: [Trigger; 2] = [
+    Trigger(
+        "tokenauth_changes_deleted",
+        "tokenauth_changes",
+        Event::Delete,
+        "tokenauth_changes_lost",
+    ),
+    Trigger(
+        "tokenauth_changes_truncated",
+        "tokenauth_changes",
+        Event::Truncate,
+        "tokenauth_changes_lost",
+    ),
 ];
+
+const TOKENS: &str = "tokenauth_tokens_log";
+const USERS: &str = "tokenauth_users_log";
+const DRF_TOKENS: &str = "tokenauth_authtoken_token_log";
+const DJANGO_USERS: &str = "tokenauth_auth_user_log";
 
 const GROUPS: [Group; 2] = [
     Group {
         tokens_table: "tokenauth_tokens",
         triggers: &[
-            (
+            Trigger(
                 "tokenauth_tokens_log_insert",
                 "tokenauth_tokens",
-                Some("INSERT"),
+                Event::Insert,
+                TOKENS,
             ),
-            (
+            Trigger(
                 "tokenauth_tokens_log_update",
                 "tokenauth_tokens",
-                Some("UPDATE"),
+                Event::Update,
+                TOKENS,
             ),
-            (
+            Trigger(
                 "tokenauth_tokens_log_delete",
                 "tokenauth_tokens",
-                Some("DELETE"),
+                Event::Delete,
+                TOKENS,
             ),
-            ("tokenauth_tokens_log_truncate", "tokenauth_tokens", None),
-            (
+            Trigger(
+                "tokenauth_tokens_log_truncate",
+                "tokenauth_tokens",
+                Event::Truncate,
+                TOKENS,
+            ),
+            Trigger(
                 "tokenauth_users_log_update",
                 "tokenauth_users",
-                Some("UPDATE"),
+                Event::Update,
+                USERS,
             ),
-            (
+            Trigger(
                 "tokenauth_users_log_delete",
                 "tokenauth_users",
-                Some("DELETE"),
+                Event::Delete,
+                USERS,
             ),
-            ("tokenauth_users_log_truncate", "tokenauth_users", None),
+            Trigger(
+                "tokenauth_users_log_truncate",
+                "tokenauth_users",
+                Event::Truncate,
+                USERS,
+            ),
         ],
         beat: "INSERT INTO tokenauth_tokens SELECT * FROM tokenauth_tokens WHERE false; \
                UPDATE tokenauth_tokens SET id = id WHERE false; \
@@ -108,37 +183,48 @@ const GROUPS: [Group; 2] = [
     Group {
         tokens_table: "tokenauth_django_tokens",
         triggers: &[
-            (
+            Trigger(
                 "tokenauth_authtoken_token_log_insert",
                 "authtoken_token",
-                Some("INSERT"),
+                Event::Insert,
+                DRF_TOKENS,
             ),
-            (
+            Trigger(
                 "tokenauth_authtoken_token_log_update",
                 "authtoken_token",
-                Some("UPDATE"),
+                Event::Update,
+                DRF_TOKENS,
             ),
-            (
+            Trigger(
                 "tokenauth_authtoken_token_log_delete",
                 "authtoken_token",
-                Some("DELETE"),
+                Event::Delete,
+                DRF_TOKENS,
             ),
-            (
+            Trigger(
                 "tokenauth_authtoken_token_log_truncate",
                 "authtoken_token",
-                None,
+                Event::Truncate,
+                DRF_TOKENS,
             ),
-            (
+            Trigger(
                 "tokenauth_auth_user_log_update",
                 "auth_user",
-                Some("UPDATE"),
+                Event::Update,
+                DJANGO_USERS,
             ),
-            (
+            Trigger(
                 "tokenauth_auth_user_log_delete",
                 "auth_user",
-                Some("DELETE"),
+                Event::Delete,
+                DJANGO_USERS,
             ),
-            ("tokenauth_auth_user_log_truncate", "auth_user", None),
+            Trigger(
+                "tokenauth_auth_user_log_truncate",
+                "auth_user",
+                Event::Truncate,
+                DJANGO_USERS,
+            ),
         ],
         beat: "INSERT INTO authtoken_token SELECT * FROM authtoken_token WHERE false; \
                UPDATE authtoken_token SET key = key WHERE false; \
@@ -148,9 +234,38 @@ const GROUPS: [Group; 2] = [
     },
 ];
 
-/// A trigger as the catalog shows it: name, table, `tgenabled`, and the row versions of the
-/// trigger and its function (which change when either is altered or replaced).
-type CatalogRow = (String, String, String, String, String);
+/// A trigger as the catalog shows it (see [`Session::watched`]).
+#[derive(PartialEq, Eq, sqlx::FromRow)]
+struct CatalogRow {
+    name: String,
+    table: String,
+    /// `tgenabled`: `O` (origin and local) or `A` (always) fire; `D` and `R` do not.
+    enabled: String,
+    /// Whether it has a `WHEN` condition, a column list (`UPDATE OF`), and its type bits.
+    has_when: bool,
+    columns: String,
+    tgtype: i16,
+    function: String,
+    security_definer: bool,
+    /// The row versions of the trigger and its function, which change when either is
+    /// altered, replaced, or dropped and made again.
+    versions: String,
+}
+
+impl CatalogRow {
+    /// Whether this row is `trigger`, in place and firing as tokenauth's migrations made it.
+    fn is(&self, trigger: &Trigger) -> bool {
+        let Trigger(name, table, event, function) = trigger;
+        self.name == *name
+            && self.table == *table
+            && (self.enabled == "O" || self.enabled == "A")
+            && !self.has_when
+            && self.columns.is_empty()
+            && self.tgtype == event.tgtype()
+            && self.function == *function
+            && self.security_definer
+    }
+}
 
 /// Hints to the other instances, sent after this store's commits (see
 /// [`Store::hint_others`](crate::Store::hint_others)): in the background, best effort, one at
@@ -326,11 +441,8 @@ struct Session {
     xip: Vec<String>,
     /// The catalog as the last heartbeat found it.
     catalog: Option<Vec<CatalogRow>>,
-    /// Nonces of this session's heartbeats: a random part and a count.
-    session: u64,
-    beats: u64,
-    /// The transaction of the last heartbeat whose records were read (deleted with the next).
-    last_beat_xid: Option<String>,
+    /// The transactions of heartbeats whose records were read (deleted by the next ones).
+    last_beat_xids: Vec<String>,
 }
 
 impl Session {
@@ -365,19 +477,13 @@ impl Session {
             .fetch_one(&mut listener),
         )
         .await?;
-        let mut session = [0u8; 8];
-        rand::rngs::SysRng
-            .try_fill_bytes(&mut session)
-            .map_err(|error| Fault::Failed(error.to_string()))?;
         Ok(Session {
             listener,
             own,
             xmax,
             xip,
             catalog: None,
-            session: u64::from_le_bytes(session),
-            beats: 0,
-            last_beat_xid: None,
+            last_beat_xids: Vec::new(),
         })
     }
 
@@ -470,7 +576,8 @@ impl Session {
                         array_to_string(ARRAY(SELECT pg_snapshot_xip(snap)::text), ' ') \
                  FROM s \
                  UNION ALL \
-                 (SELECT seq, xid::text, kind, tokens_table, key_digest, beat \
+                 (SELECT seq, xid::text, left(kind, 1), left(tokens_table, 64), \
+                         left(key_digest, 64), left(beat, 64) \
                   FROM tokenauth_changes \
                   WHERE xid >= $1::xid8 OR xid = ANY($2::text[]::xid8[]) \
                   ORDER BY seq LIMIT $3)",
@@ -535,14 +642,18 @@ impl Session {
         Ok(records)
     }
 
-    /// The tokens tables whose triggers all exist and are enabled; forgets everything if a
-    /// trigger or its function changed since the last look.
+    /// The tokens tables whose triggers are all in place, enabled and as tokenauth's
+    /// migrations made them; lapses everything if a trigger or its function changed since
+    /// the last look (a trigger made again with a `WHEN` that lets heartbeats through, say).
     async fn watched(&mut self, cache: &AuthCache) -> Result<Vec<&'static Group>, Fault> {
         let catalog: Vec<CatalogRow> = timed(
             "reading the catalog",
             sqlx::query_as(
-                "SELECT t.tgname::text, c.relname::text, t.tgenabled::text, t.xmin::text, \
-                        p.xmin::text \
+                "SELECT t.tgname::text AS name, c.relname::text AS table, \
+                        t.tgenabled::text AS enabled, t.tgqual IS NOT NULL AS has_when, \
+                        t.tgattr::text AS columns, t.tgtype::int2 AS tgtype, \
+                        p.proname::text AS function, p.prosecdef AS security_definer, \
+                        t.xmin::text || ' ' || p.xmin::text AS versions \
                  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
                                    JOIN pg_proc p ON p.oid = t.tgfoid \
                  WHERE NOT t.tgisinternal AND t.tgname LIKE 'tokenauth\\_%' \
@@ -560,22 +671,19 @@ impl Session {
             );
             cache.lapse_all();
         }
-        let enabled = |name: &str, table: &str| {
-            catalog.iter().any(|(n, t, enabled, _, _)| {
-                n == name && t == table && (enabled == "O" || enabled == "A")
-            })
-        };
-        let log_ok = LOG_TRIGGERS.iter().all(|(n, t)| enabled(n, t));
+        let in_place = |trigger: &Trigger| catalog.iter().any(|row| row.is(trigger));
+        let log_ok = LOG_TRIGGERS.iter().all(in_place);
         let watched = GROUPS
             .iter()
-            .filter(|group| log_ok && group.triggers.iter().all(|(n, t, _)| enabled(n, t)))
+            .filter(|group| log_ok && group.triggers.iter().all(in_place))
             .collect();
         self.catalog = Some(catalog);
         Ok(watched)
     }
 
-    /// Checks the catalog, sends a heartbeat through the triggers, reads the log and renews
-    /// the lease of each tokens table whose triggers all recorded it.
+    /// Checks the catalog, sends a heartbeat through the triggers of each watched tokens table
+    /// (a transaction each), reads the log and renews the lease of each table whose triggers
+    /// all recorded its heartbeat.
     async fn beat(
         &mut self,
         cache: &Arc<AuthCache>,
@@ -591,55 +699,67 @@ impl Session {
             }
         }
         if watched.is_empty() {
-            reporter.down("no table is watched: the change feed's triggers are missing or disabled (are the migrations applied?)");
+            reporter.down(
+                "no table is watched: the change feed's triggers are missing, disabled or \
+                 altered (are the migrations applied?)",
+            );
             self.read(cache, pool).await?;
             return Ok(());
         }
-        self.beats += 1;
-        let nonce = format!("{:016x}.{}", self.session, self.beats);
-        let mut sql = format!(
-            "BEGIN; SET LOCAL lock_timeout = '500ms'; SET LOCAL statement_timeout = '1s'; \
-             SELECT set_config('tokenauth.beat', '{nonce}', true); "
-        );
-        for group in &watched {
-            sql.push_str(group.beat);
-        }
-        if let Some(xid) = self.last_beat_xid.take() {
-            // The last heartbeat's records (read already; nobody else needs them).
-            sql.push_str(&format!(
-                " DELETE FROM tokenauth_changes WHERE kind = '?' AND xid = '{xid}'::xid8;"
-            ));
-        }
-        sql.push_str(" COMMIT;");
-        let sent = timed(
-            "sending a heartbeat",
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut self.listener),
-        )
-        .await;
-        if let Err(fault) = sent {
-            let Fault::Failed(problem) = fault else {
-                return Err(fault);
-            };
-            // A database error (a lock held by a migration, say): no renewal this time.
-            timed(
-                "rolling back a heartbeat",
-                sqlx::raw_sql("ROLLBACK").execute(&mut self.listener),
+        let mut sent = Vec::with_capacity(watched.len());
+        for group in watched {
+            // A fresh random nonce each time (the triggers record only one of this form).
+            let mut nonce = [0u8; 16];
+            rand::rngs::SysRng
+                .try_fill_bytes(&mut nonce)
+                .map_err(|error| Fault::Failed(error.to_string()))?;
+            let nonce = crate::key::hex_lower(&nonce);
+            let mut sql = format!(
+                "BEGIN; SET LOCAL lock_timeout = '500ms'; SET LOCAL statement_timeout = '1s'; \
+                 SELECT set_config('tokenauth.beat', '{nonce}', true); {}",
+                group.beat
+            );
+            if let Some(xid) = self.last_beat_xids.pop() {
+                // An earlier heartbeat's records (read already; nobody else needs them).
+                sql.push_str(&format!(
+                    " DELETE FROM tokenauth_changes WHERE kind = '?' AND xid = '{xid}'::xid8;"
+                ));
+            }
+            sql.push_str(" COMMIT;");
+            match timed(
+                "sending a heartbeat",
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut self.listener),
             )
-            .await?;
-            reporter.down(&problem);
-            self.read(cache, pool).await?;
-            return Ok(());
+            .await
+            {
+                Ok(_) => sent.push((group, nonce)),
+                Err(Fault::Failed(problem)) => {
+                    // A database error (a lock held by a migration, a right missing on
+                    // Django's tables): no renewal for this table this time.
+                    timed(
+                        "rolling back a heartbeat",
+                        sqlx::raw_sql("ROLLBACK").execute(&mut self.listener),
+                    )
+                    .await?;
+                    reporter.down(&problem);
+                }
+                Err(silent) => return Err(silent),
+            }
         }
         let records = self.read(cache, pool).await?;
-        let mut seen: HashSet<(&str, &str)> = HashSet::new();
-        for record in records.iter().filter(|record| record.nonce == nonce) {
-            seen.insert((&record.table, &record.operation));
-            self.last_beat_xid = Some(record.xid.clone());
-        }
-        let mut all_proven = true;
-        for group in watched {
-            let proven = group.triggers.iter().all(|(_, table, operation)| {
-                operation.is_none_or(|operation| seen.contains(&(*table, operation)))
+        let mut all_proven = !sent.is_empty();
+        for (group, nonce) in sent {
+            let mut seen: HashSet<(&str, &str)> = HashSet::new();
+            for record in records.iter().filter(|record| record.nonce == nonce) {
+                seen.insert((&record.table, &record.operation));
+                if !self.last_beat_xids.contains(&record.xid) {
+                    self.last_beat_xids.push(record.xid.clone());
+                }
+            }
+            let proven = group.triggers.iter().all(|Trigger(_, table, event, _)| {
+                event
+                    .beat()
+                    .is_none_or(|operation| seen.contains(&(*table, operation)))
             });
             if proven {
                 cache.renew(group.tokens_table, began);
@@ -659,14 +779,12 @@ impl Session {
         Ok(())
     }
 
-    /// Deletes log rows older than ten minutes that no other instance is deleting: best
-    /// effort (only a connection that stopped answering is an error).
+    /// [`PRUNE`], best effort (only a connection that stopped answering is an error).
     async fn prune(&mut self) -> Result<(), Fault> {
-        let sql = "BEGIN; SET LOCAL lock_timeout = '100ms'; SET LOCAL statement_timeout = '1s'; \
-                   DELETE FROM tokenauth_changes WHERE seq IN (\
-                     SELECT seq FROM tokenauth_changes WHERE at < now() - interval '10 minutes' \
-                     LIMIT 10000 FOR UPDATE SKIP LOCKED); \
-                   COMMIT;";
+        let sql = sqlx::AssertSqlSafe(format!(
+            "BEGIN; SET LOCAL lock_timeout = '100ms'; SET LOCAL statement_timeout = '1s'; \
+             {PRUNE} COMMIT;"
+        ));
         match timed(
             "pruning the change log",
             sqlx::raw_sql(sql).execute(&mut self.listener),

@@ -2,7 +2,8 @@
 //! whether any other connection — the store's pool, another process — committed since the
 //! last look. Unchanged, it proves that nothing changed (the lease is renewed, no table is
 //! read); changed, the log is read from the last row seen, in one read transaction with its
-//! high-water mark (`sqlite_sequence`, which only grows unless someone resets it).
+//! high-water mark (`sqlite_sequence`, which only grows unless someone resets it — or the
+//! last row, if a statement that failed `OR FAIL` left rows beyond it).
 //!
 //! Looks come every [`MIN_POLL`] after a change and back off, doubling, to [`MAX_POLL`] while
 //! nothing changes: an idle store costs a few dozen `PRAGMA`s a second, and a change is seen
@@ -109,8 +110,13 @@ async fn read(
     let schema: i64 = sqlx::query_scalar("PRAGMA schema_version")
         .fetch_one(&mut *tx)
         .await?;
+    // The sequence's value, or the last row if it is beyond it: a statement that fails
+    // `OR FAIL` keeps the log rows its triggers wrote before it failed, but not the
+    // sequence's update.
     let mark: i64 = sqlx::query_scalar(
-        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tokenauth_changes'), 0)",
+        "SELECT max(\
+           COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tokenauth_changes'), 0), \
+           COALESCE((SELECT max(seq) FROM tokenauth_changes), 0))",
     )
     .fetch_one(&mut *tx)
     .await?;
