@@ -653,17 +653,28 @@ fn as_role(url: &str, role: &str, database: &str) -> String {
     format!("{base}/{database}")
 }
 
-/// A role with no right but to connect: any database user of the cluster (another
-/// application's, a reporting tool's, a compromised one).
-async fn create_mallory(admin: &sqlx::PgPool) {
-    sqlx::query("DROP ROLE IF EXISTS mallory")
-        .execute(admin)
-        .await
-        .unwrap();
-    sqlx::query("CREATE ROLE mallory LOGIN")
-        .execute(admin)
-        .await
-        .unwrap();
+/// A role of the cluster named after `database` (roles are the cluster's, databases are
+/// each test's own), with no right but to connect, and `grants` on `database`'s tables: any
+/// database user of the cluster (another application's, a reporting tool's, a compromised
+/// one). Returns its name.
+async fn create_role(admin: &sqlx::PgPool, database: &str, grants: &[&str]) -> String {
+    let role = format!("role_{database}");
+    for statement in [
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} LOGIN"),
+    ]
+    .into_iter()
+    .chain(
+        grants
+            .iter()
+            .map(|grant| format!("GRANT {grant} TO {role}")),
+    ) {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(admin)
+            .await
+            .unwrap();
+    }
+    role
 }
 
 /// PostgreSQL's NOTIFY queue filled (8 GB) by a role with no right but to connect, working in
@@ -687,7 +698,7 @@ async fn postgres_a_full_notify_queue_fails_no_write() {
     for statement in ["CREATE DATABASE app", "CREATE DATABASE other"] {
         sqlx::query(statement).execute(&admin).await.unwrap();
     }
-    create_mallory(&admin).await;
+    let mallory = create_role(&admin, "other", &[]).await;
     let url = as_role(&cluster.url(), "postgres", "app");
     let store = Store::connect(&url)
         .await
@@ -701,7 +712,7 @@ async fn postgres_a_full_notify_queue_fails_no_write() {
 
     // Mallory listens, in another database, and never reads.
     use sqlx::Connection as _;
-    let mut listener = sqlx::PgConnection::connect(&as_role(&cluster.url(), "mallory", "other"))
+    let mut listener = sqlx::PgConnection::connect(&as_role(&cluster.url(), &mallory, "other"))
         .await
         .unwrap();
     sqlx::query("LISTEN anything")
@@ -709,7 +720,7 @@ async fn postgres_a_full_notify_queue_fails_no_write() {
         .await
         .unwrap();
     let holding = listener.begin().await.unwrap();
-    let mut flooder = sqlx::PgConnection::connect(&as_role(&cluster.url(), "mallory", "other"))
+    let mut flooder = sqlx::PgConnection::connect(&as_role(&cluster.url(), &mallory, "other"))
         .await
         .unwrap();
     let filling = Instant::now();
@@ -769,9 +780,9 @@ async fn postgres_a_hostile_role_can_neither_read_nor_blind_the_feed() {
     use sqlx::Connection as _;
     let (url, store, _) = database(Backend::Postgres).await;
     let admin = store.postgres_pool().unwrap();
-    create_mallory(admin).await;
     let database = url.rsplit_once('/').unwrap().1.to_owned();
-    let mallory_url = as_role(&url, "mallory", &database);
+    let mallory = create_role(admin, &database, &[]).await;
+    let mallory_url = as_role(&url, &mallory, &database);
     let mut mallory = sqlx::PgConnection::connect(&mallory_url).await.unwrap();
     for table in ["tokenauth_feed", "tokenauth_changes", "tokenauth_tokens"] {
         let read = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
@@ -883,18 +894,9 @@ async fn postgres_a_role_with_rights_cannot_hide_its_changes() {
     let (url, store, _) = database(Backend::Postgres).await;
     let b = Instance::start(&url).await;
     let admin = store.postgres_pool().unwrap();
-    sqlx::query("DROP ROLE IF EXISTS helper")
-        .execute(admin)
-        .await
-        .unwrap();
-    for statement in [
-        "CREATE ROLE helper LOGIN",
-        "GRANT SELECT, DELETE ON tokenauth_tokens TO helper",
-    ] {
-        sqlx::query(statement).execute(admin).await.unwrap();
-    }
     let database = url.rsplit_once('/').unwrap().1.to_owned();
-    let mut helper = sqlx::PgConnection::connect(&as_role(&url, "helper", &database))
+    let role = create_role(admin, &database, &["SELECT, DELETE ON tokenauth_tokens"]).await;
+    let mut helper = sqlx::PgConnection::connect(&as_role(&url, &role, &database))
         .await
         .unwrap();
     sqlx::query("SELECT set_config('tokenauth.beat', repeat('f', $1), false)")
