@@ -278,8 +278,8 @@ impl Policy {
     /// other's rows). Only tables whose triggers exist are cached (a database not yet
     /// migrated is read on every request). `max_age` (at most a day) is a backstop, counted
     /// from the read: it is the only bound on changes made by a session that turns triggers
-    /// off for itself (`session_replication_role = replica`), which no other connection can
-    /// see. The feed runs on the Tokio runtime: a runtime that only runs inside `block_on`
+    /// off for itself (`session_replication_role = replica`, as PostgreSQL's logical
+    /// replication applies changes), which no other connection can see. The feed runs on the Tokio runtime: a runtime that only runs inside `block_on`
     /// proves (and so caches) only while it runs.
     ///
     /// ```

@@ -7,15 +7,19 @@
 //! snapshot it reads with; the next read asks again for the rows of every transaction that
 //! was still in progress then, and of every later one.
 //!
-//! A heartbeat is one transaction that sets `tokenauth.beat` to a nonce and runs, on each
-//! watched table, an `INSERT`, `UPDATE` and `DELETE` that change no row: the statement-level
-//! triggers that log changes fire for them too, and record the nonce in the log. The lease of
-//! a tokens table is renewed — to the moment the heartbeat began — only when the next read
-//! finds every one of its triggers' records: then every change committed before that moment
-//! has been read. Disabled triggers, a role or database in `session_replication_role =
-//! replica`, a hung connection or a stopped server all stop the renewals. The catalog is
-//! read at each heartbeat too: a trigger or its function altered, disabled or replaced since
-//! the last one (even if put back since) makes the store forget everything.
+//! A heartbeat is one transaction per watched tokens table that sets `tokenauth.beat` to a
+//! fresh random nonce and runs, on each of its tables, an `INSERT`, `UPDATE` and `DELETE`
+//! that change no row: the statement-level triggers that log changes fire for them too, and
+//! record the nonce in the log (only nonces of this form: a role that may write the tables
+//! cannot make the log hold large ones). The lease of a tokens table is renewed — to the
+//! moment the heartbeat began — only when the next read finds every one of its triggers'
+//! records: then every change committed before that moment has been read. Disabled
+//! triggers, a role or database in `session_replication_role = replica`, a hung connection or
+//! a stopped server all stop the renewals. The catalog is read at each heartbeat too: every
+//! trigger must be the `AFTER … FOR EACH STATEMENT` trigger its migration made (no `WHEN`, no
+//! column list, on its `SECURITY DEFINER` function), and a trigger or function altered,
+//! disabled or replaced since the last look (even if put back since) makes the store forget
+//! everything.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
