@@ -135,7 +135,7 @@ async fn manage(store: &Store, command: Command) -> Result<(), Failure> {
             password_stdin,
             no_password,
         } => {
-            let user = existing_user(&store, &username).await?;
+            let user = existing_user(store, &username).await?;
             let password = (!no_password)
                 .then(|| input::password(password_stdin))
                 .transpose()?;
@@ -150,7 +150,7 @@ async fn manage(store: &Store, command: Command) -> Result<(), Failure> {
                 tokens(revoked)
             );
         }
-        Command::Activate { username } => set_active(&store, &username, true).await?,
+        Command::Activate { username } => set_active(store, &username, true).await?,
         Command::Deactivate { username, revoke } => {
             let policy = store.policy().clone().revoke_on_deactivation(revoke);
             set_active(&store.clone().with_policy(policy), &username, false).await?
@@ -164,12 +164,12 @@ async fn manage(store: &Store, command: Command) -> Result<(), Failure> {
             key_stdin,
         } => {
             create_token(
-                &store, &username, reset, name, expires_in, scopes, key_stdin,
+                store, &username, reset, name, expires_in, scopes, key_stdin,
             )
             .await?
         }
-        Command::ImportDjango(options) => crate::django::import(&store, options).await?,
-        Command::ListTokens { username } => list_tokens(&store, username.as_deref()).await?,
+        Command::ImportDjango(options) => crate::django::import(store, options).await?,
+        Command::ListTokens { username } => list_tokens(store, username.as_deref()).await?,
         Command::Revoke { token_id } => {
             if !store.tokens().revoke(token_id).await.map_err(store_error)? {
                 return Err(format!("error: token {token_id} does not exist").into());
@@ -177,7 +177,7 @@ async fn manage(store: &Store, command: Command) -> Result<(), Failure> {
             say!("Revoked token {token_id}");
         }
         Command::RevokeAll { username } => {
-            let user = existing_user(&store, &username).await?;
+            let user = existing_user(store, &username).await?;
             let count = store
                 .tokens()
                 .revoke_all(user.id)

@@ -188,26 +188,26 @@ fn auth_query<U: AuthUser>() -> String {
     joined_select::<U>() + " WHERE t.key_digest = $1"
 }
 
-/// An authentication query to run: the key's digest, and whether it checks a refusal that the
-/// cache or the live-key filter would have given.
+/// An authentication query to run: the key's digest, and why.
 struct Query {
     raw: RawDigest,
-    confirming: bool,
+    why: Why,
+}
+
+/// Why an authentication queries the database.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// Nothing known about the key here (no cache entry, no filter, or the filter may hold it).
+    Lookup,
+    /// The live-key filter does not hold the key: a refusal to check.
+    NotInFilter,
+    /// The cached rows refuse the key (expired, inactive user): a refusal to check.
+    CachedRefusal,
 }
 
 impl Query {
-    fn lookup(raw: RawDigest) -> Query {
-        Query {
-            raw,
-            confirming: false,
-        }
-    }
-
-    fn confirming(raw: RawDigest) -> Query {
-        Query {
-            raw,
-            confirming: true,
-        }
+    fn new(raw: RawDigest, why: Why) -> Query {
+        Query { raw, why }
     }
 }
 
@@ -369,14 +369,14 @@ impl Store {
         }
         let raw = RawDigest::of(key);
         let Some(cache) = self.cache_for::<U>() else {
-            return Err(Query::lookup(raw));
+            return Err(Query::new(raw, Why::Lookup));
         };
         if let Some((rows, ticket)) = cache.get::<U>(U::TOKENS_TABLE, &raw) {
             return match self.admit(Some((cache, ticket)), &raw, rows) {
                 Ok(admitted) => Ok(Ok(admitted)),
                 // Expired or inactive as cached: another instance may have extended the token
                 // or activated the user since. Confirmed by a query, within the budget.
-                Err(_) if cache.may_confirm() => Err(Query::confirming(raw)),
+                Err(_) if cache.may_confirm() => Err(Query::new(raw, Why::CachedRefusal)),
                 Err(refusal) => Ok(Err(refusal)),
             };
         }
@@ -385,9 +385,9 @@ impl Store {
                 Ok(Err(AuthError::InvalidToken.into()))
             }
             // Not in the filter: a key made elsewhere a moment ago may not be yet.
-            Verdict::Absent if cache.may_confirm() => Err(Query::confirming(raw)),
+            Verdict::Absent if cache.may_confirm() => Err(Query::new(raw, Why::NotInFilter)),
             Verdict::Absent => Ok(Err(AuthError::InvalidToken.into())),
-            Verdict::Maybe | Verdict::Unknown => Err(Query::lookup(raw)),
+            Verdict::Maybe | Verdict::Unknown => Err(Query::new(raw, Why::Lookup)),
         }
     }
 
@@ -396,7 +396,7 @@ impl Store {
         &self,
         query: Query,
     ) -> Result<(U, Token), AuthenticateError> {
-        let Query { raw, confirming } = query;
+        let Query { raw, why } = query;
         if let Some(counter) = self.auth_cache() {
             counter.queried();
         }
@@ -412,7 +412,9 @@ impl Store {
         });
         let cached = cache.zip(ticket);
         let Some(rows) = found else {
-            if confirming && let Some((cache, ticket)) = cached {
+            if why == Why::NotInFilter
+                && let Some((cache, ticket)) = cached
+            {
                 // Nobody presents a key before it exists: until a key is added, this digest
                 // costs no query.
                 cache.confirmed_absent(ticket, U::TOKENS_TABLE, &raw);
@@ -420,14 +422,14 @@ impl Store {
             return Err(AuthError::InvalidToken.into());
         };
         if let Some((cache, ticket)) = cached {
-            if confirming {
+            if why == Why::NotInFilter {
                 // A key made elsewhere that the filter had not heard of yet.
                 self.learned_key(cache, U::TOKENS_TABLE, &raw);
             }
             cache.insert(ticket, U::TOKENS_TABLE, &raw, (&rows.0, &rows.1));
         }
         let admitted = self.admit(cached, &raw, rows);
-        if confirming
+        if why != Why::Lookup
             && admitted.is_ok()
             && let Some(cache) = self.auth_cache()
         {
