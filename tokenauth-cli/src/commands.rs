@@ -162,12 +162,7 @@ async fn manage(store: &Store, command: Command) -> Result<(), Failure> {
             expires_in,
             scopes,
             key_stdin,
-        } => {
-            create_token(
-                store, &username, reset, name, expires_in, scopes, key_stdin,
-            )
-            .await?
-        }
+        } => create_token(store, &username, reset, name, expires_in, scopes, key_stdin).await?,
         Command::ImportDjango(options) => crate::django::import(store, options).await?,
         Command::ListTokens { username } => list_tokens(store, username.as_deref()).await?,
         Command::Revoke { token_id } => {
