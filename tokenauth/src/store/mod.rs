@@ -532,10 +532,13 @@ impl Store {
         }
     }
 
-    /// Writes the pending records of token use ([`Store::flush_usage`]), then closes the
-    /// pool and the change feed's connection (on SQLite, once it returns, no connection of
-    /// the store holds the database's files open): later operations fail with a database error (and authentication with
-    /// `503 Service Unavailable`). Call it when the application shuts down.
+    /// Writes the pending records of token use ([`Store::flush_usage`]) and, on PostgreSQL,
+    /// sends the last hint of this store's changes to the other instances (waiting a few
+    /// seconds at most), then closes the pool and the change feed's connection (on SQLite,
+    /// once it returns, no connection of the store holds the database's files open): later
+    /// operations fail with a database error (and authentication with `503 Service
+    /// Unavailable`). Call it when the application shuts down; the `tokenauth` CLI calls it
+    /// after each command.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
