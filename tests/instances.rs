@@ -475,6 +475,17 @@ async fn postgres_a_replica_session_is_bounded_by_the_maximum_age() {
     );
 }
 
+/// Runs `program` with `args` (PostgreSQL's or SQLite's own tools); panics unless it succeeds.
+async fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&std::ffi::OsStr]) {
+    let program = program.as_ref();
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{program:?} {args:?}: {out:?}");
+}
+
 /// An older copy of the database has just been restored, while `clients` kept `b` busy with
 /// `gone`, a key made after the copy: it is refused within the bound, and `kept`, a key the
 /// copy holds, still works.
@@ -501,25 +512,34 @@ async fn postgres_a_restored_older_database_bounds_the_revocation_delay() {
     let b = Instance::start(&url).await;
     let (_, before) = cached_key(&store, &b).await;
     let dump = tempfile::NamedTempFile::new().unwrap();
-    let out = tokio::process::Command::new(common::pg_bin().join("pg_dump"))
-        .args(["--clean", "--if-exists", "--no-owner", "-f"])
-        .arg(dump.path())
-        .arg(&url)
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "pg_dump: {out:?}");
+    let dump_path = dump.path().as_os_str();
+    run(
+        common::pg_bin().join("pg_dump"),
+        &[
+            "--clean".as_ref(),
+            "--if-exists".as_ref(),
+            "--no-owner".as_ref(),
+            "-f".as_ref(),
+            dump_path,
+            url.as_ref(),
+        ],
+    )
+    .await;
     let (_, after) = cached_key(&store, &b).await;
     let stop = Arc::new(AtomicBool::new(false));
     let clients = hammer(&b, &after, &stop);
-    let out = tokio::process::Command::new(common::pg_bin().join("psql"))
-        .args(["-q", "-v", "ON_ERROR_STOP=1", "-f"])
-        .arg(dump.path())
-        .arg(&url)
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "psql: {out:?}");
+    run(
+        common::pg_bin().join("psql"),
+        &[
+            "-q".as_ref(),
+            "-v".as_ref(),
+            "ON_ERROR_STOP=1".as_ref(),
+            "-f".as_ref(),
+            dump_path,
+            url.as_ref(),
+        ],
+    )
+    .await;
     restored(&b, &stop, clients, &after, &before).await;
 }
 
@@ -579,17 +599,13 @@ async fn sqlite_a_restored_older_database_bounds_the_revocation_delay() {
     let stop = Arc::new(AtomicBool::new(false));
     let clients = hammer(&b, &after, &stop);
     let live = dir.path().join("tokenauth.db");
-    let out = tokio::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))",
-        ])
-        .arg(&copy)
-        .arg(&live)
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "restore: {out:?}");
+    let backup =
+        "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))";
+    run(
+        "python3",
+        &["-c".as_ref(), backup.as_ref(), copy.as_ref(), live.as_ref()],
+    )
+    .await;
     restored(&b, &stop, clients, &after, &before).await;
 }
 
