@@ -32,7 +32,7 @@
 //! generation.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -221,6 +221,10 @@ pub(crate) struct AuthCache {
     reported_count: AtomicU64,
     /// The change feed's task, started with the first authentication; stopped with the cache.
     pub(super) feed: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether that task runs: set when it is spawned, cleared when it ends, so that a request
+    /// finding the cache not serving (the feed not yet proving, or a table it does not watch)
+    /// takes no lock to learn that the feed is on its way.
+    pub(super) feed_running: AtomicBool,
 }
 
 impl std::fmt::Debug for AuthCache {
@@ -290,6 +294,7 @@ impl AuthCache {
             reported_at: AtomicU64::new(0),
             reported_count: AtomicU64::new(0),
             feed: Mutex::new(None),
+            feed_running: AtomicBool::new(false),
         }
     }
 

@@ -29,6 +29,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
@@ -50,6 +51,9 @@ const FILTER_PAGE: i64 = 10_000;
 impl Store {
     /// Starts the change feed, once per cache (and again if its task ended).
     pub(crate) fn start_feed(&self, cache: &Arc<AuthCache>) {
+        if cache.feed_running.load(Ordering::Acquire) {
+            return; // the common case, without the lock
+        }
         let mut feed = cache.feed.lock().unwrap_or_else(PoisonError::into_inner);
         if feed.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
@@ -57,6 +61,8 @@ impl Store {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return; // no runtime: the cache stays bypassed
         };
+        // Set before the task can end and clear it (see `LapseOnExit`).
+        cache.feed_running.store(true, Ordering::Release);
         let weak = Arc::downgrade(cache);
         *feed = Some(match &self.pool {
             #[cfg(feature = "sqlite")]
@@ -277,13 +283,14 @@ fn added_elsewhere(cache: &Arc<AuthCache>, pool: &Pool, table: &str, digest: &st
 }
 
 /// Withdraws the cache's leases when the feed's task ends, however it ends (an error, a
-/// panic, an abort, its runtime shutting down).
+/// panic, an abort, its runtime shutting down), and lets the next request start another.
 struct LapseOnExit(Weak<AuthCache>);
 
 impl Drop for LapseOnExit {
     fn drop(&mut self) {
         if let Some(cache) = self.0.upgrade() {
             cache.lapse_all();
+            cache.feed_running.store(false, Ordering::Release);
         }
     }
 }
