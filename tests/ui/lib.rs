@@ -1,2 +1,3 @@
-//! Nothing: this package exists for its test, `ui.rs`, which compiles the cases in `fail/` and
-//! `pass/` with trybuild against this package's dependencies.
+//! Nothing: this package exists for its tests: `ui.rs` compiles the cases in `fail/` with
+//! trybuild against this package's dependencies, and `pass/` builds and runs every supported
+//! form.

@@ -238,7 +238,7 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         .success()
         .stdout("tokenauth's tables are up to date: no migration to apply\n");
     // Each check reads the database: this runtime runs only inside `block_on`, so a cache's
-    // change feed would see the CLI's changes only after the check (tests/revocation.rs
+    // change feed would see the CLI's changes only after the check (tests/it/revocation.rs
     // checks the cache against the CLI, within its bound).
     let store = runtime
         .block_on(Store::connect_existing(url))

@@ -2,7 +2,7 @@
 //! share, defined once: what a keyword may be, how its OpenAPI security scheme is named and
 //! described, and what a scope may be. `tokenauth-macros` applies them at compile time,
 //! `tokenauth` at run time, so an attribute the macro accepts is one the runtime accepts, and
-//! the other way round (`tests/shared_rules.rs` in the repository checks that they agree).
+//! the other way round (`tests/it/shared_rules.rs` in the repository checks that they agree).
 //!
 //! Like `sqlx-macros-core` for sqlx, this crate is an implementation detail: use the rules
 //! through `tokenauth`, which re-exports them. It has no dependencies.

@@ -57,7 +57,7 @@ async fn r#match(user: Option<User>) -> String {
     user.map(|u| u.username).unwrap_or_default()
 }
 
-fn main() {
+pub(crate) fn main() {
     let _app = Route::new()
         .at("/a", get(user_only))
         .at("/b", get(token_only))

@@ -48,4 +48,4 @@ impl Api {
     }
 }
 
-fn main() {}
+pub(crate) fn main() {}

@@ -130,6 +130,6 @@ impl Api {
     }
 }
 
-fn main() {
+pub(crate) fn main() {
     let _service = OpenApiService::new((Api, Accounts), "test", "1.0");
 }

@@ -1,9 +1,8 @@
 //! `AuthApi` over real HTTP on SQLite and PostgreSQL: DRF's obtain-token view byte for byte,
 //! throttling, logout and logout-all, and their place in the OpenAPI document.
 
-#[path = "../examples/quickstart/api.rs"]
-mod api;
-mod common;
+use crate::api;
+use crate::common;
 
 use std::time::Duration;
 

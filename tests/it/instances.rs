@@ -11,7 +11,7 @@
 //! - No write fails, waits or is undone because of the feed.
 //! - An idle instance is idle.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

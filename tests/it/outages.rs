@@ -2,9 +2,8 @@
 //! the service recovers by itself: a real PostgreSQL stopped and restarted under load, and a
 //! SQLite database whose write lock another process holds past the busy timeout.
 
-#[path = "../examples/quickstart/api.rs"]
-mod api;
-mod common;
+use crate::api;
+use crate::common;
 
 use std::str::FromStr as _;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Store behaviour on real databases: every test runs on SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::Backend;

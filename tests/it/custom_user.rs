@@ -2,9 +2,8 @@
 //! PostgreSQL: authentication joins the app's tables, DRF's answers hold, and tokenauth's own
 //! tables are never needed.
 
-#[path = "../examples/custom_user/app.rs"]
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use app::Account;
 use common::{Backend, INACTIVE, INVALID_TOKEN, NOT_PROVIDED, assert_401, get, serve};

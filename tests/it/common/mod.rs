@@ -19,7 +19,7 @@ pub const POSTGRES_URL_VAR: &str = "TOKENAUTH_TEST_POSTGRES_URL";
 /// file (or, after `store:`, an `async fn(Store)` given a fresh, migrated store). The tests run
 /// on a two-thread runtime, so that concurrency tests race for real.
 ///
-/// ```ignore
+/// ```text
 /// common::on_both_backends!(logins_work, tokens_expire);
 /// common::on_both_backends!(store: users_are_created);
 /// ```
@@ -761,4 +761,42 @@ pub fn send_signal(pid: u32, signal: &str) {
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// The environment variable that tells a process started by [`alone`] which test it runs.
+const ALONE: &str = "TOKENAUTH_TEST_ALONE";
+
+/// Runs the test `path` (as the harness names it, e.g. `hash_memory::a_burst`) in a process of
+/// its own, for tests that measure the whole process (its peak memory, process-wide counters)
+/// and so must not share it with the other tests of this binary. Returns `true` in the process
+/// that should run the test's body (the one started here), `false` in the calling process once
+/// that one passed; panics with its output if it failed.
+///
+/// ```text
+/// #[tokio::test]
+/// async fn measured() {
+///     if !common::alone("module::measured") {
+///         return;
+///     }
+///     // the body, alone in its process
+/// }
+/// ```
+pub fn alone(path: &str) -> bool {
+    if std::env::var_os(ALONE).is_some_and(|test| test == path) {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args([path, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, path)
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{path}, in a process of its own: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
 }

@@ -2,7 +2,7 @@
 //! either or both parameters, optional authentication, custom keywords, authentication before
 //! the body, a `bad_request_handler` that must not swallow a 401, and the generated spec.
 
-mod common;
+use crate::common;
 
 use common::{INVALID_TOKEN, NO_CREDENTIALS, NOT_PROVIDED, assert_401, get, request, serve};
 use poem::web::Json as PoemJson;

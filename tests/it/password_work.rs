@@ -1,12 +1,17 @@
 //! A wrong username costs the same Argon2 work as a wrong password, and a wrong password for
 //! a Django PBKDF2 hash costs what Django's `harden_runtime` makes it cost — checked
-//! structurally by counting verifications and PBKDF2 iterations (not by timing). Its own test
-//! binary, with one test: no other test in this process verifies passwords meanwhile.
+//! structurally by counting verifications and PBKDF2 iterations (not by timing). The test runs
+//! in a process of its own (`common::alone`): no other test verifies passwords meanwhile.
 
-mod common;
+use crate::common;
 
 #[tokio::test]
 async fn a_wrong_username_costs_one_verification_like_a_wrong_password() {
+    if !common::alone(
+        "password_work::a_wrong_username_costs_one_verification_like_a_wrong_password",
+    ) {
+        return;
+    }
     let store = common::store_with_login_users(common::Backend::Sqlite).await;
     store.create_user("nopass", None).await.unwrap();
     for (username, password) in [
@@ -24,7 +29,7 @@ async fn a_wrong_username_costs_one_verification_like_a_wrong_password() {
 
     // Django-made PBKDF2 hashes: Django 5.2's 1,000,000 iterations and Django 5.0's 600,000.
     let fixtures: Vec<serde_json::Value> =
-        serde_json::from_str(include_str!("fixtures/django_hashes.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/django_hashes.json")).unwrap();
     let hash = |name: &str| {
         let entry = fixtures.iter().find(|e| e["hasher"] == name).unwrap();
         let password = entry["password"].as_str().unwrap().to_owned();

@@ -5,7 +5,7 @@
 //! backends, two stores on one database; on PostgreSQL also two quickstart server processes.
 //! Each case prints how long the other instance took to refuse (the closing notes quote it).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

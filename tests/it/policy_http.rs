@@ -2,9 +2,8 @@
 //! sliding refresh and last-used tracking on use, prefixed keys (a bad checksum is refused),
 //! the token cap on login, scopes, revocation on password change, and DRF's deactivation.
 
-#[path = "../examples/quickstart/api.rs"]
-mod api;
-mod common;
+use crate::api;
+use crate::common;
 
 use chrono::Duration;
 use common::{Backend, INACTIVE, INVALID_TOKEN, assert_401, get, request, serve};

@@ -2,7 +2,7 @@
 //! a broken one `500`, a missing `.data(store)` a `500` saying what to add — each with a JSON
 //! `detail`, a `tracing` error event, and no key anywhere.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -1,9 +1,8 @@
 //! The quickstart example's API, as `cargo run --example quickstart` serves it: every case of
 //! REFERENCE.md §1–2 for both keywords on SQLite and PostgreSQL, and its OpenAPI document.
 
-#[path = "../examples/quickstart/api.rs"]
-mod api;
-mod common;
+use crate::api;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::{Backend, ReferenceKeys, get, serve};

@@ -1,9 +1,10 @@
 //! Password hashing is bounded in concurrency and in memory: a burst of logins for unknown
 //! usernames (each an Argon2 verification of 19 MiB) raises this process's peak memory by
-//! what the worker threads hold, not by 19 MiB per login. Its own test binary, so that the
-//! process's peak resident size (`VmHWM`) measures this burst alone.
+//! what the worker threads hold, not by 19 MiB per login. The test runs in a process of its own
+//! (`common::alone`), so that the process's peak resident size (`VmHWM`) measures this burst
+//! alone.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ fn peak_rss() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_logins_is_bounded_by_the_hashing_workers() {
+    if !common::alone("hash_memory::a_burst_of_logins_is_bounded_by_the_hashing_workers") {
+        return;
+    }
     let (store, _dir) = common::file_store(Backend::Sqlite).await;
     let store =
         store.with_policy(Policy::default().password_hashing(WORKERS, 64, Duration::from_secs(3)));

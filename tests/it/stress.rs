@@ -4,9 +4,8 @@
 //! last-used tracking), and every answer is checked against the decision it must be —
 //! 0 wrong decisions, 0 server errors.
 
-#[path = "../examples/quickstart/api.rs"]
-mod api;
-mod common;
+use crate::api;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

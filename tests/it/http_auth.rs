@@ -2,7 +2,7 @@
 //! on the wire, and the status, `WWW-Authenticate` header and exact JSON body checked for every
 //! case, on SQLite and on PostgreSQL, for the `Token` and `Bearer` keywords.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::{

@@ -1,7 +1,7 @@
 //! tokenauth's migrations live beside an application's own: separate bookkeeping tables, both
 //! migrators idempotent, on SQLite files and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

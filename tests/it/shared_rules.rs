@@ -6,13 +6,7 @@
 use proptest::prelude::*;
 use tokenauth::{Keyword, NewToken};
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../tokenauth-macros/src/errors.rs"]
-mod errors;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../tokenauth-macros/src/attr.rs"]
-mod attr;
+use crate::{attr, errors};
 
 /// What the macro makes of `keyword = "<keyword>"`: the scheme name, or its error.
 fn macro_scheme(keyword: &str) -> Result<String, String> {

@@ -2,7 +2,7 @@
 //! revocation or the throttle, and hostile input. Each test is the regression test of a defect
 //! found that way, on SQLite (a WAL file, as in production) and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

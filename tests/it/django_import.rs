@@ -3,7 +3,7 @@
 //! log in with their Django passwords and are upgraded to Argon2id; bulk imports keep ids,
 //! dates and keys, are idempotent, and write nothing when they fail.
 
-mod common;
+use crate::common;
 
 use chrono::{TimeZone as _, Utc};
 use serde_json::Value;
@@ -13,7 +13,7 @@ use tokenauth::{
 
 /// The hashes Django 5.2 produced, with their passwords.
 fn django_hashes() -> Vec<(String, Option<String>, String)> {
-    let text = include_str!("fixtures/django_hashes.json");
+    let text = include_str!("../fixtures/django_hashes.json");
     let entries: Vec<Value> = serde_json::from_str(text).unwrap();
     entries
         .into_iter()
