@@ -127,18 +127,12 @@ impl AuthUser for DjangoUser {
 /// # Ok(()) }
 /// ```
 pub async fn migrate(store: &Store) -> Result<Vec<AppliedMigration>, Error> {
-    let Some(pool) = store.postgres_pool() else {
+    if store.postgres_pool().is_none() {
         return Err(Error::Unsupported(
             "running beside Django needs PostgreSQL (Django's database)",
         ));
-    };
-    let sql = "SELECT version FROM _tokenauth_django_migrations WHERE success";
-    let before: Vec<i64> = sqlx::query_scalar(sql)
-        .fetch_all(pool)
+    }
+    store
+        .migrate_with(sqlx::migrate!("migrations/django"), MIGRATIONS_TABLE)
         .await
-        .unwrap_or_default();
-    let mut migrator = sqlx::migrate!("migrations/django");
-    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-    migrator.run(pool).await?;
-    Ok(crate::store::applied(&migrator, &before))
 }

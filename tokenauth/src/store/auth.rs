@@ -3,64 +3,12 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sqlx::FromRow as _;
 
+use super::Store;
+use super::backend::{DecodeRow, on_backend};
 use super::filter::Verdict;
 use super::tokens::{TokenRow, token_columns};
-use super::{Store, with_pool};
 use crate::key::RawDigest;
 use crate::{AuthError, Error, KeyDigest, Token, User};
-
-/// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
-///
-/// ```
-/// #[derive(sqlx::FromRow)]
-/// struct Account {
-///     id: i64,
-/// }
-/// fn decodes<T: tokenauth::DecodeRow>() {}
-/// decodes::<Account>();
-/// ```
-#[cfg(all(feature = "sqlite", feature = "postgres"))]
-pub trait DecodeRow:
-    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-{
-}
-#[cfg(all(feature = "sqlite", feature = "postgres"))]
-impl<T> DecodeRow for T where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-{
-}
-
-/// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
-///
-/// ```
-/// #[derive(sqlx::FromRow)]
-/// struct Account {
-///     id: i64,
-/// }
-/// fn decodes<T: tokenauth::DecodeRow>() {}
-/// decodes::<Account>();
-/// ```
-#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
-pub trait DecodeRow: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> {}
-#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
-impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> {}
-
-/// Row decoding for every enabled backend: implemented for any type with `#[derive(sqlx::FromRow)]`.
-///
-/// ```
-/// #[derive(sqlx::FromRow)]
-/// struct Account {
-///     id: i64,
-/// }
-/// fn decodes<T: tokenauth::DecodeRow>() {}
-/// decodes::<Account>();
-/// ```
-#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
-pub trait DecodeRow: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> {}
-#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
-impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> {}
 
 /// A user type that tokens authenticate: tokenauth's own [`User`], or an application's type
 /// read from the application's own users table.
@@ -263,7 +211,7 @@ impl Store {
         };
         // Prepared and run without a row: every table and column it names must exist.
         let sql = joined_select::<U>() + " WHERE 1 = 0";
-        with_pool!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+        on_backend!(&self.pool, Pool(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_optional(pool)
             .await
             .map(|_| ())
@@ -274,7 +222,7 @@ impl Store {
         sql.push_str(" FROM ");
         sql.push_str(U::TABLE);
         sql.push_str(" LIMIT 1");
-        with_pool!(self, pool => {
+        on_backend!(&self.pool, Pool(pool) => {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .fetch_optional(pool)
                 .await
@@ -404,7 +352,7 @@ impl Store {
         let ticket = cache.map(|cache| cache.ticket());
         let digest = KeyDigest::from_raw(&raw);
         let sql = auth_query::<U>();
-        let found = with_pool!(self, pool => {
+        let found = on_backend!(&self.pool, Pool(pool) => {
             match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
                 Some(row) => Some((U::from_row(&row)?, Token::from(TokenRow::from_row(&row)?))),
                 None => None,

@@ -7,8 +7,10 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use unicode_normalization::UnicodeNormalization as _;
 
+use super::Store;
+use super::backend::on_backend;
 use super::users::validate_username;
-use super::{Pool, Store};
+use super::write::{Change, Write};
 use crate::error::Excerpt;
 use crate::{Error, Key, KeyDigest, MAX_PASSWORD_HASH_LEN};
 
@@ -182,24 +184,6 @@ pub struct ImportReport {
     pub warnings: Vec<ImportWarning>,
 }
 
-enum Tx {
-    #[cfg(feature = "sqlite")]
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    #[cfg(feature = "postgres")]
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-}
-
-macro_rules! with_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            #[cfg(feature = "sqlite")]
-            Tx::Sqlite($conn) => $body,
-            #[cfg(feature = "postgres")]
-            Tx::Postgres($conn) => $body,
-        }
-    };
-}
-
 /// An import in progress: one transaction. Feed it users, then their tokens, in batches of
 /// any size, and [`commit`](Import::commit) — or [`rollback`](Import::rollback) for a dry run,
 /// whose report says what a commit would have done. Dropped without either, it rolls back.
@@ -249,8 +233,7 @@ macro_rules! with_tx {
 /// # Ok(()) }
 /// ```
 pub struct Import {
-    store: Store,
-    tx: Tx,
+    write: Write,
     report: ImportReport,
     /// Whether users were inserted with their own ids (PostgreSQL's identity must move past).
     kept_ids: bool,
@@ -284,17 +267,8 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn import_begin(&self) -> Result<Import, Error> {
-        let tx = match &self.pool {
-            #[cfg(feature = "sqlite")]
-            // IMMEDIATE: the write lock now, waiting out other writers (busy timeout), so the
-            // import cannot fail half-way on a snapshot another writer has moved past.
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-        };
         Ok(Import {
-            store: self.clone(),
-            tx,
+            write: self.begin_write().await?,
             report: ImportReport::default(),
             kept_ids: false,
             unnormalized: None,
@@ -426,7 +400,7 @@ impl Import {
         let mut found = HashMap::new();
         let mut after = i64::MIN;
         loop {
-            let page: Vec<(i64, String)> = with_tx!(&mut self.tx, tx => sqlx::query_as(sql)
+            let page: Vec<(i64, String)> = on_backend!(self.write.tx(), Tx(tx) => sqlx::query_as(sql)
                 .bind(after)
                 .bind(BATCH as i64)
                 .fetch_all(&mut **tx)
@@ -486,7 +460,7 @@ impl Import {
             },
             list(batch.len() + other_forms.len(), ids.len() + 1),
         );
-        let existing: Vec<(i64, String, bool, Option<String>)> = with_tx!(&mut self.tx, tx => {
+        let existing: Vec<(i64, String, bool, Option<String>)> = on_backend!(self.write.tx(), Tx(tx) => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for id in &ids {
                 query = query.bind(*id);
@@ -589,7 +563,7 @@ impl Import {
                 if keep { "id, " } else { "" },
                 placeholders(rows.len(), columns, 1)
             );
-            let inserted: Vec<(i64, String)> = with_tx!(&mut self.tx, tx => {
+            let inserted: Vec<(i64, String)> = on_backend!(self.write.tx(), Tx(tx) => {
                 let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
                 for user in &rows {
                     if let Some(id) = user.id {
@@ -681,7 +655,7 @@ impl Import {
             "SELECT id, username FROM tokenauth_users WHERE username IN ({})",
             list(names.len(), 1)
         );
-        let users: Vec<(i64, String)> = with_tx!(&mut self.tx, tx => {
+        let users: Vec<(i64, String)> = on_backend!(self.write.tx(), Tx(tx) => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for name in &names {
                 query = query.bind(*name);
@@ -696,7 +670,7 @@ impl Import {
             "SELECT key_digest, user_id FROM tokenauth_tokens WHERE key_digest IN ({})",
             list(digests.len(), 1)
         );
-        let existing: Vec<(String, i64)> = with_tx!(&mut self.tx, tx => {
+        let existing: Vec<(String, i64)> = on_backend!(self.write.tx(), Tx(tx) => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for digest in &digests {
                 query = query.bind(digest.as_str());
@@ -745,7 +719,7 @@ impl Import {
             "INSERT INTO tokenauth_tokens (user_id, key_digest, name, created) VALUES {}",
             placeholders(new.len(), 4, 1)
         );
-        let inserted = with_tx!(&mut self.tx, tx => {
+        let inserted = on_backend!(self.write.tx(), Tx(tx) => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (token, user_id, digest) in &new {
                 query = query
@@ -764,38 +738,19 @@ impl Import {
     ///
     /// # Errors
     /// A database error; then nothing is written.
-    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     pub async fn commit(self) -> Result<ImportReport, Error> {
         let Import {
-            store,
-            tx,
+            mut write,
             report,
             kept_ids,
             ..
         } = self;
-        match tx {
-            #[cfg(feature = "sqlite")]
-            Tx::Sqlite(tx) => tx.commit().await?, // AUTOINCREMENT moves past kept ids itself
-            #[cfg(feature = "postgres")]
-            Tx::Postgres(mut tx) => {
-                if kept_ids {
-                    // The identity must not hand out an id that an import took, nor go back
-                    // to ids it handed out before (whose users may have been deleted).
-                    sqlx::query(
-                        "SELECT setval(pg_get_serial_sequence('tokenauth_users', 'id'), \
-                         GREATEST((SELECT COALESCE(max(id), 0) FROM tokenauth_users), \
-                         nextval(pg_get_serial_sequence('tokenauth_users', 'id'))))",
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?
-            }
+        if kept_ids && let Some(sql) = write.pool().dialect().after_ids_kept {
+            on_backend!(write.tx(), Tx(tx) => sqlx::query(sql).execute(&mut **tx).await.map(drop))?;
         }
-        // Imported Django hashes change what a failed login must cost, at once.
-        store.recheck_django_hashes();
-        // The imported keys are live at once.
-        store.keys_added("tokenauth_tokens");
+        // The imported keys are live at once, and imported Django hashes change what a failed
+        // login must cost, at once.
+        write.commit(Change::Imported("tokenauth_tokens")).await?;
         Ok(report)
     }
 
@@ -805,7 +760,7 @@ impl Import {
     /// A database error.
     pub async fn rollback(self) -> Result<ImportReport, Error> {
         let report = self.report;
-        with_tx!(self.tx, tx => tx.rollback().await?);
+        self.write.rollback().await?;
         Ok(report)
     }
 }

@@ -5,7 +5,9 @@ use std::marker::PhantomData;
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 
-use super::{Store, unique_violation, with_pool};
+use super::backend::on_backend;
+use super::write::Change;
+use super::{Store, unique_violation};
 use crate::models::split_scopes;
 use crate::{AuthUser, Error, Key, NewToken, Token, User};
 
@@ -297,7 +299,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             token_columns!(""),
             U::TOKENS_TABLE
         );
-        let rows = with_pool!(self.store, pool => sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
+        let rows = on_backend!(&self.store.pool, Pool(pool) => sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
             .fetch_all(pool)
             .await)?;
@@ -322,7 +324,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             token_columns!(""),
             U::TOKENS_TABLE
         );
-        let rows = with_pool!(self.store, pool => sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
+        let rows = on_backend!(&self.store.pool, Pool(pool) => sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
             .fetch_all(pool)
             .await)?;
         Ok(rows.into_iter().map(Token::from).collect())
@@ -353,25 +355,26 @@ impl<U: AuthUser> Tokens<'_, U> {
         // julianday(), which reads any of SQLite's time formats (a plain text comparison
         // misorders other formats and years past 9999). Stored expiries are within years
         // 1-9999 (see MAX_LIFETIME), and so is the cutoff, clamped.
-        let sql = match self.store.backend() {
-            "sqlite" => format!(
-                "DELETE FROM {} WHERE expires_at IS NOT NULL AND julianday(expires_at) < julianday($1)",
-                U::TOKENS_TABLE
-            ),
-            _ => format!(
-                "DELETE FROM {} WHERE expires_at IS NOT NULL AND expires_at < $1",
-                U::TOKENS_TABLE
-            ),
-        };
-        let pruned = with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+        let at = self.store.pool.dialect().timestamp;
+        let sql = format!(
+            "DELETE FROM {} WHERE expires_at IS NOT NULL AND {} < {}",
+            U::TOKENS_TABLE,
+            at("expires_at"),
+            at("$1")
+        );
+        let mut write = self.store.begin_write().await?;
+        let pruned = on_backend!(write.tx(), Tx(tx) => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(crate::policy::storable(cutoff))
-            .execute(pool)
+            .execute(&mut **tx)
             .await?
             .rows_affected());
-        if pruned > 0 {
-            // A cutoff in the future deletes tokens that are still live.
-            self.store.credentials_changed();
-        }
+        // A cutoff in the future deletes tokens that are still live.
+        let change = if pruned > 0 {
+            Change::Narrowed
+        } else {
+            Change::Nothing
+        };
+        write.commit(change).await?;
         Ok(pruned)
     }
 
@@ -390,12 +393,13 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// ```
     pub async fn revoke(&self, token_id: i64) -> Result<bool, Error> {
         let sql = format!("DELETE FROM {} WHERE id = $1", U::TOKENS_TABLE);
-        let done = with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut write = self.store.begin_write().await?;
+        let done = on_backend!(write.tx(), Tx(tx) => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(token_id)
-            .execute(pool)
+            .execute(&mut **tx)
             .await?
             .rows_affected());
-        self.store.credentials_changed();
+        write.commit(Change::Narrowed).await?;
         Ok(done > 0)
     }
 
@@ -414,12 +418,13 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// ```
     pub async fn revoke_all(&self, user_id: i64) -> Result<u64, Error> {
         let sql = format!("DELETE FROM {} WHERE user_id = $1", U::TOKENS_TABLE);
-        let revoked = with_pool!(self.store, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut write = self.store.begin_write().await?;
+        let revoked = on_backend!(write.tx(), Tx(tx) => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
-            .execute(pool)
+            .execute(&mut **tx)
             .await?
             .rows_affected());
-        self.store.credentials_changed();
+        write.commit(Change::Narrowed).await?;
         Ok(revoked)
     }
 
@@ -467,24 +472,6 @@ impl<U: AuthUser> Tokens<'_, U> {
         mode: Mode,
         credential_version: Option<i64>,
     ) -> Result<(Issued, u64), Error> {
-        let issued = self
-            .issue_in_transaction(user_id, key, options, mode, credential_version)
-            .await?;
-        if issued.1 > 0 {
-            self.store.credentials_changed(); // a reset
-        }
-        self.store.key_added(U::TOKENS_TABLE, &key.digest());
-        Ok(issued)
-    }
-
-    async fn issue_in_transaction(
-        &self,
-        user_id: i64,
-        key: &Key,
-        options: &NewToken,
-        mode: Mode,
-        credential_version: Option<i64>,
-    ) -> Result<(Issued, u64), Error> {
         options.validate()?;
         let digest = key.digest();
         // Microseconds: what PostgreSQL keeps, so the returned token equals the stored one.
@@ -499,21 +486,13 @@ impl<U: AuthUser> Tokens<'_, U> {
         } else {
             "CAST(NULL AS BIGINT), TRUE"
         };
-        // Serialise issuing for one user: PostgreSQL locks the user's row (NO KEY UPDATE, so
-        // the application's own foreign keys to it are not blocked; a credential change's
-        // UPDATE waits for it, and it for the UPDATE); SQLite takes the write lock when the
-        // transaction begins (BEGIN IMMEDIATE). Neither writes to the user.
-        let (begin, lock) = if self.store.backend() == "postgres" {
-            (
-                "BEGIN",
-                format!("SELECT {checked} FROM {users} WHERE {id} = $1 FOR NO KEY UPDATE"),
-            )
-        } else {
-            (
-                "BEGIN IMMEDIATE",
-                format!("SELECT {checked} FROM {users} WHERE {id} = $1"),
-            )
-        };
+        // Serialise issuing for one user (see `Dialect::lock_row`): a credential change's
+        // UPDATE waits for it, and it for the UPDATE. Nothing is written to the user.
+        let mut write = self.store.begin_write().await?;
+        let lock = format!(
+            "SELECT {checked} FROM {users} WHERE {id} = $1{}",
+            write.pool().dialect().lock_row
+        );
         let existing = format!(
             "SELECT {} FROM {tokens} WHERE user_id = $1 ORDER BY id DESC",
             token_columns!("")
@@ -524,11 +503,10 @@ impl<U: AuthUser> Tokens<'_, U> {
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {}",
             token_columns!("")
         );
-        with_pool!(self.store, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+        let (issued, revoked) = on_backend!(write.tx(), Tx(tx) => {
             let current = sqlx::query_as::<_, (Option<i64>, bool)>(sqlx::AssertSqlSafe(lock))
                 .bind(user_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
             let Some((version, active)) = current else {
                 return Err(Error::UserNotFound(format!("#{user_id}")));
@@ -536,44 +514,56 @@ impl<U: AuthUser> Tokens<'_, U> {
             if credential_version.is_some() && (version != credential_version || !active) {
                 return Ok((Issued::Stale, 0));
             }
+            let mut found = None;
             if mode != Mode::Reset && (mode == Mode::GetOrCreate || limit.is_some()) {
                 let rows = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(existing))
                     .bind(user_id)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut **tx)
                     .await?;
                 let live: Vec<Token> = rows
                     .into_iter()
                     .map(Token::from)
                     .filter(|t| !t.is_expired(now))
                     .collect();
-                if mode == Mode::GetOrCreate && let Some(token) = live.first().cloned() {
-                    tx.commit().await?;
-                    return Ok((Issued::Existing(token), 0));
+                if mode == Mode::GetOrCreate {
+                    found = live.first().cloned();
                 }
-                if limit.is_some_and(|limit| live.len() >= limit) {
+                if found.is_none() && limit.is_some_and(|limit| live.len() >= limit) {
                     return Err(Error::TokenLimit);
                 }
             }
-            let mut revoked = 0;
-            if mode == Mode::Reset {
-                revoked = sqlx::query(sqlx::AssertSqlSafe(delete))
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+            match found {
+                Some(token) => (Issued::Existing(token), 0),
+                None => {
+                    let mut revoked = 0;
+                    if mode == Mode::Reset {
+                        revoked = sqlx::query(sqlx::AssertSqlSafe(delete))
+                            .bind(user_id)
+                            .execute(&mut **tx)
+                            .await?
+                            .rows_affected();
+                    }
+                    let row = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(insert))
+                        .bind(user_id)
+                        .bind(digest.as_str())
+                        .bind(&options.name)
+                        .bind(now)
+                        .bind(expires_at)
+                        .bind(&scopes)
+                        .fetch_one(&mut **tx)
+                        .await
+                        .map_err(|err| unique_violation(err, "key_digest", || Error::DuplicateKey))?;
+                    (Issued::New(Token::from(row)), revoked)
+                }
             }
-            let row = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(insert))
-                .bind(user_id)
-                .bind(digest.as_str())
-                .bind(&options.name)
-                .bind(now)
-                .bind(expires_at)
-                .bind(&scopes)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|err| unique_violation(err, "key_digest", || Error::DuplicateKey))?;
-            tx.commit().await?;
-            Ok((Issued::New(Token::from(row)), revoked))
-        })
+        });
+        let change = match (&issued, revoked) {
+            (Issued::New(_), 0) => Change::KeyAdded(tokens, &digest),
+            // A reset: the user's other keys are gone.
+            (Issued::New(_), _) => Change::KeyReplaced(tokens, &digest),
+            _ => Change::Nothing,
+        };
+        write.commit(change).await?;
+        Ok((issued, revoked))
     }
 }

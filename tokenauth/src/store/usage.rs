@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Pool, Store};
+use super::Store;
+use super::backend::{Pool, on_backend};
 use crate::Error;
 
 /// How often pending use is written.
@@ -158,47 +159,40 @@ async fn write(pool: &Pool, queue: Queue) -> Result<(), Error> {
     if queue.is_empty() {
         return Ok(());
     }
-    macro_rules! write_with {
-        ($pool:expr) => {{
-            let mut tx = $pool.begin().await?;
-            for ((table, id), pending) in &queue {
-                let (from, to) = match pending.refresh {
-                    Some((from, to)) => (from, Some(to)),
-                    None => (None, None),
-                };
-                let (used, stale) = match pending.last_used {
-                    Some((used, stale)) => (Some(used), Some(stale)),
-                    None => (None, None),
-                };
-                // The last use only over a stale one (at most one write per interval, across
-                // instances); the expiry only from where the refresh was computed (an expiry
-                // changed meanwhile wins). A row with nothing to change is not written.
-                let sql = format!(
-                    "UPDATE {table} SET \
-                     last_used_at = CASE WHEN {use_due} THEN $1 ELSE last_used_at END, \
-                     expires_at = CASE WHEN {refresh_due} THEN $2 ELSE expires_at END \
-                     WHERE id = $4 AND (({use_due}) OR ({refresh_due}))",
-                    use_due = "$1 IS NOT NULL AND (last_used_at IS NULL OR last_used_at <= $5)",
-                    refresh_due = "$2 IS NOT NULL \
-                        AND (expires_at = $3 OR (expires_at IS NULL AND $3 IS NULL))",
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(used)
-                    .bind(to)
-                    .bind(from)
-                    .bind(*id)
-                    .bind(stale)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-        }};
+    // Not a `Write`: nothing that authentication refuses depends on it (a cached expiry that
+    // a refresh extended is confirmed by a query before it refuses).
+    let mut tx = pool.begin_write().await?;
+    for ((table, id), pending) in &queue {
+        let (from, to) = match pending.refresh {
+            Some((from, to)) => (from, Some(to)),
+            None => (None, None),
+        };
+        let (used, stale) = match pending.last_used {
+            Some((used, stale)) => (Some(used), Some(stale)),
+            None => (None, None),
+        };
+        // The last use only over a stale one (at most one write per interval, across
+        // instances); the expiry only from where the refresh was computed (an expiry
+        // changed meanwhile wins). A row with nothing to change is not written.
+        let sql = format!(
+            "UPDATE {table} SET \
+             last_used_at = CASE WHEN {use_due} THEN $1 ELSE last_used_at END, \
+             expires_at = CASE WHEN {refresh_due} THEN $2 ELSE expires_at END \
+             WHERE id = $4 AND (({use_due}) OR ({refresh_due}))",
+            use_due = "$1 IS NOT NULL AND (last_used_at IS NULL OR last_used_at <= $5)",
+            refresh_due = "$2 IS NOT NULL \
+                AND (expires_at = $3 OR (expires_at IS NULL AND $3 IS NULL))",
+        );
+        on_backend!(&mut tx, Tx(tx) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(used)
+            .bind(to)
+            .bind(from)
+            .bind(*id)
+            .bind(stale)
+            .execute(&mut **tx)
+            .await
+            .map(drop))?;
     }
-    match pool {
-        #[cfg(feature = "sqlite")]
-        Pool::Sqlite(pool) => write_with!(pool),
-        #[cfg(feature = "postgres")]
-        Pool::Postgres(pool) => write_with!(pool),
-    }
+    tx.commit().await?;
     Ok(())
 }

@@ -3,8 +3,10 @@
 use chrono::Utc;
 use unicode_normalization::UnicodeNormalization as _;
 
+use super::backend::on_backend;
 use super::tokens::Issued;
-use super::{Store, unique_violation, with_pool};
+use super::write::Change;
+use super::{Store, unique_violation};
 use crate::{Error, Key, NewToken, Token, User};
 
 /// Longest accepted username (Django's `AbstractUser.username`).
@@ -127,14 +129,19 @@ impl Store {
             "VALUES ($1, $2, $3, $4) RETURNING ",
             user_columns!()
         );
-        with_pool!(self, pool => sqlx::query_as::<_, User>(sql)
+        let mut write = self.begin_write().await?;
+        let user = on_backend!(write.tx(), Tx(tx) => sqlx::query_as::<_, User>(sql)
             .bind(username.as_str())
             .bind(hash)
             .bind(active)
             .bind(Utc::now())
-            .fetch_one(pool)
+            .fetch_one(&mut **tx)
             .await)
-        .map_err(|err| unique_violation(err, "username", || Error::UsernameTaken(username.clone())))
+        .map_err(|err| {
+            unique_violation(err, "username", || Error::UsernameTaken(username.clone()))
+        })?;
+        write.commit(Change::Nothing).await?; // a user without tokens
+        Ok(user)
     }
 
     /// The user with this id, if any.
@@ -154,10 +161,12 @@ impl Store {
             user_columns!(),
             " FROM tokenauth_users WHERE id = $1"
         );
-        Ok(with_pool!(self, pool => sqlx::query_as::<_, User>(sql)
+        Ok(
+            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
             .bind(id)
             .fetch_optional(pool)
-            .await)?)
+            .await)?,
+        )
     }
 
     /// The user with this username (exact, case-sensitive match, as Django's
@@ -182,10 +191,12 @@ impl Store {
             user_columns!(),
             " FROM tokenauth_users WHERE username = $1"
         );
-        Ok(with_pool!(self, pool => sqlx::query_as::<_, User>(sql)
+        Ok(
+            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
             .bind(username)
             .fetch_optional(pool)
-            .await)?)
+            .await)?,
+        )
     }
 
     /// Every user, by id.
@@ -207,7 +218,9 @@ impl Store {
             user_columns!(),
             " FROM tokenauth_users ORDER BY id"
         );
-        Ok(with_pool!(self, pool => sqlx::query_as::<_, User>(sql).fetch_all(pool).await)?)
+        Ok(
+            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql).fetch_all(pool).await)?,
+        )
     }
 
     /// Sets (`Some`) or removes (`None`: no password login) a user's password, and returns how
@@ -357,7 +370,7 @@ impl Store {
             ", password_hash, credential_version FROM tokenauth_users WHERE username = $1"
         );
         let row = if could_exist(username) {
-            with_pool!(self, pool => sqlx::query_as::<_, Row>(sql)
+            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, Row>(sql)
                 .bind(username)
                 .fetch_optional(pool)
                 .await)?
@@ -393,13 +406,16 @@ impl Store {
     ) -> Result<(), Error> {
         let sql = "UPDATE tokenauth_users SET password_hash = $1 \
                    WHERE id = $2 AND password_hash = $3";
-        let updated = with_pool!(self, pool => sqlx::query(sql)
+        let mut write = self.begin_write().await?;
+        let updated = on_backend!(write.tx(), Tx(tx) => sqlx::query(sql)
             .bind(upgrade)
             .bind(user_id)
             .bind(outdated)
-            .execute(pool)
+            .execute(&mut **tx)
             .await?
             .rows_affected());
+        // The same password: what every key grants is unchanged.
+        write.commit(Change::Nothing).await?;
         if updated > 0 {
             tracing::info!(
                 user_id,
@@ -453,8 +469,8 @@ impl Store {
         revoke_tokens: bool,
     ) -> Result<u64, Error> {
         let revoke = "DELETE FROM tokenauth_tokens WHERE user_id = $1";
-        let (updated, revoked) = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let mut write = self.begin_write().await?;
+        let (updated, revoked) = on_backend!(write.tx(), Tx(tx) => {
             let update = match &assign {
                 Assign::PasswordHash(hash) => sqlx::query(
                     "UPDATE tokenauth_users SET password_hash = $1, \
@@ -467,20 +483,19 @@ impl Store {
                 )
                 .bind(*active),
             };
-            let updated = update.bind(user_id).execute(&mut *tx).await?.rows_affected();
+            let updated = update.bind(user_id).execute(&mut **tx).await?.rows_affected();
             let mut revoked = 0;
             if updated > 0 && revoke_tokens {
                 revoked = sqlx::query(revoke)
                     .bind(user_id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?
                     .rows_affected();
             }
-            tx.commit().await?;
             (updated, revoked)
         });
         // A new password or activity changes what the user's cached keys grant.
-        self.credentials_changed();
+        write.commit(Change::Narrowed).await?;
         if updated == 0 {
             return Err(Error::UserNotFound(format!("#{user_id}")));
         }
@@ -501,12 +516,13 @@ impl Store {
     /// ```
     pub async fn delete_user(&self, user_id: i64) -> Result<bool, Error> {
         let sql = "DELETE FROM tokenauth_users WHERE id = $1";
-        let done = with_pool!(self, pool => sqlx::query(sql)
+        let mut write = self.begin_write().await?;
+        let done = on_backend!(write.tx(), Tx(tx) => sqlx::query(sql)
             .bind(user_id)
-            .execute(pool)
+            .execute(&mut **tx)
             .await?
             .rows_affected());
-        self.credentials_changed();
+        write.commit(Change::Narrowed).await?;
         Ok(done > 0)
     }
 }

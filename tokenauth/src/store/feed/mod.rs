@@ -33,13 +33,21 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
+use super::Store;
+use super::backend::{Pool, on_backend};
 use super::cache::{AuthCache, FeedWork};
 use super::filter::{Filter, Verdict};
-use super::{Pool, Store};
 use crate::key::RawDigest;
 
 #[cfg(feature = "postgres")]
 pub(crate) use postgres::{Hints, PRUNE};
+
+/// How a backend's feed follows the log: implemented for each backend's pool, beside its
+/// transport (`sqlite`, `postgres`).
+trait Transport {
+    /// Follows the log until the cache is dropped or the pool closed (see [`follow`]).
+    fn follow(self, cache: Weak<AuthCache>) -> impl Future<Output = ()> + Send + 'static;
+}
 
 /// The longest wait between two attempts to bring the feed back up.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -64,12 +72,9 @@ impl Store {
         // Set before the task can end and clear it (see `LapseOnExit`).
         cache.feed_running.store(true, Ordering::Release);
         let weak = Arc::downgrade(cache);
-        *feed = Some(match &self.pool {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => runtime.spawn(sqlite::run(weak, pool.clone())),
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => runtime.spawn(postgres::run(weak, pool.clone())),
-        });
+        *feed = Some(on_backend!(&self.pool, Pool(pool) => {
+            runtime.spawn(Transport::follow(pool.clone(), weak))
+        }));
     }
 
     /// What the live-key filter of `table` says about `digest`; builds the filter in the
@@ -91,11 +96,9 @@ impl Store {
         verdict
     }
 
-    /// A key was added through this store (or found by a query where the filter had not
-    /// seen it): in the filter before the adding call returns, and hinted to the other
-    /// instances.
+    /// A key was added through this store: in the filter before the adding call returns
+    /// (see [`Store::changed`]).
     pub(crate) fn key_added(&self, table: &'static str, digest: &crate::KeyDigest) {
-        self.hint_others();
         if let Some(cache) = &self.cache
             && let Some(raw) = RawDigest::from_hex(digest.as_str())
             && cache.key_added(table, &raw)
@@ -112,9 +115,9 @@ impl Store {
         }
     }
 
-    /// Many keys were added through this store (an import): the filter is built again.
+    /// Many keys were added through this store (an import): the filter is built again (see
+    /// [`Store::changed`]).
     pub(crate) fn keys_added(&self, table: &str) {
-        self.hint_others();
         if let Some(cache) = &self.cache {
             cache.keys_added_in_bulk(table);
         }
@@ -172,20 +175,11 @@ fn build_filter(cache: &Arc<AuthCache>, pool: &Pool, table: &'static str) {
     let (weak, pool) = (Arc::downgrade(cache), pool.clone());
     runtime.spawn(async move {
         let count = format!("SELECT count(*) FROM {table}");
-        let live: Result<i64, sqlx::Error> = match &pool {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(count))
-                    .fetch_one(p)
-                    .await
-            }
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(count))
-                    .fetch_one(p)
-                    .await
-            }
-        };
+        let live: Result<i64, sqlx::Error> = on_backend!(&pool, Pool(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+                .fetch_one(p)
+                .await
+        });
         let Some(cache) = weak.upgrade() else {
             return;
         };
@@ -237,22 +231,12 @@ async fn fill(
     );
     let mut after = String::new();
     loop {
-        let page: Vec<String> = match pool {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
-                    .bind(&after)
-                    .fetch_all(p)
-                    .await?
-            }
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
-                    .bind(&after)
-                    .fetch_all(p)
-                    .await?
-            }
-        };
+        let page: Vec<String> = on_backend!(pool, Pool(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(&after)
+                .fetch_all(p)
+                .await?
+        });
         for digest in &page {
             filter.add(digest);
         }

@@ -31,7 +31,7 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::time::Instant;
 
 use super::{Attempts, MIN_BACKOFF};
-use crate::store::Pool;
+use crate::store::backend::Pool;
 use crate::store::cache::{AuthCache, FeedWork, TOKENS_TABLES};
 
 /// The longest time between two reads of the log.
@@ -376,7 +376,13 @@ impl Hints {
 
 /// Follows the log until the cache is dropped or the pool closed, reconnecting when the
 /// connection fails or stops answering.
-pub(super) async fn run(cache: Weak<AuthCache>, pool: sqlx::PgPool) {
+impl super::Transport for sqlx::PgPool {
+    fn follow(self, cache: Weak<AuthCache>) -> impl Future<Output = ()> + Send + 'static {
+        run(cache, self)
+    }
+}
+
+async fn run(cache: Weak<AuthCache>, pool: sqlx::PgPool) {
     super::follow(
         &cache,
         || pool.is_closed(),

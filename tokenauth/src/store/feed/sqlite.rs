@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use sqlx::{ConnectOptions as _, Connection as _, SqliteConnection};
 
 use super::{Attempts, MIN_BACKOFF};
-use crate::store::Pool;
+use crate::store::backend::Pool;
 use crate::store::cache::{AuthCache, FeedWork};
 
 /// The shortest time between two looks, right after a change.
@@ -57,7 +57,13 @@ const TRIGGERS: [&str; 7] = [
 
 /// Follows the log until the cache is dropped or the pool closed; the cache is bypassed
 /// while the log cannot be read.
-pub(super) async fn run(cache: Weak<AuthCache>, pool: sqlx::SqlitePool) {
+impl super::Transport for sqlx::SqlitePool {
+    fn follow(self, cache: Weak<AuthCache>) -> impl Future<Output = ()> + Send + 'static {
+        run(cache, self)
+    }
+}
+
+async fn run(cache: Weak<AuthCache>, pool: sqlx::SqlitePool) {
     super::follow(
         &cache,
         || pool.is_closed(),
