@@ -11,6 +11,10 @@ use tokenauth::{Keyword, NewToken};
 mod errors;
 
 #[allow(dead_code, unreachable_pub)]
+#[path = "../tokenauth-macros/src/grammar/mod.rs"]
+mod grammar;
+
+#[allow(dead_code, unreachable_pub)]
 #[path = "../tokenauth-macros/src/attr.rs"]
 mod attr;
 
