@@ -812,3 +812,66 @@ async fn apis_with_methods_of_the_same_name_serve_together() {
     let response = get(server.addr, "/api/users", None).await;
     assert_401(&response, "Token", NOT_PROVIDED, "GET /api/users");
 }
+
+/// `scheme = "..."` names the OpenAPI scheme of a keyword whose `<keyword>Auth` cannot name
+/// one (`Key!`, a valid HTTP scheme), as `keyword!` does: the header takes the keyword, the
+/// spec the name.
+#[tokio::test]
+async fn a_named_scheme_admits_a_keyword_its_name_could_not_be_made_from() {
+    #[token_auth(keyword = "Key!", scheme = "BangAuth")]
+    #[poem::handler]
+    async fn bang(user: User) -> String {
+        user.username
+    }
+    struct Bang;
+    #[token_auth(keyword = "Key!", scheme = "BangAuth")]
+    #[OpenApi]
+    impl Bang {
+        #[oai(path = "/bang", method = "get")]
+        async fn bang(&self, user: User) -> PlainText<String> {
+            PlainText(user.username)
+        }
+    }
+    tokenauth::keyword!(BangKeyword = "Key!", scheme = "BangAuth");
+    assert_eq!(<BangKeyword as tokenauth::Keyword>::SCHEME_NAME, "BangAuth");
+
+    let store = common::sqlite_store().await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, key) = store
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let service = OpenApiService::new(Bang, "t", "1");
+    let spec: Value = serde_json::from_str(&service.spec()).unwrap();
+    assert_eq!(
+        spec["paths"]["/bang"]["get"]["security"],
+        json!([{ "BangAuth": [] }])
+    );
+    let scheme = &spec["components"]["securitySchemes"]["BangAuth"];
+    assert_eq!(scheme["type"], "apiKey");
+    assert!(
+        scheme["description"]
+            .as_str()
+            .unwrap()
+            .contains("`Key! <key>`")
+    );
+    let server = serve(
+        Route::new()
+            .at("/bang", poem_get(bang))
+            .nest("/api", service)
+            .data(store),
+    )
+    .await;
+    let header = format!("key! {}", key.expose_secret());
+    for path in ["/bang", "/api/bang"] {
+        let response = get(server.addr, path, Some(header.as_bytes())).await;
+        assert_eq!(
+            (response.status, response.body_text()),
+            (200, "alice"),
+            "{path}"
+        );
+        let response = get(server.addr, path, None).await;
+        assert_401(&response, "Key!", NOT_PROVIDED, path);
+    }
+}

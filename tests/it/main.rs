@@ -22,6 +22,9 @@ mod attr;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../tokenauth-macros/src/errors.rs"]
 mod errors;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../tokenauth-macros/src/grammar/mod.rs"]
+mod grammar;
 
 mod attack;
 mod auth_endpoints;

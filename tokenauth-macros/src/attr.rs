@@ -1,20 +1,31 @@
-//! Parsing of the attribute's arguments: `#[token_auth(keyword = "Bearer", user = Account)]`.
+//! Parsing of the attribute's arguments: `#[token_auth(keyword = "Bearer", user = Account)]`,
+//! in the grammar it shares with `keyword!` (`grammar`), plus its own `user = Type`.
 
-use proc_macro2::{Span, TokenStream};
-use syn::parse::Parser as _;
-use syn::punctuated::Punctuated;
-use syn::{Expr, ExprLit, Lit, Meta, Token, Type};
+use proc_macro2::TokenStream;
+use syn::{Expr, Meta, Type};
 
 use crate::errors::Errors;
+use crate::grammar::{self, Grammar, Keyword, Param};
 
-/// The arguments this attribute accepts, for messages and suggestions.
-const KNOWN: &[&str] = &["keyword", "user", "scopes"];
+/// `user = MyUser`: the attribute's own argument.
+const USER: Param = Param {
+    name: "user",
+    form: "user = Type",
+    example: "user = MyUser",
+};
+
+/// The arguments this attribute accepts.
+const GRAMMAR: Grammar = Grammar {
+    written: "`#[token_auth(...)]`",
+    params: &[grammar::KEYWORD, grammar::SCHEME, grammar::SCOPES, USER],
+    keyword_lists: true,
+};
 
 /// The parsed arguments. Anything invalid was reported and left at its default.
 #[derive(Default)]
 pub(crate) struct Args {
-    /// `keyword = "..."` or `keyword = ["...", ...]`: the accepted authentication scheme
-    /// words, in order; `Token` when absent.
+    /// `keyword = "..."` or `keyword = ["...", ...]`, with `scheme = "..."` for a single
+    /// one: the accepted authentication scheme words, in order; `Token` when absent.
     pub(crate) keywords: Option<Vec<Keyword>>,
     /// `user = Type`: the user type, for a user parameter not named `User` or a handler that
     /// takes only a `Token`.
@@ -24,7 +35,8 @@ pub(crate) struct Args {
 }
 
 /// The arguments that apply to one handler or operation: an operation's own
-/// `#[token_auth(...)]` over its impl's, each argument replacing the impl's as a whole.
+/// `#[token_auth(...)]` over its impl's, each argument replacing the impl's as a whole (a
+/// keyword with its scheme).
 pub(crate) struct Resolved {
     /// The accepted keywords, in order; never empty.
     pub(crate) keywords: Vec<Keyword>,
@@ -49,126 +61,27 @@ pub(crate) fn resolve(outer: &Args, own: Option<&Args>) -> Resolved {
     }
 }
 
-/// The span of the first token past [`MAX_TOKENS`] or [`MAX_NESTING`] in `tokens`, counted
-/// into groups without recursion, if there is one.
-fn beyond_limits(tokens: &TokenStream) -> Option<Span> {
-    use proc_macro2::TokenTree;
-    let mut pending = vec![tokens.clone().into_iter()];
-    let (mut count, mut nesting) = (0, 0);
-    while let Some(iter) = pending.last_mut() {
-        let Some(token) = iter.next() else {
-            pending.pop();
-            continue;
-        };
-        count += 1;
-        nesting += match &token {
-            TokenTree::Group(_) => 1,
-            TokenTree::Punct(p) => usize::from(!matches!(
-                p.as_char(),
-                ',' | '=' | ':' | '>' | '+' | '.' | ';'
-            )),
-            TokenTree::Ident(_) | TokenTree::Literal(_) => 0,
-        };
-        if count > MAX_TOKENS || nesting > MAX_NESTING {
-            return Some(token.span());
-        }
-        if let TokenTree::Group(group) = token {
-            pending.push(group.stream().into_iter());
-        }
-    }
-    None
-}
-
-/// A validated keyword and its security scheme's name.
-#[derive(Clone)]
-pub(crate) struct Keyword {
-    pub(crate) value: String,
-    pub(crate) scheme: String,
-}
-
-impl Keyword {
-    pub(crate) fn default_token() -> Self {
-        Keyword {
-            value: "Token".to_owned(),
-            scheme: "TokenAuth".to_owned(),
-        }
-    }
-}
-
-/// The most tokens the arguments may have (the longest valid ones, 64 scopes and a long user
-/// type, need about 150).
-const MAX_TOKENS: usize = 400;
-
-/// The most tokens that can make syn's parser recurse — groups, and punctuation other than
-/// separators such as `<`, `&`, `!`, `|`, `-` — that the arguments may have (a valid user type
-/// with generics needs a handful). syn recurses on them, so a pathological argument (a
-/// hundred `<`) would overflow the compiler's stack.
-const MAX_NESTING: usize = 32;
-
 /// Parses `args`, recording every problem in `errors`.
 pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
-    if let Some(span) = beyond_limits(&args) {
-        errors.push(syn::Error::new(
-            span,
-            format!(
-                "`#[token_auth(...)]` arguments this long or this deeply nested are not \
-                 supported (at most {MAX_TOKENS} tokens, {MAX_NESTING} of them brackets or \
-                 operators); expected arguments like `keyword = \"Bearer\"`, `user = MyUser`, \
-                 `scopes = [\"a:b\"]`"
-            ),
-        ));
-        return Args::default();
-    }
-    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
-        Ok(metas) => metas,
-        Err(err) => {
-            errors.push(syn::Error::new(
-                err.span(),
-                format!("{err}; expected arguments like `keyword = \"Bearer\"` or `user = MyUser`"),
-            ));
-            return Args::default();
-        }
+    let arguments = GRAMMAR.arguments(args, errors);
+    let (common, own) = GRAMMAR.common(arguments, errors);
+    let mut parsed = Args {
+        keywords: common.keywords,
+        user: None,
+        scopes: common.scopes,
     };
-    let mut parsed = Args::default();
-    let mut seen: Vec<String> = Vec::new();
-    for meta in metas {
-        let name = meta.path().get_ident().map(ToString::to_string);
-        let Some(name) = name.filter(|name| KNOWN.contains(&name.as_str())) else {
-            errors.push_spanned(meta.path(), unknown_message(meta.path()));
-            continue;
-        };
-        if seen.contains(&name) {
-            errors.push_spanned(
-                meta.path(),
-                format!("duplicate argument `{name}`: give it once"),
-            );
-            continue;
-        }
-        seen.push(name.clone());
-        let Meta::NameValue(name_value) = &meta else {
-            let example = match name.as_str() {
-                "keyword" => "keyword = \"Bearer\"",
-                "scopes" => "scopes = [\"orders:read\"]",
-                _ => "user = MyUser",
-            };
-            errors.push_spanned(&meta, format!("expected `{example}`"));
-            continue;
-        };
-        match name.as_str() {
-            "keyword" => parsed.keywords = keywords(&name_value.value, errors),
-            "scopes" => parsed.scopes = scopes(&name_value.value, errors),
-            _ => match &name_value.value {
-                Expr::Path(path) => {
-                    parsed.user = Some(Type::Path(syn::TypePath {
-                        qself: path.qself.clone(),
-                        path: path.path.clone(),
-                    }));
-                }
-                other => errors.push_spanned(
-                    other,
-                    "expected a user type, e.g. `user = MyUser` (a type implementing `tokenauth::AuthUser`)",
-                ),
-            },
+    for argument in own {
+        match &argument.value {
+            Expr::Path(path) => {
+                parsed.user = Some(Type::Path(syn::TypePath {
+                    qself: path.qself.clone(),
+                    path: path.path.clone(),
+                }));
+            }
+            other => errors.push_spanned(
+                other,
+                "expected a user type, e.g. `user = MyUser` (a type implementing `tokenauth::AuthUser`)",
+            ),
         }
     }
     parsed
@@ -189,143 +102,9 @@ pub(crate) fn parse_attribute(attr: &syn::Attribute, errors: &mut Errors) -> Arg
     }
 }
 
-/// `keyword = "Bearer"` or `keyword = ["Token", "Bearer"]`.
-fn keywords(value: &Expr, errors: &mut Errors) -> Option<Vec<Keyword>> {
-    const EXPECTED: &str = "the keyword must be a string literal, e.g. `keyword = \"Bearer\"`, \
-                            or a list of them, e.g. `keyword = [\"Token\", \"Bearer\"]`";
-    let literals: Vec<&Expr> = match value {
-        Expr::Array(array) if array.elems.is_empty() => {
-            errors.push_spanned(
-                value,
-                "an empty keyword list accepts no credentials; give at least one keyword, e.g. \
-                 `keyword = [\"Token\", \"Bearer\"]`",
-            );
-            return None;
-        }
-        Expr::Array(array) => array.elems.iter().collect(),
-        other => vec![other],
-    };
-    let mut keywords: Vec<Keyword> = Vec::new();
-    let mut valid = true;
-    for literal in literals {
-        let Expr::Lit(ExprLit {
-            lit: Lit::Str(lit), ..
-        }) = literal
-        else {
-            errors.push_spanned(literal, EXPECTED);
-            valid = false;
-            continue;
-        };
-        let text = lit.value();
-        let scheme = match tokenauth_rules::scheme_name(&text) {
-            Ok(scheme) => scheme,
-            Err(problem) => {
-                let problem = match tokenauth_rules::keyword_problem(&text) {
-                    Some(problem) => problem,
-                    None => format!(
-                        "{problem}; use a keyword of letters, digits, `.`, `-` and `_`, e.g. \
-                         `keyword = \"Api-Key\"`"
-                    ),
-                };
-                errors.push(syn::Error::new(lit.span(), problem));
-                valid = false;
-                continue;
-            }
-        };
-        if let Some(first) = keywords
-            .iter()
-            .find(|k| k.value.eq_ignore_ascii_case(&text))
-        {
-            errors.push(syn::Error::new(
-                lit.span(),
-                format!(
-                    "the keyword `{text}` is listed twice (`{}` before it; keywords are \
-                     compared ignoring ASCII case): give each keyword once",
-                    first.value
-                ),
-            ));
-            valid = false;
-            continue;
-        }
-        keywords.push(Keyword {
-            value: text,
-            scheme,
-        });
-    }
-    valid.then_some(keywords)
-}
-
-fn scopes(value: &Expr, errors: &mut Errors) -> Option<Vec<syn::LitStr>> {
-    const EXPECTED: &str = "expected a list of scope strings, e.g. `scopes = [\"orders:read\"]`";
-    let Expr::Array(array) = value else {
-        errors.push_spanned(value, EXPECTED);
-        return None;
-    };
-    let mut scopes: Vec<syn::LitStr> = Vec::new();
-    for element in &array.elems {
-        match element {
-            Expr::Lit(ExprLit {
-                lit: Lit::Str(lit), ..
-            }) => {
-                let text = lit.value();
-                if let Some(problem) = tokenauth_rules::scope_problem(&text) {
-                    errors.push_spanned(lit, problem);
-                } else if scopes.len() == tokenauth_rules::MAX_SCOPES {
-                    errors.push_spanned(
-                        lit,
-                        format!(
-                            "at most {} scopes: a token cannot grant more",
-                            tokenauth_rules::MAX_SCOPES
-                        ),
-                    );
-                } else if !scopes.iter().any(|s| s.value() == text) {
-                    scopes.push(lit.clone());
-                }
-            }
-            other => errors.push_spanned(other, EXPECTED),
-        }
-    }
-    Some(scopes)
-}
-
-fn unknown_message(path: &syn::Path) -> String {
-    let name = path
-        .get_ident()
-        .map_or_else(|| quote::quote!(#path).to_string(), ToString::to_string);
-    let expected = "expected `keyword = \"...\"`, `user = Type` or `scopes = [\"...\"]`";
-    match KNOWN.iter().find(|known| edit_distance(known, &name) <= 2) {
-        Some(known) => format!("unknown argument `{name}`; did you mean `{known}`? {expected}"),
-        None => format!("unknown argument `{name}`; {expected}"),
-    }
-}
-
-/// Levenshtein distance, for "did you mean" suggestions.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggestions_for_near_misses() {
-        assert_eq!(edit_distance("keyword", "keywrd"), 1);
-        assert_eq!(edit_distance("keyword", "kyeword"), 2);
-        assert_eq!(edit_distance("user", "usr"), 1);
-        assert!(edit_distance("keyword", "scopes") > 2);
-    }
 
     fn parse_str(text: &str) -> (Args, Errors) {
         let mut errors = Errors::default();
@@ -360,7 +139,7 @@ mod tests {
             ("-", ""),
             ("|", ""),
         ] {
-            let n = MAX_NESTING;
+            let n = grammar::MAX_NESTING;
             let text = format!("user = {}x{}", open.repeat(n), close.repeat(n));
             let (_, errors) = parse_str(&text);
             assert!(!errors.is_empty(), "{text}");
@@ -406,5 +185,44 @@ mod tests {
             let message = errors.to_compile_errors().to_string();
             assert!(message.contains(expected), "{text}: {message}");
         }
+    }
+
+    #[test]
+    fn schemes_and_scopes() {
+        let (args, errors) = parse_str(r#"keyword = "Key!", scheme = "KeyAuth""#);
+        assert!(errors.is_empty(), "{}", errors.to_compile_errors());
+        let keywords = args.keywords.expect("parsed");
+        assert_eq!(
+            (keywords[0].value.as_str(), keywords[0].scheme.as_str()),
+            ("Key!", "KeyAuth")
+        );
+        let (args, errors) = parse_str(r#"scheme = "Renamed", keyword = ["Token"]"#);
+        assert!(errors.is_empty(), "{}", errors.to_compile_errors());
+        assert_eq!(args.keywords.expect("parsed")[0].scheme, "Renamed");
+        for (text, expected) in [
+            (r#"scheme = "KeyAuth""#, "give the keyword beside it"),
+            (
+                r#"keyword = ["Token", "Bearer"], scheme = "Both""#,
+                "names the scheme of one keyword",
+            ),
+            (r#"keyword = "Token", scheme = "Key!""#, "scheme name has"),
+            (r#"keyword = "Token", scheme = Key"#, "string literal"),
+            (r#"keyword = "Api Key", scheme = "KeyAuth""#, "whitespace"),
+            (r#"keyword = "Key!""#, "name the scheme, e.g. `scheme = "),
+        ] {
+            let (args, errors) = parse_str(text);
+            assert!(args.keywords.is_none(), "{text}");
+            let message = errors.to_compile_errors().to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+        }
+        let (args, errors) = parse_str(r#"scopes = ["a:b", "c", "a:b"]"#);
+        assert!(args.scopes.is_none());
+        let message = errors.to_compile_errors().to_string();
+        assert!(message.contains("listed twice"), "{message}");
+        let scopes: Vec<String> = (0..70).map(|i| format!("\"s{i}\"")).collect();
+        let (args, errors) = parse_str(&format!("scopes = [{}]", scopes.join(", ")));
+        assert!(args.scopes.is_none());
+        let message = errors.to_compile_errors().to_string();
+        assert_eq!(message.matches("at most 64 scopes").count(), 1, "{message}");
     }
 }

@@ -2,129 +2,140 @@
 //! `#[token_auth]` uses (`tokenauth-rules`), checked at compile time.
 //!
 //! `keyword!(#[doc = "…"] pub Name = "Kw", scheme = "KwAuth", scopes = ["a:b"])`; `scheme`
-//! and `scopes` are optional.
+//! and `scopes` are optional. After the name, the input is the argument grammar of
+//! `#[token_auth]` (`grammar`), the keyword given first without its `keyword =`.
+//!
+//! Phases as `#[token_auth]`'s: `parse` reads the name and arguments, checking each value;
+//! `expand` generates, with defaults where an argument was refused, and emits every error at
+//! its one exit.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use quote::quote;
-use syn::parse::{Parse, ParseStream};
-use syn::punctuated::Punctuated;
-use syn::{Attribute, Ident, LitStr, Token, Visibility, bracketed};
+use syn::parse::{ParseStream, Parser as _};
+use syn::{Attribute, Expr, Ident, LitStr, Token, Visibility};
 
 use crate::errors::Errors;
+use crate::grammar::{self, Argument, Grammar, Keyword};
 
-struct Input {
+/// The arguments `keyword!` accepts after its keyword.
+const GRAMMAR: Grammar = Grammar {
+    written: "`keyword!(...)`",
+    params: &[grammar::SCHEME, grammar::SCOPES],
+    keyword_lists: false,
+};
+
+/// What is expected where the keyword is not.
+const EXPECTED: &str = "expected the keyword, e.g. `keyword!(pub ApiKey = \"Api-Key\")`";
+
+/// What the macro was given: the type to define and its requirement.
+pub(crate) struct Input {
     attrs: Vec<Attribute>,
     vis: Visibility,
     name: Ident,
-    keyword: LitStr,
-    scheme: Option<LitStr>,
-    scopes: Vec<LitStr>,
-}
-
-impl Parse for Input {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
-        let vis = input.parse()?;
-        let name = input.parse()?;
-        input.parse::<Token![=]>()?;
-        let keyword = input.parse()?;
-        let (mut scheme, mut scopes) = (None, None);
-        while input.parse::<Option<Token![,]>>()?.is_some() && !input.is_empty() {
-            let option: Ident = input.parse()?;
-            input.parse::<Token![=]>()?;
-            match option.to_string().as_str() {
-                "scheme" if scheme.is_none() => scheme = Some(input.parse()?),
-                "scopes" if scopes.is_none() => {
-                    let content;
-                    bracketed!(content in input);
-                    scopes = Some(
-                        Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?
-                            .into_iter()
-                            .collect(),
-                    );
-                }
-                "scheme" | "scopes" => {
-                    return Err(syn::Error::new(
-                        option.span(),
-                        format!("duplicate option `{option}`: give it once"),
-                    ));
-                }
-                _ => {
-                    return Err(syn::Error::new(
-                        option.span(),
-                        format!(
-                            "unknown option `{option}`; expected `scheme = \"...\"` or \
-                             `scopes = [\"...\"]`"
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(Input {
-            attrs,
-            vis,
-            name,
-            keyword,
-            scheme,
-            scopes: scopes.unwrap_or_default(),
-        })
-    }
+    /// The keyword and its scheme; `None` if refused (reported).
+    pub(crate) keyword: Option<Keyword>,
+    /// The scopes; `None` if refused (reported).
+    pub(crate) scopes: Option<Vec<LitStr>>,
 }
 
 pub(crate) fn keyword(input: TokenStream) -> TokenStream {
-    let input: Input = match syn::parse2(input) {
-        Ok(input) => input,
-        Err(err) => return err.to_compile_error(),
-    };
     let mut errors = Errors::default();
-    let keyword = input.keyword.value();
-    let scheme = match &input.scheme {
-        Some(scheme) if tokenauth_rules::is_valid_scheme_name(&scheme.value()) => scheme.value(),
-        Some(scheme) => {
-            errors.push_spanned(
-                scheme,
-                "an OpenAPI scheme name has one or more letters, digits, `.`, `-` or `_`, e.g. \
-                 `scheme = \"ApiKeyAuth\"`",
-            );
-            String::new()
+    let expanded = parse(input, &mut errors).map(expand);
+    let errors = errors.to_compile_errors();
+    quote! {
+        #expanded
+        #errors
+    }
+}
+
+/// Parses the input, recording every problem in `errors`; `None` if there is no type name to
+/// define.
+pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Option<Input> {
+    let (attrs, vis, name, eq, rest) = match head.parse2(input) {
+        Ok(head) => head,
+        Err(err) => {
+            errors.push(syn::Error::new(
+                err.span(),
+                format!(
+                    "{err}; expected a type name and its keyword, e.g. \
+                     `keyword!(pub ApiKey = \"Api-Key\")`"
+                ),
+            ));
+            return None;
         }
-        None => match tokenauth_rules::scheme_name(&keyword) {
-            Ok(scheme) => scheme,
-            Err(problem) => {
-                let problem = match tokenauth_rules::keyword_problem(&keyword) {
-                    Some(problem) => problem,
-                    None => format!("{problem}; name it: `scheme = \"MyAuth\"`"),
-                };
-                errors.push_spanned(&input.keyword, problem);
-                String::new()
-            }
-        },
     };
-    if input.scheme.is_some()
-        && let Some(problem) = tokenauth_rules::keyword_problem(&keyword)
-    {
-        errors.push_spanned(&input.keyword, problem);
+    let mut input = Input {
+        attrs,
+        vis,
+        name,
+        keyword: None,
+        scopes: None,
+    };
+    if !GRAMMAR.within_limits(&rest, errors) {
+        return Some(input);
     }
-    for scope in &input.scopes {
-        if let Some(problem) = tokenauth_rules::scope_problem(&scope.value()) {
-            errors.push_spanned(scope, problem);
+    // The keyword, up to the first comma; the arguments after it.
+    let mut rest = rest.into_iter();
+    let value: TokenStream = rest
+        .by_ref()
+        .take_while(|token| !matches!(token, TokenTree::Punct(p) if p.as_char() == ','))
+        .collect();
+    if value.is_empty() {
+        errors.push_spanned(eq, EXPECTED);
+        return Some(input);
+    }
+    let value = match syn::parse2::<Expr>(value) {
+        Ok(value) => value,
+        Err(err) => {
+            errors.push(syn::Error::new(err.span(), format!("{err}; {EXPECTED}")));
+            return Some(input);
         }
+    };
+    let keyword = Argument {
+        name: grammar::KEYWORD.name,
+        path: Ident::new(grammar::KEYWORD.name, eq.span).into(),
+        value,
+    };
+    let mut arguments = vec![keyword];
+    arguments.extend(GRAMMAR.arguments(rest.collect(), errors));
+    let (common, _) = GRAMMAR.common(arguments, errors);
+    input.keyword = common.keywords.and_then(|mut keywords| keywords.pop());
+    input.scopes = common.scopes;
+    Some(input)
+}
+
+/// What comes before the arguments: attributes, visibility, name, `=`; and the rest.
+type Head = (Vec<Attribute>, Visibility, Ident, Token![=], TokenStream);
+
+fn head(input: ParseStream<'_>) -> syn::Result<Head> {
+    let attrs = input.call(Attribute::parse_outer)?;
+    let vis = input.parse()?;
+    let name: Ident = input.parse()?;
+    if input.is_empty() {
+        // Not syn's end-of-input error, which would point at the whole invocation.
+        return Err(syn::Error::new(name.span(), "expected `=` after the name"));
     }
-    if input.scopes.len() > tokenauth_rules::MAX_SCOPES {
-        errors.push_spanned(
-            &input.scopes[tokenauth_rules::MAX_SCOPES],
-            format!("at most {} scopes", tokenauth_rules::MAX_SCOPES),
-        );
-    }
+    let eq = input.parse()?;
+    let rest = input.parse()?;
+    Ok((attrs, vis, name, eq, rest))
+}
+
+/// The type and its `Keyword` and `Requirement` impls; `Token` for a refused keyword, no
+/// scopes for refused scopes.
+fn expand(input: Input) -> TokenStream {
     let Input {
         attrs,
         vis,
         name,
+        keyword,
         scopes,
-        ..
-    } = &input;
+    } = input;
+    let Keyword {
+        value: keyword,
+        scheme,
+    } = keyword.unwrap_or_else(Keyword::default_token);
+    let scopes = scopes.unwrap_or_default();
     let description = tokenauth_rules::scheme_description(&keyword);
-    let errors = errors.to_compile_errors();
     quote! {
         #(#attrs)*
         #[derive(
@@ -144,6 +155,5 @@ pub(crate) fn keyword(input: TokenStream) -> TokenStream {
                 &[<Self as ::tokenauth::Keyword>::SCHEME];
             const SCOPES: &'static [&'static str] = &[#(#scopes),*];
         }
-        #errors
     }
 }

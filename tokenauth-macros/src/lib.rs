@@ -3,8 +3,9 @@
 //! implementation detail whose version `tokenauth` pins exactly.
 //!
 //! `#[token_auth]` runs in phases, one module each:
-//! - `attr` parses the attribute's arguments, and merges an impl's with an operation's own
-//!   (`attr::resolve`, the one place where they merge);
+//! - `attr` parses the attribute's arguments in the grammar it shares with `keyword!`
+//!   (`grammar`), and merges an impl's with an operation's own (`attr::resolve`, the one
+//!   place where they merge);
 //! - `ast` reads the item, keeping spans: a handler, or an API with its operations, each
 //!   with its resolved arguments and its `User` / `Token` parameters;
 //! - `valid` checks placement (above `#[handler]` / `#[OpenApi]`, operation attributes on
@@ -14,14 +15,17 @@
 //! With bad arguments the item still expands with defaults; an item that cannot be expanded
 //! is emitted as written, so that no error from generated code follows ours.
 //!
-//! `keyword!` (`keyword`) defines a keyword type. Both macros take the rules they share with
-//! the runtime (keyword syntax, scheme names, scopes) from `tokenauth-rules`.
+//! `keyword!` (`keyword`) defines a keyword type: a name, then `#[token_auth]`'s arguments
+//! (`grammar`) with the keyword first, parsed, checked and expanded with one error exit too.
+//! One grammar means one message for one mistake in both macros; both take the rules they
+//! share with the runtime (keyword syntax, scheme names, scopes) from `tokenauth-rules`.
 
 mod ast;
 mod attr;
 mod derive_user;
 mod errors;
 mod expand;
+mod grammar;
 mod keyword;
 mod valid;
 

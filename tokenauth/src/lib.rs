@@ -100,7 +100,11 @@ pub use tokenauth_macros::token_auth;
 /// [`scheme_name`] — `<keyword>Auth`, `BearerAuth` for `Bearer` in any case — the rule
 /// `#[token_auth]` follows; give `scheme = "..."` for a keyword with characters a scheme name
 /// cannot have (anything but letters, digits, `.`, `-` and `_`). `scopes = [...]` makes a
-/// requirement whose token must also grant those scopes.
+/// requirement whose token must also grant those scopes, each listed once.
+///
+/// After the name and keyword, the arguments are those of [`#[token_auth]`](macro@token_auth)
+/// (`scheme`, `scopes`), read by the same grammar: a mistake gets the same message, on the
+/// same tokens, in both macros.
 ///
 /// ```
 /// tokenauth::keyword!(

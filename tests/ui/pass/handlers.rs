@@ -57,6 +57,15 @@ async fn r#match(user: Option<User>) -> String {
     user.map(|u| u.username).unwrap_or_default()
 }
 
+// A keyword `<keyword>Auth` cannot name, its scheme named as `keyword!` names it.
+#[token_auth(keyword = "Key!", scheme = "BangAuth", scopes = ["orders:read"])]
+#[poem::handler]
+async fn named_scheme(user: User) -> String {
+    user.username
+}
+
+tokenauth::keyword!(pub Bang = "Key!", scheme = "BangAuth", scopes = ["orders:read"]);
+
 pub(crate) fn main() {
     let _app = Route::new()
         .at("/a", get(user_only))
@@ -67,5 +76,7 @@ pub(crate) fn main() {
         .at("/f", get(patterns))
         .at("/g", get(early_return))
         .at("/h", get(r#match))
+        .at("/i", get(named_scheme))
         .data(());
+    let _ = Bang;
 }

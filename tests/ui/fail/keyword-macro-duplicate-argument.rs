@@ -1,0 +1,3 @@
+tokenauth::keyword!(pub Bang = "Key!", scheme = "BangAuth", scheme = "KeyAuth");
+
+fn main() {}

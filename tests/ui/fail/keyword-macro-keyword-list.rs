@@ -1,0 +1,3 @@
+tokenauth::keyword!(pub Either = ["Token", "Bearer"]);
+
+fn main() {}

@@ -1,0 +1,3 @@
+tokenauth::keyword!(pub ApiKey = Bearer);
+
+fn main() {}

@@ -1,0 +1,3 @@
+tokenauth::keyword!(pub ApiKey);
+
+fn main() {}

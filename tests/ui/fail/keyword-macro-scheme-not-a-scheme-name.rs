@@ -1,0 +1,3 @@
+tokenauth::keyword!(pub Bang = "Key!", scheme = "Key!Auth");
+
+fn main() {}

@@ -1,0 +1,3 @@
+tokenauth::keyword!(pub Orders = "Token", scope = ["orders:read"]);
+
+fn main() {}
