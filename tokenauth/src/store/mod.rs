@@ -2,6 +2,9 @@
 //!
 //! [`Store`] wraps a connection pool of either backend. Every query is written once, with
 //! `$n` placeholders (both backends accept them), and run on whichever pool the store holds.
+//!
+//! [`Pack`], [`Packer`] and [`Unpacker`] write and read a cacheable user type's compact form
+//! in the authentication cache (see [`AuthUser::pack`]).
 
 mod auth;
 mod cache;
@@ -20,6 +23,7 @@ pub use cache::CacheStats;
 #[cfg(feature = "postgres")]
 pub(crate) use feed::PRUNE;
 pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
+pub use packed::{Pack, Packer, Unpacker};
 pub use tokens::Tokens;
 pub use users::MAX_USERNAME_LEN;
 

@@ -20,11 +20,17 @@ use crate::{Error, Key, NewToken, Token, User};
 /// ```
 pub const MAX_USERNAME_LEN: usize = 150;
 
-/// The columns read into a [`User`].
-macro_rules! user_columns {
-    () => {
-        "id, username, is_active, date_joined"
-    };
+/// An SQL statement reading [`User`]s: `$before`, the columns of its
+/// [`AuthUser::COLUMNS`](crate::AuthUser::COLUMNS), then `$after` — built once, the first
+/// time it runs.
+macro_rules! user_sql {
+    ($before:expr, $after:expr) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let columns = <User as crate::AuthUser>::COLUMNS.join(", ");
+            [$before, columns.as_str(), $after].concat()
+        });
+        SQL.as_str()
+    }};
 }
 
 /// A change to one user column.
@@ -122,10 +128,12 @@ impl Store {
             Some(password) => Some(self.hasher().hash(password).await?),
             None => None,
         };
-        let sql = concat!(
-            "INSERT INTO tokenauth_users (username, password_hash, is_active, date_joined) ",
-            "VALUES ($1, $2, $3, $4) RETURNING ",
-            user_columns!()
+        let sql = user_sql!(
+            concat!(
+                "INSERT INTO tokenauth_users (username, password_hash, is_active, date_joined) ",
+                "VALUES ($1, $2, $3, $4) RETURNING "
+            ),
+            ""
         );
         with_pool!(self, pool => sqlx::query_as::<_, User>(sql)
             .bind(username.as_str())
@@ -149,11 +157,7 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn user(&self, id: i64) -> Result<Option<User>, Error> {
-        let sql = concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM tokenauth_users WHERE id = $1"
-        );
+        let sql = user_sql!("SELECT ", " FROM tokenauth_users WHERE id = $1");
         Ok(with_pool!(self, pool => sqlx::query_as::<_, User>(sql)
             .bind(id)
             .fetch_optional(pool)
@@ -177,11 +181,7 @@ impl Store {
         if !could_exist(username) {
             return Ok(None);
         }
-        let sql = concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM tokenauth_users WHERE username = $1"
-        );
+        let sql = user_sql!("SELECT ", " FROM tokenauth_users WHERE username = $1");
         Ok(with_pool!(self, pool => sqlx::query_as::<_, User>(sql)
             .bind(username)
             .fetch_optional(pool)
@@ -202,11 +202,7 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn users(&self) -> Result<Vec<User>, Error> {
-        let sql = concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM tokenauth_users ORDER BY id"
-        );
+        let sql = user_sql!("SELECT ", " FROM tokenauth_users ORDER BY id");
         Ok(with_pool!(self, pool => sqlx::query_as::<_, User>(sql).fetch_all(pool).await)?)
     }
 
@@ -351,9 +347,8 @@ impl Store {
             password_hash: Option<String>,
             credential_version: i64,
         }
-        let sql = concat!(
+        let sql = user_sql!(
             "SELECT ",
-            user_columns!(),
             ", password_hash, credential_version FROM tokenauth_users WHERE username = $1"
         );
         let row = if could_exist(username) {
