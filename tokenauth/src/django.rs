@@ -60,7 +60,12 @@ pub const MIGRATIONS_TABLE: &str = "_tokenauth_django_migrations";
 /// fn takes_a_user_type<U: tokenauth::AuthUser>() {}
 /// takes_a_user_type::<tokenauth::django::DjangoUser>();
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, AuthUser)]
+#[auth_user(
+    table = "auth_user",
+    tokens_table = "tokenauth_django_tokens",
+    cacheable
+)]
 #[non_exhaustive]
 pub struct DjangoUser {
     /// `auth_user.id` (Django's `AutoField`: a 32-bit integer).
@@ -83,27 +88,6 @@ pub struct DjangoUser {
     pub date_joined: DateTime<Utc>,
     /// When the user last logged in to Django, if ever.
     pub last_login: Option<DateTime<Utc>>,
-}
-
-impl AuthUser for DjangoUser {
-    const TABLE: &'static str = "auth_user";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "username",
-        "email",
-        "first_name",
-        "last_name",
-        "is_active",
-        "is_staff",
-        "is_superuser",
-        "date_joined",
-        "last_login",
-    ];
-    const TOKENS_TABLE: &'static str = "tokenauth_django_tokens";
-    const CACHEABLE: bool = true;
-    fn is_active(&self) -> bool {
-        self.is_active
-    }
 }
 
 /// Prepares Django's database (PostgreSQL, after Django's own `migrate`) for [`DjangoUser`]:

@@ -41,7 +41,8 @@
 pub mod __private;
 #[cfg(feature = "postgres")]
 pub mod django;
-// `#[token_auth]` and `keyword!` expand to `::tokenauth::…` paths, also inside this crate.
+// `#[token_auth]`, `keyword!` and `#[derive(AuthUser)]` expand to `::tokenauth::…` paths, also
+// inside this crate (`User` and `DjangoUser` derive `AuthUser`).
 extern crate self as tokenauth;
 
 #[cfg(feature = "openapi")]
@@ -59,7 +60,7 @@ mod openapi;
 mod password;
 mod policy;
 mod rejection;
-mod store;
+pub mod store;
 
 #[cfg(feature = "openapi")]
 pub use endpoints::{AuthApi, Limit};
@@ -130,6 +131,7 @@ pub use tokenauth_macros::keyword;
 /// Implements [`AuthUser`](trait@AuthUser) for an application's user type from its fields:
 /// `COLUMNS` are the columns its `#[derive(sqlx::FromRow)]` reads (field names, or their
 /// `#[sqlx(rename = "...")]`; `#[sqlx(skip)]` fields left out), so the list is written once.
+/// tokenauth's own [`User`] and `django::DjangoUser` are derived so.
 ///
 /// | `#[auth_user(...)]` | default | meaning |
 /// |---|---|---|
@@ -137,8 +139,9 @@ pub use tokenauth_macros::keyword;
 /// | `tokens_table = "account_tokens"` | `tokenauth_tokens` | the table of their tokens |
 /// | `id_column = "id"` | `id` | the key that `tokens_table.user_id` refers to |
 /// | `is_active = active` or `is_active = !disabled` | the field `is_active` | the `bool` field that says whether the user may authenticate |
+/// | `cacheable` | not cacheable | [`AuthUser::CACHEABLE`]: authentications may be cached (only if the change feed watches `table` and `tokens_table`), in the cache's compact form ([`AuthUser::pack`]) written field by field: every field read from a column must be [`store::Pack`]; `#[sqlx(skip)]` fields come back as their `Default` |
 ///
-/// Check it against the database at start-up with
+/// Each argument is given once. Check the type against the database at start-up with
 /// [`Store::check_user_type`](crate::Store::check_user_type).
 ///
 /// ```
@@ -156,6 +159,61 @@ pub use tokenauth_macros::keyword;
 /// assert_eq!(Account::TOKENS_TABLE, "account_tokens");
 /// let account = Account { id: 1, email: "a@example.com".into(), disabled: true };
 /// assert!(!account.is_active());
+/// ```
+///
+/// A `cacheable` type's fields must each have a compact form ([`store::Pack`]):
+///
+/// ```compile_fail,E0277
+/// #[derive(Clone, sqlx::Type)]
+/// #[sqlx(transparent)]
+/// struct Email(String);
+///
+/// #[derive(Clone, sqlx::FromRow, tokenauth::AuthUser)]
+/// #[auth_user(table = "tokenauth_users", cacheable)]
+/// struct Member {
+///     id: i64,
+///     email: Email, // error: `Email` has no compact form for tokenauth's authentication cache
+///     is_active: bool,
+/// }
+/// ```
+///
+/// Fix: implement [`store::Pack`] for the field's type, or leave out `cacheable`
+/// (`#[sqlx(skip)]` fields, not read from the table, need no compact form):
+///
+/// ```
+/// use tokenauth::store::{Pack, Packer, Unpacker};
+///
+/// #[derive(Clone, Debug, PartialEq, sqlx::Type)]
+/// #[sqlx(transparent)]
+/// struct Email(String);
+///
+/// impl Pack for Email {
+///     fn pack(&self, out: &mut Packer) {
+///         out.put(&self.0);
+///     }
+///     fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+///         from.take().map(Email)
+///     }
+/// }
+///
+/// #[derive(Clone, Debug, PartialEq, sqlx::FromRow, tokenauth::AuthUser)]
+/// #[auth_user(table = "tokenauth_users", cacheable)]
+/// struct Member {
+///     id: i64,
+///     email: Email,
+///     is_active: bool,
+///     #[sqlx(skip)]
+///     visits: u32,
+/// }
+///
+/// use tokenauth::AuthUser;
+/// assert!(Member::CACHEABLE);
+/// assert_eq!(Member::COLUMNS, ["id", "email", "is_active"]);
+/// let member = Member { id: 1, email: Email("a@example.com".into()), is_active: true, visits: 3 };
+/// let mut out = Packer::new();
+/// member.pack(&mut out);
+/// let unpacked = Member::unpack(&mut Unpacker::new(out.as_bytes())).unwrap();
+/// assert_eq!(unpacked, Member { visits: 0, ..member });
 /// ```
 pub use tokenauth_macros::AuthUser;
 

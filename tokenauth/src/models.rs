@@ -22,7 +22,8 @@ use crate::Error;
 /// assert_eq!(user.to_string(), "alice");
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, crate::AuthUser)]
+#[auth_user(table = "tokenauth_users", cacheable)]
 #[non_exhaustive]
 pub struct User {
     /// Primary key.
@@ -317,5 +318,33 @@ mod tests {
             let by_rule = NewToken::named(c.to_string()).validate().is_err();
             assert_eq!(by_pattern, by_rule, "U+{:04X}", c as u32);
         }
+    }
+
+    /// `User`'s columns are its fields, and it is cached in the compact form, exactly.
+    #[test]
+    fn a_user_reads_its_columns_and_packs_exactly() {
+        use crate::AuthUser as _;
+        use crate::store::{Packer, Unpacker};
+
+        assert_eq!(User::TABLE, "tokenauth_users");
+        assert_eq!(
+            User::COLUMNS,
+            ["id", "username", "is_active", "date_joined"]
+        );
+        assert_eq!(User::TOKENS_TABLE, "tokenauth_tokens");
+        const { assert!(User::CACHEABLE) };
+        let user = User {
+            id: -8_192,
+            username: "ａlice".into(),
+            is_active: false,
+            date_joined: DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap(),
+        };
+        assert!(!user.is_active());
+        let mut out = Packer::new();
+        user.pack(&mut out);
+        assert_eq!(out.as_bytes().len(), 2 + 1 + "ａlice".len() + 1 + 5 + 5);
+        let mut from = Unpacker::new(out.as_bytes());
+        assert_eq!(User::unpack(&mut from), Some(user));
+        assert!(from.is_empty());
     }
 }

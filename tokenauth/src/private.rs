@@ -1,5 +1,6 @@
-//! Support for the code that `#[token_auth]` generates. Not public API: it may
-//! change in any release, in step with `tokenauth-macros` (whose version `tokenauth` pins).
+//! Support for the code that `#[token_auth]` and `#[derive(AuthUser)]` generate. Not public
+//! API: it may change in any release, in step with `tokenauth-macros` (whose version
+//! `tokenauth` pins).
 
 pub use poem;
 #[cfg(feature = "openapi")]
@@ -8,6 +9,7 @@ pub use poem_openapi;
 pub use crate::extract::{Auth, MaybeAuth};
 #[cfg(feature = "openapi")]
 pub use crate::openapi::{ApiAuth, ApiMaybeAuth, Secured};
+pub use crate::store::{AuthUser, Pack, Packer, Unpacker};
 pub use crate::{Authenticates, Rejection, Requirement, Scheme, Token, User};
 
 /// What `#[token_auth]` generates calls: [`Authenticates::authenticate`](crate::Authenticates)

@@ -48,4 +48,15 @@ impl Api {
     }
 }
 
+/// `#[derive(AuthUser)]` with `cacheable`: its impl and compact form. (sqlx's `FromRow`
+/// output needs `Default` unshadowed for `#[sqlx(skip)]` fields, so there are none.)
+#[derive(std::clone::Clone, sqlx::FromRow, tokenauth::AuthUser)]
+#[auth_user(table = "accounts", tokens_table = "account_tokens", is_active = !disabled, cacheable)]
+struct Account {
+    id: i64,
+    email: std::string::String,
+    disabled: bool,
+    last_login: std::option::Option<i64>,
+}
+
 pub(crate) fn main() {}

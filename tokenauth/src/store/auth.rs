@@ -6,6 +6,7 @@ use sqlx::FromRow as _;
 use super::Store;
 use super::backend::{DecodeRow, on_backend};
 use super::filter::Verdict;
+use super::packed::{Packer, Unpacker};
 use super::tokens::{TokenRow, token_columns};
 use crate::key::RawDigest;
 use crate::{AuthError, Error, KeyDigest, Token, User};
@@ -19,6 +20,9 @@ use crate::{AuthError, Error, KeyDigest, Token, User};
 /// Authentication is one query: the token row of `TOKENS_TABLE` joined to `TABLE` on
 /// `TABLE.ID_COLUMN = TOKENS_TABLE.user_id`, selecting `COLUMNS` from the user table
 /// (the token's columns carry a `tokenauth_token_` prefix, so column names do not clash).
+///
+/// `#[derive(AuthUser)]` ([`macro@crate::AuthUser`]) implements it from the type's fields,
+/// as tokenauth's own [`User`] and `django::DjangoUser` do; by hand:
 ///
 /// ```
 /// use tokenauth::AuthUser;
@@ -61,17 +65,73 @@ pub trait AuthUser: DecodeRow + Clone + Send + Sync + Unpin + 'static {
     /// triggers report every change of `TABLE` and `TOKENS_TABLE` to tokenauth's change feed,
     /// as the migrations do for [`User`] and [`DjangoUser`](crate::django::DjangoUser).
     /// `false` by default: an application's own tables are read on every request.
+    ///
+    /// A cached user is kept in the cache's compact form if the type has one
+    /// ([`AuthUser::pack`]), else as a clone.
     const CACHEABLE: bool = false;
     /// Whether the user may authenticate; `false` answers `User inactive or deleted.`
     fn is_active(&self) -> bool;
-}
 
-impl AuthUser for User {
-    const TABLE: &'static str = "tokenauth_users";
-    const COLUMNS: &'static [&'static str] = &["id", "username", "is_active", "date_joined"];
-    const CACHEABLE: bool = true;
-    fn is_active(&self) -> bool {
-        self.is_active
+    /// Writes the user in the authentication cache's compact form (one buffer of plain bytes
+    /// per key, about half the memory of a clone), used only if [`AuthUser::CACHEABLE`]: each
+    /// field with its [`Pack`](crate::store::Pack) implementation, read back in the same order by
+    /// [`AuthUser::unpack`]. Writing nothing — the default — means that the type has no
+    /// compact form: its cached users are kept as clones. `#[derive(AuthUser)]` with
+    /// `cacheable` writes both methods, field by field.
+    ///
+    /// The cache reads an entry back only as the type that wrote it, and only if `unpack`
+    /// read it to the end; a debug build checks, as it packs, that `unpack` reads back what
+    /// `pack` wrote.
+    ///
+    /// ```
+    /// use tokenauth::AuthUser;
+    /// use tokenauth::store::{Packer, Unpacker};
+    ///
+    /// #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+    /// struct Account {
+    ///     id: i64,
+    ///     email: String,
+    ///     disabled: bool,
+    /// }
+    ///
+    /// impl AuthUser for Account {
+    ///     const TABLE: &'static str = "accounts";
+    ///     const COLUMNS: &'static [&'static str] = &["id", "email", "disabled"];
+    ///     const CACHEABLE: bool = true;
+    ///     fn is_active(&self) -> bool {
+    ///         !self.disabled
+    ///     }
+    ///     fn pack(&self, out: &mut Packer) {
+    ///         out.put(&self.id);
+    ///         out.put(&self.email);
+    ///         out.put(&self.disabled);
+    ///     }
+    ///     fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+    ///         Some(Account { id: from.take()?, email: from.take()?, disabled: from.take()? })
+    ///     }
+    /// }
+    ///
+    /// let account = Account { id: 1, email: "a@example.com".into(), disabled: false };
+    /// let mut out = Packer::new();
+    /// account.pack(&mut out);
+    /// assert_eq!(Account::unpack(&mut Unpacker::new(out.as_bytes())), Some(account));
+    /// ```
+    fn pack(&self, out: &mut Packer) {
+        let _ = out;
+    }
+
+    /// Reads back what [`AuthUser::pack`] wrote; `None` (the default) if the bytes are not
+    /// that. See [`AuthUser::pack`].
+    ///
+    /// ```
+    /// use tokenauth::store::Unpacker;
+    /// use tokenauth::{AuthUser, User};
+    ///
+    /// assert_eq!(User::unpack(&mut Unpacker::new(&[])), None, "nothing to read");
+    /// ```
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        let _ = from;
+        None
     }
 }
 

@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use super::auth::AuthUser;
 use super::filter::LiveKeys;
 use crate::Token;
 use crate::key::RawDigest;
@@ -65,9 +66,10 @@ struct Entry {
     rows: Rows,
 }
 
-/// The rows `(U, Token)` of an entry: packed for tokenauth's own user types (the compact
-/// form, [`super::packed`]), shared as they are for others. Either form is read back only as
-/// the type it was made from: another type's entry for the same key is a miss.
+/// The rows `(U, Token)` of an entry: packed for user types with a compact form
+/// ([`AuthUser::pack`], [`super::packed`]), shared as they are for others. Either form is
+/// read back only as the type it was made from: another type's entry for the same key is a
+/// miss.
 #[derive(Clone)]
 enum Rows {
     Packed(super::packed::Packed),
@@ -75,14 +77,14 @@ enum Rows {
 }
 
 impl Rows {
-    fn new<U: Clone + Send + Sync + 'static>(user: &U, token: &Token) -> Rows {
+    fn new<U: AuthUser>(user: &U, token: &Token) -> Rows {
         match super::packed::pack(user, token) {
             Some(packed) => Rows::Packed(packed),
             None => Rows::Shared(Arc::new((user.clone(), token.clone()))),
         }
     }
 
-    fn get<U: Clone + Send + Sync + 'static>(&self) -> Option<(U, Token)> {
+    fn get<U: AuthUser>(&self) -> Option<(U, Token)> {
         match self {
             Rows::Packed(packed) => super::packed::unpack(packed),
             Rows::Shared(rows) => rows.downcast_ref::<(U, Token)>().cloned(),
@@ -315,7 +317,7 @@ impl AuthCache {
     /// The cached rows of `digest` for user type `U` of `table`, if read since the last
     /// change and the cache serves the table, with the ticket they were read with (to
     /// [`AuthCache::insert`] them again, updated).
-    pub(crate) fn get<U: Clone + Send + Sync + 'static>(
+    pub(crate) fn get<U: AuthUser>(
         &self,
         table: &str,
         digest: &RawDigest,
@@ -362,7 +364,7 @@ impl AuthCache {
 
     /// Caches the rows a query returned (or cached rows updated by a recorded use), unless a
     /// change happened since `ticket` or the cache does not serve `table`.
-    pub(crate) fn insert<U: Clone + Send + Sync + 'static>(
+    pub(crate) fn insert<U: AuthUser>(
         &self,
         ticket: Ticket,
         table: &str,
@@ -561,6 +563,17 @@ mod tests {
 
     const TABLE: &str = "tokenauth_tokens";
 
+    /// A user type without a compact form: kept as it is.
+    type Other = (i32,);
+
+    impl AuthUser for Other {
+        const TABLE: &'static str = "others";
+        const COLUMNS: &'static [&'static str] = &["n"];
+        fn is_active(&self) -> bool {
+            true
+        }
+    }
+
     fn user() -> crate::User {
         crate::User {
             id: 42,
@@ -598,14 +611,14 @@ mod tests {
         let (rows, _) = cache.get::<crate::User>(TABLE, &digest).unwrap();
         assert_eq!(rows, (user.clone(), token.clone()));
         assert!(
-            cache.get::<i32>(TABLE, &digest).is_none(),
+            cache.get::<Other>(TABLE, &digest).is_none(),
             "a packed entry, asked for as another type"
         );
 
         // Another type's entry for the same key replaces it, and is not read as a `User`.
-        cache.insert(cache.ticket(), TABLE, &digest, (&7_i32, &token));
+        cache.insert(cache.ticket(), TABLE, &digest, (&(7,), &token));
         assert!(cache.get::<crate::User>(TABLE, &digest).is_none());
-        assert_eq!(cache.get::<i32>(TABLE, &digest).unwrap().0.0, 7);
+        assert_eq!(cache.get::<Other>(TABLE, &digest).unwrap().0.0.0, 7);
 
         cache.insert(cache.ticket(), TABLE, &digest, (&user, &token));
         cache.invalidate(&digest);
@@ -635,16 +648,16 @@ mod tests {
         let cache = serving(Duration::from_millis(200));
         let digest = RawDigest::of("key");
         let ticket = cache.ticket();
-        cache.insert(ticket, TABLE, &digest, (&1_i32, &token()));
+        cache.insert(ticket, TABLE, &digest, (&(1,), &token()));
         for _ in 0..3 {
             std::thread::sleep(Duration::from_millis(80));
             // A recorded use puts the rows back, with the ticket of the hit.
-            if let Some((rows, ticket)) = cache.get::<i32>(TABLE, &digest) {
+            if let Some((rows, ticket)) = cache.get::<Other>(TABLE, &digest) {
                 cache.insert(ticket, TABLE, &digest, (&rows.0, &rows.1));
             }
         }
         assert!(
-            cache.get::<i32>(TABLE, &digest).is_none(),
+            cache.get::<Other>(TABLE, &digest).is_none(),
             "read 240 ms ago"
         );
     }
@@ -653,34 +666,34 @@ mod tests {
     fn nothing_is_served_or_kept_without_a_lease() {
         let cache = AuthCache::new(10, Duration::from_secs(60), 100);
         let digest = RawDigest::of("key");
-        cache.insert(cache.ticket(), TABLE, &digest, (&1_i32, &token()));
+        cache.insert(cache.ticket(), TABLE, &digest, (&(1,), &token()));
         assert!(
-            cache.get::<i32>(TABLE, &digest).is_none(),
+            cache.get::<Other>(TABLE, &digest).is_none(),
             "not kept before the feed proves"
         );
         cache.renew(TABLE, Instant::now());
-        cache.insert(cache.ticket(), TABLE, &digest, (&1_i32, &token()));
-        assert!(cache.get::<i32>(TABLE, &digest).is_some());
+        cache.insert(cache.ticket(), TABLE, &digest, (&(1,), &token()));
+        assert!(cache.get::<Other>(TABLE, &digest).is_some());
         assert!(
             cache
-                .get::<i32>("tokenauth_django_tokens", &digest)
+                .get::<Other>("tokenauth_django_tokens", &digest)
                 .is_none(),
             "each table has its own lease"
         );
         let ticket = cache.ticket();
         cache.lapse_all();
         assert!(
-            cache.get::<i32>(TABLE, &digest).is_none(),
+            cache.get::<Other>(TABLE, &digest).is_none(),
             "not served once withdrawn"
         );
         cache.renew(TABLE, Instant::now());
         assert!(
-            cache.get::<i32>(TABLE, &digest).is_none(),
+            cache.get::<Other>(TABLE, &digest).is_none(),
             "forgotten when proven again"
         );
-        cache.insert(ticket, TABLE, &digest, (&1_i32, &token()));
+        cache.insert(ticket, TABLE, &digest, (&(1,), &token()));
         assert!(
-            cache.get::<i32>(TABLE, &digest).is_none(),
+            cache.get::<Other>(TABLE, &digest).is_none(),
             "a read from before the outage is not kept"
         );
         assert_eq!(cache.stats().lapses, 1);
@@ -695,14 +708,14 @@ mod tests {
             .checked_sub(REVOCATION_BOUND - Duration::from_millis(50))
             .unwrap();
         cache.renew(TABLE, long_ago);
-        cache.insert(cache.ticket(), TABLE, &digest, (&1_i32, &token()));
-        assert!(cache.get::<i32>(TABLE, &digest).is_some());
+        cache.insert(cache.ticket(), TABLE, &digest, (&(1,), &token()));
+        assert!(cache.get::<Other>(TABLE, &digest).is_some());
         std::thread::sleep(Duration::from_millis(60));
         assert!(!cache.serves(TABLE));
-        assert!(cache.get::<i32>(TABLE, &digest).is_none(), "lapsed");
+        assert!(cache.get::<Other>(TABLE, &digest).is_none(), "lapsed");
         cache.renew(TABLE, Instant::now());
         assert!(
-            cache.get::<i32>(TABLE, &digest).is_none(),
+            cache.get::<Other>(TABLE, &digest).is_none(),
             "changes may have been missed while it had lapsed"
         );
     }

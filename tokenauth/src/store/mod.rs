@@ -4,6 +4,9 @@
 //! `$n` placeholders (both backends accept them), and run on whichever pool the store holds
 //! (`backend`, the one place that knows there are two); every write commits through `write`,
 //! the one place that tells the cache and the other instances.
+//!
+//! [`Pack`], [`Packer`] and [`Unpacker`] write and read a cacheable user type's compact form
+//! in the authentication cache (see [`AuthUser::pack`]).
 
 mod auth;
 pub(crate) mod backend;
@@ -28,6 +31,7 @@ pub use cache::CacheStats;
 #[cfg(feature = "postgres")]
 pub(crate) use feed::PRUNE;
 pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
+pub use packed::{Pack, Packer, Unpacker};
 pub use tokens::Tokens;
 pub use users::MAX_USERNAME_LEN;
 

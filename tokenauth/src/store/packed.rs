@@ -1,161 +1,141 @@
 //! The authentication cache's compact form of a token and its user: one allocation of
-//! plain bytes per key (60 to 80 for a typical [`User`] and [`Token`]), instead of the two
-//! structs, an `Arc` and a heap string per text field. A cache entry costs about 180 bytes
-//! less this way (about 200 instead of 380, with the cache's slot), which keeps 100,000
-//! cached keys within 20 MB; unpacking allocates the same strings a clone would.
+//! plain bytes per key (60 to 80 for a typical [`User`](crate::User) and [`Token`]), instead
+//! of the two structs, an `Arc` and a heap string per text field. A cache entry costs about
+//! 180 bytes less this way (about 200 instead of 380, with the cache's slot), which keeps
+//! 100,000 cached keys within 20 MB; unpacking allocates the same strings a clone would.
 //!
-//! Only tokenauth's own user types are packed (the format is private, and read back only by
-//! the code that wrote it); others are kept as they are (see [`super::cache`]).
+//! A user type has a compact form if its [`AuthUser::pack`] writes one — as
+//! `#[derive(AuthUser)]` with `cacheable` generates, field by field, from the fields' [`Pack`]
+//! implementations; others are kept as they are (see [`super::cache`]). An entry starts with
+//! a tag that this module gives each packed type (its place in a list of the types packed in
+//! this process), so it is read back only as the type that wrote it. The format is private
+//! to the process: it is read back only by the code that wrote it.
 
-use std::any::Any;
+use std::any::TypeId;
+use std::sync::OnceLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 
-use crate::{Token, User};
+use super::auth::AuthUser;
+use crate::Token;
 
 /// A packed `(user, token)`: the user type's tag, then its fields and the token's. Shared,
 /// so that a cache hit takes it out of the cache without copying it.
 pub(crate) type Packed = std::sync::Arc<[u8]>;
 
-const USER: u8 = 1;
-#[cfg(feature = "postgres")]
-const DJANGO_USER: u8 = 2;
-
-/// `(user, token)` packed, if `U` is one of tokenauth's own user types. (The structs are
-/// taken apart field by field: a field added to one of them does not compile until it is
-/// packed here and read back in [`unpack`].)
-pub(crate) fn pack<U: 'static>(user: &U, token: &Token) -> Option<Packed> {
-    let mut out = Writer(Vec::new());
-    let user: &dyn Any = user;
-    if let Some(User {
-        id,
-        username,
-        is_active,
-        date_joined,
-    }) = user.downcast_ref::<User>()
-    {
-        out.0.reserve(96);
-        out.u8(USER);
-        out.i64(*id);
-        out.str(username);
-        out.bool(*is_active);
-        out.time(date_joined);
-    } else {
-        #[cfg(feature = "postgres")]
-        if let Some(crate::django::DjangoUser {
-            id,
-            username,
-            email,
-            first_name,
-            last_name,
-            is_active,
-            is_staff,
-            is_superuser,
-            date_joined,
-            last_login,
-        }) = user.downcast_ref::<crate::django::DjangoUser>()
-        {
-            out.0.reserve(128);
-            out.u8(DJANGO_USER);
-            out.i64((*id).into());
-            out.str(username);
-            out.str(email);
-            out.str(first_name);
-            out.str(last_name);
-            out.bool(*is_active);
-            out.bool(*is_staff);
-            out.bool(*is_superuser);
-            out.time(date_joined);
-            out.optional_time(last_login.as_ref());
-        }
-    }
-    if out.0.is_empty() {
-        return None;
-    }
-    let Token {
-        id,
-        user_id,
-        name,
-        created,
-        expires_at,
-        last_used_at,
-        scopes,
-    } = token;
-    out.i64(*id);
-    out.i64(*user_id);
-    out.str(name);
-    out.time(created);
-    out.optional_time(expires_at.as_ref());
-    out.optional_time(last_used_at.as_ref());
-    out.len(scopes.len());
-    for scope in scopes {
-        out.str(scope);
-    }
-    Some(out.0.into())
+/// A field type that has a compact form in the authentication cache: written to a
+/// [`Packer`] and read back, exactly, from an [`Unpacker`]. Implemented for the integers,
+/// `bool`, `f32`, `f64`, `String`, chrono's `DateTime<Utc>`, `NaiveDateTime` and
+/// `NaiveDate`, and `Option` and `Vec` of any of them; every field of a user type with
+/// `#[derive(AuthUser)]` and `cacheable` must be one (see [`AuthUser::pack`]).
+///
+/// For a type of your own, write its parts with their own `Pack` implementations, and read
+/// them back in the same order; `None` when the bytes are not what `pack` wrote:
+///
+/// ```
+/// use tokenauth::store::{Pack, Packer, Unpacker};
+///
+/// #[derive(Debug, PartialEq)]
+/// enum Plan {
+///     Free,
+///     Paid { seats: u32 },
+/// }
+///
+/// impl Pack for Plan {
+///     fn pack(&self, out: &mut Packer) {
+///         match self {
+///             Plan::Free => out.put(&0_u8),
+///             Plan::Paid { seats } => {
+///                 out.put(&1_u8);
+///                 out.put(seats);
+///             }
+///         }
+///     }
+///     fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+///         match from.take::<u8>()? {
+///             0 => Some(Plan::Free),
+///             1 => Some(Plan::Paid { seats: from.take()? }),
+///             _ => None,
+///         }
+///     }
+/// }
+///
+/// let mut out = Packer::new();
+/// out.put(&Plan::Paid { seats: 3 });
+/// let mut from = Unpacker::new(out.as_bytes());
+/// assert_eq!(from.take(), Some(Plan::Paid { seats: 3 }));
+/// assert!(from.is_empty());
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no compact form for tokenauth's authentication cache: it does not \
+               implement `tokenauth::store::Pack`",
+    label = "not `tokenauth::store::Pack`",
+    note = "a `cacheable` user type is packed field by field: implement \
+            `tokenauth::store::Pack` for `{Self}`, or leave out `cacheable`"
+)]
+pub trait Pack: Sized {
+    /// Writes the value.
+    fn pack(&self, out: &mut Packer);
+    /// Reads back what [`Pack::pack`] wrote; `None` if the bytes are not that.
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self>;
 }
 
-/// What [`pack`] packed, if it packed a `U`.
-pub(crate) fn unpack<U: 'static>(packed: &[u8]) -> Option<(U, Token)> {
-    let mut from = Reader(packed);
-    let mut user: Option<U> = None;
-    let slot: &mut dyn Any = &mut user;
-    match from.u8()? {
-        USER => {
-            *slot.downcast_mut::<Option<User>>()? = Some(User {
-                id: from.i64()?,
-                username: from.string()?,
-                is_active: from.bool()?,
-                date_joined: from.time()?,
-            });
-        }
-        #[cfg(feature = "postgres")]
-        DJANGO_USER => {
-            *slot.downcast_mut::<Option<crate::django::DjangoUser>>()? =
-                Some(crate::django::DjangoUser {
-                    id: from.i64()?.try_into().ok()?,
-                    username: from.string()?,
-                    email: from.string()?,
-                    first_name: from.string()?,
-                    last_name: from.string()?,
-                    is_active: from.bool()?,
-                    is_staff: from.bool()?,
-                    is_superuser: from.bool()?,
-                    date_joined: from.time()?,
-                    last_login: from.optional_time()?,
-                });
-        }
-        _ => return None,
-    }
-    let token = Token {
-        id: from.i64()?,
-        user_id: from.i64()?,
-        name: from.string()?,
-        created: from.time()?,
-        expires_at: from.optional_time()?,
-        last_used_at: from.optional_time()?,
-        scopes: {
-            let count = from.len()?;
-            // Bounded by what was packed: never more entries than bytes left.
-            let mut scopes = Vec::with_capacity(count.min(from.0.len()));
-            for _ in 0..count {
-                scopes.push(from.string()?);
-            }
-            scopes
-        },
-    };
-    // Nothing left over: bytes that were not read are not what `pack` wrote.
-    from.0.is_empty().then_some((user?, token))
+/// Where [`Pack::pack`] writes: the bytes of one cache entry.
+///
+/// ```
+/// let mut out = tokenauth::store::Packer::new();
+/// out.put(&"alice".to_owned());
+/// assert_eq!(out.as_bytes(), b"\x05alice");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Packer {
+    bytes: Vec<u8>,
 }
 
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn u8(&mut self, value: u8) {
-        self.0.push(value);
+impl Packer {
+    /// An empty packer.
+    ///
+    /// ```
+    /// assert!(tokenauth::store::Packer::new().as_bytes().is_empty());
+    /// ```
+    pub fn new() -> Packer {
+        Packer::default()
     }
 
-    fn bool(&mut self, value: bool) {
-        self.u8(u8::from(value));
+    /// Writes `value` (the same as `value.pack(self)`).
+    ///
+    /// ```
+    /// let mut out = tokenauth::store::Packer::new();
+    /// out.put(&true);
+    /// out.put(&Some(-1_i64));
+    /// assert_eq!(out.as_bytes(), [1, 1, 1]);
+    /// ```
+    pub fn put<T: Pack>(&mut self, value: &T) {
+        value.pack(self);
+    }
+
+    /// What was written so far.
+    ///
+    /// ```
+    /// let mut out = tokenauth::store::Packer::new();
+    /// out.put(&300_u64);
+    /// assert_eq!(out.as_bytes(), [0xac, 0x02]);
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn byte(&mut self, value: u8) {
+        self.bytes.push(value);
+    }
+
+    /// LEB128: one byte below 128.
+    fn u64(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.byte(u8::try_from(value & 0x7f).unwrap_or_default() | 0x80);
+            value >>= 7;
+        }
+        self.byte(u8::try_from(value).unwrap_or_default());
     }
 
     /// Zigzag LEB128: small numbers, of either sign, in few bytes (an id below 8,192 in two).
@@ -163,60 +143,69 @@ impl Writer {
         self.u64(((value << 1) ^ (value >> 63)).cast_unsigned());
     }
 
-    /// LEB128: one byte below 128.
-    fn u64(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.u8(u8::try_from(value & 0x7f).unwrap_or_default() | 0x80);
-            value >>= 7;
-        }
-        self.u8(u8::try_from(value).unwrap_or_default());
-    }
-
     fn len(&mut self, value: usize) {
         self.u64(u64::try_from(value).unwrap_or(u64::MAX));
     }
-
-    fn str(&mut self, value: &str) {
-        self.len(value.len());
-        self.0.extend_from_slice(value.as_bytes());
-    }
-
-    /// Seconds and nanoseconds: every instant `DateTime` holds (leap seconds too), exactly.
-    fn time(&mut self, value: &DateTime<Utc>) {
-        self.i64(value.timestamp());
-        self.u64(value.timestamp_subsec_nanos().into());
-    }
-
-    fn optional_time(&mut self, value: Option<&DateTime<Utc>>) {
-        self.bool(value.is_some());
-        if let Some(value) = value {
-            self.time(value);
-        }
-    }
 }
 
-struct Reader<'a>(&'a [u8]);
+/// What [`Pack::unpack`] reads from: the bytes of one cache entry, consumed as they are read.
+///
+/// ```
+/// use tokenauth::store::Unpacker;
+///
+/// let mut from = Unpacker::new(b"\x05alice\x01");
+/// assert_eq!(from.take::<String>().as_deref(), Some("alice"));
+/// assert_eq!(from.take::<bool>(), Some(true));
+/// assert!(from.is_empty());
+/// assert_eq!(from.take::<bool>(), None, "nothing left");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Unpacker<'a> {
+    bytes: &'a [u8],
+}
 
-impl Reader<'_> {
-    fn u8(&mut self) -> Option<u8> {
-        let (&byte, rest) = self.0.split_first()?;
-        self.0 = rest;
+impl<'a> Unpacker<'a> {
+    /// Reads `bytes` from the start.
+    ///
+    /// ```
+    /// let from = tokenauth::store::Unpacker::new(&[]);
+    /// assert!(from.is_empty());
+    /// ```
+    pub fn new(bytes: &'a [u8]) -> Unpacker<'a> {
+        Unpacker { bytes }
+    }
+
+    /// Reads a `T` (the same as `T::unpack(self)`); `None` if the bytes are not one.
+    ///
+    /// ```
+    /// let mut from = tokenauth::store::Unpacker::new(&[0x80]);
+    /// assert_eq!(from.take::<u64>(), None, "a number cut short");
+    /// ```
+    pub fn take<T: Pack>(&mut self) -> Option<T> {
+        T::unpack(self)
+    }
+
+    /// Whether everything was read.
+    ///
+    /// ```
+    /// let mut from = tokenauth::store::Unpacker::new(&[1, 0]);
+    /// assert_eq!(from.take::<bool>(), Some(true));
+    /// assert!(!from.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let (&byte, rest) = self.bytes.split_first()?;
+        self.bytes = rest;
         Some(byte)
-    }
-
-    fn bool(&mut self) -> Option<bool> {
-        self.u8().map(|byte| byte != 0)
-    }
-
-    fn i64(&mut self) -> Option<i64> {
-        let zigzag = self.u64()?;
-        Some((zigzag >> 1).cast_signed() ^ -(zigzag & 1).cast_signed())
     }
 
     fn u64(&mut self) -> Option<u64> {
         let mut value = 0u64;
         for shift in (0..u64::BITS).step_by(7) {
-            let byte = self.u8()?;
+            let byte = self.byte()?;
             if shift == 63 && byte > 1 {
                 return None; // more than 64 bits
             }
@@ -228,139 +217,250 @@ impl Reader<'_> {
         None
     }
 
+    fn i64(&mut self) -> Option<i64> {
+        let zigzag = self.u64()?;
+        Some((zigzag >> 1).cast_signed() ^ -(zigzag & 1).cast_signed())
+    }
+
     fn len(&mut self) -> Option<usize> {
         usize::try_from(self.u64()?).ok()
     }
 
-    fn string(&mut self) -> Option<String> {
-        let len = self.len()?;
-        let (text, rest) = self.0.split_at_checked(len)?;
-        self.0 = rest;
-        std::str::from_utf8(text).ok().map(str::to_owned)
+    fn bytes(&mut self, len: usize) -> Option<&'a [u8]> {
+        let (taken, rest) = self.bytes.split_at_checked(len)?;
+        self.bytes = rest;
+        Some(taken)
     }
+}
 
-    fn time(&mut self) -> Option<DateTime<Utc>> {
-        let seconds = self.i64()?;
-        let nanos = u32::try_from(self.u64()?).ok()?;
+impl Pack for bool {
+    fn pack(&self, out: &mut Packer) {
+        out.byte(u8::from(*self));
+    }
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        match from.byte()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+}
+
+impl Pack for u64 {
+    fn pack(&self, out: &mut Packer) {
+        out.u64(*self);
+    }
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        from.u64()
+    }
+}
+
+impl Pack for i64 {
+    fn pack(&self, out: &mut Packer) {
+        out.i64(*self);
+    }
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        from.i64()
+    }
+}
+
+/// The narrower integers, as the 64-bit one of their sign (a value out of range is refused).
+macro_rules! pack_as {
+    ($wide:ty: $($narrow:ty),*) => {$(
+        impl Pack for $narrow {
+            fn pack(&self, out: &mut Packer) {
+                <$wide>::from(*self).pack(out);
+            }
+            fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+                <$wide>::unpack(from)?.try_into().ok()
+            }
+        }
+    )*};
+}
+pack_as!(u64: u8, u16, u32);
+pack_as!(i64: i8, i16, i32);
+
+/// Floating-point numbers, bit for bit (NaNs and signed zeros included).
+macro_rules! pack_float {
+    ($($float:ty: $bits:ty),*) => {$(
+        impl Pack for $float {
+            fn pack(&self, out: &mut Packer) {
+                out.bytes.extend_from_slice(&self.to_bits().to_le_bytes());
+            }
+            fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+                let bytes = from.bytes(size_of::<$float>())?.try_into().ok()?;
+                Some(<$float>::from_bits(<$bits>::from_le_bytes(bytes)))
+            }
+        }
+    )*};
+}
+pack_float!(f32: u32, f64: u64);
+
+impl Pack for String {
+    fn pack(&self, out: &mut Packer) {
+        out.len(self.len());
+        out.bytes.extend_from_slice(self.as_bytes());
+    }
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        let len = from.len()?;
+        std::str::from_utf8(from.bytes(len)?)
+            .ok()
+            .map(str::to_owned)
+    }
+}
+
+/// Seconds and nanoseconds: every instant `DateTime` holds (leap seconds too), exactly.
+impl Pack for DateTime<Utc> {
+    fn pack(&self, out: &mut Packer) {
+        out.i64(self.timestamp());
+        out.u64(self.timestamp_subsec_nanos().into());
+    }
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        let seconds = from.i64()?;
+        let nanos = u32::try_from(from.u64()?).ok()?;
         DateTime::from_timestamp(seconds, nanos)
     }
+}
 
-    fn optional_time(&mut self) -> Option<Option<DateTime<Utc>>> {
-        if self.bool()? {
-            self.time().map(Some)
+/// As the same instant in UTC.
+impl Pack for NaiveDateTime {
+    fn pack(&self, out: &mut Packer) {
+        self.and_utc().pack(out);
+    }
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        DateTime::<Utc>::unpack(from).map(|time| time.naive_utc())
+    }
+}
+
+/// As days from the first day of the common era.
+impl Pack for NaiveDate {
+    fn pack(&self, out: &mut Packer) {
+        out.i64(self.num_days_from_ce().into());
+    }
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        NaiveDate::from_num_days_from_ce_opt(i32::unpack(from)?)
+    }
+}
+
+impl<T: Pack> Pack for Option<T> {
+    fn pack(&self, out: &mut Packer) {
+        self.is_some().pack(out);
+        if let Some(value) = self {
+            value.pack(out);
+        }
+    }
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        if bool::unpack(from)? {
+            T::unpack(from).map(Some)
         } else {
             Some(None)
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn token(scopes: &[&str]) -> Token {
-        Token {
-            id: 7,
-            user_id: -3,
-            name: "laptop ✓".repeat(40), // a name longer than one length byte holds
-            created: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap(),
-            expires_at: Some(DateTime::<Utc>::MAX_UTC),
-            // A leap second (its nanoseconds past 1e9): still exact.
-            last_used_at: DateTime::from_timestamp(1_483_228_799, 1_500_000_000),
-            scopes: scopes.iter().map(|&scope| scope.to_owned()).collect(),
+impl<T: Pack> Pack for Vec<T> {
+    fn pack(&self, out: &mut Packer) {
+        out.len(self.len());
+        for item in self {
+            item.pack(out);
         }
     }
-
-    #[test]
-    fn tokenauth_users_and_their_tokens_unpack_as_they_were_packed() {
-        let user = User {
-            id: i64::MIN,
-            username: "alice".into(),
-            is_active: false,
-            date_joined: DateTime::<Utc>::MIN_UTC,
-        };
-        for scopes in [&[][..], &["*"], &["orders:read", "", "ü"]] {
-            let packed = pack(&user, &token(scopes)).unwrap();
-            assert_eq!(unpack::<User>(&packed), Some((user.clone(), token(scopes))));
-            // Any shorter or longer form is refused, never misread.
-            for len in 0..packed.len() {
-                assert_eq!(unpack::<User>(&packed[..len]), None, "cut at {len}");
-            }
-            assert_eq!(unpack::<User>(&[&packed[..], &[0]].concat()), None);
-            #[cfg(feature = "postgres")]
-            assert_eq!(unpack::<crate::django::DjangoUser>(&packed), None);
+    fn unpack(from: &mut Unpacker<'_>) -> Option<Self> {
+        let count = from.len()?;
+        // Bounded by what was packed: never more items than bytes left.
+        let mut items = Vec::with_capacity(count.min(from.bytes.len()));
+        for _ in 0..count {
+            items.push(T::unpack(from)?);
         }
-        assert!(token(&[]).last_used_at.is_some(), "the leap second exists");
-    }
-
-    #[test]
-    fn a_number_of_more_than_64_bits_is_refused() {
-        let mut too_long = vec![0xff; 9];
-        too_long.push(0x02);
-        assert_eq!(Reader(&too_long).u64(), None);
-        too_long[9] = 0x01;
-        assert_eq!(Reader(&too_long).u64(), Some(u64::MAX));
-    }
-
-    #[cfg(feature = "postgres")]
-    #[test]
-    fn django_users_unpack_as_they_were_packed_and_only_as_django_users() {
-        let mut user = crate::django::DjangoUser {
-            id: i32::MIN,
-            username: "bob".into(),
-            email: "bob@example.com".into(),
-            first_name: "Bob".into(),
-            last_name: String::new(),
-            is_active: true,
-            is_staff: true,
-            is_superuser: false,
-            date_joined: Utc::now(),
-            last_login: Some(Utc::now()),
-        };
-        for id in [i32::MIN, -1, i32::MAX] {
-            user.id = id;
-            let packed = pack(&user, &token(&["*"])).unwrap();
-            assert_eq!(
-                unpack::<crate::django::DjangoUser>(&packed),
-                Some((user.clone(), token(&["*"])))
-            );
-            assert_eq!(unpack::<User>(&packed), None, "another type's entry");
-        }
-    }
-
-    #[test]
-    fn numbers_take_few_bytes_and_read_back_exactly() {
-        for (value, bytes) in [
-            (0, 1),
-            (-1, 1),
-            (63, 1),
-            (64, 2),
-            (8_191, 2),
-            (-8_192, 2),
-            (1_700_000_000, 5),
-            (i64::MAX, 10),
-            (i64::MIN, 10),
-        ] {
-            let mut out = Writer(Vec::new());
-            out.i64(value);
-            assert_eq!(out.0.len(), bytes, "{value}");
-            assert_eq!(Reader(&out.0).i64(), Some(value));
-        }
-    }
-
-    #[test]
-    fn other_types_are_not_packed() {
-        assert_eq!(pack(&1_i32, &token(&[])), None);
-        let packed = pack(
-            &User {
-                id: 1,
-                username: String::new(),
-                is_active: true,
-                date_joined: Utc::now(),
-            },
-            &token(&[]),
-        )
-        .unwrap();
-        assert_eq!(unpack::<i32>(&packed), None);
+        Some(items)
     }
 }
+
+/// The types packed in this process, by tag: a type's tag is the place of its `TypeId` here,
+/// claimed the first time one of its users is packed (a slot is filled only after those
+/// before it, so the list has no gaps). Past 255 types, no more are packed.
+static PACKED_TYPES: [OnceLock<TypeId>; 255] = [const { OnceLock::new() }; 255];
+
+/// The tag of `U`, claimed if it has none yet.
+fn claim_tag<U: 'static>() -> Option<u8> {
+    let id = TypeId::of::<U>();
+    let place = PACKED_TYPES
+        .iter()
+        .position(|slot| *slot.get_or_init(|| id) == id)?;
+    u8::try_from(place).ok()
+}
+
+/// The tag of `U`, if one of its users was ever packed.
+fn tag<U: 'static>() -> Option<u8> {
+    let id = TypeId::of::<U>();
+    let place = PACKED_TYPES
+        .iter()
+        .map_while(OnceLock::get)
+        .position(|packed| *packed == id)?;
+    u8::try_from(place).ok()
+}
+
+/// `(user, token)` packed, if `U` has a compact form ([`AuthUser::pack`] writes one).
+pub(crate) fn pack<U: AuthUser>(user: &U, token: &Token) -> Option<Packed> {
+    if !U::CACHEABLE {
+        return None;
+    }
+    let mut out = Packer {
+        bytes: Vec::with_capacity(128),
+    };
+    out.byte(0); // the tag, once the type has shown that it packs
+    user.pack(&mut out);
+    if out.bytes.len() == 1 {
+        return None; // nothing written: no compact form
+    }
+    debug_assert!(
+        {
+            let mut from = Unpacker::new(&out.bytes[1..]);
+            U::unpack(&mut from).is_some() && from.is_empty()
+        },
+        "`<{} as AuthUser>::unpack` does not read back exactly what its `pack` wrote",
+        std::any::type_name::<U>()
+    );
+    out.bytes[0] = claim_tag::<U>()?;
+    let Token {
+        id,
+        user_id,
+        name,
+        created,
+        expires_at,
+        last_used_at,
+        scopes,
+    } = token;
+    out.put(id);
+    out.put(user_id);
+    out.put(name);
+    out.put(created);
+    out.put(expires_at);
+    out.put(last_used_at);
+    out.put(scopes);
+    Some(out.bytes.into())
+}
+
+/// What [`pack`] packed, if it packed a `U`.
+pub(crate) fn unpack<U: AuthUser>(packed: &[u8]) -> Option<(U, Token)> {
+    let (&tag_of_entry, rest) = packed.split_first()?;
+    if tag::<U>() != Some(tag_of_entry) {
+        return None; // another type's entry
+    }
+    let mut from = Unpacker::new(rest);
+    let user = U::unpack(&mut from)?;
+    let token = Token {
+        id: from.take()?,
+        user_id: from.take()?,
+        name: from.take()?,
+        created: from.take()?,
+        expires_at: from.take()?,
+        last_used_at: from.take()?,
+        scopes: from.take()?,
+    };
+    // Nothing left over: bytes that were not read are not what `pack` wrote.
+    from.is_empty().then_some((user, token))
+}
+
+#[cfg(test)]
+mod tests;

@@ -22,11 +22,17 @@ use crate::{Error, Key, NewToken, Token, User};
 /// ```
 pub const MAX_USERNAME_LEN: usize = 150;
 
-/// The columns read into a [`User`].
-macro_rules! user_columns {
-    () => {
-        "id, username, is_active, date_joined"
-    };
+/// An SQL statement reading [`User`]s: `$before`, the columns of its
+/// [`AuthUser::COLUMNS`](crate::AuthUser::COLUMNS), then `$after` — built once, the first
+/// time it runs.
+macro_rules! user_sql {
+    ($before:expr, $after:expr) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let columns = <User as crate::AuthUser>::COLUMNS.join(", ");
+            [$before, columns.as_str(), $after].concat()
+        });
+        SQL.as_str()
+    }};
 }
 
 /// A change to one user column.
@@ -124,10 +130,12 @@ impl Store {
             Some(password) => Some(self.hasher().hash(password).await?),
             None => None,
         };
-        let sql = concat!(
-            "INSERT INTO tokenauth_users (username, password_hash, is_active, date_joined) ",
-            "VALUES ($1, $2, $3, $4) RETURNING ",
-            user_columns!()
+        let sql = user_sql!(
+            concat!(
+                "INSERT INTO tokenauth_users (username, password_hash, is_active, date_joined) ",
+                "VALUES ($1, $2, $3, $4) RETURNING "
+            ),
+            ""
         );
         let mut write = self.begin_write().await?;
         let user = on_backend!(write.tx(), Tx(tx) => sqlx::query_as::<_, User>(sql)
@@ -156,13 +164,8 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn user(&self, id: i64) -> Result<Option<User>, Error> {
-        let sql = concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM tokenauth_users WHERE id = $1"
-        );
-        Ok(
-            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
+        let sql = user_sql!("SELECT ", " FROM tokenauth_users WHERE id = $1");
+        Ok(on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
             .bind(id)
             .fetch_optional(pool)
             .await)?,
@@ -186,13 +189,8 @@ impl Store {
         if !could_exist(username) {
             return Ok(None);
         }
-        let sql = concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM tokenauth_users WHERE username = $1"
-        );
-        Ok(
-            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
+        let sql = user_sql!("SELECT ", " FROM tokenauth_users WHERE username = $1");
+        Ok(on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
             .bind(username)
             .fetch_optional(pool)
             .await)?,
@@ -213,14 +211,8 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn users(&self) -> Result<Vec<User>, Error> {
-        let sql = concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM tokenauth_users ORDER BY id"
-        );
-        Ok(
-            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql).fetch_all(pool).await)?,
-        )
+        let sql = user_sql!("SELECT ", " FROM tokenauth_users ORDER BY id");
+        Ok(on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql).fetch_all(pool).await)?)
     }
 
     /// Sets (`Some`) or removes (`None`: no password login) a user's password, and returns how
@@ -364,9 +356,8 @@ impl Store {
             password_hash: Option<String>,
             credential_version: i64,
         }
-        let sql = concat!(
+        let sql = user_sql!(
             "SELECT ",
-            user_columns!(),
             ", password_hash, credential_version FROM tokenauth_users WHERE username = $1"
         );
         let row = if could_exist(username) {
