@@ -18,7 +18,7 @@ use crate::{Token, User};
 pub(crate) type Packed = std::sync::Arc<[u8]>;
 
 const USER: u8 = 1;
-#[cfg(feature = "postgres")]
+#[cfg(all(feature = "django", feature = "postgres"))]
 const DJANGO_USER: u8 = 2;
 
 /// `(user, token)` packed, if `U` is one of tokenauth's own user types. (The structs are
@@ -41,7 +41,7 @@ pub(crate) fn pack<U: 'static>(user: &U, token: &Token) -> Option<Packed> {
         out.bool(*is_active);
         out.time(date_joined);
     } else {
-        #[cfg(feature = "postgres")]
+        #[cfg(all(feature = "django", feature = "postgres"))]
         if let Some(crate::django::DjangoUser {
             id,
             username,
@@ -108,7 +108,7 @@ pub(crate) fn unpack<U: 'static>(packed: &[u8]) -> Option<(U, Token)> {
                 date_joined: from.time()?,
             });
         }
-        #[cfg(feature = "postgres")]
+        #[cfg(all(feature = "django", feature = "postgres"))]
         DJANGO_USER => {
             *slot.downcast_mut::<Option<crate::django::DjangoUser>>()? =
                 Some(crate::django::DjangoUser {
@@ -287,7 +287,7 @@ mod tests {
                 assert_eq!(unpack::<User>(&packed[..len]), None, "cut at {len}");
             }
             assert_eq!(unpack::<User>(&[&packed[..], &[0]].concat()), None);
-            #[cfg(feature = "postgres")]
+            #[cfg(all(feature = "django", feature = "postgres"))]
             assert_eq!(unpack::<crate::django::DjangoUser>(&packed), None);
         }
         assert!(token(&[]).last_used_at.is_some(), "the leap second exists");
@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(Reader(&too_long).u64(), Some(u64::MAX));
     }
 
-    #[cfg(feature = "postgres")]
+    #[cfg(all(feature = "django", feature = "postgres"))]
     #[test]
     fn django_users_unpack_as_they_were_packed_and_only_as_django_users() {
         let mut user = crate::django::DjangoUser {

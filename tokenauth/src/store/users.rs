@@ -250,11 +250,13 @@ impl Store {
     /// does (only Django's HTML login form normalizes it first; DRF's `obtain_auth_token` does
     /// not).
     ///
-    /// The stored hash may be tokenauth's Argon2id or one imported from Django
-    /// (`pbkdf2_sha256`, `pbkdf2_sha1`, `argon2`, `bcrypt_sha256`, `scrypt`; see
-    /// [`ImportUser`](crate::ImportUser)). When the password matches a hash that is not the
-    /// policy's Argon2id ([`Policy::argon2`](crate::Policy::argon2)), the hash is replaced by
-    /// one that is, as Django's `must_update` does; the user's tokens are kept.
+    /// The stored hash may be tokenauth's Argon2id or, with the `django` feature, one imported
+    /// from Django (`pbkdf2_sha256`, `pbkdf2_sha1`, `argon2`, `bcrypt_sha256`, `scrypt`; see
+    /// [`ImportUser`](crate::ImportUser)). When the password matches a hash that is not the policy's Argon2id
+    /// ([`Policy::argon2`](crate::Policy::argon2)), the hash is replaced by one that is, as
+    /// Django's `must_update` does; the user's tokens are kept. Without the feature, a hash in
+    /// Django's formats never matches: its user is refused as with a wrong password (and the
+    /// process logs a warning saying so, once).
     ///
     /// To issue a token for a password, use [`Store::login`]: it checks and issues in one
     /// step that a concurrent password change cannot slip between.
@@ -368,7 +370,9 @@ impl Store {
             Some(row) => (Some((row.user, row.credential_version)), row.password_hash),
             None => (None, None),
         };
-        let pad = self.has_django_pbkdf2_hashes().await?;
+        // Without the `django` feature no hash in Django's formats verifies, and a failure
+        // costs one Argon2 verification whatever the stored hash: nothing to pad.
+        let pad = cfg!(feature = "django") && self.has_django_pbkdf2_hashes().await?;
         let verified = self.hasher().verify(password, hash.clone(), pad).await?;
         let Some((user, version)) = user.filter(|_| verified.matched) else {
             return Ok(None);
