@@ -7,36 +7,9 @@ use chrono::{DateTime, Utc};
 use tokenauth::{Key, NewToken, Policy, Store, Token, User};
 use tokenauth_cli::printable;
 
-use crate::{Cli, Command, input};
-
-/// Why a command stopped early.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The line to print on standard error.
-    Message(String),
-    /// Standard output was closed (e.g. piped into `head`): stop quietly.
-    BrokenPipe,
-}
-
-impl From<String> for Failure {
-    fn from(message: String) -> Self {
-        Failure::Message(message)
-    }
-}
-
-/// Prints one line on standard output; a closed pipe ends the command quietly, and any other
-/// write error is reported.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        writeln!(std::io::stdout().lock(), $($arg)*).map_err(|err| {
-            if err.kind() == std::io::ErrorKind::BrokenPipe {
-                Failure::BrokenPipe
-            } else {
-                Failure::Message(format!("error: cannot write to standard output: {err}"))
-            }
-        })?
-    };
-}
+use crate::args::{Cli, Command};
+use crate::input;
+use crate::output::{Failure, say, store_error};
 
 /// Runs the command.
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
@@ -398,15 +371,4 @@ fn tokens(count: u64) -> String {
 
 fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%SZ").to_string()
-}
-
-/// One line for a store error, with a hint when the tables are missing.
-pub(crate) fn store_error(err: tokenauth::Error) -> String {
-    let text = err.to_string();
-    let missing_tables = text.contains("no such table") || text.contains("does not exist");
-    if missing_tables && matches!(err, tokenauth::Error::Database(_)) {
-        format!("error: {text} (run `tokenauth migrate` first)")
-    } else {
-        format!("error: {text}")
-    }
 }

@@ -1,8 +1,6 @@
 //! `tokenauth import-django`: reads Django's users and DRF's tokens, in pages, from one
 //! read-only snapshot of the Django database, and imports them through `Store::import_begin`.
 
-use std::io::Write as _;
-
 use chrono::{DateTime, NaiveDateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenauth::sqlx::{self, Connection as _, Row as _};
@@ -13,7 +11,8 @@ use tokenauth::{
 use tokenauth_cli::{excerpt, printable, quoted_excerpt};
 use zeroize::Zeroizing;
 
-use crate::commands::{Failure, store_error};
+use crate::args::ImportDjango;
+use crate::output::{Failure, say, store_error};
 
 /// Rows read from Django per query (and imported per batch).
 const PAGE: i64 = 1000;
@@ -24,64 +23,6 @@ const SHORT_VALUE: usize = 64;
 
 /// At most this many warnings are listed; the rest are counted.
 const LISTED_WARNINGS: usize = 20;
-
-/// The options of `tokenauth import-django`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct ImportDjango {
-    /// The Django database, read only: `sqlite:///path/to/db.sqlite3` or
-    /// `postgres://user@host/db`.
-    #[arg(
-        long = "from",
-        value_name = "URL",
-        env = "DJANGO_DATABASE_URL",
-        hide_env_values = true
-    )]
-    from: String,
-    /// Report what would be imported, and write nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// The users table: a custom `AUTH_USER_MODEL`'s `db_table`.
-    #[arg(long, value_name = "TABLE", default_value = "auth_user", value_parser = identifier)]
-    user_table: String,
-    /// The users table's login column: a custom user model's `USERNAME_FIELD`.
-    #[arg(long, value_name = "COLUMN", default_value = "username", value_parser = identifier)]
-    username_field: String,
-    /// The users table's primary key column.
-    #[arg(long, value_name = "COLUMN", default_value = "id", value_parser = identifier)]
-    id_field: String,
-    /// DRF's token table (`rest_framework.authtoken`).
-    #[arg(long, value_name = "TABLE", default_value = "authtoken_token", value_parser = identifier)]
-    token_table: String,
-    /// Import users only, without tokens (e.g. when `rest_framework.authtoken` is not used).
-    #[arg(long)]
-    no_tokens: bool,
-    /// The name given to imported tokens (see `list-tokens`).
-    #[arg(long, value_name = "NAME", default_value = "drf")]
-    token_name: String,
-    /// Let tokenauth number the users instead of keeping Django's ids (then foreign keys to
-    /// Django's ids in the application's tables no longer match).
-    #[arg(long)]
-    new_ids: bool,
-}
-
-/// A table or column name: an SQL identifier without quoting tricks.
-fn identifier(name: &str) -> Result<String, String> {
-    let mut chars = name.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 63;
-    if valid {
-        Ok(name.to_owned())
-    } else {
-        Err(
-            "a table or column name is 1 to 63 ASCII letters, digits and `_`, not starting \
-             with a digit"
-                .to_owned(),
-        )
-    }
-}
 
 /// Reads a timestamp column: `timestamptz` (Django's `USE_TZ = True`), or a naive
 /// timestamp taken as UTC (`USE_TZ = False`, and SQLite's text). `None`: NULL, or a value
@@ -357,17 +298,6 @@ impl Source {
     }
 }
 
-/// Prints one line on standard output (a closed pipe stops quietly).
-fn say(line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
-    writeln!(std::io::stdout().lock(), "{line}").map_err(|err| {
-        if err.kind() == std::io::ErrorKind::BrokenPipe {
-            Failure::BrokenPipe
-        } else {
-            Failure::Message(format!("error: cannot write to standard output: {err}"))
-        }
-    })
-}
-
 /// Runs `tokenauth import-django`.
 pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), Failure> {
     tokenauth::NewToken::named(options.token_name.as_str())
@@ -502,9 +432,7 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
 
     let report = if options.dry_run {
         let report = import.rollback().await.map_err(store_error)?;
-        say(format_args!(
-            "Dry run: nothing was written. An import would do this:"
-        ))?;
+        say!("Dry run: nothing was written. An import would do this:");
         report
     } else {
         import.commit().await.map_err(store_error)?
@@ -513,7 +441,8 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
 }
 
 fn warn(line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
-    say(format_args!("warning: {line}"))
+    say!("warning: {line}");
+    Ok(())
 }
 
 fn print_report(report: &ImportReport, unsendable: u64, oversized: i64) -> Result<(), Failure> {
@@ -527,24 +456,24 @@ fn print_report(report: &ImportReport, unsendable: u64, oversized: i64) -> Resul
             report.warnings.len() - LISTED_WARNINGS
         ))?;
     }
-    say(format_args!(
+    say!(
         "Users: {} imported, {} already present",
-        report.users_imported, report.users_present
-    ))?;
-    say(format_args!(
+        report.users_imported,
+        report.users_present
+    );
+    say!(
         "Tokens: {} imported, {} already present",
-        report.tokens_imported, report.tokens_present
-    ))?;
+        report.tokens_imported,
+        report.tokens_present
+    );
     if unsendable > 0 {
-        say(format_args!(
-            "Skipped {unsendable} tokens whose keys no client can send"
-        ))?;
+        say!("Skipped {unsendable} tokens whose keys no client can send");
     }
     if oversized > 0 {
-        say(format_args!(
+        say!(
             "Skipped {oversized} tokens whose keys are over {MAX_IMPORTED_KEY_LEN} characters \
              (DRF's are 40): no client can send them"
-        ))?;
+        );
     }
     Ok(())
 }

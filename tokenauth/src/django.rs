@@ -1,6 +1,7 @@
-//! Running beside Django during a gradual migration (PostgreSQL): a poem service
-//! authenticates the keys that a running Django REST framework keeps issuing and deleting in
-//! `authtoken_token`, against Django's `auth_user`, with one indexed query per request.
+//! Running beside Django during a gradual migration (PostgreSQL; features `django` and
+//! `postgres`): a poem service authenticates the keys that a running Django REST framework
+//! keeps issuing and deleting in `authtoken_token`, against Django's `auth_user`, with one
+//! indexed query per request.
 //!
 //! [`migrate`] (or `tokenauth migrate-django`) adds to Django's database an index on the
 //! SHA-256 digest of `authtoken_token.key` and a view, `tokenauth_django_tokens`, showing

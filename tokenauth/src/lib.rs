@@ -33,13 +33,21 @@
 //!   `spec_with_scopes`).
 //! - `swagger-ui`: `swagger_ui`, poem-openapi's Swagger UI showing the document with
 //!   `x-required-scopes`.
+//! - `django`: moving from Django. Django's password hashers (`pbkdf2_sha256`, `pbkdf2_sha1`,
+//!   `argon2`, `bcrypt_sha256`, `scrypt`), so that users imported from Django (`Import`, or
+//!   `tokenauth import-django`) log in with their Django passwords, then upgraded to
+//!   Argon2id; and, with `postgres`, the `django` module (running beside Django). It adds the
+//!   `bcrypt`, `scrypt`, `pbkdf2` and `sha1` crates. Without it, a hash in one of Django's
+//!   formats never matches: the import keeps it and reports it
+//!   (`ImportWarning::UnverifiablePassword`), and a login against it is refused as with a
+//!   wrong password, the process logging a warning that says so, once.
 //!
 //! [poem]: https://docs.rs/poem
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
-#[cfg(feature = "postgres")]
+#[cfg(all(feature = "django", feature = "postgres"))]
 pub mod django;
 // `#[token_auth]`, `keyword!` and `#[derive(AuthUser)]` expand to `::tokenauth::…` paths, also
 // inside this crate (`User` and `DjangoUser` derive `AuthUser`).

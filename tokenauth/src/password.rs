@@ -1,6 +1,9 @@
 //! Password hashing with Argon2id (RustCrypto `argon2`, OWASP's default parameters) on a fixed
-//! set of worker threads behind a bounded queue; verification of Argon2 PHC strings and of
-//! Django's hash formats ([`django`]), and their upgrade to Argon2id on a successful login.
+//! set of worker threads behind a bounded queue; verification of Argon2 PHC strings and, with
+//! the `django` feature, of Django's hash formats ([`django`]), and their upgrade to Argon2id
+//! on a successful login. Without the feature, a hash in one of Django's formats
+//! ([`format`]) never matches: it is refused as a wrong password, and the first one a process
+//! meets is logged with what to enable.
 //!
 //! Each Argon2 computation needs its memory cost in RAM (19 MiB by default). Hashing on
 //! tokio's blocking pool would let a burst of logins run as many computations at once as the
@@ -11,6 +14,8 @@
 //! by `workers × memory cost`, whatever the number of requests.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+#[cfg(not(feature = "django"))]
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -24,9 +29,14 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 
+#[cfg(feature = "django")]
 mod django;
+mod format;
 
-pub(crate) use django::{hasher_name, pbkdf2_iterations};
+#[cfg(feature = "django")]
+pub(crate) use django::pbkdf2_iterations;
+use format::Format;
+pub(crate) use format::{hasher_name, is_djangos_verified_hasher};
 
 /// The longest password hash an import takes as a hash: Django's `password` field holds 128
 /// characters, so a longer value is no Django hash (see
@@ -37,16 +47,19 @@ pub(crate) use django::{hasher_name, pbkdf2_iterations};
 /// ```
 pub const MAX_PASSWORD_HASH_LEN: usize = 128;
 
-/// Whether a stored hash is one tokenauth can verify (an Argon2 PHC string within the limits,
-/// or one of Django's supported formats), so that some password can match it.
+/// Whether a stored hash is one this build can verify (an Argon2 PHC string within the
+/// limits, or, with the `django` feature, one of Django's supported formats), so that some
+/// password can match it.
 pub(crate) fn can_verify(stored: Option<&str>) -> bool {
     match stored.map(Format::of) {
         Some(Format::Phc { phc, .. }) => Stored::parse(phc).is_some(),
+        #[cfg(feature = "django")]
         Some(Format::Legacy(_)) => true,
+        #[cfg(not(feature = "django"))]
+        Some(Format::Django { .. }) => false,
         Some(Format::Unusable) | None => false,
     }
 }
-use django::Format;
 
 /// Argon2 verifications performed by this process, so tests can check structurally that a
 /// wrong username costs the same work as a wrong password.
@@ -422,7 +435,9 @@ fn verify_with(
 ) -> Result<Verified, Error> {
     VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
     // The work done so far, for the padding of a failure.
-    let (mut argon2_done, mut pbkdf2_done) = (false, false);
+    let mut argon2_done = false;
+    #[cfg(feature = "django")]
+    let mut pbkdf2_done = false;
     // (matched, whether a match must be rehashed); `None`: no usable hash.
     let checked = match stored.map(Format::of) {
         Some(Format::Phc { phc, django }) => match Stored::parse(phc) {
@@ -433,6 +448,7 @@ fn verify_with(
             }
             None => None,
         },
+        #[cfg(feature = "django")]
         Some(Format::Legacy(legacy)) => {
             let matched = legacy.matches(password);
             if !matched {
@@ -440,6 +456,11 @@ fn verify_with(
             }
             pbkdf2_done = legacy.is_pbkdf2();
             Some((matched, true))
+        }
+        #[cfg(not(feature = "django"))]
+        Some(Format::Django { hasher }) => {
+            unverifiable(hasher, &UNVERIFIABLE_LOGGED);
+            None
         }
         Some(Format::Unusable) | None => None,
     };
@@ -453,13 +474,12 @@ fn verify_with(
             (false, false)
         }
     };
-    if !matched && pad_like_django {
-        if !argon2_done {
-            dummy_verification(password, memory)?;
-        }
-        if !pbkdf2_done {
-            django::pbkdf2_like_django(password);
-        }
+    if !matched && pad_like_django && !argon2_done {
+        dummy_verification(password, memory)?;
+    }
+    #[cfg(feature = "django")]
+    if !matched && pad_like_django && !pbkdf2_done {
+        django::pbkdf2_like_django(password);
     }
     let upgrade = if matched && outdated {
         Some(hash_with(password, memory, cost)?)
@@ -467,6 +487,33 @@ fn verify_with(
         None
     };
     Ok(Verified { matched, upgrade })
+}
+
+/// Whether this process has logged a hash it cannot verify for want of the `django` feature.
+#[cfg(not(feature = "django"))]
+static UNVERIFIABLE_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// A password checked against a hash in one of Django's formats, in a build without the
+/// `django` feature: it is refused as a wrong password would be (the caller verifies the dummy
+/// hash instead: the same work). The first in a process (`logged`) is a warning saying why
+/// and what to enable — it is the application's build, not the client, that is wrong — and
+/// the rest are logged at debug level.
+#[cfg(not(feature = "django"))]
+fn unverifiable(hasher: &str, logged: &AtomicBool) {
+    if logged.swap(true, Ordering::Relaxed) {
+        tracing::debug!(
+            hasher,
+            "tokenauth: refused a password against a hash in Django's format (feature `django` off)"
+        );
+    } else {
+        tracing::warn!(
+            hasher,
+            "tokenauth: the users table holds password hashes in Django's formats (here \
+             `{hasher}`), which this build cannot verify: their users' logins are refused as \
+             wrong passwords. Enable tokenauth's `django` feature to verify them (and upgrade \
+             them to Argon2id at the next login). Logged once."
+        );
+    }
 }
 
 /// One Argon2id verification against a fixed dummy hash: the cost of a real one.
@@ -677,6 +724,231 @@ mod tests {
             hasher.hash("same").await.unwrap(),
             hasher.hash("same").await.unwrap()
         );
+    }
+
+    /// Django's hashes of their passwords, one per hasher tokenauth verifies with the `django`
+    /// feature (made by Django 5.2: `tests/fixtures/django_hashes.json`).
+    #[cfg(not(feature = "django"))]
+    const DJANGO_HASHES: [(&str, &str); 5] = [
+        (
+            "nbmE5C1n09qb_AvtqHzotg2cVe0ViH5ch3Kaij4JT3g",
+            "pbkdf2_sha256$1000000$hcImJH0GUtbNMeRV6j71MH$2VQWywLwRiC9QMX4WLaWAyQDcdareVWJTkhDtlvNXWU=",
+        ),
+        (
+            "gQns0nyiC7kk27Wcj6PFaabPsUWVS2CE0e4yblNK57E",
+            "pbkdf2_sha1$1000000$jqwdHB6ytVwYXgYJVNSGgh$f88FD4us3371gJphbeyAOsb0E44=",
+        ),
+        (
+            "Pn0t4Fa1QpFW89VEsJnWjG9QW9JBPp16uUK2wETDYy0",
+            "argon2$argon2id$v=19$m=102400,t=2,p=8$SUFOa0F3dmpzNjNNTXJkeTI1S0tDSQ$0jh8SBxiWZxKMEMPso5tFmyGZP6v8g6vmLTNZO0dBTQ",
+        ),
+        (
+            "B-GP5aZx6MH5ZGgKWSTuTAV6WYbwg3iRuXyXqTfYWVM",
+            "bcrypt_sha256$$2b$12$RyUNInUxtZ6qEHSKE0G3iOdBXF4Zgxz72iPF.ZFWzOiRgh86oZsaC",
+        ),
+        (
+            "Xqug0hcfygjBeA962wyScPWryCdX6fidCsAOIYsPazo",
+            "scrypt$16384$pI0lMCI5u726nmigwYCFsf$8$5$WkCO3kCTFxCH5EFpqLnt4uJMETk269JtpZgpGiLcMeoU6DNdQl3ccRFwKcUibT3/EI6akKFrEtQpNxC6vo+eEQ==",
+        ),
+    ];
+
+    /// Without the `django` feature, Django's hashes never match, even with the right
+    /// password: each check costs what a wrong password costs (one Argon2 verification, of
+    /// the dummy hash), and nothing is to be stored in its place.
+    #[cfg(not(feature = "django"))]
+    #[tokio::test]
+    async fn without_django_djangos_hashes_never_match() {
+        let _serial = SERIAL.lock().await;
+        let hasher = hasher();
+        hasher.verify("warm up", None, false).await.unwrap(); // computes the dummy hash
+        for (password, stored) in DJANGO_HASHES {
+            let before = (verifications(), argon2_computations());
+            let verified = hasher
+                .verify(password, Some(stored.to_owned()), false)
+                .await
+                .unwrap();
+            assert_eq!(
+                verified,
+                Verified {
+                    matched: false,
+                    upgrade: None
+                },
+                "{stored}"
+            );
+            assert_eq!(
+                (verifications() - before.0, argon2_computations() - before.1),
+                (1, 1),
+                "{stored}: the work of a wrong password"
+            );
+        }
+    }
+
+    /// A store built without `django` that opens a database holding Django's hashes (imported
+    /// by a build with it) refuses their users' passwords as wrong ones — `check_password` and
+    /// `login` say `None`, no token is issued — and leaves the hashes as they are.
+    #[cfg(all(not(feature = "django"), feature = "sqlite"))]
+    #[tokio::test]
+    async fn without_django_a_store_refuses_djangos_hashes_like_wrong_passwords() {
+        let _serial = SERIAL.lock().await;
+        let store = crate::Store::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let pool = store.sqlite_pool().unwrap().clone();
+        let alice = store
+            .create_user("alice", Some("correct horse"))
+            .await
+            .unwrap();
+        let wrong_password = async || {
+            let computations = argon2_computations();
+            assert_eq!(store.check_password("alice", "wrong").await.unwrap(), None);
+            argon2_computations() - computations
+        };
+        wrong_password().await; // computes the dummy hash
+        let usual = wrong_password().await;
+        for (number, (password, stored)) in DJANGO_HASHES.into_iter().enumerate() {
+            let username = format!("django{number}");
+            let user = store.create_user(&username, None).await.unwrap();
+            sqlx::query("UPDATE tokenauth_users SET password_hash = $1 WHERE id = $2")
+                .bind(stored)
+                .bind(user.id)
+                .execute(&pool)
+                .await
+                .unwrap();
+            let computations = argon2_computations();
+            assert_eq!(
+                store.check_password(&username, password).await.unwrap(),
+                None,
+                "{stored}"
+            );
+            assert_eq!(argon2_computations() - computations, usual, "{stored}");
+            let login = store
+                .login(&username, password, crate::NewToken::default())
+                .await
+                .unwrap();
+            assert!(login.is_none(), "{stored}");
+            assert!(store.tokens().list(user.id).await.unwrap().is_empty());
+            let kept: Option<String> =
+                sqlx::query_scalar("SELECT password_hash FROM tokenauth_users WHERE id = $1")
+                    .bind(user.id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            assert_eq!(kept.as_deref(), Some(stored), "not upgraded, not removed");
+        }
+        // tokenauth's own hashes verify as ever.
+        assert_eq!(
+            store
+                .check_password("alice", "correct horse")
+                .await
+                .unwrap(),
+            Some(alice)
+        );
+
+        // An import into this build keeps Django's hash, and says that it cannot verify it.
+        let (password, stored) = DJANGO_HASHES[0];
+        let report = store
+            .import_users(&[crate::ImportUser {
+                id: None,
+                username: "imported".into(),
+                password_hash: Some(stored.into()),
+                is_active: true,
+                date_joined: chrono::Utc::now(),
+            }])
+            .await
+            .unwrap();
+        let warning = crate::ImportWarning::UnverifiablePassword {
+            username: "imported".into(),
+            hasher: "pbkdf2_sha256".into(),
+        };
+        assert_eq!(report.warnings, [warning.clone()]);
+        assert_eq!(
+            warning.to_string(),
+            "the password of user imported uses Django's `pbkdf2_sha256`, which this build of \
+             tokenauth cannot verify: until it is built with the `django` feature, the user \
+             cannot log in with it"
+        );
+        assert_eq!(
+            store.check_password("imported", password).await.unwrap(),
+            None
+        );
+    }
+
+    /// Without `django`, the first Django hash a process meets is a warning naming the hasher
+    /// and the feature to enable; later ones are debug lines.
+    #[cfg(not(feature = "django"))]
+    #[test]
+    fn without_django_the_first_djangos_hash_is_logged_as_a_warning_once() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let logged = AtomicBool::new(false);
+        let recorder = Recorder(Arc::clone(&events));
+        tracing::subscriber::with_default(recorder, || {
+            unverifiable("pbkdf2_sha256", &logged);
+            unverifiable("scrypt", &logged);
+            unverifiable("argon2", &logged);
+        });
+        let events = events.lock().unwrap();
+        let levels: Vec<_> = events.iter().map(|(level, _)| *level).collect();
+        assert_eq!(
+            levels,
+            [
+                tracing::Level::WARN,
+                tracing::Level::DEBUG,
+                tracing::Level::DEBUG
+            ]
+        );
+        let warning = &events[0].1;
+        for said in [
+            "hasher=pbkdf2_sha256",
+            "Django's formats (here `pbkdf2_sha256`)",
+            "refused as wrong passwords",
+            "Enable tokenauth's `django` feature",
+        ] {
+            assert!(warning.contains(said), "{said:?} in {warning}");
+        }
+        assert!(events[1].1.contains("hasher=scrypt"), "{}", events[1].1);
+    }
+
+    /// A `tracing` subscriber recording each event's level and text (its message, then its
+    /// other fields as `name=value`).
+    #[cfg(not(feature = "django"))]
+    struct Recorder(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+    #[cfg(not(feature = "django"))]
+    impl tracing::Subscriber for Recorder {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Text(String);
+            impl tracing::field::Visit for Text {
+                fn record_debug(
+                    &mut self,
+                    field: &tracing::field::Field,
+                    value: &dyn std::fmt::Debug,
+                ) {
+                    if field.name() == "message" {
+                        self.0.insert_str(0, &format!("{value:?}"));
+                    } else {
+                        self.0.push_str(&format!(" {}={value:?}", field.name()));
+                    }
+                }
+                fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                    self.record_debug(field, &format_args!("{value}"));
+                }
+            }
+            let mut text = Text(String::new());
+            event.record(&mut text);
+            self.0
+                .lock()
+                .unwrap()
+                .push((*event.metadata().level(), text.0));
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,6 +66,7 @@ pub fn argon2_computations() -> u64 {
 
 /// How many PBKDF2 iterations Django-format password checks in this process have run (for
 /// tests that check Django's `harden_runtime`).
+#[cfg(feature = "django")]
 pub fn pbkdf2_iterations() -> u64 {
     crate::password::pbkdf2_iterations()
 }

@@ -14,6 +14,10 @@
 //! forms in constant time, as Django's `constant_time_compare` does. Parameters are bounded:
 //! a stored hash asking for more work than [`MAX_PBKDF2_ITERATIONS`], [`MAX_BCRYPT_COST`] or
 //! the scrypt limits never matches and costs the usual dummy work instead.
+//!
+//! Compiled with the `django` feature only (it brings the `bcrypt`, `scrypt`, `pbkdf2` and
+//! `sha1` crates); without it, [`super::format`] still recognises these formats, and a hash
+//! in one of them never matches.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,9 +42,6 @@ pub(crate) const MAX_BCRYPT_COST: u32 = 16;
 /// bytes: scrypt's `V`, `B` and `T` arrays), and the most work (`128 · r · n · p`).
 const MAX_SCRYPT_MEMORY: u64 = 256 * 1024 * 1024;
 const MAX_SCRYPT_WORK: u64 = 4 * MAX_SCRYPT_MEMORY;
-
-/// Django's prefix of an unusable password (`UNUSABLE_PASSWORD_PREFIX`).
-pub(crate) const UNUSABLE_PREFIX: char = '!';
 
 /// PBKDF2 iterations computed by this process, so tests can check structurally that a wrong
 /// password costs Django's `harden_runtime` work.
@@ -78,81 +79,17 @@ pub(crate) enum Legacy<'a> {
     },
 }
 
-/// What a stored password hash is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Format<'a> {
-    /// A PHC string (`$argon2id$…`): tokenauth's own, or Django's `argon2$` with the prefix
-    /// removed (`django: true`).
-    Phc { phc: &'a str, django: bool },
-    /// One of Django's other formats.
-    Legacy(Legacy<'a>),
-    /// A hash that never matches: Django's unusable password, an unknown or unsupported
-    /// algorithm (e.g. Django's deprecated `md5`), a malformed or over-limit hash.
-    Unusable,
-}
-
-impl<'a> Format<'a> {
-    /// Recognises a stored hash (without checking PHC strings: the caller does).
-    pub(crate) fn of(stored: &'a str) -> Self {
-        if stored.starts_with('$') {
-            return Format::Phc {
-                phc: stored,
-                django: false,
-            };
-        }
-        let Some((algorithm, rest)) = stored.split_once('$') else {
-            return Format::Unusable; // includes `!…` and ""
-        };
-        let legacy = match algorithm {
-            "argon2" => {
-                // Django keeps the PHC string's leading `$`: `argon2` + `$argon2id$v=19$…`.
-                return Format::Phc {
-                    phc: &stored[algorithm.len()..],
-                    django: true,
-                };
-            }
+impl<'a> Legacy<'a> {
+    /// Parses the hash after its `algorithm$`, within the limits; `None`: malformed, over a
+    /// limit, or not one of these formats.
+    pub(crate) fn parse(algorithm: &str, rest: &'a str) -> Option<Self> {
+        match algorithm {
             "pbkdf2_sha256" => pbkdf2(Pbkdf2Digest::Sha256, rest),
             "pbkdf2_sha1" => pbkdf2(Pbkdf2Digest::Sha1, rest),
             "bcrypt_sha256" => bcrypt_sha256(rest),
             "scrypt" => scrypt(rest),
             _ => None,
-        };
-        legacy.map_or(Format::Unusable, Format::Legacy)
-    }
-}
-
-/// The name of the Django hasher a stored hash comes from, for reports: `pbkdf2_sha256`,
-/// `argon2`, `unusable`, …; `argon2id` for tokenauth's own.
-pub(crate) fn hasher_name(stored: Option<&str>) -> &'static str {
-    let Some(stored) = stored else {
-        return "unusable";
-    };
-    if stored.starts_with(UNUSABLE_PREFIX) || stored.is_empty() {
-        return "unusable";
-    }
-    // Only names of known formats: the text before a `$` could be anything, even a
-    // password pasted into the wrong column.
-    const KNOWN: &[&str] = &[
-        "pbkdf2_sha256",
-        "pbkdf2_sha1",
-        "argon2",
-        "bcrypt_sha256",
-        "bcrypt",
-        "scrypt",
-        "md5",
-        "sha1",
-        "crypt",
-        "unsalted_md5",
-        "unsalted_sha1",
-    ];
-    match stored.split_once('$') {
-        Some(("", _)) => "argon2id",
-        Some((algorithm, _)) => KNOWN
-            .iter()
-            .find(|known| **known == algorithm)
-            .copied()
-            .unwrap_or("unknown"),
-        None => "unknown",
+        }
     }
 }
 
@@ -306,7 +243,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::password::format::Format;
 
     #[test]
     fn formats_are_recognised() {
@@ -340,16 +277,5 @@ mod tests {
         ] {
             assert_eq!(Format::of(unusable), Format::Unusable, "{unusable}");
         }
-    }
-
-    #[test]
-    fn hasher_names() {
-        assert_eq!(hasher_name(None), "unusable");
-        assert_eq!(hasher_name(Some("!x")), "unusable");
-        assert_eq!(hasher_name(Some("pbkdf2_sha256$1$a$b")), "pbkdf2_sha256");
-        assert_eq!(hasher_name(Some("$argon2id$v=19$x")), "argon2id");
-        assert_eq!(hasher_name(Some("garbage")), "unknown");
-        assert_eq!(hasher_name(Some("my secret$")), "unknown");
-        assert_eq!(hasher_name(Some("md5$salt$hash")), "md5");
     }
 }

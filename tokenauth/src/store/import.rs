@@ -20,8 +20,10 @@ const BATCH: usize = 1000;
 /// A user to import as it is, e.g. a row of Django's `auth_user`.
 ///
 /// `password_hash` is stored unchanged: a Django hash (`pbkdf2_sha256$…`, `argon2$…`,
-/// `bcrypt_sha256$…`, `scrypt$…`, `pbkdf2_sha1$…`) verifies on login and is replaced by the
-/// policy's Argon2id when it does; an unusable password (`!…`) or `None` never matches. A
+/// `bcrypt_sha256$…`, `scrypt$…`, `pbkdf2_sha1$…`) verifies on login (with the `django`
+/// feature; without it, the import reports it as
+/// [`ImportWarning::UnverifiablePassword`]) and is replaced by the policy's Argon2id when it
+/// does; an unusable password (`!…`) or `None` never matches. A
 /// value over [`MAX_PASSWORD_HASH_LEN`] characters is no Django hash: the user is imported
 /// without a password, with a warning.
 ///
@@ -118,7 +120,10 @@ pub enum ImportWarning {
         fields: Vec<&'static str>,
     },
     /// The user's password hash is in a format tokenauth cannot verify (e.g. Django's
-    /// deprecated `md5`): it is imported as it is, and the user needs a new password.
+    /// deprecated `md5`): it is imported as it is, and the user needs a new password. In a
+    /// build without the `django` feature, so is a hash in one of the Django formats that the
+    /// feature verifies: it is imported as it is, and verifies once the application is built
+    /// with the feature.
     UnverifiablePassword {
         /// The user.
         username: String,
@@ -150,6 +155,19 @@ impl fmt::Display for ImportWarning {
                 Excerpt::plain(username),
                 fields.join(" and ")
             ),
+            ImportWarning::UnverifiablePassword { username, hasher }
+                if !cfg!(feature = "django")
+                    && crate::password::is_djangos_verified_hasher(hasher) =>
+            {
+                write!(
+                    f,
+                    "the password of user {} uses Django's `{}`, which this build of \
+                     tokenauth cannot verify: until it is built with the `django` feature, \
+                     the user cannot log in with it",
+                    Excerpt::plain(username),
+                    Excerpt::plain(hasher)
+                )
+            }
             ImportWarning::UnverifiablePassword { username, hasher } => write!(
                 f,
                 "the password of user {} uses `{}`, which tokenauth cannot verify; \

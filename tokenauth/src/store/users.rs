@@ -165,7 +165,8 @@ impl Store {
     /// ```
     pub async fn user(&self, id: i64) -> Result<Option<User>, Error> {
         let sql = user_sql!("SELECT ", " FROM tokenauth_users WHERE id = $1");
-        Ok(on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
+        Ok(
+            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
             .bind(id)
             .fetch_optional(pool)
             .await)?,
@@ -190,7 +191,8 @@ impl Store {
             return Ok(None);
         }
         let sql = user_sql!("SELECT ", " FROM tokenauth_users WHERE username = $1");
-        Ok(on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
+        Ok(
+            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql)
             .bind(username)
             .fetch_optional(pool)
             .await)?,
@@ -212,7 +214,9 @@ impl Store {
     /// ```
     pub async fn users(&self) -> Result<Vec<User>, Error> {
         let sql = user_sql!("SELECT ", " FROM tokenauth_users ORDER BY id");
-        Ok(on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql).fetch_all(pool).await)?)
+        Ok(
+            on_backend!(&self.pool, Pool(pool) => sqlx::query_as::<_, User>(sql).fetch_all(pool).await)?,
+        )
     }
 
     /// Sets (`Some`) or removes (`None`: no password login) a user's password, and returns how
@@ -255,11 +259,13 @@ impl Store {
     /// does (only Django's HTML login form normalizes it first; DRF's `obtain_auth_token` does
     /// not).
     ///
-    /// The stored hash may be tokenauth's Argon2id or one imported from Django
-    /// (`pbkdf2_sha256`, `pbkdf2_sha1`, `argon2`, `bcrypt_sha256`, `scrypt`; see
-    /// [`ImportUser`](crate::ImportUser)). When the password matches a hash that is not the
-    /// policy's Argon2id ([`Policy::argon2`](crate::Policy::argon2)), the hash is replaced by
-    /// one that is, as Django's `must_update` does; the user's tokens are kept.
+    /// The stored hash may be tokenauth's Argon2id or, with the `django` feature, one imported
+    /// from Django (`pbkdf2_sha256`, `pbkdf2_sha1`, `argon2`, `bcrypt_sha256`, `scrypt`; see
+    /// [`ImportUser`](crate::ImportUser)). When the password matches a hash that is not the policy's Argon2id
+    /// ([`Policy::argon2`](crate::Policy::argon2)), the hash is replaced by one that is, as
+    /// Django's `must_update` does; the user's tokens are kept. Without the feature, a hash in
+    /// Django's formats never matches: its user is refused as with a wrong password (and the
+    /// process logs a warning saying so, once).
     ///
     /// To issue a token for a password, use [`Store::login`]: it checks and issues in one
     /// step that a concurrent password change cannot slip between.
@@ -372,7 +378,9 @@ impl Store {
             Some(row) => (Some((row.user, row.credential_version)), row.password_hash),
             None => (None, None),
         };
-        let pad = self.has_django_pbkdf2_hashes().await?;
+        // Without the `django` feature no hash in Django's formats verifies, and a failure
+        // costs one Argon2 verification whatever the stored hash: nothing to pad.
+        let pad = cfg!(feature = "django") && self.has_django_pbkdf2_hashes().await?;
         let verified = self.hasher().verify(password, hash.clone(), pad).await?;
         let Some((user, version)) = user.filter(|_| verified.matched) else {
             return Ok(None);
