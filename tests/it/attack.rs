@@ -18,6 +18,7 @@ const BAD_CREDENTIALS: &str =
     r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
 
 common::on_both_backends!(
+    heavy:
     no_token_minted_from_an_old_password_survives_the_change,
     no_token_outlives_a_deleting_deactivation,
     concurrent_guesses_for_one_user_verify_at_most_the_limit,
@@ -260,6 +261,7 @@ async fn concurrent_usernames_from_one_client_verify_at_most_the_limit(backend: 
 /// the limit once, not once per instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_instances_share_the_throttle() {
+    let _heavy = common::heavy().await;
     let (one, two) = common::two_postgres_instances().await;
     let first = serve(auth_app(one, behind_proxy(5, 1000))).await;
     let second = serve(auth_app(two, behind_proxy(5, 1000))).await;
@@ -367,6 +369,7 @@ async fn simultaneous_right_logins_from_one_address_are_never_throttled(backend:
 /// passing deletes them), every instance lets the address in at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_refusal_lasts_no_longer_than_the_shared_failures() {
+    let _heavy = common::heavy().await;
     let (url, _) = database_with_users(Backend::Postgres, 0).await;
     let (a, b) = (
         common::Instance::start(&url).await,
@@ -405,6 +408,7 @@ async fn postgres_a_refusal_lasts_no_longer_than_the_shared_failures() {
 /// any login takes) it counts as a failure, as the conservative reading of an unknown verdict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_attempt_left_pending_past_its_bound_is_a_failure() {
+    let _heavy = common::heavy().await;
     let (store, _) = common::file_store(Backend::Postgres).await;
     store
         .create_user("alice", Some("correct horse"))
@@ -452,6 +456,7 @@ fn faketime_library() -> String {
 /// database's: five failures made on the skewed instances block alice on all three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_instances_with_skewed_clocks_neither_sweep_nor_miscount() {
+    let _heavy = common::heavy().await;
     let (url, _) = database_with_users(Backend::Postgres, 0).await;
     let library = faketime_library();
     let clock = |offset| {
@@ -617,6 +622,7 @@ async fn the_maximum_lifetime_holds_for_older_tokens(backend: Backend) {
 /// fields at their longest, in characters outside the BMP that JSON writes as two `\uXXXX`.
 #[tokio::test]
 async fn the_largest_valid_body_fits_the_default_limit() {
+    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new())).await;
     let astral = |n: usize| "\u{1F600}".repeat(n);
@@ -661,6 +667,7 @@ async fn the_largest_valid_body_fits_the_default_limit() {
 /// Defect 4: the whole body was read and copied before validation (8 × 100 MB took 1 GB).
 #[tokio::test]
 async fn oversized_bodies_are_refused_while_read() {
+    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new())).await;
     let too_large = r#"{"detail":"Request body too large: at most 163840 bytes."}"#;
@@ -718,6 +725,7 @@ async fn oversized_bodies_are_refused_while_read() {
 /// Defect 6: 20k scopes in one login took seconds of quadratic work on an async worker.
 #[tokio::test]
 async fn scope_lists_are_capped() {
+    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let auth = AuthApi::new()
         .max_body_size(1 << 20)
@@ -743,6 +751,7 @@ async fn scope_lists_are_capped() {
 /// Defect 7: a client could ask for any scope, `*` included, and any lifetime.
 #[tokio::test]
 async fn clients_get_only_grantable_scopes_and_the_policy_lifetime() {
+    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite)
         .await
         .with_policy(Policy::default().max_ttl(chrono::Duration::hours(1)));
@@ -822,6 +831,7 @@ async fn clients_get_only_grantable_scopes_and_the_policy_lifetime() {
 /// Defect 8: `expires_in` above ~8e12 seconds panicked the request (connection dropped).
 #[tokio::test]
 async fn huge_lifetimes_are_field_errors() {
+    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new())).await;
     for expires_in in [
@@ -846,6 +856,7 @@ async fn huge_lifetimes_are_field_errors() {
 /// Defect 9: control characters in `name` and `scopes` reached the CLI's output raw.
 #[tokio::test]
 async fn control_characters_are_refused_at_input() {
+    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new().grantable_scopes(["read"]))).await;
     for name in ["evil\u{1b}[2J", "two\nlines", "nul\u{0}"] {
@@ -869,6 +880,7 @@ async fn control_characters_are_refused_at_input() {
 /// gave an attacker 2^64 clients.
 #[tokio::test]
 async fn ipv6_clients_share_their_64() {
+    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, behind_proxy(1000, 3))).await;
     for i in 1..=3 {

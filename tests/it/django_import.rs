@@ -586,6 +586,7 @@ async fn oversized_values_are_bounded(store: Store) {
 }
 
 common::on_both_backends!(
+    heavy:
     store: django_passwords_log_in_and_are_upgraded,
     unnormalized_usernames_are_kept_and_collisions_refused,
     the_last_id_is_refused,

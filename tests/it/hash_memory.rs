@@ -35,6 +35,7 @@ fn peak_rss() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_logins_is_bounded_by_the_hashing_workers() {
+    let _heavy = common::heavy().await;
     if !common::alone("hash_memory::a_burst_of_logins_is_bounded_by_the_hashing_workers") {
         return;
     }

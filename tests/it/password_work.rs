@@ -7,6 +7,7 @@ use crate::common;
 
 #[tokio::test]
 async fn a_wrong_username_costs_one_verification_like_a_wrong_password() {
+    let _heavy = common::heavy().await;
     if !common::alone(
         "password_work::a_wrong_username_costs_one_verification_like_a_wrong_password",
     ) {

@@ -198,4 +198,4 @@ async fn mixed_keys_under_load_get_exactly_their_decision(backend: Backend) {
     );
 }
 
-common::on_both_backends!(mixed_keys_under_load_get_exactly_their_decision,);
+common::on_both_backends!(heavy: mixed_keys_under_load_get_exactly_their_decision,);

@@ -1,30 +1,44 @@
 //! Django REST framework's `TokenAuthentication` for [poem], and what DRF lacks: hashed
 //! tokens in SQLite or PostgreSQL (via sqlx), many named tokens per user, expiry and scopes.
 //!
-//! - [`parse_authorization`] parses the `Authorization` header byte for byte as DRF does.
-//! - [`Store`] keeps users and tokens with sqlx; only a SHA-256 [`KeyDigest`] of each key is
-//!   stored, and the plaintext [`Key`] is shown once, at creation.
-//! - [`Auth`] and [`MaybeAuth`] are poem extractors that yield the [`User`] and the [`Token`];
-//!   failures answer exactly as DRF does ([`Rejection`]).
+//! Its heart is one attribute, [`#[token_auth]`](token_auth): the handler gets the
+//! authenticated [`User`] and [`Token`] (DRF's `request.user` and `request.auth`) and is never
+//! called without valid credentials — the client gets DRF's `401` with
+//! `WWW-Authenticate: <keyword>` and DRF's exact body.
 //!
 //! ```no_run
 //! use poem::{get, handler, listener::TcpListener, web::Json, EndpointExt, Route, Server};
-//! use tokenauth::{Auth, Store, User};
+//! use tokenauth::{token_auth, Store, Token, User};
 //!
+//! #[token_auth(keyword = "Bearer")] // keyword defaults to "Token", as in DRF
 //! #[handler]
-//! async fn me(auth: Auth) -> Json<User> {
-//!     Json(auth.user)
+//! async fn me(user: User, token: Token) -> Json<User> {
+//!     println!("{user} authenticated with {token}");
+//!     Json(user)
 //! }
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let store = Store::connect("sqlite://tokenauth.db").await?;
+//!     let store = Store::connect("sqlite://tokenauth.db").await?; // or postgres://…
 //!     store.migrate().await?;
 //!     let app = Route::new().at("/me", get(me)).data(store);
 //!     Server::new(TcpListener::bind("127.0.0.1:3000")).run(app).await?;
 //!     Ok(())
 //! }
 //! ```
+//!
+//! The same attribute secures poem-openapi `#[OpenApi]` impls (feature `openapi`), declaring
+//! the security scheme and the `401` in the OpenAPI document, so that Swagger UI's
+//! **Authorize** works. Beside it:
+//!
+//! - [`Store`] keeps users and tokens with sqlx; only a SHA-256 [`KeyDigest`] of each key is
+//!   stored, and the plaintext [`Key`] is shown once, at creation. [`Policy`] sets expiry,
+//!   scopes, limits and the authentication cache.
+//! - `AuthApi` (feature `openapi`) is DRF's obtain-token view, with what DRF lacks: logout,
+//!   logout everywhere, and a login throttle.
+//! - [`Auth`] and [`MaybeAuth`] are the extractors the attribute uses, for handlers that take
+//!   them directly; [`parse_authorization`] parses the `Authorization` header byte for byte as
+//!   DRF does; failures answer exactly as DRF does ([`Rejection`]).
 //!
 //! # Cargo features
 //! - `sqlite` (default): SQLite storage.

@@ -22,24 +22,36 @@ pub const POSTGRES_URL_VAR: &str = "TOKENAUTH_TEST_POSTGRES_URL";
 /// ```text
 /// common::on_both_backends!(logins_work, tokens_expire);
 /// common::on_both_backends!(store: users_are_created);
+/// common::on_both_backends!(heavy: a_burst_of_logins); // one heavy test at a time: see `heavy`
 /// ```
 #[allow(unused_macros)]
 macro_rules! on_both_backends {
+    (heavy: store: $($name:ident),* $(,)?) => {
+        $crate::common::on_both_backends!(@define (Some($crate::common::heavy().await))
+            $($name => |backend| async move {
+                super::$name($crate::common::store(backend).await).await
+            }),*);
+    };
+    (heavy: $($name:ident),* $(,)?) => {
+        $crate::common::on_both_backends!(@define (Some($crate::common::heavy().await))
+            $($name => super::$name),*);
+    };
     (store: $($name:ident),* $(,)?) => {
-        $crate::common::on_both_backends!(@define
+        $crate::common::on_both_backends!(@define (None::<()>)
             $($name => |backend| async move {
                 super::$name($crate::common::store(backend).await).await
             }),*);
     };
     ($($name:ident),* $(,)?) => {
-        $crate::common::on_both_backends!(@define $($name => super::$name),*);
+        $crate::common::on_both_backends!(@define (None::<()>) $($name => super::$name),*);
     };
-    (@define $($name:ident => $body:expr),*) => {
+    (@define ($guard:expr) $($name:ident => $body:expr),*) => {
         mod sqlite {
             #[allow(unused_imports)]
             use super::*;
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
+                let _guard = $guard;
                 ($body)($crate::common::Backend::Sqlite).await;
             })*
         }
@@ -48,6 +60,7 @@ macro_rules! on_both_backends {
             use super::*;
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
+                let _guard = $guard;
                 ($body)($crate::common::Backend::Postgres).await;
             })*
         }
@@ -799,4 +812,14 @@ pub fn alone(path: &str) -> bool {
         String::from_utf8_lossy(&out.stderr)
     );
     false
+}
+
+/// Held by each test that loads the machine for seconds — bursts of password hashing,
+/// quickstart processes under load, a PostgreSQL cluster of its own — so that no two of them
+/// run at once in this binary: each was written for a machine it shares with light tests only
+/// (as when each file was a test binary of its own, whose tests ran two at a time at most).
+/// Light tests still run beside them.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
 }
