@@ -36,8 +36,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use super::auth::AuthUser;
 use super::filter::LiveKeys;
+use super::user::AuthUser;
 use crate::Token;
 use crate::key::RawDigest;
 

@@ -17,12 +17,13 @@ mod import;
 mod packed;
 mod tokens;
 mod usage;
+mod user;
 mod users;
 pub(crate) mod write;
 
 use std::time::Duration;
 
-pub use auth::{AuthUser, AuthenticateError};
+pub use auth::AuthenticateError;
 pub use backend::DecodeRow;
 #[cfg(feature = "sqlite")]
 pub use backend::SQLITE_PAGE_CACHE_KIB;
@@ -33,6 +34,7 @@ pub(crate) use feed::PRUNE;
 pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
 pub use packed::{Pack, Packer, Unpacker};
 pub use tokens::Tokens;
+pub use user::AuthUser;
 pub use users::MAX_USERNAME_LEN;
 
 /// The table in which tokenauth records its own applied migrations, apart from the

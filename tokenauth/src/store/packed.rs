@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 
-use super::auth::AuthUser;
+use super::user::AuthUser;
 use crate::Token;
 
 /// A packed `(user, token)`: the user type's tag, then its fields and the token's. Shared,
