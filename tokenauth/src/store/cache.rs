@@ -72,13 +72,13 @@ struct Entry {
 /// miss.
 #[derive(Clone)]
 enum Rows {
-    Packed(super::packed::Packed),
+    Packed(super::entry::Packed),
     Shared(Arc<dyn Any + Send + Sync>),
 }
 
 impl Rows {
     fn new<U: AuthUser>(user: &U, token: &Token) -> Rows {
-        match super::packed::pack(user, token) {
+        match super::entry::pack(user, token) {
             Some(packed) => Rows::Packed(packed),
             None => Rows::Shared(Arc::new((user.clone(), token.clone()))),
         }
@@ -86,7 +86,7 @@ impl Rows {
 
     fn get<U: AuthUser>(&self) -> Option<(U, Token)> {
         match self {
-            Rows::Packed(packed) => super::packed::unpack(packed),
+            Rows::Packed(packed) => super::entry::unpack(packed),
             Rows::Shared(rows) => rows.downcast_ref::<(U, Token)>().cloned(),
         }
     }

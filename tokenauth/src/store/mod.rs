@@ -11,6 +11,7 @@
 mod auth;
 pub(crate) mod backend;
 mod cache;
+mod entry;
 mod feed;
 mod filter;
 mod import;

@@ -1,6 +1,9 @@
 use chrono::TimeZone as _;
 
 use super::*;
+use crate::Token;
+use crate::store::entry::{claim_tag, pack, tag, unpack};
+use crate::store::user::AuthUser;
 
 /// Shaped like tokenauth's `User`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, crate::AuthUser)]
