@@ -45,7 +45,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::{AppliedMigration, AuthUser, Error, Store};
+use crate::error::Error;
+
+use crate::store::{AppliedMigration, Store};
 
 /// The table recording the migrations that [`migrate`] applied to Django's database.
 ///
@@ -61,7 +63,7 @@ pub const MIGRATIONS_TABLE: &str = "_tokenauth_django_migrations";
 /// fn takes_a_user_type<U: tokenauth::AuthUser>() {}
 /// takes_a_user_type::<tokenauth::django::DjangoUser>();
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, AuthUser)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, crate::AuthUser)]
 #[auth_user(
     table = "auth_user",
     tokens_table = "tokenauth_django_tokens",

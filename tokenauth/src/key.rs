@@ -7,7 +7,7 @@ use rand::TryRng as _;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroize;
 
-use crate::Error;
+use crate::error::Error;
 
 /// Number of random bytes in a generated key (DRF's `secrets.token_hex(20)`: 160 bits).
 ///

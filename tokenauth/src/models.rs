@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::Error;
+use crate::error::Error;
 
 /// An account in tokenauth's own `tokenauth_users` table (Django's `request.user`).
 ///
@@ -323,7 +323,7 @@ mod tests {
     /// `User`'s columns are its fields, and it is cached in the compact form, exactly.
     #[test]
     fn a_user_reads_its_columns_and_packs_exactly() {
-        use crate::AuthUser as _;
+        use crate::store::AuthUser as _;
         use crate::store::{Packer, Unpacker};
 
         assert_eq!(User::TABLE, "tokenauth_users");

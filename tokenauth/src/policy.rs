@@ -4,9 +4,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::error::Error;
+use crate::key::KeyFormat;
 use crate::models::Expiry;
+use crate::models::Token;
 use crate::password::{Cost, Limits};
-use crate::{Error, KeyFormat, Token};
 
 /// The default authentication cache: entries.
 const DEFAULT_CACHE_ENTRIES: u64 = 100_000;

@@ -8,7 +8,9 @@ use poem::error::ResponseError;
 use poem::http::{StatusCode, header};
 use poem::{Body, Response};
 
-use crate::{AuthError, AuthenticateError, Error};
+use crate::error::{AuthError, Error};
+
+use crate::store::AuthenticateError;
 
 /// The body of a `500` when no [`Store`](crate::Store) was added to the application.
 ///

@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::is_valid_scope;
-use crate::{MAX_SCOPES, MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN};
+use crate::models::MAX_TOKEN_NAME_LEN;
+use crate::store::MAX_USERNAME_LEN;
+use tokenauth_rules::MAX_SCOPES;
 
 /// Django's `MAXIMUM_PASSWORD_LENGTH`: longer passwords are never hashed.
 pub(super) const MAX_PASSWORD_LEN: usize = 4096;

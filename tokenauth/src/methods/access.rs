@@ -22,8 +22,9 @@ use poem::Request;
 use poem::error::ResponseError as _;
 use poem_openapi::registry::{MetaApi, MetaOperation};
 
+use crate::error::AuthError;
 use crate::openapi::{Check, Guard};
-use crate::{AuthError, Rejection};
+use crate::rejection::Rejection;
 
 /// Whom a path admits.
 pub(super) enum Access {
@@ -161,7 +162,7 @@ mod tests {
     }
     fn unavailable(_: &Request) -> Outcome<'_> {
         Box::pin(async {
-            Err(Rejection::store_failure(crate::Error::Database(
+            Err(Rejection::store_failure(crate::error::Error::Database(
                 sqlx::Error::PoolClosed,
             )))
         })

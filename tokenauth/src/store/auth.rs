@@ -8,8 +8,10 @@ use super::backend::on_backend;
 use super::filter::Verdict;
 use super::tokens::{TokenRow, token_columns};
 use super::user::AuthUser;
+use crate::error::{AuthError, Error};
+use crate::key::KeyDigest;
 use crate::key::RawDigest;
-use crate::{AuthError, Error, KeyDigest, Token, User};
+use crate::models::{Token, User};
 
 /// Why [`Store::authenticate`] did not return a user: a refusal the client caused, or a
 /// failure of the store (which must not be reported as a refusal).

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 
 use super::{AppliedMigration, MIGRATIONS_TABLE, Store};
-use crate::Error;
+use crate::error::Error;
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!(

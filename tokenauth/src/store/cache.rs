@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 
 use super::filter::LiveKeys;
 use super::user::AuthUser;
-use crate::Token;
 use crate::key::RawDigest;
+use crate::models::Token;
 
 /// The tokens tables whose changes the feed can report: tokenauth's own, and DRF's tokens
 /// beside Django (the view of `tokenauth::django`). Only these are ever cached.
@@ -574,8 +574,8 @@ mod tests {
         }
     }
 
-    fn user() -> crate::User {
-        crate::User {
+    fn user() -> crate::models::User {
+        crate::models::User {
             id: 42,
             username: "alice".into(),
             is_active: true,
@@ -608,7 +608,7 @@ mod tests {
         let digest = RawDigest::of("key");
         let (user, token) = (user(), token());
         cache.insert(cache.ticket(), TABLE, &digest, (&user, &token));
-        let (rows, _) = cache.get::<crate::User>(TABLE, &digest).unwrap();
+        let (rows, _) = cache.get::<crate::models::User>(TABLE, &digest).unwrap();
         assert_eq!(rows, (user.clone(), token.clone()));
         assert!(
             cache.get::<Other>(TABLE, &digest).is_none(),
@@ -617,13 +617,13 @@ mod tests {
 
         // Another type's entry for the same key replaces it, and is not read as a `User`.
         cache.insert(cache.ticket(), TABLE, &digest, (&(7,), &token));
-        assert!(cache.get::<crate::User>(TABLE, &digest).is_none());
+        assert!(cache.get::<crate::models::User>(TABLE, &digest).is_none());
         assert_eq!(cache.get::<Other>(TABLE, &digest).unwrap().0.0.0, 7);
 
         cache.insert(cache.ticket(), TABLE, &digest, (&user, &token));
         cache.invalidate(&digest);
         assert!(
-            cache.get::<crate::User>(TABLE, &digest).is_none(),
+            cache.get::<crate::models::User>(TABLE, &digest).is_none(),
             "invalidated"
         );
     }
@@ -635,10 +635,10 @@ mod tests {
         let ticket = cache.ticket();
         std::thread::sleep(Duration::from_millis(120));
         cache.insert(ticket, TABLE, &digest, (&user(), &token()));
-        assert!(cache.get::<crate::User>(TABLE, &digest).is_some());
+        assert!(cache.get::<crate::models::User>(TABLE, &digest).is_some());
         std::thread::sleep(Duration::from_millis(100));
         assert!(
-            cache.get::<crate::User>(TABLE, &digest).is_none(),
+            cache.get::<crate::models::User>(TABLE, &digest).is_none(),
             "read 220 ms ago, though inserted 100 ms ago"
         );
     }

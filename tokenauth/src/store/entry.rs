@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use super::packed::{Packer, Unpacker};
 use super::user::AuthUser;
-use crate::Token;
+use crate::models::Token;
 
 /// A packed `(user, token)`: the user type's tag, then its fields and the token's. Shared,
 /// so that a cache hit takes it out of the cache without copying it.

@@ -263,7 +263,7 @@ impl Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KeyDigest;
+    use crate::key::KeyDigest;
 
     #[test]
     fn a_filter_holds_what_was_added_and_refuses_most_of_the_rest() {

@@ -11,8 +11,10 @@ use super::Store;
 use super::backend::on_backend;
 use super::users::validate_username;
 use super::write::{Change, Write};
+use crate::error::Error;
 use crate::error::Excerpt;
-use crate::{Error, Key, KeyDigest, MAX_PASSWORD_HASH_LEN};
+use crate::key::{Key, KeyDigest};
+use crate::password::MAX_PASSWORD_HASH_LEN;
 
 /// Rows per `INSERT`: 1,000 users are 5,000 parameters, within both backends' limits.
 const BATCH: usize = 1000;
@@ -667,7 +669,7 @@ impl Import {
         names.sort_unstable();
         names.dedup();
         for token in batch {
-            crate::NewToken::named(token.name.as_str()).validate()?;
+            crate::models::NewToken::named(token.name.as_str()).validate()?;
         }
         let sql = format!(
             "SELECT id, username FROM tokenauth_users WHERE username IN ({})",

@@ -8,8 +8,11 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use super::backend::on_backend;
 use super::write::Change;
 use super::{Store, unique_violation};
+use crate::error::Error;
+use crate::key::Key;
 use crate::models::split_scopes;
-use crate::{AuthUser, Error, Key, NewToken, Token, User};
+use crate::models::{NewToken, Token, User};
+use crate::store::user::AuthUser;
 
 /// The token columns, aliased so that they cannot clash with a joined user table's columns.
 macro_rules! token_columns {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::Store;
 use super::backend::{Pool, on_backend};
-use crate::Error;
+use crate::error::Error;
 
 /// How often pending use is written.
 pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(1);

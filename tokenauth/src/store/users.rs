@@ -7,7 +7,9 @@ use super::backend::on_backend;
 use super::tokens::Issued;
 use super::write::Change;
 use super::{Store, unique_violation};
-use crate::{Error, Key, NewToken, Token, User};
+use crate::error::Error;
+use crate::key::Key;
+use crate::models::{NewToken, Token, User};
 
 /// Longest accepted username (Django's `AbstractUser.username`).
 ///
@@ -28,7 +30,7 @@ pub const MAX_USERNAME_LEN: usize = 150;
 macro_rules! user_sql {
     ($before:expr, $after:expr) => {{
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            let columns = <User as crate::AuthUser>::COLUMNS.join(", ");
+            let columns = <User as crate::store::user::AuthUser>::COLUMNS.join(", ");
             [$before, columns.as_str(), $after].concat()
         });
         SQL.as_str()

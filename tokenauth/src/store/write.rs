@@ -8,7 +8,8 @@
 
 use super::Store;
 use super::backend::{Pool, Tx};
-use crate::{Error, KeyDigest};
+use crate::error::Error;
+use crate::key::KeyDigest;
 
 /// What a committed write changed.
 #[derive(Debug, Clone, Copy)]

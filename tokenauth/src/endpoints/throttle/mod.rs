@@ -39,7 +39,9 @@ use hmac::{KeyInit as _, Mac as _};
 use poem::Request;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::{Error, Store};
+use crate::error::Error;
+
+use crate::store::Store;
 
 /// At most `failures` failed logins within `window`; more wait until the oldest ages out.
 /// Logins with the right password are not counted. `failures: 0` turns the limit off.

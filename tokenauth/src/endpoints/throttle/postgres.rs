@@ -28,7 +28,7 @@ use sqlx::PgPool;
 use sqlx::postgres::types::PgInterval;
 
 use super::{Count, Limit, Step, Subject, Verdict, judge};
-use crate::Error;
+use crate::error::Error;
 
 /// The advisory lock class of tokenauth's throttle (`pg_advisory_xact_lock(class, key)`):
 /// "tkau".
@@ -45,7 +45,7 @@ const PENDING_MARGIN: Duration = Duration::from_secs(60);
 
 /// How long an attempt reserved through a store with this policy may stay pending: longer
 /// than any login can take.
-pub(super) fn pending_bound(policy: &crate::Policy) -> Duration {
+pub(super) fn pending_bound(policy: &crate::policy::Policy) -> Duration {
     policy
         .password_limits
         .max_wait

@@ -98,7 +98,7 @@ impl Store {
 
     /// A key was added through this store: in the filter before the adding call returns
     /// (see [`Store::changed`]).
-    pub(crate) fn key_added(&self, table: &'static str, digest: &crate::KeyDigest) {
+    pub(crate) fn key_added(&self, table: &'static str, digest: &crate::key::KeyDigest) {
         if let Some(cache) = &self.cache
             && let Some(raw) = RawDigest::from_hex(digest.as_str())
             && cache.key_added(table, &raw)

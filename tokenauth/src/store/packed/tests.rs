@@ -1,7 +1,7 @@
 use chrono::TimeZone as _;
 
 use super::*;
-use crate::Token;
+use crate::models::Token;
 use crate::store::entry::{claim_tag, pack, tag, unpack};
 use crate::store::user::AuthUser;
 
