@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tokenauth::__private::parse_login_body;
+use tokenauth::endpoints::testing::parse_login_body;
 
 const CONTENT_TYPES: &[Option<&str>] = &[
     Some("application/json"),

@@ -15,6 +15,8 @@ mod feed;
 mod filter;
 mod import;
 mod packed;
+#[doc(hidden)]
+pub mod testing;
 mod tokens;
 mod usage;
 mod users;
@@ -28,8 +30,6 @@ pub use backend::DecodeRow;
 pub use backend::SQLITE_PAGE_CACHE_KIB;
 use backend::{Pool, on_backend};
 pub use cache::CacheStats;
-#[cfg(feature = "postgres")]
-pub(crate) use feed::PRUNE;
 pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
 pub use packed::{Pack, Packer, Unpacker};
 pub use tokens::Tokens;
