@@ -654,10 +654,10 @@ async fn sqlite_an_idle_store_only_looks() {
     store.authenticate(key.expose_secret()).await.unwrap();
     common::cache_serving(&store).await;
     tokio::time::sleep(Duration::from_secs(1)).await; // backed off
-    let (looks, reads, builds) = tokenauth::__private::feed_work(&store);
+    let (looks, reads, builds) = tokenauth::store::testing::feed_work(&store);
     let idle = Duration::from_secs(3);
     tokio::time::sleep(idle).await;
-    let (looks_after, reads_after, builds_after) = tokenauth::__private::feed_work(&store);
+    let (looks_after, reads_after, builds_after) = tokenauth::store::testing::feed_work(&store);
     let looked = looks_after - looks;
     assert!(
         (20..=32).contains(&looked),
@@ -668,7 +668,7 @@ async fn sqlite_an_idle_store_only_looks() {
         (0, 0),
         "no table is read while nothing changes"
     );
-    assert!(tokenauth::__private::cache_is_serving(&store));
+    assert!(tokenauth::store::testing::cache_is_serving(&store));
 }
 
 /// `url` with its database and role replaced.
@@ -884,8 +884,8 @@ async fn postgres_a_hostile_role_can_neither_read_nor_blind_the_feed() {
             sent
         })
     };
-    let (_, reads, builds) = tokenauth::__private::feed_work(&b);
-    let queries = tokenauth::__private::authentication_queries(&b);
+    let (_, reads, builds) = tokenauth::store::testing::feed_work(&b);
+    let queries = tokenauth::store::testing::authentication_queries(&b);
     let flooding = Instant::now();
     while flooding.elapsed() < Duration::from_secs(2) {
         b.authenticate(key_b.expose_secret()).await.unwrap();
@@ -894,7 +894,7 @@ async fn postgres_a_hostile_role_can_neither_read_nor_blind_the_feed() {
     stop.store(true, Ordering::SeqCst);
     let sent = flood.await.unwrap();
     let elapsed = flooding.elapsed();
-    let (_, reads_after, builds_after) = tokenauth::__private::feed_work(&b);
+    let (_, reads_after, builds_after) = tokenauth::store::testing::feed_work(&b);
     // At most one read per 2 ms gap, one per 100 ms poll and one per heartbeat.
     let most = elapsed.as_secs_f64() * (500.0 + 10.0 + 2.0) + 2.0;
     let read = reads_after - reads;
@@ -903,7 +903,7 @@ async fn postgres_a_hostile_role_can_neither_read_nor_blind_the_feed() {
     assert!((read as f64) <= most, "{read} reads of the log");
     assert_eq!(builds_after - builds, 0, "no payload starts a filter build");
     assert_eq!(
-        tokenauth::__private::authentication_queries(&b),
+        tokenauth::store::testing::authentication_queries(&b),
         queries,
         "the valid key stayed cached: {:?}",
         b.cache_stats()
@@ -996,8 +996,12 @@ async fn postgres_pruning_never_deletes_a_change_not_yet_read() {
     .await
     .unwrap();
     long.commit().await.unwrap();
-    tokenauth::__private::prune_change_log(pool).await.unwrap();
-    tokenauth::__private::prune_change_log(pool).await.unwrap();
+    tokenauth::store::testing::prune_change_log(pool)
+        .await
+        .unwrap();
+    tokenauth::store::testing::prune_change_log(pool)
+        .await
+        .unwrap();
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM tokenauth_changes WHERE kind = '-'")
         .fetch_one(pool)
         .await
@@ -1008,7 +1012,9 @@ async fn postgres_pruning_never_deletes_a_change_not_yet_read() {
         .execute(pool)
         .await
         .unwrap();
-    tokenauth::__private::prune_change_log(pool).await.unwrap();
+    tokenauth::store::testing::prune_change_log(pool)
+        .await
+        .unwrap();
     let left: Vec<String> = sqlx::query_scalar("SELECT kind FROM tokenauth_changes")
         .fetch_all(pool)
         .await

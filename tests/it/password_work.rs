@@ -22,9 +22,9 @@ async fn a_wrong_username_costs_one_verification_like_a_wrong_password() {
         ("inactive", "correct horse"),
         ("nopass", ""),
     ] {
-        let before = tokenauth::__private::password_verifications();
+        let before = tokenauth::password::testing::password_verifications();
         store.check_password(username, password).await.unwrap();
-        let work = tokenauth::__private::password_verifications() - before;
+        let work = tokenauth::password::testing::password_verifications() - before;
         assert_eq!(work, 1, "{username}/{password}: {work} verifications");
     }
 
@@ -55,8 +55,8 @@ async fn a_wrong_username_costs_one_verification_like_a_wrong_password() {
     // (Argon2 computations, PBKDF2 iterations) of one `check_password`.
     let work = async |username: &str, password: &str| {
         let (argon2, pbkdf2) = (
-            tokenauth::__private::argon2_computations(),
-            tokenauth::__private::pbkdf2_iterations(),
+            tokenauth::password::testing::argon2_computations(),
+            tokenauth::password::testing::pbkdf2_iterations(),
         );
         let matched = store
             .check_password(username, password)
@@ -64,8 +64,8 @@ async fn a_wrong_username_costs_one_verification_like_a_wrong_password() {
             .unwrap()
             .is_some();
         let work = (
-            tokenauth::__private::argon2_computations() - argon2,
-            tokenauth::__private::pbkdf2_iterations() - pbkdf2,
+            tokenauth::password::testing::argon2_computations() - argon2,
+            tokenauth::password::testing::pbkdf2_iterations() - pbkdf2,
         );
         (matched, work)
     };

@@ -221,10 +221,10 @@ async fn every_revocation_path_reaches_the_other_instance(backend: Backend) {
             .expect("a new key, at its first use on B");
         common::cache_serving(&b).await;
         b.authenticate(key.expose_secret()).await.unwrap();
-        let before = tokenauth::__private::authentication_queries(&b);
+        let before = tokenauth::store::testing::authentication_queries(&b);
         b.authenticate(key.expose_secret()).await.unwrap();
         assert_eq!(
-            tokenauth::__private::authentication_queries(&b),
+            tokenauth::store::testing::authentication_queries(&b),
             before,
             "{path:?}: cached on B"
         );
@@ -285,12 +285,12 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
         let _ = b
             .authenticate("0000000000000000000000000000000000000000")
             .await;
-        if tokenauth::__private::live_key_filter_ready(&b, "tokenauth_tokens") {
+        if tokenauth::store::testing::live_key_filter_ready(&b, "tokenauth_tokens") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert!(tokenauth::__private::live_key_filter_ready(
+    assert!(tokenauth::store::testing::live_key_filter_ready(
         &b,
         "tokenauth_tokens"
     ));
@@ -327,7 +327,7 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
     accepted_at_once(sql_key, "inserted with SQL").await;
 
     // A made-up key repeated: one query, then the database's answer is remembered.
-    let queries = || tokenauth::__private::authentication_queries(&b);
+    let queries = || tokenauth::store::testing::authentication_queries(&b);
     tokio::time::sleep(Duration::from_secs(1)).await; // the budget refills
     let before = queries();
     for _ in 0..1000 {
@@ -374,7 +374,7 @@ async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
     b.authenticate(key.expose_secret()).await.unwrap();
     common::cache_serving(&b).await;
     b.authenticate(key.expose_secret()).await.unwrap();
-    let queries = || tokenauth::__private::authentication_queries(&b);
+    let queries = || tokenauth::store::testing::authentication_queries(&b);
 
     // Cut B's listening connection, as a network failure or a server restart would.
     run_sql!(
@@ -383,7 +383,7 @@ async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
          WHERE application_name = 'tokenauth change feed' AND datname = current_database()"
     );
     let cut = Instant::now();
-    while tokenauth::__private::cache_is_serving(&b) {
+    while tokenauth::store::testing::cache_is_serving(&b) {
         assert!(
             cut.elapsed() < Duration::from_secs(2),
             "the feed's loss went unnoticed"
@@ -435,7 +435,7 @@ async fn postgres_only_watched_tables_are_cached_and_the_feed_takes_no_pooled_co
         .unwrap();
     store.authenticate(key.expose_secret()).await.unwrap();
     common::cache_serving(&store).await;
-    let queries = || tokenauth::__private::authentication_queries(&store);
+    let queries = || tokenauth::store::testing::authentication_queries(&store);
     let cached = || async {
         store.authenticate(key.expose_secret()).await.unwrap();
         let before = queries();

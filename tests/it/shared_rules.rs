@@ -30,7 +30,7 @@ fn macro_accepts_scope(scope: &str) -> bool {
 /// Whether the login view accepts `scopes: ["<scope>"]` in a body.
 fn login_accepts_scope(scope: &str) -> bool {
     let body = serde_json::json!({ "username": "u", "password": "p", "scopes": [scope] });
-    let parsed = tokenauth::__private::parse_login_body(
+    let parsed = tokenauth::endpoints::testing::parse_login_body(
         Some("application/json"),
         body.to_string().as_bytes(),
     );

@@ -1032,7 +1032,7 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
         .await
         .unwrap();
     let tokens = store.tokens();
-    let queries = || tokenauth::__private::authentication_queries(&store);
+    let queries = || tokenauth::store::testing::authentication_queries(&store);
 
     // Cached: the second use of a key runs no query.
     let (_, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
@@ -1059,10 +1059,10 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
         second.last_used_at, first.last_used_at,
         "the cached use is not due again"
     );
-    let before = tokenauth::__private::authentication_queries(&tracking);
+    let before = tokenauth::store::testing::authentication_queries(&tracking);
     tracking.authenticate(other.expose_secret()).await.unwrap();
     assert_eq!(
-        tokenauth::__private::authentication_queries(&tracking),
+        tokenauth::store::testing::authentication_queries(&tracking),
         before,
         "still cached after a recorded use"
     );

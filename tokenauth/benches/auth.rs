@@ -58,8 +58,8 @@ fn authenticate(c: &mut Criterion) {
             .await
             .unwrap();
         // Until the change feed is up, the key cached and the live-key filter built.
-        while !(tokenauth::__private::cache_is_serving(&store)
-            && tokenauth::__private::live_key_filter_ready(&store, "tokenauth_tokens"))
+        while !(tokenauth::store::testing::cache_is_serving(&store)
+            && tokenauth::store::testing::live_key_filter_ready(&store, "tokenauth_tokens"))
         {
             let _ = store.authenticate(key.expose_secret()).await;
             let _ = store.authenticate(unknown).await;
@@ -76,8 +76,8 @@ fn authenticate(c: &mut Criterion) {
         .clone()
         .with_policy(Policy::default().refusal_checks(0));
     runtime.block_on(async {
-        while !(tokenauth::__private::cache_is_serving(&unchecked)
-            && tokenauth::__private::live_key_filter_ready(&unchecked, "tokenauth_tokens"))
+        while !(tokenauth::store::testing::cache_is_serving(&unchecked)
+            && tokenauth::store::testing::live_key_filter_ready(&unchecked, "tokenauth_tokens"))
         {
             let _ = unchecked.authenticate(unknown).await;
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;

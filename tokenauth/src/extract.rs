@@ -1,136 +1,28 @@
-//! The poem extractors: [`Auth`] (authentication required) and [`MaybeAuth`] (optional).
+//! The poem extractors: [`Auth`] (authentication required) and [`MaybeAuth`] (optional),
+//! poem's face of the one authentication (`authentication`).
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use poem::http::header;
 use poem::{FromRequest, Request, RequestBody};
 
-use crate::keyword::challenge;
-use crate::{
-    AuthError, AuthUser, Authenticates, Rejection, Requirement, Store, Token, TokenKeyword, User,
-    parse_authorization,
-};
-
-/// Runs DRF's authentication for `keyword` on a request: parse the raw `Authorization` header,
-/// then look the key up in the [`Store`] found in the request data.
-///
-/// `Ok(None)` means the request carries no credentials for this keyword (anonymous);
-/// malformed or invalid credentials are an error, as in DRF. The store is looked up first, so
-/// a missing `.data(store)` is reported on every request, not only on authenticated ones.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), tokenauth::Error> {
-/// use poem::Request;
-/// use tokenauth::{Store, User};
-///
-/// let store = Store::connect("sqlite::memory:").await?;
-/// store.migrate().await?;
-/// let mut req = Request::builder().header("Authorization", "Token nope").finish();
-/// req.extensions_mut().insert(store);
-/// let rejection = tokenauth::authenticate_request::<User>(&req, "Token").await.unwrap_err();
-/// assert_eq!(rejection.auth_error(), Some(tokenauth::AuthError::InvalidToken));
-/// # Ok(()) }
-/// ```
-pub async fn authenticate_request<U: AuthUser>(
-    req: &Request,
-    keyword: &'static str,
-) -> Result<Option<(U, Token)>, Rejection> {
-    authenticate_keywords(req, [keyword]).await
-}
-
-/// [`authenticate_request`] for the first of `keywords` that the header names; the `401`
-/// challenge names the first keyword (DRF's `authenticate_header` is its first class's).
-async fn authenticate_keywords<U: AuthUser>(
-    req: &Request,
-    keywords: impl IntoIterator<Item = &'static str, IntoIter: Clone>,
-) -> Result<Option<(U, Token)>, Rejection> {
-    let Some(store) = req.data::<Store>() else {
-        return Err(Rejection::missing_store());
-    };
-    let keywords = keywords.into_iter();
-    let challenge = keywords.clone().next().unwrap_or("Token");
-    // Several `Authorization` headers reach Django joined with ", " (WSGI servers join
-    // repeated headers); joining them here gives DRF's answer for such a request too.
-    let headers = req.headers().get_all(header::AUTHORIZATION);
-    let joined;
-    let raw = match headers.iter().count() {
-        0 => None,
-        1 => headers.iter().next().map(|value| value.as_bytes()),
-        _ => {
-            let values: Vec<&[u8]> = headers.iter().map(|value| value.as_bytes()).collect();
-            joined = values.join(&b", "[..]);
-            Some(joined.as_slice())
-        }
-    };
-    let mut key = None;
-    for keyword in keywords {
-        key = parse_authorization(raw, keyword)
-            .map_err(|reason| Rejection::unauthorized(challenge, reason))?;
-        if key.is_some() {
-            break;
-        }
-    }
-    let Some(key) = key else {
-        return Ok(None);
-    };
-    store
-        .authenticate_as::<U>(key)
-        .await
-        .map(Some)
-        .map_err(|error| Rejection::from_authenticate(challenge, error))
-}
-
-/// The one authentication every extractor runs: `R`'s keywords, then `R`'s scopes (an
-/// authenticated token without them is DRF's `403`). `Ok(None)`: no credentials.
-pub(crate) async fn authenticate<U: AuthUser, R: Requirement>(
-    req: &Request,
-) -> Result<Option<(U, Token)>, Rejection> {
-    // A fn, not a closure: the future must be `Send` for every lifetime of the scheme.
-    fn keyword(scheme: &crate::Scheme) -> &'static str {
-        scheme.keyword
-    }
-    let found = authenticate_keywords::<U>(req, R::SCHEMES.iter().map(keyword)).await?;
-    if let Some((_, token)) = &found
-        && !R::SCOPES.iter().all(|scope| token.has_scope(scope))
-    {
-        return Err(Rejection::forbidden());
-    }
-    Ok(found)
-}
-
-/// [`Authenticates::authenticate`] as an [`Auth`], `None` without credentials.
-pub(crate) async fn authenticate_optional<U, R: Authenticates<U>>(
-    req: &Request,
-) -> Result<Option<Auth<U, R>>, Rejection> {
-    Ok(R::authenticate(req).await?.map(|(user, token)| Auth {
-        user,
-        token,
-        requirement: PhantomData,
-    }))
-}
-
-/// [`Authenticates::authenticate`] as an [`Auth`], "no credentials" a `401`.
-pub(crate) async fn authenticate_required<U, R: Authenticates<U>>(
-    req: &Request,
-) -> Result<Auth<U, R>, Rejection> {
-    authenticate_optional(req)
-        .await?
-        .ok_or_else(|| Rejection::unauthorized(challenge::<R>(), AuthError::NotAuthenticated))
-}
+use crate::authentication::authenticate_required;
+use crate::keyword::{Authenticates, Requirement, TokenKeyword};
+use crate::models::{Token, User};
+use crate::rejection::Rejection;
 
 /// A poem extractor for an authenticated request: the user (DRF's `request.user`) and the
 /// token it presented (DRF's `request.auth`). Requests without valid credentials never reach
 /// the handler: they get DRF's `401` (see [`Rejection`]).
 ///
-/// `U` is the user type ([`User`] by default, or an application's [`AuthUser`]); `R` what the
-/// request must present: a keyword ([`TokenKeyword`] by default, [`BearerKeyword`](crate::BearerKeyword),
+/// `U` is the user type ([`User`] by default, or an application's
+/// [`AuthUser`](crate::store::AuthUser)); `R` what the request must present: a keyword
+/// ([`TokenKeyword`] by default, [`BearerKeyword`](crate::keyword::BearerKeyword),
 /// one of your [`keyword!`](crate::keyword!) types, with their scopes), a tuple of keywords
 /// that are each accepted, or the requirement `#[token_auth]` generates — whatever
 /// [`Authenticates`] `U`. Put it first among the handler's parameters so that
 /// authentication runs before the body is read (a bad token wins over a bad body). The
-/// [`Store`] must be in the request data (`.data(store)`).
+/// [`Store`](crate::store::Store) must be in the request data (`.data(store)`).
 ///
 /// ```
 /// use poem::{handler, web::Json, Route, get, EndpointExt};
@@ -177,6 +69,15 @@ impl<U, R> Auth<U, R> {
     pub fn into_parts(self) -> (U, Token) {
         (self.user, self.token)
     }
+
+    /// The extractor of an authenticated user and token (the reverse of [`Auth::into_parts`]).
+    pub(crate) fn from_parts((user, token): (U, Token)) -> Self {
+        Auth {
+            user,
+            token,
+            requirement: PhantomData,
+        }
+    }
 }
 
 impl<U: fmt::Debug, R: Requirement> fmt::Debug for Auth<U, R> {
@@ -192,7 +93,8 @@ impl<U: fmt::Debug, R: Requirement> fmt::Debug for Auth<U, R> {
 
 impl<'a, U: Send + 'static, R: Authenticates<U>> FromRequest<'a> for Auth<U, R> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        Ok(authenticate_required(req).await?)
+        let parts = authenticate_required::<U, R>(req).await?;
+        Ok(Auth::from_parts(parts))
     }
 }
 
@@ -221,7 +123,36 @@ impl<U: fmt::Debug, R: Requirement> fmt::Debug for MaybeAuth<U, R> {
 
 impl<'a, U: Send + 'static, R: Authenticates<U>> FromRequest<'a> for MaybeAuth<U, R> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        Ok(MaybeAuth(authenticate_optional(req).await?))
+        Ok(MaybeAuth(R::authenticate(req).await?.map(Auth::from_parts)))
+    }
+}
+
+/// Splits an extracted authentication into the values bound to the handler's `User` and
+/// `Token` parameters: `(U, Token)`, or `(Option<U>, Option<Token>)` when optional. For the
+/// code `#[token_auth]` generates (through `__private`), which binds the parameters from the
+/// extractor it takes in their place.
+pub trait Split {
+    /// What the user parameter receives.
+    type User;
+    /// What the token parameter receives.
+    type Token;
+    /// The user and the token.
+    fn split(self) -> (Self::User, Self::Token);
+}
+
+impl<U, R> Split for Auth<U, R> {
+    type User = U;
+    type Token = Token;
+    fn split(self) -> (U, Token) {
+        self.into_parts()
+    }
+}
+
+impl<U, R> Split for MaybeAuth<U, R> {
+    type User = Option<U>;
+    type Token = Option<Token>;
+    fn split(self) -> (Option<U>, Option<Token>) {
+        self.0.map(Auth::into_parts).unzip()
     }
 }
 

@@ -1,9 +1,11 @@
 //! What an authenticated handler or operation requires: the keywords it accepts (each an
-//! OpenAPI security scheme) and the scopes a token must grant.
+//! OpenAPI security scheme) and the scopes a token must grant. Vocabulary only: how a
+//! requirement authenticates a request is the `authentication` module's.
 
 use poem::Request;
 
-use crate::{AuthUser, Rejection, Token};
+use crate::models::Token;
+use crate::rejection::Rejection;
 
 /// An accepted keyword and its OpenAPI security scheme.
 ///
@@ -97,9 +99,9 @@ pub trait Requirement: Send + Sync + 'static {
 /// How a [`Requirement`] authenticates a request as a user of type `U`: the bound the
 /// extractors ([`Auth`](crate::Auth), [`MaybeAuth`](crate::MaybeAuth), and their OpenAPI
 /// forms) put on their requirement. Every keyword, and every tuple of keywords, authenticates
-/// any [`AuthUser`]; `#[token_auth]` implements it for the requirement it generates, for the
-/// one user type of its handler — so a user type that is not an `AuthUser` is reported once,
-/// on that type, rather than on `#[handler]`.
+/// any [`AuthUser`](crate::store::AuthUser); `#[token_auth]` implements it for the
+/// requirement it generates, for the one user type of its handler — so a user type that is
+/// not an `AuthUser` is reported once, on that type, rather than on `#[handler]`.
 ///
 /// ```
 /// use tokenauth::{Authenticates, TokenKeyword, User};
@@ -114,14 +116,6 @@ pub trait Authenticates<U>: Requirement {
     fn authenticate(
         req: &Request,
     ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send;
-}
-
-impl<U: AuthUser, K: Keyword> Authenticates<U> for K {
-    fn authenticate(
-        req: &Request,
-    ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
-        crate::extract::authenticate::<U, K>(req)
-    }
 }
 
 /// The keyword that names the `401` challenge of `R`.
@@ -139,16 +133,6 @@ macro_rules! keyword_tuple {
                 $(let scopes = common_scopes(scopes, $rest::SCOPES);)+
                 scopes
             };
-        }
-
-        impl<U: AuthUser, $first: Keyword, $($rest: Keyword),+> Authenticates<U>
-            for ($first, $($rest),+)
-        {
-            fn authenticate(
-                req: &Request,
-            ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
-                crate::extract::authenticate::<U, Self>(req)
-            }
         }
     };
 }

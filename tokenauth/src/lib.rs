@@ -58,8 +58,8 @@
 //!
 //! [poem]: https://docs.rs/poem
 
+// Not public API: the paths of generated code (re-exports only).
 #[doc(hidden)]
-#[path = "private.rs"]
 pub mod __private;
 #[cfg(all(feature = "django", feature = "postgres"))]
 pub mod django;
@@ -67,8 +67,12 @@ pub mod django;
 // inside this crate (`User` and `DjangoUser` derive `AuthUser`).
 extern crate self as tokenauth;
 
+mod authentication;
+// Public, hidden, for its test hooks (`endpoints::testing`); `AuthApi` and `Limit` are
+// re-exported below.
 #[cfg(feature = "openapi")]
-mod endpoints;
+#[doc(hidden)]
+pub mod endpoints;
 mod error;
 mod extract;
 mod header;
@@ -79,15 +83,19 @@ mod methods;
 mod models;
 #[cfg(feature = "openapi")]
 mod openapi;
-mod password;
+// Public, hidden, for its test hooks (`password::testing`); `MAX_PASSWORD_HASH_LEN` is
+// re-exported below.
+#[doc(hidden)]
+pub mod password;
 mod policy;
 mod rejection;
 pub mod store;
 
+pub use authentication::authenticate_request;
 #[cfg(feature = "openapi")]
 pub use endpoints::{AuthApi, Limit};
 pub use error::{AuthError, Error};
-pub use extract::{Auth, MaybeAuth, authenticate_request};
+pub use extract::{Auth, MaybeAuth};
 pub use header::parse_authorization;
 pub use key::{KEY_BYTES, Key, KeyDigest, KeyFormat, MAX_IMPORTED_KEY_LEN};
 pub use keyword::{Authenticates, BearerKeyword, Keyword, Requirement, Scheme, TokenKeyword};

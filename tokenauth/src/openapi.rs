@@ -18,9 +18,11 @@ use poem_openapi::registry::{
 use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions};
 
-use crate::__private::Split;
-use crate::extract::{authenticate_optional, authenticate_required};
-use crate::{Auth, Authenticates, Rejection, Requirement, Scheme, TokenKeyword, User};
+use crate::authentication::authenticate_required;
+use crate::extract::{Auth, Split};
+use crate::keyword::{Authenticates, Requirement, Scheme, TokenKeyword, challenge};
+use crate::models::{Token, User};
+use crate::rejection::Rejection;
 
 /// A refusal in Django REST framework's format: `{"detail": "<message>"}`.
 #[derive(poem_openapi::Object)]
@@ -71,9 +73,9 @@ impl<U, R> DerefMut for ApiAuth<U, R> {
     }
 }
 
-/// The OpenAPI form of [`MaybeAuth`](crate::MaybeAuth): optional authentication, documented
-/// as the security requirements `[{<scheme>: []}, …, {}]` — `#[token_auth]` generates the
-/// same for `Option<User>` / `Option<Token>`.
+/// The OpenAPI form of [`MaybeAuth`](crate::extract::MaybeAuth): optional authentication,
+/// documented as the security requirements `[{<scheme>: []}, …, {}]` — `#[token_auth]`
+/// generates the same for `Option<User>` / `Option<Token>`.
 ///
 /// ```
 /// use poem_openapi::{OpenApi, payload::PlainText};
@@ -93,16 +95,16 @@ pub struct ApiMaybeAuth<U = User, R = TokenKeyword>(pub Option<Auth<U, R>>);
 
 impl<U, R> Split for ApiAuth<U, R> {
     type User = U;
-    type Token = crate::Token;
-    fn split(self) -> (U, crate::Token) {
+    type Token = Token;
+    fn split(self) -> (U, Token) {
         self.0.into_parts()
     }
 }
 
 impl<U, R> Split for ApiMaybeAuth<U, R> {
     type User = Option<U>;
-    type Token = Option<crate::Token>;
-    fn split(self) -> (Option<U>, Option<crate::Token>) {
+    type Token = Option<Token>;
+    fn split(self) -> (Option<U>, Option<Token>) {
         self.0.map(Auth::into_parts).unzip()
     }
 }
@@ -173,8 +175,8 @@ fn collect<C: 'static, O>(
 }
 
 /// An operation's authentication, run on a request that the operation will not get (see
-/// [`drf_methods`](crate::drf_methods)): `Ok(())` when the operation's extractor would let it
-/// through, else the extractor's own [`Rejection`].
+/// [`drf_methods`](crate::methods::drf_methods)): `Ok(())` when the operation's extractor
+/// would let it through, else the extractor's own [`Rejection`].
 pub(crate) type Check =
     for<'r> fn(&'r Request) -> Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + 'r>>;
 
@@ -227,7 +229,7 @@ fn check_required<U: Send + 'static, R: Authenticates<U>>(
 fn check_optional<U: Send + 'static, R: Authenticates<U>>(
     req: &Request,
 ) -> Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + '_>> {
-    Box::pin(async move { authenticate_optional::<U, R>(req).await.map(drop) })
+    Box::pin(async move { R::authenticate(req).await.map(drop) })
 }
 
 fn scheme_names<R: Requirement>() -> Vec<&'static str> {
@@ -253,7 +255,8 @@ impl<'a, U: Send + 'static, R: Authenticates<U>> ApiExtractor<'a> for ApiAuth<U,
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        Ok(ApiAuth(authenticate_required(request).await?))
+        let parts = authenticate_required::<U, R>(request).await?;
+        Ok(ApiAuth(Auth::from_parts(parts)))
     }
 }
 
@@ -280,7 +283,9 @@ impl<'a, U: Send + 'static, R: Authenticates<U>> ApiExtractor<'a> for ApiMaybeAu
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        Ok(ApiMaybeAuth(authenticate_optional(request).await?))
+        Ok(ApiMaybeAuth(
+            R::authenticate(request).await?.map(Auth::from_parts),
+        ))
     }
 }
 
@@ -339,7 +344,7 @@ impl<T: ApiResponse, R: Requirement> ApiResponse for Secured<T, R> {
                     name: "WWW-Authenticate".to_owned(),
                     description: Some(format!(
                         "The authentication keyword: `{}`.",
-                        crate::keyword::challenge::<R>()
+                        challenge::<R>()
                     )),
                     required: true,
                     deprecated: false,
@@ -388,6 +393,14 @@ where
     fn into_result(self) -> poem::Result<O> {
         self.response?.into_result()
     }
+}
+
+/// Fixes an `async` block's output type, so that `?` and `return` inside an operation's
+/// original body convert to the operation's declared return type. For the code
+/// `#[token_auth]` generates (through `__private`), which wraps the body's response in
+/// [`Secured`].
+pub fn output<R, F: Future<Output = R>>(body: F) -> F {
+    body
 }
 
 /// The OpenAPI document of `service` as JSON, with each operation that `#[token_auth]` gave

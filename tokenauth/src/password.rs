@@ -1,8 +1,8 @@
 //! Password hashing with Argon2id (RustCrypto `argon2`, OWASP's default parameters) on a fixed
 //! set of worker threads behind a bounded queue; verification of Argon2 PHC strings and, with
-//! the `django` feature, of Django's hash formats ([`django`]), and their upgrade to Argon2id
+//! the `django` feature, of Django's hash formats (`django`), and their upgrade to Argon2id
 //! on a successful login. Without the feature, a hash in one of Django's formats
-//! ([`format`]) never matches: it is refused as a wrong password, and the first one a process
+//! (`format`) never matches: it is refused as a wrong password, and the first one a process
 //! meets is logged with what to enable.
 //!
 //! Each Argon2 computation needs its memory cost in RAM (19 MiB by default). Hashing on
@@ -27,7 +27,7 @@ use rand::TryRng as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use zeroize::Zeroizing;
 
-use crate::Error;
+use crate::error::Error;
 
 #[cfg(feature = "django")]
 mod django;
@@ -583,13 +583,36 @@ fn dummy_hash(memory: &mut Vec<Block>) -> Result<&'static str, Error> {
     if let Some(hash) = DUMMY.get() {
         return Ok(hash);
     }
-    let password = crate::Key::generate()?;
+    let password = crate::key::Key::generate()?;
     let hash = hash_with(password.expose_secret(), memory, Cost::default())?;
     Ok(DUMMY.get_or_init(|| hash))
 }
 
 fn zeroizing(password: &str) -> Zeroizing<String> {
     Zeroizing::new(password.to_owned())
+}
+
+/// The work password checks have cost this process, for tests (tokenauth's own suite) that
+/// check it structurally. Not public API: hidden, and it may change in any release.
+#[doc(hidden)]
+pub mod testing {
+    /// How many Argon2 password verifications this process has run (for tests that check that
+    /// a wrong username costs the same work as a wrong password).
+    pub fn password_verifications() -> u64 {
+        super::verifications()
+    }
+
+    /// How many Argon2 computations (hashes, verifications, dummy ones) this process has run.
+    pub fn argon2_computations() -> u64 {
+        super::argon2_computations()
+    }
+
+    /// How many PBKDF2 iterations Django-format password checks in this process have run (for
+    /// tests that check Django's `harden_runtime`).
+    #[cfg(feature = "django")]
+    pub fn pbkdf2_iterations() -> u64 {
+        super::pbkdf2_iterations()
+    }
 }
 
 #[cfg(test)]
@@ -790,7 +813,9 @@ mod tests {
     #[tokio::test]
     async fn without_django_a_store_refuses_djangos_hashes_like_wrong_passwords() {
         let _serial = SERIAL.lock().await;
-        let store = crate::Store::connect("sqlite::memory:").await.unwrap();
+        let store = crate::store::Store::connect("sqlite::memory:")
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
         let pool = store.sqlite_pool().unwrap().clone();
         let alice = store
@@ -821,7 +846,7 @@ mod tests {
             );
             assert_eq!(argon2_computations() - computations, usual, "{stored}");
             let login = store
-                .login(&username, password, crate::NewToken::default())
+                .login(&username, password, crate::models::NewToken::default())
                 .await
                 .unwrap();
             assert!(login.is_none(), "{stored}");
@@ -846,7 +871,7 @@ mod tests {
         // An import into this build keeps Django's hash, and says that it cannot verify it.
         let (password, stored) = DJANGO_HASHES[0];
         let report = store
-            .import_users(&[crate::ImportUser {
+            .import_users(&[crate::store::ImportUser {
                 id: None,
                 username: "imported".into(),
                 password_hash: Some(stored.into()),
@@ -855,7 +880,7 @@ mod tests {
             }])
             .await
             .unwrap();
-        let warning = crate::ImportWarning::UnverifiablePassword {
+        let warning = crate::store::ImportWarning::UnverifiablePassword {
             username: "imported".into(),
             hasher: "pbkdf2_sha256".into(),
         };

@@ -120,7 +120,7 @@ mod login_body {
     use proptest::collection::vec;
     use proptest::prelude::*;
     use serde_json::{Value, json};
-    use tokenauth::__private::parse_login_body;
+    use tokenauth::endpoints::testing::parse_login_body;
 
     const JSON: &str = "application/json";
     const FORM: &str = "application/x-www-form-urlencoded";

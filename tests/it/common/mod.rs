@@ -88,7 +88,7 @@ pub async fn store(backend: Backend) -> Store {
 /// 10 s.
 pub async fn cache_serving(store: &Store) {
     for _ in 0..10_000 {
-        if tokenauth::__private::cache_is_serving(store) {
+        if tokenauth::store::testing::cache_is_serving(store) {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;

@@ -31,8 +31,11 @@ use poem_openapi::{
 };
 use serde_json::{Value, json};
 
+use crate::error::Error;
+use crate::models::{MAX_TOKEN_NAME_LEN, NewToken, Token, User};
 use crate::openapi::ErrorDetail;
-use crate::{NewToken, Rejection, Store, Token, User};
+use crate::rejection::{OVERLOADED_DETAIL, Rejection};
+use crate::store::{MAX_USERNAME_LEN, Store};
 use throttle::Admission;
 pub use throttle::Limit;
 
@@ -109,9 +112,9 @@ impl Default for AuthApi {
 /// BMP, as two `\uXXXX`; a form's percent-encoding is as long) — 160 KiB. Any request the
 /// OpenAPI document allows fits, so it is refused for what it says, not for its size.
 const DEFAULT_MAX_BODY_SIZE: usize = {
-    let characters = crate::MAX_USERNAME_LEN
+    let characters = MAX_USERNAME_LEN
         + body::MAX_PASSWORD_LEN
-        + crate::MAX_TOKEN_NAME_LEN
+        + MAX_TOKEN_NAME_LEN
         + tokenauth_rules::MAX_SCOPES * tokenauth_rules::MAX_SCOPE_LEN;
     // Keys, quotes, separators and `expires_in`: well under 4 KiB.
     let bytes = 12 * characters + 4 * 1024;
@@ -335,7 +338,7 @@ doc_string!(
     "A label for the new token, e.g. the device: at most 128 characters, no control \
      characters; taken as sent.",
     MetaSchema {
-        max_length: Some(crate::MAX_TOKEN_NAME_LEN),
+        max_length: Some(MAX_TOKEN_NAME_LEN),
         pattern: Some(crate::models::TOKEN_NAME_PATTERN.to_owned()),
         ..MetaSchema::new("string")
     }
@@ -445,19 +448,6 @@ impl LoginBody {
     }
 }
 
-/// [`body::parse`] for `__private::parse_login_body`.
-pub(crate) fn parse_login_body(
-    content_type: Option<&str>,
-    bytes: &[u8],
-) -> Result<(), (u16, String)> {
-    match body::parse(content_type, bytes) {
-        Ok(_) => Ok(()),
-        Err(body::Refusal::BadRequest(errors)) => Err((400, errors)),
-        Err(body::Refusal::UnsupportedMediaType(errors)) => Err((415, errors)),
-        Err(body::Refusal::TooLarge(errors)) => Err((413, errors)),
-    }
-}
-
 /// Compact JSON sent as written, documented with the schema of `T`: DRF's field order
 /// survives (serde_json's maps sort keys).
 struct DrfJson<T = ErrorDetail>(String, std::marker::PhantomData<T>);
@@ -543,13 +533,13 @@ fn store(request: &Request) -> poem::Result<&Store> {
         .ok_or_else(|| Rejection::missing_store().into())
 }
 
-fn server_error(error: crate::Error) -> poem::Error {
+fn server_error(error: Error) -> poem::Error {
     Rejection::store_failure(error).into()
 }
 
 /// A store failure of the login view: `503` with `Retry-After` for an outage or a full
 /// password queue, else `500`. Logged either way.
-fn unavailable(error: crate::Error) -> poem::Result<ObtainResponse> {
+fn unavailable(error: Error) -> poem::Result<ObtainResponse> {
     match error.retry_after() {
         Some(retry_after) => {
             // Logged when dropped: it never becomes a response of its own.
@@ -657,7 +647,7 @@ impl AuthApi {
                 // Other logins for this username or client were still undecided: the server
                 // is busy, nobody was throttled.
                 return Ok(ObtainResponse::ServiceUnavailable(
-                    DrfJson::new(detail(crate::OVERLOADED_DETAIL)),
+                    DrfJson::new(detail(OVERLOADED_DETAIL)),
                     seconds(wait),
                     NO_STORE.into(),
                 ));
@@ -695,10 +685,10 @@ impl AuthApi {
                 reservation.failed().await;
                 Ok(refused(ObtainResponse::BadRequest, bad_credentials()))
             }
-            Err(crate::Error::TokenLimit) => {
+            Err(Error::TokenLimit) => {
                 // The password was right.
                 reservation.succeeded().await;
-                let message = crate::Error::TokenLimit.to_string();
+                let message = Error::TokenLimit.to_string();
                 Ok(refused(ObtainResponse::Forbidden, detail(&message)))
             }
             Err(error) => {
@@ -739,5 +729,23 @@ impl AuthApi {
             .await
             .map_err(server_error)?;
         Ok(Revoked::NoContent)
+    }
+}
+
+/// The login view's parsing, for tests (the fuzzers and property tests). Not public API:
+/// hidden, and it may change in any release.
+#[doc(hidden)]
+pub mod testing {
+    use super::body;
+
+    /// Parses an obtain-token body as the login view does (for the fuzzers and property
+    /// tests): `Ok(())` for a valid login, `Err((status, body))` with the refusal otherwise.
+    pub fn parse_login_body(content_type: Option<&str>, bytes: &[u8]) -> Result<(), (u16, String)> {
+        match body::parse(content_type, bytes) {
+            Ok(_) => Ok(()),
+            Err(body::Refusal::BadRequest(errors)) => Err((400, errors)),
+            Err(body::Refusal::UnsupportedMediaType(errors)) => Err((415, errors)),
+            Err(body::Refusal::TooLarge(errors)) => Err((413, errors)),
+        }
     }
 }

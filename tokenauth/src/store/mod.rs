@@ -16,6 +16,8 @@ mod feed;
 mod filter;
 mod import;
 mod packed;
+#[doc(hidden)]
+pub mod testing;
 mod tokens;
 mod usage;
 mod user;
@@ -30,8 +32,6 @@ pub use backend::DecodeRow;
 pub use backend::SQLITE_PAGE_CACHE_KIB;
 use backend::{Pool, on_backend};
 pub use cache::CacheStats;
-#[cfg(feature = "postgres")]
-pub(crate) use feed::PRUNE;
 pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
 pub use packed::{Pack, Packer, Unpacker};
 pub use tokens::Tokens;

@@ -1,0 +1,142 @@
+//! The one authentication every extractor runs, as Django REST framework's
+//! `TokenAuthentication` does it: read the `Authorization` header, find the [`Store`] in the
+//! request data, look the key up, check the requirement's scopes — and answer each failure
+//! with its [`Rejection`].
+//!
+//! The extractors (`extract`, `openapi`) are poem glue around it; what they require
+//! ([`Requirement`], [`Authenticates`]) is the vocabulary of `keyword`, which this module
+//! implements for every keyword and tuple of keywords.
+
+use poem::Request;
+use poem::http::header;
+
+use crate::error::AuthError;
+use crate::header::parse_authorization;
+use crate::keyword::{Authenticates, Keyword, Requirement, Scheme, challenge};
+use crate::models::Token;
+use crate::rejection::Rejection;
+use crate::store::{AuthUser, Store};
+
+/// Runs DRF's authentication for `keyword` on a request: parse the raw `Authorization` header,
+/// then look the key up in the [`Store`] found in the request data.
+///
+/// `Ok(None)` means the request carries no credentials for this keyword (anonymous);
+/// malformed or invalid credentials are an error, as in DRF. The store is looked up first, so
+/// a missing `.data(store)` is reported on every request, not only on authenticated ones.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// use poem::Request;
+/// use tokenauth::{Store, User};
+///
+/// let store = Store::connect("sqlite::memory:").await?;
+/// store.migrate().await?;
+/// let mut req = Request::builder().header("Authorization", "Token nope").finish();
+/// req.extensions_mut().insert(store);
+/// let rejection = tokenauth::authenticate_request::<User>(&req, "Token").await.unwrap_err();
+/// assert_eq!(rejection.auth_error(), Some(tokenauth::AuthError::InvalidToken));
+/// # Ok(()) }
+/// ```
+pub async fn authenticate_request<U: AuthUser>(
+    req: &Request,
+    keyword: &'static str,
+) -> Result<Option<(U, Token)>, Rejection> {
+    authenticate_keywords(req, [keyword]).await
+}
+
+/// [`authenticate_request`] for the first of `keywords` that the header names; the `401`
+/// challenge names the first keyword (DRF's `authenticate_header` is its first class's).
+async fn authenticate_keywords<U: AuthUser>(
+    req: &Request,
+    keywords: impl IntoIterator<Item = &'static str, IntoIter: Clone>,
+) -> Result<Option<(U, Token)>, Rejection> {
+    let Some(store) = req.data::<Store>() else {
+        return Err(Rejection::missing_store());
+    };
+    let keywords = keywords.into_iter();
+    let challenge = keywords.clone().next().unwrap_or("Token");
+    // Several `Authorization` headers reach Django joined with ", " (WSGI servers join
+    // repeated headers); joining them here gives DRF's answer for such a request too.
+    let headers = req.headers().get_all(header::AUTHORIZATION);
+    let joined;
+    let raw = match headers.iter().count() {
+        0 => None,
+        1 => headers.iter().next().map(|value| value.as_bytes()),
+        _ => {
+            let values: Vec<&[u8]> = headers.iter().map(|value| value.as_bytes()).collect();
+            joined = values.join(&b", "[..]);
+            Some(joined.as_slice())
+        }
+    };
+    let mut key = None;
+    for keyword in keywords {
+        key = parse_authorization(raw, keyword)
+            .map_err(|reason| Rejection::unauthorized(challenge, reason))?;
+        if key.is_some() {
+            break;
+        }
+    }
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    store
+        .authenticate_as::<U>(key)
+        .await
+        .map(Some)
+        .map_err(|error| Rejection::from_authenticate(challenge, error))
+}
+
+/// The one authentication every extractor runs: `R`'s keywords, then `R`'s scopes (an
+/// authenticated token without them is DRF's `403`), as a user of type `U`. `Ok(None)`: no
+/// credentials. Every keyword's and tuple's [`Authenticates::authenticate`] is this, and so
+/// is that of the requirement `#[token_auth]` generates (through `__private`).
+pub async fn authenticate<U: AuthUser, R: Requirement>(
+    req: &Request,
+) -> Result<Option<(U, Token)>, Rejection> {
+    // A fn, not a closure: the future must be `Send` for every lifetime of the scheme.
+    fn keyword(scheme: &Scheme) -> &'static str {
+        scheme.keyword
+    }
+    let found = authenticate_keywords::<U>(req, R::SCHEMES.iter().map(keyword)).await?;
+    if let Some((_, token)) = &found
+        && !R::SCOPES.iter().all(|scope| token.has_scope(scope))
+    {
+        return Err(Rejection::forbidden());
+    }
+    Ok(found)
+}
+
+/// [`Authenticates::authenticate`] where credentials are required: "no credentials" is DRF's
+/// `401` (`NotAuthenticated`), challenging with `R`'s first keyword.
+pub(crate) async fn authenticate_required<U, R: Authenticates<U>>(
+    req: &Request,
+) -> Result<(U, Token), Rejection> {
+    R::authenticate(req)
+        .await?
+        .ok_or_else(|| Rejection::unauthorized(challenge::<R>(), AuthError::NotAuthenticated))
+}
+
+impl<U: AuthUser, K: Keyword> Authenticates<U> for K {
+    fn authenticate(
+        req: &Request,
+    ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
+        authenticate::<U, K>(req)
+    }
+}
+
+/// A tuple of keywords authenticates any [`AuthUser`] with each of its keywords.
+macro_rules! authenticates_tuple {
+    ($($keyword:ident),+) => {
+        impl<U: AuthUser, $($keyword: Keyword),+> Authenticates<U> for ($($keyword,)+) {
+            fn authenticate(
+                req: &Request,
+            ) -> impl Future<Output = Result<Option<(U, Token)>, Rejection>> + Send {
+                authenticate::<U, Self>(req)
+            }
+        }
+    };
+}
+
+authenticates_tuple!(A, B);
+authenticates_tuple!(A, B, C);
