@@ -17,17 +17,26 @@ const WINDOW: Duration = Duration::from_secs(600);
 const BAD_CREDENTIALS: &str =
     r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
 
+// Bursts of logins (password hashing) and quickstart processes under load: one at a time
+// (`common::heavy`).
 common::on_both_backends!(
     heavy:
     no_token_minted_from_an_old_password_survives_the_change,
     no_token_outlives_a_deleting_deactivation,
     concurrent_guesses_for_one_user_verify_at_most_the_limit,
     concurrent_usernames_from_one_client_verify_at_most_the_limit,
-    a_nul_byte_in_the_username_is_a_throttled_failed_login,
     simultaneous_right_logins_from_one_address_are_never_throttled,
-    far_future_expiries_are_kept_by_pruning,
-    the_maximum_lifetime_holds_for_older_tokens,
 );
+
+mod light {
+    #[allow(unused_imports)]
+    use super::*;
+    common::on_both_backends!(
+        a_nul_byte_in_the_username_is_a_throttled_failed_login,
+        far_future_expiries_are_kept_by_pruning,
+        the_maximum_lifetime_holds_for_older_tokens,
+    );
+}
 
 /// The login view alone, under `/api`, as an application mounts it.
 fn auth_app(store: Store, auth: AuthApi) -> impl Endpoint {
@@ -622,7 +631,6 @@ async fn the_maximum_lifetime_holds_for_older_tokens(backend: Backend) {
 /// fields at their longest, in characters outside the BMP that JSON writes as two `\uXXXX`.
 #[tokio::test]
 async fn the_largest_valid_body_fits_the_default_limit() {
-    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new())).await;
     let astral = |n: usize| "\u{1F600}".repeat(n);
@@ -667,7 +675,6 @@ async fn the_largest_valid_body_fits_the_default_limit() {
 /// Defect 4: the whole body was read and copied before validation (8 × 100 MB took 1 GB).
 #[tokio::test]
 async fn oversized_bodies_are_refused_while_read() {
-    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new())).await;
     let too_large = r#"{"detail":"Request body too large: at most 163840 bytes."}"#;
@@ -725,7 +732,6 @@ async fn oversized_bodies_are_refused_while_read() {
 /// Defect 6: 20k scopes in one login took seconds of quadratic work on an async worker.
 #[tokio::test]
 async fn scope_lists_are_capped() {
-    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let auth = AuthApi::new()
         .max_body_size(1 << 20)
@@ -751,7 +757,6 @@ async fn scope_lists_are_capped() {
 /// Defect 7: a client could ask for any scope, `*` included, and any lifetime.
 #[tokio::test]
 async fn clients_get_only_grantable_scopes_and_the_policy_lifetime() {
-    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite)
         .await
         .with_policy(Policy::default().max_ttl(chrono::Duration::hours(1)));
@@ -831,7 +836,6 @@ async fn clients_get_only_grantable_scopes_and_the_policy_lifetime() {
 /// Defect 8: `expires_in` above ~8e12 seconds panicked the request (connection dropped).
 #[tokio::test]
 async fn huge_lifetimes_are_field_errors() {
-    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new())).await;
     for expires_in in [
@@ -856,7 +860,6 @@ async fn huge_lifetimes_are_field_errors() {
 /// Defect 9: control characters in `name` and `scopes` reached the CLI's output raw.
 #[tokio::test]
 async fn control_characters_are_refused_at_input() {
-    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new().grantable_scopes(["read"]))).await;
     for name in ["evil\u{1b}[2J", "two\nlines", "nul\u{0}"] {
@@ -880,7 +883,6 @@ async fn control_characters_are_refused_at_input() {
 /// gave an attacker 2^64 clients.
 #[tokio::test]
 async fn ipv6_clients_share_their_64() {
-    let _heavy = common::heavy().await;
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, behind_proxy(1000, 3))).await;
     for i in 1..=3 {

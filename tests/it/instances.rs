@@ -21,7 +21,6 @@ use common::{Backend, Instance};
 use tokenauth::{NewToken, Policy, Store};
 
 common::on_both_backends!(
-    heavy:
     a_key_from_a_login_works_on_the_other_instance_at_once,
     keys_made_by_the_cli_and_activations_are_seen_at_once,
 );
@@ -322,7 +321,6 @@ async fn freeze_when_idle(store: &Store, pid: i32) -> Frozen {
 /// (Before: accepted 59,747 times, the last 9.84 s after the `DELETE`; new keys refused.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_frozen_feed_connection_bounds_the_revocation_delay() {
-    let _heavy = common::heavy().await;
     let (url, store, _) = database(Backend::Postgres).await;
     let b = Instance::start(&url).await;
     let (token_id, key) = cached_key(&store, &b).await;
@@ -360,7 +358,6 @@ async fn postgres_a_frozen_feed_connection_bounds_the_revocation_delay() {
 /// feed checked that the triggers existed, and stayed up.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_disabled_triggers_bound_the_revocation_delay() {
-    let _heavy = common::heavy().await;
     let (url, store, _) = database(Backend::Postgres).await;
     let b = Instance::start(&url).await;
     let function: String =
@@ -440,7 +437,6 @@ async fn postgres_disabled_triggers_bound_the_revocation_delay() {
 /// README says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_replica_session_is_bounded_by_the_maximum_age() {
-    let _heavy = common::heavy().await;
     let (_, store, _) = database(Backend::Postgres).await;
     let max_age = Duration::from_secs(1);
     let b = Store::from(store.postgres_pool().unwrap().clone())
@@ -512,7 +508,6 @@ async fn restored(
 /// database back: a key made after the dump is gone, and refused within the bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_restored_older_database_bounds_the_revocation_delay() {
-    let _heavy = common::heavy().await;
     let (url, store, _) = database(Backend::Postgres).await;
     let b = Instance::start(&url).await;
     let (_, before) = cached_key(&store, &b).await;
@@ -555,7 +550,6 @@ async fn postgres_a_restored_older_database_bounds_the_revocation_delay() {
 /// for a revoked key and `401` for a new one.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_log_cleared_or_reset_while_an_instance_is_stopped() {
-    let _heavy = common::heavy().await;
     let (url, store, _dir) = database(Backend::Sqlite).await;
     let b = Instance::start(&url).await;
     let clearings = [
@@ -595,7 +589,6 @@ async fn sqlite_a_log_cleared_or_reset_while_an_instance_is_stopped() {
 /// bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_restored_older_database_bounds_the_revocation_delay() {
-    let _heavy = common::heavy().await;
     let (url, store, dir) = database(Backend::Sqlite).await;
     let dir = dir.unwrap();
     let b = Instance::start(&url).await;
@@ -620,7 +613,6 @@ async fn sqlite_a_restored_older_database_bounds_the_revocation_delay() {
 /// the bound (the feed notices the schema change and checks its triggers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_dropped_trigger_bounds_the_revocation_delay() {
-    let _heavy = common::heavy().await;
     let (url, store, _dir) = database(Backend::Sqlite).await;
     let b = Instance::start(&url).await;
     let (token_id, key) = cached_key(&store, &b).await;
@@ -643,7 +635,6 @@ async fn sqlite_a_dropped_trigger_bounds_the_revocation_delay() {
 /// core.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_an_idle_store_only_looks() {
-    let _heavy = common::heavy().await;
     let (_, store, _dir) = database(Backend::Sqlite).await;
     let alice = store.user_by_username("alice").await.unwrap().unwrap();
     let (_, key) = store
@@ -710,7 +701,6 @@ async fn create_role(admin: &sqlx::PgPool, database: &str, grants: &[&str]) -> S
 /// `tokenauth revoke-all` failed.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_full_notify_queue_fails_no_write() {
-    let _heavy = common::heavy().await;
     // In memory if there is room: the queue takes 8 GB of files, written as fast as the disk
     // allows.
     let shm = std::path::Path::new("/dev/shm");
@@ -803,7 +793,6 @@ async fn postgres_a_full_notify_queue_fails_no_write() {
 /// once: unknown keys fell from 27,084 to 228 requests a second.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_hostile_role_can_neither_read_nor_blind_the_feed() {
-    let _heavy = common::heavy().await;
     use sqlx::Connection as _;
     let (url, store, _) = database(Backend::Postgres).await;
     let admin = store.postgres_pool().unwrap();
@@ -917,7 +906,6 @@ async fn postgres_a_hostile_role_can_neither_read_nor_blind_the_feed() {
 /// can it make the instances read oversized heartbeat records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_role_with_rights_cannot_hide_its_changes() {
-    let _heavy = common::heavy().await;
     use sqlx::Connection as _;
     let (url, store, _) = database(Backend::Postgres).await;
     let b = Instance::start(&url).await;
@@ -979,7 +967,6 @@ async fn postgres_a_role_with_rights_cannot_hide_its_changes() {
 /// minutes by `at`, the transaction's start, were deleted at once, unread, unnoticed.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_pruning_never_deletes_a_change_not_yet_read() {
-    let _heavy = common::heavy().await;
     let (_, store, _) = database(Backend::Postgres).await;
     let pool = store.postgres_pool().unwrap();
     let mut long = pool.begin().await.unwrap();
@@ -1028,7 +1015,6 @@ async fn postgres_pruning_never_deletes_a_change_not_yet_read() {
 /// change.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_statement_that_fails_half_way_is_seen() {
-    let _heavy = common::heavy().await;
     let (url, store, _dir) = database(Backend::Sqlite).await;
     store.create_user("bob", None).await.unwrap();
     let b = Instance::start(&url).await;

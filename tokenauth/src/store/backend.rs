@@ -331,9 +331,9 @@ impl Store {
     /// Call [`Store::migrate`] before first use.
     ///
     /// # Errors
-    /// [`Error::UnsupportedUrl`](crate::Error::UnsupportedUrl) for another scheme (the
+    /// [`Error::UnsupportedUrl`] for another scheme (the
     /// message names the scheme only, never credentials), or
-    /// [`Error::Database`](crate::Error::Database) if the database cannot be opened.
+    /// [`Error::Database`] if the database cannot be opened.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -372,7 +372,7 @@ impl Store {
     /// from several instances at once (sqlx takes a lock on PostgreSQL).
     ///
     /// # Errors
-    /// [`Error::Migrate`](crate::Error::Migrate) if a migration fails or the database holds a
+    /// [`Error::Migrate`] if a migration fails or the database holds a
     /// migration this build does not know.
     ///
     /// ```
