@@ -5,7 +5,8 @@
 //! [`API`]. Each call that narrows what a key grants is then made through a store in this
 //! process while a quickstart process (its own store, its own cache, on the same database)
 //! serves the key from its cache: the quickstart must refuse the key within the revocation
-//! bound; each call that adds a key must see the key accepted there at its first use.
+//! bound, and the store that made the call at once (its own cache was told before the call
+//! returned); each call that adds a key must see the key accepted there at its first use.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -142,11 +143,30 @@ async fn status(instance: &Instance, key: &str) -> u16 {
         .status
 }
 
-/// The other process serves `key` (from its cache, after the first use).
-async fn warm(other: &Instance, key: &str, call: &str) {
+/// The other process serves `key` (from its cache, after the first use), and so does this
+/// process's store, from its own cache (no query).
+async fn warm(store: &Store, other: &Instance, key: &str, call: &str) {
     for _ in 0..3 {
         assert_eq!(status(other, key).await, 200, "{call}: accepted before");
     }
+    store.authenticate(key).await.unwrap(); // starts the change feed, at the first use
+    common::cache_serving(store).await;
+    store.authenticate(key).await.unwrap(); // cached from now on
+    let queries = tokenauth::store::testing::authentication_queries(store);
+    store.authenticate(key).await.unwrap();
+    assert_eq!(
+        tokenauth::store::testing::authentication_queries(store),
+        queries,
+        "{call}: cached here before"
+    );
+}
+
+/// The writing store refuses `key` as soon as the call returns: its own cache was told.
+async fn refused_here_at_once(store: &Store, key: &str, call: &str) {
+    assert!(
+        store.authenticate(key).await.is_err(),
+        "{call}: still accepted by the store that made the call"
+    );
 }
 
 /// How long the other process took to refuse `key`, after the call returned; fails past the
@@ -188,7 +208,7 @@ async fn every_public_write_is_seen_by_another_process(backend: Backend) {
         }
         let name = format!("{}-{call}", file.trim_end_matches(".rs").replace('/', "-"));
         let (user, token_id, key) = user_with_key(&store, &name, NewToken::default()).await;
-        warm(&other, key.expose_secret(), call).await;
+        warm(&store, &other, key.expose_secret(), call).await;
         // The key the call adds, if any; the key it must take away, if any.
         let (added, narrowed): (Option<Key>, Option<&Key>) = match (file, call) {
             ("store/users.rs", "set_password") => {
@@ -255,9 +275,10 @@ async fn every_public_write_is_seen_by_another_process(backend: Backend) {
                     NewToken::default().expires_in(chrono::Duration::hours(1)),
                 )
                 .await;
-                warm(&other, expiring.expose_secret(), call).await;
+                warm(&store, &other, expiring.expose_secret(), call).await;
                 let cutoff = Utc::now() + chrono::Duration::hours(2);
                 assert!(store.tokens().prune_expired(cutoff).await.unwrap() >= 1);
+                refused_here_at_once(&store, expiring.expose_secret(), call).await;
                 let took = refused_within_bound(&other, expiring.expose_secret(), call).await;
                 seen.push(format!("{call} {:.1} ms", took.as_secs_f64() * 1000.0));
                 continue;
@@ -301,6 +322,7 @@ async fn every_public_write_is_seen_by_another_process(backend: Backend) {
             );
         }
         if let Some(old) = narrowed {
+            refused_here_at_once(&store, old.expose_secret(), call).await;
             let took = refused_within_bound(&other, old.expose_secret(), call).await;
             seen.push(format!("{call} {:.1} ms", took.as_secs_f64() * 1000.0));
         }
