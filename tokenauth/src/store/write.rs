@@ -1,7 +1,9 @@
 //! The one way store code writes tokenauth's tables: a [`Write`] transaction, which cannot be
 //! committed without saying what it changed ([`Change`]), and [`Store::changed`], the one verb
-//! that tells the authentication cache, its live-key filters and the other instances. A new
-//! write path cannot forget to invalidate: it has no other way to commit.
+//! that tells the authentication cache, its live-key filters and the other instances. Store
+//! code writes only through a `Write`, so a new write path cannot commit without naming its
+//! change. (The one exception, the background record of token use in `usage`, changes nothing
+//! that authentication refuses on: it commits its own transaction.)
 //!
 //! (A change made elsewhere — another instance, the CLI, plain SQL, Django — reaches the cache
 //! through the change feed instead: see `feed`.)
@@ -51,18 +53,15 @@ impl Store {
     /// Tells the cache, the live-key filters and the other instances what a committed write
     /// of this store changed: the one place that does.
     pub(crate) fn changed(&self, change: Change<'_>) {
+        if let Change::Narrowed | Change::KeyReplaced(..) = change
+            && let Some(cache) = self.auth_cache()
+        {
+            cache.changed();
+        }
         match change {
             Change::Nothing => return,
-            Change::Narrowed => {
-                if let Some(cache) = self.auth_cache() {
-                    cache.changed();
-                }
-            }
-            Change::KeyAdded(table, digest) => self.key_added(table, digest),
-            Change::KeyReplaced(table, digest) => {
-                if let Some(cache) = self.auth_cache() {
-                    cache.changed();
-                }
+            Change::Narrowed => {}
+            Change::KeyAdded(table, digest) | Change::KeyReplaced(table, digest) => {
                 self.key_added(table, digest);
             }
             Change::Imported(table) => {
