@@ -9,7 +9,8 @@
 
 use std::io::Write as _;
 
-use tokenauth::{ImportToken, ImportUser, Key, Store};
+use tokenauth::import::{Token as ImportToken, User as ImportUser};
+use tokenauth::{Key, Store};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -78,10 +78,10 @@ pub(crate) fn app_with(store: Store, auth: AuthApi) -> impl Endpoint {
         )
         .server("/api");
     // The document with each scoped operation's `x-required-scopes`, served and in Swagger UI.
-    let spec = tokenauth::spec_endpoint(&api);
-    let docs = tokenauth::swagger_ui(&api);
+    let spec = tokenauth::openapi::spec_endpoint(&api);
+    let docs = tokenauth::openapi::swagger_ui(&api);
     Route::new()
-        .nest("/api", tokenauth::drf_methods(api)) // wrong methods: DRF's 405 with `Allow`
+        .nest("/api", tokenauth::openapi::drf_methods(api)) // wrong methods: DRF's 405 with `Allow`
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .data(store)

@@ -10,7 +10,8 @@ use common::{Backend, RawResponse, post_json, request, serve};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use serde_json::{Value, json};
-use tokenauth::{AuthApi, Limit, NewToken, Policy, Store};
+use tokenauth::openapi::Limit;
+use tokenauth::{AuthApi, NewToken, Policy, Store};
 
 const TOKEN: &str = "/api/auth/token";
 const WINDOW: Duration = Duration::from_secs(600);
@@ -617,8 +618,8 @@ async fn the_maximum_lifetime_holds_for_older_tokens(backend: Backend) {
     update_token(&store, "created = $1", two_hours_ago, token.id).await;
     assert!(matches!(
         capped.authenticate(key.expose_secret()).await,
-        Err(tokenauth::AuthenticateError::Denied(
-            tokenauth::AuthError::InvalidToken
+        Err(tokenauth::store::AuthenticateError::Denied(
+            tokenauth::rejection::Reason::InvalidToken
         ))
     ));
     assert!(
@@ -634,13 +635,13 @@ async fn the_largest_valid_body_fits_the_default_limit() {
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new())).await;
     let astral = |n: usize| "\u{1F600}".repeat(n);
-    let scopes: Vec<String> = (0..tokenauth::MAX_SCOPES)
-        .map(|i| format!("{}{:03}", astral(tokenauth::MAX_SCOPE_LEN - 3), i))
+    let scopes: Vec<String> = (0..tokenauth::rules::MAX_SCOPES)
+        .map(|i| format!("{}{:03}", astral(tokenauth::rules::MAX_SCOPE_LEN - 3), i))
         .collect();
     let body = json!({
-        "username": astral(tokenauth::MAX_USERNAME_LEN),
+        "username": astral(tokenauth::rules::MAX_USERNAME_LEN),
         "password": astral(4096),
-        "name": astral(tokenauth::MAX_TOKEN_NAME_LEN),
+        "name": astral(tokenauth::rules::MAX_TOKEN_NAME_LEN),
         "expires_in": 3155760000_i64,
         "scopes": scopes,
     });

@@ -13,7 +13,8 @@ use common::{
 use poem::EndpointExt;
 use poem_openapi::OpenApiService;
 use serde_json::{Value, json};
-use tokenauth::{AuthApi, Limit, NewToken};
+use tokenauth::openapi::Limit;
+use tokenauth::{AuthApi, NewToken};
 
 const BAD_CREDENTIALS: &str =
     r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
@@ -306,7 +307,7 @@ async fn store_failures_before_the_method_are_5xx(backend: Backend) {
         assert_eq!(response.header("retry-after"), Some("5"));
         assert_eq!(
             response.body_text(),
-            json!({ "detail": tokenauth::UNAVAILABLE_DETAIL }).to_string()
+            json!({ "detail": tokenauth::rejection::UNAVAILABLE_DETAIL }).to_string()
         );
         assert_eq!(response.header_count("www-authenticate"), 0);
     }
@@ -485,7 +486,7 @@ async fn the_spec_documents_the_auth_operations() {
             &request["username"]["minLength"],
             &request["username"]["maxLength"]
         ),
-        (&json!(1), &json!(tokenauth::MAX_USERNAME_LEN))
+        (&json!(1), &json!(tokenauth::rules::MAX_USERNAME_LEN))
     );
     assert_eq!(
         (
@@ -496,7 +497,7 @@ async fn the_spec_documents_the_auth_operations() {
     );
     assert_eq!(
         request["name"]["maxLength"],
-        json!(tokenauth::MAX_TOKEN_NAME_LEN)
+        json!(tokenauth::rules::MAX_TOKEN_NAME_LEN)
     );
     assert_eq!(
         request["name"]["pattern"],
@@ -506,7 +507,10 @@ async fn the_spec_documents_the_auth_operations() {
         request["expires_in"]["maximum"].as_f64(),
         Some(3155760000.0)
     );
-    assert_eq!(request["scopes"]["maxItems"], json!(tokenauth::MAX_SCOPES));
+    assert_eq!(
+        request["scopes"]["maxItems"],
+        json!(tokenauth::rules::MAX_SCOPES)
+    );
     let scope = &request["scopes"]["items"];
     assert_eq!(
         scope["pattern"],
@@ -515,7 +519,7 @@ async fn the_spec_documents_the_auth_operations() {
     );
     assert_eq!(
         (&scope["minLength"], &scope["maxLength"]),
-        (&json!(1), &json!(tokenauth::MAX_SCOPE_LEN))
+        (&json!(1), &json!(tokenauth::rules::MAX_SCOPE_LEN))
     );
     assert!(
         paths["/auth/token"].get("get").is_none(),

@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokenauth::{ImportToken, ImportUser, Key, NewToken, Store, User};
+use tokenauth::import::{Token as ImportToken, User as ImportUser};
+use tokenauth::{Key, NewToken, Store, User};
 
 use crate::common::{self, Backend, Instance};
 

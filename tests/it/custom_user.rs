@@ -182,7 +182,7 @@ async fn wrong_methods_authenticate_the_apps_user_type(backend: Backend) {
     let service = poem_openapi::OpenApiService::new(AccountApi, "accounts", "1");
     let server = serve(
         poem::Route::new()
-            .nest("/api", tokenauth::drf_methods(service))
+            .nest("/api", tokenauth::openapi::drf_methods(service))
             .data(store),
     )
     .await;

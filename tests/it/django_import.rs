@@ -7,9 +7,8 @@ use crate::common;
 
 use chrono::{TimeZone as _, Utc};
 use serde_json::Value;
-use tokenauth::{
-    Error, ImportToken, ImportUser, ImportWarning, Key, NewToken, Policy, Store, sqlx,
-};
+use tokenauth::import::{Token as ImportToken, User as ImportUser, Warning as ImportWarning};
+use tokenauth::{Error, Key, NewToken, Policy, Store, sqlx};
 
 /// The hashes Django 5.2 produced, with their passwords.
 fn django_hashes() -> Vec<(String, Option<String>, String)> {
@@ -239,8 +238,8 @@ async fn imports_keep_ids_and_are_idempotent(store: Store) {
     assert_eq!(store.authenticate("b").await.unwrap().0.id, 42);
     assert!(matches!(
         store.authenticate("carols-key").await,
-        Err(tokenauth::AuthenticateError::Denied(
-            tokenauth::AuthError::UserInactive
+        Err(tokenauth::store::AuthenticateError::Denied(
+            tokenauth::rejection::Reason::UserInactive
         ))
     ));
 
@@ -532,7 +531,7 @@ async fn oversized_values_are_bounded(store: Store) {
             user(
                 2,
                 "bob",
-                Some(&"y".repeat(tokenauth::MAX_PASSWORD_HASH_LEN)),
+                Some(&"y".repeat(tokenauth::rules::MAX_PASSWORD_HASH_LEN)),
             ),
         ])
         .await
@@ -553,7 +552,7 @@ async fn oversized_values_are_bounded(store: Store) {
     assert_eq!(stored_hash(&store, "alice").await, None);
     assert_eq!(
         stored_hash(&store, "bob").await.map(|hash| hash.len()),
-        Some(tokenauth::MAX_PASSWORD_HASH_LEN)
+        Some(tokenauth::rules::MAX_PASSWORD_HASH_LEN)
     );
     // A rerun sees no change.
     let report = store

@@ -12,7 +12,8 @@ use common::{Backend, post_json, serve};
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use serde_json::json;
-use tokenauth::{AuthApi, Limit, Policy};
+use tokenauth::openapi::Limit;
+use tokenauth::{AuthApi, Policy};
 
 /// Worker threads for the burst: fixed, so that the bound below does not grow with the CPUs
 /// of the machine running the test.

@@ -13,7 +13,8 @@ use poem::web::Json;
 use poem::{EndpointExt, Route, handler, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokenauth::{Auth, BearerKeyword, Key, MaybeAuth, NewToken, Store, User};
+use tokenauth::keyword::BearerKeyword;
+use tokenauth::{Auth, Key, MaybeAuth, NewToken, Store, User};
 
 #[handler]
 async fn me(auth: Auth) -> Json<Value> {

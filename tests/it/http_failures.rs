@@ -94,7 +94,7 @@ async fn postgres_down_is_503_not_401() {
 
     for path in ["/me", "/maybe"] {
         let response = get(server.addr, path, Some(format!("Token {KEY}").as_bytes())).await;
-        assert_json_detail(&response, 503, tokenauth::UNAVAILABLE_DETAIL);
+        assert_json_detail(&response, 503, tokenauth::rejection::UNAVAILABLE_DETAIL);
     }
     let logs = logs.text();
     assert!(logs.contains("ERROR"), "{logs}");
@@ -111,9 +111,9 @@ async fn closed_pool_is_503() {
     let server = serve(app(Some(store))).await;
 
     let response = get(server.addr, "/me", Some(format!("Token {KEY}").as_bytes())).await;
-    assert_json_detail(&response, 503, tokenauth::UNAVAILABLE_DETAIL);
+    assert_json_detail(&response, 503, tokenauth::rejection::UNAVAILABLE_DETAIL);
     let response = get(server.addr, "/me", Some(format!("Token {KEY}").as_bytes())).await;
-    assert_json_detail(&response, 503, tokenauth::UNAVAILABLE_DETAIL);
+    assert_json_detail(&response, 503, tokenauth::rejection::UNAVAILABLE_DETAIL);
     let response = get(
         server.addr,
         "/swallowed",
@@ -134,7 +134,7 @@ async fn unmigrated_database_is_500_with_log() {
     let server = serve(app(Some(store))).await;
 
     let response = get(server.addr, "/me", Some(format!("Token {KEY}").as_bytes())).await;
-    assert_json_detail(&response, 500, tokenauth::STORE_FAILURE_DETAIL);
+    assert_json_detail(&response, 500, tokenauth::rejection::STORE_FAILURE_DETAIL);
     let logs = logs.text();
     assert!(
         logs.contains("no such table"),
@@ -156,7 +156,7 @@ async fn missing_store_is_500_saying_what_to_add() {
         ("/maybe", None),
     ] {
         let response = get(server.addr, path, header.as_deref().map(str::as_bytes)).await;
-        assert_json_detail(&response, 500, tokenauth::MISSING_STORE_DETAIL);
+        assert_json_detail(&response, 500, tokenauth::rejection::MISSING_STORE_DETAIL);
         assert!(response.body_text().contains(".data(store)"));
     }
     assert!(logs.text().contains(".data(store)"));

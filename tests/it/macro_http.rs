@@ -10,9 +10,8 @@ use poem::{EndpointExt, Route, get as poem_get, post};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 use serde_json::{Value, json};
-use tokenauth::{
-    ApiAuth, ApiMaybeAuth, BearerKeyword, Key, NewToken, Store, Token, User, token_auth,
-};
+use tokenauth::keyword::BearerKeyword;
+use tokenauth::{ApiAuth, ApiMaybeAuth, Key, NewToken, Store, Token, User, token_auth};
 
 /// DRF's `authentication_classes = [TokenAuthentication, BearerAuthentication]`.
 #[token_auth(keyword = ["Token", "Bearer"])]
@@ -178,8 +177,8 @@ async fn app() -> (common::TestServer, Key, Key) {
         .unwrap();
     let api = OpenApiService::new(Api, "macro tests", "1");
     let spec = api.spec_endpoint();
-    let scoped_spec = tokenauth::spec_endpoint(&api);
-    let docs = tokenauth::swagger_ui(&api);
+    let scoped_spec = tokenauth::openapi::spec_endpoint(&api);
+    let docs = tokenauth::openapi::swagger_ui(&api);
     let app = Route::new()
         .at("/either", poem_get(either))
         .at("/tokenauth-spec", scoped_spec)
@@ -190,7 +189,7 @@ async fn app() -> (common::TestServer, Key, Key) {
         .at("/order", post(place_order))
         .at("/scoped", poem_get(scoped))
         .at("/scoped/optional", poem_get(scoped_optional))
-        .nest("/api", tokenauth::drf_methods(api))
+        .nest("/api", tokenauth::openapi::drf_methods(api))
         .at("/spec", spec)
         .data(store);
     (serve(app).await, named, unnamed)
@@ -387,7 +386,7 @@ async fn a_user_parameter_without_the_attribute_fails_loudly() {
         let body: Value = serde_json::from_slice(&response.body).unwrap();
         assert_eq!(
             body,
-            json!({ "detail": tokenauth::MISSING_ATTRIBUTE_DETAIL })
+            json!({ "detail": tokenauth::rejection::MISSING_ATTRIBUTE_DETAIL })
         );
     }
 }
@@ -790,7 +789,8 @@ async fn apis_with_methods_of_the_same_name_serve_together() {
         }
     }
     let service = OpenApiService::new((Users, Orders, tokenauth::AuthApi::new()), "t", "1");
-    let spec: Value = serde_json::from_str(&tokenauth::spec_with_scopes(&service)).unwrap();
+    let spec: Value =
+        serde_json::from_str(&tokenauth::openapi::spec_with_scopes(&service)).unwrap();
     assert_eq!(spec["paths"]["/users"]["get"]["operationId"], "get_users");
     assert_eq!(spec["paths"]["/orders"]["get"]["operationId"], "get_orders");
     assert_eq!(
@@ -805,7 +805,7 @@ async fn apis_with_methods_of_the_same_name_serve_together() {
     // poem-openapi panics on a duplicate id when the service becomes an endpoint.
     let server = serve(
         Route::new()
-            .nest("/api", tokenauth::drf_methods(service))
+            .nest("/api", tokenauth::openapi::drf_methods(service))
             .data(common::sqlite_store().await),
     )
     .await;
@@ -833,7 +833,10 @@ async fn a_named_scheme_admits_a_keyword_its_name_could_not_be_made_from() {
         }
     }
     tokenauth::keyword!(BangKeyword = "Key!", scheme = "BangAuth");
-    assert_eq!(<BangKeyword as tokenauth::Keyword>::SCHEME_NAME, "BangAuth");
+    assert_eq!(
+        <BangKeyword as tokenauth::keyword::Keyword>::SCHEME_NAME,
+        "BangAuth"
+    );
 
     let store = common::sqlite_store().await;
     let alice = store.create_user("alice", None).await.unwrap();

@@ -13,7 +13,8 @@ use std::time::Duration;
 use common::{RawResponse, get, post_json, serve};
 use serde_json::json;
 use sqlx::Connection as _;
-use tokenauth::{NewToken, Store, UNAVAILABLE_DETAIL};
+use tokenauth::rejection::UNAVAILABLE_DETAIL;
+use tokenauth::{NewToken, Store};
 
 #[track_caller]
 fn assert_unavailable(response: &RawResponse, case: &str) {

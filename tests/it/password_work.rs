@@ -38,7 +38,7 @@ async fn a_wrong_username_costs_one_verification_like_a_wrong_password() {
     };
     let (current, current_password) = hash("pbkdf2_sha256");
     let (older, older_password) = hash("pbkdf2_sha256_600000");
-    let imported = |id: i64, name: &str, hash: &str| tokenauth::ImportUser {
+    let imported = |id: i64, name: &str, hash: &str| tokenauth::import::User {
         id: Some(id),
         username: name.to_owned(),
         password_hash: Some(hash.to_owned()),

@@ -8,7 +8,8 @@ use crate::common;
 use chrono::Duration;
 use common::{Backend, INACTIVE, INVALID_TOKEN, assert_401, get, request, serve};
 use serde_json::{Value, json};
-use tokenauth::{KeyFormat, NewToken, Policy};
+use tokenauth::key::KeyFormat;
+use tokenauth::{NewToken, Policy};
 
 async fn policy_over_http(backend: Backend) {
     let policy = Policy::default()

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::Backend;
-use tokenauth::{AuthError, AuthenticateError, NewToken, Store};
+use tokenauth::rejection::Reason;
+use tokenauth::store::AuthenticateError;
+use tokenauth::{NewToken, Store};
 
 common::on_both_backends!(
     every_revocation_path_reaches_the_other_instance,
@@ -237,9 +239,7 @@ async fn every_revocation_path_reaches_the_other_instance(backend: Backend) {
         // The first refusal on B, seen by a fresh request.
         let refused_after = loop {
             match b.authenticate(key.expose_secret()).await {
-                Err(AuthenticateError::Denied(
-                    AuthError::InvalidToken | AuthError::UserInactive,
-                )) => {
+                Err(AuthenticateError::Denied(Reason::InvalidToken | Reason::UserInactive)) => {
                     break done.elapsed();
                 }
                 Err(other) => panic!("{path:?}: {other}"),
@@ -321,7 +321,7 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
     let cli_key = printed.split_whitespace().nth(2).unwrap().to_owned();
     accepted_at_once(cli_key, "made by the CLI").await;
     let sql_key = "f".repeat(40);
-    let digest = tokenauth::KeyDigest::of(&sql_key);
+    let digest = tokenauth::key::KeyDigest::of(&sql_key);
     let insert = "INSERT INTO tokenauth_tokens (user_id, key_digest, name, created) VALUES ($1, $2, 'sql', CURRENT_TIMESTAMP)";
     run_sql!(a, insert, alice.id, digest.as_str());
     accepted_at_once(sql_key, "inserted with SQL").await;
@@ -334,7 +334,7 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
         assert!(matches!(
             b.authenticate("1234567890123456789012345678901234567890")
                 .await,
-            Err(AuthenticateError::Denied(AuthError::InvalidToken))
+            Err(AuthenticateError::Denied(Reason::InvalidToken))
         ));
     }
     assert_eq!(queries() - before, 1, "a repeated made-up key");
@@ -346,7 +346,7 @@ async fn unknown_keys_cost_no_query_and_new_keys_are_seen_everywhere(backend: Ba
         let made_up = format!("{:040x}", 0xdead_beef_u64 + i);
         assert!(matches!(
             b.authenticate(&made_up).await,
-            Err(AuthenticateError::Denied(AuthError::InvalidToken))
+            Err(AuthenticateError::Denied(Reason::InvalidToken))
         ));
     }
     let queried = queries() - before;
@@ -397,7 +397,7 @@ async fn postgres_feed_down_bypasses_the_cache_until_it_is_back() {
     run_sql!(a, "DELETE FROM tokenauth_tokens WHERE id = $1", token.id);
     assert!(matches!(
         b.authenticate(key.expose_secret()).await,
-        Err(AuthenticateError::Denied(AuthError::InvalidToken))
+        Err(AuthenticateError::Denied(Reason::InvalidToken))
     ));
     // Back up by itself, and caching again.
     common::cache_serving(&b).await;

@@ -4,7 +4,8 @@
 //! be linked) is asked what the runtime is asked, for the same inputs.
 
 use proptest::prelude::*;
-use tokenauth::{Keyword, NewToken};
+use tokenauth::NewToken;
+use tokenauth::keyword::Keyword;
 
 use crate::{attr, errors};
 
@@ -30,7 +31,7 @@ fn macro_accepts_scope(scope: &str) -> bool {
 /// Whether the login view accepts `scopes: ["<scope>"]` in a body.
 fn login_accepts_scope(scope: &str) -> bool {
     let body = serde_json::json!({ "username": "u", "password": "p", "scopes": [scope] });
-    let parsed = tokenauth::endpoints::testing::parse_login_body(
+    let parsed = tokenauth::openapi::endpoints::testing::parse_login_body(
         Some("application/json"),
         body.to_string().as_bytes(),
     );
@@ -64,12 +65,12 @@ proptest! {
     #[test]
     fn keywords(keyword in keyword_like()) {
         let by_macro = macro_scheme(&keyword);
-        let by_runtime = tokenauth::scheme_name(&keyword);
+        let by_runtime = tokenauth::rules::scheme_name(&keyword);
         prop_assert_eq!(by_macro.is_ok(), by_runtime.is_ok(), "{:?}", keyword);
         if let (Ok(by_macro), Ok(by_runtime)) = (&by_macro, &by_runtime) {
             prop_assert_eq!(by_macro, by_runtime);
-            prop_assert!(tokenauth::is_valid_keyword(&keyword));
-            prop_assert!(tokenauth::is_valid_scheme_name(by_macro));
+            prop_assert!(tokenauth::rules::is_valid_keyword(&keyword));
+            prop_assert!(tokenauth::rules::is_valid_scheme_name(by_macro));
             // The runtime's header parsing takes the keyword as the macro named it: any case.
             let header = format!("{} abc", keyword.to_ascii_uppercase());
             prop_assert_eq!(
@@ -91,7 +92,7 @@ proptest! {
         let by_runtime = NewToken::default().scope(scope.clone()).is_ok();
         prop_assert_eq!(by_macro, by_runtime, "{:?}", scope);
         prop_assert_eq!(login_accepts_scope(&scope), by_runtime, "{:?}", scope);
-        prop_assert_eq!(tokenauth::is_valid_scope(&scope), by_runtime, "{:?}", scope);
+        prop_assert_eq!(tokenauth::rules::is_valid_scope(&scope), by_runtime, "{:?}", scope);
     }
 }
 
@@ -114,6 +115,6 @@ fn keyword_types_name_schemes_as_the_attribute_does() {
     check::<Lower>();
     check::<Dashed>();
     check::<Dotted>();
-    check::<tokenauth::TokenKeyword>();
-    check::<tokenauth::BearerKeyword>();
+    check::<tokenauth::keyword::TokenKeyword>();
+    check::<tokenauth::keyword::BearerKeyword>();
 }

@@ -5,7 +5,9 @@ use crate::common;
 use chrono::{Duration, Utc};
 use common::Backend;
 use sha2::{Digest as _, Sha256};
-use tokenauth::{AuthError, AuthenticateError, Error, Key, NewToken, Policy, Store};
+use tokenauth::rejection::Reason;
+use tokenauth::store::AuthenticateError;
+use tokenauth::{Error, Key, NewToken, Policy, Store};
 
 common::on_both_backends!(
     store:
@@ -42,7 +44,7 @@ async fn written(store: &Store, user_id: i64, id: i64) -> tokenauth::Token {
         .expect("the token is stored")
 }
 
-fn denied(result: Result<impl Sized, AuthenticateError>) -> Option<AuthError> {
+fn denied(result: Result<impl Sized, AuthenticateError>) -> Option<Reason> {
     match result {
         Err(AuthenticateError::Denied(reason)) => Some(reason),
         _ => None,
@@ -387,7 +389,7 @@ async fn reset_revokes_every_token_and_creates_one(store: Store) {
     for old in [&old1, &old2] {
         assert_eq!(
             denied(store.authenticate(old.expose_secret()).await),
-            Some(AuthError::InvalidToken)
+            Some(Reason::InvalidToken)
         );
     }
     assert_eq!(
@@ -426,27 +428,27 @@ async fn authentication_refuses_unknown_expired_and_inactive(store: Store) {
 
     assert_eq!(
         denied(store.authenticate("0".repeat(40).as_str()).await),
-        Some(AuthError::InvalidToken)
+        Some(Reason::InvalidToken)
     );
     assert_eq!(
         denied(store.authenticate("").await),
-        Some(AuthError::InvalidToken)
+        Some(Reason::InvalidToken)
     );
     assert_eq!(
         denied(store.authenticate(expired.expose_secret()).await),
-        Some(AuthError::InvalidToken)
+        Some(Reason::InvalidToken)
     );
     assert!(store.authenticate(later.expose_secret()).await.is_ok());
 
     store.set_active(alice.id, false).await.unwrap();
     assert_eq!(
         denied(store.authenticate(key.expose_secret()).await),
-        Some(AuthError::UserInactive)
+        Some(Reason::UserInactive)
     );
     // An expired token stays "Invalid token." even for an inactive user.
     assert_eq!(
         denied(store.authenticate(expired.expose_secret()).await),
-        Some(AuthError::InvalidToken)
+        Some(Reason::InvalidToken)
     );
     store.set_active(alice.id, true).await.unwrap();
     assert!(store.authenticate(key.expose_secret()).await.is_ok());
@@ -468,13 +470,13 @@ async fn revoking_tokens(store: Store) {
     assert!(!store.tokens().revoke(one.id).await.unwrap());
     assert_eq!(
         denied(store.authenticate(one_key.expose_secret()).await),
-        Some(AuthError::InvalidToken)
+        Some(Reason::InvalidToken)
     );
     assert!(store.authenticate(two_key.expose_secret()).await.is_ok());
     assert_eq!(store.tokens().revoke_all(alice.id).await.unwrap(), 1);
     assert_eq!(
         denied(store.authenticate(two_key.expose_secret()).await),
-        Some(AuthError::InvalidToken)
+        Some(Reason::InvalidToken)
     );
     assert_eq!(store.tokens().revoke_all(alice.id).await.unwrap(), 0);
 }
@@ -489,7 +491,7 @@ async fn deleting_a_user_cascades_to_tokens(store: Store) {
     assert!(store.delete_user(alice.id).await.unwrap());
     assert_eq!(
         denied(store.authenticate(key.expose_secret()).await),
-        Some(AuthError::InvalidToken)
+        Some(Reason::InvalidToken)
     );
     let left: Option<i64> = sqlx_scalar(
         &store,
@@ -675,7 +677,7 @@ async fn password_changes_revoke_tokens_and_deactivation_keeps_them(store: Store
     );
     assert_eq!(
         denied(store.authenticate(key.expose_secret()).await),
-        Some(AuthError::InvalidToken)
+        Some(Reason::InvalidToken)
     );
 
     // DRF: deactivation keeps the tokens, refused until the user is active again.
@@ -687,7 +689,7 @@ async fn password_changes_revoke_tokens_and_deactivation_keeps_them(store: Store
     assert_eq!(store.set_active(alice.id, false).await.unwrap(), 0);
     assert_eq!(
         denied(store.authenticate(key.expose_secret()).await),
-        Some(AuthError::UserInactive)
+        Some(Reason::UserInactive)
     );
     assert_eq!(store.set_active(alice.id, true).await.unwrap(), 0);
     assert!(store.authenticate(key.expose_secret()).await.is_ok());
@@ -710,7 +712,7 @@ async fn password_changes_revoke_tokens_and_deactivation_keeps_them(store: Store
     other.set_active(alice.id, true).await.unwrap();
     assert_eq!(
         denied(other.authenticate(key.expose_secret()).await),
-        Some(AuthError::InvalidToken),
+        Some(Reason::InvalidToken),
         "deleted on deactivation"
     );
 }
@@ -848,8 +850,9 @@ async fn prefixed_keys_are_checked_before_any_query() {
         .create(alice.id, NewToken::default())
         .await
         .unwrap();
-    let store = store
-        .with_policy(Policy::default().key_format(tokenauth::KeyFormat::prefixed("tka").unwrap()));
+    let store = store.with_policy(
+        Policy::default().key_format(tokenauth::key::KeyFormat::prefixed("tka").unwrap()),
+    );
     let (_, key) = store
         .tokens()
         .create(alice.id, NewToken::default())
@@ -872,7 +875,7 @@ async fn prefixed_keys_are_checked_before_any_query() {
     store.close().await;
     assert_eq!(
         denied(store.authenticate(&typo).await),
-        Some(AuthError::InvalidToken)
+        Some(Reason::InvalidToken)
     );
     assert!(
         matches!(
@@ -1022,7 +1025,7 @@ async fn usage_is_written_off_the_request(store: Store) {
 async fn cached_authentications_are_revoked_at_once(store: Store) {
     let store =
         store.with_policy(Policy::default().auth_cache(1000, std::time::Duration::from_secs(600)));
-    let denied = |result: Result<_, AuthenticateError>, why: AuthError| match result {
+    let denied = |result: Result<_, AuthenticateError>, why: Reason| match result {
         Err(AuthenticateError::Denied(reason)) => assert_eq!(reason, why),
         Ok(_) => panic!("accepted, expected {why:?}"),
         Err(other) => panic!("{other}"),
@@ -1073,7 +1076,7 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
     assert!(tokens.revoke(token.id).await.unwrap());
     denied(
         store.authenticate(key.expose_secret()).await,
-        AuthError::InvalidToken,
+        Reason::InvalidToken,
     );
 
     let (_, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
@@ -1081,7 +1084,7 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
     tokens.revoke_all(alice.id).await.unwrap();
     denied(
         store.authenticate(key.expose_secret()).await,
-        AuthError::InvalidToken,
+        Reason::InvalidToken,
     );
 
     let (_, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
@@ -1089,14 +1092,14 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
     let (_, new_key) = tokens.reset(alice.id).await.unwrap();
     denied(
         store.authenticate(key.expose_secret()).await,
-        AuthError::InvalidToken,
+        Reason::InvalidToken,
     );
     store.authenticate(new_key.expose_secret()).await.unwrap();
 
     store.set_active(alice.id, false).await.unwrap();
     denied(
         store.authenticate(new_key.expose_secret()).await,
-        AuthError::UserInactive,
+        Reason::UserInactive,
     );
     store.set_active(alice.id, true).await.unwrap();
     store.authenticate(new_key.expose_secret()).await.unwrap();
@@ -1107,7 +1110,7 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
         .unwrap();
     denied(
         store.authenticate(new_key.expose_secret()).await,
-        AuthError::InvalidToken,
+        Reason::InvalidToken,
     );
 
     let (_, key) = tokens.create(alice.id, NewToken::default()).await.unwrap();
@@ -1115,7 +1118,7 @@ async fn cached_authentications_are_revoked_at_once(store: Store) {
     assert!(store.delete_user(alice.id).await.unwrap());
     denied(
         store.authenticate(key.expose_secret()).await,
-        AuthError::InvalidToken,
+        Reason::InvalidToken,
     );
 }
 

@@ -3,11 +3,10 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
+use tokenauth::import::{Report as ImportReport, Token as ImportToken, User as ImportUser};
+use tokenauth::rules::{MAX_IMPORTED_KEY_LEN, MAX_PASSWORD_HASH_LEN, MAX_USERNAME_LEN};
 use tokenauth::sqlx::{self, Connection as _, Row as _};
-use tokenauth::{
-    ImportReport, ImportToken, ImportUser, Key, MAX_IMPORTED_KEY_LEN, MAX_PASSWORD_HASH_LEN,
-    MAX_USERNAME_LEN, Store,
-};
+use tokenauth::{Key, Store};
 use tokenauth_cli::{excerpt, printable, quoted_excerpt};
 use zeroize::Zeroizing;
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 /// Parses a duration as the CLI takes it — humantime's syntax: numbers (optionally with a
 /// decimal fraction) each followed by a unit, e.g. `30d`, `12h`, `1h 30m`, `1.5h`, `2 weeks`
-/// — of at most [`tokenauth::MAX_LIFETIME`] (100 years). Units: `ns`, `us`/`µs`, `ms`,
+/// — of at most [`tokenauth::rules::MAX_LIFETIME`] (100 years). Units: `ns`, `us`/`µs`, `ms`,
 /// `s`/`sec`/`seconds`, `m`/`min`/`minutes`, `h`/`hr`/`hours`, `d`/`days`, `w`/`wk`/`weeks`,
 /// `M`/`months` (30.44 days), `y`/`yr`/`years` (365.25 days).
 ///
@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
     const TOO_LONG: &str = "the duration is too long: at most 100 years";
     let max = u128::try_from(
-        tokenauth::MAX_LIFETIME
+        tokenauth::rules::MAX_LIFETIME
             .num_nanoseconds()
             .unwrap_or(i64::MAX),
     )

@@ -3,7 +3,9 @@
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use tokenauth::{AuthError, AuthenticateError, Store};
+use tokenauth::Store;
+use tokenauth::rejection::Reason;
+use tokenauth::store::AuthenticateError;
 
 fn tokenauth(url: &str) -> Command {
     let mut command = Command::cargo_bin("tokenauth").unwrap();
@@ -334,7 +336,7 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
     for old in [&first, &second] {
         assert!(matches!(
             runtime.block_on(store.authenticate(old)),
-            Err(AuthenticateError::Denied(AuthError::InvalidToken))
+            Err(AuthenticateError::Denied(Reason::InvalidToken))
         ));
     }
     assert!(runtime.block_on(store.authenticate(&third)).is_ok());
@@ -408,7 +410,7 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
         );
     assert!(matches!(
         runtime.block_on(store.authenticate(&third)),
-        Err(AuthenticateError::Denied(AuthError::UserInactive))
+        Err(AuthenticateError::Denied(Reason::UserInactive))
     ));
     let response = tokenauth(url)
         .args(["create-token", "alice"])
@@ -417,7 +419,7 @@ fn lifecycle(url: &str, runtime: &tokio::runtime::Runtime) {
     let fourth = generated_key(&response.get_output().stdout, "alice");
     assert!(matches!(
         runtime.block_on(store.authenticate(&fourth)),
-        Err(AuthenticateError::Denied(AuthError::UserInactive))
+        Err(AuthenticateError::Denied(Reason::UserInactive))
     ));
     tokenauth(url)
         .args(["activate", "alice"])

@@ -56,7 +56,7 @@ proptest! {
     fn accepted_durations_are_bounded(text in prop_oneof![duration_like(), ".{0,30}", "[0-9a-z ]{0,20}"]) {
         if let Ok(d) = parse_duration(&text) {
             prop_assert!(d >= Duration::zero(), "{} for {:?}", d, text);
-            prop_assert!(d <= tokenauth::MAX_LIFETIME, "{} for {:?}", d, text);
+            prop_assert!(d <= tokenauth::rules::MAX_LIFETIME, "{} for {:?}", d, text);
             let now = Utc::now();
             prop_assert_eq!(before(now, d), Ok(now - d));
         }
@@ -84,7 +84,7 @@ proptest! {
     fn parts_add_up(text in duration_like(), n in 0i64..100_000) {
         if let Ok(d) = parse_duration(&text) {
             let more = parse_duration(&format!("{text} {n}s"));
-            if d + Duration::seconds(n) <= tokenauth::MAX_LIFETIME {
+            if d + Duration::seconds(n) <= tokenauth::rules::MAX_LIFETIME {
                 prop_assert_eq!(more, Ok(d + Duration::seconds(n)));
             } else {
                 prop_assert!(more.is_err());

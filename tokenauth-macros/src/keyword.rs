@@ -145,14 +145,14 @@ fn expand(input: Input) -> TokenStream {
             ::core::default::Default,
         )]
         #vis struct #name;
-        impl ::tokenauth::Keyword for #name {
+        impl ::tokenauth::__private::Keyword for #name {
             const KEYWORD: &'static str = #keyword;
             const SCHEME_NAME: &'static str = #scheme;
             const SCHEME_DESCRIPTION: &'static str = #description;
         }
-        impl ::tokenauth::Requirement for #name {
-            const SCHEMES: &'static [::tokenauth::Scheme] =
-                &[<Self as ::tokenauth::Keyword>::SCHEME];
+        impl ::tokenauth::__private::Requirement for #name {
+            const SCHEMES: &'static [::tokenauth::__private::Scheme] =
+                &[<Self as ::tokenauth::__private::Keyword>::SCHEME];
             const SCOPES: &'static [&'static str] = &[#(#scopes),*];
         }
     }

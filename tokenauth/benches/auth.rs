@@ -11,7 +11,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tokenauth::{KeyDigest, KeyFormat, NewToken, Policy, Store, parse_authorization};
+use tokenauth::key::{KeyDigest, KeyFormat};
+use tokenauth::{NewToken, Policy, Store, parse_authorization};
 
 fn header(c: &mut Criterion) {
     let valid = b"Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b".as_slice();

@@ -8,9 +8,11 @@ pub use poem_openapi;
 
 pub use crate::authentication::authenticate;
 pub use crate::extract::{Auth, MaybeAuth, Split};
-pub use crate::keyword::{Authenticates, Requirement, Scheme};
+pub use crate::keyword::{Authenticates, Keyword, Requirement, Scheme};
 pub use crate::models::{Token, User};
 #[cfg(feature = "openapi")]
-pub use crate::openapi::{ApiAuth, ApiMaybeAuth, Secured, output};
+pub use crate::openapi::response::{WithAuthErrors, output};
+#[cfg(feature = "openapi")]
+pub use crate::openapi::{ApiAuth, ApiMaybeAuth};
 pub use crate::rejection::Rejection;
 pub use crate::store::{AuthUser, Pack, Packer, Unpacker};

@@ -10,43 +10,18 @@
 use poem::Request;
 use poem::http::header;
 
-use crate::error::AuthError;
 use crate::header::parse_authorization;
 use crate::keyword::{Authenticates, Keyword, Requirement, Scheme, challenge};
 use crate::models::Token;
+use crate::rejection::Reason;
 use crate::rejection::Rejection;
 use crate::store::{AuthUser, Store};
 
-/// Runs DRF's authentication for `keyword` on a request: parse the raw `Authorization` header,
-/// then look the key up in the [`Store`] found in the request data.
-///
-/// `Ok(None)` means the request carries no credentials for this keyword (anonymous);
-/// malformed or invalid credentials are an error, as in DRF. The store is looked up first, so
-/// a missing `.data(store)` is reported on every request, not only on authenticated ones.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), tokenauth::Error> {
-/// use poem::Request;
-/// use tokenauth::{Store, User};
-///
-/// let store = Store::connect("sqlite::memory:").await?;
-/// store.migrate().await?;
-/// let mut req = Request::builder().header("Authorization", "Token nope").finish();
-/// req.extensions_mut().insert(store);
-/// let rejection = tokenauth::authenticate_request::<User>(&req, "Token").await.unwrap_err();
-/// assert_eq!(rejection.auth_error(), Some(tokenauth::AuthError::InvalidToken));
-/// # Ok(()) }
-/// ```
-pub async fn authenticate_request<U: AuthUser>(
-    req: &Request,
-    keyword: &'static str,
-) -> Result<Option<(U, Token)>, Rejection> {
-    authenticate_keywords(req, [keyword]).await
-}
-
-/// [`authenticate_request`] for the first of `keywords` that the header names; the `401`
-/// challenge names the first keyword (DRF's `authenticate_header` is its first class's).
+/// DRF's authentication for the first of `keywords` that the header names: parse the raw
+/// `Authorization` header, then look the key up in the [`Store`] found in the request data
+/// (looked up first, so that a missing `.data(store)` is reported on every request, not only
+/// on authenticated ones). The `401` challenge names the first keyword (DRF's
+/// `authenticate_header` is its first class's).
 async fn authenticate_keywords<U: AuthUser>(
     req: &Request,
     keywords: impl IntoIterator<Item = &'static str, IntoIter: Clone>,
@@ -87,10 +62,36 @@ async fn authenticate_keywords<U: AuthUser>(
         .map_err(|error| Rejection::from_authenticate(challenge, error))
 }
 
-/// The one authentication every extractor runs: `R`'s keywords, then `R`'s scopes (an
-/// authenticated token without them is DRF's `403`), as a user of type `U`. `Ok(None)`: no
-/// credentials. Every keyword's and tuple's [`Authenticates::authenticate`] is this, and so
-/// is that of the requirement `#[token_auth]` generates (through `__private`).
+/// Authenticates a request as DRF's `TokenAuthentication` does, with `R`'s keywords, then
+/// checks `R`'s scopes (an authenticated token without them is DRF's `403`), as a user of
+/// type `U`. `Ok(None)` means the request carries no credentials for any of the keywords
+/// (anonymous); malformed or invalid credentials are an error, as in DRF.
+///
+/// The one authentication every extractor runs ([`Auth`](crate::Auth),
+/// [`MaybeAuth`](crate::MaybeAuth), their OpenAPI forms, `#[token_auth]`): call it directly
+/// from a poem middleware or endpoint of your own.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tokenauth::Error> {
+/// use poem::Request;
+/// use tokenauth::keyword::TokenKeyword;
+/// use tokenauth::rejection::Reason;
+/// use tokenauth::{Store, User};
+///
+/// let store = Store::connect("sqlite::memory:").await?;
+/// store.migrate().await?;
+/// let mut req = Request::builder().header("Authorization", "Token nope").finish();
+/// req.extensions_mut().insert(store);
+/// let rejection = tokenauth::authenticate::<User, TokenKeyword>(&req).await.unwrap_err();
+/// assert_eq!(rejection.reason(), Some(Reason::InvalidToken));
+///
+/// // No credentials: anonymous.
+/// let mut anonymous = Request::builder().finish();
+/// anonymous.extensions_mut().insert(req.data::<Store>().unwrap().clone());
+/// assert!(tokenauth::authenticate::<User, TokenKeyword>(&anonymous).await.unwrap().is_none());
+/// # Ok(()) }
+/// ```
 pub async fn authenticate<U: AuthUser, R: Requirement>(
     req: &Request,
 ) -> Result<Option<(U, Token)>, Rejection> {
@@ -114,7 +115,7 @@ pub(crate) async fn authenticate_required<U, R: Authenticates<U>>(
 ) -> Result<(U, Token), Rejection> {
     R::authenticate(req)
         .await?
-        .ok_or_else(|| Rejection::unauthorized(challenge::<R>(), AuthError::NotAuthenticated))
+        .ok_or_else(|| Rejection::unauthorized(challenge::<R>(), Reason::NotAuthenticated))
 }
 
 impl<U: AuthUser, K: Keyword> Authenticates<U> for K {

@@ -9,7 +9,7 @@
 //! rows, so no key is copied anywhere — and triggers on `authtoken_token` and `auth_user`
 //! that report Django's changes to tokenauth's change feed (`NOTIFY`), so that every instance's
 //! authentication cache sees a token Django creates or deletes within milliseconds. Django's
-//! columns and data are not altered. [`DjangoUser`] is the [`AuthUser`] reading `auth_user`
+//! columns and data are not altered. [`DjangoUser`] is the [`AuthUser`](crate::AuthUser) reading `auth_user`
 //! through that view:
 //!
 //! ```no_run

@@ -1,66 +1,6 @@
-//! Error types: why a request was not authenticated ([`AuthError`]) and why a store
-//! operation failed ([`Error`]).
+//! Why a store operation failed ([`Error`]).
 
 use std::fmt;
-
-/// Why a request could not be authenticated. Each variant carries Django REST framework's exact
-/// message, returned to the client as `{"detail": "<message>"}` with `401 Unauthorized`.
-///
-/// ```
-/// use tokenauth::AuthError;
-///
-/// assert_eq!(AuthError::InvalidToken.detail(), "Invalid token.");
-/// assert_eq!(AuthError::InvalidToken.to_string(), "Invalid token.");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AuthError {
-    /// No credentials for this scheme on an endpoint that requires authentication.
-    NotAuthenticated,
-    /// The header holds the keyword and nothing else.
-    NoCredentialsInHeader,
-    /// The header holds more than two whitespace-separated parts.
-    SpacesInToken,
-    /// The key is not valid UTF-8.
-    InvalidCharacters,
-    /// No token has this key, or the token has expired.
-    InvalidToken,
-    /// The token's user is not active.
-    UserInactive,
-}
-
-impl AuthError {
-    /// DRF's message for this failure.
-    ///
-    /// ```
-    /// assert_eq!(
-    ///     tokenauth::AuthError::NotAuthenticated.detail(),
-    ///     "Authentication credentials were not provided."
-    /// );
-    /// ```
-    pub const fn detail(self) -> &'static str {
-        match self {
-            AuthError::NotAuthenticated => "Authentication credentials were not provided.",
-            AuthError::NoCredentialsInHeader => "Invalid token header. No credentials provided.",
-            AuthError::SpacesInToken => {
-                "Invalid token header. Token string should not contain spaces."
-            }
-            AuthError::InvalidCharacters => {
-                "Invalid token header. Token string should not contain invalid characters."
-            }
-            AuthError::InvalidToken => "Invalid token.",
-            AuthError::UserInactive => "User inactive or deleted.",
-        }
-    }
-}
-
-impl fmt::Display for AuthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.detail())
-    }
-}
-
-impl std::error::Error for AuthError {}
 
 /// An error from a [`Store`](crate::Store) operation.
 ///
@@ -106,7 +46,7 @@ pub enum Error {
         Excerpt::quoted(.0)
     )]
     InvalidUsername(String),
-    /// An import row contradicts the store or another row (see [`Import`](crate::Import)).
+    /// An import row contradicts the store or another row (see [`Import`](crate::import::Import)).
     #[error("import conflict: {0}; nothing was imported")]
     ImportConflict(String),
     /// No user matches.
@@ -124,21 +64,21 @@ pub enum Error {
     /// A key given for import is not acceptable.
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),
-    /// A scope is empty, longer than [`MAX_SCOPE_LEN`](crate::MAX_SCOPE_LEN) characters, or
+    /// A scope is empty, longer than [`MAX_SCOPE_LEN`](crate::rules::MAX_SCOPE_LEN) characters, or
     /// contains whitespace or control characters.
     #[error(
         "invalid scope {0:?}: a scope is 1 to {max} characters, without whitespace or control characters",
-        max = crate::MAX_SCOPE_LEN
+        max = crate::rules::MAX_SCOPE_LEN
     )]
     InvalidScope(String),
-    /// A token would have more than [`MAX_SCOPES`](crate::MAX_SCOPES) scopes.
-    #[error("too many scopes: a token has at most {max}", max = crate::MAX_SCOPES)]
+    /// A token would have more than [`MAX_SCOPES`](crate::rules::MAX_SCOPES) scopes.
+    #[error("too many scopes: a token has at most {max}", max = crate::rules::MAX_SCOPES)]
     TooManyScopes,
-    /// A token name is longer than [`MAX_TOKEN_NAME_LEN`](crate::MAX_TOKEN_NAME_LEN) characters
+    /// A token name is longer than [`MAX_TOKEN_NAME_LEN`](crate::rules::MAX_TOKEN_NAME_LEN) characters
     /// or contains control characters.
     #[error(
         "invalid token name: at most {max} characters, without control characters",
-        max = crate::MAX_TOKEN_NAME_LEN
+        max = crate::rules::MAX_TOKEN_NAME_LEN
     )]
     InvalidTokenName,
     /// An expiry or a duration is beyond what a timestamp can hold.

@@ -26,7 +26,8 @@ use crate::rejection::Rejection;
 ///
 /// ```
 /// use poem::{handler, web::Json, Route, get, EndpointExt};
-/// use tokenauth::{Auth, BearerKeyword, Store, User};
+/// use tokenauth::{Auth, Store, User};
+/// use tokenauth::keyword::BearerKeyword;
 ///
 /// #[handler]
 /// async fn me(auth: Auth) -> Json<User> {

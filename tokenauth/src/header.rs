@@ -5,7 +5,7 @@
 //! compares the first part with the keyword ignoring ASCII case, and decodes the key as UTF-8.
 //! [`parse_authorization`] reproduces that exactly, including the order in which the checks run.
 
-use crate::error::AuthError;
+use crate::rejection::Reason;
 
 /// The bytes Python's `bytes.split()` treats as whitespace: SP, HT, LF, VT, FF and CR.
 const fn is_python_whitespace(byte: u8) -> bool {
@@ -23,7 +23,8 @@ const fn is_python_whitespace(byte: u8) -> bool {
 /// bytes that are not visible ASCII and reports them with its own message.
 ///
 /// ```
-/// use tokenauth::{parse_authorization, AuthError};
+/// use tokenauth::parse_authorization;
+/// use tokenauth::rejection::Reason;
 ///
 /// assert_eq!(parse_authorization(Some(b"Token abc"), "Token"), Ok(Some("abc")));
 /// assert_eq!(parse_authorization(Some(b"  token\tabc "), "Token"), Ok(Some("abc")));
@@ -31,21 +32,21 @@ const fn is_python_whitespace(byte: u8) -> bool {
 /// assert_eq!(parse_authorization(None, "Token"), Ok(None));
 /// assert_eq!(
 ///     parse_authorization(Some(b"Token"), "Token"),
-///     Err(AuthError::NoCredentialsInHeader)
+///     Err(Reason::NoCredentialsInHeader)
 /// );
 /// assert_eq!(
 ///     parse_authorization(Some(b"Token a b"), "Token"),
-///     Err(AuthError::SpacesInToken)
+///     Err(Reason::SpacesInToken)
 /// );
 /// assert_eq!(
 ///     parse_authorization(Some(b"Token \xff"), "Token"),
-///     Err(AuthError::InvalidCharacters)
+///     Err(Reason::InvalidCharacters)
 /// );
 /// ```
 pub fn parse_authorization<'a>(
     header: Option<&'a [u8]>,
     keyword: &str,
-) -> Result<Option<&'a str>, AuthError> {
+) -> Result<Option<&'a str>, Reason> {
     let Some(header) = header else {
         return Ok(None);
     };
@@ -58,21 +59,21 @@ pub fn parse_authorization<'a>(
         _ => return Ok(None),
     }
     let Some(key) = parts.next() else {
-        return Err(AuthError::NoCredentialsInHeader);
+        return Err(Reason::NoCredentialsInHeader);
     };
     if parts.next().is_some() {
-        return Err(AuthError::SpacesInToken);
+        return Err(Reason::SpacesInToken);
     }
     std::str::from_utf8(key)
         .map(Some)
-        .map_err(|_| AuthError::InvalidCharacters)
+        .map_err(|_| Reason::InvalidCharacters)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(header: &[u8]) -> Result<Option<&str>, AuthError> {
+    fn parse(header: &[u8]) -> Result<Option<&str>, Reason> {
         parse_authorization(Some(header), "Token")
     }
 
@@ -141,41 +142,32 @@ mod tests {
 
     #[test]
     fn keyword_alone_is_no_credentials_provided() {
-        assert_eq!(parse(b"Token"), Err(AuthError::NoCredentialsInHeader));
-        assert_eq!(parse(b"Token "), Err(AuthError::NoCredentialsInHeader));
-        assert_eq!(
-            parse(b"  token\t\r\n"),
-            Err(AuthError::NoCredentialsInHeader)
-        );
-        assert_eq!(
-            parse(b"Token\x0b\x0c"),
-            Err(AuthError::NoCredentialsInHeader)
-        );
+        assert_eq!(parse(b"Token"), Err(Reason::NoCredentialsInHeader));
+        assert_eq!(parse(b"Token "), Err(Reason::NoCredentialsInHeader));
+        assert_eq!(parse(b"  token\t\r\n"), Err(Reason::NoCredentialsInHeader));
+        assert_eq!(parse(b"Token\x0b\x0c"), Err(Reason::NoCredentialsInHeader));
     }
 
     #[test]
     fn more_than_two_parts_is_spaces_in_token() {
-        assert_eq!(parse(b"Token a b"), Err(AuthError::SpacesInToken));
-        assert_eq!(parse(b"Token a\tb"), Err(AuthError::SpacesInToken));
-        assert_eq!(parse(b"Token a\x0bb"), Err(AuthError::SpacesInToken));
-        assert_eq!(parse(b"Token a\x0cb"), Err(AuthError::SpacesInToken));
-        assert_eq!(parse(b"Token a\rb"), Err(AuthError::SpacesInToken));
-        assert_eq!(parse(b"Token a\nb"), Err(AuthError::SpacesInToken));
-        assert_eq!(parse(b"Token a b c"), Err(AuthError::SpacesInToken));
+        assert_eq!(parse(b"Token a b"), Err(Reason::SpacesInToken));
+        assert_eq!(parse(b"Token a\tb"), Err(Reason::SpacesInToken));
+        assert_eq!(parse(b"Token a\x0bb"), Err(Reason::SpacesInToken));
+        assert_eq!(parse(b"Token a\x0cb"), Err(Reason::SpacesInToken));
+        assert_eq!(parse(b"Token a\rb"), Err(Reason::SpacesInToken));
+        assert_eq!(parse(b"Token a\nb"), Err(Reason::SpacesInToken));
+        assert_eq!(parse(b"Token a b c"), Err(Reason::SpacesInToken));
         // DRF counts parts before decoding: invalid UTF-8 in a third part is still "spaces".
-        assert_eq!(parse(b"Token \xff \xfe"), Err(AuthError::SpacesInToken));
+        assert_eq!(parse(b"Token \xff \xfe"), Err(Reason::SpacesInToken));
     }
 
     #[test]
     fn invalid_utf8_key_is_invalid_characters() {
-        assert_eq!(parse(b"Token \xff"), Err(AuthError::InvalidCharacters));
-        assert_eq!(parse(b"Token abc\xc3"), Err(AuthError::InvalidCharacters));
+        assert_eq!(parse(b"Token \xff"), Err(Reason::InvalidCharacters));
+        assert_eq!(parse(b"Token abc\xc3"), Err(Reason::InvalidCharacters));
         // Overlong encoding and a lone surrogate are invalid UTF-8 too (Python agrees).
-        assert_eq!(parse(b"Token \xc0\xaf"), Err(AuthError::InvalidCharacters));
-        assert_eq!(
-            parse(b"Token \xed\xa0\x80"),
-            Err(AuthError::InvalidCharacters)
-        );
+        assert_eq!(parse(b"Token \xc0\xaf"), Err(Reason::InvalidCharacters));
+        assert_eq!(parse(b"Token \xed\xa0\x80"), Err(Reason::InvalidCharacters));
     }
 
     #[test]

@@ -8,25 +8,7 @@ use sha2::{Digest as _, Sha256};
 use zeroize::Zeroize;
 
 use crate::error::Error;
-
-/// Number of random bytes in a generated key (DRF's `secrets.token_hex(20)`: 160 bits).
-///
-/// ```
-/// let key = tokenauth::Key::generate()?;
-/// assert_eq!(key.expose_secret().len(), 2 * tokenauth::KEY_BYTES);
-/// # Ok::<(), tokenauth::Error>(())
-/// ```
-pub const KEY_BYTES: usize = 20;
-
-/// Longest key accepted by [`Key::import`].
-///
-/// ```
-/// use tokenauth::{Key, MAX_IMPORTED_KEY_LEN};
-///
-/// assert!(Key::import("k".repeat(MAX_IMPORTED_KEY_LEN)).is_ok());
-/// assert!(Key::import("k".repeat(MAX_IMPORTED_KEY_LEN + 1)).is_err());
-/// ```
-pub const MAX_IMPORTED_KEY_LEN: usize = 256;
+use crate::rules::{KEY_BYTES, MAX_IMPORTED_KEY_LEN};
 
 /// The secret part of a token, as the client sends it after the keyword.
 ///
@@ -142,7 +124,7 @@ impl Key {
     ///
     /// ```
     /// let key = tokenauth::Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
-    /// assert_eq!(key.digest(), tokenauth::KeyDigest::of(key.expose_secret()));
+    /// assert_eq!(key.digest(), tokenauth::key::KeyDigest::of(key.expose_secret()));
     /// # Ok::<(), tokenauth::Error>(())
     /// ```
     pub fn digest(&self) -> KeyDigest {
@@ -154,7 +136,7 @@ impl Key {
 /// database stores digests, so changing the format never invalidates existing tokens.
 ///
 /// ```
-/// use tokenauth::KeyFormat;
+/// use tokenauth::key::KeyFormat;
 ///
 /// let key = KeyFormat::prefixed("tka")?.generate()?;
 /// assert!(key.expose_secret().starts_with("tka_"));
@@ -182,7 +164,7 @@ impl KeyFormat {
     /// Django REST framework's format: 40 lowercase hex characters.
     ///
     /// ```
-    /// assert_eq!(tokenauth::KeyFormat::hex(), tokenauth::KeyFormat::default());
+    /// assert_eq!(tokenauth::key::KeyFormat::hex(), tokenauth::key::KeyFormat::default());
     /// ```
     pub const fn hex() -> Self {
         KeyFormat { prefix: None }
@@ -191,7 +173,7 @@ impl KeyFormat {
     /// The prefix of the prefixed format, if this is it.
     ///
     /// ```
-    /// assert_eq!(tokenauth::KeyFormat::prefixed("tka")?.prefix(), Some("tka"));
+    /// assert_eq!(tokenauth::key::KeyFormat::prefixed("tka")?.prefix(), Some("tka"));
     /// # Ok::<(), tokenauth::Error>(())
     /// ```
     pub fn prefix(&self) -> Option<&str> {
@@ -204,7 +186,7 @@ impl KeyFormat {
     /// [`Error::InvalidKey`] for another prefix.
     ///
     /// ```
-    /// assert!(tokenauth::KeyFormat::prefixed("my_app").is_err());
+    /// assert!(tokenauth::key::KeyFormat::prefixed("my_app").is_err());
     /// ```
     pub fn prefixed(prefix: &str) -> Result<Self, Error> {
         if prefix.is_empty()
@@ -226,7 +208,7 @@ impl KeyFormat {
     /// [`Error::Random`] if the operating system cannot provide random bytes.
     ///
     /// ```
-    /// let key = tokenauth::KeyFormat::hex().generate()?;
+    /// let key = tokenauth::key::KeyFormat::hex().generate()?;
     /// # Ok::<(), tokenauth::Error>(())
     /// ```
     pub fn generate(&self) -> Result<Key, Error> {
@@ -256,7 +238,7 @@ impl KeyFormat {
     /// holds. `None` for keys of another format, which only the database can judge.
     ///
     /// ```
-    /// let format = tokenauth::KeyFormat::prefixed("tka")?;
+    /// let format = tokenauth::key::KeyFormat::prefixed("tka")?;
     /// assert_eq!(format.check("tka_notavalidkey"), Some(false));
     /// assert_eq!(format.check("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"), None);
     /// # Ok::<(), tokenauth::Error>(())
@@ -303,7 +285,7 @@ impl Drop for Key {
 /// Its `Debug` output is redacted too: a digest identifies a live token.
 ///
 /// ```
-/// use tokenauth::KeyDigest;
+/// use tokenauth::key::KeyDigest;
 ///
 /// let digest = KeyDigest::of("abc");
 /// assert_eq!(
@@ -319,7 +301,7 @@ impl KeyDigest {
     /// Digests a key as presented by a client.
     ///
     /// ```
-    /// let digest = tokenauth::KeyDigest::of("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b");
+    /// let digest = tokenauth::key::KeyDigest::of("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b");
     /// assert_eq!(digest.as_str().len(), 64);
     /// ```
     pub fn of(key: &str) -> Self {
@@ -334,7 +316,7 @@ impl KeyDigest {
     /// The digest as stored in the `key_digest` column.
     ///
     /// ```
-    /// let digest = tokenauth::KeyDigest::of("abc");
+    /// let digest = tokenauth::key::KeyDigest::of("abc");
     /// assert!(digest.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
     /// ```
     pub fn as_str(&self) -> &str {

@@ -10,12 +10,12 @@ use crate::rejection::Rejection;
 /// An accepted keyword and its OpenAPI security scheme.
 ///
 /// Written by [`keyword!`](crate::keyword!) and `#[token_auth]`, which derive the name and
-/// description from the keyword by the rules of [`scheme_name`](crate::scheme_name).
+/// description from the keyword by the rules of [`scheme_name`](crate::rules::scheme_name).
 ///
 /// ```
-/// use tokenauth::Keyword;
+/// use tokenauth::keyword::Keyword;
 ///
-/// let scheme = tokenauth::BearerKeyword::SCHEME;
+/// let scheme = tokenauth::keyword::BearerKeyword::SCHEME;
 /// assert_eq!((scheme.keyword, scheme.name), ("Bearer", "BearerAuth"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,13 +36,13 @@ pub struct Scheme {
 /// keywords accepts any of them.
 ///
 /// ```
-/// use tokenauth::Keyword;
+/// use tokenauth::keyword::Keyword;
 ///
-/// assert_eq!(tokenauth::TokenKeyword::KEYWORD, "Token");
-/// assert_eq!(tokenauth::BearerKeyword::KEYWORD, "Bearer");
+/// assert_eq!(tokenauth::keyword::TokenKeyword::KEYWORD, "Token");
+/// assert_eq!(tokenauth::keyword::BearerKeyword::KEYWORD, "Bearer");
 /// ```
 pub trait Keyword: Requirement {
-    /// The keyword: an RFC 9110 `token` (see [`is_valid_keyword`](crate::is_valid_keyword)),
+    /// The keyword: an RFC 9110 `token` (see [`is_valid_keyword`](crate::rules::is_valid_keyword)),
     /// compared ignoring ASCII case.
     const KEYWORD: &'static str;
     /// The name of the keyword's OpenAPI security scheme (letters, digits, `.`, `-`, `_`),
@@ -73,7 +73,7 @@ pub trait Keyword: Requirement {
 /// keywords.
 ///
 /// ```
-/// use tokenauth::{BearerKeyword, Requirement, TokenKeyword};
+/// use tokenauth::keyword::{BearerKeyword, Requirement, TokenKeyword};
 ///
 /// type Either = (TokenKeyword, BearerKeyword);
 /// let names: Vec<_> = Either::SCHEMES.iter().map(|s| s.name).collect();
@@ -104,11 +104,12 @@ pub trait Requirement: Send + Sync + 'static {
 /// not an `AuthUser` is reported once, on that type, rather than on `#[handler]`.
 ///
 /// ```
-/// use tokenauth::{Authenticates, TokenKeyword, User};
+/// use tokenauth::User;
+/// use tokenauth::keyword::{Authenticates, TokenKeyword};
 ///
 /// fn accepts<R: Authenticates<User>>() {}
 /// accepts::<TokenKeyword>();
-/// accepts::<(TokenKeyword, tokenauth::BearerKeyword)>();
+/// accepts::<(TokenKeyword, tokenauth::keyword::BearerKeyword)>();
 /// ```
 pub trait Authenticates<U>: Requirement {
     /// Authenticates `req`: `Ok(None)` without credentials for any of the keywords; the
@@ -180,9 +181,9 @@ crate::keyword!(
     /// `Authorization: Token <key>`: Django REST framework's default keyword.
     ///
     /// ```
-    /// use tokenauth::Keyword;
+    /// use tokenauth::keyword::Keyword;
     ///
-    /// assert_eq!(tokenauth::TokenKeyword::KEYWORD, "Token");
+    /// assert_eq!(tokenauth::keyword::TokenKeyword::KEYWORD, "Token");
     /// ```
     pub TokenKeyword = "Token"
 );
@@ -190,9 +191,9 @@ crate::keyword!(
     /// `Authorization: Bearer <key>` (RFC 6750).
     ///
     /// ```
-    /// use tokenauth::Keyword;
+    /// use tokenauth::keyword::Keyword;
     ///
-    /// assert_eq!(tokenauth::BearerKeyword::KEYWORD, "Bearer");
+    /// assert_eq!(tokenauth::keyword::BearerKeyword::KEYWORD, "Bearer");
     /// ```
     pub BearerKeyword = "Bearer"
 );

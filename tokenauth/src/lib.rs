@@ -29,31 +29,48 @@
 //!
 //! The same attribute secures poem-openapi `#[OpenApi]` impls (feature `openapi`), declaring
 //! the security scheme and the `401` in the OpenAPI document, so that Swagger UI's
-//! **Authorize** works. Beside it:
+//! **Authorize** works.
 //!
-//! - [`Store`] keeps users and tokens with sqlx; only a SHA-256 [`KeyDigest`] of each key is
-//!   stored, and the plaintext [`Key`] is shown once, at creation. [`Policy`] sets expiry,
-//!   scopes, limits and the authentication cache.
-//! - `AuthApi` (feature `openapi`) is DRF's obtain-token view, with what DRF lacks: logout,
-//!   logout everywhere, and a login throttle.
-//! - [`Auth`] and [`MaybeAuth`] are the extractors the attribute uses, for handlers that take
-//!   them directly; [`parse_authorization`] parses the `Authorization` header byte for byte as
-//!   DRF does; failures answer exactly as DRF does ([`Rejection`]).
+//! # Where things are
+//! The crate root holds what the examples above and the README use; the rest is in rooms.
+//!
+//! | at the root | what it is |
+//! |---|---|
+//! | [`#[token_auth]`](token_auth), [`keyword!`], [`#[derive(AuthUser)]`](macro@AuthUser) | the macros |
+//! | [`User`], [`Token`] | DRF's `request.user` and `request.auth`, as a handler takes them |
+//! | [`Store`], [`Policy`] | users and tokens in SQLite or PostgreSQL (sqlx), and the rules they follow: expiry, scopes, limits, the authentication cache |
+//! | [`NewToken`], [`Key`] | a token to create, and its plaintext key, shown once (only a SHA-256 digest is stored) |
+//! | [`Auth`], [`MaybeAuth`], [`authenticate`] | the extractors the attribute uses, for handlers that take them directly, and the one authentication they run |
+//! | [`parse_authorization`], [`Rejection`] | DRF's header parsing, byte for byte, and DRF's answers (`401`, `403`, and `5xx` when the store fails) |
+//! | [`Error`] | why a store operation failed |
+//! | `AuthApi`, `ApiAuth`, `ApiMaybeAuth` (feature `openapi`) | DRF's obtain-token view with logout, logout everywhere and a login throttle; the extractors as OpenAPI security schemes |
+//! | [`AuthUser`] | the trait of the user types tokens authenticate |
+//!
+//! | module | what is in it |
+//! |---|---|
+//! | [`store`] | the store's other types: the [`Tokens`](store::Tokens) of a user, the cache's statistics and compact form ([`Pack`](store::Pack)), migrations |
+//! | [`import`] | bulk import of users and tokens (from Django) |
+//! | [`keyword`](mod@keyword) | keywords as types ([`TokenKeyword`](keyword::TokenKeyword), [`BearerKeyword`](keyword::BearerKeyword)) and what an operation requires ([`Requirement`](keyword::Requirement)) |
+//! | [`key`] | keys, their digests and their formats |
+//! | [`rejection`] | DRF's reasons for a `401` ([`Reason`](rejection::Reason)) and the bodies of the other answers |
+//! | [`rules`] | the rules and bounds: valid keywords, scopes, scheme names, and every length limit |
+//! | `openapi` (feature `openapi`) | poem-openapi support: `AuthApi`, the extractors, `WithAuthErrors`, `drf_methods`, the document with scopes, Swagger UI |
+//! | `django` (features `django`, `postgres`) | running beside Django, on Django's own tables |
 //!
 //! # Cargo features
 //! - `sqlite` (default): SQLite storage.
 //! - `postgres`: PostgreSQL storage.
-//! - `openapi`: poem-openapi support (`ApiAuth`, `ApiMaybeAuth`, `Secured`, `drf_methods`,
-//!   `spec_with_scopes`).
-//! - `swagger-ui`: `swagger_ui`, poem-openapi's Swagger UI showing the document with
+//! - `openapi`: poem-openapi support (the `openapi` module, and `AuthApi`, `ApiAuth` and
+//!   `ApiMaybeAuth` at the root).
+//! - `swagger-ui`: `openapi::swagger_ui`, poem-openapi's Swagger UI showing the document with
 //!   `x-required-scopes`.
 //! - `django`: moving from Django. Django's password hashers (`pbkdf2_sha256`, `pbkdf2_sha1`,
-//!   `argon2`, `bcrypt_sha256`, `scrypt`), so that users imported from Django (`Import`, or
+//!   `argon2`, `bcrypt_sha256`, `scrypt`), so that users imported from Django ([`import`], or
 //!   `tokenauth import-django`) log in with their Django passwords, then upgraded to
 //!   Argon2id; and, with `postgres`, the `django` module (running beside Django). It adds the
 //!   `bcrypt`, `scrypt`, `pbkdf2` and `sha1` crates. Without it, a hash in one of Django's
 //!   formats never matches: the import keeps it and reports it
-//!   (`ImportWarning::UnverifiablePassword`), and a login against it is refused as with a
+//!   ([`import::Warning::UnverifiablePassword`]), and a login against it is refused as with a
 //!   wrong password, the process logging a warning that says so, once.
 //!
 //! [poem]: https://docs.rs/poem
@@ -68,67 +85,43 @@ pub mod django;
 extern crate self as tokenauth;
 
 mod authentication;
-// Public, hidden, for its test hooks (`endpoints::testing`); `AuthApi` and `Limit` are
-// re-exported below.
-#[cfg(feature = "openapi")]
-#[doc(hidden)]
-pub mod endpoints;
 mod error;
 mod extract;
 mod header;
-mod key;
-mod keyword;
-#[cfg(feature = "openapi")]
-mod methods;
+pub mod import;
+pub mod key;
+pub mod keyword;
 mod models;
 #[cfg(feature = "openapi")]
-mod openapi;
-// Public, hidden, for its test hooks (`password::testing`); `MAX_PASSWORD_HASH_LEN` is
-// re-exported below.
+pub mod openapi;
+// Public, hidden, for its test hooks (`password::testing`).
 #[doc(hidden)]
 pub mod password;
 mod policy;
-mod rejection;
+pub mod rejection;
+pub mod rules;
 pub mod store;
 
-pub use authentication::authenticate_request;
-#[cfg(feature = "openapi")]
-pub use endpoints::{AuthApi, Limit};
-pub use error::{AuthError, Error};
+// What the first examples use; everything else is in the modules above.
+pub use authentication::authenticate;
+pub use error::Error;
 pub use extract::{Auth, MaybeAuth};
 pub use header::parse_authorization;
-pub use key::{KEY_BYTES, Key, KeyDigest, KeyFormat, MAX_IMPORTED_KEY_LEN};
-pub use keyword::{Authenticates, BearerKeyword, Keyword, Requirement, Scheme, TokenKeyword};
+pub use key::Key;
+pub use models::{NewToken, Token, User};
 #[cfg(feature = "openapi")]
-pub use methods::drf_methods;
-pub use models::{MAX_TOKEN_NAME_LEN, NewToken, Token, User};
-#[cfg(feature = "swagger-ui")]
-pub use openapi::swagger_ui;
-#[cfg(feature = "openapi")]
-pub use openapi::{ApiAuth, ApiMaybeAuth, Secured, spec_endpoint, spec_with_scopes};
-pub use password::MAX_PASSWORD_HASH_LEN;
-pub use policy::{MAX_LIFETIME, Policy};
-pub use rejection::{
-    MISSING_ATTRIBUTE_DETAIL, MISSING_STORE_DETAIL, OVERLOADED_DETAIL, Rejection,
-    STORE_FAILURE_DETAIL, UNAVAILABLE_DETAIL,
-};
-#[cfg(feature = "sqlite")]
-pub use store::SQLITE_PAGE_CACHE_KIB;
-pub use store::{
-    AppliedMigration, AuthUser, AuthenticateError, CacheStats, DecodeRow, Import, ImportReport,
-    ImportToken, ImportUser, ImportWarning, MAX_USERNAME_LEN, MIGRATIONS_TABLE, Store, Tokens,
-};
-pub use tokenauth_rules::{
-    MAX_SCOPE_LEN, MAX_SCOPES, is_valid_keyword, is_valid_scheme_name, is_valid_scope, scheme_name,
-};
+pub use openapi::{ApiAuth, ApiMaybeAuth, AuthApi};
+pub use policy::Policy;
+pub use rejection::Rejection;
+pub use store::{AuthUser, Store};
 
 #[doc = include_str!("token_auth.md")]
 #[cfg_attr(feature = "openapi", doc = include_str!("token_auth_openapi.md"))]
 pub use tokenauth_macros::token_auth;
 
-/// Defines a [`Keyword`] type (also a [`Requirement`]), checking at compile time that the
+/// Defines a [`Keyword`](keyword::Keyword) type (also a [`Requirement`](keyword::Requirement)), checking at compile time that the
 /// keyword is a valid HTTP authentication scheme. Its OpenAPI security scheme is named by
-/// [`scheme_name`] — `<keyword>Auth`, `BearerAuth` for `Bearer` in any case — the rule
+/// [`scheme_name`](rules::scheme_name) — `<keyword>Auth`, `BearerAuth` for `Bearer` in any case — the rule
 /// `#[token_auth]` follows; give `scheme = "..."` for a keyword with characters a scheme name
 /// cannot have (anything but letters, digits, `.`, `-` and `_`). `scopes = [...]` makes a
 /// requirement whose token must also grant those scopes, each listed once.
@@ -146,7 +139,7 @@ pub use tokenauth_macros::token_auth;
 /// // A token must grant `orders:read` (or `*`), else 403.
 /// tokenauth::keyword!(pub Orders = "Token", scopes = ["orders:read"]);
 ///
-/// use tokenauth::{Keyword, Requirement};
+/// use tokenauth::keyword::{Keyword, Requirement};
 /// assert_eq!(Orders::SCOPES, ["orders:read"]);
 /// assert_eq!(ApiKey::KEYWORD, "Api-Key");
 /// assert_eq!(ApiKey::SCHEME_NAME, "Api-KeyAuth");

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::rules::MAX_TOKEN_NAME_LEN;
 
 /// An account in tokenauth's own `tokenauth_users` table (Django's `request.user`).
 ///
@@ -130,14 +131,6 @@ impl fmt::Display for Token {
     }
 }
 
-/// The longest token name, in characters.
-///
-/// ```
-/// let long = "x".repeat(tokenauth::MAX_TOKEN_NAME_LEN + 1);
-/// assert!(tokenauth::NewToken::named(long).validate().is_err());
-/// ```
-pub const MAX_TOKEN_NAME_LEN: usize = 128;
-
 /// The pattern of a token name, as the OpenAPI document states it: no control characters
 /// (see [`tokenauth_rules::SCOPE_PATTERN`] for why it ends in `(?![\s\S])`).
 #[cfg(any(feature = "openapi", test))]
@@ -147,7 +140,7 @@ pub(crate) const TOKEN_NAME_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*(?![\s\S])"
 /// never-expiring token without scopes, like DRF's.
 ///
 /// Every issuing path applies the store's [`Policy`](crate::Policy): an expiry is clamped to
-/// [`Policy::max_ttl`](crate::Policy::max_ttl) and to [`MAX_LIFETIME`](crate::MAX_LIFETIME).
+/// [`Policy::max_ttl`](crate::Policy::max_ttl) and to [`MAX_LIFETIME`](crate::rules::MAX_LIFETIME).
 ///
 /// ```
 /// use chrono::Duration;
@@ -237,9 +230,9 @@ impl NewToken {
     /// Grant a scope (`*` grants all).
     ///
     /// # Errors
-    /// [`Error::InvalidScope`] if `scope` is empty, longer than [`MAX_SCOPE_LEN`](crate::MAX_SCOPE_LEN) characters
+    /// [`Error::InvalidScope`] if `scope` is empty, longer than [`MAX_SCOPE_LEN`](crate::rules::MAX_SCOPE_LEN) characters
     /// or contains whitespace or control characters (scopes are stored space-separated, as
-    /// OAuth 2.0's `scope` parameter); [`Error::TooManyScopes`] beyond [`MAX_SCOPES`](crate::MAX_SCOPES).
+    /// OAuth 2.0's `scope` parameter); [`Error::TooManyScopes`] beyond [`MAX_SCOPES`](crate::rules::MAX_SCOPES).
     ///
     /// ```
     /// use tokenauth::NewToken;

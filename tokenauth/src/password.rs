@@ -38,15 +38,6 @@ pub(crate) use django::pbkdf2_iterations;
 use format::Format;
 pub(crate) use format::{hasher_name, is_djangos_verified_hasher};
 
-/// The longest password hash an import takes as a hash: Django's `password` field holds 128
-/// characters, so a longer value is no Django hash (see
-/// [`ImportWarning::OversizedPassword`](crate::ImportWarning::OversizedPassword)).
-///
-/// ```
-/// assert_eq!(tokenauth::MAX_PASSWORD_HASH_LEN, 128);
-/// ```
-pub const MAX_PASSWORD_HASH_LEN: usize = 128;
-
 /// Whether a stored hash is one this build can verify (an Argon2 PHC string within the
 /// limits, or, with the `django` feature, one of Django's supported formats), so that some
 /// password can match it.

@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::rules::MAX_LIFETIME;
+
 use crate::error::Error;
 use crate::key::KeyFormat;
 use crate::models::Expiry;
@@ -18,15 +20,6 @@ const DEFAULT_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(60
 const MAX_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(86_400);
 /// The default budget of refusal checks, per second and instance.
 const DEFAULT_REFUSAL_CHECKS: u32 = 1000;
-
-/// The longest lifetime of any token, whatever is asked for: 100 years. Longer expiries are
-/// clamped to it, so every stored timestamp stays within years 1–9999, where both backends
-/// compare them correctly.
-///
-/// ```
-/// assert_eq!(tokenauth::MAX_LIFETIME.num_days(), 36_525);
-/// ```
-pub const MAX_LIFETIME: Duration = Duration::days(36_525);
 
 /// How tokens live. `Policy::default()` is DRF's behaviour plus one safety: tokens never
 /// expire, there is no cap, `last_used_at` is not recorded (no write on the request path),
@@ -208,7 +201,8 @@ impl Policy {
     /// working.
     ///
     /// ```
-    /// use tokenauth::{KeyFormat, Policy};
+    /// use tokenauth::Policy;
+    /// use tokenauth::key::KeyFormat;
     /// let policy = Policy::default().key_format(KeyFormat::prefixed("tka")?);
     /// # Ok::<(), tokenauth::Error>(())
     /// ```
@@ -263,7 +257,7 @@ impl Policy {
     ///   refusal the cache or the filter would give is checked with a query first, within
     ///   [`refusal_checks`](Policy::refusal_checks) a second (a flood of made-up keys beyond
     ///   that is refused without a query, counted in
-    ///   [`CacheStats::unconfirmed_refusals`](crate::CacheStats) and reported in the log).
+    ///   [`CacheStats::unconfirmed_refusals`](crate::store::CacheStats) and reported in the log).
     /// - A revocation, deactivation or password change made anywhere — through this store
     ///   (at once, before the call returns), another instance, the CLI, plain SQL, Django —
     ///   is refused by every instance at most 2 seconds after it commits, whatever fails: the
@@ -273,7 +267,7 @@ impl Policy {
     ///   others are read within 100 ms on PostgreSQL, 50 ms on SQLite).
     ///
     /// Only user types whose tables tokenauth watches are cached: its own
-    /// [`User`](crate::User) and [`DjangoUser`](crate::django::DjangoUser) (see
+    /// [`User`](crate::User) and `django::DjangoUser` (see
     /// [`AuthUser::CACHEABLE`](crate::AuthUser::CACHEABLE)). Entries are kept by key: two
     /// cacheable user types read through the same tokens table replace each other's entry
     /// for a key that both authenticate (each then queries in turn; neither is served the
@@ -309,7 +303,7 @@ impl Policy {
     /// inactive user, a cached expiry — so that a key made on another instance a moment ago
     /// is never refused (see [`auth_cache`](Policy::auth_cache)). 1,000 by default, with a
     /// burst of as many. Beyond it — a flood of made-up keys — refusals are served without a
-    /// query: counted in [`CacheStats::unconfirmed_refusals`](crate::CacheStats) and reported
+    /// query: counted in [`CacheStats::unconfirmed_refusals`](crate::store::CacheStats) and reported
     /// in the log at most every 10 seconds. A made-up key repeated costs one check, not one
     /// per request (the database's answer is remembered until a key is added). `0` checks
     /// none (the filter and the cache refuse on their own knowledge, which lags changes made

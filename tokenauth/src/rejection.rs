@@ -8,14 +8,73 @@ use poem::error::ResponseError;
 use poem::http::{StatusCode, header};
 use poem::{Body, Response};
 
-use crate::error::{AuthError, Error};
+use crate::error::Error;
 
 use crate::store::AuthenticateError;
+
+/// Why a request could not be authenticated. Each variant carries Django REST framework's exact
+/// message, returned to the client as `{"detail": "<message>"}` with `401 Unauthorized`.
+///
+/// ```
+/// use tokenauth::rejection::Reason;
+///
+/// assert_eq!(Reason::InvalidToken.detail(), "Invalid token.");
+/// assert_eq!(Reason::InvalidToken.to_string(), "Invalid token.");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No credentials for this scheme on an endpoint that requires authentication.
+    NotAuthenticated,
+    /// The header holds the keyword and nothing else.
+    NoCredentialsInHeader,
+    /// The header holds more than two whitespace-separated parts.
+    SpacesInToken,
+    /// The key is not valid UTF-8.
+    InvalidCharacters,
+    /// No token has this key, or the token has expired.
+    InvalidToken,
+    /// The token's user is not active.
+    UserInactive,
+}
+
+impl Reason {
+    /// DRF's message for this failure.
+    ///
+    /// ```
+    /// assert_eq!(
+    ///     tokenauth::rejection::Reason::NotAuthenticated.detail(),
+    ///     "Authentication credentials were not provided."
+    /// );
+    /// ```
+    pub const fn detail(self) -> &'static str {
+        match self {
+            Reason::NotAuthenticated => "Authentication credentials were not provided.",
+            Reason::NoCredentialsInHeader => "Invalid token header. No credentials provided.",
+            Reason::SpacesInToken => {
+                "Invalid token header. Token string should not contain spaces."
+            }
+            Reason::InvalidCharacters => {
+                "Invalid token header. Token string should not contain invalid characters."
+            }
+            Reason::InvalidToken => "Invalid token.",
+            Reason::UserInactive => "User inactive or deleted.",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.detail())
+    }
+}
+
+impl std::error::Error for Reason {}
 
 /// The body of a `500` when no [`Store`](crate::Store) was added to the application.
 ///
 /// ```
-/// assert!(tokenauth::MISSING_STORE_DETAIL.contains(".data(store)"));
+/// assert!(tokenauth::rejection::MISSING_STORE_DETAIL.contains(".data(store)"));
 /// ```
 pub const MISSING_STORE_DETAIL: &str = "Server misconfiguration: tokenauth found no Store in the request data. \
      Add it to the application with `.data(store)` (e.g. `Route::new().at(..).data(store)`).";
@@ -23,7 +82,7 @@ pub const MISSING_STORE_DETAIL: &str = "Server misconfiguration: tokenauth found
 /// The body of a `500` when a handler takes a `User` or `Token` without `#[token_auth]`.
 ///
 /// ```
-/// assert!(tokenauth::MISSING_ATTRIBUTE_DETAIL.contains("#[token_auth]"));
+/// assert!(tokenauth::rejection::MISSING_ATTRIBUTE_DETAIL.contains("#[token_auth]"));
 /// ```
 pub const MISSING_ATTRIBUTE_DETAIL: &str = "Server misconfiguration: a handler takes tokenauth's \
      `User` or `Token` without `#[token_auth]`. Put `#[token_auth]` above `#[handler]` (or above \
@@ -36,7 +95,7 @@ pub const MISSING_ATTRIBUTE_DETAIL: &str = "Server misconfiguration: a handler t
 ///
 /// let rejection =
 ///     tokenauth::Rejection::store_failure(tokenauth::Error::Database(sqlx::Error::PoolClosed));
-/// assert_eq!(rejection.to_string(), tokenauth::UNAVAILABLE_DETAIL);
+/// assert_eq!(rejection.to_string(), tokenauth::rejection::UNAVAILABLE_DETAIL);
 /// ```
 pub const UNAVAILABLE_DETAIL: &str = "Authentication is temporarily unavailable: the token database cannot be reached. Try again later.";
 
@@ -44,7 +103,7 @@ pub const UNAVAILABLE_DETAIL: &str = "Authentication is temporarily unavailable:
 ///
 /// ```
 /// let rejection = tokenauth::Rejection::store_failure(tokenauth::Error::Overloaded);
-/// assert_eq!(rejection.to_string(), tokenauth::OVERLOADED_DETAIL);
+/// assert_eq!(rejection.to_string(), tokenauth::rejection::OVERLOADED_DETAIL);
 /// ```
 pub const OVERLOADED_DETAIL: &str = "Too many logins at once. Try again shortly.";
 
@@ -53,7 +112,7 @@ pub const OVERLOADED_DETAIL: &str = "Too many logins at once. Try again shortly.
 /// ```
 /// let rejection =
 ///     tokenauth::Rejection::store_failure(tokenauth::Error::Database(sqlx::Error::RowNotFound));
-/// assert_eq!(rejection.to_string(), tokenauth::STORE_FAILURE_DETAIL);
+/// assert_eq!(rejection.to_string(), tokenauth::rejection::STORE_FAILURE_DETAIL);
 /// ```
 pub const STORE_FAILURE_DETAIL: &str =
     "Authentication failed because of a server error. The error has been logged.";
@@ -63,7 +122,7 @@ pub const STORE_FAILURE_DETAIL: &str =
 ///
 /// | cause | status | body (`application/json`) | header |
 /// |---|---|---|---|
-/// | [`AuthError`] | `401` | `{"detail":"<DRF message>"}` | `WWW-Authenticate: <keyword>` |
+/// | [`Reason`] | `401` | `{"detail":"<DRF message>"}` | `WWW-Authenticate: <keyword>` |
 /// | a required scope is missing | `403` | `{"detail":"You do not have permission to perform this action."}` | |
 /// | database unreachable, locked or shutting down | `503` | `{"detail":"Authentication is temporarily unavailable…"}` | `Retry-After: 5` |
 /// | password checks saturated ([`Error::Overloaded`]) | `503` | `{"detail":"Too many logins at once…"}` | `Retry-After: 1` |
@@ -79,9 +138,10 @@ pub const STORE_FAILURE_DETAIL: &str =
 ///
 /// ```
 /// use poem::error::ResponseError;
-/// use tokenauth::{AuthError, Rejection};
+/// use tokenauth::Rejection;
+/// use tokenauth::rejection::Reason;
 ///
-/// let rejection = Rejection::unauthorized("Bearer", AuthError::InvalidToken);
+/// let rejection = Rejection::unauthorized("Bearer", Reason::InvalidToken);
 /// let response = rejection.as_response();
 /// assert_eq!(response.status(), 401);
 /// assert_eq!(response.headers()["www-authenticate"], "Bearer");
@@ -96,7 +156,7 @@ pub struct Rejection {
 #[derive(Debug)]
 enum Cause {
     /// A `401`, and the keyword its challenge names.
-    Unauthorized(&'static str, AuthError),
+    Unauthorized(&'static str, Reason),
     Forbidden,
     Store(Error),
     MissingStore,
@@ -107,12 +167,13 @@ impl Rejection {
     /// A `401` with DRF's message for `reason` and `WWW-Authenticate: <keyword>`.
     ///
     /// ```
-    /// use tokenauth::{AuthError, Rejection};
+    /// use tokenauth::Rejection;
+    /// use tokenauth::rejection::Reason;
     ///
-    /// let err: poem::Error = Rejection::unauthorized("Token", AuthError::NotAuthenticated).into();
+    /// let err: poem::Error = Rejection::unauthorized("Token", Reason::NotAuthenticated).into();
     /// assert_eq!(err.status(), 401);
     /// ```
-    pub fn unauthorized(keyword: &'static str, reason: AuthError) -> Self {
+    pub fn unauthorized(keyword: &'static str, reason: Reason) -> Self {
         Rejection {
             cause: Cause::Unauthorized(keyword, reason),
             logged: AtomicBool::new(false),
@@ -186,10 +247,11 @@ impl Rejection {
     /// Converts the error of [`Store::authenticate_as`](crate::Store::authenticate_as).
     ///
     /// ```
-    /// use tokenauth::{AuthError, Rejection};
+    /// use tokenauth::Rejection;
+    /// use tokenauth::rejection::Reason;
     ///
-    /// let rejection = Rejection::from_authenticate("Token", AuthError::InvalidToken.into());
-    /// assert_eq!(rejection.auth_error(), Some(AuthError::InvalidToken));
+    /// let rejection = Rejection::from_authenticate("Token", Reason::InvalidToken.into());
+    /// assert_eq!(rejection.reason(), Some(Reason::InvalidToken));
     /// ```
     pub fn from_authenticate(keyword: &'static str, error: AuthenticateError) -> Self {
         match error {
@@ -201,12 +263,13 @@ impl Rejection {
     /// The refusal, if this is a `401`.
     ///
     /// ```
-    /// use tokenauth::{AuthError, Rejection};
+    /// use tokenauth::Rejection;
+    /// use tokenauth::rejection::Reason;
     ///
-    /// let rejection = Rejection::unauthorized("Token", AuthError::UserInactive);
-    /// assert_eq!(rejection.auth_error(), Some(AuthError::UserInactive));
+    /// let rejection = Rejection::unauthorized("Token", Reason::UserInactive);
+    /// assert_eq!(rejection.reason(), Some(Reason::UserInactive));
     /// ```
-    pub fn auth_error(&self) -> Option<AuthError> {
+    pub fn reason(&self) -> Option<Reason> {
         match self.cause {
             Cause::Unauthorized(_, reason) => Some(reason),
             _ => None,
@@ -216,9 +279,10 @@ impl Rejection {
     /// The keyword a `401` announces in `WWW-Authenticate`; `None` for other rejections.
     ///
     /// ```
-    /// use tokenauth::{AuthError, Rejection};
+    /// use tokenauth::Rejection;
+    /// use tokenauth::rejection::Reason;
     ///
-    /// let rejection = Rejection::unauthorized("Bearer", AuthError::InvalidToken);
+    /// let rejection = Rejection::unauthorized("Bearer", Reason::InvalidToken);
     /// assert_eq!(rejection.keyword(), Some("Bearer"));
     /// assert_eq!(Rejection::forbidden().keyword(), None);
     /// ```

@@ -4,7 +4,8 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tokenauth::{Key, KeyFormat, parse_authorization};
+use tokenauth::key::KeyFormat;
+use tokenauth::{Key, parse_authorization};
 
 /// Python's `bytes.split()` whitespace.
 const PY_WHITESPACE: &[u8] = b" \t\n\x0b\x0c\r";
@@ -120,7 +121,7 @@ mod login_body {
     use proptest::collection::vec;
     use proptest::prelude::*;
     use serde_json::{Value, json};
-    use tokenauth::endpoints::testing::parse_login_body;
+    use tokenauth::openapi::endpoints::testing::parse_login_body;
 
     const JSON: &str = "application/json";
     const FORM: &str = "application/x-www-form-urlencoded";

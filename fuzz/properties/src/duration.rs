@@ -4,7 +4,7 @@ use chrono::{Duration, Utc};
 use tokenauth_cli::{before, parse_duration};
 
 /// The CLI's duration parser (`tokenauth_cli::parse_duration`): never panics; an accepted
-/// duration is between zero and `tokenauth::MAX_LIFETIME` and can be subtracted from now;
+/// duration is between zero and `tokenauth::rules::MAX_LIFETIME` and can be subtracted from now;
 /// `<n>s` is n seconds; parts add up (`<text> 1s` is one second more than `<text>`).
 ///
 /// ```
@@ -18,12 +18,12 @@ pub fn duration(data: &[u8]) {
     match parse_duration(text) {
         Ok(d) => {
             assert!(d >= Duration::zero(), "negative duration for {text:?}");
-            assert!(d <= tokenauth::MAX_LIFETIME, "{d} for {text:?}");
+            assert!(d <= tokenauth::rules::MAX_LIFETIME, "{d} for {text:?}");
             let now = Utc::now();
             assert_eq!(before(now, d), Ok(now - d));
             // One more part adds its value, up to the limit.
             let more = parse_duration(&format!("{text} 1s"));
-            if d + Duration::seconds(1) <= tokenauth::MAX_LIFETIME {
+            if d + Duration::seconds(1) <= tokenauth::rules::MAX_LIFETIME {
                 assert_eq!(more, Ok(d + Duration::seconds(1)), "{text:?} 1s");
             } else {
                 assert!(more.is_err(), "{text:?} 1s");

@@ -1,6 +1,8 @@
 //! Key formats and imported keys.
 
-use tokenauth::{Key, KeyFormat, MAX_IMPORTED_KEY_LEN};
+use tokenauth::Key;
+use tokenauth::key::KeyFormat;
+use tokenauth::rules::MAX_IMPORTED_KEY_LEN;
 
 /// Key formats and imported keys: never panics; a generated key checks `Some(true)`, any
 /// one-character change of its random or checksum part `Some(false)`; a key without the

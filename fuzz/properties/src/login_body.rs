@@ -1,7 +1,7 @@
 //! The obtain-token body parser.
 
 use serde_json::Value;
-use tokenauth::endpoints::testing::parse_login_body;
+use tokenauth::openapi::endpoints::testing::parse_login_body;
 
 const CONTENT_TYPES: &[Option<&str>] = &[
     Some("application/json"),

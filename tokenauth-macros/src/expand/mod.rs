@@ -85,7 +85,7 @@ fn requirement(
         let (value, scheme) = (&keyword.value, &keyword.scheme);
         let description = tokenauth_rules::scheme_description(value);
         quote! {
-            ::tokenauth::Scheme { keyword: #value, name: #scheme, description: #description }
+            ::tokenauth::__private::Scheme { keyword: #value, name: #scheme, description: #description }
         }
     });
     let scopes = &args.scopes;
@@ -107,15 +107,15 @@ fn requirement(
         #[allow(non_camel_case_types, unreachable_pub)]
         pub struct #name;
         #(#cfg)*
-        impl ::tokenauth::Requirement for #name {
-            const SCHEMES: &'static [::tokenauth::Scheme] = &[#(#schemes),*];
+        impl ::tokenauth::__private::Requirement for #name {
+            const SCHEMES: &'static [::tokenauth::__private::Scheme] = &[#(#schemes),*];
             const SCOPES: &'static [&'static str] = &[#(#scopes),*];
             #operation_id
         }
     };
     let authenticates = quote_spanned! {span=>
         #(#cfg)*
-        impl ::tokenauth::Authenticates<#user_ty> for #name {
+        impl ::tokenauth::__private::Authenticates<#user_ty> for #name {
             fn authenticate(
                 #req: &::tokenauth::__private::poem::Request,
             ) -> impl ::core::future::Future<

@@ -119,7 +119,7 @@ fn secure(
     method.sig.inputs = inputs;
     if !args.scopes.is_empty() {
         // For humans: poem-openapi turns doc comments into the description. Tools read the
-        // scopes from `x-required-scopes` (`tokenauth::spec_with_scopes`), not from this.
+        // scopes from `x-required-scopes` (`tokenauth::openapi::spec_with_scopes`), not from this.
         let listed: Vec<String> = args
             .scopes
             .iter()
@@ -137,7 +137,7 @@ fn secure(
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
     method.sig.output =
-        syn::parse_quote!(-> ::tokenauth::__private::Secured<#response, #requirement>);
+        syn::parse_quote!(-> ::tokenauth::__private::WithAuthErrors<#response, #requirement>);
     let body = &method.block;
     method.block = syn::parse_quote!({
         #bind

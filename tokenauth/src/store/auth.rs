@@ -8,18 +8,20 @@ use super::backend::on_backend;
 use super::filter::Verdict;
 use super::tokens::{TokenRow, token_columns};
 use super::user::AuthUser;
-use crate::error::{AuthError, Error};
+use crate::error::Error;
 use crate::key::KeyDigest;
 use crate::key::RawDigest;
 use crate::models::{Token, User};
+use crate::rejection::Reason;
 
 /// Why [`Store::authenticate`] did not return a user: a refusal the client caused, or a
 /// failure of the store (which must not be reported as a refusal).
 ///
 /// ```
-/// use tokenauth::{AuthError, AuthenticateError};
+/// use tokenauth::rejection::Reason;
+/// use tokenauth::store::AuthenticateError;
 ///
-/// let err = AuthenticateError::from(AuthError::InvalidToken);
+/// let err = AuthenticateError::from(Reason::InvalidToken);
 /// assert_eq!(err.to_string(), "Invalid token.");
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +29,7 @@ use crate::models::{Token, User};
 pub enum AuthenticateError {
     /// The credentials were refused (`401`).
     #[error(transparent)]
-    Denied(#[from] AuthError),
+    Denied(#[from] Reason),
     /// The store failed (`5xx`).
     #[error(transparent)]
     Store(#[from] Error),
@@ -181,7 +183,8 @@ impl Store {
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// use tokenauth::{AuthError, AuthenticateError};
+    /// use tokenauth::rejection::Reason;
+    /// use tokenauth::store::AuthenticateError;
     ///
     /// let alice = store.create_user("alice", None).await?;
     /// let (token, key) = store.tokens().create(alice.id, Default::default()).await?;
@@ -189,7 +192,7 @@ impl Store {
     /// assert_eq!((user, auth), (alice, token));
     /// assert!(matches!(
     ///     store.authenticate("not-a-key").await,
-    ///     Err(AuthenticateError::Denied(AuthError::InvalidToken))
+    ///     Err(AuthenticateError::Denied(Reason::InvalidToken))
     /// ));
     /// # Ok(()) }
     /// ```
@@ -211,13 +214,15 @@ impl Store {
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// use tokenauth::{AuthError, AuthenticateError, User};
+    /// use tokenauth::User;
+    /// use tokenauth::rejection::Reason;
+    /// use tokenauth::store::AuthenticateError;
     ///
     /// let bob = store.create_user_with("bob", None, false).await?; // inactive
     /// let (_, key) = store.tokens().create(bob.id, Default::default()).await?;
     /// assert!(matches!(
     ///     store.authenticate_as::<User>(key.expose_secret()).await,
-    ///     Err(AuthenticateError::Denied(AuthError::UserInactive))
+    ///     Err(AuthenticateError::Denied(Reason::UserInactive))
     /// ));
     /// # Ok(()) }
     /// ```
@@ -251,7 +256,7 @@ impl Store {
         key: &str,
     ) -> Result<Result<(U, Token), AuthenticateError>, Query> {
         if self.policy().key_format.check(key) == Some(false) {
-            return Ok(Err(AuthError::InvalidToken.into())); // a mistyped key: no query needed
+            return Ok(Err(Reason::InvalidToken.into())); // a mistyped key: no query needed
         }
         let raw = RawDigest::of(key);
         let Some(cache) = self.cache_for::<U>() else {
@@ -268,11 +273,11 @@ impl Store {
         }
         match self.live_key(cache, U::TOKENS_TABLE, &raw) {
             Verdict::Absent if cache.known_absent(U::TOKENS_TABLE, &raw) => {
-                Ok(Err(AuthError::InvalidToken.into()))
+                Ok(Err(Reason::InvalidToken.into()))
             }
             // Not in the filter: a key made elsewhere a moment ago may not be yet.
             Verdict::Absent if cache.may_confirm() => Err(Query::new(raw, Why::NotInFilter)),
-            Verdict::Absent => Ok(Err(AuthError::InvalidToken.into())),
+            Verdict::Absent => Ok(Err(Reason::InvalidToken.into())),
             Verdict::Maybe | Verdict::Unknown => Err(Query::new(raw, Why::Lookup)),
         }
     }
@@ -305,7 +310,7 @@ impl Store {
                 // costs no query.
                 cache.confirmed_absent(ticket, U::TOKENS_TABLE, &raw);
             }
-            return Err(AuthError::InvalidToken.into());
+            return Err(Reason::InvalidToken.into());
         };
         if let Some((cache, ticket)) = cached {
             if why == Why::NotInFilter {
@@ -340,10 +345,10 @@ impl Store {
         // Microseconds: what PostgreSQL keeps, so written values read back unchanged.
         let now = Utc::now().trunc_subsecs(6);
         if token.is_expired(now) {
-            return Err(AuthError::InvalidToken.into());
+            return Err(Reason::InvalidToken.into());
         }
         if !user.is_active() {
-            return Err(AuthError::UserInactive.into());
+            return Err(Reason::UserInactive.into());
         }
         let (last_used, refreshed) = self.policy().on_use(&token, now);
         if last_used.is_some() || refreshed.is_some() {

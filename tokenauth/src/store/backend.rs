@@ -118,7 +118,7 @@ const POSTGRES: Dialect = Dialect {
 /// struct Account {
 ///     id: i64,
 /// }
-/// fn decodes<T: tokenauth::DecodeRow>() {}
+/// fn decodes<T: tokenauth::store::DecodeRow>() {}
 /// decodes::<Account>();
 /// ```
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
@@ -141,7 +141,7 @@ impl<T> DecodeRow for T where
 /// struct Account {
 ///     id: i64,
 /// }
-/// fn decodes<T: tokenauth::DecodeRow>() {}
+/// fn decodes<T: tokenauth::store::DecodeRow>() {}
 /// decodes::<Account>();
 /// ```
 #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
@@ -156,7 +156,7 @@ impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteR
 /// struct Account {
 ///     id: i64,
 /// }
-/// fn decodes<T: tokenauth::DecodeRow>() {}
+/// fn decodes<T: tokenauth::store::DecodeRow>() {}
 /// decodes::<Account>();
 /// ```
 #[cfg(all(feature = "postgres", not(feature = "sqlite")))]
@@ -177,7 +177,7 @@ impl<T> DecodeRow for T where T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow
 /// let (pages,): (i64,) = sqlx::query_as("PRAGMA cache_size") // negative: KiB
 ///     .fetch_one(store.sqlite_pool().unwrap())
 ///     .await?;
-/// assert_eq!(pages, -i64::from(tokenauth::SQLITE_PAGE_CACHE_KIB));
+/// assert_eq!(pages, -i64::from(tokenauth::store::SQLITE_PAGE_CACHE_KIB));
 ///
 /// let memory = tokenauth::Store::connect("sqlite::memory:").await?;
 /// let (pages,): (i64,) = sqlx::query_as("PRAGMA cache_size")

@@ -14,14 +14,13 @@ mod cache;
 mod entry;
 mod feed;
 mod filter;
-mod import;
 mod packed;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;
 mod usage;
 mod user;
-mod users;
+pub(crate) mod users;
 pub(crate) mod write;
 
 use std::time::Duration;
@@ -32,11 +31,9 @@ pub use backend::DecodeRow;
 pub use backend::SQLITE_PAGE_CACHE_KIB;
 use backend::{Pool, on_backend};
 pub use cache::CacheStats;
-pub use import::{Import, ImportReport, ImportToken, ImportUser, ImportWarning};
 pub use packed::{Pack, Packer, Unpacker};
 pub use tokens::Tokens;
 pub use user::AuthUser;
-pub use users::MAX_USERNAME_LEN;
 
 /// The table in which tokenauth records its own applied migrations, apart from the
 /// application's `_sqlx_migrations`, so both migrators can run against one database.
@@ -46,7 +43,7 @@ pub use users::MAX_USERNAME_LEN;
 /// # async fn main() -> Result<(), tokenauth::Error> {
 /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
 /// store.migrate().await?;
-/// let sql = format!("SELECT count(*) FROM {}", tokenauth::MIGRATIONS_TABLE);
+/// let sql = format!("SELECT count(*) FROM {}", tokenauth::store::MIGRATIONS_TABLE);
 /// let applied: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
 ///     .fetch_one(store.sqlite_pool().unwrap())
 ///     .await?;
@@ -240,7 +237,7 @@ impl Store {
         Ok(*key)
     }
 
-    /// A new key in the policy's [`KeyFormat`](crate::KeyFormat), e.g. to pass to
+    /// A new key in the policy's [`KeyFormat`](crate::key::KeyFormat), e.g. to pass to
     /// [`Tokens::replace_all`] or [`Tokens::import`].
     ///
     /// ```

@@ -143,7 +143,7 @@ impl Store {
 /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
 /// # store.migrate().await?;
 /// # let alice = store.create_user("alice", None).await?;
-/// let tokens: tokenauth::Tokens<'_, tokenauth::User> = store.tokens_for();
+/// let tokens: tokenauth::store::Tokens<'_, tokenauth::User> = store.tokens_for();
 /// let (token, _key) = tokens.create(alice.id, Default::default()).await?;
 /// assert!(tokens.revoke(token.id).await?);
 /// # Ok(()) }

@@ -10,19 +10,7 @@ use super::{Store, unique_violation};
 use crate::error::Error;
 use crate::key::Key;
 use crate::models::{NewToken, Token, User};
-
-/// Longest accepted username (Django's `AbstractUser.username`).
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), tokenauth::Error> {
-/// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
-/// # store.migrate().await?;
-/// let too_long = "x".repeat(tokenauth::MAX_USERNAME_LEN + 1);
-/// assert!(store.create_user(&too_long, None).await.is_err());
-/// # Ok(()) }
-/// ```
-pub const MAX_USERNAME_LEN: usize = 150;
+use crate::rules::MAX_USERNAME_LEN;
 
 /// An SQL statement reading [`User`]s: `$before`, the columns of its
 /// [`AuthUser::COLUMNS`](crate::AuthUser::COLUMNS), then `$after` — built once, the first
@@ -59,7 +47,7 @@ pub(super) fn normalize_username(username: &str) -> Result<String, Error> {
 }
 
 /// Django's `UnicodeUsernameValidator`: letters, digits and `@ . + - _`, 1 to 150 characters.
-pub(super) fn validate_username(username: &str) -> Result<(), Error> {
+pub(crate) fn validate_username(username: &str) -> Result<(), Error> {
     let valid = !username.is_empty()
         && username.chars().nth(MAX_USERNAME_LEN).is_none()
         && username
@@ -263,7 +251,7 @@ impl Store {
     ///
     /// The stored hash may be tokenauth's Argon2id or, with the `django` feature, one imported
     /// from Django (`pbkdf2_sha256`, `pbkdf2_sha1`, `argon2`, `bcrypt_sha256`, `scrypt`; see
-    /// [`ImportUser`](crate::ImportUser)). When the password matches a hash that is not the policy's Argon2id
+    /// [`ImportUser`](crate::import::User)). When the password matches a hash that is not the policy's Argon2id
     /// ([`Policy::argon2`](crate::Policy::argon2)), the hash is replaced by one that is, as
     /// Django's `must_update` does; the user's tokens are kept. Without the feature, a hash in
     /// Django's formats never matches: its user is refused as with a wrong password (and the
@@ -441,14 +429,15 @@ impl Store {
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// use tokenauth::{AuthError, AuthenticateError};
+    /// use tokenauth::rejection::Reason;
+    /// use tokenauth::store::AuthenticateError;
     ///
     /// let alice = store.create_user("alice", None).await?;
     /// let (_, key) = store.tokens().create(alice.id, Default::default()).await?;
     /// assert_eq!(store.set_active(alice.id, false).await?, 0);
     /// assert!(matches!(
     ///     store.authenticate(key.expose_secret()).await,
-    ///     Err(AuthenticateError::Denied(AuthError::UserInactive))
+    ///     Err(AuthenticateError::Denied(Reason::UserInactive))
     /// ));
     /// store.set_active(alice.id, true).await?;
     /// assert!(store.authenticate(key.expose_secret()).await.is_ok());

@@ -1,5 +1,7 @@
 //! Bulk import of users and tokens from another system — Django's `auth_user` and DRF's
-//! `authtoken_token` — in one transaction with batched inserts.
+//! `authtoken_token` — in one transaction with batched inserts: [`Import`], begun with
+//! [`Store::import_begin`], takes [`User`] and [`Token`] rows and reports what it did
+//! ([`Report`], [`Warning`]). `tokenauth import-django` is this, reading Django's database.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -7,14 +9,14 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use unicode_normalization::UnicodeNormalization as _;
 
-use super::Store;
-use super::backend::on_backend;
-use super::users::validate_username;
-use super::write::{Change, Write};
 use crate::error::Error;
 use crate::error::Excerpt;
 use crate::key::{Key, KeyDigest};
-use crate::password::MAX_PASSWORD_HASH_LEN;
+use crate::rules::MAX_PASSWORD_HASH_LEN;
+use crate::store::Store;
+use crate::store::backend::on_backend;
+use crate::store::users::validate_username;
+use crate::store::write::{Change, Write};
 
 /// Rows per `INSERT`: 1,000 users are 5,000 parameters, within both backends' limits.
 const BATCH: usize = 1000;
@@ -24,7 +26,7 @@ const BATCH: usize = 1000;
 /// `password_hash` is stored unchanged: a Django hash (`pbkdf2_sha256$…`, `argon2$…`,
 /// `bcrypt_sha256$…`, `scrypt$…`, `pbkdf2_sha1$…`) verifies on login (with the `django`
 /// feature; without it, the import reports it as
-/// [`ImportWarning::UnverifiablePassword`]) and is replaced by the policy's Argon2id when it
+/// [`Warning::UnverifiablePassword`]) and is replaced by the policy's Argon2id when it
 /// does; an unusable password (`!…`) or `None` never matches. A
 /// value over [`MAX_PASSWORD_HASH_LEN`] characters is no Django hash: the user is imported
 /// without a password, with a warning.
@@ -35,7 +37,7 @@ const BATCH: usize = 1000;
 /// whose names are one name once normalized are refused (see [`Import`]).
 ///
 /// ```
-/// let user = tokenauth::ImportUser {
+/// let user = tokenauth::import::User {
 ///     id: Some(42),
 ///     username: "alice".into(),
 ///     password_hash: Some("pbkdf2_sha256$1000000$salt$hash".into()),
@@ -45,7 +47,7 @@ const BATCH: usize = 1000;
 /// assert!(!format!("{user:?}").contains("pbkdf2_sha256$1000000$salt$hash"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct ImportUser {
+pub struct User {
     /// The id to keep (so that foreign keys in the application's tables still match); `None`:
     /// assigned by the database.
     pub id: Option<i64>,
@@ -59,9 +61,9 @@ pub struct ImportUser {
     pub date_joined: DateTime<Utc>,
 }
 
-impl fmt::Debug for ImportUser {
+impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ImportUser")
+        f.debug_struct("User")
             .field("id", &self.id)
             .field("username", &self.username)
             .field(
@@ -78,7 +80,7 @@ impl fmt::Debug for ImportUser {
 /// stored.
 ///
 /// ```
-/// let token = tokenauth::ImportToken {
+/// let token = tokenauth::import::Token {
 ///     username: "alice".into(),
 ///     key: tokenauth::Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?,
 ///     created: chrono::Utc::now(),
@@ -88,7 +90,7 @@ impl fmt::Debug for ImportUser {
 /// # Ok::<(), tokenauth::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportToken {
+pub struct Token {
     /// The owner, by username: imported before, or already in the store.
     pub username: String,
     /// The key clients send.
@@ -103,7 +105,7 @@ pub struct ImportToken {
 /// Something an import did not refuse but that someone should look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ImportWarning {
+pub enum Warning {
     /// The user's token key is not DRF's format (40 lowercase hexadecimal characters): it is
     /// imported and keeps working, but a short key is easier to guess.
     NonStandardKey {
@@ -141,23 +143,23 @@ pub enum ImportWarning {
     },
 }
 
-impl fmt::Display for ImportWarning {
+impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImportWarning::NonStandardKey { username, length } => write!(
+            Warning::NonStandardKey { username, length } => write!(
                 f,
                 "the token of user {} is {length} characters, not DRF's 40 hexadecimal \
                  digits; it is imported and works, but consider replacing it",
                 Excerpt::plain(username)
             ),
-            ImportWarning::Changed { username, fields } => write!(
+            Warning::Changed { username, fields } => write!(
                 f,
                 "user {} was imported before and its {} changed since; tokenauth's \
                  copy is left as it is",
                 Excerpt::plain(username),
                 fields.join(" and ")
             ),
-            ImportWarning::UnverifiablePassword { username, hasher }
+            Warning::UnverifiablePassword { username, hasher }
                 if !cfg!(feature = "django")
                     && crate::password::is_djangos_verified_hasher(hasher) =>
             {
@@ -170,14 +172,14 @@ impl fmt::Display for ImportWarning {
                     Excerpt::plain(hasher)
                 )
             }
-            ImportWarning::UnverifiablePassword { username, hasher } => write!(
+            Warning::UnverifiablePassword { username, hasher } => write!(
                 f,
                 "the password of user {} uses `{}`, which tokenauth cannot verify; \
                  the user needs a new password",
                 Excerpt::plain(username),
                 Excerpt::plain(hasher)
             ),
-            ImportWarning::OversizedPassword { username } => write!(
+            Warning::OversizedPassword { username } => write!(
                 f,
                 "the password of user {} is longer than Django's {MAX_PASSWORD_HASH_LEN} \
                  characters, so it is no Django hash: the user is imported without a password \
@@ -191,7 +193,7 @@ impl fmt::Display for ImportWarning {
 /// What an import did (or, in a dry run, would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ImportReport {
+pub struct Report {
     /// Users written.
     pub users_imported: u64,
     /// Users already in the store (same id and username): left as they are.
@@ -201,7 +203,7 @@ pub struct ImportReport {
     /// Tokens already in the store (same key, same user): left as they are.
     pub tokens_present: u64,
     /// Imported rows someone should look at.
-    pub warnings: Vec<ImportWarning>,
+    pub warnings: Vec<Warning>,
 }
 
 /// An import in progress: one transaction. Feed it users, then their tokens, in batches of
@@ -221,9 +223,10 @@ pub struct ImportReport {
 /// # async fn main() -> Result<(), tokenauth::Error> {
 /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
 /// # store.migrate().await?;
-/// use tokenauth::{ImportToken, ImportUser, Key};
+/// use tokenauth::Key;
+/// use tokenauth::import;
 ///
-/// let alice = ImportUser {
+/// let alice = import::User {
 ///     id: Some(7),
 ///     username: "alice".into(),
 ///     password_hash: None,
@@ -231,7 +234,7 @@ pub struct ImportReport {
 ///     date_joined: chrono::Utc::now(),
 /// };
 /// let key = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
-/// let token = ImportToken {
+/// let token = import::Token {
 ///     username: "alice".into(),
 ///     key: Key::import(key)?,
 ///     created: chrono::Utc::now(),
@@ -254,7 +257,7 @@ pub struct ImportReport {
 /// ```
 pub struct Import {
     write: Write,
-    report: ImportReport,
+    report: Report,
     /// Whether users were inserted with their own ids (PostgreSQL's identity must move past).
     kept_ids: bool,
     /// The store's and this import's usernames that are not in NFKC form, by their NFKC form,
@@ -289,7 +292,7 @@ impl Store {
     pub async fn import_begin(&self) -> Result<Import, Error> {
         Ok(Import {
             write: self.begin_write().await?,
-            report: ImportReport::default(),
+            report: Report::default(),
             kept_ids: false,
             unnormalized: None,
         })
@@ -306,7 +309,7 @@ impl Store {
     /// # async fn main() -> Result<(), tokenauth::Error> {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
-    /// let bob = tokenauth::ImportUser {
+    /// let bob = tokenauth::import::User {
     ///     id: None,
     ///     username: "bob".into(),
     ///     password_hash: None,
@@ -317,7 +320,7 @@ impl Store {
     /// assert!(!store.user_by_username("bob").await?.unwrap().is_active);
     /// # Ok(()) }
     /// ```
-    pub async fn import_users(&self, users: &[ImportUser]) -> Result<ImportReport, Error> {
+    pub async fn import_users(&self, users: &[User]) -> Result<Report, Error> {
         let mut import = self.import_begin().await?;
         import.users(users).await?;
         import.commit().await
@@ -335,7 +338,7 @@ impl Store {
     /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
     /// # store.migrate().await?;
     /// store.create_user("carol", None).await?;
-    /// let token = tokenauth::ImportToken {
+    /// let token = tokenauth::import::Token {
     ///     username: "carol".into(),
     ///     key: tokenauth::Key::import("legacy-1")?,
     ///     created: chrono::Utc::now(),
@@ -347,7 +350,7 @@ impl Store {
     /// assert!(store.authenticate("legacy-1").await.is_ok());
     /// # Ok(()) }
     /// ```
-    pub async fn import_tokens(&self, tokens: &[ImportToken]) -> Result<ImportReport, Error> {
+    pub async fn import_tokens(&self, tokens: &[Token]) -> Result<Report, Error> {
         let mut import = self.import_begin().await?;
         import.tokens(tokens).await?;
         import.commit().await
@@ -375,7 +378,7 @@ fn placeholders(rows: usize, columns: usize, first: usize) -> String {
 }
 
 /// The hash an import stores for `user`: none for a value too long to be a Django hash.
-fn password_hash(user: &ImportUser) -> Option<&str> {
+fn password_hash(user: &User) -> Option<&str> {
     user.password_hash
         .as_deref()
         .filter(|hash| hash.chars().nth(MAX_PASSWORD_HASH_LEN).is_none())
@@ -391,7 +394,7 @@ fn list(count: usize, first: usize) -> String {
 
 impl Import {
     /// What has been imported so far.
-    pub fn report(&self) -> &ImportReport {
+    pub fn report(&self) -> &Report {
         &self.report
     }
 
@@ -401,7 +404,7 @@ impl Import {
     /// # Errors
     /// [`Error::InvalidUsername`], [`Error::ImportConflict`] or a database error. The import
     /// should then be dropped: nothing is written.
-    pub async fn users(&mut self, users: &[ImportUser]) -> Result<(), Error> {
+    pub async fn users(&mut self, users: &[User]) -> Result<(), Error> {
         if self.unnormalized.is_none() {
             self.unnormalized = Some(self.unnormalized_usernames().await?);
         }
@@ -438,7 +441,7 @@ impl Import {
         }
     }
 
-    async fn user_batch(&mut self, batch: &[ImportUser]) -> Result<(), Error> {
+    async fn user_batch(&mut self, batch: &[User]) -> Result<(), Error> {
         let (mut names, mut ids) = (HashSet::new(), HashSet::new());
         for user in batch {
             validate_username(&user.username)?;
@@ -539,7 +542,7 @@ impl Import {
                         changed.push("password");
                     }
                     if !changed.is_empty() {
-                        self.report.warnings.push(ImportWarning::Changed {
+                        self.report.warnings.push(Warning::Changed {
                             username: user.username.clone(),
                             fields: changed,
                         });
@@ -553,21 +556,19 @@ impl Import {
         for (user, _) in &new {
             let hasher = crate::password::hasher_name(user.password_hash.as_deref());
             if password_hash(user).is_none() && hasher != "unusable" {
-                self.report.warnings.push(ImportWarning::OversizedPassword {
+                self.report.warnings.push(Warning::OversizedPassword {
                     username: user.username.clone(),
                 });
             } else if !crate::password::can_verify(user.password_hash.as_deref())
                 && hasher != "unusable"
             {
-                self.report
-                    .warnings
-                    .push(ImportWarning::UnverifiablePassword {
-                        username: user.username.clone(),
-                        hasher: hasher.to_owned(),
-                    });
+                self.report.warnings.push(Warning::UnverifiablePassword {
+                    username: user.username.clone(),
+                    hasher: hasher.to_owned(),
+                });
             }
         }
-        let (with_ids, without_ids): (Vec<&ImportUser>, Vec<&ImportUser>) = new
+        let (with_ids, without_ids): (Vec<&User>, Vec<&User>) = new
             .iter()
             .map(|(user, _)| *user)
             .partition(|user| user.id.is_some());
@@ -614,10 +615,10 @@ impl Import {
     /// names), is another user's: in the store, earlier in this import, or in this batch.
     fn check_normalized_names(
         &self,
-        new: &[(&ImportUser, &str)],
+        new: &[(&User, &str)],
         by_name: &HashMap<&str, (i64, bool, Option<&str>)>,
     ) -> Result<(), Error> {
-        let same = |user: &ImportUser, normalized: &str, other: &str, id: Option<i64>| {
+        let same = |user: &User, normalized: &str, other: &str, id: Option<i64>| {
             Error::ImportConflict(format!(
                 "users {} and {}{} are one username once normalized as Django's `create_user` \
                  stores usernames (NFKC: {}); rename one of them at the source",
@@ -627,7 +628,7 @@ impl Import {
                 Excerpt::quoted(normalized),
             ))
         };
-        let mut in_batch: HashMap<&str, &ImportUser> = HashMap::new();
+        let mut in_batch: HashMap<&str, &User> = HashMap::new();
         for &(user, normalized) in new {
             if normalized != user.username
                 && let Some(&(id, ..)) = by_name.get(normalized)
@@ -656,14 +657,14 @@ impl Import {
     /// [`Error::UserNotFound`] for an unknown username, [`Error::ImportConflict`] for a key
     /// held by another user or given twice, [`Error::InvalidTokenName`], or a database error.
     /// The import should then be dropped: nothing is written.
-    pub async fn tokens(&mut self, tokens: &[ImportToken]) -> Result<(), Error> {
+    pub async fn tokens(&mut self, tokens: &[Token]) -> Result<(), Error> {
         for batch in tokens.chunks(BATCH) {
             self.token_batch(batch).await?;
         }
         Ok(())
     }
 
-    async fn token_batch(&mut self, batch: &[ImportToken]) -> Result<(), Error> {
+    async fn token_batch(&mut self, batch: &[Token]) -> Result<(), Error> {
         let digests: Vec<KeyDigest> = batch.iter().map(|token| token.key.digest()).collect();
         let mut names: Vec<&str> = batch.iter().map(|t| t.username.as_str()).collect();
         names.sort_unstable();
@@ -726,7 +727,7 @@ impl Import {
         }
         for (token, _, _) in &new {
             if !token.key.is_drf_format() {
-                self.report.warnings.push(ImportWarning::NonStandardKey {
+                self.report.warnings.push(Warning::NonStandardKey {
                     username: token.username.clone(),
                     length: token.key.expose_secret().chars().count(),
                 });
@@ -758,7 +759,7 @@ impl Import {
     ///
     /// # Errors
     /// A database error; then nothing is written.
-    pub async fn commit(self) -> Result<ImportReport, Error> {
+    pub async fn commit(self) -> Result<Report, Error> {
         let Import {
             mut write,
             report,
@@ -778,7 +779,7 @@ impl Import {
     ///
     /// # Errors
     /// A database error.
-    pub async fn rollback(self) -> Result<ImportReport, Error> {
+    pub async fn rollback(self) -> Result<Report, Error> {
         let report = self.report;
         self.write.rollback().await?;
         Ok(report)

@@ -10,7 +10,7 @@ use poem::{Endpoint, IntoEndpoint, Request, Response, Route};
 use poem_openapi::registry::{MetaApi, MetaOperation};
 use poem_openapi::{OpenApi, OpenApiService, Webhook};
 
-use crate::openapi::{Check, Guard, meta_with_guards};
+use crate::openapi::guard::{Check, Guard, meta_with_guards};
 use access::Access;
 
 /// One path of the API: what its operations accept, and whom they admit.
@@ -153,7 +153,7 @@ fn paths(apis: Vec<MetaApi>, guards: Vec<Guard>) -> Vec<(String, PathMethods)> {
 /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
 /// store.migrate().await?;
 /// let service = OpenApiService::new(tokenauth::AuthApi::new(), "auth", "1.0");
-/// let app = Route::new().nest("/api", tokenauth::drf_methods(service)).data(store);
+/// let app = Route::new().nest("/api", tokenauth::openapi::drf_methods(service)).data(store);
 /// let client = TestClient::new(app);
 ///
 /// // The login view is open: DRF's 405.

@@ -3,16 +3,13 @@
 
 use serde_json::{Value, json};
 
-use crate::is_valid_scope;
-use crate::models::MAX_TOKEN_NAME_LEN;
-use crate::store::MAX_USERNAME_LEN;
-use tokenauth_rules::MAX_SCOPES;
+use crate::rules::{MAX_SCOPES, MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN, is_valid_scope};
 
 /// Django's `MAXIMUM_PASSWORD_LENGTH`: longer passwords are never hashed.
 pub(super) const MAX_PASSWORD_LEN: usize = 4096;
 
-/// The longest `expires_in`, in seconds: [`MAX_LIFETIME`](crate::MAX_LIFETIME).
-pub(super) const MAX_EXPIRES_IN: i64 = crate::MAX_LIFETIME.num_seconds();
+/// The longest `expires_in`, in seconds: [`MAX_LIFETIME`](crate::rules::MAX_LIFETIME).
+pub(super) const MAX_EXPIRES_IN: i64 = crate::rules::MAX_LIFETIME.num_seconds();
 
 /// A valid login request. Its `Debug` hides the password.
 pub(super) struct Login {
@@ -312,7 +309,7 @@ mod tests {
             MAX_EXPIRES_IN, 3_155_760_000,
             "as documented in the OpenAPI schema"
         );
-        assert!(INVALID_SCOPE.contains(&format!(" {} ", crate::MAX_SCOPE_LEN)));
+        assert!(INVALID_SCOPE.contains(&format!(" {} ", crate::rules::MAX_SCOPE_LEN)));
     }
 
     fn json_errors(body: &str) -> Value {

@@ -32,10 +32,11 @@ use poem_openapi::{
 use serde_json::{Value, json};
 
 use crate::error::Error;
-use crate::models::{MAX_TOKEN_NAME_LEN, NewToken, Token, User};
-use crate::openapi::ErrorDetail;
+use crate::models::{NewToken, Token, User};
+use crate::openapi::response::ErrorDetail;
 use crate::rejection::{OVERLOADED_DETAIL, Rejection};
-use crate::store::{MAX_USERNAME_LEN, Store};
+use crate::rules::{MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN};
+use crate::store::Store;
 use throttle::Admission;
 pub use throttle::Limit;
 
@@ -53,7 +54,7 @@ pub use throttle::Limit;
 /// - `POST /auth/logout` — revokes the presenting token; `204`.
 /// - `POST /auth/logout-all` — revokes all of the user's tokens; `204`.
 ///
-/// Serve the service through [`drf_methods`](crate::drf_methods) for DRF's `405` (with
+/// Serve the service through [`drf_methods`](crate::openapi::drf_methods) for DRF's `405` (with
 /// `Allow` and `{"detail":"Method \"PUT\" not allowed."}`) and `OPTIONS` on its paths —
 /// on logout and logout-all, as in DRF, only after authentication (`401` without a valid
 /// token); poem's own `405` has neither.
@@ -86,7 +87,8 @@ pub use throttle::Limit;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tokenauth::{AuthApi, Limit};
+/// use tokenauth::AuthApi;
+/// use tokenauth::openapi::Limit;
 ///
 /// let api = AuthApi::new()
 ///     .login_limits(Limit::new(5, Duration::from_secs(900)), Limit::new(50, Duration::from_secs(900)))
@@ -150,8 +152,8 @@ impl AuthApi {
     /// ```
     /// use std::time::Duration;
     /// let api = tokenauth::AuthApi::new().login_limits(
-    ///     tokenauth::Limit::new(3, Duration::from_secs(60)),
-    ///     tokenauth::Limit::new(10, Duration::from_secs(60)),
+    ///     tokenauth::openapi::Limit::new(3, Duration::from_secs(60)),
+    ///     tokenauth::openapi::Limit::new(10, Duration::from_secs(60)),
     /// );
     /// ```
     pub fn login_limits(self, per_username: Limit, per_client: Limit) -> Self {
@@ -195,7 +197,7 @@ impl AuthApi {
     /// The scopes a client may ask for at login (default: none). Anything else is refused
     /// with DRF's `400 {"scopes":["\"<scope>\" is not a valid choice."]}`; `*` (every scope)
     /// only if listed. Tokens with other scopes are created by the application
-    /// ([`Tokens::create`](crate::Tokens::create)) or the CLI.
+    /// ([`Tokens::create`](crate::store::Tokens::create)) or the CLI.
     ///
     /// ```
     /// let api = tokenauth::AuthApi::new().grantable_scopes(["orders:read", "profile"]);

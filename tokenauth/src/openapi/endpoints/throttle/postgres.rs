@@ -52,9 +52,11 @@ pub(super) fn pending_bound(policy: &crate::policy::Policy) -> Duration {
         .saturating_add(PENDING_MARGIN)
 }
 
-/// A duration as an `INTERVAL`, in whole microseconds, at most [`crate::MAX_LIFETIME`].
+/// A duration as an `INTERVAL`, in whole microseconds, at most [`crate::rules::MAX_LIFETIME`].
 fn interval(duration: Duration) -> PgInterval {
-    let max = crate::MAX_LIFETIME.num_microseconds().unwrap_or(i64::MAX);
+    let max = crate::rules::MAX_LIFETIME
+        .num_microseconds()
+        .unwrap_or(i64::MAX);
     let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
     PgInterval {
         months: 0,

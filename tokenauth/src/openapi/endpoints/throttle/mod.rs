@@ -48,7 +48,7 @@ use crate::store::Store;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tokenauth::Limit;
+/// use tokenauth::openapi::Limit;
 ///
 /// let limit = Limit::new(5, Duration::from_secs(15 * 60));
 /// assert_eq!(limit.failures, 5);

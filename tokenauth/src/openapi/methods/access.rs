@@ -22,8 +22,8 @@ use poem::Request;
 use poem::error::ResponseError as _;
 use poem_openapi::registry::{MetaApi, MetaOperation};
 
-use crate::error::AuthError;
-use crate::openapi::{Check, Guard};
+use crate::openapi::guard::{Check, Guard};
+use crate::rejection::Reason;
 use crate::rejection::Rejection;
 
 /// Whom a path admits.
@@ -78,8 +78,8 @@ impl Access {
 /// How much a refusal tells the client: a `403` (the key authenticated), then a `401` for
 /// malformed or invalid credentials, then "not provided".
 fn weight(rejection: &Rejection) -> u8 {
-    match rejection.auth_error() {
-        Some(AuthError::NotAuthenticated) => 0,
+    match rejection.reason() {
+        Some(Reason::NotAuthenticated) => 0,
         Some(_) => 1,
         None => 2,
     }
@@ -139,7 +139,7 @@ mod tests {
     use poem_openapi::registry::{MetaPath, MetaResponses};
 
     use super::*;
-    use crate::{BearerKeyword, Keyword as _, Scheme, TokenKeyword};
+    use crate::keyword::{BearerKeyword, Keyword as _, Scheme, TokenKeyword};
 
     type Outcome<'r> = Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + 'r>>;
 
@@ -147,15 +147,10 @@ mod tests {
         Box::pin(async { Ok(()) })
     }
     fn not_provided(_: &Request) -> Outcome<'_> {
-        Box::pin(async {
-            Err(Rejection::unauthorized(
-                "Token",
-                AuthError::NotAuthenticated,
-            ))
-        })
+        Box::pin(async { Err(Rejection::unauthorized("Token", Reason::NotAuthenticated)) })
     }
     fn invalid(_: &Request) -> Outcome<'_> {
-        Box::pin(async { Err(Rejection::unauthorized("Bearer", AuthError::InvalidToken)) })
+        Box::pin(async { Err(Rejection::unauthorized("Bearer", Reason::InvalidToken)) })
     }
     fn forbidden(_: &Request) -> Outcome<'_> {
         Box::pin(async { Err(Rejection::forbidden()) })
@@ -168,12 +163,12 @@ mod tests {
         })
     }
 
-    async fn answer(operations: Vec<Vec<Check>>) -> Result<(), (u16, Option<AuthError>)> {
+    async fn answer(operations: Vec<Vec<Check>>) -> Result<(), (u16, Option<Reason>)> {
         let request = Request::builder().finish();
         Access::of(operations)
             .admit(&request)
             .await
-            .map_err(|rejection| (rejection.status().as_u16(), rejection.auth_error()))
+            .map_err(|rejection| (rejection.status().as_u16(), rejection.reason()))
     }
 
     #[tokio::test]
@@ -192,11 +187,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_refusal_that_tells_the_most_wins() {
-        let not_provided_401 = Err((401, Some(AuthError::NotAuthenticated)));
+        let not_provided_401 = Err((401, Some(Reason::NotAuthenticated)));
         assert_eq!(answer(vec![vec![not_provided]]).await, not_provided_401);
         assert_eq!(
             answer(vec![vec![not_provided], vec![invalid]]).await,
-            Err((401, Some(AuthError::InvalidToken)))
+            Err((401, Some(Reason::InvalidToken)))
         );
         assert_eq!(
             answer(vec![vec![invalid], vec![forbidden], vec![not_provided]]).await,
@@ -277,6 +272,6 @@ mod tests {
         let first = (operations[0].2[0])(&request).await.unwrap_err();
         assert_eq!(first.status(), 403);
         let last = (operations[3].2[0])(&request).await.unwrap_err();
-        assert_eq!(last.auth_error(), Some(AuthError::InvalidToken));
+        assert_eq!(last.reason(), Some(Reason::InvalidToken));
     }
 }
