@@ -13,4 +13,5 @@ pub use crate::models::{Token, User};
 #[cfg(feature = "openapi")]
 pub use crate::openapi::{ApiAuth, ApiMaybeAuth, Secured, output};
 pub use crate::rejection::Rejection;
+pub use crate::store::watch::Watch;
 pub use crate::store::{AuthUser, Pack, Packer, Unpacker};

@@ -22,6 +22,7 @@ mod tokens;
 mod usage;
 mod user;
 mod users;
+pub(crate) mod watch;
 pub(crate) mod write;
 
 use std::time::Duration;

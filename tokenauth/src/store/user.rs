@@ -4,6 +4,7 @@
 
 use super::backend::DecodeRow;
 use super::packed::{Packer, Unpacker};
+use super::watch::Watch;
 
 /// A user type that tokens authenticate: tokenauth's own [`User`], or an application's type
 /// read from the application's own users table.
@@ -63,6 +64,13 @@ pub trait AuthUser: DecodeRow + Clone + Send + Sync + Unpin + 'static {
     /// A cached user is kept in the cache's compact form if the type has one
     /// ([`AuthUser::pack`]), else as a clone.
     const CACHEABLE: bool = false;
+    /// The tables that tokenauth's change feed must watch for this type to be cached, if
+    /// they are not tokenauth's own (which every store watches): registered with the store's
+    /// cache when it first authenticates the type. Set by tokenauth's own types
+    /// (`DjangoUser`) through `#[derive(AuthUser)]`'s hidden `watch = …`; a type is cached
+    /// only if a group the store watches covers both its `TABLE` and its `TOKENS_TABLE`.
+    #[doc(hidden)]
+    const WATCH: Option<&'static Watch> = None;
     /// Whether the user may authenticate; `false` answers `User inactive or deleted.`
     fn is_active(&self) -> bool;
 
