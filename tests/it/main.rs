@@ -28,6 +28,7 @@ mod grammar;
 
 mod attack;
 mod auth_endpoints;
+mod beside_django;
 mod coherence;
 mod custom_user;
 mod django_import;

@@ -15,4 +15,5 @@ pub use crate::openapi::response::{WithAuthErrors, output};
 #[cfg(feature = "openapi")]
 pub use crate::openapi::{ApiAuth, ApiMaybeAuth};
 pub use crate::rejection::Rejection;
+pub use crate::store::watch::Watch;
 pub use crate::store::{AuthUser, Pack, Packer, Unpacker};

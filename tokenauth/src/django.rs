@@ -47,6 +47,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 
+use crate::store::watch::{Event, Trigger, Watch};
 use crate::store::{AppliedMigration, Store};
 
 /// The table recording the migrations that [`migrate`] applied to Django's database.
@@ -67,7 +68,8 @@ pub const MIGRATIONS_TABLE: &str = "_tokenauth_django_migrations";
 #[auth_user(
     table = "auth_user",
     tokens_table = "tokenauth_django_tokens",
-    cacheable
+    cacheable,
+    watch = WATCH
 )]
 #[non_exhaustive]
 pub struct DjangoUser {
@@ -92,6 +94,66 @@ pub struct DjangoUser {
     /// When the user last logged in to Django, if ever.
     pub last_login: Option<DateTime<Utc>>,
 }
+
+const DRF_TOKENS: &str = "tokenauth_authtoken_token_log";
+const DJANGO_USERS: &str = "tokenauth_auth_user_log";
+
+/// What the change feed watches for [`DjangoUser`] (registered with a store's cache when it
+/// first authenticates one): DRF's tokens through the view, Django's users, and the triggers
+/// that `migrations/django` puts on `authtoken_token` and `auth_user`.
+const WATCH: Watch = Watch {
+    tokens_table: "tokenauth_django_tokens",
+    users_table: "auth_user",
+    triggers: &[
+        Trigger(
+            "tokenauth_authtoken_token_log_insert",
+            "authtoken_token",
+            Event::Insert,
+            DRF_TOKENS,
+        ),
+        Trigger(
+            "tokenauth_authtoken_token_log_update",
+            "authtoken_token",
+            Event::Update,
+            DRF_TOKENS,
+        ),
+        Trigger(
+            "tokenauth_authtoken_token_log_delete",
+            "authtoken_token",
+            Event::Delete,
+            DRF_TOKENS,
+        ),
+        Trigger(
+            "tokenauth_authtoken_token_log_truncate",
+            "authtoken_token",
+            Event::Truncate,
+            DRF_TOKENS,
+        ),
+        Trigger(
+            "tokenauth_auth_user_log_update",
+            "auth_user",
+            Event::Update,
+            DJANGO_USERS,
+        ),
+        Trigger(
+            "tokenauth_auth_user_log_delete",
+            "auth_user",
+            Event::Delete,
+            DJANGO_USERS,
+        ),
+        Trigger(
+            "tokenauth_auth_user_log_truncate",
+            "auth_user",
+            Event::Truncate,
+            DJANGO_USERS,
+        ),
+    ],
+    beat: "INSERT INTO authtoken_token SELECT * FROM authtoken_token WHERE false; \
+           UPDATE authtoken_token SET key = key WHERE false; \
+           DELETE FROM authtoken_token WHERE false; \
+           UPDATE auth_user SET id = id WHERE false; \
+           DELETE FROM auth_user WHERE false;",
+};
 
 /// Prepares Django's database (PostgreSQL, after Django's own `migrate`) for [`DjangoUser`]:
 /// applies the migrations in `migrations/django` — a digest function, indexes on

@@ -3,7 +3,7 @@
 
 use syn::{Generics, Ident, LitStr};
 
-use super::parse::{EXPECTED, Field, IsActive, UserType};
+use super::parse::{EXPECTED, Field, IsActive, UserType, Watch};
 use crate::errors::Errors;
 
 /// What the impl says.
@@ -18,6 +18,8 @@ pub(crate) struct AuthUserImpl {
     /// impl says it is.
     pub(crate) is_active: Option<IsActive>,
     pub(crate) cacheable: bool,
+    /// The path of the type's `WATCH`, if it is cacheable.
+    pub(crate) watch: Option<syn::Path>,
     pub(crate) fields: Vec<Field>,
 }
 
@@ -77,6 +79,16 @@ pub(crate) fn user(user: UserType, errors: &mut Errors) -> AuthUserImpl {
             }
         },
     };
+    let watch = match args.watch {
+        Some(Watch { key, .. }) if args.cacheable.is_none() => {
+            errors.push_spanned(
+                key,
+                "`watch` is for a cacheable type: add `cacheable`, or leave out `watch`",
+            );
+            None
+        }
+        watch => watch.map(|watch| watch.path),
+    };
     AuthUserImpl {
         ident,
         generics,
@@ -85,6 +97,7 @@ pub(crate) fn user(user: UserType, errors: &mut Errors) -> AuthUserImpl {
         id_column: args.id_column,
         is_active,
         cacheable: args.cacheable.is_some(),
+        watch,
         fields,
     }
 }

@@ -48,6 +48,13 @@ fn implementation(user: &AuthUserImpl) -> TokenStream {
         None => quote!(true),
     };
     let packing = user.cacheable.then(|| packing(user));
+    // Spanned on the path: a constant that is not a `Watch` is reported there.
+    let watch = user.watch.as_ref().map(|path| {
+        quote_spanned! {path.span()=>
+            const WATCH: ::core::option::Option<&'static ::tokenauth::__private::Watch> =
+                ::core::option::Option::Some(&#path);
+        }
+    });
     let (impl_generics, ty_generics, where_clause) = user.generics.split_for_impl();
     // Spanned on the struct's name: a note saying "`AuthUser` is implemented for …" points
     // there, not into a macro expansion.
@@ -59,6 +66,7 @@ fn implementation(user: &AuthUserImpl) -> TokenStream {
             #tokens_table
             #id_column
             #packing
+            #watch
             fn is_active(&self) -> ::core::primitive::bool {
                 #is_active
             }

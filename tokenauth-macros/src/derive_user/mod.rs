@@ -1,6 +1,9 @@
 //! `#[derive(AuthUser)]`: an application's user type, its columns read from its fields —
 //! the same names its `#[derive(sqlx::FromRow)]` reads — so that they are written once; with
-//! `cacheable`, also its compact form in the authentication cache, field by field.
+//! `cacheable`, also its compact form in the authentication cache, field by field. A hidden
+//! argument, `watch = path::TO_WATCH`, names the tables the change feed must watch for a
+//! cacheable type whose tables are not tokenauth's own (`AuthUser::WATCH`: tokenauth's
+//! `DjangoUser` uses it).
 //!
 //! ```text
 //! #[derive(Clone, sqlx::FromRow, tokenauth::AuthUser)]

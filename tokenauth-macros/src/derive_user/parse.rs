@@ -3,7 +3,9 @@
 
 use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
-use syn::{Attribute, Data, DataStruct, DeriveInput, Expr, Fields, Generics, Ident, LitStr, Type};
+use syn::{
+    Attribute, Data, DataStruct, DeriveInput, Expr, Fields, Generics, Ident, LitStr, Path, Type,
+};
 
 use crate::errors::Errors;
 
@@ -11,6 +13,10 @@ use crate::errors::Errors;
 pub(crate) const EXPECTED: &str = "expected `#[auth_user(table = \"accounts\")]`, with optional \
                                    `tokens_table = \"account_tokens\"`, `id_column = \"id\"`, \
                                    `is_active = field` or `is_active = !field`, and `cacheable`";
+
+/// What `watch` takes (not listed in [`EXPECTED`]: it is for tokenauth's own user types).
+const WATCH_EXPECTED: &str = "`watch` takes the path of a constant naming the tables to watch: \
+                              `watch = path::TO_WATCH`";
 
 /// The struct that `#[derive(AuthUser)]` is on.
 pub(crate) struct UserType {
@@ -33,6 +39,15 @@ pub(crate) struct Args {
     pub(crate) id_column: Option<LitStr>,
     pub(crate) is_active: Option<IsActive>,
     pub(crate) cacheable: Option<Ident>,
+    /// `watch = path::TO_WATCH` (hidden, for tokenauth's own user types): the group of tables
+    /// the change feed must watch for the type to be cached.
+    pub(crate) watch: Option<Watch>,
+}
+
+/// `watch = path`, and the `watch` keyword (where a cross-check's error points).
+pub(crate) struct Watch {
+    pub(crate) key: Ident,
+    pub(crate) path: Path,
 }
 
 /// `is_active = field` or `is_active = !field`.
@@ -177,6 +192,26 @@ fn argument(meta: &ParseNestedMeta<'_>, args: &mut Args, errors: &mut Errors) ->
             Some(_) => twice(errors),
             None => args.cacheable = Some(key.clone()),
         },
+        "watch" if !meta.input.peek(syn::Token![=]) => {
+            errors.push_spanned(key, WATCH_EXPECTED);
+        }
+        "watch" => {
+            let value: Expr = meta.value()?.parse()?;
+            match value {
+                Expr::Path(syn::ExprPath {
+                    qself: None, path, ..
+                }) => match args.watch {
+                    Some(_) => twice(errors),
+                    None => {
+                        args.watch = Some(Watch {
+                            key: key.clone(),
+                            path,
+                        });
+                    }
+                },
+                other => errors.push_spanned(other, WATCH_EXPECTED),
+            }
+        }
         _ => {
             errors.push_spanned(key, format!("unknown argument `{key}`; {EXPECTED}"));
             return skip_value(meta);

@@ -237,12 +237,16 @@ impl Store {
         }
     }
 
-    /// The cache, if it serves user type `U` now (its tables are watched and the change feed
-    /// proves it current), starting the change feed when it does not.
+    /// The cache, if it serves user type `U` now (a group of tables the feed watches covers
+    /// both of its tables, and the feed proves it current); when it does not, registers the
+    /// tables `U` names for the feed to watch ([`AuthUser::WATCH`]) and starts the feed.
     fn cache_for<U: AuthUser>(&self) -> Option<&std::sync::Arc<super::cache::AuthCache>> {
         let cache = self.auth_cache().filter(|_| U::CACHEABLE)?;
-        if cache.serves(U::TOKENS_TABLE) {
+        if cache.serves_user(U::TOKENS_TABLE, U::TABLE) {
             return Some(cache);
+        }
+        if let Some(watch) = U::WATCH {
+            cache.watch(watch);
         }
         self.start_feed(cache);
         None

@@ -7,8 +7,8 @@
 //! are still evaluated on every request, from the cached rows exactly as from fresh ones.
 //!
 //! **Acceptances** are served from the cache only while the change feed ([`super::feed`])
-//! holds a *lease* on the cache's tokens table: proof, renewed by the feed, that every change
-//! committed before a recent moment has been applied here. A lease lasts
+//! holds a *lease* on the user type's tokens table: proof, renewed by the feed, that every
+//! change committed before a recent moment has been applied here. A lease lasts
 //! [`REVOCATION_BOUND`] from the moment it proves; a feed that stops proving — a hung
 //! connection, disabled triggers, a lost or reset log — lets it run out, and from then on
 //! every authentication reads the database, until a new proof (which first forgets
@@ -30,20 +30,28 @@
 //! lock that a bump takes exclusively, so a lookup that raced with a change never leaves a
 //! stale entry behind. Changes made elsewhere arrive through the feed, which bumps the same
 //! generation.
+//!
+//! **The tables it serves** are those the feed watches: tokenauth's own, and each group
+//! ([`Watch`]) that a cacheable user type names ([`AuthUser::WATCH`]), registered with the
+//! cache ([`AuthCache::watch`]) when the store first authenticates such a type. A registered
+//! group has a lease of its own, none until the feed first proves it; a user type is served
+//! only if a registered group covers both its tables.
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use super::filter::LiveKeys;
 use super::user::AuthUser;
+use super::watch::{TOKENAUTH, Watch};
 use crate::key::RawDigest;
 use crate::models::Token;
 
-/// The tokens tables whose changes the feed can report: tokenauth's own, and DRF's tokens
-/// beside Django (the view of `tokenauth::django`). Only these are ever cached.
-pub(crate) const TOKENS_TABLES: [&str; 2] = ["tokenauth_tokens", "tokenauth_django_tokens"];
+/// How many groups of tables a cache can watch: tokenauth's own, always, and as many others
+/// registered by cacheable user types (tokenauth defines one: Django's). A group registered
+/// past it is never served (its user types read the database on every request).
+const WATCHES: usize = 4;
 
 /// How long after it commits a change made anywhere may still go unseen by a cache that
 /// serves: the length of the feed's lease.
@@ -199,12 +207,16 @@ pub(crate) struct AuthCache {
     generation: AtomicU64,
     /// Shared by inserts (check the generation, insert), exclusive for a bump.
     lock: RwLock<()>,
-    /// Per tokens table ([`TOKENS_TABLES`]), until when (µs from the epoch) the feed's last
-    /// proof lets the cache serve it; 0: it does not.
-    leases: [AtomicU64; 2],
+    /// The groups of tables the feed watches, registered in order from the first slot
+    /// (tokenauth's own, from the start): a slot is taken once and for all, without a lock,
+    /// and read with one atomic load.
+    watches: [OnceLock<&'static Watch>; WATCHES],
+    /// Per group (the index of its slot), until when (µs from the epoch) the feed's last
+    /// proof lets the cache serve its tables; 0: it does not.
+    leases: [AtomicU64; WATCHES],
     /// The live-key filters, by tokens table.
     keys: LiveKeys,
-    /// Digests the database confirmed absent from a tokens table ([`TOKENS_TABLES`] index)
+    /// Digests the database confirmed absent from a tokens table (the index of its group)
     /// since the last key was added to it.
     absent: quick_cache::sync::Cache<(usize, RawDigest), ()>,
     /// Bumped whenever keys are added: a digest confirmed absent by a query that started
@@ -262,18 +274,10 @@ pub(crate) struct Ticket {
     keys_added: u64,
 }
 
-/// The index of `table` in [`TOKENS_TABLES`].
-fn slot(table: &str) -> Option<usize> {
-    TOKENS_TABLES.iter().position(|t| *t == table)
-}
-
-/// `table` as one of [`TOKENS_TABLES`] (a name from the database, never trusted as SQL).
-pub(crate) fn tokens_table(table: &str) -> Option<&'static str> {
-    TOKENS_TABLES.iter().find(|t| **t == table).copied()
-}
-
 impl AuthCache {
     pub(crate) fn new(max_entries: u64, max_age: Duration, refusal_checks: u32) -> Self {
+        let watches = [const { OnceLock::new() }; WATCHES];
+        let _ = watches[0].set(&TOKENAUTH);
         AuthCache {
             entries: quick_cache::sync::Cache::new(
                 usize::try_from(max_entries).unwrap_or(usize::MAX).max(1),
@@ -282,7 +286,8 @@ impl AuthCache {
             epoch: Instant::now(),
             generation: AtomicU64::new(0),
             lock: RwLock::new(()),
-            leases: [AtomicU64::new(0), AtomicU64::new(0)],
+            watches,
+            leases: [const { AtomicU64::new(0) }; WATCHES],
             keys: LiveKeys::default(),
             absent: quick_cache::sync::Cache::new(KNOWN_ABSENT),
             keys_added: AtomicU64::new(0),
@@ -309,9 +314,53 @@ impl AuthCache {
         self.micros(Instant::now())
     }
 
-    /// Whether the cache serves `table` now: the feed's last proof is recent enough.
+    /// The registered groups (for the feed to watch), in the order of their slots.
+    pub(crate) fn watches(&self) -> impl Iterator<Item = &'static Watch> + '_ {
+        self.watches.iter().map_while(|slot| slot.get().copied())
+    }
+
+    /// The slot of the registered group whose tokens table is `table`.
+    fn slot(&self, table: &str) -> Option<usize> {
+        self.watches().position(|watch| watch.tokens_table == table)
+    }
+
+    /// Registers `watch` (the group of a cacheable user type): from the feed's next proof of
+    /// it on, its tables are served. Returns whether it is registered (already, or now);
+    /// `false` if the cache has no slot left for it ([`WATCHES`]). A group is known by its
+    /// tokens table: the first registered for a table is the one watched.
+    pub(crate) fn watch(&self, watch: &'static Watch) -> bool {
+        for slot in &self.watches {
+            // Taken at most once, and in order: a slot is set before anyone looks past it.
+            let taken = *slot.get_or_init(|| watch);
+            if taken.tokens_table == watch.tokens_table {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `table` as the tokens table of a registered group (a name from the database, never
+    /// trusted as SQL).
+    pub(crate) fn tokens_table(&self, table: &str) -> Option<&'static str> {
+        self.watches()
+            .find(|watch| watch.tokens_table == table)
+            .map(|watch| watch.tokens_table)
+    }
+
+    /// Whether the cache serves `table` now: its group is registered and the feed's last
+    /// proof of it is recent enough.
     pub(crate) fn serves(&self, table: &str) -> bool {
-        slot(table).is_some_and(|slot| self.leases[slot].load(Ordering::SeqCst) > self.now())
+        self.slot(table)
+            .is_some_and(|slot| self.leases[slot].load(Ordering::SeqCst) > self.now())
+    }
+
+    /// Whether the cache serves a user type reading its users from `users_table` and its
+    /// tokens from `tokens_table`: a registered group covers both, and the feed's last proof
+    /// of it is recent enough.
+    pub(crate) fn serves_user(&self, tokens_table: &str, users_table: &str) -> bool {
+        self.watches()
+            .position(|watch| watch.covers(tokens_table, users_table))
+            .is_some_and(|slot| self.leases[slot].load(Ordering::SeqCst) > self.now())
     }
 
     /// The cached rows of `digest` for user type `U` of `table`, if read since the last
@@ -410,7 +459,7 @@ impl AuthCache {
     /// [`REVOCATION_BOUND`] after it. If the lease had run out (or was never granted),
     /// changes may have been missed meanwhile: everything is forgotten first.
     pub(crate) fn renew(&self, table: &str, proven_at: Instant) {
-        let Some(slot) = slot(table) else {
+        let Some(slot) = self.slot(table) else {
             return;
         };
         // (From before the epoch, a lease counts as short as it is, never longer.)
@@ -432,14 +481,14 @@ impl AuthCache {
     /// Withdraws the lease of every table at once (the feed lost its connection, or the
     /// store is closing): nothing is served until the feed proves again.
     pub(crate) fn lapse_all(&self) {
-        for slot in 0..TOKENS_TABLES.len() {
+        for slot in 0..WATCHES {
             self.withdraw(slot);
         }
     }
 
     /// Withdraws the lease of `table` (its triggers stopped reporting).
     pub(crate) fn lapse(&self, table: &str) {
-        if let Some(slot) = slot(table) {
+        if let Some(slot) = self.slot(table) {
             self.withdraw(slot);
         }
     }
@@ -456,14 +505,15 @@ impl AuthCache {
     /// Whether the database recently confirmed that no key of `table` has this digest (and
     /// none was added since).
     pub(crate) fn known_absent(&self, table: &str, digest: &RawDigest) -> bool {
-        slot(table).is_some_and(|slot| self.absent.get(&(slot, *digest)).is_some())
+        self.slot(table)
+            .is_some_and(|slot| self.absent.get(&(slot, *digest)).is_some())
     }
 
     /// The database confirmed that no key of `table` has this digest: remembered, unless a
     /// key was added since `ticket` (checked and inserted under the lock that adding a key
     /// takes exclusively).
     pub(crate) fn confirmed_absent(&self, ticket: Ticket, table: &str, digest: &RawDigest) {
-        let Some(slot) = slot(table) else {
+        let Some(slot) = self.slot(table) else {
             return;
         };
         let _shared = self.lock.read().unwrap_or_else(PoisonError::into_inner);
@@ -478,7 +528,7 @@ impl AuthCache {
         {
             let _exclusive = self.lock.write().unwrap_or_else(PoisonError::into_inner);
             self.keys_added.fetch_add(1, Ordering::SeqCst);
-            if let Some(slot) = slot(table) {
+            if let Some(slot) = self.slot(table) {
                 self.absent.remove(&(slot, *digest));
             }
         }
@@ -537,7 +587,7 @@ impl AuthCache {
     /// What the cache has done.
     pub(crate) fn stats(&self) -> CacheStats {
         CacheStats {
-            serving: self.serves(TOKENS_TABLES[0]),
+            serving: self.serves(TOKENAUTH.tokens_table),
             queries: self.queries.load(Ordering::Relaxed),
             confirmed_refusals: self.confirmed.load(Ordering::Relaxed),
             overturned_refusals: self.overturned.load(Ordering::Relaxed),
@@ -562,6 +612,30 @@ mod tests {
     use super::*;
 
     const TABLE: &str = "tokenauth_tokens";
+
+    /// A group of tables other than tokenauth's own, as a cacheable user type names it.
+    const SECOND: Watch = Watch {
+        tokens_table: "second_tokens",
+        users_table: "second_users",
+        triggers: &[],
+        beat: "",
+    };
+
+    /// More groups, to fill the cache's slots.
+    const MORE: [Watch; 3] = [
+        Watch {
+            tokens_table: "third_tokens",
+            ..SECOND
+        },
+        Watch {
+            tokens_table: "fourth_tokens",
+            ..SECOND
+        },
+        Watch {
+            tokens_table: "fifth_tokens",
+            ..SECOND
+        },
+    ];
 
     /// A user type without a compact form: kept as it is.
     type Other = (i32,);
@@ -674,10 +748,9 @@ mod tests {
         cache.renew(TABLE, Instant::now());
         cache.insert(cache.ticket(), TABLE, &digest, (&(1,), &token()));
         assert!(cache.get::<Other>(TABLE, &digest).is_some());
+        assert!(cache.watch(&SECOND));
         assert!(
-            cache
-                .get::<Other>("tokenauth_django_tokens", &digest)
-                .is_none(),
+            cache.get::<Other>(SECOND.tokens_table, &digest).is_none(),
             "each table has its own lease"
         );
         let ticket = cache.ticket();
@@ -723,12 +796,14 @@ mod tests {
     #[test]
     fn a_digest_confirmed_absent_is_remembered_until_a_key_is_added() {
         let cache = serving(Duration::from_secs(60));
+        assert!(cache.watch(&SECOND));
+        cache.renew(SECOND.tokens_table, Instant::now());
         let (digest, other) = (RawDigest::of("made up"), RawDigest::of("other"));
         let ticket = cache.ticket();
         cache.confirmed_absent(ticket, TABLE, &digest);
         assert!(cache.known_absent(TABLE, &digest));
         assert!(
-            !cache.known_absent("tokenauth_django_tokens", &digest),
+            !cache.known_absent(SECOND.tokens_table, &digest),
             "absent from one tokens table, not from another"
         );
         cache.key_added(TABLE, &other);
@@ -745,6 +820,74 @@ mod tests {
         cache.confirmed_absent(cache.ticket(), TABLE, &digest);
         cache.keys_added_in_bulk(TABLE);
         assert!(!cache.known_absent(TABLE, &digest), "a bulk insert");
+    }
+
+    #[test]
+    fn only_the_tables_of_a_registered_group_are_served() {
+        let cache = serving(Duration::from_secs(60));
+        let digest = RawDigest::of("key");
+        let second = SECOND.tokens_table;
+        assert!(
+            cache.serves(TABLE),
+            "tokenauth's own tables, from the start"
+        );
+        assert!(cache.serves_user(TABLE, "tokenauth_users"));
+        assert!(
+            !cache.serves_user(TABLE, "others"),
+            "a user type whose users table no group covers"
+        );
+
+        // Not registered: a proof of it is ignored, its name from the database is unknown,
+        // and nothing of it is kept.
+        cache.renew(second, Instant::now());
+        assert!(!cache.serves(second));
+        assert!(!cache.serves_user(second, SECOND.users_table));
+        assert_eq!(cache.tokens_table(second), None);
+        cache.insert(cache.ticket(), second, &digest, (&(1,), &token()));
+        assert!(cache.get::<Other>(second, &digest).is_none());
+        cache.confirmed_absent(cache.ticket(), second, &digest);
+        assert!(!cache.known_absent(second, &digest));
+
+        // Registered late: not served until the feed proves it.
+        assert!(cache.watch(&SECOND));
+        assert_eq!(cache.tokens_table(second), Some(second));
+        assert!(!cache.serves(second));
+        cache.insert(cache.ticket(), second, &digest, (&(1,), &token()));
+        assert!(cache.get::<Other>(second, &digest).is_none());
+        cache.renew(second, Instant::now());
+        assert!(cache.serves_user(second, SECOND.users_table));
+        assert!(!cache.serves_user(second, "tokenauth_users"));
+        cache.insert(cache.ticket(), second, &digest, (&(1,), &token()));
+        assert!(cache.get::<Other>(second, &digest).is_some());
+        let watched: Vec<_> = cache.watches().map(|w| w.tokens_table).collect();
+        assert_eq!(watched, [TABLE, second]);
+    }
+
+    #[test]
+    fn registration_is_bounded_and_once_per_tokens_table() {
+        let cache = AuthCache::new(10, Duration::from_secs(60), 100);
+        assert!(cache.watch(&SECOND));
+        assert!(cache.watch(&SECOND), "again: already registered");
+        const SAME_TABLE: Watch = Watch {
+            users_table: "other_users",
+            ..SECOND
+        };
+        assert!(cache.watch(&SAME_TABLE), "a group of that tokens table is");
+        assert!(cache.watch(&MORE[0]));
+        assert!(cache.watch(&MORE[1]));
+        assert!(!cache.watch(&MORE[2]), "no slot left");
+        let watched: Vec<_> = cache.watches().map(|w| w.tokens_table).collect();
+        assert_eq!(
+            watched,
+            [TABLE, "second_tokens", "third_tokens", "fourth_tokens"]
+        );
+        cache.renew("second_tokens", Instant::now());
+        assert!(
+            !cache.serves_user("second_tokens", "other_users"),
+            "the first group of a tokens table is the one watched"
+        );
+        cache.renew("fifth_tokens", Instant::now());
+        assert!(!cache.serves("fifth_tokens"));
     }
 
     #[test]

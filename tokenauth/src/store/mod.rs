@@ -21,6 +21,7 @@ mod tokens;
 mod usage;
 mod user;
 pub(crate) mod users;
+pub(crate) mod watch;
 pub(crate) mod write;
 
 use std::time::Duration;

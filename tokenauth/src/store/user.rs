@@ -4,8 +4,9 @@
 
 use super::backend::DecodeRow;
 use super::packed::{Packer, Unpacker};
+use super::watch::Watch;
 
-/// A user type that tokens authenticate: tokenauth's own [`User`], or an application's type
+/// A user type that tokens authenticate: tokenauth's own [`User`](crate::User), or an application's type
 /// read from the application's own users table.
 ///
 /// `TABLE`, `ID_COLUMN` and `COLUMNS` are written into the SQL as they are: they must be
@@ -16,7 +17,7 @@ use super::packed::{Packer, Unpacker};
 /// (the token's columns carry a `tokenauth_token_` prefix, so column names do not clash).
 ///
 /// `#[derive(AuthUser)]` ([`macro@crate::AuthUser`]) implements it from the type's fields,
-/// as tokenauth's own [`User`] and `django::DjangoUser` do; by hand:
+/// as tokenauth's own [`User`](crate::User) and `django::DjangoUser` do; by hand:
 ///
 /// ```
 /// use tokenauth::AuthUser;
@@ -51,18 +52,25 @@ pub trait AuthUser: DecodeRow + Clone + Send + Sync + Unpin + 'static {
     /// The columns to select, read by the type's `sqlx::FromRow` implementation.
     const COLUMNS: &'static [&'static str];
     /// The table holding these users' tokens: `tokenauth_tokens` for tokenauth's own
-    /// [`User`]; for an application's own users, a table with the columns of
+    /// [`User`](crate::User); for an application's own users, a table with the columns of
     /// `tokenauth_tokens` whose `user_id` references `TABLE` (see `examples/custom_user`).
     const TOKENS_TABLE: &'static str = "tokenauth_tokens";
     /// Whether authentications of this type may be cached, and unknown keys refused by the
     /// live-key filter (see [`Policy::auth_cache`](crate::Policy::auth_cache)): only if
     /// triggers report every change of `TABLE` and `TOKENS_TABLE` to tokenauth's change feed,
-    /// as the migrations do for [`User`] and [`DjangoUser`](crate::django::DjangoUser).
+    /// as the migrations do for [`User`](crate::User) and `django::DjangoUser`.
     /// `false` by default: an application's own tables are read on every request.
     ///
     /// A cached user is kept in the cache's compact form if the type has one
     /// ([`AuthUser::pack`]), else as a clone.
     const CACHEABLE: bool = false;
+    /// The tables that tokenauth's change feed must watch for this type to be cached, if
+    /// they are not tokenauth's own (which every store watches): registered with the store's
+    /// cache when it first authenticates the type. Set by tokenauth's own types
+    /// (`DjangoUser`) through `#[derive(AuthUser)]`'s hidden `watch = …`; a type is cached
+    /// only if a group the store watches covers both its `TABLE` and its `TOKENS_TABLE`.
+    #[doc(hidden)]
+    const WATCH: Option<&'static Watch> = None;
     /// Whether the user may authenticate; `false` answers `User inactive or deleted.`
     fn is_active(&self) -> bool;
 

@@ -23,6 +23,11 @@
 //! Each proof renews the cache's lease ([`AuthCache::renew`]): while a feed cannot prove, the
 //! lease runs out within [`REVOCATION_BOUND`](super::cache::REVOCATION_BOUND) and every
 //! authentication reads the database; the next proof forgets everything first.
+//!
+//! What it watches is not listed here: tokenauth's own tables
+//! ([`TOKENAUTH`](super::watch::TOKENAUTH)), and the groups ([`Watch`](super::watch::Watch))
+//! named by the cacheable user types that the store has authenticated, registered with its
+//! cache ([`AuthCache::watch`]) and read again at every heartbeat.
 
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -255,10 +260,10 @@ async fn fill(
 }
 
 /// A key added to `table` by someone else, as the log reports it: into its filter (if the
-/// table is one tokenauth watches; the name comes from the database and is never used as SQL
-/// unless it is one), and no longer known absent.
+/// table is the tokens table of a group registered with the cache; the name comes from the
+/// database and is never used as SQL unless it is one), and no longer known absent.
 fn added_elsewhere(cache: &Arc<AuthCache>, pool: &Pool, table: &str, digest: &str) {
-    if let Some(table) = super::cache::tokens_table(table)
+    if let Some(table) = cache.tokens_table(table)
         && let Some(raw) = RawDigest::from_hex(digest)
         && cache.key_added(table, &raw)
     {

@@ -32,7 +32,8 @@ use tokio::time::Instant;
 
 use super::{Attempts, MIN_BACKOFF};
 use crate::store::backend::Pool;
-use crate::store::cache::{AuthCache, FeedWork, TOKENS_TABLES};
+use crate::store::cache::{AuthCache, FeedWork};
+use crate::store::watch::{Event, Trigger, Watch};
 
 /// The longest time between two reads of the log.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
@@ -66,16 +67,6 @@ pub(crate) const PRUNE: &str = "UPDATE tokenauth_changes SET seen_at = now() WHE
 /// The `application_name` of the feed's connection, as `pg_stat_activity` shows it.
 pub(crate) const APPLICATION_NAME: &str = "tokenauth change feed";
 
-/// What fires a trigger: each of tokenauth's is an `AFTER … FOR EACH STATEMENT` trigger, with
-/// no `WHEN` and no column list.
-#[derive(Clone, Copy)]
-enum Event {
-    Insert,
-    Update,
-    Delete,
-    Truncate,
-}
-
 impl Event {
     /// Its `pg_trigger.tgtype`: the event's bit, no `ROW` (1) nor `BEFORE` (2) bit.
     fn tgtype(self) -> i16 {
@@ -99,17 +90,6 @@ impl Event {
     }
 }
 
-/// A trigger of the change feed: its name, its table, what fires it, and its function.
-struct Trigger(&'static str, &'static str, Event, &'static str);
-
-/// A tokens table that the feed can watch, with the triggers that must be in place for it.
-struct Group {
-    tokens_table: &'static str,
-    triggers: &'static [Trigger],
-    /// Statements that change no row and fire each heartbeat-recording trigger.
-    beat: &'static str,
-}
-
 /// The log's own triggers, which every group needs.
 const LOG_TRIGGERS: [Trigger; 2] = [
     Trigger(
@@ -124,118 +104,6 @@ const LOG_TRIGGERS: [Trigger; 2] = [
         Event::Truncate,
         "tokenauth_changes_lost",
     ),
-];
-
-const TOKENS: &str = "tokenauth_tokens_log";
-const USERS: &str = "tokenauth_users_log";
-const DRF_TOKENS: &str = "tokenauth_authtoken_token_log";
-const DJANGO_USERS: &str = "tokenauth_auth_user_log";
-
-const GROUPS: [Group; 2] = [
-    Group {
-        tokens_table: "tokenauth_tokens",
-        triggers: &[
-            Trigger(
-                "tokenauth_tokens_log_insert",
-                "tokenauth_tokens",
-                Event::Insert,
-                TOKENS,
-            ),
-            Trigger(
-                "tokenauth_tokens_log_update",
-                "tokenauth_tokens",
-                Event::Update,
-                TOKENS,
-            ),
-            Trigger(
-                "tokenauth_tokens_log_delete",
-                "tokenauth_tokens",
-                Event::Delete,
-                TOKENS,
-            ),
-            Trigger(
-                "tokenauth_tokens_log_truncate",
-                "tokenauth_tokens",
-                Event::Truncate,
-                TOKENS,
-            ),
-            Trigger(
-                "tokenauth_users_log_update",
-                "tokenauth_users",
-                Event::Update,
-                USERS,
-            ),
-            Trigger(
-                "tokenauth_users_log_delete",
-                "tokenauth_users",
-                Event::Delete,
-                USERS,
-            ),
-            Trigger(
-                "tokenauth_users_log_truncate",
-                "tokenauth_users",
-                Event::Truncate,
-                USERS,
-            ),
-        ],
-        beat: "INSERT INTO tokenauth_tokens SELECT * FROM tokenauth_tokens WHERE false; \
-               UPDATE tokenauth_tokens SET id = id WHERE false; \
-               DELETE FROM tokenauth_tokens WHERE false; \
-               UPDATE tokenauth_users SET id = id WHERE false; \
-               DELETE FROM tokenauth_users WHERE false;",
-    },
-    Group {
-        tokens_table: "tokenauth_django_tokens",
-        triggers: &[
-            Trigger(
-                "tokenauth_authtoken_token_log_insert",
-                "authtoken_token",
-                Event::Insert,
-                DRF_TOKENS,
-            ),
-            Trigger(
-                "tokenauth_authtoken_token_log_update",
-                "authtoken_token",
-                Event::Update,
-                DRF_TOKENS,
-            ),
-            Trigger(
-                "tokenauth_authtoken_token_log_delete",
-                "authtoken_token",
-                Event::Delete,
-                DRF_TOKENS,
-            ),
-            Trigger(
-                "tokenauth_authtoken_token_log_truncate",
-                "authtoken_token",
-                Event::Truncate,
-                DRF_TOKENS,
-            ),
-            Trigger(
-                "tokenauth_auth_user_log_update",
-                "auth_user",
-                Event::Update,
-                DJANGO_USERS,
-            ),
-            Trigger(
-                "tokenauth_auth_user_log_delete",
-                "auth_user",
-                Event::Delete,
-                DJANGO_USERS,
-            ),
-            Trigger(
-                "tokenauth_auth_user_log_truncate",
-                "auth_user",
-                Event::Truncate,
-                DJANGO_USERS,
-            ),
-        ],
-        beat: "INSERT INTO authtoken_token SELECT * FROM authtoken_token WHERE false; \
-               UPDATE authtoken_token SET key = key WHERE false; \
-               DELETE FROM authtoken_token WHERE false; \
-               UPDATE auth_user SET id = id WHERE false; \
-               DELETE FROM auth_user WHERE false;",
-    },
 ];
 
 /// A trigger as the catalog shows it (see [`Session::watched`]).
@@ -533,7 +401,10 @@ impl Session {
                 }
                 None => {}
             }
-            if TOKENS_TABLES.iter().any(|table| cache.serves(table)) {
+            if cache
+                .watches()
+                .any(|group| cache.serves(group.tokens_table))
+            {
                 attempts.backoff = MIN_BACKOFF;
             }
             if now >= next_prune {
@@ -626,7 +497,7 @@ impl Session {
                     super::added_elsewhere(cache, pool, &table, &digest);
                 }
                 ("*", Some(table), _) => {
-                    if let Some(table) = crate::store::cache::tokens_table(&table) {
+                    if let Some(table) = cache.tokens_table(&table) {
                         cache.keys_added_in_bulk(table);
                     }
                 }
@@ -652,10 +523,15 @@ impl Session {
         Ok(records)
     }
 
-    /// The tokens tables whose triggers are all in place, enabled and as tokenauth's
-    /// migrations made them; lapses everything if a trigger or its function changed since
-    /// the last look (a trigger made again with a `WHEN` that lets heartbeats through, say).
-    async fn watched(&mut self, cache: &AuthCache) -> Result<Vec<&'static Group>, Fault> {
+    /// The groups registered with the cache whose triggers are all in place, enabled and as
+    /// tokenauth's migrations made them; lapses everything if a trigger or its function
+    /// changed since the last look (a trigger made again with a `WHEN` that lets heartbeats
+    /// through, say).
+    async fn watched(
+        &mut self,
+        cache: &AuthCache,
+        registered: &[&'static Watch],
+    ) -> Result<Vec<&'static Watch>, Fault> {
         let catalog: Vec<CatalogRow> = timed(
             "reading the catalog",
             sqlx::query_as(
@@ -683,17 +559,19 @@ impl Session {
         }
         let in_place = |trigger: &Trigger| catalog.iter().any(|row| row.is(trigger));
         let log_ok = LOG_TRIGGERS.iter().all(in_place);
-        let watched = GROUPS
+        let watched = registered
             .iter()
+            .copied()
             .filter(|group| log_ok && group.triggers.iter().all(in_place))
             .collect();
         self.catalog = Some(catalog);
         Ok(watched)
     }
 
-    /// Checks the catalog, sends a heartbeat through the triggers of each watched tokens table
-    /// (a transaction each), reads the log and renews the lease of each table whose triggers
-    /// all recorded its heartbeat.
+    /// Checks the catalog, sends a heartbeat through the triggers of each group registered
+    /// with the cache and watched (a transaction each), reads the log and renews the lease of
+    /// each group whose triggers all recorded its heartbeat. A group registered since the
+    /// last heartbeat is beaten from this one on.
     async fn beat(
         &mut self,
         cache: &Arc<AuthCache>,
@@ -702,8 +580,9 @@ impl Session {
     ) -> Result<(), Fault> {
         let began = std::time::Instant::now();
         FeedWork::count(&cache.work().looks);
-        let watched = self.watched(cache).await?;
-        for group in &GROUPS {
+        let registered: Vec<_> = cache.watches().collect();
+        let watched = self.watched(cache, &registered).await?;
+        for group in &registered {
             if !watched.iter().any(|w| w.tokens_table == group.tokens_table) {
                 cache.lapse(group.tokens_table); // not watched: never cached
             }

@@ -38,8 +38,9 @@ const BATCH: i64 = 1000;
 /// minute each).
 const KEEPS: Duration = Duration::from_secs(600);
 
-/// The tokens table that the SQLite triggers report.
-const TOKENS_TABLE: &str = "tokenauth_tokens";
+/// The tokens table that the SQLite triggers report: tokenauth's own (another group
+/// registered with the cache is never proven, so never served, on SQLite).
+const TOKENS_TABLE: &str = crate::store::watch::TOKENAUTH.tokens_table;
 
 /// The migration that creates the triggers: each trigger must be there, as it wrote it.
 const MIGRATION: &str = include_str!("../../../migrations/sqlite/20261203000002_change_feed.sql");
