@@ -699,7 +699,7 @@ pub fn built_binary(name: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build -p tokenauth-cli && cargo build --example quickstart` \
+        "{} is missing: run `cargo build --workspace --bin tokenauth --example quickstart` \
          (`cargo test --workspace`, as tests/run runs it, builds both)",
         path.display()
     );

@@ -79,6 +79,17 @@ const DJANGO_HASHES_RECHECK: Duration = Duration::from_secs(60);
 /// Cloning is cheap (the pool is reference-counted). Add it to your poem app with
 /// `.data(store)` so that the [`Auth`](crate::Auth) extractor can find it.
 ///
+/// Its methods, by what they are for:
+///
+/// | for | methods |
+/// |---|---|
+/// | opening | [`connect`](Store::connect), [`connect_existing`](Store::connect_existing), [`migrate`](Store::migrate), [`with_policy`](Store::with_policy), [`check_user_type`](Store::check_user_type), [`close`](Store::close) |
+/// | authenticating | [`authenticate`](Store::authenticate), [`authenticate_as`](Store::authenticate_as) |
+/// | users (Django's `User.objects`) | [`create_user`](Store::create_user), [`create_user_with`](Store::create_user_with), [`user`](Store::user), [`user_by_username`](Store::user_by_username), [`users`](Store::users), [`set_password`](Store::set_password), [`check_password`](Store::check_password), [`login`](Store::login), [`set_active`](Store::set_active), [`delete_user`](Store::delete_user) |
+/// | tokens | [`tokens`](Store::tokens) and [`tokens_for`](Store::tokens_for), a user's [`Tokens`] (create, list, revoke, …); [`generate_key`](Store::generate_key), [`flush_usage`](Store::flush_usage) |
+/// | importing | [`import_begin`](Store::import_begin), [`import_users`](Store::import_users), [`import_tokens`](Store::import_tokens) (see [`import`](crate::import)) |
+/// | the cache and the pool | [`policy`](Store::policy), [`cache_stats`](Store::cache_stats), [`forget_cached`](Store::forget_cached), [`backend`](Store::backend), and the sqlx pool (`sqlite_pool`, `postgres_pool`) |
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), tokenauth::Error> {
