@@ -566,7 +566,10 @@ async fn far_future_expiries_are_kept_by_pruning(backend: Backend) {
 }
 
 /// Sets a column of a token with plain SQL (`set` is `column = $1`), as a tool other than
-/// tokenauth would.
+/// tokenauth would, then tells the store, as its docs ask of SQL run in the same process
+/// (`Store::forget_cached`): else an authentication cached before the change may be served
+/// until the change feed reports it, within the revocation bound, and an assertion made at
+/// once depends on whether the feed had proven its lease yet.
 async fn update_token<T>(store: &Store, set: &str, value: T, id: i64)
 where
     T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
@@ -593,6 +596,7 @@ where
         (None, None) => unreachable!("a store has a pool"),
     }
     .unwrap();
+    store.forget_cached();
 }
 
 /// Defect 7: `Policy::max_ttl` holds at authentication too, for tokens created without it
