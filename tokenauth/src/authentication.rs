@@ -10,10 +10,10 @@
 use poem::Request;
 use poem::http::header;
 
+use crate::error::Reason;
 use crate::header::parse_authorization;
 use crate::keyword::{Authenticates, Keyword, Requirement, Scheme, challenge};
 use crate::models::Token;
-use crate::rejection::Reason;
 use crate::rejection::Rejection;
 use crate::store::{AuthUser, Store};
 

@@ -64,7 +64,7 @@ pub const MIGRATIONS_TABLE: &str = "_tokenauth_django_migrations";
 /// fn takes_a_user_type<U: tokenauth::AuthUser>() {}
 /// takes_a_user_type::<tokenauth::django::DjangoUser>();
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, crate::AuthUser)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, tokenauth_macros::AuthUser)]
 #[auth_user(
     table = "auth_user",
     tokens_table = "tokenauth_django_tokens",

@@ -1,6 +1,66 @@
-//! Why a store operation failed ([`Error`]).
+//! Why a request was not authenticated ([`Reason`], public as `tokenauth::rejection::Reason`)
+//! and why a store operation failed ([`Error`]).
 
 use std::fmt;
+
+/// Why a request could not be authenticated. Each variant carries Django REST framework's exact
+/// message, returned to the client as `{"detail": "<message>"}` with `401 Unauthorized`.
+///
+/// ```
+/// use tokenauth::rejection::Reason;
+///
+/// assert_eq!(Reason::InvalidToken.detail(), "Invalid token.");
+/// assert_eq!(Reason::InvalidToken.to_string(), "Invalid token.");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No credentials for this scheme on an endpoint that requires authentication.
+    NotAuthenticated,
+    /// The header holds the keyword and nothing else.
+    NoCredentialsInHeader,
+    /// The header holds more than two whitespace-separated parts.
+    SpacesInToken,
+    /// The key is not valid UTF-8.
+    InvalidCharacters,
+    /// No token has this key, or the token has expired.
+    InvalidToken,
+    /// The token's user is not active.
+    UserInactive,
+}
+
+impl Reason {
+    /// DRF's message for this failure.
+    ///
+    /// ```
+    /// assert_eq!(
+    ///     tokenauth::rejection::Reason::NotAuthenticated.detail(),
+    ///     "Authentication credentials were not provided."
+    /// );
+    /// ```
+    pub const fn detail(self) -> &'static str {
+        match self {
+            Reason::NotAuthenticated => "Authentication credentials were not provided.",
+            Reason::NoCredentialsInHeader => "Invalid token header. No credentials provided.",
+            Reason::SpacesInToken => {
+                "Invalid token header. Token string should not contain spaces."
+            }
+            Reason::InvalidCharacters => {
+                "Invalid token header. Token string should not contain invalid characters."
+            }
+            Reason::InvalidToken => "Invalid token.",
+            Reason::UserInactive => "User inactive or deleted.",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.detail())
+    }
+}
+
+impl std::error::Error for Reason {}
 
 /// An error from a [`Store`](crate::Store) operation.
 ///

@@ -5,7 +5,7 @@
 //! compares the first part with the keyword ignoring ASCII case, and decodes the key as UTF-8.
 //! [`parse_authorization`] reproduces that exactly, including the order in which the checks run.
 
-use crate::rejection::Reason;
+use crate::error::Reason;
 
 /// The bytes Python's `bytes.split()` treats as whitespace: SP, HT, LF, VT, FF and CR.
 const fn is_python_whitespace(byte: u8) -> bool {

@@ -23,7 +23,7 @@ use crate::rules::MAX_TOKEN_NAME_LEN;
 /// assert_eq!(user.to_string(), "alice");
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, crate::AuthUser)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, tokenauth_macros::AuthUser)]
 #[auth_user(table = "tokenauth_users", cacheable)]
 #[non_exhaustive]
 pub struct User {

@@ -9,10 +9,10 @@ use super::filter::Verdict;
 use super::tokens::{TokenRow, token_columns};
 use super::user::AuthUser;
 use crate::error::Error;
+use crate::error::Reason;
 use crate::key::KeyDigest;
 use crate::key::RawDigest;
 use crate::models::{Token, User};
-use crate::rejection::Reason;
 
 /// Why [`Store::authenticate`] did not return a user: a refusal the client caused, or a
 /// failure of the store (which must not be reported as a refusal).

@@ -26,6 +26,10 @@ pub(crate) mod write;
 
 use std::time::Duration;
 
+use crate::error::Error;
+use crate::key::Key;
+use crate::policy::Policy;
+
 pub use auth::AuthenticateError;
 pub use backend::DecodeRow;
 #[cfg(feature = "sqlite")]
@@ -64,7 +68,7 @@ pub struct AppliedMigration {
 }
 
 /// A new authentication cache as `policy` asks, or none.
-fn cache_for(policy: &crate::Policy) -> Option<std::sync::Arc<cache::AuthCache>> {
+fn cache_for(policy: &Policy) -> Option<std::sync::Arc<cache::AuthCache>> {
     policy.auth_cache.map(|(entries, age)| {
         std::sync::Arc::new(cache::AuthCache::new(entries, age, policy.refusal_checks))
     })
@@ -103,7 +107,7 @@ const DJANGO_HASHES_RECHECK: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    policy: std::sync::Arc<crate::Policy>,
+    policy: std::sync::Arc<Policy>,
     /// Password hashing workers, shared by clones; started on first use.
     hasher: std::sync::Arc<crate::password::Hasher>,
     /// Token use waiting to be written (shared by clones).
@@ -121,7 +125,7 @@ pub struct Store {
 }
 
 impl Store {
-    /// Uses `policy` for every operation through this store and its clones (see [`Policy`](crate::Policy)).
+    /// Uses `policy` for every operation through this store and its clones (see [`Policy`]).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -132,7 +136,7 @@ impl Store {
     /// assert_eq!(store.policy().clone(), tokenauth::Policy::default().max_tokens_per_user(3));
     /// # Ok(()) }
     /// ```
-    pub fn with_policy(mut self, policy: crate::Policy) -> Store {
+    pub fn with_policy(mut self, policy: Policy) -> Store {
         self.hasher = std::sync::Arc::new(crate::password::Hasher::new(policy.password_limits));
         if (self.policy.auth_cache, self.policy.refusal_checks)
             != (policy.auth_cache, policy.refusal_checks)
@@ -147,7 +151,7 @@ impl Store {
     /// cost what they cost in Django: see `Hasher::verify`). Read from the database at most
     /// once per [`DJANGO_HASHES_RECHECK`] per store (and its clones), and after an import;
     /// once none is left, it stays false until the next recheck.
-    pub(crate) async fn has_django_pbkdf2_hashes(&self) -> Result<bool, crate::Error> {
+    pub(crate) async fn has_django_pbkdf2_hashes(&self) -> Result<bool, Error> {
         let cached = *self
             .django_pbkdf2
             .lock()
@@ -208,7 +212,7 @@ impl Store {
 
     /// A store on `pool`, with the default policy.
     fn with_pool(pool: Pool) -> Store {
-        let policy = crate::Policy::default();
+        let policy = Policy::default();
         let cache = cache_for(&policy);
         Store {
             pool,
@@ -227,9 +231,9 @@ impl Store {
     /// The secret that keys the login throttle's digests on PostgreSQL (created by the
     /// migrations), read once per store.
     #[cfg(all(feature = "postgres", feature = "openapi"))]
-    pub(crate) async fn throttle_key(&self) -> Result<[u8; 32], crate::Error> {
+    pub(crate) async fn throttle_key(&self) -> Result<[u8; 32], Error> {
         let Some(pool) = self.postgres_pool() else {
-            return Err(crate::Error::Database(sqlx::Error::Configuration(
+            return Err(Error::Database(sqlx::Error::Configuration(
                 "the throttle key lives in PostgreSQL".into(),
             )));
         };
@@ -240,7 +244,7 @@ impl Store {
                     .fetch_one(pool)
                     .await?;
                 <[u8; 32]>::try_from(key.as_slice()).map_err(|_| {
-                    crate::Error::Database(sqlx::Error::Protocol(
+                    Error::Database(sqlx::Error::Protocol(
                         "tokenauth_throttle_key holds a key of the wrong length".into(),
                     ))
                 })
@@ -259,11 +263,11 @@ impl Store {
     /// assert_eq!(store.generate_key()?.expose_secret().len(), 40);
     /// # Ok(()) }
     /// ```
-    pub fn generate_key(&self) -> Result<crate::Key, crate::Error> {
+    pub fn generate_key(&self) -> Result<Key, Error> {
         self.policy.key_format.generate()
     }
 
-    /// The store's [`Policy`](crate::Policy).
+    /// The store's [`Policy`].
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -272,7 +276,7 @@ impl Store {
     /// assert_eq!(store.policy(), &tokenauth::Policy::default());
     /// # Ok(()) }
     /// ```
-    pub fn policy(&self) -> &crate::Policy {
+    pub fn policy(&self) -> &Policy {
         &self.policy
     }
 
@@ -338,11 +342,7 @@ impl std::fmt::Debug for Store {
 /// Maps a violation of the unique constraint on `column` to `on_unique`, any other error
 /// (including other unique constraints of an application's own tables) to
 /// [`Error::Database`](crate::Error::Database).
-fn unique_violation(
-    err: sqlx::Error,
-    column: &str,
-    on_unique: impl FnOnce() -> crate::Error,
-) -> crate::Error {
+fn unique_violation(err: sqlx::Error, column: &str, on_unique: impl FnOnce() -> Error) -> Error {
     match &err {
         // PostgreSQL names the constraint (`<table>_<column>_key`); SQLite names the column
         // in its message (`UNIQUE constraint failed: <table>.<column>`).
@@ -353,6 +353,6 @@ fn unique_violation(
         {
             on_unique()
         }
-        _ => crate::Error::Database(err),
+        _ => Error::Database(err),
     }
 }

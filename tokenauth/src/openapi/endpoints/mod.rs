@@ -587,7 +587,7 @@ enum AuthTag {
     Auth,
 }
 
-#[crate::token_auth]
+#[tokenauth_macros::token_auth]
 #[OpenApi]
 impl AuthApi {
     /// Obtain a token (Django REST framework's `obtain_auth_token`).

@@ -22,8 +22,8 @@ use poem::Request;
 use poem::error::ResponseError as _;
 use poem_openapi::registry::{MetaApi, MetaOperation};
 
+use crate::error::Reason;
 use crate::openapi::guard::{Check, Guard};
-use crate::rejection::Reason;
 use crate::rejection::Rejection;
 
 /// Whom a path admits.

@@ -6,7 +6,7 @@ use crate::store::entry::{claim_tag, pack, tag, unpack};
 use crate::store::user::AuthUser;
 
 /// Shaped like tokenauth's `User`.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, crate::AuthUser)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, tokenauth_macros::AuthUser)]
 #[auth_user(table = "accounts", cacheable)]
 struct Account {
     id: i64,
@@ -16,7 +16,7 @@ struct Account {
 }
 
 /// The same fields as [`Account`], another type.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, crate::AuthUser)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, tokenauth_macros::AuthUser)]
 #[auth_user(table = "accounts", cacheable)]
 struct Twin {
     id: i64,
@@ -26,7 +26,7 @@ struct Twin {
 }
 
 /// Shaped like Django's `auth_user`, with a field that is not read from the database.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, crate::AuthUser)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, tokenauth_macros::AuthUser)]
 #[auth_user(table = "members", cacheable)]
 struct Member {
     id: i32,
@@ -44,7 +44,7 @@ struct Member {
 }
 
 /// A user type without a compact form.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, crate::AuthUser)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, tokenauth_macros::AuthUser)]
 #[auth_user(table = "plain")]
 struct Plain {
     id: i64,
