@@ -9,7 +9,7 @@
 
 use std::io::Write as _;
 
-use tokenauth::import::{Token as ImportToken, User as ImportUser};
+use tokenauth::import;
 use tokenauth::{Key, Store};
 
 #[tokio::main(flavor = "current_thread")]
@@ -26,9 +26,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut import = store.import_begin().await?;
     let mut keys = Vec::new();
     for chunk in (1..=users).collect::<Vec<_>>().chunks(1000) {
-        let batch: Vec<ImportUser> = chunk
+        let batch: Vec<import::User> = chunk
             .iter()
-            .map(|&i| ImportUser {
+            .map(|&i| import::User {
                 id: Some(i),
                 username: format!("user{i}"),
                 password_hash: None,
@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if i % 100 != 0 {
                 keys.push(key.expose_secret().to_owned());
             }
-            tokens.push(ImportToken {
+            tokens.push(import::Token {
                 username: format!("user{i}"),
                 key,
                 created: now,

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokenauth::import::{Token as ImportToken, User as ImportUser};
+use tokenauth::import;
 use tokenauth::{Key, NewToken, Store, User};
 
 use crate::common::{self, Backend, Instance};
@@ -334,8 +334,8 @@ async fn every_public_write_is_seen_by_another_process(backend: Backend) {
     );
 }
 
-fn import_user(username: &str) -> ImportUser {
-    ImportUser {
+fn import_user(username: &str) -> import::User {
+    import::User {
         id: None,
         username: username.to_owned(),
         password_hash: None,
@@ -344,8 +344,8 @@ fn import_user(username: &str) -> ImportUser {
     }
 }
 
-fn import_token(username: &str, key: &Key) -> ImportToken {
-    ImportToken {
+fn import_token(username: &str, key: &Key) -> import::Token {
+    import::Token {
         username: username.to_owned(),
         key: key.clone(),
         created: Utc::now(),

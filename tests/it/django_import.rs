@@ -7,7 +7,7 @@ use crate::common;
 
 use chrono::{TimeZone as _, Utc};
 use serde_json::Value;
-use tokenauth::import::{Token as ImportToken, User as ImportUser, Warning as ImportWarning};
+use tokenauth::import;
 use tokenauth::{Error, Key, NewToken, Policy, Store, sqlx};
 
 /// The hashes Django 5.2 produced, with their passwords.
@@ -26,8 +26,8 @@ fn django_hashes() -> Vec<(String, Option<String>, String)> {
         .collect()
 }
 
-fn user(id: i64, username: &str, hash: Option<&str>) -> ImportUser {
-    ImportUser {
+fn user(id: i64, username: &str, hash: Option<&str>) -> import::User {
+    import::User {
         id: Some(id),
         username: username.to_owned(),
         password_hash: hash.map(str::to_owned),
@@ -56,7 +56,7 @@ async fn stored_hash(store: &Store, username: &str) -> Option<String> {
 /// it by tokenauth's Argon2id, keeping the user's tokens (the password did not change).
 async fn django_passwords_log_in_and_are_upgraded(store: Store) {
     let hashes = django_hashes();
-    let users: Vec<ImportUser> = hashes
+    let users: Vec<import::User> = hashes
         .iter()
         .enumerate()
         .map(|(i, (hasher, _, encoded))| {
@@ -184,19 +184,19 @@ async fn imports_keep_ids_and_are_idempotent(store: Store) {
     let created = Utc.with_ymd_and_hms(2020, 1, 2, 3, 4, 5).unwrap();
     let drf_key = Key::generate().unwrap();
     let tokens = vec![
-        ImportToken {
+        import::Token {
             username: "alice".into(),
             key: drf_key.clone(),
             created,
             name: "drf".into(),
         },
-        ImportToken {
+        import::Token {
             username: "bob".into(),
             key: Key::import("b").unwrap(),
             created,
             name: "drf".into(),
         },
-        ImportToken {
+        import::Token {
             username: "carol".into(),
             key: Key::import("carols-key").unwrap(),
             created,
@@ -216,15 +216,15 @@ async fn imports_keep_ids_and_are_idempotent(store: Store) {
     assert_eq!(
         report.warnings,
         [
-            ImportWarning::UnverifiablePassword {
+            import::Warning::UnverifiablePassword {
                 username: "carol".into(),
                 hasher: "md5".into()
             },
-            ImportWarning::NonStandardKey {
+            import::Warning::NonStandardKey {
                 username: "bob".into(),
                 length: 1
             },
-            ImportWarning::NonStandardKey {
+            import::Warning::NonStandardKey {
                 username: "carol".into(),
                 length: 10
             },
@@ -248,7 +248,7 @@ async fn imports_keep_ids_and_are_idempotent(store: Store) {
     more.push(user(50, "dave", None));
     let mut more_tokens = tokens.clone();
     let dave_key = Key::generate().unwrap();
-    more_tokens.push(ImportToken {
+    more_tokens.push(import::Token {
         username: "dave".into(),
         key: dave_key.clone(),
         created,
@@ -284,11 +284,11 @@ async fn imports_keep_ids_and_are_idempotent(store: Store) {
     assert_eq!(
         report.warnings,
         [
-            ImportWarning::Changed {
+            import::Warning::Changed {
                 username: "alice".into(),
                 fields: vec!["is_active"]
             },
-            ImportWarning::Changed {
+            import::Warning::Changed {
                 username: "bob".into(),
                 fields: vec!["password"]
             },
@@ -337,7 +337,7 @@ async fn failed_and_dry_run_imports_write_nothing(store: Store) {
         .await
         .unwrap();
     store.import_users(&[user(91, "carl", None)]).await.unwrap();
-    let stolen = ImportToken {
+    let stolen = import::Token {
         username: "carl".into(),
         key: key.clone(),
         created: Utc::now(),
@@ -353,7 +353,7 @@ async fn failed_and_dry_run_imports_write_nothing(store: Store) {
         alice.id
     );
     // An unknown owner.
-    let orphan = ImportToken {
+    let orphan = import::Token {
         username: "nobody".into(),
         key: Key::generate().unwrap(),
         created: Utc::now(),
@@ -375,14 +375,14 @@ async fn failed_and_dry_run_imports_write_nothing(store: Store) {
 
 /// Thousands of rows go through in batches (more than one `INSERT` each).
 async fn large_imports_are_batched(store: Store) {
-    let users: Vec<ImportUser> = (1..=2500)
+    let users: Vec<import::User> = (1..=2500)
         .map(|i| user(i, &format!("user{i}"), None))
         .collect();
     let keys: Vec<Key> = (0..2500).map(|_| Key::generate().unwrap()).collect();
-    let tokens: Vec<ImportToken> = keys
+    let tokens: Vec<import::Token> = keys
         .iter()
         .enumerate()
-        .map(|(i, key)| ImportToken {
+        .map(|(i, key)| import::Token {
             username: format!("user{}", i + 1),
             key: key.clone(),
             created: Utc::now(),
@@ -540,10 +540,10 @@ async fn oversized_values_are_bounded(store: Store) {
     assert_eq!(
         report.warnings,
         [
-            ImportWarning::OversizedPassword {
+            import::Warning::OversizedPassword {
                 username: "alice".into()
             },
-            ImportWarning::UnverifiablePassword {
+            import::Warning::UnverifiablePassword {
                 username: "bob".into(),
                 hasher: "unknown".into()
             },
@@ -577,7 +577,7 @@ async fn oversized_values_are_bounded(store: Store) {
         "{message}"
     );
     // Warnings quote as little.
-    let warning = ImportWarning::UnverifiablePassword {
+    let warning = import::Warning::UnverifiablePassword {
         username: long,
         hasher: "md5".into(),
     };

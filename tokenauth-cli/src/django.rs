@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use tokenauth::import::{Report as ImportReport, Token as ImportToken, User as ImportUser};
+use tokenauth::import;
 use tokenauth::rules::{MAX_IMPORTED_KEY_LEN, MAX_PASSWORD_HASH_LEN, MAX_USERNAME_LEN};
 use tokenauth::sqlx::{self, Connection as _, Row as _};
 use tokenauth::{Key, Store};
@@ -50,9 +50,9 @@ fn prefix(column: &str, max: usize) -> String {
 
 /// A user row of Django's, with what was read of it bounded.
 struct DjangoUser {
-    /// As [`ImportUser`], with `username` and `password_hash` cut after their longest
+    /// As [`import::User`], with `username` and `password_hash` cut after their longest
     /// acceptable length plus one character, so that the import can tell they are too long.
-    user: ImportUser,
+    user: import::User,
     /// The username's length in characters, in the Django database.
     username_chars: usize,
 }
@@ -223,7 +223,7 @@ impl Source {
             users.push((
                 id,
                 DjangoUser {
-                    user: ImportUser {
+                    user: import::User {
                         id: (!options.new_ids).then_some(id),
                         username,
                         password_hash: password,
@@ -407,7 +407,7 @@ pub(crate) async fn import(store: &Store, options: ImportDjango) -> Result<(), F
             for (key, created, username) in page {
                 // Whitespace or non-ASCII: no client can send it in an `Authorization` header.
                 match Key::import(key.as_str()) {
-                    Ok(key) => batch.push(ImportToken {
+                    Ok(key) => batch.push(import::Token {
                         username,
                         key,
                         created,
@@ -444,7 +444,7 @@ fn warn(line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_report(report: &ImportReport, unsendable: u64, oversized: i64) -> Result<(), Failure> {
+fn print_report(report: &import::Report, unsendable: u64, oversized: i64) -> Result<(), Failure> {
     for warning in report.warnings.iter().take(LISTED_WARNINGS) {
         // Usernames come from the database: escaped for the terminal.
         warn(format_args!("{}", printable(&warning.to_string())))?;
