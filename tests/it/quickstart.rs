@@ -94,13 +94,14 @@ async fn secured_operations_list_one_requirement_and_document_the_401() {
         assert_eq!(operation["security"], json!([{ scheme: [] }]), "{path}");
         let unauthorized = &operation["responses"]["401"];
         assert_eq!(
-            unauthorized["content"]["application/json"]["schema"]["$ref"],
+            unauthorized["content"]["application/json; charset=utf-8"]["schema"]["$ref"],
             "#/components/schemas/ErrorDetail",
             "{path}"
         );
         let header = &unauthorized["headers"]["WWW-Authenticate"];
         assert_eq!(header["required"], true);
         assert!(header["description"].as_str().unwrap().contains(keyword));
+        assert_eq!(header["schema"]["example"], keyword);
         assert!(operation["responses"]["200"].is_object());
     }
     let error = &spec["components"]["schemas"]["ErrorDetail"];
@@ -113,7 +114,7 @@ async fn secured_operations_list_one_requirement_and_document_the_401() {
     assert!(orders["responses"]["403"].is_object());
 
     let ping = &paths["/ping"]["get"];
-    assert!(ping.get("security").is_none(), "{ping}");
+    assert_eq!(ping["security"], json!([]), "{ping}");
     assert!(ping["responses"].get("401").is_none(), "{ping}");
 }
 

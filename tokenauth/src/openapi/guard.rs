@@ -12,7 +12,7 @@ use poem_openapi::registry::{MetaApi, MetaSecurityScheme, Registry};
 use crate::keyword::{Requirement, Scheme};
 use crate::rejection::Rejection;
 
-/// Registers `R`'s security schemes, and records its scopes for [`spec_with_scopes`].
+/// Registers `R`'s security schemes, and records its scopes for [`spec`](super::spec).
 pub(super) fn register<R: Requirement>(registry: &mut Registry) {
     for scheme in R::SCHEMES {
         let (ty, http_scheme, name, key_in) = if tokenauth_rules::is_bearer(scheme.keyword) {
