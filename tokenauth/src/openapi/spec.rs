@@ -43,7 +43,7 @@ where
 }
 
 /// `spec` (the JSON document of an `OpenApiService<T, _>`) with `x-required-scopes` added.
-fn with_scopes<T: poem_openapi::OpenApi>(spec: String) -> String {
+pub(super) fn with_scopes<T: poem_openapi::OpenApi>(spec: String) -> String {
     let scoped = scoped_operations::<T>();
     if scoped.is_empty() {
         return spec;
@@ -94,41 +94,4 @@ where
             .content_type("application/json")
             .body(spec.clone())
     })
-}
-
-/// poem-openapi's Swagger UI (`service.swagger_ui()`) showing [`spec_with_scopes`], so that
-/// each scoped operation's `x-required-scopes` is in the document it loads. Nest it where
-/// you serve the docs.
-///
-/// ```
-/// # use poem_openapi::{OpenApi, OpenApiService, payload::PlainText};
-/// # struct Api;
-/// # #[OpenApi]
-/// # impl Api {
-/// #     #[oai(path = "/ping", method = "get")]
-/// #     async fn ping(&self) -> PlainText<&'static str> { PlainText("pong") }
-/// # }
-/// let service = OpenApiService::new(Api, "shop", "1.0");
-/// let app = poem::Route::new().nest("/docs", tokenauth::openapi::swagger_ui(&service));
-/// ```
-#[cfg(feature = "swagger-ui")]
-pub fn swagger_ui<T, W>(
-    service: &poem_openapi::OpenApiService<T, W>,
-) -> impl poem::Endpoint + 'static
-where
-    T: poem_openapi::OpenApi,
-    W: poem_openapi::Webhook,
-{
-    // poem-openapi embeds `service.spec()` verbatim in its page; put ours in its place.
-    let spec = service.spec();
-    let page = service.swagger_ui_html();
-    debug_assert!(
-        page.contains(&spec),
-        "poem-openapi's page embeds the spec as it is"
-    );
-    let html = page.replacen(&spec, &with_scopes::<T>(spec.clone()), 1);
-    poem::Route::new().at(
-        "/",
-        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
-    )
 }
