@@ -100,7 +100,9 @@ pub(crate) fn app_with(store: Store, auth: AuthApi) -> impl Endpoint {
     )
     .description(
         "Django REST framework's token authentication for poem. \
-             Click **Authorize** and enter the key, for TokenAuth or BearerAuth.",
+             Click **Authorize** and paste the key alone, for TokenAuth (sent as \
+             `Authorization: Token <key>`; `Token <key>` works too) or BearerAuth \
+             (`Authorization: Bearer <key>`).",
     )
     .contact(
         ContactObject::new()

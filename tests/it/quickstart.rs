@@ -129,7 +129,15 @@ async fn swagger_ui_is_served() {
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(response.body_text().contains("SwaggerUIBundle"));
+    let page = response.body_text();
+    assert!(page.contains("SwaggerUIBundle"));
+    // The Authorize dialog adds `Token` to a bare key: the plugin, with the quickstart's one
+    // apiKey scheme (BearerAuth is http `bearer`), right before the element Swagger UI fills.
+    assert!(
+        page.contains("})({\"TokenAuth\":\"Token\"});\n</script>\n<div id=\"ui\"></div>"),
+        "{}",
+        &page[page.find("<body>").unwrap_or(0)..][..2000.min(page.len())]
+    );
 }
 
 common::on_both_backends!(quickstart_reference_cases,);

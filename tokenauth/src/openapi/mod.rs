@@ -43,11 +43,13 @@ pub(crate) mod guard;
 mod methods;
 pub(crate) mod response;
 mod spec;
+#[cfg(feature = "swagger-ui")]
+mod swagger_ui;
 
 pub use endpoints::{AuthApi, Limit};
 pub use extract::{ApiAuth, ApiMaybeAuth};
 pub use methods::drf_methods;
 pub use response::{ErrorDetail, WithAuthErrors};
-#[cfg(feature = "swagger-ui")]
-pub use spec::swagger_ui;
 pub use spec::{spec, spec_endpoint};
+#[cfg(feature = "swagger-ui")]
+pub use swagger_ui::swagger_ui;
