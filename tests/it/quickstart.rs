@@ -94,7 +94,7 @@ async fn secured_operations_list_one_requirement_and_document_the_401() {
         assert_eq!(operation["security"], json!([{ scheme: [] }]), "{path}");
         let unauthorized = &operation["responses"]["401"];
         assert_eq!(
-            unauthorized["content"]["application/json; charset=utf-8"]["schema"]["$ref"],
+            unauthorized["content"]["application/json"]["schema"]["$ref"],
             "#/components/schemas/ErrorDetail",
             "{path}"
         );

@@ -13,6 +13,10 @@ use super::response;
 ///   vendor extension (OpenAPI 3.0 reserves requirement scopes for OAuth2): each scoped
 ///   operation's requirement type names its `operationId` and scopes, and is found while the
 ///   service registers its types;
+/// - every JSON body's media type is `application/json`: poem-openapi's
+///   `application/json; charset=utf-8` loses its parameter, which RFC 8259 does not define for
+///   JSON (JSON is UTF-8) and which hides the body from tools that look for `…/json` keys, such
+///   as openapi-typescript's `SuccessResponseJSON`; every body has that one media type;
 /// - each operation without a security requirement says that it is open, `security: []`
 ///   (poem-openapi leaves the field out, which linters such as Redocly's `security-defined`
 ///   refuse), whether it is tokenauth's (`obtain_token`) or the application's;
@@ -53,7 +57,7 @@ use super::response;
 /// let spec: serde_json::Value = serde_json::from_str(&tokenauth::openapi::spec(&service)).unwrap();
 /// let orders = &spec["paths"]["/orders"]["get"];
 /// assert_eq!(orders["x-required-scopes"], serde_json::json!(["orders:read"]));
-/// let not_provided = &orders["responses"]["401"]["content"]["application/json; charset=utf-8"]
+/// let not_provided = &orders["responses"]["401"]["content"]["application/json"]
 ///     ["examples"]["not_provided"]["value"];
 /// assert_eq!(not_provided["detail"], "Authentication credentials were not provided.");
 /// assert_eq!(spec["paths"]["/ping"]["get"]["security"], serde_json::json!([]));
@@ -96,7 +100,11 @@ pub(super) fn document<T: poem_openapi::OpenApi>(spec: String) -> String {
             .into_iter()
             .flat_map(|responses| responses.iter_mut());
         for (status, response) in responses {
+            plain_json(response);
             add_examples(status, response);
+        }
+        if let Some(body) = operation.get_mut("requestBody") {
+            plain_json(body);
         }
     }
     serde_json::to_string_pretty(&document).unwrap_or(spec)
@@ -106,6 +114,31 @@ pub(super) fn document<T: poem_openapi::OpenApi>(spec: String) -> String {
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
+
+/// Drops the `charset=utf-8` parameter from the JSON media types of `body` (a response or a
+/// request body): `application/json; charset=utf-8` becomes `application/json`, unless the
+/// body also has that key already.
+fn plain_json(body: &mut Value) {
+    let Some(content) = body.get_mut("content").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let renamed: Vec<(String, String)> = content
+        .keys()
+        .filter_map(|media_type| {
+            let (essence, parameters) = media_type.split_once(';')?;
+            let essence = essence.trim();
+            let json = essence == "application/json" || essence.ends_with("+json");
+            let utf8 = parameters.trim().eq_ignore_ascii_case("charset=utf-8");
+            (json && utf8 && !content.contains_key(essence))
+                .then(|| (media_type.clone(), essence.to_owned()))
+        })
+        .collect();
+    for (from, to) in renamed {
+        if let Some(media) = content.remove(&from) {
+            content.insert(to, media);
+        }
+    }
+}
 
 /// Gives `response` (with `status`) the examples of its bodies, if it is one that tokenauth
 /// documents: by its description (a secured operation's `401`, a scoped one's `403`), or by

@@ -3,7 +3,11 @@
 // have its generated type at compile time (`expectType<Equal<…>>`, no casts), then its value at
 // run time. openapi-fetch reads no security scheme: each call sends its `Authorization` header.
 import createClient from "openapi-fetch";
-import type { ErrorResponse, ResponseObjectMap, SuccessResponse } from "openapi-typescript-helpers";
+import type {
+  ErrorResponseJSON,
+  RequestBodyJSON,
+  SuccessResponseJSON,
+} from "openapi-typescript-helpers";
 import type { components, paths } from "../gen/openapi-typescript/schema.js";
 import {
   BAD_CREDENTIALS,
@@ -23,27 +27,25 @@ import {
 type Schemas = components["schemas"];
 type Login = paths["/auth/token"]["post"];
 
-// openapi-typescript-helpers on the login's bodies: the success body is `{ token: string }`, and
-// every error is the one `ObtainTokenErrors`, which carries `non_field_errors`.
-expectType<Equal<SuccessResponse<ResponseObjectMap<Login>>, { token: string }>>();
-expectType<Equal<ErrorResponse<ResponseObjectMap<Login>>, Schemas["ObtainTokenErrors"]>>();
-expectType<Equal<ErrorResponse<ResponseObjectMap<Login>>["non_field_errors"], string[] | undefined>>();
-
-// One media type for every JSON body, the one poem-openapi gives the application's own (`/me`):
-// the helpers narrowed to it resolve each of tokenauth's bodies to its schema (a body under
-// another media type would leave its content map instead).
-type Json = keyof paths["/me"]["get"]["responses"][200]["content"];
-expectType<Equal<SuccessResponse<ResponseObjectMap<Login>, Json>, Schemas["ObtainedToken"]>>();
-expectType<Equal<ErrorResponse<ResponseObjectMap<Login>, Json>, Schemas["ObtainTokenErrors"]>>();
-type Op<P extends keyof paths, M extends "get" | "post"> = ResponseObjectMap<paths[P][M]>;
-expectType<Equal<SuccessResponse<Op<"/me", "get">, Json>, Schemas["Me"]>>();
-expectType<Equal<ErrorResponse<Op<"/me", "get">, Json>, Schemas["ErrorDetail"]>>();
-expectType<Equal<SuccessResponse<Op<"/bearer/me", "get">, Json>, Schemas["Me"]>>();
-expectType<Equal<ErrorResponse<Op<"/bearer/me", "get">, Json>, Schemas["ErrorDetail"]>>();
-expectType<Equal<SuccessResponse<Op<"/orders", "get">, Json>, string[]>>();
-expectType<Equal<ErrorResponse<Op<"/orders", "get">, Json>, Schemas["ErrorDetail"]>>();
-expectType<Equal<ErrorResponse<Op<"/auth/logout", "post">, Json>, Schemas["ErrorDetail"]>>();
-expectType<Equal<ErrorResponse<Op<"/auth/logout-all", "post">, Json>, Schemas["ErrorDetail"]>>();
+// openapi-typescript-helpers' `*JSON` types, which look for `…/json` media keys: every JSON body
+// of the served document is `application/json` (poem-openapi's `; charset=utf-8` dropped), so
+// each resolves to its schema — the login's success body is `{ token: string }`, every one of
+// its errors the one `ObtainTokenErrors`, which carries `non_field_errors` — where a body under
+// another media type would leave its content map, or `never`.
+type Op<P extends keyof paths, M extends "get" | "post"> = paths[P][M];
+expectType<Equal<SuccessResponseJSON<Login>, { token: string }>>();
+expectType<Equal<SuccessResponseJSON<Login>, Schemas["ObtainedToken"]>>();
+expectType<Equal<ErrorResponseJSON<Login>, Schemas["ObtainTokenErrors"]>>();
+expectType<Equal<ErrorResponseJSON<Login>["non_field_errors"], string[] | undefined>>();
+expectType<Equal<RequestBodyJSON<Login>, Schemas["ObtainTokenRequest"]>>();
+expectType<Equal<SuccessResponseJSON<Op<"/me", "get">>, Schemas["Me"]>>();
+expectType<Equal<ErrorResponseJSON<Op<"/me", "get">>, Schemas["ErrorDetail"]>>();
+expectType<Equal<SuccessResponseJSON<Op<"/bearer/me", "get">>, Schemas["Me"]>>();
+expectType<Equal<ErrorResponseJSON<Op<"/bearer/me", "get">>, Schemas["ErrorDetail"]>>();
+expectType<Equal<SuccessResponseJSON<Op<"/orders", "get">>, string[]>>();
+expectType<Equal<ErrorResponseJSON<Op<"/orders", "get">>, Schemas["ErrorDetail"]>>();
+expectType<Equal<ErrorResponseJSON<Op<"/auth/logout", "post">>, Schemas["ErrorDetail"]>>();
+expectType<Equal<ErrorResponseJSON<Op<"/auth/logout-all", "post">>, Schemas["ErrorDetail"]>>();
 
 const s = settings();
 const client = createClient<paths>({ baseUrl: s.apiUrl });
