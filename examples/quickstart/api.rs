@@ -3,7 +3,7 @@
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{Object, OpenApi, OpenApiService};
+use poem_openapi::{ContactObject, LicenseObject, Object, OpenApi, OpenApiService, Tags};
 use tokenauth::{AuthApi, Store, User, token_auth};
 
 /// The authenticated account.
@@ -27,31 +27,53 @@ impl From<User> for Me {
 /// The quickstart API.
 pub(crate) struct Api;
 
+/// The quickstart's tags.
+#[derive(Tags)]
+enum Tag {
+    /// The authenticated user.
+    #[oai(rename = "account")]
+    Account,
+    /// The user's orders: a scoped operation.
+    #[oai(rename = "orders")]
+    Orders,
+    /// Whether the server is up.
+    #[oai(rename = "health")]
+    Health,
+}
+
 #[token_auth] // keyword "Token", as in Django REST framework
 #[OpenApi]
 impl Api {
-    /// The authenticated user. Send `Authorization: Token <key>`.
-    #[oai(path = "/me", method = "get")]
+    /// The authenticated user
+    ///
+    /// Send `Authorization: Token <key>`.
+    #[oai(path = "/me", method = "get", tag = "Tag::Account")]
     async fn me(&self, user: User) -> Json<Me> {
         Json(user.into())
     }
 
-    /// The authenticated user. Send `Authorization: Bearer <key>`.
+    /// The authenticated user, with a Bearer key
+    ///
+    /// Send `Authorization: Bearer <key>`.
     #[token_auth(keyword = "Bearer")]
-    #[oai(path = "/bearer/me", method = "get")]
+    #[oai(path = "/bearer/me", method = "get", tag = "Tag::Account")]
     async fn bearer_me(&self, user: User) -> Json<Me> {
         Json(user.into())
     }
 
-    /// The user's orders (an example of a scoped operation).
+    /// The user's orders
+    ///
+    /// An example of a scoped operation: the token must have the scope `orders:read`.
     #[token_auth(scopes = ["orders:read"])]
-    #[oai(path = "/orders", method = "get")]
+    #[oai(path = "/orders", method = "get", tag = "Tag::Orders")]
     async fn orders(&self, user: User) -> Json<Vec<String>> {
         Json(vec![format!("order #1 of {}", user.username)])
     }
 
-    /// Open to everyone.
-    #[oai(path = "/ping", method = "get")]
+    /// Ping
+    ///
+    /// Open to everyone: answers `pong`.
+    #[oai(path = "/ping", method = "get", tag = "Tag::Health")]
     async fn ping(&self) -> PlainText<&'static str> {
         PlainText("pong")
     }
@@ -71,12 +93,27 @@ pub(crate) fn app(store: Store) -> impl Endpoint {
 
 /// [`app`] with a login view configured by the caller (e.g. trusted proxies).
 pub(crate) fn app_with(store: Store, auth: AuthApi) -> impl Endpoint {
-    let api = OpenApiService::new((Api, auth), "tokenauth quickstart", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Django REST framework's token authentication for poem. \
-             Click **Authorize** and enter `Token <key>` for TokenAuth, or the key alone for BearerAuth.",
-        )
-        .server("/api");
+    let api = OpenApiService::new(
+        (Api, auth),
+        "tokenauth quickstart",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Django REST framework's token authentication for poem. \
+             Click **Authorize** and paste the key alone, for TokenAuth (sent as \
+             `Authorization: Token <key>`; `Token <key>` works too) or BearerAuth \
+             (`Authorization: Bearer <key>`).",
+    )
+    .contact(
+        ContactObject::new()
+            .name("The tokenauth developers")
+            .url("https://github.com/tokenauth/tokenauth"),
+    )
+    .license(
+        LicenseObject::new("MIT OR Apache-2.0")
+            .url("https://github.com/tokenauth/tokenauth#license"),
+    )
+    .server("/api");
     // The document with each scoped operation's `x-required-scopes`, served and in Swagger UI.
     let spec = tokenauth::openapi::spec_endpoint(&api);
     let docs = tokenauth::openapi::swagger_ui(&api);

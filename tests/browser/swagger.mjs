@@ -1,6 +1,8 @@
 // Drives the quickstart's Swagger UI in Debian's headless Chromium, as a person would:
-// execute GET /me without authorizing (401), authorize with `Token <key>` (200), and the same
-// for the Bearer scheme with the key alone. Usage: node swagger.mjs BASE_URL KEY SCREENSHOT_DIR
+// execute GET /me without authorizing (401); authorize TokenAuth with a wrong key alone (401
+// `Invalid token.`: the page added `Token`, else it would be "not provided"), with the key
+// alone (200) and with `Token <key>` (200); and the Bearer scheme with the key alone (200).
+// Usage: node swagger.mjs BASE_URL KEY SCREENSHOT_DIR
 import { chromium } from 'playwright-core';
 
 const [base, key, shots] = process.argv.slice(2);
@@ -50,13 +52,15 @@ async function open(path) {
     await status.waitFor();
     const body = await op.locator('.live-responses-table .response-col_description pre').first().innerText();
     const text = (await status.innerText()).trim();
+    // The request as Swagger UI sent it, shown as a curl command.
+    const curl = await op.locator('.curl-command').first().innerText();
     if (screenshot) {
       await op.locator('.live-responses-table').scrollIntoViewIfNeeded();
       await page.screenshot({ path: `${shots}/${screenshot}` });
     }
     const clear = op.locator('button.btn-clear');
     if (await clear.count()) await clear.click();
-    return { status: text, body };
+    return { status: text, body, curl };
   };
 }
 
@@ -66,6 +70,14 @@ async function authorize(scheme, value) {
   const section = modal.locator('.auth-container', { hasText: scheme });
   await section.locator('input').first().fill(value);
   await section.locator('button.authorize').click();
+  await modal.locator('button.close-modal').click();
+}
+
+async function logout(scheme) {
+  await page.locator('.auth-wrapper button.authorize').click();
+  const modal = page.locator('.modal-ux');
+  const section = modal.locator('.auth-container', { hasText: scheme });
+  await section.getByRole('button', { name: 'Remove authorization' }).click();
   await modal.locator('button.close-modal').click();
 }
 
@@ -90,10 +102,26 @@ try {
   check('GET /me without authorizing is 401', result.status === '401', JSON.stringify(result));
   check('the 401 body is DRF\'s', result.body.includes('Authentication credentials were not provided.'), result.body);
 
+  // A bare key goes out as `Token <key>`: a wrong one is an invalid token, not a missing one.
+  const wrong = key.slice(0, -1) + (key.endsWith('0') ? '1' : '0');
+  await authorize('TokenAuth', wrong);
+  result = await me();
+  check('GET /me after Authorize with a wrong key alone is 401', result.status === '401', JSON.stringify(result));
+  check('the 401 body is `Invalid token.` (the page added the keyword)', result.body.includes('"detail": "Invalid token."'), result.body);
+  await logout('TokenAuth');
+
+  await authorize('TokenAuth', key);
+  result = await me('swagger-token-bare.png');
+  check('GET /me after Authorize with the key alone is 200', result.status === '200', JSON.stringify(result));
+  check('the 200 body names the user', result.body.includes('"username": "demo"'), result.body);
+  check('the request sent `Authorization: Token <key>`', result.curl.includes(`Authorization: Token ${key}`), result.curl);
+  await logout('TokenAuth');
+
   await authorize('TokenAuth', `Token ${key}`);
   result = await me('swagger-token.png');
   check('GET /me after Authorize with `Token <key>` is 200', result.status === '200', JSON.stringify(result));
   check('the 200 body names the user', result.body.includes('"username": "demo"'), result.body);
+  check('the request sent `Authorization: Token <key>` once', result.curl.includes(`Authorization: Token ${key}`) && !result.curl.includes('Token Token'), result.curl);
 
   const bearer = await open('/bearer/me');
   result = await bearer();

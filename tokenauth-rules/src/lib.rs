@@ -181,11 +181,13 @@ pub fn scheme_name(keyword: &str) -> Result<String, String> {
     }
 }
 
-/// The description of `keyword`'s security scheme: how to send the key, in Swagger UI too.
+/// The description of `keyword`'s security scheme: how to send the key, in Swagger UI too
+/// (whose Authorize dialog, as tokenauth serves it, takes the key alone for every keyword).
 ///
 /// ```
 /// let text = tokenauth_rules::scheme_description("Token");
 /// assert!(text.contains("`Authorization: Token <key>`"));
+/// assert!(text.contains("enter the key alone"));
 /// ```
 pub fn scheme_description(keyword: &str) -> String {
     if is_bearer(keyword) {
@@ -196,7 +198,8 @@ pub fn scheme_description(keyword: &str) -> String {
     } else {
         format!(
             "Send the header `Authorization: {keyword} <key>`. In Swagger UI's Authorize \
-             dialog, enter `{keyword} <key>`, keyword included."
+             dialog, enter the key alone or `{keyword} <key>`; a tool that sends the value as \
+             entered needs `{keyword} <key>`."
         )
     }
 }

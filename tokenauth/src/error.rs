@@ -30,6 +30,17 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, for the document's examples of a `401`.
+    #[cfg(feature = "openapi")]
+    pub(crate) const ALL: [Reason; 6] = [
+        Reason::NotAuthenticated,
+        Reason::InvalidToken,
+        Reason::UserInactive,
+        Reason::NoCredentialsInHeader,
+        Reason::SpacesInToken,
+        Reason::InvalidCharacters,
+    ];
+
     /// DRF's message for this failure.
     ///
     /// ```

@@ -63,7 +63,7 @@
 //! - `openapi`: poem-openapi support (the `openapi` module, and `AuthApi`, `ApiAuth` and
 //!   `ApiMaybeAuth` at the root).
 //! - `swagger-ui`: `openapi::swagger_ui`, poem-openapi's Swagger UI showing the document with
-//!   `x-required-scopes`.
+//!   `x-required-scopes`, whose Authorize dialog takes the key alone for every keyword.
 //! - `django`: moving from Django. Django's password hashers (`pbkdf2_sha256`, `pbkdf2_sha1`,
 //!   `argon2`, `bcrypt_sha256`, `scrypt`), so that users imported from Django ([`import`], or
 //!   `tokenauth import-django`) log in with their Django passwords, then upgraded to

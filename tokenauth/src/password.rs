@@ -862,7 +862,7 @@ mod tests {
         // An import into this build keeps Django's hash, and says that it cannot verify it.
         let (password, stored) = DJANGO_HASHES[0];
         let report = store
-            .import_users(&[crate::store::ImportUser {
+            .import_users(&[crate::import::User {
                 id: None,
                 username: "imported".into(),
                 password_hash: Some(stored.into()),
@@ -871,7 +871,7 @@ mod tests {
             }])
             .await
             .unwrap();
-        let warning = crate::store::ImportWarning::UnverifiablePassword {
+        let warning = crate::import::Warning::UnverifiablePassword {
             username: "imported".into(),
             hasher: "pbkdf2_sha256".into(),
         };

@@ -119,7 +119,7 @@ fn secure(
     method.sig.inputs = inputs;
     if !args.scopes.is_empty() {
         // For humans: poem-openapi turns doc comments into the description. Tools read the
-        // scopes from `x-required-scopes` (`tokenauth::openapi::spec_with_scopes`), not from this.
+        // scopes from `x-required-scopes` (`tokenauth::openapi::spec`), not from this.
         let listed: Vec<String> = args
             .scopes
             .iter()

@@ -1,6 +1,6 @@
 //! What tokenauth's security parameters record while an API builds its metadata: the
 //! security schemes and scoped operations they register, and the guard of each operation
-//! (for `drf_methods` and `x-required-scopes`).
+//! (for `drf_methods`, `x-required-scopes` and Swagger UI's keywords).
 
 use std::cell::RefCell;
 use std::pin::Pin;
@@ -12,12 +12,22 @@ use poem_openapi::registry::{MetaApi, MetaSecurityScheme, Registry};
 use crate::keyword::{Requirement, Scheme};
 use crate::rejection::Rejection;
 
-/// Registers `R`'s security schemes, and records its scopes for [`spec_with_scopes`].
+/// Registers `R`'s security schemes, and records its scopes for [`spec`](super::spec) and the
+/// keywords of the apiKey schemes it adds for `swagger_ui`.
 pub(super) fn register<R: Requirement>(registry: &mut Registry) {
     for scheme in R::SCHEMES {
         let (ty, http_scheme, name, key_in) = if tokenauth_rules::is_bearer(scheme.keyword) {
             ("http", Some("bearer"), None, None)
         } else {
+            // poem-openapi keeps the first scheme of a name: a scheme the application
+            // registered first under this name is its own, and not ours to describe.
+            if !registry.security_schemes.contains_key(scheme.name) {
+                KEYWORDS.with_borrow_mut(|keywords| {
+                    if let Some(keywords) = keywords {
+                        keywords.push((scheme.name, scheme.keyword));
+                    }
+                });
+            }
             ("apiKey", None, Some("Authorization"), Some("header"))
         };
         registry.create_security_scheme(
@@ -58,6 +68,23 @@ thread_local! {
 /// operation's authentication parameter.
 pub(super) fn scoped_operations<T: poem_openapi::OpenApi>() -> Vec<ScopedOperation> {
     collect(&SCOPED, || T::register(&mut Registry::new())).1
+}
+
+/// An apiKey security scheme's name and its keyword: the header is `Authorization: <keyword> <key>`.
+type ApiKeyScheme = (&'static str, &'static str);
+
+thread_local! {
+    /// The apiKey schemes registered while [`api_key_schemes`] runs on this thread.
+    static KEYWORDS: RefCell<Option<Vec<ApiKeyScheme>>> = const { RefCell::new(None) };
+}
+
+/// The `(name, keyword)` of every apiKey security scheme that tokenauth's security
+/// parameters add to `T`'s document (every keyword but `Bearer`, whose scheme is http
+/// `bearer`), each once: collected while `T` registers its types. A scheme the application
+/// registered itself is not among them.
+#[cfg(feature = "swagger-ui")]
+pub(super) fn api_key_schemes<T: poem_openapi::OpenApi>() -> Vec<ApiKeyScheme> {
+    collect(&KEYWORDS, || T::register(&mut Registry::new())).1
 }
 
 /// Runs `run` with `collector` collecting on this thread, and returns what it collected.

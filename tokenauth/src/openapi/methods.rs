@@ -85,11 +85,18 @@ fn paths(apis: Vec<MetaApi>, guards: Vec<Guard>) -> Vec<(String, PathMethods)> {
                 .collect();
             allow.push("OPTIONS");
             let first = operations.first().map(|(operation, _)| operation);
-            let parses: Vec<&str> = operations
+            // DRF lists its parsers' media types, without parameters (`charset`).
+            let mut parses: Vec<&str> = Vec::new();
+            let documented = operations
                 .iter()
                 .filter_map(|(o, _)| o.request.as_ref())
-                .flat_map(|request| request.content.iter().map(|c| c.content_type))
-                .collect();
+                .flat_map(|request| request.content.iter())
+                .map(|content| content.content_type.split(';').next().unwrap_or("").trim());
+            for media_type in documented {
+                if !parses.contains(&media_type) {
+                    parses.push(media_type);
+                }
+            }
             let metadata = serde_json::json!({
                 "name": first.and_then(|o| o.summary).unwrap_or(&template),
                 "description": first.and_then(|o| o.description).unwrap_or(""),

@@ -1,8 +1,9 @@
 //! poem-openapi support (feature `openapi`): the extractors that are OpenAPI security schemes
 //! ([`ApiAuth`], [`ApiMaybeAuth`]), the response wrapper that documents the `401`
-//! ([`WithAuthErrors`]), DRF's obtain-token view and what DRF lacks ([`AuthApi`]), DRF's
-//! answers to wrong methods ([`drf_methods`]), and the document with each operation's scopes
-//! ([`spec_endpoint`], [`swagger_ui`]).
+//! ([`WithAuthErrors`]) with its body ([`ErrorDetail`]), DRF's obtain-token view and what DRF
+//! lacks ([`AuthApi`]), DRF's answers to wrong methods ([`drf_methods`]), and the document
+//! completed with what poem-openapi cannot say — scopes, open operations, examples
+//! ([`spec`], [`spec_endpoint`], [`swagger_ui`]).
 //!
 //! `#[token_auth]` on an `#[OpenApi]` impl generates the use of the extractors and of
 //! [`WithAuthErrors`]; they are public for hand-written operations too.
@@ -42,11 +43,13 @@ pub(crate) mod guard;
 mod methods;
 pub(crate) mod response;
 mod spec;
+#[cfg(feature = "swagger-ui")]
+mod swagger_ui;
 
 pub use endpoints::{AuthApi, Limit};
 pub use extract::{ApiAuth, ApiMaybeAuth};
 pub use methods::drf_methods;
-pub use response::WithAuthErrors;
+pub use response::{ErrorDetail, WithAuthErrors};
+pub use spec::{spec, spec_endpoint};
 #[cfg(feature = "swagger-ui")]
-pub use spec::swagger_ui;
-pub use spec::{spec_endpoint, spec_with_scopes};
+pub use swagger_ui::swagger_ui;

@@ -1,14 +1,27 @@
-//! The OpenAPI document with each scoped operation's `x-required-scopes`, served as JSON and
-//! in Swagger UI.
+//! The OpenAPI document as tokenauth completes it — each scoped operation's
+//! `x-required-scopes`, `security: []` on open operations, examples of tokenauth's responses —
+//! served as JSON and in Swagger UI.
+
+use serde_json::{Map, Value, json};
 
 use super::guard::scoped_operations;
+use super::response;
 
-/// The OpenAPI document of `service` as JSON, with each operation that `#[token_auth]` gave
-/// scopes also carrying them in an `x-required-scopes` vendor extension. OpenAPI 3.0 reserves
-/// requirement scopes for OAuth2 and poem-openapi has no operation extensions, so they are
-/// added here: each scoped operation's requirement type names its `operationId` and scopes,
-/// and is found while the service registers its types. Serve it with [`spec_endpoint`], and
-/// Swagger UI with `swagger_ui` (feature `swagger-ui`), instead of poem-openapi's.
+/// The OpenAPI document of `service` as JSON, completed where poem-openapi cannot say it:
+///
+/// - each operation that `#[token_auth]` gave scopes carries them in an `x-required-scopes`
+///   vendor extension (OpenAPI 3.0 reserves requirement scopes for OAuth2): each scoped
+///   operation's requirement type names its `operationId` and scopes, and is found while the
+///   service registers its types;
+/// - each operation without a security requirement says that it is open, `security: []`
+///   (poem-openapi leaves the field out, which linters such as Redocly's `security-defined`
+///   refuse), whether it is tokenauth's (`obtain_token`) or the application's;
+/// - each response that tokenauth documents — a secured operation's `401`, a scoped one's
+///   `403`, every answer of [`AuthApi`](crate::AuthApi)'s login — has an example of each body
+///   it can have, made by the code that sends it.
+///
+/// Serve it with [`spec_endpoint`], and Swagger UI with `swagger_ui` (feature `swagger-ui`),
+/// instead of poem-openapi's.
 ///
 /// A hand-written operation (`ApiAuth<U, K>` with a [`keyword!`](crate::keyword!) type that
 /// has scopes) documents its `403`, but its scopes are not in `x-required-scopes`: a
@@ -23,52 +36,118 @@ use super::guard::scoped_operations;
 /// #[token_auth(scopes = ["orders:read"])]
 /// #[OpenApi]
 /// impl Api {
+///     /// The user's orders.
 ///     #[oai(path = "/orders", method = "get")]
 ///     async fn orders(&self, user: User) -> PlainText<String> {
 ///         PlainText(user.username)
 ///     }
+///
+///     /// Open to everyone.
+///     #[oai(path = "/ping", method = "get")]
+///     async fn ping(&self) -> PlainText<&'static str> {
+///         PlainText("pong")
+///     }
 /// }
 ///
 /// let service = OpenApiService::new(Api, "shop", "1.0");
-/// let spec: serde_json::Value = serde_json::from_str(&tokenauth::openapi::spec_with_scopes(&service)).unwrap();
-/// assert_eq!(spec["paths"]["/orders"]["get"]["operationId"], "get_orders");
-/// assert_eq!(spec["paths"]["/orders"]["get"]["x-required-scopes"], serde_json::json!(["orders:read"]));
+/// let spec: serde_json::Value = serde_json::from_str(&tokenauth::openapi::spec(&service)).unwrap();
+/// let orders = &spec["paths"]["/orders"]["get"];
+/// assert_eq!(orders["x-required-scopes"], serde_json::json!(["orders:read"]));
+/// let not_provided = &orders["responses"]["401"]["content"]["application/json; charset=utf-8"]
+///     ["examples"]["not_provided"]["value"];
+/// assert_eq!(not_provided["detail"], "Authentication credentials were not provided.");
+/// assert_eq!(spec["paths"]["/ping"]["get"]["security"], serde_json::json!([]));
 /// ```
-pub fn spec_with_scopes<T, W>(service: &poem_openapi::OpenApiService<T, W>) -> String
+pub fn spec<T, W>(service: &poem_openapi::OpenApiService<T, W>) -> String
 where
     T: poem_openapi::OpenApi,
     W: poem_openapi::Webhook,
 {
-    with_scopes::<T>(service.spec())
+    document::<T>(service.spec())
 }
 
-/// `spec` (the JSON document of an `OpenApiService<T, _>`) with `x-required-scopes` added.
-fn with_scopes<T: poem_openapi::OpenApi>(spec: String) -> String {
-    let scoped = scoped_operations::<T>();
-    if scoped.is_empty() {
-        return spec;
-    }
-    let Ok(mut document) = serde_json::from_str::<serde_json::Value>(&spec) else {
+/// `spec` (the JSON document of an `OpenApiService<T, _>`) completed as [`spec`] says. A
+/// document that does not parse (never poem-openapi's) is returned as it is.
+pub(super) fn document<T: poem_openapi::OpenApi>(spec: String) -> String {
+    let Ok(mut document) = serde_json::from_str::<Value>(&spec) else {
         return spec;
     };
+    let scoped = scoped_operations::<T>();
     let operations = document
         .get_mut("paths")
-        .and_then(|paths| paths.as_object_mut())
+        .and_then(Value::as_object_mut)
         .into_iter()
         .flat_map(|paths| paths.values_mut())
-        .filter_map(|path| path.as_object_mut())
-        .flat_map(|path| path.values_mut())
-        .filter_map(|operation| operation.as_object_mut());
+        .filter_map(Value::as_object_mut)
+        .flat_map(|path| path.iter_mut())
+        .filter(|(method, _)| METHODS.contains(&method.as_str()))
+        .filter_map(|(_, operation)| operation.as_object_mut());
     for operation in operations {
-        let id = operation.get("operationId").and_then(|id| id.as_str());
+        let id = operation.get("operationId").and_then(Value::as_str);
         if let Some((_, scopes)) = scoped.iter().find(|(scoped, _)| Some(*scoped) == id) {
-            operation.insert("x-required-scopes".to_owned(), serde_json::json!(scopes));
+            operation.insert("x-required-scopes".to_owned(), json!(scopes));
+        }
+        operation
+            .entry("security")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let responses = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|responses| responses.iter_mut());
+        for (status, response) in responses {
+            add_examples(status, response);
         }
     }
     serde_json::to_string_pretty(&document).unwrap_or(spec)
 }
 
-/// An endpoint serving [`spec_with_scopes`] as `application/json`.
+/// The operations of an OpenAPI 3.0 path item.
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Gives `response` (with `status`) the examples of its bodies, if it is one that tokenauth
+/// documents: by its description (a secured operation's `401`, a scoped one's `403`), or by
+/// the schema of its body (the login's, which nothing else uses).
+fn add_examples(status: &str, response: &mut Value) {
+    let description = response
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut examples = response::examples(description);
+    let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for media in content.values_mut().filter_map(Value::as_object_mut) {
+        let schema = media
+            .get("schema")
+            .and_then(|schema| schema.get("$ref"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if examples.is_empty()
+            && (schema.ends_with("/ObtainTokenErrors") || schema.ends_with("/ObtainedToken"))
+        {
+            examples = super::endpoints::login_examples(status.parse().unwrap_or_default());
+        }
+        if examples.is_empty() || media.contains_key("example") || media.contains_key("examples") {
+            continue;
+        }
+        let examples: Map<String, Value> = examples
+            .iter()
+            .map(|(name, summary, body)| {
+                let value = serde_json::from_str(body).unwrap_or_else(|_| json!(body));
+                (
+                    (*name).to_owned(),
+                    json!({ "summary": summary, "value": value }),
+                )
+            })
+            .collect();
+        media.insert("examples".to_owned(), Value::Object(examples));
+    }
+}
+
+/// An endpoint serving [`spec`] as `application/json`.
 ///
 /// ```
 /// # use poem_openapi::{OpenApi, OpenApiService, payload::PlainText};
@@ -88,47 +167,10 @@ where
     T: poem_openapi::OpenApi,
     W: poem_openapi::Webhook,
 {
-    let spec = spec_with_scopes(service);
+    let spec = spec(service);
     poem::endpoint::make_sync(move |_| {
         poem::Response::builder()
             .content_type("application/json")
             .body(spec.clone())
     })
-}
-
-/// poem-openapi's Swagger UI (`service.swagger_ui()`) showing [`spec_with_scopes`], so that
-/// each scoped operation's `x-required-scopes` is in the document it loads. Nest it where
-/// you serve the docs.
-///
-/// ```
-/// # use poem_openapi::{OpenApi, OpenApiService, payload::PlainText};
-/// # struct Api;
-/// # #[OpenApi]
-/// # impl Api {
-/// #     #[oai(path = "/ping", method = "get")]
-/// #     async fn ping(&self) -> PlainText<&'static str> { PlainText("pong") }
-/// # }
-/// let service = OpenApiService::new(Api, "shop", "1.0");
-/// let app = poem::Route::new().nest("/docs", tokenauth::openapi::swagger_ui(&service));
-/// ```
-#[cfg(feature = "swagger-ui")]
-pub fn swagger_ui<T, W>(
-    service: &poem_openapi::OpenApiService<T, W>,
-) -> impl poem::Endpoint + 'static
-where
-    T: poem_openapi::OpenApi,
-    W: poem_openapi::Webhook,
-{
-    // poem-openapi embeds `service.spec()` verbatim in its page; put ours in its place.
-    let spec = service.spec();
-    let page = service.swagger_ui_html();
-    debug_assert!(
-        page.contains(&spec),
-        "poem-openapi's page embeds the spec as it is"
-    );
-    let html = page.replacen(&spec, &with_scopes::<T>(spec.clone()), 1);
-    poem::Route::new().at(
-        "/",
-        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
-    )
 }

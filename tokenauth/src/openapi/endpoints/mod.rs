@@ -33,8 +33,8 @@ use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::models::{NewToken, Token, User};
-use crate::openapi::response::ErrorDetail;
-use crate::rejection::{OVERLOADED_DETAIL, Rejection};
+use crate::openapi::response::JSON;
+use crate::rejection::{OVERLOADED_DETAIL, Rejection, UNAVAILABLE_DETAIL};
 use crate::rules::{MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN};
 use crate::store::Store;
 use throttle::Admission;
@@ -346,25 +346,29 @@ doc_string!(
     }
 );
 
-/// Django REST framework's validation errors for a login: each field's messages, or
-/// `non_field_errors` for the credentials, or `detail` for a body that is not JSON.
+/// The body of every refusal of a login, in Django REST framework's format: each field's
+/// messages and `non_field_errors` (a `400`), or `detail` (every other status). One schema for
+/// all of the login's errors, because some client generators (progenitor) take one error type
+/// per operation; each response's description and examples say which members it has.
 #[derive(Object)]
 #[oai(rename = "ObtainTokenErrors")]
 #[allow(dead_code)]
 struct LoginErrorsDoc {
-    /// Why the body could not be parsed, e.g. `JSON parse error - …`.
+    /// The message of a refusal that is not about a field: a body that cannot be parsed
+    /// (`400`), the token limit (`403`), the body's size (`413`) or type (`415`), the
+    /// throttle (`429`) or an unavailable server (`503`).
     detail: Option<String>,
-    /// E.g. `["Unable to log in with provided credentials."]`.
+    /// Why the credentials were refused: `Unable to log in with provided credentials.`
     non_field_errors: Option<Vec<String>>,
-    /// E.g. `["This field is required."]`.
+    /// The username's errors, e.g. `This field is required.`
     username: Option<Vec<String>>,
-    /// E.g. `["This field may not be blank."]`.
+    /// The password's errors, e.g. `This field may not be blank.`
     password: Option<Vec<String>>,
-    /// E.g. `["Ensure this field has no more than 128 characters."]`.
+    /// The name's errors, e.g. `Ensure this field has no more than 128 characters.`
     name: Option<Vec<String>>,
-    /// E.g. `["A valid integer is required."]`.
+    /// The lifetime's errors, e.g. `A valid integer is required.`
     expires_in: Option<Vec<String>>,
-    /// E.g. `["\"admin\" is not a valid choice."]`.
+    /// The scopes' errors, e.g. `"admin" is not a valid choice.`
     scopes: Option<Vec<String>>,
 }
 
@@ -393,7 +397,7 @@ impl<'a> ApiExtractor<'a> for LoginBody {
                  whose fields are within their limits.",
             ),
             content: vec![MetaMediaType {
-                content_type: "application/json",
+                content_type: JSON,
                 schema: <LoginDoc as Type>::schema_ref(),
             }],
             required: true,
@@ -413,10 +417,7 @@ impl LoginBody {
     /// Reads at most `limit` bytes — refusing more while reading, before parsing — and parses
     /// them by the request's `Content-Type`.
     async fn read(self, request: &Request, limit: usize) -> Result<body::Login, body::Refusal> {
-        let too_large = || {
-            let message = format!("Request body too large: at most {limit} bytes.");
-            Err(body::Refusal::TooLarge(detail(&message)))
-        };
+        let too_large = || Err(body::Refusal::TooLarge(too_large(limit)));
         let declared = request
             .headers()
             .get("content-length")
@@ -450,29 +451,31 @@ impl LoginBody {
     }
 }
 
-/// Compact JSON sent as written, documented with the schema of `T`: DRF's field order
-/// survives (serde_json's maps sort keys).
-struct DrfJson<T = ErrorDetail>(String, std::marker::PhantomData<T>);
+/// A refusal of the login view: compact JSON sent as written, so that DRF's field order
+/// survives (serde_json's maps sort keys), documented as [`LoginErrorsDoc`]. Sent as
+/// `application/json`, as DRF sends it; documented with poem-openapi's media type, as every
+/// JSON body is ([`JSON`]).
+struct DrfJson(String);
 
-impl<T> DrfJson<T> {
+impl DrfJson {
     fn new(json: String) -> Self {
-        DrfJson(json, std::marker::PhantomData)
+        DrfJson(json)
     }
 }
 
-impl<T: Type> poem_openapi::payload::Payload for DrfJson<T> {
-    const CONTENT_TYPE: &'static str = "application/json";
+impl poem_openapi::payload::Payload for DrfJson {
+    const CONTENT_TYPE: &'static str = JSON;
 
     fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
+        <LoginErrorsDoc as Type>::schema_ref()
     }
 
     fn register(registry: &mut Registry) {
-        T::register(registry);
+        <LoginErrorsDoc as Type>::register(registry);
     }
 }
 
-impl<T: Send> poem::IntoResponse for DrfJson<T> {
+impl poem::IntoResponse for DrfJson {
     fn into_response(self) -> poem::Response {
         poem::Response::builder()
             .content_type("application/json")
@@ -485,24 +488,25 @@ enum ObtainResponse {
     /// A new token. Its key is in the body, this once.
     #[oai(status = 200)]
     Ok(Json<TokenBody>, #[oai(header = "Cache-Control")] String),
-    /// Invalid input (`{"<field>": ["…"]}`) or credentials
-    /// (`{"non_field_errors": ["Unable to log in with provided credentials."]}`).
+    /// Invalid input (`{"<field>": ["…"]}`, or `{"detail": "JSON parse error - …"}`) or
+    /// credentials (`{"non_field_errors": ["Unable to log in with provided credentials."]}`).
     #[oai(status = 400)]
-    BadRequest(
-        DrfJson<LoginErrorsDoc>,
-        #[oai(header = "Cache-Control")] String,
-    ),
-    /// The user already has the maximum number of live tokens (see `Policy::max_tokens_per_user`).
+    BadRequest(DrfJson, #[oai(header = "Cache-Control")] String),
+    /// The user already has the maximum number of live tokens (`Policy::max_tokens_per_user`):
+    /// `{"detail": "Maximum amount of tokens allowed per user exceeded."}`.
     #[oai(status = 403)]
     Forbidden(DrfJson, #[oai(header = "Cache-Control")] String),
-    /// The body is larger than the server accepts.
+    /// The body is larger than the server accepts:
+    /// `{"detail": "Request body too large: at most <limit> bytes."}`.
     #[oai(status = 413)]
     PayloadTooLarge(DrfJson, #[oai(header = "Cache-Control")] String),
-    /// The body is neither JSON nor a form.
+    /// The body is neither JSON nor a form:
+    /// `{"detail": "Unsupported media type \"<type>\" in request."}`.
     #[oai(status = 415)]
     UnsupportedMediaType(DrfJson, #[oai(header = "Cache-Control")] String),
     /// Too many failed logins (wrong passwords or unknown usernames) for this username or
-    /// client address; logins with the right password are not counted.
+    /// client address; logins with the right password are not counted:
+    /// `{"detail": "Request was throttled. Expected available in <n> seconds."}`.
     #[oai(status = 429)]
     TooManyRequests(
         DrfJson,
@@ -511,7 +515,7 @@ enum ObtainResponse {
     ),
     /// Too many logins at once (the password workers are saturated, or other logins for this
     /// username or client stayed undecided too long), or the database is unavailable: try
-    /// again later.
+    /// again after `Retry-After` seconds. `detail` says which.
     #[oai(status = 503)]
     ServiceUnavailable(
         DrfJson,
@@ -557,7 +561,7 @@ fn unavailable(error: Error) -> poem::Result<ObtainResponse> {
 }
 
 /// A refusal of the login view: DRF-style compact JSON.
-fn refused<T>(status: fn(DrfJson<T>, String) -> ObtainResponse, errors: String) -> ObtainResponse {
+fn refused(status: fn(DrfJson, String) -> ObtainResponse, errors: String) -> ObtainResponse {
     status(DrfJson::new(errors), NO_STORE.into())
 }
 
@@ -573,6 +577,110 @@ fn bad_credentials() -> String {
 fn detail(message: &str) -> String {
     json!({ "detail": message }).to_string()
 }
+
+/// DRF's refusal of a scope that a login may not ask for.
+fn not_grantable(scope: &str) -> String {
+    let message = format!("{} is not a valid choice.", json!(scope));
+    body::field_errors(&[("scopes", &message)])
+}
+
+/// The refusal of a body over `limit` bytes.
+fn too_large(limit: usize) -> String {
+    detail(&format!("Request body too large: at most {limit} bytes."))
+}
+
+/// DRF's throttling message.
+fn throttled(seconds: u64) -> String {
+    let unit = if seconds == 1 { "second" } else { "seconds" };
+    detail(&format!(
+        "Request was throttled. Expected available in {seconds} {unit}."
+    ))
+}
+
+/// The refusal of a login over [`Policy::max_tokens_per_user`](crate::Policy::max_tokens_per_user).
+fn token_limit() -> String {
+    detail(&Error::TokenLimit.to_string())
+}
+
+/// The examples the document gives of the login's answers with `status`: each body one of the
+/// view's own functions makes (`name`, summary, the body's JSON), for
+/// [`spec`](crate::openapi::spec).
+pub(crate) fn login_examples(status: u16) -> Vec<(&'static str, &'static str, String)> {
+    let parsed = |content_type, bytes| match body::parse(Some(content_type), bytes) {
+        Err(
+            body::Refusal::BadRequest(errors)
+            | body::Refusal::UnsupportedMediaType(errors)
+            | body::Refusal::TooLarge(errors),
+        ) => errors,
+        Ok(_) => String::new(),
+    };
+    match status {
+        200 => vec![(
+            "key",
+            "A new key (40 hexadecimal digits, as DRF's; `KeyFormat::prefixed` keys look like `myapp_…`)",
+            json!({ "token": EXAMPLE_KEY }).to_string(),
+        )],
+        400 => vec![
+            (
+                "bad_credentials",
+                "A wrong password, an unknown username or an inactive user",
+                bad_credentials(),
+            ),
+            (
+                "missing_fields",
+                "Required fields missing",
+                parsed("application/json", b"{}"),
+            ),
+            (
+                "blank_password",
+                "A field left blank",
+                parsed("application/json", br#"{"username":"alice","password":""}"#),
+            ),
+            (
+                "not_json",
+                "A body that is not JSON",
+                parsed("application/json", b"{\"username\": "),
+            ),
+            (
+                "scope_not_grantable",
+                "A scope that a login may not ask for (right password)",
+                not_grantable("admin"),
+            ),
+        ],
+        403 => vec![(
+            "token_limit",
+            "The user has the maximum number of live tokens",
+            token_limit(),
+        )],
+        413 => vec![(
+            "too_large",
+            "A body over the limit (160 KiB by default)",
+            too_large(DEFAULT_MAX_BODY_SIZE),
+        )],
+        415 => vec![(
+            "unsupported_media_type",
+            "A body that is neither JSON nor a form",
+            parsed("text/plain", b"alice"),
+        )],
+        429 => vec![("throttled", "Too many failed logins", throttled(900))],
+        503 => vec![
+            (
+                "overloaded",
+                "Too many logins at once",
+                detail(OVERLOADED_DETAIL),
+            ),
+            (
+                "unavailable",
+                "The database cannot be reached",
+                detail(UNAVAILABLE_DETAIL),
+            ),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The key the document shows: DRF's documentation's.
+pub(crate) const EXAMPLE_KEY: &str = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
 
 /// Whole seconds to wait, rounded up (`Retry-After`).
 fn seconds(wait: Duration) -> u64 {
@@ -590,10 +698,11 @@ enum AuthTag {
 #[tokenauth_macros::token_auth]
 #[OpenApi]
 impl AuthApi {
-    /// Obtain a token (Django REST framework's `obtain_auth_token`).
+    /// Obtain a token
     ///
-    /// Send `username` and `password` as JSON or a form. Each successful call issues a new
-    /// token; its key is in the response, this once.
+    /// Django REST framework's `obtain_auth_token`: send `username` and `password` as JSON (or
+    /// a form). Each successful call issues a new token; its key is in the response, this once.
+    /// Open: it takes no credentials but the password.
     #[oai(
         path = "/auth/token",
         method = "post",
@@ -617,10 +726,9 @@ impl AuthApi {
         // A scope that may not be granted is refused after the credentials are checked, so
         // that only a client with the right password learns which scopes are grantable (and
         // a body the spec allows is refused only for its credentials otherwise).
-        let refused_scope = self.refused_scope(&login.scopes).map(|scope| {
-            let message = format!("{} is not a valid choice.", json!(scope));
-            body::field_errors(&[("scopes", &message)])
-        });
+        let refused_scope = self
+            .refused_scope(&login.scopes)
+            .map(|scope| not_grantable(scope));
         let mut options = NewToken::named(login.name);
         if let Some(seconds) = login.expires_in {
             options = options.expires_in(chrono::Duration::seconds(seconds));
@@ -636,11 +744,8 @@ impl AuthApi {
             Ok(Admission::Granted(reservation)) => reservation,
             Ok(Admission::Denied(wait)) => {
                 let seconds = seconds(wait);
-                let unit = if seconds == 1 { "second" } else { "seconds" };
-                let message =
-                    format!("Request was throttled. Expected available in {seconds} {unit}.");
                 return Ok(ObtainResponse::TooManyRequests(
-                    DrfJson::new(detail(&message)),
+                    DrfJson::new(throttled(seconds)),
                     seconds,
                     NO_STORE.into(),
                 ));
@@ -690,8 +795,7 @@ impl AuthApi {
             Err(Error::TokenLimit) => {
                 // The password was right.
                 reservation.succeeded().await;
-                let message = Error::TokenLimit.to_string();
-                Ok(refused(ObtainResponse::Forbidden, detail(&message)))
+                Ok(refused(ObtainResponse::Forbidden, token_limit()))
             }
             Err(error) => {
                 // No verdict reached the client: the attempt does not count.
@@ -701,7 +805,10 @@ impl AuthApi {
         }
     }
 
-    /// Log out: revoke the token that authenticates this request.
+    /// Log out
+    ///
+    /// Revokes the token that authenticates this request: its key is refused from then on,
+    /// on every instance. The user's other tokens stay valid.
     #[oai(
         path = "/auth/logout",
         method = "post",
@@ -717,7 +824,10 @@ impl AuthApi {
         Ok(Revoked::NoContent)
     }
 
-    /// Log out everywhere: revoke all of the user's tokens.
+    /// Log out everywhere
+    ///
+    /// Revokes every token of the authenticated user, the one sent included: each of their
+    /// keys is refused from then on, on every instance.
     #[oai(
         path = "/auth/logout-all",
         method = "post",
