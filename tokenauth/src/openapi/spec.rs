@@ -158,10 +158,8 @@ fn add_examples(status: &str, response: &mut Value) {
             .and_then(|schema| schema.get("$ref"))
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if examples.is_empty()
-            && (schema.ends_with("/ObtainTokenErrors") || schema.ends_with("/ObtainedToken"))
-        {
-            examples = super::endpoints::login_examples(status.parse().unwrap_or_default());
+        if examples.is_empty() {
+            examples = super::endpoints::login_examples(schema, status.parse().unwrap_or_default());
         }
         if examples.is_empty() || media.contains_key("example") || media.contains_key("examples") {
             continue;

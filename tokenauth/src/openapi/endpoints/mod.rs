@@ -602,10 +602,22 @@ fn token_limit() -> String {
     detail(&Error::TokenLimit.to_string())
 }
 
-/// The examples the document gives of the login's answers with `status`: each body one of the
-/// view's own functions makes (`name`, summary, the body's JSON), for
-/// [`spec`](crate::openapi::spec).
-pub(crate) fn login_examples(status: u16) -> Vec<(&'static str, &'static str, String)> {
+/// The examples the document gives of a login's answer with `status` whose body has the schema
+/// `schema_ref` (`#/components/schemas/<name>`): each body one of the view's own functions
+/// makes (`name`, summary, the body's JSON), for [`spec`](crate::openapi::spec). None for any
+/// other schema: only the login's bodies have these schemas.
+pub(crate) fn login_examples(
+    schema_ref: &str,
+    status: u16,
+) -> Vec<(&'static str, &'static str, String)> {
+    let name = schema_ref.strip_prefix("#/components/schemas/");
+    let ours = [
+        <TokenBody as Type>::name(),
+        <LoginErrorsDoc as Type>::name(),
+    ];
+    if !name.is_some_and(|name| ours.iter().any(|ours| ours == name)) {
+        return Vec::new();
+    }
     let parsed = |content_type, bytes| match body::parse(Some(content_type), bytes) {
         Err(
             body::Refusal::BadRequest(errors)
