@@ -9,7 +9,8 @@
 //! - `DATABASE_URL`: `sqlite://…` (default `sqlite://tokenauth-quickstart.db`, created and
 //!   migrated on start) or `postgres://…`;
 //! - `TOKENAUTH_TRUSTED_PROXIES`: comma-separated addresses of reverse proxies whose
-//!   `X-Forwarded-For` the login throttle believes (default: none);
+//!   `X-Forwarded-For` is believed, by the login throttle and tokens' `allowed_ips` (default:
+//!   none);
 //! - `TOKENAUTH_AUTH_CACHE`: `off` for no authentication cache and no live-key filter (every
 //!   request reads the database; `benches/load/run` compares both), or the number of keys to
 //!   cache (default 100,000);
@@ -69,6 +70,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let policy = store.policy().clone().argon2(memory_kib, passes, lanes)?;
         store = store.with_policy(policy);
     }
+    if let Ok(proxies) = std::env::var("TOKENAUTH_TRUSTED_PROXIES") {
+        let proxies = proxies
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| p.trim().parse())
+            .collect::<Result<Vec<std::net::IpAddr>, _>>()
+            .map_err(|err| format!("TOKENAUTH_TRUSTED_PROXIES: {err}"))?;
+        let policy = store.policy().clone().trusted_proxies(proxies);
+        store = store.with_policy(policy);
+    }
     store.migrate().await?;
 
     match store.user_by_username("demo").await? {
@@ -90,17 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     }
 
-    let mut auth = api::auth_api();
-    if let Ok(proxies) = std::env::var("TOKENAUTH_TRUSTED_PROXIES") {
-        let proxies = proxies
-            .split(',')
-            .filter(|p| !p.trim().is_empty())
-            .map(|p| p.trim().parse())
-            .collect::<Result<Vec<std::net::IpAddr>, _>>()
-            .map_err(|err| format!("TOKENAUTH_TRUSTED_PROXIES: {err}"))?;
-        auth = auth.trusted_proxies(proxies);
-    }
-    let app = api::app_with(store.clone(), auth).with(Tracing);
+    let app = api::app_with(store.clone(), api::auth_api()).with(Tracing);
 
     // Bound before saying so (port 0 picks a free one, and the line names it).
     let acceptor = TcpListener::bind(bind).into_acceptor().await?;

@@ -51,14 +51,21 @@ fn unthrottled() -> AuthApi {
     AuthApi::new().login_limits(Limit::new(0, WINDOW), Limit::new(0, WINDOW))
 }
 
-/// The login view trusting the loopback proxy, so each request picks its client address.
+/// The login view with these limits, to be served by a store [`trusting_loopback`].
 fn behind_proxy(per_username: usize, per_client: usize) -> AuthApi {
-    AuthApi::new()
-        .login_limits(
-            Limit::new(per_username, WINDOW),
-            Limit::new(per_client, WINDOW),
-        )
-        .trusted_proxies(["127.0.0.1".parse().unwrap()])
+    AuthApi::new().login_limits(
+        Limit::new(per_username, WINDOW),
+        Limit::new(per_client, WINDOW),
+    )
+}
+
+/// `store` trusting the loopback proxy, so that each request picks its client address.
+fn trusting_loopback(store: Store) -> Store {
+    let policy = store
+        .policy()
+        .clone()
+        .trusted_proxies(["127.0.0.1".parse().unwrap()]);
+    store.with_policy(policy)
 }
 
 fn credentials(username: &str, password: &str) -> Value {
@@ -225,7 +232,11 @@ async fn concurrent_guesses_for_one_user_verify_at_most_the_limit(backend: Backe
         .create_user("alice", Some("correct horse"))
         .await
         .unwrap();
-    let server = serve(auth_app(store.clone(), behind_proxy(5, 1000))).await;
+    let server = serve(auth_app(
+        trusting_loopback(store.clone()),
+        behind_proxy(5, 1000),
+    ))
+    .await;
     let logins = spawn_logins(server.addr, 40, |i| {
         (
             credentials("alice", &format!("guess {i}")),
@@ -251,7 +262,7 @@ async fn concurrent_guesses_for_one_user_verify_at_most_the_limit(backend: Backe
 /// Defect 2, per client: 60 usernames from one client were all tried (limit 20).
 async fn concurrent_usernames_from_one_client_verify_at_most_the_limit(backend: Backend) {
     let (store, _dir) = common::file_store(backend).await;
-    let server = serve(auth_app(store, behind_proxy(5, 20))).await;
+    let server = serve(auth_app(trusting_loopback(store), behind_proxy(5, 20))).await;
     let logins = spawn_logins(server.addr, 60, |i| {
         (
             credentials(&format!("user{i}"), "guess"),
@@ -273,8 +284,8 @@ async fn concurrent_usernames_from_one_client_verify_at_most_the_limit(backend: 
 async fn postgres_two_instances_share_the_throttle() {
     let _heavy = common::heavy().await;
     let (one, two) = common::two_postgres_instances().await;
-    let first = serve(auth_app(one, behind_proxy(5, 1000))).await;
-    let second = serve(auth_app(two, behind_proxy(5, 1000))).await;
+    let first = serve(auth_app(trusting_loopback(one), behind_proxy(5, 1000))).await;
+    let second = serve(auth_app(trusting_loopback(two), behind_proxy(5, 1000))).await;
     let mut logins = spawn_logins(first.addr, 20, |i| {
         (
             credentials("alice", &format!("a{i}")),
@@ -424,7 +435,11 @@ async fn postgres_an_attempt_left_pending_past_its_bound_is_a_failure() {
         .create_user("alice", Some("correct horse"))
         .await
         .unwrap();
-    let server = serve(auth_app(store.clone(), behind_proxy(1, 1000))).await;
+    let server = serve(auth_app(
+        trusting_loopback(store.clone()),
+        behind_proxy(1, 1000),
+    ))
+    .await;
     let login = |password: &'static str| {
         let body = credentials("alice", password);
         async move { post_json(server.addr, TOKEN, &body, Some("198.51.100.7")).await }
@@ -507,7 +522,7 @@ async fn a_nul_byte_in_the_username_is_a_throttled_failed_login(backend: Backend
         .create_user("alice", Some("correct horse"))
         .await
         .unwrap();
-    let server = serve(auth_app(store, behind_proxy(3, 1000))).await;
+    let server = serve(auth_app(trusting_loopback(store), behind_proxy(3, 1000))).await;
     let body = credentials("alice\u{0}", "correct horse");
     for _ in 0..3 {
         let response = post_json(server.addr, TOKEN, &body, Some("198.51.100.7")).await;
@@ -889,7 +904,7 @@ async fn control_characters_are_refused_at_input() {
 #[tokio::test]
 async fn ipv6_clients_share_their_64() {
     let store = common::store_with_login_users(Backend::Sqlite).await;
-    let server = serve(auth_app(store, behind_proxy(1000, 3))).await;
+    let server = serve(auth_app(trusting_loopback(store), behind_proxy(1000, 3))).await;
     for i in 1..=3 {
         let client = format!("2001:db8:1:2::{i:x}");
         let body = credentials(&format!("user{i}"), "guess");

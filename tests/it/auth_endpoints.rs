@@ -377,12 +377,14 @@ async fn logout_and_logout_all(backend: Backend) {
 async fn failed_logins_are_throttled_per_username_and_per_client(backend: Backend) {
     let store = common::store_with_login_users(backend).await;
     let window = Duration::from_secs(600);
-    let auth = AuthApi::new()
-        .login_limits(Limit::new(2, window), Limit::new(3, window))
+    let auth = AuthApi::new().login_limits(Limit::new(2, window), Limit::new(3, window));
+    let policy = store
+        .policy()
+        .clone()
         .trusted_proxies(["127.0.0.1".parse().unwrap()]);
     let app = poem::Route::new()
         .nest("/api", OpenApiService::new(auth, "t", "1"))
-        .data(store);
+        .data(store.with_policy(policy));
     let server = serve(app).await;
     let attempt = |username: &str, password: &str, forwarded_for: &str| {
         let body = json!({"username": username, "password": password}).to_string();

@@ -67,6 +67,11 @@ const API: &[(&str, &str, Effect)] = &[
     ("store/tokens.rs", "prune_expired", Narrows),
     ("store/tokens.rs", "revoke", Narrows),
     ("store/tokens.rs", "revoke_all", Narrows),
+    ("store/tokens.rs", "revoke_owned", Narrows),
+    // A new key, and the old one refused (no grace).
+    ("store/tokens.rs", "roll", Narrows),
+    ("store/tokens.rs", "roll_current", Narrows),
+    ("store/tokens.rs", "unused_since", Read),
     ("store/mod.rs", "close", NoKey),
     ("store/backend.rs", "connect", Read),
     ("store/backend.rs", "connect_existing", Read),
@@ -291,6 +296,30 @@ async fn every_public_write_is_seen_by_another_process(backend: Backend) {
             ("store/tokens.rs", "revoke_all") => {
                 assert_eq!(store.tokens().revoke_all(user.id).await.unwrap(), 1);
                 (None, Some(&key))
+            }
+            ("store/tokens.rs", "revoke_owned") => {
+                assert!(
+                    store
+                        .tokens()
+                        .revoke_owned(user.id, token_id)
+                        .await
+                        .unwrap()
+                );
+                (None, Some(&key))
+            }
+            ("store/tokens.rs", "roll") => {
+                let zero = chrono::Duration::zero();
+                let (_, new) = store.tokens().roll(token_id, zero).await.unwrap();
+                (Some(new), Some(&key))
+            }
+            ("store/tokens.rs", "roll_current") => {
+                let zero = chrono::Duration::zero();
+                let (_, new) = store
+                    .tokens()
+                    .roll_current(token_id, key.expose_secret(), zero)
+                    .await
+                    .unwrap();
+                (Some(new), Some(&key))
             }
             ("import.rs", "import_tokens") => {
                 let new = store.generate_key().unwrap();

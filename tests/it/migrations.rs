@@ -50,7 +50,10 @@ async fn sqlite_file_is_created_and_migrations_coexist() {
         .fetch_all(pool)
         .await
         .unwrap();
-    assert_eq!(ours, ["initial", "login security", "change feed"]);
+    assert_eq!(
+        ours,
+        ["initial", "login security", "change feed", "token limits"]
+    );
     assert_eq!(theirs, ["app notes"]);
 
     // Reopening the file finds everything in place.
@@ -122,7 +125,8 @@ async fn postgres_migrations_coexist() {
             "login security",
             "change feed",
             "feed log",
-            "login throttle failures"
+            "login throttle failures",
+            "token limits"
         ]
     );
     assert_eq!(theirs, ["app notes"]);

@@ -105,7 +105,59 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
     {
         return Err(Rejection::forbidden());
     }
+    if let Some((_, token)) = &found
+        && !within_limits(req, token, R::REVOKES_ITSELF)
+    {
+        return Err(Rejection::forbidden());
+    }
     Ok(found)
+}
+
+/// Whether `req` is within the limits `token` carries: sent from one of its `allowed_ips`
+/// (the client address as the login throttle sees it, through
+/// [`Policy::trusted_proxies`](crate::Policy::trusted_proxies)), and, for a read-only token, a
+/// `GET`, `HEAD` or `OPTIONS` — unless the operation only revokes the token itself. A
+/// method-override header naming any other method (`X-HTTP-Method-Override`,
+/// `X-HTTP-Method`, `X-Method-Override`) counts as that method, for an application or proxy
+/// that honours it.
+fn within_limits(req: &Request, token: &Token, revokes_itself: bool) -> bool {
+    if !token.allowed_ips.is_empty() {
+        let proxies = req
+            .data::<Store>()
+            .map(|store| store.policy().trusted_proxies.as_slice())
+            .unwrap_or_default();
+        if !token.allows_client(crate::client::client_address(req, proxies)) {
+            return false;
+        }
+    }
+    if token.read_only && !revokes_itself {
+        let safe = |method: &[u8]| {
+            [&b"GET"[..], b"HEAD", b"OPTIONS"]
+                .iter()
+                .any(|safe| method.eq_ignore_ascii_case(safe))
+        };
+        if !safe(req.method().as_str().as_bytes()) {
+            return false;
+        }
+        let overrides = [
+            "x-http-method-override",
+            "x-http-method",
+            "x-method-override",
+        ];
+        let overridden = overrides
+            .iter()
+            .flat_map(|name| req.headers().get_all(*name))
+            .any(|value| {
+                !value
+                    .as_bytes()
+                    .split(|b| *b == b',')
+                    .all(|m| safe(m.trim_ascii()))
+            });
+        if overridden {
+            return false;
+        }
+    }
+    true
 }
 
 /// [`Authenticates::authenticate`] where credentials are required: "no credentials" is DRF's

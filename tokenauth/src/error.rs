@@ -155,6 +155,24 @@ pub enum Error {
     /// An expiry or a duration is beyond what a timestamp can hold.
     #[error("the expiry is out of range: {0}")]
     InvalidExpiry(&'static str),
+    /// An entry of a token's `allowed_ips` is not an IP address or a network in CIDR notation
+    /// (`203.0.113.0/24`, `2001:db8::/32`).
+    #[error(
+        "invalid network {}: expected an IP address or a network in CIDR notation, e.g. `203.0.113.0/24`",
+        Excerpt::quoted(.0)
+    )]
+    InvalidNetwork(String),
+    /// A token would list more than [`MAX_ALLOWED_IPS`](crate::rules::MAX_ALLOWED_IPS) networks.
+    #[error("too many networks: a token allows at most {max}", max = crate::rules::MAX_ALLOWED_IPS)]
+    TooManyNetworks,
+    /// A roll's grace period is negative or longer than
+    /// [`Policy::max_roll_grace`](crate::Policy::max_roll_grace) allows.
+    #[error("invalid grace period: {0}")]
+    InvalidGrace(String),
+    /// The key presented is no longer the token's current key: another roll replaced it first
+    /// (a previous key, still accepted during its grace period, cannot roll the token).
+    #[error("the key is not the token's current key")]
+    NotCurrentKey,
     /// Every password hashing worker is busy and the queue is full or waited too long
     /// (see [`Policy::password_hashing`](crate::Policy::password_hashing)): try again shortly.
     #[error("too many password checks at once; try again shortly")]

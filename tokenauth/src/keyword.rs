@@ -94,6 +94,10 @@ pub trait Requirement: Send + Sync + 'static {
     /// `x-required-scopes`.
     #[doc(hidden)]
     const OPERATION_ID: Option<&'static str> = None;
+    /// Whether the operation only revokes the token presented (`AuthApi`'s logout): a
+    /// read-only token may call it whatever its method.
+    #[doc(hidden)]
+    const REVOKES_ITSELF: bool = false;
 }
 
 /// How a [`Requirement`] authenticates a request as a user of type `U`: the bound the

@@ -85,6 +85,7 @@ pub mod django;
 extern crate self as tokenauth;
 
 mod authentication;
+mod client;
 mod error;
 mod extract;
 mod header;

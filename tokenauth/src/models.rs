@@ -2,11 +2,14 @@
 
 use std::fmt;
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::rules::MAX_TOKEN_NAME_LEN;
+use crate::rules::{MAX_ALLOWED_IPS, MAX_TOKEN_NAME_LEN};
 
 /// An account in tokenauth's own `tokenauth_users` table (Django's `request.user`).
 ///
@@ -82,6 +85,17 @@ pub struct Token {
     pub last_used_at: Option<DateTime<Utc>>,
     /// What the token may do; `*` grants everything.
     pub scopes: Vec<String>,
+    /// The networks the token may be used from; empty: anywhere. A request from any other
+    /// client address is refused with DRF's `403`.
+    pub allowed_ips: Vec<IpNet>,
+    /// Whether the token may only read: `GET`, `HEAD` and `OPTIONS` of the application's
+    /// operations (and logging itself out); any other request is refused with DRF's `403`.
+    pub read_only: bool,
+    /// When the key presented stops working, if it is the previous key of a token rolled with
+    /// a grace period ([`Tokens::roll`](crate::store::Tokens::roll)); `None` for the current
+    /// key. Never serialized: it describes the request, not the token.
+    #[serde(skip)]
+    pub(crate) previous_key_until: Option<DateTime<Utc>>,
 }
 
 impl Token {
@@ -104,6 +118,52 @@ impl Token {
     /// ```
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_some_and(|expires_at| expires_at <= now)
+    }
+
+    /// Whether the key presented is the previous key of a token rolled with a grace period:
+    /// it keeps working until the grace ends (the instant returned), the token's new key
+    /// after that. `None` for the token's current key, and for tokens read from the store.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let user = store.create_user("alice", None).await?;
+    /// let (token, _key) = store.tokens().create(user.id, Default::default()).await?;
+    /// assert_eq!(token.previous_key_until(), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn previous_key_until(&self) -> Option<DateTime<Utc>> {
+        self.previous_key_until
+    }
+
+    /// Whether a request from `client` may use the token: its [`allowed_ips`](Token::allowed_ips)
+    /// is empty or holds a network containing the address. An unknown address is allowed only
+    /// when the list is empty. IPv4-mapped IPv6 addresses (`::ffff:203.0.113.7`) are taken as
+    /// the IPv4 address they carry.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// # let user = store.create_user("alice", None).await?;
+    /// use tokenauth::NewToken;
+    ///
+    /// let options = NewToken::named("ci").allow_ip("203.0.113.0/24")?;
+    /// let (token, _key) = store.tokens().create(user.id, options).await?;
+    /// assert!(token.allows_client(Some("203.0.113.7".parse().unwrap())));
+    /// assert!(!token.allows_client(Some("198.51.100.1".parse().unwrap())));
+    /// assert!(!token.allows_client(None));
+    /// # Ok(()) }
+    /// ```
+    pub fn allows_client(&self, client: Option<IpAddr>) -> bool {
+        if self.allowed_ips.is_empty() {
+            return true;
+        }
+        let Some(client) = client.map(|ip| ip.to_canonical()) else {
+            return false;
+        };
+        self.allowed_ips.iter().any(|net| net.contains(&client))
     }
 
     /// Whether the token grants `scope`, directly or through the `*` wildcard.
@@ -159,6 +219,8 @@ pub struct NewToken {
     pub(crate) name: String,
     pub(crate) expiry: Option<Expiry>,
     pub(crate) scopes: Vec<String>,
+    pub(crate) allowed_ips: Vec<IpNet>,
+    pub(crate) read_only: bool,
 }
 
 /// When a new token expires, as asked for; resolved against the clock when it is issued.
@@ -258,6 +320,84 @@ impl NewToken {
         Ok(self)
     }
 
+    /// Allow the token only from `network`: an IP address (`203.0.113.7`, `2001:db8::1`) or a
+    /// network in CIDR notation (`203.0.113.0/24`, `2001:db8::/32`). Called several times, the
+    /// token may be used from any of the networks; never called, from anywhere. Host bits are
+    /// dropped (`10.1.2.3/8` is `10.0.0.0/8`), an IPv4-mapped IPv6 address is its IPv4 form.
+    ///
+    /// # Errors
+    /// [`Error::InvalidNetwork`] if `network` is neither; [`Error::TooManyNetworks`] beyond
+    /// [`MAX_ALLOWED_IPS`].
+    ///
+    /// ```
+    /// use tokenauth::NewToken;
+    ///
+    /// let options = NewToken::named("deploy").allow_ip("10.1.2.3/8")?.allow_ip("2001:db8::1")?;
+    /// assert_eq!(options.allowed_ips()[0].to_string(), "10.0.0.0/8");
+    /// assert_eq!(options.allowed_ips()[1].to_string(), "2001:db8::1/128");
+    /// assert!(NewToken::default().allow_ip("10.0.0.0/33").is_err());
+    /// assert!(NewToken::default().allow_ip("example.com").is_err());
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn allow_ip(self, network: &str) -> Result<Self, Error> {
+        let net =
+            parse_network(network).ok_or_else(|| Error::InvalidNetwork(network.to_owned()))?;
+        self.allow_network(net)
+    }
+
+    /// [`NewToken::allow_ip`] with a parsed network.
+    ///
+    /// # Errors
+    /// [`Error::TooManyNetworks`] beyond [`MAX_ALLOWED_IPS`].
+    ///
+    /// ```
+    /// let net: ipnet::IpNet = "192.0.2.0/24".parse().unwrap();
+    /// let options = tokenauth::NewToken::default().allow_network(net)?;
+    /// assert_eq!(options.allowed_ips(), [net]);
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn allow_network(mut self, network: IpNet) -> Result<Self, Error> {
+        let network = canonical_network(network);
+        // At most MAX_ALLOWED_IPS entries: the duplicate check is bounded.
+        if !self.allowed_ips.contains(&network) {
+            if self.allowed_ips.len() >= MAX_ALLOWED_IPS {
+                return Err(Error::TooManyNetworks);
+            }
+            self.allowed_ips.push(network);
+        }
+        Ok(self)
+    }
+
+    /// The networks allowed so far (empty: anywhere).
+    ///
+    /// ```
+    /// assert!(tokenauth::NewToken::default().allowed_ips().is_empty());
+    /// ```
+    pub fn allowed_ips(&self) -> &[IpNet] {
+        &self.allowed_ips
+    }
+
+    /// Make the token read-only (or not): it may then only send `GET`, `HEAD` and `OPTIONS`
+    /// requests to the application's operations, and log itself out.
+    ///
+    /// ```
+    /// let options = tokenauth::NewToken::named("dashboard").read_only(true);
+    /// assert!(options.is_read_only());
+    /// ```
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Whether the token will be read-only.
+    ///
+    /// ```
+    /// assert!(!tokenauth::NewToken::default().is_read_only());
+    /// ```
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// The scopes granted so far.
     ///
     /// ```
@@ -292,6 +432,60 @@ impl NewToken {
 /// Splits the stored, space-separated scopes column.
 pub(crate) fn split_scopes(stored: &str) -> Vec<String> {
     stored.split_whitespace().map(str::to_owned).collect()
+}
+
+/// `network` as an address or a network in CIDR notation, canonical (see
+/// [`canonical_network`]); `None` if it is neither.
+pub(crate) fn parse_network(network: &str) -> Option<IpNet> {
+    let parsed = match network.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) => IpNet::from(network.parse::<IpAddr>().ok()?),
+    };
+    Some(canonical_network(parsed))
+}
+
+/// Without host bits, and an IPv4-mapped IPv6 network (`::ffff:0:0/96` and narrower) as the
+/// IPv4 network it maps, so that it matches the canonical client addresses compared with it.
+fn canonical_network(network: IpNet) -> IpNet {
+    let network = network.trunc();
+    if let IpNet::V6(v6) = network
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && v6.prefix_len() >= 96
+        && let Ok(net) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(net);
+    }
+    network
+}
+
+/// The stored, space-separated `allowed_ips` column. An entry that does not parse (written by
+/// hand into the database) is kept as a network that contains no address, so that a token
+/// with only unreadable entries is refused everywhere rather than allowed anywhere.
+pub(crate) fn split_networks(stored: &str) -> Vec<IpNet> {
+    stored
+        .split_whitespace()
+        .map(|entry| parse_network(entry).unwrap_or_else(unmatchable_network))
+        .collect()
+}
+
+/// A network that contains no client address: the IPv6 discard prefix's first /128
+/// (RFC 6666), which no client is ever seen from.
+fn unmatchable_network() -> IpNet {
+    IpNet::from(IpAddr::V6(std::net::Ipv6Addr::new(
+        0x100, 0, 0, 0, 0, 0, 0, 0,
+    )))
+}
+
+/// The stored form of `allowed_ips`: space-separated canonical networks.
+pub(crate) fn join_networks(networks: &[IpNet]) -> String {
+    let mut out = String::new();
+    for net in networks {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&net.to_string());
+    }
+    out
 }
 
 #[cfg(test)]

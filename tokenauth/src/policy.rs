@@ -2,6 +2,8 @@
 //! refresh, a cap on live tokens per user, how often `last_used_at` is written, and what
 //! revokes a user's tokens.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::rules::MAX_LIFETIME;
@@ -57,6 +59,9 @@ pub struct Policy {
     pub(crate) auth_cache: Option<(u64, std::time::Duration)>,
     /// Refusals of the cache and the live-key filter checked with a query, per second.
     pub(crate) refusal_checks: u32,
+    pub(crate) max_roll_grace: Duration,
+    pub(crate) expire_unused: Option<Duration>,
+    pub(crate) trusted_proxies: Vec<IpAddr>,
 }
 
 /// Sliding refresh (knox's `AUTO_REFRESH`): see [`Policy::auto_refresh`].
@@ -80,6 +85,9 @@ impl Default for Policy {
             password_limits: Limits::default(),
             auth_cache: Some((DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_AGE)),
             refusal_checks: DEFAULT_REFUSAL_CHECKS,
+            max_roll_grace: Duration::zero(),
+            expire_unused: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -154,8 +162,55 @@ impl Policy {
         self
     }
 
+    /// The longest grace period a roll may give the key it replaces
+    /// ([`Tokens::roll`](crate::store::Tokens::roll), `POST /auth/token/roll`, `tokenauth
+    /// roll --grace`): default zero — a rolled key is refused at once, everywhere. A longer
+    /// grace asked for is refused (`400` from the roll view), never shortened silently. At most
+    /// [`MAX_LIFETIME`](crate::rules::MAX_LIFETIME); a negative one is zero.
+    ///
+    /// ```
+    /// // Deployments get an hour to switch to the new key.
+    /// let policy = tokenauth::Policy::default().max_roll_grace(chrono::Duration::hours(1));
+    /// ```
+    pub fn max_roll_grace(mut self, grace: Duration) -> Self {
+        self.max_roll_grace = grace.clamp(Duration::zero(), MAX_LIFETIME);
+        self
+    }
+
+    /// Refuse a token not used for `unused` (`Invalid token.`), as GitHub does with personal
+    /// access tokens unused for a year: on every instance and from the authentication cache
+    /// alike. A token never used counts from its creation. While this is on, every token's
+    /// `last_used_at` is recorded, at least once per hundredth of `unused` (whatever
+    /// [`Policy::last_used_interval`] says), so a token is refused at most 1% early;
+    /// [`Tokens::prune_expired`](crate::store::Tokens::prune_expired) (`tokenauth
+    /// prune-expired --unused-for`) deletes them and
+    /// [`Tokens::unused_since`](crate::store::Tokens::unused_since) (`tokenauth list-tokens
+    /// --unused-for`) lists them. `unused` is at least one second and at most
+    /// [`MAX_LIFETIME`](crate::rules::MAX_LIFETIME).
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default().expire_unused(chrono::Duration::days(90));
+    /// ```
+    pub fn expire_unused(mut self, unused: Duration) -> Self {
+        self.expire_unused = Some(unused.clamp(Duration::seconds(1), MAX_LIFETIME));
+        self
+    }
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed when finding a request's client
+    /// address — for the login throttle and for tokens' `allowed_ips` alike. From any other
+    /// peer the header is ignored, so clients cannot pick the address they are seen from.
+    /// None by default: the peer's address is the client's.
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default().trusted_proxies(["10.0.0.1".parse().unwrap()]);
+    /// ```
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
     /// Record `last_used_at` at most once per `interval` per token (`None`, the default:
-    /// never). Writing on every request made Laravel Sanctum deadlock and broke read replicas.
+    /// never, unless [`Policy::expire_unused`] is on). Writing on every request made Laravel Sanctum deadlock and broke read replicas.
     ///
     /// Neither this nor a sliding refresh ([`Policy::auto_refresh`]) writes on the request:
     /// uses are coalesced per token in memory and written within a second, in one
@@ -382,12 +437,32 @@ impl Policy {
 
     /// What to write back after `token` authenticated at `now`: `(last_used_at, expires_at)`,
     /// each `None` when unchanged. Nothing at all on most requests.
+    /// How often a token's last use is written: [`Policy::last_used_interval`], and with
+    /// [`Policy::expire_unused`] at least once per hundredth of it.
+    pub(crate) fn recorded_interval(&self) -> Option<Duration> {
+        let unused = self.expire_unused.map(|unused| unused / 100);
+        match (self.last_used_interval, unused) {
+            (Some(interval), Some(unused)) => Some(interval.min(unused)),
+            (interval, unused) => interval.or(unused),
+        }
+    }
+
+    /// Whether `token` has not been used for [`Policy::expire_unused`] at `now`.
+    pub(crate) fn unused_too_long(&self, token: &Token, now: DateTime<Utc>) -> bool {
+        self.expire_unused.is_some_and(|unused| {
+            let since = token.last_used_at.unwrap_or(token.created);
+            since
+                .checked_add_signed(unused)
+                .is_some_and(|end| end <= now)
+        })
+    }
+
     pub(crate) fn on_use(
         &self,
         token: &Token,
         now: DateTime<Utc>,
     ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-        let last_used = self.last_used_interval.and_then(|interval| {
+        let last_used = self.recorded_interval().and_then(|interval| {
             let due = token.last_used_at.is_none_or(|at| now - at >= interval);
             due.then_some(now)
         });
@@ -441,6 +516,9 @@ mod tests {
             expires_at,
             last_used_at,
             scopes: Vec::new(),
+            allowed_ips: Vec::new(),
+            read_only: false,
+            previous_key_until: None,
         }
     }
 

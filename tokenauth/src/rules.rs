@@ -66,6 +66,13 @@ pub const MAX_PASSWORD_HASH_LEN: usize = 128;
 /// ```
 pub const MAX_USERNAME_LEN: usize = 150;
 
+/// The most networks a token's `allowed_ips` lists.
+///
+/// ```
+/// assert_eq!(tokenauth::rules::MAX_ALLOWED_IPS, 64);
+/// ```
+pub const MAX_ALLOWED_IPS: usize = 64;
+
 /// The longest lifetime of any token, whatever is asked for: 100 years. Longer expiries are
 /// clamped to it, so every stored timestamp stays within years 1–9999, where both backends
 /// compare them correctly.

@@ -86,8 +86,11 @@ pub(crate) const UNAUTHORIZED: &str = "Not authenticated: the credentials are mi
     `User inactive or deleted.`, or one of the `Invalid token header. …` messages for a \
     malformed `Authorization` header.";
 
-/// The description of the `403` an operation with scopes documents (see [`UNAUTHORIZED`]).
-pub(crate) const FORBIDDEN: &str = "Forbidden: the token lacks a required scope. The body is \
+/// The description of the `403` every secured operation documents (see [`UNAUTHORIZED`]): a
+/// token may lack a scope, and any token may carry limits.
+pub(crate) const FORBIDDEN: &str = "Forbidden: the token lacks a required scope, or the request \
+    is outside the token's limits (sent from an address not in its `allowed_ips`, or other \
+    than `GET`, `HEAD` or `OPTIONS` with a read-only token). The body is \
     `{\"detail\": \"You do not have permission to perform this action.\"}`.";
 
 /// The examples the document gives of a response with one of tokenauth's descriptions
@@ -184,7 +187,7 @@ impl<T: ApiResponse, R: Requirement> ApiResponse for WithAuthErrors<T, R> {
                 }],
             });
         }
-        if !R::SCOPES.is_empty() && !meta.responses.iter().any(|r| r.status == Some(403)) {
+        if !meta.responses.iter().any(|r| r.status == Some(403)) {
             meta.responses.push(MetaResponse {
                 description: FORBIDDEN,
                 status: Some(403),

@@ -42,9 +42,13 @@ impl From<sqlx::Error> for AuthenticateError {
 }
 
 /// `SELECT <token columns>, <U::COLUMNS> FROM <tokens> t JOIN <users> u ON …` — the one
-/// query of an authentication, without its `WHERE`.
-fn joined_select<U: AuthUser>() -> String {
+/// query of an authentication, without its `WHERE`; `previous` is the SQL of the
+/// `tokenauth_previous_key_until` column.
+fn joined_select<U: AuthUser>(previous: &str) -> String {
     let mut sql = String::from(concat!("SELECT ", token_columns!("t.")));
+    sql.push_str(", ");
+    sql.push_str(previous);
+    sql.push_str(" AS tokenauth_previous_key_until");
     for column in U::COLUMNS {
         sql.push_str(", u.");
         sql.push_str(column);
@@ -72,8 +76,14 @@ fn names_something_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
         .any(|prefix| error.message().starts_with(prefix))
 }
 
+/// The token whose key or, for a token rolled with a grace period, previous key has the
+/// digest `$1`, and its user: two indexed lookups. For a previous key, the end of its grace
+/// (the token's creation if none is recorded: refused).
 fn auth_query<U: AuthUser>() -> String {
-    joined_select::<U>() + " WHERE t.key_digest = $1"
+    joined_select::<U>("NULL")
+        + " WHERE t.key_digest = $1 UNION ALL "
+        + &joined_select::<U>("COALESCE(t.previous_key_expires_at, t.created)")
+        + " WHERE t.previous_key_digest = $1"
 }
 
 /// An authentication query to run: the key's digest, and why.
@@ -150,7 +160,7 @@ impl Store {
             other => Error::Database(other),
         };
         // Prepared and run without a row: every table and column it names must exist.
-        let sql = joined_select::<U>() + " WHERE 1 = 0";
+        let sql = auth_query::<U>().replace("$1", "NULL");
         on_backend!(&self.pool, Pool(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_optional(pool)
             .await
@@ -301,7 +311,11 @@ impl Store {
         let sql = auth_query::<U>();
         let found = on_backend!(&self.pool, Pool(pool) => {
             match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
-                Some(row) => Some((U::from_row(&row)?, Token::from(TokenRow::from_row(&row)?))),
+                Some(row) => {
+                    let mut token = Token::from(TokenRow::from_row(&row)?);
+                    token.previous_key_until = sqlx::Row::try_get(&row, "tokenauth_previous_key_until")?;
+                    Some((U::from_row(&row)?, token))
+                }
                 None => None,
             }
         });
@@ -348,17 +362,24 @@ impl Store {
         token.expires_at = self.policy().effective_expiry(&token);
         // Microseconds: what PostgreSQL keeps, so written values read back unchanged.
         let now = Utc::now().trunc_subsecs(6);
-        if token.is_expired(now) {
+        if token.is_expired(now)
+            || self.policy().unused_too_long(&token, now)
+            || token.previous_key_until.is_some_and(|until| until <= now)
+        {
             return Err(Reason::InvalidToken.into());
         }
         if !user.is_active() {
             return Err(Reason::UserInactive.into());
         }
-        let (last_used, refreshed) = self.policy().on_use(&token, now);
+        let (last_used, mut refreshed) = self.policy().on_use(&token, now);
+        if token.previous_key_until.is_some() {
+            // A previous key keeps the token alive no longer than its grace.
+            refreshed = None;
+        }
         if last_used.is_some() || refreshed.is_some() {
             // Written off the request, coalesced per token (at most once per interval).
             let refresh = refreshed.map(|to| (stored_expiry, to));
-            let interval = self.policy().last_used_interval.unwrap_or_default();
+            let interval = self.policy().recorded_interval().unwrap_or_default();
             let stale = last_used.map(|at| {
                 let cutoff = at.checked_sub_signed(interval);
                 (

@@ -666,6 +666,9 @@ mod tests {
             expires_at: None,
             last_used_at: None,
             scopes: Vec::new(),
+            allowed_ips: Vec::new(),
+            read_only: false,
+            previous_key_until: None,
         }
     }
 

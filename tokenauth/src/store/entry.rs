@@ -75,6 +75,9 @@ pub(crate) fn pack<U: AuthUser>(user: &U, token: &Token) -> Option<Packed> {
         expires_at,
         last_used_at,
         scopes,
+        allowed_ips,
+        read_only,
+        previous_key_until,
     } = token;
     out.put(id);
     out.put(user_id);
@@ -83,6 +86,9 @@ pub(crate) fn pack<U: AuthUser>(user: &U, token: &Token) -> Option<Packed> {
     out.put(expires_at);
     out.put(last_used_at);
     out.put(scopes);
+    out.put(&crate::models::join_networks(allowed_ips));
+    out.put(read_only);
+    out.put(previous_key_until);
     Some(out.bytes.into())
 }
 
@@ -102,6 +108,9 @@ pub(crate) fn unpack<U: AuthUser>(packed: &[u8]) -> Option<(U, Token)> {
         expires_at: from.take()?,
         last_used_at: from.take()?,
         scopes: from.take()?,
+        allowed_ips: crate::models::split_networks(&from.take::<String>()?),
+        read_only: from.take()?,
+        previous_key_until: from.take()?,
     };
     // Nothing left over: bytes that were not read are not what `pack` wrote.
     from.is_empty().then_some((user, token))

@@ -9,9 +9,9 @@ use super::backend::on_backend;
 use super::write::Change;
 use super::{Store, unique_violation};
 use crate::error::Error;
-use crate::key::Key;
-use crate::models::split_scopes;
+use crate::key::{Key, KeyDigest};
 use crate::models::{NewToken, Token, User};
+use crate::models::{join_networks, split_networks, split_scopes};
 use crate::store::user::AuthUser;
 
 /// The token columns, aliased so that they cannot clash with a joined user table's columns.
@@ -31,7 +31,11 @@ macro_rules! token_columns {
             $table,
             "last_used_at AS tokenauth_token_last_used_at, ",
             $table,
-            "scopes AS tokenauth_token_scopes"
+            "scopes AS tokenauth_token_scopes, ",
+            $table,
+            "allowed_ips AS tokenauth_token_allowed_ips, ",
+            $table,
+            "read_only AS tokenauth_token_read_only"
         )
     };
 }
@@ -54,6 +58,10 @@ pub(super) struct TokenRow {
     last_used_at: Option<DateTime<Utc>>,
     #[sqlx(rename = "tokenauth_token_scopes")]
     scopes: String,
+    #[sqlx(rename = "tokenauth_token_allowed_ips")]
+    allowed_ips: String,
+    #[sqlx(rename = "tokenauth_token_read_only")]
+    read_only: bool,
 }
 
 impl From<TokenRow> for Token {
@@ -66,6 +74,9 @@ impl From<TokenRow> for Token {
             expires_at: row.expires_at,
             last_used_at: row.last_used_at,
             scopes: split_scopes(&row.scopes),
+            allowed_ips: split_networks(&row.allowed_ips),
+            read_only: row.read_only,
+            previous_key_until: None,
         }
     }
 }
@@ -334,7 +345,9 @@ impl<U: AuthUser> Tokens<'_, U> {
     }
 
     /// Deletes tokens that expired before `cutoff` (e.g. `Utc::now()`, or a week ago to keep
-    /// recently expired ones visible). Returns how many were deleted. Authentication never
+    /// recently expired ones visible) and, with
+    /// [`Policy::expire_unused`](crate::Policy::expire_unused), those it refuses at `cutoff`
+    /// (not used for that long before it). Returns how many were deleted. Authentication never
     /// deletes anything: run this from a scheduled job (`tokenauth prune-expired`).
     ///
     /// ```
@@ -359,18 +372,32 @@ impl<U: AuthUser> Tokens<'_, U> {
         // misorders other formats and years past 9999). Stored expiries are within years
         // 1-9999 (see MAX_LIFETIME), and so is the cutoff, clamped.
         let at = self.store.pool.dialect().timestamp;
+        // With `Policy::expire_unused`, tokens it refuses at `cutoff` too.
+        let unused = self.store.policy().expire_unused;
+        let unused_cutoff = unused.map(|unused| {
+            crate::policy::storable(cutoff.checked_sub_signed(unused).unwrap_or(cutoff))
+        });
+        let unused_clause = match unused_cutoff {
+            Some(_) => format!(" OR {}", unused_before(at, "$2")),
+            None => String::new(),
+        };
         let sql = format!(
-            "DELETE FROM {} WHERE expires_at IS NOT NULL AND {} < {}",
+            "DELETE FROM {} WHERE (expires_at IS NOT NULL AND {} < {}){unused_clause}",
             U::TOKENS_TABLE,
             at("expires_at"),
             at("$1")
         );
         let mut write = self.store.begin_write().await?;
-        let pruned = on_backend!(write.tx(), Tx(tx) => sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(crate::policy::storable(cutoff))
+        let pruned = on_backend!(write.tx(), Tx(tx) => {
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(crate::policy::storable(cutoff));
+            match unused_cutoff {
+                Some(unused_cutoff) => query.bind(unused_cutoff),
+                None => query,
+            }
             .execute(&mut **tx)
             .await?
-            .rows_affected());
+            .rows_affected()
+        });
         // A cutoff in the future deletes tokens that are still live.
         let change = if pruned > 0 {
             Change::Narrowed
@@ -404,6 +431,205 @@ impl<U: AuthUser> Tokens<'_, U> {
             .rows_affected());
         write.commit(Change::Narrowed).await?;
         Ok(done > 0)
+    }
+
+    /// Revokes one of `user_id`'s tokens: deletes token `token_id` only if it belongs to that
+    /// user. Returns whether it did — `false` alike for another user's token and for one that
+    /// does not exist, so that a caller answering a user cannot tell them apart.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// let alice = store.create_user("alice", None).await?;
+    /// let bob = store.create_user("bob", None).await?;
+    /// let (token, _key) = store.tokens().create(alice.id, Default::default()).await?;
+    /// assert!(!store.tokens().revoke_owned(bob.id, token.id).await?);
+    /// assert!(store.tokens().revoke_owned(alice.id, token.id).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke_owned(&self, user_id: i64, token_id: i64) -> Result<bool, Error> {
+        let sql = format!(
+            "DELETE FROM {} WHERE id = $1 AND user_id = $2",
+            U::TOKENS_TABLE
+        );
+        let mut write = self.store.begin_write().await?;
+        let done = on_backend!(write.tx(), Tx(tx) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_id)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected());
+        let change = if done > 0 {
+            Change::Narrowed
+        } else {
+            Change::Nothing
+        };
+        write.commit(change).await?;
+        Ok(done > 0)
+    }
+
+    /// Rolls a token: gives token `token_id` a new key, which is returned (shown once), and
+    /// keeps everything else — id, name, scopes, expiry, limits. The key it had keeps working
+    /// for `grace` (at most [`Policy::max_roll_grace`](crate::Policy::max_roll_grace); zero by
+    /// default: refused at once), on every instance, and is then refused everywhere; a token
+    /// keeps one previous key, so rolling it again ends the grace of the one before at once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidGrace`] for a negative grace or one over the policy's maximum,
+    /// [`Error::TokenNotFound`], or a database error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// use chrono::Duration;
+    ///
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (token, old_key) = store.tokens().create(alice.id, tokenauth::NewToken::named("ci")).await?;
+    /// let (rolled, new_key) = store.tokens().roll(token.id, Duration::zero()).await?;
+    /// assert_eq!((rolled.id, rolled.name.as_str()), (token.id, "ci"));
+    /// assert!(store.authenticate(old_key.expose_secret()).await.is_err());
+    /// assert!(store.authenticate(new_key.expose_secret()).await.is_ok());
+    /// assert!(store.tokens().roll(token.id, Duration::hours(1)).await.is_err()); // over the policy's 0
+    /// # Ok(()) }
+    /// ```
+    pub async fn roll(
+        &self,
+        token_id: i64,
+        grace: chrono::Duration,
+    ) -> Result<(Token, Key), Error> {
+        self.roll_with(token_id, None, grace).await
+    }
+
+    /// [`Tokens::roll`], only if `key` is still the token's current key: what a client rolling
+    /// the token it presents calls, so that of concurrent rolls with one key only the first
+    /// succeeds, and the previous key of a token rolled with a grace period (which an attacker
+    /// may hold: that is why it was rolled) cannot obtain the new one.
+    ///
+    /// # Errors
+    /// [`Error::NotCurrentKey`] if `key` is not token `token_id`'s current key (including when
+    /// the token does not exist), and those of [`Tokens::roll`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// use chrono::Duration;
+    ///
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (token, key) = store.tokens().create(alice.id, Default::default()).await?;
+    /// let (_, new_key) = store.tokens().roll_current(token.id, key.expose_secret(), Duration::zero()).await?;
+    /// assert!(matches!(
+    ///     store.tokens().roll_current(token.id, key.expose_secret(), Duration::zero()).await,
+    ///     Err(tokenauth::Error::NotCurrentKey)
+    /// ));
+    /// # let _ = new_key;
+    /// # Ok(()) }
+    /// ```
+    pub async fn roll_current(
+        &self,
+        token_id: i64,
+        key: &str,
+        grace: chrono::Duration,
+    ) -> Result<(Token, Key), Error> {
+        self.roll_with(token_id, Some(&KeyDigest::of(key)), grace)
+            .await
+    }
+
+    /// One `UPDATE` giving the token a new key (only while its key is `current`, if given),
+    /// keeping the old one as its previous key for `grace`.
+    async fn roll_with(
+        &self,
+        token_id: i64,
+        current: Option<&KeyDigest>,
+        grace: chrono::Duration,
+    ) -> Result<(Token, Key), Error> {
+        let max = self.store.policy().max_roll_grace;
+        if grace < chrono::Duration::zero() {
+            return Err(Error::InvalidGrace(String::from("it cannot be negative")));
+        }
+        if grace > max {
+            return Err(Error::InvalidGrace(format!(
+                "at most {} seconds (`Policy::max_roll_grace`)",
+                max.num_seconds()
+            )));
+        }
+        let key = self.store.generate_key()?;
+        let digest = key.digest();
+        // Microseconds: what PostgreSQL keeps.
+        let now = Utc::now().trunc_subsecs(6);
+        let until = (grace > chrono::Duration::zero())
+            .then(|| crate::policy::storable(now.checked_add_signed(grace).unwrap_or(now)));
+        let only_current = if current.is_some() {
+            " AND key_digest = $4"
+        } else {
+            " AND $4 IS NULL"
+        };
+        let sql = format!(
+            "UPDATE {} SET key_digest = $1, \
+             previous_key_digest = CASE WHEN $2 IS NULL THEN NULL ELSE key_digest END, \
+             previous_key_expires_at = $2 \
+             WHERE id = $3{only_current} RETURNING {}",
+            U::TOKENS_TABLE,
+            token_columns!("")
+        );
+        let mut write = self.store.begin_write().await?;
+        let row = on_backend!(write.tx(), Tx(tx) => sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
+            .bind(digest.as_str())
+            .bind(until)
+            .bind(token_id)
+            .bind(current.map(KeyDigest::as_str))
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|err| unique_violation(err, "key_digest", || Error::DuplicateKey))?);
+        let Some(row) = row else {
+            write.rollback().await?;
+            return Err(match current {
+                Some(_) => Error::NotCurrentKey,
+                None => Error::TokenNotFound(token_id),
+            });
+        };
+        write
+            .commit(Change::KeyReplaced(U::TOKENS_TABLE, &digest))
+            .await?;
+        Ok((Token::from(row), key))
+    }
+
+    /// Tokens (of every user) not used since `cutoff`: last used before it, or never used and
+    /// created before it, by id. With [`Policy::expire_unused`](crate::Policy::expire_unused),
+    /// `Utc::now() - <its duration>` lists the tokens it refuses (`tokenauth list-tokens
+    /// --unused-for 90d`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// use chrono::{Duration, Utc};
+    ///
+    /// let alice = store.create_user("alice", None).await?;
+    /// store.tokens().create(alice.id, Default::default()).await?;
+    /// assert!(store.tokens().unused_since(Utc::now() - Duration::days(90)).await?.is_empty());
+    /// assert_eq!(store.tokens().unused_since(Utc::now() + Duration::seconds(1)).await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn unused_since(&self, cutoff: DateTime<Utc>) -> Result<Vec<Token>, Error> {
+        let at = self.store.pool.dialect().timestamp;
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY id",
+            token_columns!(""),
+            U::TOKENS_TABLE,
+            unused_before(at, "$1")
+        );
+        let rows = on_backend!(&self.store.pool, Pool(pool) => sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
+            .bind(crate::policy::storable(cutoff))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(Token::from).collect())
     }
 
     /// Revokes all of a user's tokens ("log out everywhere"). Returns how many there were.
@@ -480,6 +706,7 @@ impl<U: AuthUser> Tokens<'_, U> {
         // Microseconds: what PostgreSQL keeps, so the returned token equals the stored one.
         let now = Utc::now().trunc_subsecs(6);
         let scopes = options.scopes.join(" ");
+        let allowed_ips = join_networks(&options.allowed_ips);
         let policy = self.store.policy();
         let expires_at = policy.expiry_for(options.expiry, now)?;
         let limit = policy.max_tokens_per_user;
@@ -502,8 +729,9 @@ impl<U: AuthUser> Tokens<'_, U> {
         );
         let delete = format!("DELETE FROM {tokens} WHERE user_id = $1");
         let insert = format!(
-            "INSERT INTO {tokens} (user_id, key_digest, name, created, expires_at, scopes) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {}",
+            "INSERT INTO {tokens} \
+             (user_id, key_digest, name, created, expires_at, scopes, allowed_ips, read_only) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {}",
             token_columns!("")
         );
         let (issued, revoked) = on_backend!(write.tx(), Tx(tx) => {
@@ -553,6 +781,8 @@ impl<U: AuthUser> Tokens<'_, U> {
                         .bind(now)
                         .bind(expires_at)
                         .bind(&scopes)
+                        .bind(&allowed_ips)
+                        .bind(options.read_only)
                         .fetch_one(&mut **tx)
                         .await
                         .map_err(|err| unique_violation(err, "key_digest", || Error::DuplicateKey))?;
@@ -569,4 +799,15 @@ impl<U: AuthUser> Tokens<'_, U> {
         write.commit(change).await?;
         Ok((issued, revoked))
     }
+}
+
+/// The SQL condition "not used since `cutoff`": last used before it, or never used and created
+/// before it (`at` is the dialect's timestamp comparison).
+fn unused_before(at: fn(&str) -> String, cutoff: &str) -> String {
+    let cutoff = at(cutoff);
+    format!(
+        "((last_used_at IS NOT NULL AND {} < {cutoff}) OR (last_used_at IS NULL AND {} < {cutoff}))",
+        at("last_used_at"),
+        at("created")
+    )
 }

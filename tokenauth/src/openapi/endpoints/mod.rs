@@ -13,9 +13,9 @@
 //! ```
 
 mod body;
+mod manage;
 mod throttle;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,8 +23,10 @@ use tokio::io::AsyncReadExt as _;
 
 use poem::Request;
 use poem::web::Data;
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::types::Type;
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
@@ -32,11 +34,15 @@ use poem_openapi::{
 use serde_json::{Value, json};
 
 use crate::error::Error;
+use crate::extract::Auth;
+use crate::keyword::{Authenticates, Keyword as _, Requirement, Scheme, TokenKeyword};
 use crate::models::{NewToken, Token, User};
-use crate::openapi::response::JSON;
+use crate::openapi::extract::ApiAuth;
+use crate::openapi::response::{ErrorDetail, JSON, WithAuthErrors};
 use crate::rejection::{OVERLOADED_DETAIL, Rejection, UNAVAILABLE_DETAIL};
 use crate::rules::{MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN};
 use crate::store::Store;
+use manage::{RollBody, RollRefusal, TokenInfo};
 use throttle::Admission;
 pub use throttle::Limit;
 
@@ -92,15 +98,14 @@ pub use throttle::Limit;
 ///
 /// let api = AuthApi::new()
 ///     .login_limits(Limit::new(5, Duration::from_secs(900)), Limit::new(50, Duration::from_secs(900)))
-///     .grantable_scopes(["orders:read"])
-///     .trusted_proxies(["10.0.0.1".parse().unwrap()]);
+///     .grantable_scopes(["orders:read"]);
 /// ```
 #[derive(Clone)]
 pub struct AuthApi {
     throttle: Arc<throttle::Throttle>,
-    trusted_proxies: Arc<[IpAddr]>,
     grantable_scopes: Arc<[String]>,
     max_body_size: usize,
+    expiry_in_response: bool,
 }
 
 impl Default for AuthApi {
@@ -125,7 +130,8 @@ const DEFAULT_MAX_BODY_SIZE: usize = {
 
 impl AuthApi {
     /// Default limits: 5 failed logins per username and 20 per client network, per 15
-    /// minutes; no trusted proxies (the peer's address is the client's); no scope grantable
+    /// minutes (the client's address as [`Policy::trusted_proxies`](crate::Policy::trusted_proxies)
+    /// finds it); no scope grantable
     /// by login; bodies up to 160 KiB (any body whose fields are within their limits).
     ///
     /// ```
@@ -139,9 +145,9 @@ impl AuthApi {
                 Limit::new(20, window),
                 throttle::DEFAULT_CAPACITY,
             )),
-            trusted_proxies: Arc::from(Vec::new()),
             grantable_scopes: Arc::from(Vec::new()),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            expiry_in_response: false,
         }
     }
 
@@ -181,19 +187,6 @@ impl AuthApi {
         }
     }
 
-    /// Reverse proxies whose `X-Forwarded-For` is believed. From any other peer the header is
-    /// ignored, so clients cannot pick the address they are throttled under.
-    ///
-    /// ```
-    /// let api = tokenauth::AuthApi::new().trusted_proxies(["127.0.0.1".parse().unwrap()]);
-    /// ```
-    pub fn trusted_proxies(self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
-        AuthApi {
-            trusted_proxies: proxies.into_iter().collect(),
-            ..self
-        }
-    }
-
     /// The scopes a client may ask for at login (default: none). Anything else is refused
     /// with DRF's `400 {"scopes":["\"<scope>\" is not a valid choice."]}`; `*` (every scope)
     /// only if listed. Tokens with other scopes are created by the application
@@ -223,6 +216,33 @@ impl AuthApi {
         }
     }
 
+    /// Adds the new token's expiry beside its key in the answers of the login and of a roll,
+    /// as knox does: `{"token": "<key>", "expiry": "2026-12-31T12:00:00Z"}` (`null`: never).
+    /// Off by default: the body is then Django REST framework's exact `{"token": "<key>"}`.
+    ///
+    /// ```
+    /// let api = tokenauth::AuthApi::new().with_expiry_in_response();
+    /// ```
+    pub fn with_expiry_in_response(self) -> Self {
+        AuthApi {
+            expiry_in_response: true,
+            ..self
+        }
+    }
+
+    /// The body answering a new key: with its expiry if [`AuthApi::with_expiry_in_response`].
+    fn token_body(&self, store: &Store, token: &Token, key: &crate::key::Key) -> TokenBody {
+        let expiry = if self.expiry_in_response {
+            MaybeUndefined::from_opt_null(store.policy().effective_expiry(token))
+        } else {
+            MaybeUndefined::Undefined
+        };
+        TokenBody {
+            token: key.expose_secret().to_owned(),
+            expiry,
+        }
+    }
+
     /// The first requested scope that may not be granted, if any.
     fn refused_scope<'s>(&self, requested: &'s [String]) -> Option<&'s String> {
         requested
@@ -237,6 +257,10 @@ impl AuthApi {
 struct TokenBody {
     /// The key: send it as `Authorization: Token <key>`. It is not stored and cannot be shown again.
     token: String,
+    /// When the token expires (`null`: never). Only from a server configured with
+    /// `AuthApi::with_expiry_in_response`, as knox sends it; absent otherwise, as in Django
+    /// REST framework.
+    expiry: MaybeUndefined<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The obtain-token request. The server checks exactly what this schema states, so a request
@@ -531,6 +555,53 @@ enum Revoked {
     NoContent,
 }
 
+#[derive(ApiResponse)]
+enum RevokeOne {
+    /// Revoked.
+    #[oai(status = 204)]
+    NoContent,
+    /// No token of the authenticated user has this id — whether it does not exist or belongs
+    /// to someone else: `{"detail": "Not found."}`.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorDetail>),
+}
+
+#[derive(ApiResponse)]
+enum Rolled {
+    /// The token's new key, this once. The token keeps its id, name, scopes, expiry and limits.
+    #[oai(status = 200)]
+    Ok(Json<TokenBody>, #[oai(header = "Cache-Control")] String),
+    /// The body is not JSON, or `grace` is not a whole number of seconds from 0 to the
+    /// server's maximum (`Policy::max_roll_grace`), e.g.
+    /// `{"detail": "grace: Ensure this value is less than or equal to 0."}`.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorDetail>),
+    /// The body is larger than 4 KiB.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorDetail>),
+    /// The body is not JSON: `{"detail": "Unsupported media type \"<type>\" in request."}`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorDetail>),
+}
+
+/// What logging out requires: a key sent as `Token <key>`, which may be read-only (a token may
+/// always revoke itself, whatever method it is sent with).
+struct RevokesItself;
+
+impl Requirement for RevokesItself {
+    const SCHEMES: &'static [Scheme] = &[TokenKeyword::SCHEME];
+    const OPERATION_ID: Option<&'static str> = Some("logout");
+    const REVOKES_ITSELF: bool = true;
+}
+
+impl Authenticates<User> for RevokesItself {
+    fn authenticate(
+        req: &Request,
+    ) -> impl Future<Output = Result<Option<(User, Token)>, Rejection>> + Send {
+        crate::authentication::authenticate::<User, Self>(req)
+    }
+}
+
 const NO_STORE: &str = "no-store";
 
 fn store(request: &Request) -> poem::Result<&Store> {
@@ -751,7 +822,7 @@ impl AuthApi {
             }
         }
 
-        let client = throttle::client_address(request, &self.trusted_proxies);
+        let client = crate::client::client_address(request, &store.policy().trusted_proxies);
         let reservation = match self.throttle.reserve(store, &login.username, client).await {
             Ok(Admission::Granted(reservation)) => reservation,
             Ok(Admission::Denied(wait)) => {
@@ -790,12 +861,10 @@ impl AuthApi {
             };
         }
         match store.login(&login.username, &login.password, options).await {
-            Ok(Some((_, _, key))) => {
+            Ok(Some((_, token, key))) => {
                 reservation.succeeded().await;
                 Ok(ObtainResponse::Ok(
-                    Json(TokenBody {
-                        token: key.expose_secret().to_owned(),
-                    }),
+                    Json(self.token_body(store, &token, &key)),
                     NO_STORE.into(),
                 ))
             }
@@ -827,13 +896,132 @@ impl AuthApi {
         operation_id = "logout",
         tag = "AuthTag::Auth"
     )]
-    async fn logout(&self, store: Data<&Store>, token: Token) -> poem::Result<Revoked> {
-        store
+    async fn logout(
+        &self,
+        store: Data<&Store>,
+        auth: ApiAuth<User, RevokesItself>,
+    ) -> WithAuthErrors<poem::Result<Revoked>, RevokesItself> {
+        let ApiAuth(Auth { token, .. }) = auth;
+        let revoked = store.tokens().revoke(token.id).await;
+        WithAuthErrors::from(revoked.map(|_| Revoked::NoContent).map_err(server_error))
+    }
+
+    /// List your tokens
+    ///
+    /// The authenticated user's live tokens, oldest first: their ids, names, scopes, limits,
+    /// when each was created and last used and when it expires, and which one sent this
+    /// request (`current`). Never a key (only digests are stored) nor another user's token.
+    #[oai(
+        path = "/auth/tokens",
+        method = "get",
+        operation_id = "list_tokens",
+        tag = "AuthTag::Auth"
+    )]
+    async fn list_tokens(
+        &self,
+        store: Data<&Store>,
+        token: Token,
+    ) -> poem::Result<Json<Vec<TokenInfo>>> {
+        let tokens = store
             .tokens()
-            .revoke(token.id)
+            .list(token.user_id)
             .await
             .map_err(server_error)?;
-        Ok(Revoked::NoContent)
+        let policy = store.policy();
+        let now = chrono::Utc::now();
+        let live = tokens.into_iter().filter_map(|listed| {
+            let expires_at = policy.effective_expiry(&listed);
+            let expired = expires_at.is_some_and(|at| at <= now);
+            (!expired && !policy.unused_too_long(&listed, now))
+                .then(|| TokenInfo::new(listed, expires_at, token.id))
+        });
+        Ok(Json(live.collect()))
+    }
+
+    /// Revoke one of your tokens
+    ///
+    /// Revokes the authenticated user's token with this id (from `GET /auth/tokens`): its key
+    /// is refused from then on, on every instance. An id that is not one of the user's tokens
+    /// is `404`, whether it exists or not.
+    #[oai(
+        path = "/auth/tokens/:id",
+        method = "delete",
+        operation_id = "revoke_token",
+        tag = "AuthTag::Auth"
+    )]
+    async fn revoke_token(
+        &self,
+        store: Data<&Store>,
+        user: User,
+        /// The token's id.
+        id: Path<i64>,
+    ) -> poem::Result<RevokeOne> {
+        let revoked = store
+            .tokens()
+            .revoke_owned(user.id, id.0)
+            .await
+            .map_err(server_error)?;
+        Ok(if revoked {
+            RevokeOne::NoContent
+        } else {
+            RevokeOne::NotFound(Json(ErrorDetail::new("Not found.")))
+        })
+    }
+
+    /// Roll your token
+    ///
+    /// Gives the token that authenticates this request a new key, in the response this once;
+    /// the token keeps its id, name, scopes, expiry and limits. The key sent keeps working for
+    /// `grace` seconds (0 by default: refused at once, on every instance), at most what the
+    /// server allows. Only the token's current key can roll it: during a grace period the
+    /// previous key is refused here (`403`).
+    #[oai(
+        path = "/auth/token/roll",
+        method = "post",
+        operation_id = "roll_token",
+        tag = "AuthTag::Auth"
+    )]
+    async fn roll_token(
+        &self,
+        request: &Request,
+        token: Token,
+        body: RollBody,
+    ) -> poem::Result<Rolled> {
+        let store = store(request)?;
+        let max = store.policy().max_roll_grace.num_seconds();
+        let grace = match body.read(request, max).await {
+            Ok(grace) => grace,
+            Err(RollRefusal::BadRequest(message)) => {
+                return Ok(Rolled::BadRequest(Json(ErrorDetail::new(message))));
+            }
+            Err(RollRefusal::TooLarge(message)) => {
+                return Ok(Rolled::PayloadTooLarge(Json(ErrorDetail::new(message))));
+            }
+            Err(RollRefusal::UnsupportedMediaType(message)) => {
+                return Ok(Rolled::UnsupportedMediaType(Json(ErrorDetail::new(
+                    message,
+                ))));
+            }
+        };
+        if token.previous_key_until().is_some() {
+            return Err(Rejection::forbidden().into());
+        }
+        let Some(key) = presented_key(request) else {
+            return Err(Rejection::forbidden().into());
+        };
+        let rolled = store
+            .tokens()
+            .roll_current(token.id, key, chrono::Duration::seconds(grace))
+            .await;
+        match rolled {
+            Ok((token, key)) => Ok(Rolled::Ok(
+                Json(self.token_body(store, &token, &key)),
+                NO_STORE.into(),
+            )),
+            // Another roll with this key came first.
+            Err(Error::NotCurrentKey) => Err(Rejection::forbidden().into()),
+            Err(error) => Err(server_error(error)),
+        }
     }
 
     /// Log out everywhere
@@ -854,6 +1042,19 @@ impl AuthApi {
             .map_err(server_error)?;
         Ok(Revoked::NoContent)
     }
+}
+
+/// The key a request to one of [`AuthApi`]'s operations presented (with the `Token` keyword,
+/// which they require).
+fn presented_key(request: &Request) -> Option<&str> {
+    let headers = request.headers().get_all(poem::http::header::AUTHORIZATION);
+    let mut values = headers.iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None; // several headers: authenticated joined, not worth re-joining here
+    };
+    crate::header::parse_authorization(Some(value.as_bytes()), TokenKeyword::KEYWORD)
+        .ok()
+        .flatten()
 }
 
 /// The login view's parsing, for tests (the fuzzers and property tests). Not public API:

@@ -230,9 +230,25 @@ async fn fill(
     table: &str,
     filter: &Arc<Filter>,
 ) -> Result<(), sqlx::Error> {
+    // The keys, then the previous keys of tokens rolled with a grace period, which are
+    // accepted too until their grace ends (a `NULL` is never `> $1`).
+    for column in ["key_digest", "previous_key_digest"] {
+        fill_column(pool, cache, table, column, filter).await?;
+    }
+    Ok(())
+}
+
+/// Reads every digest in `column` of `table` into `filter` (see [`fill`]).
+async fn fill_column(
+    pool: &Pool,
+    cache: &Weak<AuthCache>,
+    table: &str,
+    column: &str,
+    filter: &Arc<Filter>,
+) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "SELECT key_digest FROM {table} WHERE key_digest > $1 \
-         ORDER BY key_digest LIMIT {FILTER_PAGE}"
+        "SELECT {column} FROM {table} WHERE {column} > $1 \
+         ORDER BY {column} LIMIT {FILTER_PAGE}"
     );
     let mut after = String::new();
     loop {

@@ -42,10 +42,14 @@ const KEEPS: Duration = Duration::from_secs(600);
 /// registered with the cache is never proven, so never served, on SQLite).
 const TOKENS_TABLE: &str = crate::store::watch::TOKENAUTH.tokens_table;
 
-/// The migration that creates the triggers: each trigger must be there, as it wrote it.
-const MIGRATION: &str = include_str!("../../../migrations/sqlite/20261203000002_change_feed.sql");
+/// The migrations that create the triggers, in order: each trigger must be there, as the last
+/// of them that creates it wrote it.
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../../../migrations/sqlite/20261203000002_change_feed.sql"),
+    include_str!("../../../migrations/sqlite/20261207000001_token_limits.sql"),
+];
 
-/// The triggers that report changes (see [`MIGRATION`]).
+/// The triggers that report changes (see [`MIGRATIONS`]).
 const TRIGGERS: [&str; 7] = [
     "tokenauth_tokens_added",
     "tokenauth_tokens_replacing",
@@ -147,10 +151,23 @@ async fn triggers_intact(connection: &mut SqliteConnection) -> Result<bool, sqlx
             .fetch_all(&mut *connection)
             .await?;
     Ok(TRIGGERS.iter().all(|name| {
+        let Some(migration) = latest_definition(name) else {
+            return false;
+        };
         found.iter().any(|(found, sql)| {
-            found == name && sql.as_deref().is_some_and(|sql| MIGRATION.contains(sql))
+            found == name && sql.as_deref().is_some_and(|sql| migration.contains(sql))
         })
     }))
+}
+
+/// The last of [`MIGRATIONS`] that creates the trigger `name`.
+fn latest_definition(name: &str) -> Option<&'static str> {
+    let create = format!("CREATE TRIGGER {name} ");
+    MIGRATIONS
+        .iter()
+        .rev()
+        .find(|migration| migration.contains(&create))
+        .copied()
 }
 
 /// Follows the log on `connection`; returns the error that stopped it, or `Ok` when the

@@ -76,6 +76,12 @@ fn token(scopes: &[&str]) -> Token {
         // A leap second (its nanoseconds past 1e9): still exact.
         last_used_at: DateTime::from_timestamp(1_483_228_799, 1_500_000_000),
         scopes: scopes.iter().map(|&scope| scope.to_owned()).collect(),
+        allowed_ips: vec![
+            "2001:db8::/32".parse().unwrap(),
+            "0.0.0.0/0".parse().unwrap(),
+        ],
+        read_only: true,
+        previous_key_until: Some(DateTime::from_timestamp(1_800_000_000, 1).unwrap()),
     }
 }
 
