@@ -44,6 +44,7 @@ mod password_work;
 mod policy_http;
 mod quickstart;
 mod revocation;
+mod scopes;
 mod shared_rules;
 mod store;
 mod stress;

@@ -1,11 +1,12 @@
 //! The macro and the runtime agree on every rule they share — keyword syntax, scheme naming,
-//! scope syntax — because both take it from `tokenauth-rules`. This test holds them to it:
+//! scope syntax, which scopes may be required (no wildcard) and what grants them — because
+//! both take it from `tokenauth-rules`. This test holds them to it:
 //! the macro's argument parser (compiled here from its source, as a proc-macro crate cannot
 //! be linked) is asked what the runtime is asked, for the same inputs.
 
 use proptest::prelude::*;
-use tokenauth::NewToken;
 use tokenauth::keyword::Keyword;
+use tokenauth::{NewToken, Policy};
 
 use crate::{attr, errors};
 
@@ -84,15 +85,31 @@ proptest! {
         }
     }
 
-    /// A scope the macro accepts in `scopes = [...]` is one a token can be granted and one a
-    /// login may ask for, and the other way round.
+    /// A scope a token can be granted is one a login may ask for, and the other way round;
+    /// the macro accepts in `scopes = [...]` exactly those that are not wildcards (`*`,
+    /// `orders:*`), which are also exactly the scopes the runtime's check grants a `*` token
+    /// and the scopes an implication may name.
     #[test]
     fn scopes(scope in scope_like()) {
         let by_macro = macro_accepts_scope(&scope);
-        let by_runtime = NewToken::default().scope(scope.clone()).is_ok();
-        prop_assert_eq!(by_macro, by_runtime, "{:?}", scope);
-        prop_assert_eq!(login_accepts_scope(&scope), by_runtime, "{:?}", scope);
-        prop_assert_eq!(tokenauth::rules::is_valid_scope(&scope), by_runtime, "{:?}", scope);
+        let grantable = NewToken::default().scope(scope.clone()).is_ok();
+        prop_assert_eq!(login_accepts_scope(&scope), grantable, "{:?}", scope);
+        prop_assert_eq!(tokenauth::rules::is_valid_scope(&scope), grantable, "{:?}", scope);
+        let wildcard = tokenauth::rules::is_wildcard(&scope);
+        prop_assert_eq!(by_macro, grantable && !wildcard, "{:?}", scope);
+        prop_assert_eq!(by_macro, tokenauth::rules::is_valid_required_scope(&scope), "{:?}", scope);
+        prop_assert_eq!(tokenauth::rules::grants(&["*"], &scope), by_macro, "{:?}", scope);
+        let implication = Policy::default().scope_implies(scope.clone(), "orders:read");
+        prop_assert_eq!(implication.is_ok(), by_macro, "{:?}", scope);
+        // A wildcard may be asked for where a wildcard covering it is grantable, and a
+        // required scope where its wildcards are.
+        if grantable {
+            prop_assert!(tokenauth::rules::may_request(&["*"], &scope), "{:?}", scope);
+            for covering in tokenauth::rules::wildcards_covering(&scope) {
+                prop_assert!(tokenauth::rules::covers(&covering, &scope), "{:?}", scope);
+                prop_assert!(tokenauth::rules::may_request(&[&covering], &scope));
+            }
+        }
     }
 }
 

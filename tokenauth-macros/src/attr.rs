@@ -30,7 +30,8 @@ pub(crate) struct Args {
     /// `user = Type`: the user type, for a user parameter not named `User` or a handler that
     /// takes only a `Token`.
     pub(crate) user: Option<Type>,
-    /// `scopes = ["orders:read", …]`: what the token must grant (`*` grants all).
+    /// `scopes = ["orders:read", …]`: what the token must grant (`*` grants all, `orders:*`
+    /// every scope under `orders:`); never a wildcard.
     pub(crate) scopes: Option<Vec<syn::LitStr>>,
 }
 
@@ -219,6 +220,12 @@ mod tests {
         assert!(args.scopes.is_none());
         let message = errors.to_compile_errors().to_string();
         assert!(message.contains("listed twice"), "{message}");
+        // A requirement names a scope, never a wildcard: each is reported.
+        let (args, errors) = parse_str(r#"scopes = ["orders:*", "orders:read", "*"]"#);
+        assert!(args.scopes.is_none());
+        let message = errors.to_compile_errors().to_string();
+        assert!(message.contains("`orders:*` is a wildcard"), "{message}");
+        assert!(message.contains("`*` grants every scope"), "{message}");
         let scopes: Vec<String> = (0..70).map(|i| format!("\"s{i}\"")).collect();
         let (args, errors) = parse_str(&format!("scopes = [{}]", scopes.join(", ")));
         assert!(args.scopes.is_none());

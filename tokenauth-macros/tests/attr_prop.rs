@@ -91,6 +91,9 @@ impl Arg {
                 !s.is_empty()
                     && s.chars().count() <= 128
                     && !s.contains(|c: char| c.is_whitespace() || c.is_control())
+                    // A requirement is never a wildcard: `*`, `orders:*`.
+                    && s != "*"
+                    && !s.ends_with(":*")
                     && !scopes[..i].contains(s)
             }),
             _ => false,

@@ -1,8 +1,9 @@
 //! The rules that [tokenauth](https://docs.rs/tokenauth)'s runtime and its procedural macros
 //! share, defined once: what a keyword may be, how its OpenAPI security scheme is named and
-//! described, and what a scope may be. `tokenauth-macros` applies them at compile time,
-//! `tokenauth` at run time, so an attribute the macro accepts is one the runtime accepts, and
-//! the other way round (`tests/it/shared_rules.rs` in the repository checks that they agree).
+//! described, what a scope may be, and what scopes grant (wildcards such as `orders:*`, and
+//! implications). `tokenauth-macros` applies them at compile time, `tokenauth` at run time,
+//! so an attribute the macro accepts is one the runtime accepts, and the other way round
+//! (`tests/it/shared_rules.rs` in the repository checks that they agree).
 //!
 //! Like `sqlx-macros-core` for sqlx, this crate is an implementation detail: use the rules
 //! through `tokenauth`, which re-exports them. It has no dependencies.
@@ -19,6 +20,7 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// The characters besides ASCII letters and digits that an HTTP authentication scheme (an
 /// RFC 9110 `token`) may contain.
@@ -247,6 +249,274 @@ pub fn scope_problem(scope: &str) -> Option<String> {
     None
 }
 
+/// The most implications an application may declare: the bound of
+/// [`grants_with_implications`]' work, which follows each at most once per check.
+///
+/// ```
+/// assert_eq!(tokenauth_rules::MAX_IMPLICATIONS, 256);
+/// ```
+pub const MAX_IMPLICATIONS: usize = 256;
+
+/// Whether `scope` is a wildcard: `*` (every scope) or a scope ending in `:*` (every scope
+/// under the prefix before the `*`, e.g. `orders:*`). Any other scope, `orders*` or
+/// `*:read` included, is an ordinary scope that grants only itself.
+///
+/// ```
+/// use tokenauth_rules::is_wildcard;
+///
+/// assert!(is_wildcard("*"));
+/// assert!(is_wildcard("orders:*"));
+/// assert!(is_wildcard("orders:items:*"));
+/// assert!(!is_wildcard("orders:read"));
+/// assert!(!is_wildcard("orders*"));
+/// assert!(!is_wildcard("*:read"));
+/// ```
+pub fn is_wildcard(scope: &str) -> bool {
+    scope == "*" || scope.ends_with(":*")
+}
+
+/// Whether the one granted scope `granted` covers `scope`, the rule every scope check
+/// applies:
+///
+/// - `*` covers every scope;
+/// - a scope ending in `:*`, e.g. `orders:*`, covers every scope that starts with its prefix
+///   up to and including the colon: `orders:read`, `orders:items:write`, and the narrower
+///   wildcards `orders:*` and `orders:items:*` — but not `orders` itself, nor `ordersx:read`,
+///   nor `*`;
+/// - any other scope covers only itself.
+///
+/// `scope` may be a wildcard: a wildcard covers another when it grants all that one grants.
+/// That is how a login's request is judged ([`may_request`]); a requirement is never a
+/// wildcard ([`required_scope_problem`], [`grants`]).
+///
+/// ```
+/// use tokenauth_rules::covers;
+///
+/// assert!(covers("*", "orders:read"));
+/// assert!(covers("*", "*"));
+/// assert!(covers("orders:*", "orders:read"));
+/// assert!(covers("orders:*", "orders:items:write"));
+/// assert!(covers("orders:*", "orders:items:*"));
+/// assert!(!covers("orders:*", "orders"));
+/// assert!(!covers("orders:*", "ordersx:read"));
+/// assert!(!covers("orders:*", "*"));
+/// assert!(!covers("orders:items:*", "orders:*"));
+/// assert!(covers("orders:read", "orders:read"));
+/// assert!(!covers("orders:read", "orders:*"));
+/// assert!(!covers("orders*", "orders:read")); // not a wildcard: only itself
+/// ```
+pub fn covers(granted: &str, scope: &str) -> bool {
+    if granted == "*" {
+        return true;
+    }
+    match granted.strip_suffix('*') {
+        Some(prefix) if prefix.ends_with(':') => scope.starts_with(prefix),
+        _ => granted == scope,
+    }
+}
+
+/// The wildcards that cover `scope` ([`covers`]), from the narrowest to `*`: what else grants
+/// a required scope, e.g. for a description.
+///
+/// ```
+/// use tokenauth_rules::wildcards_covering;
+///
+/// assert_eq!(wildcards_covering("orders:items:write"), ["orders:items:*", "orders:*", "*"]);
+/// assert_eq!(wildcards_covering("profile"), ["*"]);
+/// ```
+pub fn wildcards_covering(scope: &str) -> Vec<String> {
+    let mut wildcards: Vec<String> = scope
+        .match_indices(':')
+        .rev()
+        .map(|(at, _)| format!("{}*", &scope[..=at]))
+        .filter(|wildcard| wildcard != scope)
+        .collect();
+    if scope != "*" {
+        wildcards.push(String::from("*"));
+    }
+    wildcards
+}
+
+/// Why `scope` cannot be required — by `#[token_auth(scopes = [...])]`, `keyword!`'s
+/// `scopes`, or an implication — in the words of a compile error, or `None` if it can. A
+/// required scope is a valid scope ([`scope_problem`]) that is not a wildcard
+/// ([`is_wildcard`]): a requirement names the one scope a token must have, which `*` and
+/// `orders:*` grant; requiring a wildcard would demand that a token have it, which is not what
+/// anyone means by it. At run time, a requirement that is not a valid required scope is never
+/// granted ([`grants`]).
+///
+/// ```
+/// use tokenauth_rules::required_scope_problem;
+///
+/// assert!(required_scope_problem("orders:read").is_none());
+/// assert!(required_scope_problem("orders:*").unwrap().contains("wildcard"));
+/// assert!(required_scope_problem("*").unwrap().contains("every scope"));
+/// assert!(required_scope_problem("two words").unwrap().contains("whitespace"));
+/// ```
+pub fn required_scope_problem(scope: &str) -> Option<String> {
+    if let Some(problem) = scope_problem(scope) {
+        return Some(problem);
+    }
+    if scope == "*" {
+        return Some(String::from(
+            "`*` grants every scope, and cannot be required: require the scope an operation \
+             needs, e.g. `\"orders:read\"` (a token granted `*` has it)",
+        ));
+    }
+    let prefix = scope.strip_suffix('*').filter(|p| p.ends_with(':'))?;
+    Some(format!(
+        "the scope `{}` is a wildcard, which a token may be granted but a requirement cannot \
+         name: require the scope an operation needs, e.g. `\"{}read\"` (a token granted `{}` \
+         has it)",
+        scope.escape_default(),
+        prefix.escape_default(),
+        scope.escape_default()
+    ))
+}
+
+/// Whether `scope` can be required ([`required_scope_problem`]).
+///
+/// ```
+/// assert!(tokenauth_rules::is_valid_required_scope("orders:read"));
+/// assert!(!tokenauth_rules::is_valid_required_scope("orders:*"));
+/// assert!(!tokenauth_rules::is_valid_required_scope("*"));
+/// ```
+pub fn is_valid_required_scope(scope: &str) -> bool {
+    required_scope_problem(scope).is_none()
+}
+
+/// Why the implication "a token with `scope` has `implied` too" cannot be declared, in the
+/// words of an error, or `None` if it can: each side is a valid scope ([`scope_problem`])
+/// that is not a wildcard — a wildcard already grants what it covers, and an implication, like
+/// a requirement, names one scope. (The number of implications is bounded separately:
+/// [`MAX_IMPLICATIONS`].)
+///
+/// ```
+/// use tokenauth_rules::implication_problem;
+///
+/// assert!(implication_problem("orders:write", "orders:read").is_none());
+/// assert!(implication_problem("orders:*", "reports:read").unwrap().contains("`orders:*` is a wildcard"));
+/// assert!(implication_problem("admin", "*").unwrap().contains("`*` is a wildcard"));
+/// assert!(implication_problem("admin", "").unwrap().contains("empty"));
+/// ```
+pub fn implication_problem(scope: &str, implied: &str) -> Option<String> {
+    [scope, implied].into_iter().find_map(|side| {
+        scope_problem(side).or_else(|| {
+            is_wildcard(side).then(|| {
+                format!(
+                    "`{side}` is a wildcard, which grants what it covers already: an \
+                     implication names one scope on each side, e.g. \
+                     `(\"orders:write\", \"orders:read\")`"
+                )
+            })
+        })
+    })
+}
+
+/// Whether a token granted `granted` has the required scope `required`: one of `granted`
+/// covers it ([`covers`]: `*`, a wildcard such as `orders:*`, or the scope itself). A
+/// `required` scope that cannot be required ([`required_scope_problem`]: a wildcard, an
+/// invalid scope) is never granted. Implications need [`grants_with_implications`].
+///
+/// ```
+/// use tokenauth_rules::grants;
+///
+/// assert!(grants(&["orders:*"], "orders:read"));
+/// assert!(grants(&["orders:*"], "orders:write"));
+/// assert!(!grants(&["orders:*"], "ordersx:read"));
+/// assert!(!grants(&["orders:*"], "orders"));
+/// assert!(grants(&["*"], "anything:at-all"));
+/// assert!(!grants(&["*"], "orders:*"), "a wildcard is never a requirement");
+/// assert!(!grants(&[] as &[&str], "orders:read"));
+/// ```
+pub fn grants<G: AsRef<str>>(granted: &[G], required: &str) -> bool {
+    grants_with_implications::<G, &str>(granted, required, &[])
+}
+
+/// Whether a token granted `granted` has the required scope `required`, given the
+/// application's implications: each `(scope, implied)` pair says that a token with `scope`
+/// also has `implied` (e.g. `("orders:write", "orders:read")`). `required` is granted when
+/// `granted` covers it ([`grants`]) or covers a scope that implies it, transitively:
+/// wildcards compose with implications (`orders:*` covers `orders:write`, which implies
+/// `reports:read`).
+///
+/// Bounded: each implication is followed at most once, so a cycle (`a → b → a`) ends, and a
+/// check looks at most `implications.len() + 1` scopes, each against `granted` and the
+/// implications (applications declare at most [`MAX_IMPLICATIONS`]). Implications whose
+/// sides are wildcards are never followed: an implication names scopes, as a requirement
+/// does ([`implication_problem`]).
+///
+/// ```
+/// use tokenauth_rules::grants_with_implications;
+///
+/// let implications = [("orders:write", "orders:read"), ("orders:write", "reports:read")];
+/// assert!(grants_with_implications(&["orders:write"], "orders:read", &implications));
+/// assert!(!grants_with_implications(&["orders:read"], "orders:write", &implications));
+/// assert!(grants_with_implications(&["orders:*"], "reports:read", &implications));
+///
+/// // Transitive, and a cycle ends.
+/// let cycle = [("a", "b"), ("b", "c"), ("c", "a")];
+/// assert!(grants_with_implications(&["a"], "c", &cycle));
+/// assert!(!grants_with_implications(&["a"], "d", &cycle));
+/// ```
+pub fn grants_with_implications<G: AsRef<str>, S: AsRef<str>>(
+    granted: &[G],
+    required: &str,
+    implications: &[(S, S)],
+) -> bool {
+    if !is_valid_required_scope(required) {
+        return false;
+    }
+    let covered = |scope: &str| granted.iter().any(|g| covers(g.as_ref(), scope));
+    if covered(required) {
+        return true;
+    }
+    if implications.is_empty() {
+        return false;
+    }
+    // Backwards from `required`: the scopes that would grant it, each reached through an
+    // implication not followed before.
+    let mut followed = alloc::vec![false; implications.len()];
+    let mut pending: Vec<&str> = alloc::vec![required];
+    while let Some(needed) = pending.pop() {
+        for (i, (scope, implied)) in implications.iter().enumerate() {
+            let (scope, implied) = (scope.as_ref(), implied.as_ref());
+            if followed[i] || implied != needed || is_wildcard(scope) {
+                continue;
+            }
+            followed[i] = true;
+            if covered(scope) {
+                return true;
+            }
+            pending.push(scope);
+        }
+    }
+    false
+}
+
+/// Whether a login may request the scope `requested` when the application lists `grantable`:
+/// one of `grantable` covers it ([`covers`]). So grantable `orders:*` lets a login request
+/// `orders:read`, `orders:items:*` or `orders:*` itself; grantable `orders:read` refuses
+/// `orders:*` and `*`; `*` is requestable only when `*` is grantable.
+///
+/// Implications do not widen what may be requested: only the listed scopes and what their
+/// wildcards cover. A token holds what it was granted; implications act when a requirement
+/// is checked ([`grants_with_implications`]).
+///
+/// ```
+/// use tokenauth_rules::may_request;
+///
+/// assert!(may_request(&["orders:*"], "orders:read"));
+/// assert!(may_request(&["orders:*"], "orders:*"));
+/// assert!(!may_request(&["orders:read"], "orders:*"));
+/// assert!(!may_request(&["orders:*"], "*"));
+/// assert!(may_request(&["*"], "*"));
+/// assert!(!may_request(&[] as &[&str], "orders:read"));
+/// ```
+pub fn may_request<G: AsRef<str>>(grantable: &[G], requested: &str) -> bool {
+    grantable.iter().any(|g| covers(g.as_ref(), requested))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +550,87 @@ mod tests {
             ranges.push((start, end));
         }
         ranges
+    }
+
+    #[test]
+    fn a_wildcard_covers_exactly_the_scopes_under_its_prefix() {
+        let scopes = [
+            "*",
+            "orders",
+            "orders:",
+            "orders:*",
+            "orders:read",
+            "orders:items:write",
+            "orders:items:*",
+            "ordersx:read",
+            "ordersx:*",
+            "orders*",
+            "reports:read",
+            ":*",
+            ":x",
+        ];
+        for granted in scopes {
+            for scope in scopes {
+                // A wildcard covers a scope when the scope is under its prefix; `*` and any
+                // other scope are the two ends.
+                let expected = match granted.strip_suffix('*') {
+                    Some("") => true,
+                    Some(prefix) if prefix.ends_with(':') => scope.starts_with(prefix),
+                    _ => granted == scope,
+                };
+                assert_eq!(covers(granted, scope), expected, "{granted} covers {scope}");
+                // Requesting is covering; a requirement never is a wildcard.
+                assert_eq!(may_request(&[granted], scope), expected);
+                assert_eq!(grants(&[granted], scope), expected && !is_wildcard(scope));
+                // `wildcards_covering` lists exactly the wildcards that cover the scope.
+                if is_wildcard(granted) && granted != scope {
+                    assert_eq!(
+                        wildcards_covering(scope).iter().any(|w| w == granted),
+                        expected,
+                        "{granted} covering {scope}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn implications_are_followed_transitively_each_once() {
+        // A chain as long as the bound: the last scope is reached from the first.
+        let chain: Vec<(String, String)> = (0..MAX_IMPLICATIONS)
+            .map(|i| (format!("s:{i}"), format!("s:{}", i + 1)))
+            .collect();
+        let last = format!("s:{MAX_IMPLICATIONS}");
+        assert!(grants_with_implications(&["s:0"], &last, &chain));
+        assert!(grants_with_implications(&["s:*"], &last, &chain));
+        assert!(!grants_with_implications(&["s:1"], "s:0", &chain));
+        // Every scope implies every other: a dense graph of cycles, refused and granted.
+        let dense: Vec<(String, String)> = (0..16)
+            .flat_map(|a| (0..16).map(move |b| (format!("d:{a}"), format!("d:{b}"))))
+            .collect();
+        assert!(grants_with_implications(&["d:3"], "d:15", &dense));
+        assert!(!grants_with_implications(&["x"], "d:15", &dense));
+        assert!(!grants_with_implications(&["d:3"], "e", &dense));
+        // A wildcard on either side of an implication is never followed.
+        let wild = [("orders:*", "reports:read"), ("reports:read", "*")];
+        assert!(!grants_with_implications(
+            &["orders:*"],
+            "reports:read",
+            &wild
+        ));
+        assert!(!grants_with_implications(&["reports:read"], "*", &wild));
+    }
+
+    #[test]
+    fn required_scopes_are_valid_scopes_that_are_not_wildcards() {
+        for scope in ["orders:read", "orders*", "*:read", "a:*b", "x"] {
+            assert_eq!(required_scope_problem(scope), None, "{scope}");
+        }
+        for scope in ["*", "orders:*", ":*", "a:b:*", "", "a b"] {
+            assert!(required_scope_problem(scope).is_some(), "{scope}");
+        }
+        let problem = required_scope_problem("orders:*").unwrap();
+        assert!(problem.contains("`\"orders:read\"`"), "{problem}");
     }
 
     #[test]

@@ -63,8 +63,9 @@ async fn authenticate_keywords<U: AuthUser>(
 }
 
 /// Authenticates a request as DRF's `TokenAuthentication` does, with `R`'s keywords, then
-/// checks `R`'s scopes (an authenticated token without them is DRF's `403`), as a user of
-/// type `U`. `Ok(None)` means the request carries no credentials for any of the keywords
+/// checks `R`'s scopes under the store's policy ([`Policy::grants`](crate::Policy::grants):
+/// wildcards and implications; an authenticated token without them is DRF's `403`), as a user
+/// of type `U`. `Ok(None)` means the request carries no credentials for any of the keywords
 /// (anonymous); malformed or invalid credentials are an error, as in DRF.
 ///
 /// The one authentication every extractor runs ([`Auth`](crate::Auth),
@@ -100,8 +101,13 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
         scheme.keyword
     }
     let found = authenticate_keywords::<U>(req, R::SCHEMES.iter().map(keyword)).await?;
+    // The scopes are granted under the store's policy (wildcards and implications); the
+    // store is in the request data, where the token was found.
     if let Some((_, token)) = &found
-        && !R::SCOPES.iter().all(|scope| token.has_scope(scope))
+        && !R::SCOPES.iter().all(|scope| {
+            req.data::<Store>()
+                .is_some_and(|store| store.policy().grants(token, scope))
+        })
     {
         return Err(Rejection::forbidden());
     }

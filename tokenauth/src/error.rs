@@ -145,6 +145,11 @@ pub enum Error {
     /// A token would have more than [`MAX_SCOPES`](crate::rules::MAX_SCOPES) scopes.
     #[error("too many scopes: a token has at most {max}", max = crate::rules::MAX_SCOPES)]
     TooManyScopes,
+    /// An implication ([`Policy::scope_implies`](crate::Policy::scope_implies)) names a scope
+    /// that cannot be required — a wildcard or an invalid scope, which the message names — or
+    /// would be one more than [`MAX_IMPLICATIONS`](crate::rules::MAX_IMPLICATIONS).
+    #[error("invalid scope implication: {0}")]
+    InvalidImplication(String),
     /// A token name is longer than [`MAX_TOKEN_NAME_LEN`](crate::rules::MAX_TOKEN_NAME_LEN) characters
     /// or contains control characters.
     #[error(

@@ -87,7 +87,11 @@ pub trait Keyword: Requirement {
 pub trait Requirement: Send + Sync + 'static {
     /// The accepted keywords, in order; the first names the `401` challenge. Never empty.
     const SCHEMES: &'static [Scheme];
-    /// Scopes the token must grant (`*` grants all). None by default.
+    /// Scopes the token must grant, under the store's policy
+    /// ([`Policy::grants`](crate::Policy::grants): `*` grants all, `orders:*` every scope
+    /// under `orders:`, and the policy's implications apply). None by default. Never a
+    /// wildcard: `#[token_auth]` and `keyword!` refuse one at compile time, and a wildcard or
+    /// invalid scope written here by hand is never granted (every token gets the `403`).
     const SCOPES: &'static [&'static str] = &[];
     /// The `operationId` of the one operation this requirement was generated for, if any:
     /// `#[token_auth]` sets it so that the operation's scopes reach the OpenAPI document's

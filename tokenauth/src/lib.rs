@@ -125,7 +125,8 @@ pub use tokenauth_macros::token_auth;
 /// [`scheme_name`](rules::scheme_name) — `<keyword>Auth`, `BearerAuth` for `Bearer` in any case — the rule
 /// `#[token_auth]` follows; give `scheme = "..."` for a keyword with characters a scheme name
 /// cannot have (anything but letters, digits, `.`, `-` and `_`). `scopes = [...]` makes a
-/// requirement whose token must also grant those scopes, each listed once.
+/// requirement whose token must also grant those scopes, each listed once and none a wildcard
+/// (a token's `*` or `orders:*` grants them: [`Policy::grants`]).
 ///
 /// After the name and keyword, the arguments are those of [`#[token_auth]`](macro@token_auth)
 /// (`scheme`, `scopes`), read by the same grammar: a mistake gets the same message, on the
@@ -137,7 +138,7 @@ pub use tokenauth_macros::token_auth;
 ///     pub ApiKey = "Api-Key"
 /// );
 /// tokenauth::keyword!(pub Bang = "Key!", scheme = "BangAuth");
-/// // A token must grant `orders:read` (or `*`), else 403.
+/// // A token must grant `orders:read` (or `orders:*`, or `*`), else 403.
 /// tokenauth::keyword!(pub Orders = "Token", scopes = ["orders:read"]);
 ///
 /// use tokenauth::keyword::{Keyword, Requirement};

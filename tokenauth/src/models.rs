@@ -83,7 +83,7 @@ pub struct Token {
     pub expires_at: Option<DateTime<Utc>>,
     /// When the token last authenticated a request, if recorded.
     pub last_used_at: Option<DateTime<Utc>>,
-    /// What the token may do; `*` grants everything.
+    /// What the token may do; `*` grants everything, `orders:*` everything under `orders:`.
     pub scopes: Vec<String>,
     /// The networks the token may be used from; empty: anywhere. A request from any other
     /// client address is refused with DRF's `403`.
@@ -166,7 +166,14 @@ impl Token {
         self.allowed_ips.iter().any(|net| net.contains(&client))
     }
 
-    /// Whether the token grants `scope`, directly or through the `*` wildcard.
+    /// Whether the token grants the required scope `scope`: it was granted `scope` itself, `*`,
+    /// or a wildcard covering it (`orders:*` covers `orders:read` and `orders:items:write`, not
+    /// `orders` nor `ordersx:read`), by the rule of [`rules::grants`](crate::rules::grants). A
+    /// wildcard is never a requirement: `has_scope("orders:*")` is `false` for every token.
+    ///
+    /// The application's implications ([`Policy::scope_implies`](crate::Policy::scope_implies))
+    /// need the policy: [`Policy::grants`](crate::Policy::grants) applies both, as the
+    /// authentication of a scoped handler does.
     ///
     /// ```
     /// # async fn demo() -> Result<(), tokenauth::Error> {
@@ -177,10 +184,15 @@ impl Token {
     ///     .tokens().create(user.id, tokenauth::NewToken::default().scope("*")?)
     ///     .await?;
     /// assert!(admin.has_scope("anything:at-all"));
+    /// let (orders, _key) = store
+    ///     .tokens().create(user.id, tokenauth::NewToken::default().scope("orders:*")?)
+    ///     .await?;
+    /// assert!(orders.has_scope("orders:read"));
+    /// assert!(!orders.has_scope("ordersx:read"));
     /// # Ok(()) }
     /// ```
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == "*" || s == scope)
+        tokenauth_rules::grants(&self.scopes, scope)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Token policy, configured once on the [`Store`](crate::Store): default lifetime, sliding
-//! refresh, a cap on live tokens per user, how often `last_used_at` is written, and what
-//! revokes a user's tokens.
+//! refresh, a cap on live tokens per user, how often `last_used_at` is written, what revokes
+//! a user's tokens, and which scopes imply others.
 
 use std::net::IpAddr;
 
@@ -53,6 +53,8 @@ pub struct Policy {
     pub(crate) last_used_interval: Option<Duration>,
     pub(crate) revoke_on_password_change: bool,
     pub(crate) revoke_on_deactivation: bool,
+    /// `(scope, implied)`: a token with `scope` has `implied` too ([`Policy::scope_implies`]).
+    pub(crate) scope_implications: Vec<(String, String)>,
     pub(crate) key_format: KeyFormat,
     pub(crate) password_limits: Limits,
     /// The authentication cache: most entries, and their longest age.
@@ -81,6 +83,7 @@ impl Default for Policy {
             last_used_interval: None,
             revoke_on_password_change: true,
             revoke_on_deactivation: false,
+            scope_implications: Vec::new(),
             key_format: KeyFormat::hex(),
             password_limits: Limits::default(),
             auth_cache: Some((DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_AGE)),
@@ -248,6 +251,82 @@ impl Policy {
     pub fn revoke_on_deactivation(mut self, revoke: bool) -> Self {
         self.revoke_on_deactivation = revoke;
         self
+    }
+
+    /// Declares that a token granted `scope` also has `implied` wherever a scope is required
+    /// (a scoped handler, [`Policy::grants`]): `scope_implies("orders:write", "orders:read")`
+    /// lets an `orders:write` token read orders, not the reverse. Implications are followed
+    /// transitively and compose with wildcards (an `orders:*` token has `orders:write`, and so
+    /// what it implies); a cycle is harmless. They do not widen what a login may request
+    /// ([`AuthApi::grantable_scopes`](crate::AuthApi::grantable_scopes)), nor change a token's
+    /// stored scopes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidImplication`], naming the scope, when either scope is not a valid
+    /// scope or is a wildcard (`*`, `orders:*`: they already grant what they cover), or
+    /// beyond [`MAX_IMPLICATIONS`](crate::rules::MAX_IMPLICATIONS) implications (each is
+    /// followed at most once per check, so a check's work is bounded by them). Declaring one
+    /// twice, or a scope implying itself, changes nothing.
+    ///
+    /// ```
+    /// use tokenauth::Policy;
+    ///
+    /// let policy = Policy::default()
+    ///     .scope_implies("orders:write", "orders:read")?
+    ///     .scope_implies("admin", "orders:write")?;
+    /// assert!(Policy::default().scope_implies("orders:*", "reports:read").is_err());
+    /// assert!(Policy::default().scope_implies("orders:write", "two words").is_err());
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn scope_implies(
+        mut self,
+        scope: impl Into<String>,
+        implied: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let pair = (scope.into(), implied.into());
+        if let Some(problem) = tokenauth_rules::implication_problem(&pair.0, &pair.1) {
+            return Err(Error::InvalidImplication(problem));
+        }
+        if pair.0 == pair.1 || self.scope_implications.contains(&pair) {
+            return Ok(self);
+        }
+        if self.scope_implications.len() >= tokenauth_rules::MAX_IMPLICATIONS {
+            return Err(Error::InvalidImplication(format!(
+                "at most {} implications; `{}` → `{}` would be one more",
+                tokenauth_rules::MAX_IMPLICATIONS,
+                pair.0,
+                pair.1
+            )));
+        }
+        self.scope_implications.push(pair);
+        Ok(self)
+    }
+
+    /// Whether `token` has the required scope `scope` under this policy: granted itself, by
+    /// `*` or a wildcard covering it (`orders:*`), or through the policy's implications
+    /// ([`Policy::scope_implies`]) — the check of every scoped handler and operation, by the
+    /// rule of [`rules::grants_with_implications`](crate::rules::grants_with_implications). A
+    /// wildcard is never a requirement (`false`). [`Token::has_scope`] is the same check
+    /// without implications.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// use tokenauth::{NewToken, Policy, Store};
+    ///
+    /// let policy = Policy::default().scope_implies("orders:write", "orders:read")?;
+    /// let store = Store::connect("sqlite::memory:").await?.with_policy(policy);
+    /// store.migrate().await?;
+    /// let alice = store.create_user("alice", None).await?;
+    /// let writer = NewToken::default().scope("orders:write")?;
+    /// let (token, _key) = store.tokens().create(alice.id, writer).await?;
+    /// assert!(store.policy().grants(&token, "orders:read"));
+    /// assert!(!token.has_scope("orders:read"), "implications need the policy");
+    /// assert!(!store.policy().grants(&token, "orders:delete"));
+    /// # Ok(()) }
+    /// ```
+    pub fn grants(&self, token: &Token, scope: &str) -> bool {
+        tokenauth_rules::grants_with_implications(&token.scopes, scope, &self.scope_implications)
     }
 
     /// The format of new keys (default: DRF's 40 hex characters). With

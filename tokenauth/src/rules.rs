@@ -1,11 +1,12 @@
 //! The rules and bounds tokenauth enforces, in one place: what a keyword, a scheme name and a
-//! scope may be (shared with the macros, which check them at compile time), and the limits on
-//! keys, names, hashes and lifetimes.
+//! scope may be, and what scopes grant (shared with the macros, which check them at compile
+//! time), and the limits on keys, names, hashes and lifetimes.
 //!
 //! ```
 //! use tokenauth::rules;
 //!
 //! assert!(rules::is_valid_scope("orders:read"));
+//! assert!(rules::grants(&["orders:*"], "orders:read"));
 //! assert_eq!(rules::scheme_name("bearer").as_deref(), Ok("BearerAuth"));
 //! assert_eq!(rules::MAX_USERNAME_LEN, 150);
 //! ```
@@ -13,7 +14,9 @@
 use chrono::Duration;
 
 pub use tokenauth_rules::{
-    MAX_SCOPE_LEN, MAX_SCOPES, is_valid_keyword, is_valid_scheme_name, is_valid_scope, scheme_name,
+    MAX_IMPLICATIONS, MAX_SCOPE_LEN, MAX_SCOPES, covers, grants, grants_with_implications,
+    implication_problem, is_valid_keyword, is_valid_required_scope, is_valid_scheme_name,
+    is_valid_scope, is_wildcard, may_request, scheme_name, wildcards_covering,
 };
 
 /// Number of random bytes in a generated key (DRF's `secrets.token_hex(20)`: 160 bits).

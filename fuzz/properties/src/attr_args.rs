@@ -7,7 +7,7 @@ use crate::{attr, errors};
 /// The `#[token_auth(...)]` argument parser, compiled from tokenauth-macros' own source (a
 /// proc-macro crate cannot be linked): never panics on any text that lexes; without errors,
 /// what it accepted is valid (keywords that name an HTTP scheme and an OpenAPI security
-/// scheme, non-empty scopes without whitespace); with errors, they render as
+/// scheme, non-empty scopes without whitespace, no wildcard); with errors, they render as
 /// `compile_error!`s.
 ///
 /// ```
@@ -40,6 +40,10 @@ pub fn attr_args(data: &[u8]) {
         for scope in args.scopes.iter().flatten() {
             let value = scope.value();
             assert!(!value.is_empty() && !value.contains(char::is_whitespace));
+            assert!(
+                !tokenauth_rules::is_wildcard(&value),
+                "wildcard {value:?} required"
+            );
             assert!(seen.insert(value.clone()), "scope {value:?} accepted twice");
         }
     } else {

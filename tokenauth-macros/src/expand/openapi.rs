@@ -125,9 +125,27 @@ fn secure(
             .iter()
             .map(|s| format!("`{}`", s.value()))
             .collect();
+        let mut wildcards: Vec<String> = Vec::new();
+        for scope in &args.scopes {
+            for wildcard in tokenauth_rules::wildcards_covering(&scope.value()) {
+                let wildcard = format!("`{wildcard}`");
+                if !wildcards.contains(&wildcard) {
+                    wildcards.push(wildcard);
+                }
+            }
+        }
+        // `*` last, after the narrower wildcards of every scope: "`a:*`, `b:*` or `*`".
+        wildcards.sort_by_key(|wildcard| wildcard == "`*`");
+        let any = wildcards.pop().unwrap_or_default();
+        let wildcards = if wildcards.is_empty() {
+            any
+        } else {
+            format!("{} or {any}", wildcards.join(", "))
+        };
         let text = format!(
-            " Requires the scope(s) {} (a token with `*` has all); otherwise `403`.",
-            listed.join(", ")
+            " Requires the scope(s) {} (also granted by {wildcards}, and by a scope the \
+             application declares to imply it); otherwise `403`.",
+            listed.join(", "),
         );
         method.attrs.push(syn::parse_quote!(#[doc = ""]));
         method.attrs.push(syn::parse_quote!(#[doc = #text]));

@@ -64,7 +64,8 @@ pub(crate) struct Argument {
 pub(crate) struct Common {
     /// `keyword` (with `scheme`): the accepted keywords, in order, each with its scheme.
     pub(crate) keywords: Option<Vec<Keyword>>,
-    /// `scopes = [...]`: what the token must grant (`*` grants all).
+    /// `scopes = [...]`: what the token must grant (`*` grants all, `orders:*` every scope
+    /// under `orders:`); never a wildcard.
     pub(crate) scopes: Option<Vec<LitStr>>,
 }
 

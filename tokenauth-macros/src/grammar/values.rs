@@ -174,7 +174,8 @@ fn scheme_literal(value: &Expr) -> syn::Result<&LitStr> {
     }
 }
 
-/// `scopes = ["orders:read", ...]`: valid scopes, each once, at most `MAX_SCOPES`.
+/// `scopes = ["orders:read", ...]`: valid required scopes (no wildcard), each once, at most
+/// `MAX_SCOPES`.
 pub(super) fn scopes(value: &Expr, errors: &mut Errors) -> Option<Vec<LitStr>> {
     const EXPECTED: &str = "expected a list of scope strings, e.g. `scopes = [\"orders:read\"]`";
     let Expr::Array(array) = value else {
@@ -193,7 +194,7 @@ pub(super) fn scopes(value: &Expr, errors: &mut Errors) -> Option<Vec<LitStr>> {
             continue;
         };
         let text = lit.value();
-        if let Some(problem) = tokenauth_rules::scope_problem(&text) {
+        if let Some(problem) = tokenauth_rules::required_scope_problem(&text) {
             errors.push_spanned(lit, problem);
             valid = false;
         } else if scopes.iter().any(|s| s.value() == text) {

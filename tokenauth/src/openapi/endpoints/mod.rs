@@ -187,13 +187,17 @@ impl AuthApi {
         }
     }
 
-    /// The scopes a client may ask for at login (default: none). Anything else is refused
-    /// with DRF's `400 {"scopes":["\"<scope>\" is not a valid choice."]}`; `*` (every scope)
-    /// only if listed. Tokens with other scopes are created by the application
+    /// The scopes a client may ask for at login (default: none): those listed, and what a
+    /// listed wildcard covers ([`rules::may_request`](crate::rules::may_request)) — listing
+    /// `orders:*` lets a login ask for `orders:read` or `orders:*`; listing `orders:read` does
+    /// not let it ask for `orders:*`; `*` (every scope) only if listed. Implications
+    /// ([`Policy::scope_implies`](crate::Policy::scope_implies)) do not widen it. Anything
+    /// else is refused with DRF's `400 {"scopes":["\"<scope>\" is not a valid choice."]}`,
+    /// and nothing is issued. Tokens with other scopes are created by the application
     /// ([`Tokens::create`](crate::store::Tokens::create)) or the CLI.
     ///
     /// ```
-    /// let api = tokenauth::AuthApi::new().grantable_scopes(["orders:read", "profile"]);
+    /// let api = tokenauth::AuthApi::new().grantable_scopes(["orders:*", "profile"]);
     /// ```
     pub fn grantable_scopes<S: Into<String>>(self, scopes: impl IntoIterator<Item = S>) -> Self {
         AuthApi {
@@ -247,7 +251,7 @@ impl AuthApi {
     fn refused_scope<'s>(&self, requested: &'s [String]) -> Option<&'s String> {
         requested
             .iter()
-            .find(|scope| !self.grantable_scopes.contains(scope))
+            .find(|scope| !tokenauth_rules::may_request(&self.grantable_scopes, scope))
     }
 }
 

@@ -1,0 +1,3 @@
+tokenauth::keyword!(pub Orders = "Token", scopes = ["orders:*"]);
+
+fn main() {}
