@@ -4,7 +4,7 @@
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ContactObject, LicenseObject, Object, OpenApi, OpenApiService, Tags};
-use tokenauth::{AuthApi, Store, User, token_auth};
+use tokenauth::{AuthApi, Policy, Store, User, token_auth};
 
 /// The authenticated account.
 #[derive(Object)]
@@ -63,11 +63,22 @@ impl Api {
 
     /// The user's orders
     ///
-    /// An example of a scoped operation: the token must have the scope `orders:read`.
+    /// An example of a scoped operation: the token must have the scope `orders:read` (which
+    /// `orders:*` and `orders:write` grant too).
     #[token_auth(scopes = ["orders:read"])]
     #[oai(path = "/orders", method = "get", tag = "Tag::Orders")]
     async fn orders(&self, user: User) -> Json<Vec<String>> {
         Json(vec![format!("order #1 of {}", user.username)])
+    }
+
+    /// Place an order
+    ///
+    /// A scoped write: the token must have the scope `orders:write` (or `orders:*`), and must
+    /// not be read-only.
+    #[token_auth(scopes = ["orders:write"])]
+    #[oai(path = "/orders", method = "post", tag = "Tag::Orders")]
+    async fn place_order(&self, user: User) -> Json<String> {
+        Json(format!("order #2 of {} placed", user.username))
     }
 
     /// Ping
@@ -79,13 +90,28 @@ impl Api {
     }
 }
 
-/// The quickstart's login view: a login may ask for the one scope the API uses.
+/// The quickstart's login view: a login may ask for the scopes the API uses (`orders:*` grants
+/// both), and answers each new key with its expiry.
 pub(crate) fn auth_api() -> AuthApi {
-    AuthApi::new().grantable_scopes(["orders:read"])
+    AuthApi::new()
+        .grantable_scopes(["orders:*", "orders:read", "orders:write"])
+        .with_expiry_in_response()
 }
 
-/// The whole application: the API and tokenauth's `/api/auth/{token,logout,logout-all}`
-/// under `/api`, Swagger UI at `/docs`, the spec at `/openapi.json`.
+/// The quickstart's policy, on top of `policy`: writing orders implies reading them, a roll may
+/// keep the old key for up to an hour, and a token unused for 90 days is refused.
+///
+/// # Errors
+/// Never for these scopes; the type is `Policy::scope_implies`'s.
+pub(crate) fn policy(policy: Policy) -> Result<Policy, tokenauth::Error> {
+    Ok(policy
+        .scope_implies("orders:write", "orders:read")?
+        .max_roll_grace(chrono::Duration::hours(1))
+        .expire_unused(chrono::Duration::days(90)))
+}
+
+/// The whole application: the API and tokenauth's `/api/auth/…` (login, logout, the user's
+/// tokens, rolling a key) under `/api`, Swagger UI at `/docs`, the spec at `/openapi.json`.
 #[allow(dead_code)] // the integration tests serve it; main.rs configures its own `AuthApi`
 pub(crate) fn app(store: Store) -> impl Endpoint {
     app_with(store, auth_api())

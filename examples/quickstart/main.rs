@@ -17,10 +17,16 @@
 //! - `TOKENAUTH_ARGON2`: the Argon2id cost of new password hashes, `memory_kib,passes,lanes`
 //!   (default OWASP's `19456,2,1`; a weaker hash is replaced at the next login).
 //!
-//! On first start it creates a user `demo` and prints a ready-to-paste `curl` command with
-//! that user's new key. Routes: `GET /api/me` (`Authorization: Token <key>`),
-//! `GET /api/bearer/me` (`Authorization: Bearer <key>`), `GET /api/ping` (open), Swagger UI
-//! at `/docs` and the OpenAPI document at `/openapi.json`.
+//! On first start it creates a user `demo`, with a random password, and prints a
+//! ready-to-paste `curl` command with that user's new key, and the password (both this once).
+//! Routes: `GET /api/me` (`Authorization: Token <key>`), `GET /api/bearer/me`
+//! (`Authorization: Bearer <key>`), `GET /api/orders` (scope `orders:read`), `POST /api/orders`
+//! (scope `orders:write`; refused to read-only tokens), `GET /api/ping` (open), tokenauth's
+//! `POST /api/auth/token` (login: `scopes` among `orders:*`, `orders:read`, `orders:write`,
+//! `allowed_ips`, `read_only`), `GET /api/auth/tokens`, `DELETE /api/auth/tokens/{id}`,
+//! `POST /api/auth/token/roll` (`grace` up to an hour), `POST /api/auth/logout` and
+//! `/logout-all`; Swagger UI at `/docs` and the OpenAPI document at `/openapi.json`. Tokens
+//! unused for 90 days are refused.
 
 mod api;
 
@@ -80,24 +86,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let policy = store.policy().clone().trusted_proxies(proxies);
         store = store.with_policy(policy);
     }
+    let policy = api::policy(store.policy().clone())?;
+    store = store.with_policy(policy);
     store.migrate().await?;
 
     match store.user_by_username("demo").await? {
         None => {
-            let demo = store.create_user("demo", None).await?;
+            // A random password, shown once: log in with it in Swagger UI (POST /auth/token).
+            let password = tokenauth::Key::generate()?;
+            let demo = store
+                .create_user("demo", Some(password.expose_secret()))
+                .await?;
             let (_, key) = store
                 .tokens()
                 .create(demo.id, NewToken::named("quickstart").scope("orders:read")?)
                 .await?;
-            println!("Created user `demo`. Its key is shown this once:\n");
+            println!("Created user `demo`. Its key and password are shown this once:\n");
             println!(
                 "  curl -H 'Authorization: Token {}' http://{bind}/api/me\n",
                 key.expose_secret()
             );
+            println!(
+                "  password of `demo` (log in at POST /api/auth/token, e.g. in Swagger UI): {}\n",
+                password.expose_secret()
+            );
         }
         Some(_) => println!(
-            "User `demo` exists; its key was shown on first start and cannot be shown again \
-             (only a digest is stored). Delete the database to start over."
+            "User `demo` exists; its key and password were shown on first start and cannot be \
+             shown again (only digests are stored). Delete the database to start over."
         ),
     }
 

@@ -697,7 +697,7 @@ async fn the_largest_valid_body_fits_the_default_limit() {
 async fn oversized_bodies_are_refused_while_read() {
     let store = common::store_with_login_users(Backend::Sqlite).await;
     let server = serve(auth_app(store, AuthApi::new())).await;
-    let too_large = r#"{"detail":"Request body too large: at most 163840 bytes."}"#;
+    let too_large = r#"{"detail":"Request body too large: at most 196608 bytes."}"#;
 
     let big = json!({"username": "alice", "password": "x".repeat(200_000)}).to_string();
     let response = request(

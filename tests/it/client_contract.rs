@@ -225,6 +225,52 @@ async fn answer_of(
         "/api/me"
     };
     let with = |header: Vec<u8>| async move { get(addr, secured, Some(&header)).await };
+    // A fresh key of alice's, for the operations that use one up.
+    let fresh = || async move {
+        let key = keys.fresh.lock().unwrap().pop().expect("enough fresh keys");
+        format!("Token {key}")
+    };
+    let roll = |body: Option<(&'static str, Vec<u8>)>| async move {
+        let key = fresh().await;
+        let body = body
+            .as_ref()
+            .map(|(content_type, bytes)| (*content_type, &bytes[..]));
+        request(
+            addr,
+            "POST",
+            "/api/auth/token/roll",
+            Some(key.as_bytes()),
+            body,
+        )
+        .await
+    };
+    match (path, status, example) {
+        ("/auth/tokens", "200", "tokens") => {
+            let key = fresh().await;
+            return Some(get(addr, "/api/auth/tokens", Some(key.as_bytes())).await);
+        }
+        ("/auth/tokens/{id}", "404", "not_found") => {
+            let key = fresh().await;
+            let path = format!("/api/auth/tokens/{}", i64::MAX);
+            return Some(request(addr, "DELETE", &path, Some(key.as_bytes()), None).await);
+        }
+        ("/auth/token/roll", "200", "key") => return Some(roll(None).await),
+        ("/auth/token/roll", "400", "negative_grace") => {
+            let body = br#"{"grace": -1}"#.to_vec();
+            return Some(roll(Some(("application/json", body))).await);
+        }
+        ("/auth/token/roll", "400", "not_json") => {
+            let body = b"{\"grace\": ".to_vec();
+            return Some(roll(Some(("application/json", body))).await);
+        }
+        ("/auth/token/roll", "413", "too_large") => {
+            return Some(roll(Some(("application/json", vec![b' '; 4097]))).await);
+        }
+        ("/auth/token/roll", "415", "unsupported_media_type") => {
+            return Some(roll(Some(("text/plain", b"60".to_vec()))).await);
+        }
+        _ => {}
+    }
     Some(match (status, example) {
         ("401", "not_provided") => get(addr, secured, None).await,
         ("401", "invalid_token") => with(b"Token 0123456789abcdef".to_vec()).await,
@@ -253,7 +299,7 @@ async fn answer_of(
         ("403", "token_limit") => {
             login(json!({ "username": "limited", "password": "correct horse" })).await
         }
-        ("413", "too_large") => raw_login("application/json", vec![b' '; 160 * 1024 + 1]).await,
+        ("413", "too_large") => raw_login("application/json", vec![b' '; 192 * 1024 + 1]).await,
         ("415", "unsupported_media_type") => raw_login("text/plain", b"alice".to_vec()).await,
         // The throttle's wait and an outage are not made here: their bodies come from the
         // functions the tests of the throttle and of outages check.
@@ -265,6 +311,8 @@ async fn answer_of(
 struct Keys {
     inactive: String,
     unscoped: String,
+    /// Keys of their own for the operations that use one up (each taken once).
+    fresh: std::sync::Mutex<Vec<String>>,
 }
 
 #[tokio::test]
@@ -293,11 +341,22 @@ async fn the_examples_are_what_the_server_sends() {
             .await
             .unwrap();
     }
+    let roller = store.create_user("roller", None).await.unwrap();
+    let mut fresh = Vec::new();
+    for _ in 0..10 {
+        let (_, key) = store
+            .tokens()
+            .create(roller.id, NewToken::default())
+            .await
+            .unwrap();
+        fresh.push(key.expose_secret().to_owned());
+    }
     let policy = store.policy().clone().max_tokens_per_user(3);
     let store: Store = store.with_policy(policy);
     let keys = Keys {
         inactive: inactive.expose_secret().to_owned(),
         unscoped: unscoped.expose_secret().to_owned(),
+        fresh: std::sync::Mutex::new(fresh),
     };
     let server = serve(api::app(store)).await;
     let response = get(server.addr, "/openapi.json", None).await;
@@ -326,7 +385,38 @@ async fn the_examples_are_what_the_server_sends() {
                     "{path} {name}: {answer:?}"
                 );
                 let body: Value = serde_json::from_slice(&answer.body).unwrap();
-                if name == "key" {
+                if name == "tokens" {
+                    // The same members, of the same types, in each token.
+                    let shape = |value: &Value| -> Vec<(String, &'static str)> {
+                        value[0]
+                            .as_object()
+                            .unwrap()
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    if v.is_null() {
+                                        "null"
+                                    } else if v.is_string() {
+                                        "string"
+                                    } else if v.is_array() {
+                                        "array"
+                                    } else if v.is_boolean() {
+                                        "boolean"
+                                    } else {
+                                        "number"
+                                    },
+                                )
+                            })
+                            .filter(|(_, kind)| *kind != "null")
+                            .collect()
+                    };
+                    let mut sent = shape(&body);
+                    sent.retain(|(k, _)| k != "expires_at" && k != "last_used_at");
+                    let mut shown = shape(&example["value"]);
+                    shown.retain(|(k, _)| k != "expires_at" && k != "last_used_at");
+                    assert_eq!(sent, shown, "{method} {path} {status} {name}");
+                } else if name == "key" {
                     // A key of the example's format.
                     let (key, shown) =
                         (body["token"].as_str().unwrap(), &example["value"]["token"]);

@@ -48,3 +48,4 @@ mod scopes;
 mod shared_rules;
 mod store;
 mod stress;
+mod tokens_api;

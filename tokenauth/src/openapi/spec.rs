@@ -87,7 +87,11 @@ pub(super) fn document<T: poem_openapi::OpenApi>(spec: String) -> String {
         .filter(|(method, _)| METHODS.contains(&method.as_str()))
         .filter_map(|(_, operation)| operation.as_object_mut());
     for operation in operations {
-        let id = operation.get("operationId").and_then(Value::as_str);
+        let id = operation
+            .get("operationId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let id = id.as_deref();
         if let Some((_, scopes)) = scoped.iter().find(|(scoped, _)| Some(*scoped) == id) {
             operation.insert("x-required-scopes".to_owned(), json!(scopes));
         }
@@ -101,7 +105,7 @@ pub(super) fn document<T: poem_openapi::OpenApi>(spec: String) -> String {
             .flat_map(|responses| responses.iter_mut());
         for (status, response) in responses {
             plain_json(response);
-            add_examples(status, response);
+            add_examples(id, status, response);
         }
         if let Some(body) = operation.get_mut("requestBody") {
             plain_json(body);
@@ -140,15 +144,20 @@ fn plain_json(body: &mut Value) {
     }
 }
 
-/// Gives `response` (with `status`) the examples of its bodies, if it is one that tokenauth
-/// documents: by its description (a secured operation's `401`, a scoped one's `403`), or by
-/// the schema of its body (the login's, which nothing else uses).
-fn add_examples(status: &str, response: &mut Value) {
+/// Gives `response` (with `status`, of the operation `id`) the examples of its bodies, if it is
+/// one that tokenauth documents: by its description (a secured operation's `401` and `403`),
+/// by its operation (`AuthApi`'s token management), or by the schema of its body (the
+/// login's, which nothing else uses).
+fn add_examples(id: Option<&str>, status: &str, response: &mut Value) {
     let description = response
         .get("description")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let mut examples = response::examples(description);
+    if examples.is_empty() {
+        let status = status.parse().unwrap_or_default();
+        examples = super::endpoints::operation_examples(id.unwrap_or_default(), status);
+    }
     let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
         return;
     };

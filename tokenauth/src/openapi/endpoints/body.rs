@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::rules::{MAX_SCOPES, MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN, is_valid_scope};
+use crate::rules::{
+    MAX_ALLOWED_IPS, MAX_SCOPES, MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN, is_valid_scope,
+};
 
 /// Django's `MAXIMUM_PASSWORD_LENGTH`: longer passwords are never hashed.
 pub(super) const MAX_PASSWORD_LEN: usize = 4096;
@@ -18,6 +20,8 @@ pub(super) struct Login {
     pub(super) name: String,
     pub(super) expires_in: Option<i64>,
     pub(super) scopes: Vec<String>,
+    pub(super) allowed_ips: Vec<ipnet::IpNet>,
+    pub(super) read_only: bool,
 }
 
 impl std::fmt::Debug for Login {
@@ -28,6 +32,8 @@ impl std::fmt::Debug for Login {
             .field("name", &self.name)
             .field("expires_in", &self.expires_in)
             .field("scopes", &self.scopes)
+            .field("allowed_ips", &self.allowed_ips)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }
@@ -59,6 +65,12 @@ const NOT_A_STRING: &str = "Not a valid string.";
 const CONTROL: &str = "This field may not contain control characters.";
 const INVALID_SCOPE: &str =
     "Each scope must be 1 to 128 characters, without whitespace or control characters.";
+
+/// The refusal of an `allowed_ips` entry that is neither an address nor a CIDR network.
+const INVALID_NETWORK: &str = "Enter valid IPv4 or IPv6 addresses or networks in CIDR notation.";
+
+/// DRF's `BooleanField` message.
+const INVALID_BOOLEAN: &str = "Must be a valid boolean.";
 
 /// A field's raw value: from JSON, or from a form (always strings).
 enum Raw<'a> {
@@ -191,6 +203,38 @@ fn validate<'a>(
             Vec::new()
         }
     };
+    let allowed_ips = match list("allowed_ips") {
+        Ok(Some(networks)) if networks.len() > MAX_ALLOWED_IPS => {
+            fail(
+                "allowed_ips",
+                format!("Ensure this field has no more than {MAX_ALLOWED_IPS} elements."),
+            );
+            Vec::new()
+        }
+        Ok(networks) => {
+            let parsed: Option<Vec<_>> = networks
+                .unwrap_or_default()
+                .iter()
+                .map(|network| crate::models::parse_network(network))
+                .collect();
+            parsed.unwrap_or_else(|| {
+                fail("allowed_ips", INVALID_NETWORK.to_owned());
+                Vec::new()
+            })
+        }
+        Err(_) => {
+            fail("allowed_ips", INVALID_NETWORK.to_owned());
+            Vec::new()
+        }
+    };
+    let read_only = match get("read_only").map(boolean) {
+        None => false,
+        Some(Ok(read_only)) => read_only,
+        Some(Err(message)) => {
+            fail("read_only", message);
+            false
+        }
+    };
     match (username, password) {
         (Some(username), Some(password)) if errors.is_empty() => Ok(Login {
             username,
@@ -198,6 +242,8 @@ fn validate<'a>(
             name,
             expires_in,
             scopes,
+            allowed_ips,
+            read_only,
         }),
         _ => {
             let errors: Vec<(&str, &str)> = errors
@@ -233,6 +279,29 @@ fn char_field(
         )));
     }
     Ok(text)
+}
+
+/// DRF's `BooleanField`: `true`/`false` (or their strings, `1`/`0`, `yes`/`no`, `on`/`off`).
+fn boolean(raw: Raw<'_>) -> Result<bool, String> {
+    const TRUE: [&str; 6] = ["true", "1", "yes", "on", "t", "y"];
+    const FALSE: [&str; 6] = ["false", "0", "no", "off", "f", "n"];
+    let text = match raw {
+        Raw::Json(Value::Bool(value)) => return Ok(*value),
+        Raw::Json(Value::Number(n)) if n.as_u64() == Some(1) => return Ok(true),
+        Raw::Json(Value::Number(n)) if n.as_u64() == Some(0) => return Ok(false),
+        Raw::Json(Value::String(text)) => text.as_str(),
+        Raw::Form(text) => text,
+        Raw::Json(Value::Null) => return Err(NULL.to_owned()),
+        Raw::Json(_) => return Err(INVALID_BOOLEAN.to_owned()),
+    };
+    let lower = text.to_ascii_lowercase();
+    if TRUE.contains(&lower.as_str()) {
+        Ok(true)
+    } else if FALSE.contains(&lower.as_str()) {
+        Ok(false)
+    } else {
+        Err(INVALID_BOOLEAN.to_owned())
+    }
 }
 
 /// DRF's `IntegerField(min_value=1, max_value=max)`.

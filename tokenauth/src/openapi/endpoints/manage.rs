@@ -138,9 +138,7 @@ impl RollBody {
             )));
         }
         if bytes.len() > MAX_ROLL_BODY {
-            return Err(RollRefusal::TooLarge(format!(
-                "Request body too large: at most {MAX_ROLL_BODY} bytes."
-            )));
+            return Err(RollRefusal::TooLarge(too_large()));
         }
         let content_type = request
             .headers()
@@ -148,6 +146,32 @@ impl RollBody {
             .and_then(|v| v.to_str().ok());
         parse_grace(content_type, &bytes, max_seconds)
     }
+}
+
+/// The refusal of a roll body over [`MAX_ROLL_BODY`].
+pub(super) fn too_large() -> String {
+    format!("Request body too large: at most {MAX_ROLL_BODY} bytes.")
+}
+
+/// The document's example of a token list.
+pub(super) fn list_example() -> String {
+    let at = |text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .ok()
+    };
+    let example = TokenInfo {
+        id: 42,
+        name: String::from("laptop"),
+        created: at("2026-12-01T09:30:00Z").unwrap_or_default(),
+        expires_at: at("2027-03-01T09:30:00Z"),
+        last_used_at: at("2026-12-06T17:02:11Z"),
+        scopes: vec![String::from("orders:read")],
+        allowed_ips: vec![String::from("203.0.113.0/24")],
+        read_only: true,
+        current: true,
+    };
+    serde_json::to_string(&[poem_openapi::types::ToJSON::to_json(&example)]).unwrap_or_default()
 }
 
 /// The grace period of a roll body (see [`RollBody::read`]).

@@ -82,7 +82,7 @@ pub use throttle::Limit;
 ///   login in. On SQLite they live in this process's memory, at most
 ///   [`throttle_capacity`](AuthApi::throttle_capacity) subjects.
 /// - **Bounded work.** The body is read up to [`max_body_size`](AuthApi::max_body_size)
-///   (`413` beyond; 160 KiB by default); `username` is at most 150 characters and `password` 4096 (Django's
+///   (`413` beyond; 192 KiB by default); `username` is at most 150 characters and `password` 4096 (Django's
 ///   limits), `name` 128, `scopes` 64 of at most 128 characters each, without control
 ///   characters. Password checks run on a fixed set of workers
 ///   ([`Policy::password_hashing`](crate::Policy::password_hashing)): `503` with
@@ -116,13 +116,14 @@ impl Default for AuthApi {
 
 /// The default [`AuthApi::max_body_size`]: the largest body every field of which is within
 /// its limit, even written with JSON's longest escapes (12 bytes for a character outside the
-/// BMP, as two `\uXXXX`; a form's percent-encoding is as long) — 160 KiB. Any request the
+/// BMP, as two `\uXXXX`; a form's percent-encoding is as long) — 192 KiB. Any request the
 /// OpenAPI document allows fits, so it is refused for what it says, not for its size.
 const DEFAULT_MAX_BODY_SIZE: usize = {
     let characters = MAX_USERNAME_LEN
         + body::MAX_PASSWORD_LEN
         + MAX_TOKEN_NAME_LEN
-        + tokenauth_rules::MAX_SCOPES * tokenauth_rules::MAX_SCOPE_LEN;
+        + tokenauth_rules::MAX_SCOPES * tokenauth_rules::MAX_SCOPE_LEN
+        + crate::rules::MAX_ALLOWED_IPS * MAX_NETWORK_LEN;
     // Keys, quotes, separators and `expires_in`: well under 4 KiB.
     let bytes = 12 * characters + 4 * 1024;
     bytes.div_ceil(16 * 1024) * 16 * 1024
@@ -132,7 +133,7 @@ impl AuthApi {
     /// Default limits: 5 failed logins per username and 20 per client network, per 15
     /// minutes (the client's address as [`Policy::trusted_proxies`](crate::Policy::trusted_proxies)
     /// finds it); no scope grantable
-    /// by login; bodies up to 160 KiB (any body whose fields are within their limits).
+    /// by login; bodies up to 192 KiB (any body whose fields are within their limits).
     ///
     /// ```
     /// let api = tokenauth::AuthApi::new();
@@ -206,7 +207,7 @@ impl AuthApi {
         }
     }
 
-    /// The largest login body read, in bytes (default 160 KiB: any body whose fields are
+    /// The largest login body read, in bytes (default 192 KiB: any body whose fields are
     /// within their limits, however they are escaped); a larger one is refused with `413`
     /// while it is read, before it is parsed.
     ///
@@ -297,6 +298,14 @@ struct LoginDoc {
     /// Scopes to grant, at most 64: only those the server allows a login to ask for.
     #[oai(validator(max_items = 64))]
     scopes: Option<Vec<ScopeDoc>>,
+    /// The networks the token may be used from, at most 64: addresses (`203.0.113.7`) or
+    /// networks in CIDR notation (`203.0.113.0/24`, `2001:db8::/32`). A request from any other
+    /// client address is refused with `403`. Absent or empty: anywhere.
+    #[oai(validator(max_items = 64))]
+    allowed_ips: Option<Vec<NetworkDoc>>,
+    /// Whether the token may only send `GET`, `HEAD` and `OPTIONS` requests (and log itself
+    /// out); any other request is refused with `403`. Default `false`.
+    read_only: Option<bool>,
 }
 
 /// Defines a documentation-only string type whose schema states a pattern (poem-openapi's
@@ -362,6 +371,20 @@ doc_string!(
     }
 );
 
+/// The longest `allowed_ips` entry: an IPv6 address with a prefix length (`…/128`).
+const MAX_NETWORK_LEN: usize = 43;
+
+doc_string!(
+    /// A network in a login request.
+    NetworkDoc,
+    "An IP address or a network in CIDR notation, e.g. `203.0.113.0/24` or `2001:db8::/32`.",
+    MetaSchema {
+        min_length: Some(2),
+        max_length: Some(MAX_NETWORK_LEN),
+        ..MetaSchema::new("string")
+    }
+);
+
 doc_string!(
     /// The name of the token a login creates.
     NameDoc,
@@ -398,6 +421,10 @@ struct LoginErrorsDoc {
     expires_in: Option<Vec<String>>,
     /// The scopes' errors, e.g. `"admin" is not a valid choice.`
     scopes: Option<Vec<String>>,
+    /// The networks' errors, e.g. `Enter valid IPv4 or IPv6 addresses or networks in CIDR notation.`
+    allowed_ips: Option<Vec<String>>,
+    /// The read-only flag's errors, e.g. `Must be a valid boolean.`
+    read_only: Option<Vec<String>>,
 }
 
 /// The obtain-token body, unread: the operation reads it up to the [`AuthApi`]'s size limit
@@ -421,7 +448,7 @@ impl<'a> ApiExtractor<'a> for LoginBody {
             description: Some(
                 "`username` and `password`, as JSON (or, as in Django REST framework, the \
                  same fields as an `application/x-www-form-urlencoded` form). The body is read \
-                 up to `AuthApi::max_body_size` bytes, 160 KiB by default: more than any body \
+                 up to `AuthApi::max_body_size` bytes, 192 KiB by default: more than any body \
                  whose fields are within their limits.",
             ),
             content: vec![MetaMediaType {
@@ -741,7 +768,7 @@ pub(crate) fn login_examples(
         )],
         413 => vec![(
             "too_large",
-            "A body over the limit (160 KiB by default)",
+            "A body over the limit (192 KiB by default)",
             too_large(DEFAULT_MAX_BODY_SIZE),
         )],
         415 => vec![(
@@ -765,6 +792,71 @@ pub(crate) fn login_examples(
         _ => Vec::new(),
     }
 }
+
+/// The examples the document gives of the answers of [`AuthApi`]'s token-management
+/// operations, by `operationId` and status, made by the code that sends them.
+pub(crate) fn operation_examples(
+    operation_id: &str,
+    status: u16,
+) -> Vec<(&'static str, &'static str, String)> {
+    let refused = |body: Result<i64, RollRefusal>| match body {
+        Err(RollRefusal::BadRequest(message))
+        | Err(RollRefusal::TooLarge(message))
+        | Err(RollRefusal::UnsupportedMediaType(message)) => detail(&message),
+        Ok(_) => String::new(),
+    };
+    match (operation_id, status) {
+        ("list_tokens", 200) => vec![(
+            "tokens",
+            "The authenticated user's tokens",
+            manage::list_example(),
+        )],
+        ("revoke_token", 404) => vec![(
+            "not_found",
+            "Not one of the user's tokens (whether it exists or not)",
+            detail(NOT_FOUND),
+        )],
+        ("roll_token", 200) => vec![(
+            "key",
+            "The token's new key",
+            json!({ "token": EXAMPLE_KEY }).to_string(),
+        )],
+        ("roll_token", 400) => vec![
+            (
+                "negative_grace",
+                "A negative grace period",
+                refused(manage::parse_grace(
+                    Some("application/json"),
+                    br#"{"grace": -1}"#,
+                    0,
+                )),
+            ),
+            (
+                "not_json",
+                "A body that is not JSON",
+                refused(manage::parse_grace(
+                    Some("application/json"),
+                    b"{\"grace\": ",
+                    0,
+                )),
+            ),
+        ],
+        ("roll_token", 413) => vec![(
+            "too_large",
+            "A body over 4 KiB",
+            detail(&manage::too_large()),
+        )],
+        ("roll_token", 415) => vec![(
+            "unsupported_media_type",
+            "A body that is not JSON",
+            refused(manage::parse_grace(Some("text/plain"), b"60", 0)),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// DRF's `NotFound` message.
+const NOT_FOUND: &str = "Not found.";
 
 /// The key the document shows: DRF's documentation's.
 pub(crate) const EXAMPLE_KEY: &str = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
@@ -816,7 +908,10 @@ impl AuthApi {
         let refused_scope = self
             .refused_scope(&login.scopes)
             .map(|scope| not_grantable(scope));
-        let mut options = NewToken::named(login.name);
+        let mut options = NewToken::named(login.name).read_only(login.read_only);
+        for network in login.allowed_ips {
+            options = options.allow_network(network).map_err(server_error)?;
+        }
         if let Some(seconds) = login.expires_in {
             options = options.expires_in(chrono::Duration::seconds(seconds));
         }
@@ -968,7 +1063,7 @@ impl AuthApi {
         Ok(if revoked {
             RevokeOne::NoContent
         } else {
-            RevokeOne::NotFound(Json(ErrorDetail::new("Not found.")))
+            RevokeOne::NotFound(Json(ErrorDetail::new(NOT_FOUND)))
         })
     }
 
