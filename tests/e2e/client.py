@@ -351,6 +351,52 @@ def main() -> int:
     check("GET /api/me without credentials: typed 401 (not provided)", unauthorized(None, NOT_PROVIDED))
     check("GET /api/me with a bad key: typed 401 (invalid token)", unauthorized("0" * 40, INVALID_TOKEN))
 
+    def raw_login() -> str:
+        """A key of its own (the steps below use keys up)."""
+        import httpx
+        response = httpx.post(f"{api}/auth/token", json={"username": args.username, "password": args.password})
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def list_tokens():
+        key = raw_login()
+        response = endpoint("get", "/auth/tokens").sync_detailed(client=client(key))
+        expect(int(response.status_code) == 200, f"expected 200; got {describe(response)}")
+        tokens = response.parsed
+        expect(isinstance(tokens, list) and tokens and all(gen.is_model(t) for t in tokens),
+               f"`parsed` is not a list of generated models: {describe(response)}")
+        current = [t for t in tokens if getattr(t, "current", False)]
+        expect(len(current) == 1, f"not one current token: {describe(response)}")
+        expect(key not in response.content.decode(), "the list shows a key")
+
+    check("GET /api/auth/tokens: typed 200 list, one `current`, no key", list_tokens)
+
+    def roll():
+        key = raw_login()
+        response = endpoint("post", "/auth/token/roll").sync_detailed(client=client(key))
+        parsed = expect_typed(gen, response, 200)
+        new = getattr(parsed, "token", None)
+        expect(isinstance(new, str) and len(new) == 40 and new != key, f"no new key: {describe(response)}")
+        unauthorized(key, INVALID_TOKEN)()
+        me = endpoint("get", "/me").sync_detailed(client=client(new))
+        expect_typed(gen, me, 200)
+
+    check("POST /api/auth/token/roll: typed 200 with a new key; the old one gets a typed 401", roll)
+
+    def revoke_one():
+        keep, revoked = raw_login(), raw_login()
+        listed = endpoint("get", "/auth/tokens").sync_detailed(client=client(revoked)).parsed
+        revoked_id = next(t.id for t in listed if t.current)
+        delete = endpoint("delete", "/auth/tokens/{id}")
+        response = delete.sync_detailed(revoked_id, client=client(keep))
+        expect(int(response.status_code) == 204, f"expected 204; got {describe(response)}")
+        unauthorized(revoked, INVALID_TOKEN)()
+        missing = delete.sync_detailed(revoked_id, client=client(keep))
+        parsed = expect_typed(gen, missing, 404)
+        expect(getattr(parsed, "detail", None) == "Not found.", f"wrong detail: {describe(missing)}")
+
+    check("DELETE /api/auth/tokens/{id}: 204, the key gets a typed 401, then a typed 404", revoke_one)
+
     def logout():
         key = fallback_key()
         response = endpoint("post", "/auth/logout").sync_detailed(client=client(key))

@@ -42,9 +42,9 @@ import {
   Steps,
 } from "./steps.js";
 
-// The SDK's types for the login: `{ token: string }`, and every error status the one
+// The SDK's types for the login: `{ token: string; expiry?: string | null }`, and every error status the one
 // `ObtainTokenErrors`, which carries `non_field_errors`.
-expectType<Equal<ObtainTokenResponse, { token: string }>>();
+expectType<Equal<ObtainTokenResponse, { token: string; expiry?: string | null }>>();
 expectType<Equal<ObtainTokenError, ObtainTokenErrors>>();
 expectType<Equal<ObtainTokenError["non_field_errors"], string[] | undefined>>();
 expectType<Equal<GetMeResponse, Me>>();

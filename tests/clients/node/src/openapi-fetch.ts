@@ -29,11 +29,11 @@ type Login = paths["/auth/token"]["post"];
 
 // openapi-typescript-helpers' `*JSON` types, which look for `…/json` media keys: every JSON body
 // of the served document is `application/json` (poem-openapi's `; charset=utf-8` dropped), so
-// each resolves to its schema — the login's success body is `{ token: string }`, every one of
+// each resolves to its schema — the login's success body is `{ token: string; expiry?: string | null }`, every one of
 // its errors the one `ObtainTokenErrors`, which carries `non_field_errors` — where a body under
 // another media type would leave its content map, or `never`.
 type Op<P extends keyof paths, M extends "get" | "post"> = paths[P][M];
-expectType<Equal<SuccessResponseJSON<Login>, { token: string }>>();
+expectType<Equal<SuccessResponseJSON<Login>, { token: string; expiry?: string | null }>>();
 expectType<Equal<SuccessResponseJSON<Login>, Schemas["ObtainedToken"]>>();
 expectType<Equal<ErrorResponseJSON<Login>, Schemas["ObtainTokenErrors"]>>();
 expectType<Equal<ErrorResponseJSON<Login>["non_field_errors"], string[] | undefined>>();

@@ -23,8 +23,10 @@ pub(super) struct TokenInfo {
     /// When the token was created.
     created: DateTime<Utc>,
     /// When the token stops working (`Policy::max_ttl` included), or `null`: never.
+    #[oai(nullable)]
     expires_at: Option<DateTime<Utc>>,
-    /// When the token last authenticated a request, if recorded.
+    /// When the token last authenticated a request, or `null`: not recorded.
+    #[oai(nullable)]
     last_used_at: Option<DateTime<Utc>>,
     /// What the token may do; `*` grants everything, `orders:*` everything under `orders:`.
     scopes: Vec<String>,

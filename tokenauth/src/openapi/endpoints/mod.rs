@@ -265,6 +265,7 @@ struct TokenBody {
     /// When the token expires (`null`: never). Only from a server configured with
     /// `AuthApi::with_expiry_in_response`, as knox sends it; absent otherwise, as in Django
     /// REST framework.
+    #[oai(nullable)]
     expiry: MaybeUndefined<chrono::DateTime<chrono::Utc>>,
 }
 
