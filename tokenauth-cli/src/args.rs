@@ -13,8 +13,9 @@ use clap::{Parser, Subcommand};
         printf '%s' \"$PASSWORD\" | tokenauth create-user alice --password-stdin\n  \
         tokenauth create-token alice --name laptop --expires-in 30d --scope orders:read\n  \
         tokenauth list-tokens alice\n  \
+        tokenauth roll 42 --grace 1h\n  \
         tokenauth import-django --from postgres://django@db/django --dry-run\n  \
-        tokenauth prune-expired --older-than 7d"
+        tokenauth prune-expired --older-than 7d --unused-for 1y"
 )]
 pub(crate) struct Cli {
     /// The database: `sqlite://path/to/file.db` or `postgres://user@host/db`.
@@ -103,6 +104,13 @@ pub(crate) enum Command {
         /// Grant a scope (repeatable); `*` grants all.
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// Accept the token only from this network, e.g. `203.0.113.0/24` or `2001:db8::1`
+        /// (repeatable: any of them); without it, from anywhere.
+        #[arg(long = "allow-ip", value_name = "CIDR")]
+        allowed_ips: Vec<String>,
+        /// Let the token only read: `GET`, `HEAD` and `OPTIONS` (and logging itself out).
+        #[arg(long)]
+        read_only: bool,
         /// Import an existing key (e.g. from Django's authtoken_token table) read from
         /// standard input, instead of generating one.
         #[arg(long)]
@@ -136,6 +144,33 @@ pub(crate) enum Command {
     ListTokens {
         /// Only this user's tokens.
         username: Option<String>,
+        /// Only tokens not used for this long, e.g. `90d` (never used: since their creation):
+        /// those that `Policy::expire_unused` of that duration refuses.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            allow_hyphen_values = true,
+            value_parser = unused_for
+        )]
+        unused_for: Option<chrono::Duration>,
+    },
+    /// Give a token a new key and print it, once, as `create-token` does; the old key is
+    /// refused at once, or after `--grace`.
+    ///
+    /// The token keeps its id, name, scopes, expiry and limits. Every running instance refuses
+    /// the old key as soon as its grace ends.
+    Roll {
+        /// The token's id (see `list-tokens`).
+        token_id: i64,
+        /// Keep accepting the old key for this long, e.g. `1h` or `90s` (at most 100 years),
+        /// so that clients can switch without downtime.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            allow_hyphen_values = true,
+            value_parser = tokenauth_cli::parse_duration
+        )]
+        grace: Option<chrono::Duration>,
     },
     /// Revoke one token by its id (see `list-tokens`).
     Revoke {
@@ -147,11 +182,22 @@ pub(crate) enum Command {
         /// The user's name.
         username: String,
     },
-    /// Delete tokens that have expired (a job to schedule; authentication never deletes).
+    /// Delete tokens that have expired, and with `--unused-for` those left unused (a job to
+    /// schedule; authentication never deletes).
     PruneExpired {
         /// Keep tokens that expired less than this long ago, e.g. `7d` (at most 100 years).
         #[arg(long, value_name = "DURATION", value_parser = tokenauth_cli::parse_duration)]
         older_than: Option<chrono::Duration>,
+        /// Also delete tokens not used for this long, e.g. `1y` (never used: since their
+        /// creation), which `Policy::expire_unused` of that duration refuses; `--older-than`
+        /// keeps those refused for less than its duration too.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            allow_hyphen_values = true,
+            value_parser = unused_for
+        )]
+        unused_for: Option<chrono::Duration>,
     },
 }
 
@@ -192,6 +238,16 @@ pub(crate) struct ImportDjango {
     /// Django's ids in the application's tables no longer match).
     #[arg(long)]
     pub(crate) new_ids: bool,
+}
+
+/// A duration of disuse: [`tokenauth_cli::parse_duration`]'s, of at least a second (as
+/// `Policy::expire_unused` takes it).
+fn unused_for(text: &str) -> Result<chrono::Duration, String> {
+    let duration = tokenauth_cli::parse_duration(text)?;
+    if duration < chrono::Duration::seconds(1) {
+        return Err("the duration is too short: at least 1s".to_owned());
+    }
+    Ok(duration)
 }
 
 /// A table or column name: an SQL identifier without quoting tricks.

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use tokenauth::{Key, NewToken, Policy, Store, Token, User};
 use tokenauth_cli::printable;
 
@@ -134,10 +134,21 @@ async fn manage(store: &Store, command: Command) -> Result<(), Failure> {
             name,
             expires_in,
             scopes,
+            allowed_ips,
+            read_only,
             key_stdin,
-        } => create_token(store, &username, reset, name, expires_in, scopes, key_stdin).await?,
+        } => {
+            let options = token_options(name, expires_in, scopes, allowed_ips, read_only)?;
+            create_token(store, &username, reset, options, key_stdin).await?
+        }
         Command::ImportDjango(options) => crate::django::import(store, options).await?,
-        Command::ListTokens { username } => list_tokens(store, username.as_deref()).await?,
+        Command::ListTokens {
+            username,
+            unused_for,
+        } => list_tokens(store, username.as_deref(), unused_for).await?,
+        Command::Roll { token_id, grace } => {
+            roll(store, token_id, grace.unwrap_or_default()).await?
+        }
         Command::Revoke { token_id } => {
             if !store.tokens().revoke(token_id).await.map_err(store_error)? {
                 return Err(format!("error: token {token_id} does not exist").into());
@@ -153,31 +164,49 @@ async fn manage(store: &Store, command: Command) -> Result<(), Failure> {
                 .map_err(store_error)?;
             say!("Revoked {} of user {}", tokens(count), printable(&username));
         }
-        Command::PruneExpired { older_than } => {
+        Command::PruneExpired {
+            older_than,
+            unused_for,
+        } => {
             let cutoff = tokenauth_cli::before(Utc::now(), older_than.unwrap_or_default())
                 .map_err(|err| format!("error: --older-than: {err}"))?;
+            // The store's one DELETE: expired tokens, and with `expire_unused` the unused ones
+            // (unused since `cutoff - unused_for`, which must exist: the store would fall back
+            // to `cutoff`).
+            let mut policy = store.policy().clone();
+            if let Some(unused_for) = unused_for {
+                tokenauth_cli::before(cutoff, unused_for)
+                    .map_err(|err| format!("error: --unused-for: {err}"))?;
+                policy = policy.expire_unused(unused_for);
+            }
             let count = store
+                .clone()
+                .with_policy(policy)
                 .tokens()
                 .prune_expired(cutoff)
                 .await
                 .map_err(store_error)?;
             let plural = if count == 1 { "" } else { "s" };
-            say!("Deleted {count} expired token{plural}");
+            let what = if unused_for.is_some() {
+                "expired or unused"
+            } else {
+                "expired"
+            };
+            say!("Deleted {count} {what} token{plural}");
         }
     }
     Ok(())
 }
 
-async fn create_token(
-    store: &Store,
-    username: &str,
-    reset: bool,
+/// What `create-token`'s options ask for, checked before anything is read or written.
+fn token_options(
     name: Option<String>,
     expires_in: Option<chrono::Duration>,
     scopes: Vec<String>,
-    key_stdin: bool,
-) -> Result<(), Failure> {
-    let mut options = NewToken::named(name.unwrap_or_default());
+    allowed_ips: Vec<String>,
+    read_only: bool,
+) -> Result<NewToken, String> {
+    let mut options = NewToken::named(name.unwrap_or_default()).read_only(read_only);
     if let Some(ttl) = expires_in {
         options = options.expires_in(ttl);
     }
@@ -186,7 +215,22 @@ async fn create_token(
             .scope(scope)
             .map_err(|err| format!("error: {err}"))?;
     }
+    for network in &allowed_ips {
+        options = options
+            .allow_ip(network)
+            .map_err(|err| format!("error: --allow-ip: {err}"))?;
+    }
     options.validate().map_err(|err| format!("error: {err}"))?;
+    Ok(options)
+}
+
+async fn create_token(
+    store: &Store,
+    username: &str,
+    reset: bool,
+    options: NewToken,
+    key_stdin: bool,
+) -> Result<(), Failure> {
     let key = if key_stdin {
         let key = Key::import(input::stdin_line("key")?).map_err(|err| format!("error: {err}"))?;
         if !key.is_drf_format() {
@@ -265,14 +309,74 @@ async fn create_token(
     Ok(())
 }
 
-async fn list_tokens(store: &Store, username: Option<&str>) -> Result<(), Failure> {
-    let users = store.users().await.map_err(store_error)?;
-    let tokens: Vec<Token> = match username {
-        Some(username) => {
-            let user = existing_user(store, username).await?;
-            store.tokens().list(user.id).await.map_err(store_error)?
+/// Rolls token `token_id`, with the store's policy allowing `grace`: the administrator's
+/// choice, bounded by the parser (at most 100 years, never negative).
+async fn roll(store: &Store, token_id: i64, grace: chrono::Duration) -> Result<(), Failure> {
+    let policy = store.policy().clone().max_roll_grace(grace);
+    // No later than the store's own reading of the clock (microseconds, as it keeps them): the
+    // grace ends at or after the instant shown.
+    let rolled_at = Utc::now().trunc_subsecs(6);
+    let (token, key) = store
+        .clone()
+        .with_policy(policy)
+        .tokens()
+        .roll(token_id, grace)
+        .await
+        .map_err(store_error)?;
+    // The token is rolled: whatever happens now, its new key must be shown.
+    let owner = match store.user(token.user_id).await {
+        Ok(Some(user)) => printable(&user.username),
+        _ => format!("#{}", token.user_id),
+    };
+    let previous = match rolled_at.checked_add_signed(grace) {
+        Some(until) if until > rolled_at => {
+            format!("the previous key keeps working until {}", timestamp(until))
         }
-        None => store.tokens().list_all().await.map_err(store_error)?,
+        _ => "the previous key is refused from now on".to_owned(),
+    };
+    // `create-token`'s line, alone on standard output for scripts; the rest on stderr. A roll
+    // cannot be undone: a key that cannot be shown is lost, and the token must be rolled again.
+    if let Err(err) = writeln!(
+        std::io::stdout().lock(),
+        "Generated token {} for user {owner}",
+        key.expose_secret()
+    ) {
+        return Err(format!(
+            "error: cannot write the key to standard output ({err}); token {token_id} was \
+             rolled all the same and {previous}: roll it again (`tokenauth roll {token_id}`)"
+        )
+        .into());
+    }
+    let _ = writeln!(std::io::stderr(), "Rolled token {token_id}; {previous}");
+    Ok(())
+}
+
+async fn list_tokens(
+    store: &Store,
+    username: Option<&str>,
+    unused_for: Option<chrono::Duration>,
+) -> Result<(), Failure> {
+    let users = store.users().await.map_err(store_error)?;
+    let user = match username {
+        Some(username) => Some(existing_user(store, username).await?),
+        None => None,
+    };
+    let tokens: Vec<Token> = match (&user, unused_for) {
+        (_, Some(unused_for)) => {
+            let cutoff = tokenauth_cli::before(Utc::now(), unused_for)
+                .map_err(|err| format!("error: --unused-for: {err}"))?;
+            let unused = store
+                .tokens()
+                .unused_since(cutoff)
+                .await
+                .map_err(store_error)?;
+            unused
+                .into_iter()
+                .filter(|token| user.as_ref().is_none_or(|user| user.id == token.user_id))
+                .collect()
+        }
+        (Some(user), None) => store.tokens().list(user.id).await.map_err(store_error)?,
+        (None, None) => store.tokens().list_all().await.map_err(store_error)?,
     };
     let owner = |token: &Token| {
         users
@@ -288,6 +392,8 @@ async fn list_tokens(store: &Store, username: Option<&str>) -> Result<(), Failur
         "EXPIRES".to_owned(),
         "LAST USED".to_owned(),
         "SCOPES".to_owned(),
+        "ALLOWED IPS".to_owned(),
+        "READ ONLY".to_owned(),
     ]];
     let now = Utc::now();
     for token in &tokens {
@@ -306,9 +412,11 @@ async fn list_tokens(store: &Store, username: Option<&str>) -> Result<(), Failur
                 .last_used_at
                 .map_or_else(|| "never".to_owned(), timestamp),
             printable(&token.scopes.join(" ")),
+            allowed_ips(token),
+            if token.read_only { "yes" } else { "no" }.to_owned(),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..rows[0].len())
         .map(|column| {
             rows.iter()
                 .map(|row| row[column].chars().count())
@@ -367,6 +475,15 @@ fn tokens(count: u64) -> String {
     } else {
         format!("{count} tokens")
     }
+}
+
+/// A token's networks, as `list-tokens` shows them: `anywhere` when it has none.
+fn allowed_ips(token: &Token) -> String {
+    if token.allowed_ips.is_empty() {
+        return "anywhere".to_owned();
+    }
+    let networks: Vec<String> = token.allowed_ips.iter().map(ToString::to_string).collect();
+    networks.join(" ")
 }
 
 fn timestamp(at: DateTime<Utc>) -> String {

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 /// assert!(parse_duration("1000000y").unwrap_err().contains("at most 100 years"));
 /// assert!(parse_duration("18446744073709551615s15ms65ms5ms915ms").is_err());
 /// assert!(parse_duration("soon").is_err());
+/// assert!(parse_duration("-5s").unwrap_err().contains("cannot be negative"));
 /// ```
 pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
     const TOO_LONG: &str = "the duration is too long: at most 100 years";
@@ -34,6 +35,9 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
     let mut rest = text.trim_start();
     if rest.is_empty() {
         return Err("an empty duration: write e.g. `30d` or `1h 30m`".to_owned());
+    }
+    if rest.starts_with('-') {
+        return Err("a duration cannot be negative: write e.g. `30d` or `1h 30m`".to_owned());
     }
     let mut total: u128 = 0; // nanoseconds
     while !rest.is_empty() {

@@ -44,6 +44,7 @@ fn help_lists_every_subcommand() {
         "deactivate",
         "create-token",
         "list-tokens",
+        "roll",
         "revoke",
         "revoke-all",
         "prune-expired",
@@ -785,6 +786,46 @@ fn a_key_that_cannot_be_shown_is_revoked() {
             .block_on(store.tokens().list(alice.id))
             .unwrap()
             .is_empty()
+    );
+}
+
+/// A roll cannot be undone: when its key cannot be shown, the error says so and how to get a
+/// key, and the old key's fate.
+#[test]
+fn a_rolled_key_that_cannot_be_shown_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store, alice) = sqlite_with_alice(&dir);
+    let (token, old) = runtime()
+        .block_on(
+            store
+                .tokens()
+                .create(alice.id, tokenauth::NewToken::default()),
+        )
+        .unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let id = token.id.to_string();
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokenauth"))
+        .args(["--database-url", &url, "roll", &id])
+        .env_remove("DATABASE_URL")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: cannot write the key to standard output")
+            && stderr.ends_with(&format!(
+                "token {id} was rolled all the same and the previous key is refused from now \
+                 on: roll it again (`tokenauth roll {id}`)\n"
+            )),
+        "{stderr}"
+    );
+    let store = store.with_policy(tokenauth::Policy::default().no_auth_cache());
+    assert!(
+        runtime()
+            .block_on(store.authenticate(old.expose_secret()))
+            .is_err()
     );
 }
 
