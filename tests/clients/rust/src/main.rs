@@ -288,6 +288,8 @@ fn login_request(
             .collect::<Result<_, _>>()?,
         expires_in: None,
         name: None,
+        allowed_ips: Vec::new(),
+        read_only: None,
     })
 }
 
