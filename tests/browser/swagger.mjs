@@ -88,7 +88,8 @@ try {
     (nodes) => nodes.map((node) => node.getAttribute('data-path')).sort(),
   );
   const expected = [
-    '/auth/logout', '/auth/logout-all', '/auth/token', '/bearer/me', '/me', '/orders', '/ping',
+    '/auth/logout', '/auth/logout-all', '/auth/token', '/auth/token/roll', '/auth/tokens',
+    '/auth/tokens/{id}', '/bearer/me', '/me', '/orders', '/orders', '/ping',
   ];
   check('Swagger UI lists the operations', JSON.stringify(paths) === JSON.stringify(expected), JSON.stringify(paths));
   // The document Swagger UI was given (poem-openapi's page passes its global `spec`): the

@@ -157,7 +157,7 @@ async fn obtain_token_matches_drf(backend: Backend) {
 
 /// Every tokenauth endpoint and quickstart route, and what authenticating it takes: the
 /// keyword, and whether a key needs `orders:read`.
-const ROUTES: [(&str, &str, Option<&str>, bool); 7] = [
+const ROUTES: [(&str, &str, Option<&str>, bool); 10] = [
     ("/api/auth/token", "POST, OPTIONS", None, false),
     ("/api/auth/logout", "POST, OPTIONS", Some("Token"), false),
     (
@@ -173,7 +173,30 @@ const ROUTES: [(&str, &str, Option<&str>, bool); 7] = [
         Some("Bearer"),
         false,
     ),
-    ("/api/orders", "GET, HEAD, OPTIONS", Some("Token"), true),
+    (
+        "/api/orders",
+        "GET, POST, HEAD, OPTIONS",
+        Some("Token"),
+        true,
+    ),
+    (
+        "/api/auth/tokens",
+        "GET, HEAD, OPTIONS",
+        Some("Token"),
+        false,
+    ),
+    (
+        "/api/auth/tokens/1",
+        "DELETE, OPTIONS",
+        Some("Token"),
+        false,
+    ),
+    (
+        "/api/auth/token/roll",
+        "POST, OPTIONS",
+        Some("Token"),
+        false,
+    ),
     ("/api/ping", "GET, HEAD, OPTIONS", None, false),
 ];
 

@@ -340,13 +340,14 @@ async fn spec_of_optional_custom_and_bad_request_handler_operations() {
     );
     assert!(paths["/maybe"]["get"]["responses"]["401"].is_object());
 
-    // A bad_request_handler response type still documents the 401 beside its own 400.
+    // A bad_request_handler response type still documents the 401 beside its own 400, and the
+    // 403 of every secured operation (any token may carry limits).
     let orders = &paths["/orders"]["post"];
     assert_eq!(orders["security"], json!([{ "TokenAuth": [] }]));
     let responses = orders["responses"].as_object().unwrap();
     let mut codes: Vec<&str> = responses.keys().map(String::as_str).collect();
     codes.sort_unstable();
-    assert_eq!(codes, ["200", "400", "401"]);
+    assert_eq!(codes, ["200", "400", "401", "403"]);
 
     // A custom keyword: an apiKey scheme whose description says what to send.
     assert_eq!(
@@ -497,10 +498,8 @@ async fn spec_documents_required_scopes_and_the_403() {
     );
     assert!(operation["responses"]["403"].is_object() && operation["responses"]["401"].is_object());
     assert!(
-        spec["paths"]["/maybe"]["get"]["responses"]
-            .get("403")
-            .is_none(),
-        "no scopes, no 403"
+        spec["paths"]["/maybe"]["get"]["responses"]["403"].is_object(),
+        "without scopes too: any token may carry limits (allowed_ips, read_only)"
     );
 }
 

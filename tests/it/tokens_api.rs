@@ -22,6 +22,7 @@ common::on_both_backends!(
     allowed_ips_are_checked_against_the_throttles_client_address,
     read_only_tokens_only_read_and_may_log_themselves_out,
     unused_tokens_die_everywhere_and_are_pruned,
+    the_expiry_is_in_the_answer_only_when_asked_for,
 );
 
 const FORBIDDEN: &str = r#"{"detail":"You do not have permission to perform this action."}"#;
@@ -282,6 +283,37 @@ async fn a_roll_with_grace_keeps_the_old_key_until_the_grace_ends_everywhere(bac
     // The previous key cannot roll the token (it may be the leaked one), nor get a key.
     let stolen = call(server.addr, "POST", "/api/auth/token/roll", &old, None).await;
     assert_eq!((stolen.status, stolen.body_text()), (403, FORBIDDEN));
+    // A roll names no token: a body naming another one rolls the presented token only.
+    let (_, other_key) = login(server.addr, "dave", json!({})).await;
+    let other_key = other_key.unwrap();
+    let listed = json_of(&call(server.addr, "GET", "/api/auth/tokens", &new, None).await);
+    let others_id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["current"] == false)
+        .unwrap()["id"]
+        .clone();
+    let body = json!({"grace": 0, "id": others_id, "token_id": others_id});
+    let own = call(
+        server.addr,
+        "POST",
+        "/api/auth/token/roll",
+        &other_key,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(own.status, 200);
+    assert_eq!(
+        me(server.addr, &new).await,
+        200,
+        "the other token was not rolled"
+    );
+    assert_eq!(
+        me(server.addr, &other_key).await,
+        401,
+        "the presented one was"
+    );
     // Both keys work on both instances during the grace...
     while rolled_at.elapsed() < Duration::from_millis(1500) {
         for addr in [server.addr, other.addr] {
@@ -626,4 +658,50 @@ async fn unused_tokens_die_everywhere_and_are_pruned(backend: Backend) {
         left[0].last_used_at.is_some(),
         "recorded whatever last_used_interval says"
     );
+}
+
+async fn the_expiry_is_in_the_answer_only_when_asked_for(backend: Backend) {
+    let store = common::store(backend).await;
+    store
+        .create_user("judy", Some("correct horse"))
+        .await
+        .unwrap();
+    let drf = serve(app(store.clone(), api::auth_api())).await;
+    let knox = serve(app(
+        store.clone(),
+        api::auth_api().with_expiry_in_response(),
+    ))
+    .await;
+    let (answer, key) = login(drf.addr, "judy", json!({})).await;
+    let members: Vec<String> = json_of(&answer)
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(members, ["token"], "DRF's exact body by default");
+    let (answer, _) = login(knox.addr, "judy", json!({})).await;
+    assert_eq!(
+        json_of(&answer)["expiry"],
+        Value::Null,
+        "never expires: null, as knox"
+    );
+    let (answer, _) = login(knox.addr, "judy", json!({"expires_in": 3600})).await;
+    let expiry = json_of(&answer)["expiry"].as_str().unwrap().to_owned();
+    let expiry = chrono::DateTime::parse_from_rfc3339(&expiry).unwrap();
+    let left = expiry.with_timezone(&Utc) - Utc::now();
+    assert!(
+        left > chrono::Duration::minutes(59) && left <= chrono::Duration::hours(1),
+        "{left}"
+    );
+    // A roll answers the same way.
+    let rolled = call(
+        knox.addr,
+        "POST",
+        "/api/auth/token/roll",
+        &key.unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(json_of(&rolled)["expiry"], Value::Null);
 }

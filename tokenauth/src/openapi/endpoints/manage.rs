@@ -214,10 +214,12 @@ pub(super) fn parse_grace(
             // Any JSON number: whole ones beyond 64 bits are out of bounds, not invalid.
             let whole = number.as_i64().map(i128::from).or_else(|| {
                 number.as_u64().map(i128::from).or_else(|| {
+                    // A whole float: its value within 64 bits, else an end of the range
+                    // (`as` saturates), which is out of bounds either way.
                     number
                         .as_f64()
                         .filter(|f| f.fract() == 0.0 && f.is_finite())
-                        .map(|f| if f < 0.0 { i128::MIN } else { i128::MAX })
+                        .map(|f| f as i128)
                 })
             });
             match whole {

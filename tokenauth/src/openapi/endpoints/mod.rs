@@ -123,7 +123,7 @@ const DEFAULT_MAX_BODY_SIZE: usize = {
         + body::MAX_PASSWORD_LEN
         + MAX_TOKEN_NAME_LEN
         + tokenauth_rules::MAX_SCOPES * tokenauth_rules::MAX_SCOPE_LEN
-        + crate::rules::MAX_ALLOWED_IPS * MAX_NETWORK_LEN;
+        + crate::rules::MAX_ALLOWED_IPS * body::MAX_NETWORK_LEN;
     // Keys, quotes, separators and `expires_in`: well under 4 KiB.
     let bytes = 12 * characters + 4 * 1024;
     bytes.div_ceil(16 * 1024) * 16 * 1024
@@ -301,7 +301,8 @@ struct LoginDoc {
     scopes: Option<Vec<ScopeDoc>>,
     /// The networks the token may be used from, at most 64: addresses (`203.0.113.7`) or
     /// networks in CIDR notation (`203.0.113.0/24`, `2001:db8::/32`). A request from any other
-    /// client address is refused with `403`. Absent or empty: anywhere.
+    /// client address is refused with `403`. Absent or empty: anywhere. An entry that is
+    /// neither is refused (with the right password) with `400 {"allowed_ips": ["…"]}`.
     #[oai(validator(max_items = 64))]
     allowed_ips: Option<Vec<NetworkDoc>>,
     /// Whether the token may only send `GET`, `HEAD` and `OPTIONS` requests (and log itself
@@ -372,16 +373,13 @@ doc_string!(
     }
 );
 
-/// The longest `allowed_ips` entry: an IPv6 address with a prefix length (`…/128`).
-const MAX_NETWORK_LEN: usize = 43;
-
 doc_string!(
     /// A network in a login request.
     NetworkDoc,
     "An IP address or a network in CIDR notation, e.g. `203.0.113.0/24` or `2001:db8::/32`.",
     MetaSchema {
         min_length: Some(2),
-        max_length: Some(MAX_NETWORK_LEN),
+        max_length: Some(body::MAX_NETWORK_LEN),
         ..MetaSchema::new("string")
     }
 );
@@ -906,11 +904,22 @@ impl AuthApi {
         // A scope that may not be granted is refused after the credentials are checked, so
         // that only a client with the right password learns which scopes are grantable (and
         // a body the spec allows is refused only for its credentials otherwise).
+        // So is a network that does not parse (the document states only its length).
+        let networks: Option<Vec<_>> = login
+            .allowed_ips
+            .iter()
+            .map(|network| crate::models::parse_network(network))
+            .collect();
         let refused_scope = self
             .refused_scope(&login.scopes)
-            .map(|scope| not_grantable(scope));
+            .map(|scope| not_grantable(scope))
+            .or_else(|| {
+                networks
+                    .is_none()
+                    .then(|| body::field_errors(&[("allowed_ips", body::INVALID_NETWORK)]))
+            });
         let mut options = NewToken::named(login.name).read_only(login.read_only);
-        for network in login.allowed_ips {
+        for network in networks.unwrap_or_default() {
             options = options.allow_network(network).map_err(server_error)?;
         }
         if let Some(seconds) = login.expires_in {
