@@ -25,8 +25,7 @@
 //! `POST /api/auth/token` (login: `scopes` among `orders:*`, `orders:read`, `orders:write`,
 //! `allowed_ips`, `read_only`), `GET /api/auth/tokens`, `DELETE /api/auth/tokens/{id}`,
 //! `POST /api/auth/token/roll` (`grace` up to an hour), `POST /api/auth/logout` and
-//! `/logout-all`; Swagger UI at `/docs` and the OpenAPI document at `/openapi.json`. Tokens
-//! unused for 90 days are refused.
+//! `/logout-all`; Swagger UI at `/docs` and the OpenAPI document at `/openapi.json`.
 
 mod api;
 

@@ -182,7 +182,11 @@ impl Policy {
 
     /// Refuse a token not used for `unused` (`Invalid token.`), as GitHub does with personal
     /// access tokens unused for a year: on every instance and from the authentication cache
-    /// alike. A token never used counts from its creation. While this is on, every token's
+    /// alike. A token without a recorded use counts from its creation — so turning this on
+    /// for existing tokens whose uses were never recorded (the default: no
+    /// [`Policy::last_used_interval`]; or keys imported from Django) refuses those older than
+    /// `unused` at once, however often they are used: record uses for that long first
+    /// (`last_used_interval`), or prune with `tokenauth list-tokens --unused-for` in view. While this is on, every token's
     /// `last_used_at` is recorded, at least once per hundredth of `unused` (whatever
     /// [`Policy::last_used_interval`] says), so a token is refused at most 1% early;
     /// [`Tokens::prune_expired`](crate::store::Tokens::prune_expired) (`tokenauth
