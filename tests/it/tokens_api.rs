@@ -74,6 +74,36 @@ async fn me(addr: std::net::SocketAddr, key: &str) -> u16 {
         .status
 }
 
+/// A store on a fresh database of `backend` with a user `username` (password `correct horse`),
+/// served by the quickstart's application in this process.
+async fn served(backend: Backend, username: &str) -> (Store, common::TestServer) {
+    let store = common::store(backend).await;
+    store
+        .create_user(username, Some("correct horse"))
+        .await
+        .unwrap();
+    let server = serve(app(store.clone(), api::auth_api())).await;
+    (store, server)
+}
+
+/// [`served`] on a database file (or PostgreSQL database) that a second instance — a
+/// quickstart process, with its own cache — shares.
+async fn served_twice(
+    backend: Backend,
+    username: &str,
+) -> (common::TestServer, Instance, Option<tempfile::TempDir>) {
+    let (url, dir) = common::database_url(backend).await;
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let other = Instance::start(&url).await;
+    store
+        .create_user(username, Some("correct horse"))
+        .await
+        .unwrap();
+    let server = serve(app(store, api::auth_api())).await;
+    (server, other, dir)
+}
+
 async fn users_see_and_revoke_only_their_own_tokens(backend: Backend) {
     let store = common::store(backend).await;
     for name in ["alice", "bob"] {
@@ -206,15 +236,7 @@ async fn refused_within_bound(instance: &Instance, key: &str, what: &str) -> Dur
 }
 
 async fn a_revoke_or_a_roll_reaches_the_other_instance_at_once(backend: Backend) {
-    let (url, _dir) = common::database_url(backend).await;
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let other = Instance::start(&url).await;
-    store
-        .create_user("carol", Some("correct horse"))
-        .await
-        .unwrap();
-    let server = serve(app(store.clone(), api::auth_api())).await;
+    let (server, other, _dir) = served_twice(backend, "carol").await;
     let (_, one) = login(server.addr, "carol", json!({})).await;
     let (_, two) = login(server.addr, "carol", json!({})).await;
     let (one, two) = (one.unwrap(), two.unwrap());
@@ -257,15 +279,7 @@ async fn a_revoke_or_a_roll_reaches_the_other_instance_at_once(backend: Backend)
 }
 
 async fn a_roll_with_grace_keeps_the_old_key_until_the_grace_ends_everywhere(backend: Backend) {
-    let (url, _dir) = common::database_url(backend).await;
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let other = Instance::start(&url).await;
-    store
-        .create_user("dave", Some("correct horse"))
-        .await
-        .unwrap();
-    let server = serve(app(store.clone(), api::auth_api())).await;
+    let (server, other, _dir) = served_twice(backend, "dave").await;
     let (_, old) = login(server.addr, "dave", json!({})).await;
     let old = old.unwrap();
     assert_eq!(me(other.addr, &old).await, 200);
@@ -337,12 +351,7 @@ async fn a_roll_with_grace_keeps_the_old_key_until_the_grace_ends_everywhere(bac
 }
 
 async fn only_the_current_key_rolls_and_concurrent_rolls_issue_one_key(backend: Backend) {
-    let store = common::store(backend).await;
-    store
-        .create_user("erin", Some("correct horse"))
-        .await
-        .unwrap();
-    let server = serve(app(store.clone(), api::auth_api())).await;
+    let (_store, server) = served(backend, "erin").await;
     let addr = server.addr;
     for round in 0..5 {
         let (_, key) = login(addr, "erin", json!({})).await;
@@ -370,12 +379,7 @@ async fn only_the_current_key_rolls_and_concurrent_rolls_issue_one_key(backend: 
 }
 
 async fn grace_values_are_bounded_and_change_nothing(backend: Backend) {
-    let store = common::store(backend).await;
-    store
-        .create_user("frank", Some("correct horse"))
-        .await
-        .unwrap();
-    let server = serve(app(store.clone(), api::auth_api())).await;
+    let (store, server) = served(backend, "frank").await;
     let (_, key) = login(server.addr, "frank", json!({})).await;
     let key = key.unwrap();
     let cases: [(&str, u16, &str); 7] = [
@@ -513,12 +517,7 @@ async fn allowed_ips_are_checked_against_the_throttles_client_address(backend: B
 }
 
 async fn read_only_tokens_only_read_and_may_log_themselves_out(backend: Backend) {
-    let store = common::store(backend).await;
-    store
-        .create_user("heidi", Some("correct horse"))
-        .await
-        .unwrap();
-    let server = serve(app(store.clone(), api::auth_api())).await;
+    let (_store, server) = served(backend, "heidi").await;
     let addr = server.addr;
     let (_, key) = login(
         addr,
