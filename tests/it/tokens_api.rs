@@ -91,7 +91,12 @@ async fn served(backend: Backend, username: &str) -> (Store, common::TestServer)
 async fn served_twice(
     backend: Backend,
     username: &str,
-) -> (common::TestServer, Instance, Option<tempfile::TempDir>) {
+) -> (
+    Store,
+    common::TestServer,
+    Instance,
+    Option<tempfile::TempDir>,
+) {
     let (url, dir) = common::database_url(backend).await;
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
@@ -100,8 +105,8 @@ async fn served_twice(
         .create_user(username, Some("correct horse"))
         .await
         .unwrap();
-    let server = serve(app(store, api::auth_api())).await;
-    (server, other, dir)
+    let server = serve(app(store.clone(), api::auth_api())).await;
+    (store, server, other, dir)
 }
 
 async fn users_see_and_revoke_only_their_own_tokens(backend: Backend) {
@@ -236,7 +241,7 @@ async fn refused_within_bound(instance: &Instance, key: &str, what: &str) -> Dur
 }
 
 async fn a_revoke_or_a_roll_reaches_the_other_instance_at_once(backend: Backend) {
-    let (server, other, _dir) = served_twice(backend, "carol").await;
+    let (_store, server, other, _dir) = served_twice(backend, "carol").await;
     let (_, one) = login(server.addr, "carol", json!({})).await;
     let (_, two) = login(server.addr, "carol", json!({})).await;
     let (one, two) = (one.unwrap(), two.unwrap());
@@ -279,7 +284,7 @@ async fn a_revoke_or_a_roll_reaches_the_other_instance_at_once(backend: Backend)
 }
 
 async fn a_roll_with_grace_keeps_the_old_key_until_the_grace_ends_everywhere(backend: Backend) {
-    let (server, other, _dir) = served_twice(backend, "dave").await;
+    let (store, server, other, _dir) = served_twice(backend, "dave").await;
     let (_, old) = login(server.addr, "dave", json!({})).await;
     let old = old.unwrap();
     assert_eq!(me(other.addr, &old).await, 200);
@@ -348,6 +353,36 @@ async fn a_roll_with_grace_keeps_the_old_key_until_the_grace_ends_everywhere(bac
         }
     }
     assert_eq!(me(other.addr, &new).await, 200);
+    // Pruning forgets the ended grace's key: the table holds no digest of it any more.
+    let old_digest = tokenauth::key::KeyDigest::of(&old);
+    let old_digest = old_digest.as_str().to_owned();
+    let holds = |store: Store| {
+        let old_digest = old_digest.clone();
+        async move {
+            let sql = "SELECT COUNT(*) FROM tokenauth_tokens WHERE previous_key_digest = $1";
+            match (store.sqlite_pool(), store.postgres_pool()) {
+                (Some(pool), _) => {
+                    sqlx::query_scalar::<_, i64>(sql)
+                        .bind(old_digest.as_str())
+                        .fetch_one(pool)
+                        .await
+                }
+                (_, Some(pool)) => {
+                    sqlx::query_scalar::<_, i64>(sql)
+                        .bind(old_digest.as_str())
+                        .fetch_one(pool)
+                        .await
+                }
+                _ => unreachable!(),
+            }
+            .unwrap()
+        }
+    };
+    assert_eq!(holds(store.clone()).await, 1);
+    store.tokens().prune_expired(Utc::now()).await.unwrap();
+    assert_eq!(holds(store.clone()).await, 0);
+    assert_eq!(me(server.addr, &old).await, 401);
+    assert_eq!(me(other.addr, &new).await, 200, "the token itself is kept");
 }
 
 async fn only_the_current_key_rolls_and_concurrent_rolls_issue_one_key(backend: Backend) {

@@ -347,7 +347,8 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// Deletes tokens that expired before `cutoff` (e.g. `Utc::now()`, or a week ago to keep
     /// recently expired ones visible) and, with
     /// [`Policy::expire_unused`](crate::Policy::expire_unused), those it refuses at `cutoff`
-    /// (not used for that long before it). Returns how many were deleted. Authentication never
+    /// (not used for that long before it); and forgets the previous keys of rolled tokens whose
+    /// grace ended before `cutoff`. Returns how many tokens were deleted. Authentication never
     /// deletes anything: run this from a scheduled job (`tokenauth prune-expired`).
     ///
     /// ```
@@ -387,19 +388,34 @@ impl<U: AuthUser> Tokens<'_, U> {
             at("expires_at"),
             at("$1")
         );
+        // The previous keys of rolled tokens whose grace ended: forgotten, so that presenting
+        // one costs no query (the live-key filter holds what the table holds).
+        let forget = format!(
+            "UPDATE {} SET previous_key_digest = NULL, previous_key_expires_at = NULL \
+             WHERE previous_key_expires_at IS NOT NULL AND {} < {}",
+            U::TOKENS_TABLE,
+            at("previous_key_expires_at"),
+            at("$1")
+        );
         let mut write = self.store.begin_write().await?;
-        let pruned = on_backend!(write.tx(), Tx(tx) => {
+        let (pruned, forgotten) = on_backend!(write.tx(), Tx(tx) => {
             let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(crate::policy::storable(cutoff));
-            match unused_cutoff {
+            let pruned = match unused_cutoff {
                 Some(unused_cutoff) => query.bind(unused_cutoff),
                 None => query,
             }
             .execute(&mut **tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+            let forgotten = sqlx::query(sqlx::AssertSqlSafe(forget))
+                .bind(crate::policy::storable(cutoff))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            (pruned, forgotten)
         });
-        // A cutoff in the future deletes tokens that are still live.
-        let change = if pruned > 0 {
+        // A cutoff in the future deletes tokens that are still live, and ends graces early.
+        let change = if pruned > 0 || forgotten > 0 {
             Change::Narrowed
         } else {
             Change::Nothing

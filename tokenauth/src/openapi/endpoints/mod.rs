@@ -1,5 +1,5 @@
 //! Endpoints an application mounts (feature `openapi`): Django REST framework's obtain-token
-//! view, and logout / logout-all.
+//! view, logout / logout-all, and a user's own token management (list, revoke one, roll).
 //!
 //! ```
 //! use poem::{EndpointExt, Route};
@@ -46,7 +46,7 @@ use manage::{RollBody, RollRefusal, TokenInfo};
 use throttle::Admission;
 pub use throttle::Limit;
 
-/// The obtain-token, logout and logout-all operations, as a poem-openapi API. Its paths start
+/// The obtain-token, logout, logout-all and token-management operations, as a poem-openapi API. Its paths start
 /// with `/auth/`; serve it alone or beside your own API (`OpenApiService::new((Api, AuthApi::new()), …)`)
 /// and nest the service where you like (e.g. under `/api`: `/api/auth/token`).
 ///
@@ -59,6 +59,15 @@ pub use throttle::Limit;
 ///   `Cache-Control: no-store`.
 /// - `POST /auth/logout` — revokes the presenting token; `204`.
 /// - `POST /auth/logout-all` — revokes all of the user's tokens; `204`.
+/// - `GET /auth/tokens` — the user's live tokens (ids, names, dates, scopes, limits, which one
+///   was presented); never a key.
+/// - `DELETE /auth/tokens/{id}` — revokes one of the user's tokens; `204`, or the same `404`
+///   for another user's id as for one that does not exist.
+/// - `POST /auth/token/roll` — a new key for the presented token, the old one kept for
+///   `grace` seconds (at most [`Policy::max_roll_grace`](crate::Policy::max_roll_grace)).
+///
+/// A token's limits (`allowed_ips`, `read_only`) apply to these operations too: a read-only
+/// token may log itself out, and nothing else here but list its user's tokens.
 ///
 /// Serve the service through [`drf_methods`](crate::openapi::drf_methods) for DRF's `405` (with
 /// `Allow` and `{"detail":"Method \"PUT\" not allowed."}`) and `OPTIONS` on its paths —
