@@ -68,6 +68,7 @@ const API: &[(&str, &str, Effect)] = &[
     ("store/tokens.rs", "revoke", Narrows),
     ("store/tokens.rs", "revoke_all", Narrows),
     ("store/tokens.rs", "revoke_owned", Narrows),
+    ("store/tokens.rs", "revoke_key", Narrows),
     // A new key, and the old one refused (no grace).
     ("store/tokens.rs", "roll", Narrows),
     ("store/tokens.rs", "roll_current", Narrows),
@@ -305,6 +306,14 @@ async fn every_public_write_is_seen_by_another_process(backend: Backend) {
                         .await
                         .unwrap()
                 );
+                (None, Some(&key))
+            }
+            ("store/tokens.rs", "revoke_key") => {
+                let revoked = store
+                    .tokens()
+                    .revoke_key(token_id, key.expose_secret())
+                    .await;
+                assert!(revoked.unwrap());
                 (None, Some(&key))
             }
             ("store/tokens.rs", "roll") => {

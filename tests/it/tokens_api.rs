@@ -23,6 +23,8 @@ common::on_both_backends!(
     read_only_tokens_only_read_and_may_log_themselves_out,
     unused_tokens_die_everywhere_and_are_pruned,
     the_expiry_is_in_the_answer_only_when_asked_for,
+    logging_out_with_the_previous_key_keeps_the_new_one,
+    a_previous_key_is_no_other_tokens_key,
 );
 
 const FORBIDDEN: &str = r#"{"detail":"You do not have permission to perform this action."}"#;
@@ -738,4 +740,123 @@ async fn the_expiry_is_in_the_answer_only_when_asked_for(backend: Backend) {
     )
     .await;
     assert_eq!(json_of(&rolled)["expiry"], Value::Null);
+}
+
+/// Review finding: a client still holding the previous key (an old deployment shutting down
+/// during the grace) logged out and took the token's new key with it.
+async fn logging_out_with_the_previous_key_keeps_the_new_one(backend: Backend) {
+    let (_store, server) = served(backend, "kim").await;
+    let addr = server.addr;
+    let (_, old) = login(addr, "kim", json!({})).await;
+    let old = old.unwrap();
+    let rolled = call(
+        addr,
+        "POST",
+        "/api/auth/token/roll",
+        &old,
+        Some(&json!({"grace": 600})),
+    )
+    .await;
+    let new = json_of(&rolled)["token"].as_str().unwrap().to_owned();
+    let out = call(addr, "POST", "/api/auth/logout", &old, None).await;
+    assert_eq!(out.status, 204, "{out:?}");
+    assert_eq!(me(addr, &old).await, 401, "the previous key is revoked");
+    assert_eq!(me(addr, &new).await, 200, "the new key stays");
+    let out = call(addr, "POST", "/api/auth/logout", &new, None).await;
+    assert_eq!(out.status, 204);
+    assert_eq!(
+        me(addr, &new).await,
+        401,
+        "the current key revokes the token"
+    );
+}
+
+/// Review finding: a key could be one token's previous key and another's key (imported), and
+/// then authenticate as either; on SQLite, `INSERT OR REPLACE` conflicting on a previous key
+/// deleted a token without telling the other instances.
+async fn a_previous_key_is_no_other_tokens_key(backend: Backend) {
+    let (url, _dir) = common::database_url(backend).await;
+    let policy = Policy::default().max_roll_grace(chrono::Duration::hours(1));
+    let a = Store::connect(&url)
+        .await
+        .unwrap()
+        .with_policy(policy.clone());
+    a.migrate().await.unwrap();
+    let b = Store::connect(&url).await.unwrap().with_policy(policy);
+    let alice = a.create_user("alice", None).await.unwrap();
+    let bob = a.create_user("bob", None).await.unwrap();
+    let (token, old) = a
+        .tokens()
+        .create(alice.id, NewToken::named("a"))
+        .await
+        .unwrap();
+    let (_, new) = a
+        .tokens()
+        .roll(token.id, chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    let again = tokenauth::Key::import(old.expose_secret()).unwrap();
+    let imported = a
+        .tokens()
+        .import(bob.id, &again, NewToken::named("b"))
+        .await;
+    assert!(
+        matches!(imported, Err(tokenauth::Error::DuplicateKey)),
+        "{imported:?}"
+    );
+    let (user, _) = a.authenticate(old.expose_secret()).await.unwrap();
+    assert_eq!(user.username, "alice");
+    // A second import (Django's table still holds the key) finds it present, as alice's.
+    let batch = [tokenauth::import::Token {
+        username: "alice".to_owned(),
+        key: again.clone(),
+        created: Utc::now(),
+        name: String::new(),
+    }];
+    let report = a.import_tokens(&batch).await.unwrap();
+    assert_eq!((report.tokens_imported, report.tokens_present), (0, 1));
+    let batch = [tokenauth::import::Token {
+        username: "bob".to_owned(),
+        ..batch[0].clone()
+    }];
+    assert!(matches!(
+        a.import_tokens(&batch).await,
+        Err(tokenauth::Error::ImportConflict(_))
+    ));
+
+    if backend == Backend::Sqlite {
+        // Plain SQL replacing the token through its previous key: B forgets its cached entry.
+        b.authenticate(new.expose_secret()).await.unwrap();
+        common::cache_serving(&b).await;
+        b.authenticate(new.expose_secret()).await.unwrap();
+        let pool = a.sqlite_pool().unwrap();
+        let previous: String =
+            sqlx::query_scalar("SELECT previous_key_digest FROM tokenauth_tokens WHERE id = ?")
+                .bind(token.id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        let other =
+            tokenauth::key::KeyDigest::of(tokenauth::Key::generate().unwrap().expose_secret());
+        sqlx::query(
+            "INSERT OR REPLACE INTO tokenauth_tokens \
+             (user_id, key_digest, name, created, scopes, previous_key_digest) \
+             VALUES (?, ?, 'other', ?, '', ?)",
+        )
+        .bind(alice.id)
+        .bind(other.as_str())
+        .bind(Utc::now())
+        .bind(&previous)
+        .execute(pool)
+        .await
+        .unwrap();
+        let start = Instant::now();
+        while b.authenticate(new.expose_secret()).await.is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "B still serves the replaced token"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

@@ -687,8 +687,12 @@ impl Import {
             .iter()
             .map(|(id, name)| (name.as_str(), *id))
             .collect();
+        // A key is already present as a token's key, or as the previous key of a rolled one
+        // (which a second import must not bring back as a token of its own).
         let sql = format!(
-            "SELECT key_digest, user_id FROM tokenauth_tokens WHERE key_digest IN ({})",
+            "SELECT key_digest, user_id FROM tokenauth_tokens WHERE key_digest IN ({0}) \
+             UNION ALL SELECT previous_key_digest, user_id FROM tokenauth_tokens \
+             WHERE previous_key_digest IN ({0})",
             list(digests.len(), 1)
         );
         let existing: Vec<(String, i64)> = on_backend!(self.write.tx(), Tx(tx) => {

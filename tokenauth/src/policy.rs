@@ -216,6 +216,22 @@ impl Policy {
         self
     }
 
+    /// The client address of `req` as tokenauth sees it — for the login throttle and tokens'
+    /// `allowed_ips`: the peer's, or, when the peer is one of
+    /// [`Policy::trusted_proxies`], the right-most address of `X-Forwarded-For` that is not a
+    /// trusted proxy (a malformed entry falls back to the peer). `None` when the peer is not an
+    /// IP socket. With [`Token::allows_client`](crate::Token::allows_client), what code that
+    /// authenticates with [`Store::authenticate`](crate::Store::authenticate) checks itself.
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default();
+    /// let req = poem::Request::builder().finish();
+    /// assert_eq!(policy.client_address(&req), None); // no peer
+    /// ```
+    pub fn client_address(&self, req: &poem::Request) -> Option<IpAddr> {
+        crate::client::client_address(req, &self.trusted_proxies)
+    }
+
     /// Record `last_used_at` at most once per `interval` per token (`None`, the default:
     /// never, unless [`Policy::expire_unused`] is on). Writing on every request made Laravel Sanctum deadlock and broke read replicas.
     ///

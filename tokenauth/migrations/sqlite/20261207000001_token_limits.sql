@@ -6,13 +6,23 @@
 -- The feed's trigger on changed tokens is replaced so that any change to these columns (all
 -- of which can narrow what a key grants) makes every store forget what it cached; a digest
 -- newly set in previous_key_digest is reported as added, so that every live-key filter holds
--- it.
+-- it. The unique index on previous_key_digest is a third conflict that `INSERT OR REPLACE`
+-- resolves by deleting a row (without a DELETE trigger): the trigger on replacing inserts
+-- watches it too.
 
 ALTER TABLE tokenauth_tokens ADD COLUMN allowed_ips TEXT NOT NULL DEFAULT '';
 ALTER TABLE tokenauth_tokens ADD COLUMN read_only BOOLEAN NOT NULL DEFAULT 0;
 ALTER TABLE tokenauth_tokens ADD COLUMN previous_key_digest TEXT;
 ALTER TABLE tokenauth_tokens ADD COLUMN previous_key_expires_at DATETIME;
 CREATE UNIQUE INDEX tokenauth_tokens_previous_key_digest ON tokenauth_tokens (previous_key_digest);
+
+DROP TRIGGER tokenauth_tokens_replacing;
+CREATE TRIGGER tokenauth_tokens_replacing BEFORE INSERT ON tokenauth_tokens
+WHEN EXISTS (SELECT 1 FROM tokenauth_tokens WHERE id = NEW.id OR key_digest = NEW.key_digest
+             OR previous_key_digest = NEW.previous_key_digest)
+BEGIN
+    INSERT INTO tokenauth_changes (key_digest) VALUES (NULL);
+END;
 
 DROP TRIGGER tokenauth_tokens_changed;
 CREATE TRIGGER tokenauth_tokens_changed AFTER UPDATE ON tokenauth_tokens

@@ -215,6 +215,12 @@ impl Store {
     /// tokens older than [`Policy::max_ttl`](crate::Policy::max_ttl) — are `Invalid token.`;
     /// a user that is not active is `User inactive or deleted.`
     ///
+    /// The key alone: what the request asks for is not checked here — scopes, and the limits
+    /// a token carries (`allowed_ips`, `read_only`). [`tokenauth::authenticate`](crate::authenticate)
+    /// (what every extractor runs) checks them all; code that calls this directly checks
+    /// [`Token::allows_client`](crate::Token::allows_client) with
+    /// [`Policy::client_address`](crate::Policy::client_address), and `token.read_only`, itself.
+    ///
     /// # Errors
     /// [`AuthenticateError::Denied`] with the reason, or [`AuthenticateError::Store`] if the
     /// database fails.

@@ -648,6 +648,70 @@ impl<U: AuthUser> Tokens<'_, U> {
         Ok(rows.into_iter().map(Token::from).collect())
     }
 
+    /// Revokes the key `key` of token `token_id`: the token itself if `key` is its current key
+    /// (as [`Tokens::revoke`]), or, if `key` is the previous key of a roll still in its grace,
+    /// only that key — the token and its new key stay. What a logout does: an old deployment
+    /// logging out with the previous key does not take the new key with it. Returns whether
+    /// `key` was either.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// use chrono::Duration;
+    /// use tokenauth::Policy;
+    ///
+    /// let store = store.with_policy(Policy::default().max_roll_grace(Duration::hours(1)));
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (token, old) = store.tokens().create(alice.id, Default::default()).await?;
+    /// let (_, new) = store.tokens().roll(token.id, Duration::minutes(10)).await?;
+    /// assert!(store.tokens().revoke_key(token.id, old.expose_secret()).await?);
+    /// assert!(store.authenticate(old.expose_secret()).await.is_err());
+    /// assert!(store.authenticate(new.expose_secret()).await.is_ok());
+    /// assert!(store.tokens().revoke_key(token.id, new.expose_secret()).await?);
+    /// assert!(store.authenticate(new.expose_secret()).await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke_key(&self, token_id: i64, key: &str) -> Result<bool, Error> {
+        let digest = KeyDigest::of(key);
+        let forget = format!(
+            "UPDATE {} SET previous_key_digest = NULL, previous_key_expires_at = NULL \
+             WHERE id = $1 AND previous_key_digest = $2",
+            U::TOKENS_TABLE
+        );
+        let delete = format!(
+            "DELETE FROM {} WHERE id = $1 AND key_digest = $2",
+            U::TOKENS_TABLE
+        );
+        let mut write = self.store.begin_write().await?;
+        let done = on_backend!(write.tx(), Tx(tx) => {
+            let forgotten = sqlx::query(sqlx::AssertSqlSafe(forget))
+                .bind(token_id)
+                .bind(digest.as_str())
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if forgotten > 0 {
+                forgotten
+            } else {
+                sqlx::query(sqlx::AssertSqlSafe(delete))
+                    .bind(token_id)
+                    .bind(digest.as_str())
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected()
+            }
+        });
+        let change = if done > 0 {
+            Change::Narrowed
+        } else {
+            Change::Nothing
+        };
+        write.commit(change).await?;
+        Ok(done > 0)
+    }
+
     /// Revokes all of a user's tokens ("log out everywhere"). Returns how many there were.
     ///
     /// ```
@@ -744,6 +808,9 @@ impl<U: AuthUser> Tokens<'_, U> {
             token_columns!("")
         );
         let delete = format!("DELETE FROM {tokens} WHERE user_id = $1");
+        // A key is one token's, as its current key or as the previous key of a roll: the
+        // unique index on each column cannot say so across both.
+        let previous = format!("SELECT 1 FROM {tokens} WHERE previous_key_digest = $1");
         let insert = format!(
             "INSERT INTO {tokens} \
              (user_id, key_digest, name, created, expires_at, scopes, allowed_ips, read_only) \
@@ -760,6 +827,13 @@ impl<U: AuthUser> Tokens<'_, U> {
             };
             if credential_version.is_some() && (version != credential_version || !active) {
                 return Ok((Issued::Stale, 0));
+            }
+            let taken = sqlx::query(sqlx::AssertSqlSafe(previous))
+                .bind(digest.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if taken.is_some() {
+                return Err(Error::DuplicateKey);
             }
             let mut found = None;
             if mode != Mode::Reset && (mode == Mode::GetOrCreate || limit.is_some()) {

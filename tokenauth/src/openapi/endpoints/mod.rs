@@ -1007,7 +1007,8 @@ impl AuthApi {
     /// Log out
     ///
     /// Revokes the token that authenticates this request: its key is refused from then on,
-    /// on every instance. The user's other tokens stay valid.
+    /// on every instance. The user's other tokens stay valid. Sent with the previous key of a
+    /// rolled token, during its grace, it revokes only that key: the new one stays valid.
     #[oai(
         path = "/auth/logout",
         method = "post",
@@ -1016,12 +1017,22 @@ impl AuthApi {
     )]
     async fn logout(
         &self,
-        store: Data<&Store>,
+        request: &Request,
         auth: ApiAuth<User, RevokesItself>,
     ) -> WithAuthErrors<poem::Result<Revoked>, RevokesItself> {
         let ApiAuth(Auth { token, .. }) = auth;
-        let revoked = store.tokens().revoke(token.id).await;
-        WithAuthErrors::from(revoked.map(|_| Revoked::NoContent).map_err(server_error))
+        let revoked = match store(request) {
+            // The key presented: the token, or only the previous key of a roll in its grace
+            // (an old deployment logging out must not take the new key with it). A key that a
+            // concurrent roll replaced meanwhile is refused from then on anyway.
+            Ok(store) => match presented_key(request) {
+                Some(key) => store.tokens().revoke_key(token.id, key).await,
+                None => store.tokens().revoke(token.id).await,
+            }
+            .map_err(server_error),
+            Err(error) => Err(error),
+        };
+        WithAuthErrors::from(revoked.map(|_| Revoked::NoContent))
     }
 
     /// List your tokens
@@ -1029,6 +1040,7 @@ impl AuthApi {
     /// The authenticated user's live tokens, oldest first: their ids, names, scopes, limits,
     /// when each was created and last used and when it expires, and which one sent this
     /// request (`current`). Never a key (only digests are stored) nor another user's token.
+    /// As many as the user has: `Policy::max_tokens_per_user` bounds them.
     #[oai(
         path = "/auth/tokens",
         method = "get",
