@@ -25,7 +25,8 @@
 //! `POST /api/auth/token` (login: `scopes` among `orders:*`, `orders:read`, `orders:write`,
 //! `allowed_ips`, `read_only`), `GET /api/auth/tokens`, `DELETE /api/auth/tokens/{id}`,
 //! `POST /api/auth/token/roll` (`grace` up to an hour), `POST /api/auth/logout` and
-//! `/logout-all`; Swagger UI at `/docs` and the OpenAPI document at `/openapi.json`.
+//! `/logout-all`; Swagger UI at `/docs`, the OpenAPI document at `/openapi.json`, and
+//! tokenauth's metrics in Prometheus' text format at `/metrics`.
 
 mod api;
 
@@ -116,7 +117,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     }
 
-    let app = api::app_with(store.clone(), api::auth_api()).with(Tracing);
+    // tokenauth's metrics (and any of the application's), in Prometheus' text format at
+    // `/metrics`. Serve it to your scraper only (a private port, or behind an authenticated
+    // route): the README says how.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let scrape = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("text/plain; version=0.0.4")
+            .body(metrics.render())
+    });
+    let app = poem::Route::new()
+        .at("/metrics", poem::get(scrape))
+        .nest("/", api::app_with(store.clone(), api::auth_api()))
+        .with(Tracing);
 
     // Bound before saying so (port 0 picks a free one, and the line names it).
     let acceptor = TcpListener::bind(bind).into_acceptor().await?;

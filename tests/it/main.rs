@@ -49,4 +49,5 @@ mod scopes;
 mod shared_rules;
 mod store;
 mod stress;
+mod telemetry;
 mod tokens_api;

@@ -16,21 +16,25 @@ use crate::keyword::{Authenticates, Keyword, Requirement, Scheme, challenge};
 use crate::models::Token;
 use crate::rejection::Rejection;
 use crate::store::{AuthUser, Store};
+use crate::telemetry::{self, Outcome};
 
 /// DRF's authentication for the first of `keywords` that the header names: parse the raw
 /// `Authorization` header, then look the key up in the [`Store`] found in the request data
 /// (looked up first, so that a missing `.data(store)` is reported on every request, not only
 /// on authenticated ones). The `401` challenge names the first keyword (DRF's
 /// `authenticate_header` is its first class's).
+///
+/// Also returns the keyword the header named (the challenge's when it named none), for the
+/// metrics.
 async fn authenticate_keywords<U: AuthUser>(
     req: &Request,
     keywords: impl IntoIterator<Item = &'static str, IntoIter: Clone>,
-) -> Result<Option<(U, Token)>, Rejection> {
-    let Some(store) = req.data::<Store>() else {
-        return Err(Rejection::missing_store());
-    };
+) -> (&'static str, Result<Option<(U, Token)>, Rejection>) {
     let keywords = keywords.into_iter();
     let challenge = keywords.clone().next().unwrap_or("Token");
+    let Some(store) = req.data::<Store>() else {
+        return (challenge, Err(Rejection::missing_store()));
+    };
     // Several `Authorization` headers reach Django joined with ", " (WSGI servers join
     // repeated headers); joining them here gives DRF's answer for such a request too.
     let headers = req.headers().get_all(header::AUTHORIZATION);
@@ -45,21 +49,26 @@ async fn authenticate_keywords<U: AuthUser>(
         }
     };
     let mut key = None;
+    let mut named = challenge;
     for keyword in keywords {
-        key = parse_authorization(raw, keyword)
-            .map_err(|reason| Rejection::unauthorized(challenge, reason))?;
+        key = match parse_authorization(raw, keyword) {
+            Ok(key) => key,
+            Err(reason) => return (keyword, Err(Rejection::unauthorized(challenge, reason))),
+        };
         if key.is_some() {
+            named = keyword;
             break;
         }
     }
     let Some(key) = key else {
-        return Ok(None);
+        return (challenge, Ok(None));
     };
-    store
+    let found = store
         .authenticate_as::<U>(key)
         .await
         .map(Some)
-        .map_err(|error| Rejection::from_authenticate(challenge, error))
+        .map_err(|error| Rejection::from_authenticate(challenge, error));
+    (named, found)
 }
 
 /// Authenticates a request as DRF's `TokenAuthentication` does, with `R`'s keywords, then
@@ -100,23 +109,54 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
     fn keyword(scheme: &Scheme) -> &'static str {
         scheme.keyword
     }
-    let found = authenticate_keywords::<U>(req, R::SCHEMES.iter().map(keyword)).await?;
+    let (named, found) = authenticate_keywords::<U>(req, R::SCHEMES.iter().map(keyword)).await;
+    let found = match found {
+        Ok(found) => found,
+        Err(rejection) => {
+            telemetry::authentication(named, outcome_of(&rejection));
+            return Err(rejection);
+        }
+    };
+    let Some((user, token)) = found else {
+        telemetry::authentication(named, Outcome::Missing);
+        return Ok(None);
+    };
     // The scopes are granted under the store's policy (wildcards and implications); the
     // store is in the request data, where the token was found.
-    if let Some((_, token)) = &found
-        && !R::SCOPES.iter().all(|scope| {
-            req.data::<Store>()
-                .is_some_and(|store| store.policy().grants(token, scope))
-        })
-    {
+    let refused = if !R::SCOPES.iter().all(|scope| {
+        req.data::<Store>()
+            .is_some_and(|store| store.policy().grants(&token, scope))
+    }) {
+        Some(Outcome::InsufficientScope)
+    } else if !within_limits(req, &token, R::REVOKES_ITSELF) {
+        Some(Outcome::Forbidden)
+    } else {
+        None
+    };
+    if let Some(outcome) = refused {
+        telemetry::authentication(named, outcome);
+        let client = req
+            .data::<Store>()
+            .and_then(|store| store.policy().client_address(req));
+        telemetry::security("authz_fail", Some(token.user_id), Some(token.id), client);
         return Err(Rejection::forbidden());
     }
-    if let Some((_, token)) = &found
-        && !within_limits(req, token, R::REVOKES_ITSELF)
-    {
-        return Err(Rejection::forbidden());
+    telemetry::authentication(named, Outcome::Ok);
+    Ok(Some((user, token)))
+}
+
+/// The `outcome` of an authentication that `rejection` ended.
+fn outcome_of(rejection: &Rejection) -> Outcome {
+    match rejection.reason() {
+        Some(Reason::NotAuthenticated) => Outcome::Missing,
+        Some(Reason::NoCredentialsInHeader | Reason::SpacesInToken | Reason::InvalidCharacters) => {
+            Outcome::Malformed
+        }
+        Some(Reason::InvalidToken) => Outcome::Invalid,
+        Some(Reason::UserInactive) => Outcome::Inactive,
+        // A store failure, or no store in the request data.
+        _ => Outcome::Unavailable,
     }
-    Ok(found)
 }
 
 /// Whether `req` is within the limits `token` carries: sent from one of its `allowed_ips`

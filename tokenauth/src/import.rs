@@ -776,6 +776,7 @@ impl Import {
         // The imported keys are live at once, and imported Django hashes change what a failed
         // login must cost, at once.
         write.commit(Change::Imported("tokenauth_tokens")).await?;
+        crate::telemetry::tokens_issued("import", report.tokens_imported);
         Ok(report)
     }
 

@@ -102,6 +102,7 @@ mod policy;
 pub mod rejection;
 pub mod rules;
 pub mod store;
+mod telemetry;
 
 // What the first examples use; everything else is in the modules above.
 pub use authentication::authenticate;

@@ -13,6 +13,7 @@ use crate::error::Reason;
 use crate::key::KeyDigest;
 use crate::key::RawDigest;
 use crate::models::{Token, User};
+use crate::telemetry::{self, Source};
 
 /// Why [`Store::authenticate`] did not return a user: a refusal the client caused, or a
 /// failure of the store (which must not be reported as a refusal).
@@ -246,11 +247,17 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<(U, Token), AuthenticateError> {
-        match self.authenticate_without_query::<U>(key) {
+        let started = std::time::Instant::now();
+        let (answer, source) = match self.authenticate_without_query::<U>(key) {
             Ok(answer) => answer,
             // Boxed: the query's future is large, and a cache hit should not carry it.
-            Err(query) => Box::pin(self.authenticate_with_query::<U>(query)).await,
-        }
+            Err(query) => (
+                Box::pin(self.authenticate_with_query::<U>(query)).await,
+                Source::Database,
+            ),
+        };
+        telemetry::authentication_duration(source, started.elapsed());
+        answer
     }
 
     /// The cache, if it serves user type `U` now (a group of tables the feed watches covers
@@ -271,12 +278,14 @@ impl Store {
     /// The answer when no query is needed — a mistyped key, a cache hit that admits, a
     /// refusal the database already confirmed or that the budget of checks cannot confirm —
     /// or the query to run.
+    #[allow(clippy::type_complexity)]
     fn authenticate_without_query<U: AuthUser>(
         &self,
         key: &str,
-    ) -> Result<Result<(U, Token), AuthenticateError>, Query> {
+    ) -> Result<(Result<(U, Token), AuthenticateError>, Source), Query> {
         if self.policy().key_format.check(key) == Some(false) {
-            return Ok(Err(Reason::InvalidToken.into())); // a mistyped key: no query needed
+            // A mistyped key: no query needed.
+            return Ok((Err(Reason::InvalidToken.into()), Source::Filter));
         }
         let raw = RawDigest::of(key);
         let Some(cache) = self.cache_for::<U>() else {
@@ -284,20 +293,19 @@ impl Store {
         };
         if let Some((rows, ticket)) = cache.get::<U>(U::TOKENS_TABLE, &raw) {
             return match self.admit(Some((cache, ticket)), &raw, rows) {
-                Ok(admitted) => Ok(Ok(admitted)),
+                Ok(admitted) => Ok((Ok(admitted), Source::Cache)),
                 // Expired or inactive as cached: another instance may have extended the token
                 // or activated the user since. Confirmed by a query, within the budget.
                 Err(_) if cache.may_confirm() => Err(Query::new(raw, Why::CachedRefusal)),
-                Err(refusal) => Ok(Err(refusal)),
+                Err(refusal) => Ok((Err(refusal), Source::Cache)),
             };
         }
+        let refused = || (Err(Reason::InvalidToken.into()), Source::Filter);
         match self.live_key(cache, U::TOKENS_TABLE, &raw) {
-            Verdict::Absent if cache.known_absent(U::TOKENS_TABLE, &raw) => {
-                Ok(Err(Reason::InvalidToken.into()))
-            }
+            Verdict::Absent if cache.known_absent(U::TOKENS_TABLE, &raw) => Ok(refused()),
             // Not in the filter: a key made elsewhere a moment ago may not be yet.
             Verdict::Absent if cache.may_confirm() => Err(Query::new(raw, Why::NotInFilter)),
-            Verdict::Absent => Ok(Err(Reason::InvalidToken.into())),
+            Verdict::Absent => Ok(refused()),
             Verdict::Maybe | Verdict::Unknown => Err(Query::new(raw, Why::Lookup)),
         }
     }

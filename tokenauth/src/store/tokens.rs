@@ -13,6 +13,7 @@ use crate::key::{Key, KeyDigest};
 use crate::models::{NewToken, Token, User};
 use crate::models::{join_networks, split_networks, split_scopes};
 use crate::store::user::AuthUser;
+use crate::telemetry;
 
 /// The token columns, aliased so that they cannot clash with a joined user table's columns.
 macro_rules! token_columns {
@@ -421,6 +422,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             Change::Nothing
         };
         write.commit(change).await?;
+        revoked("prune", pruned, None, None);
         Ok(pruned)
     }
 
@@ -446,6 +448,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             .await?
             .rows_affected());
         write.commit(Change::Narrowed).await?;
+        revoked("revoke", done, None, Some(token_id));
         Ok(done > 0)
     }
 
@@ -483,6 +486,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             Change::Nothing
         };
         write.commit(change).await?;
+        revoked("revoke", done, Some(user_id), Some(token_id));
         Ok(done > 0)
     }
 
@@ -612,7 +616,15 @@ impl<U: AuthUser> Tokens<'_, U> {
         write
             .commit(Change::KeyReplaced(U::TOKENS_TABLE, &digest))
             .await?;
-        Ok((Token::from(row), key))
+        let token = Token::from(row);
+        telemetry::tokens_issued("roll", 1);
+        telemetry::security(
+            "authn_token_rolled",
+            Some(token.user_id),
+            Some(token.id),
+            None,
+        );
+        Ok((token, key))
     }
 
     /// Tokens (of every user) not used since `cutoff`: last used before it, or never used and
@@ -685,7 +697,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             U::TOKENS_TABLE
         );
         let mut write = self.store.begin_write().await?;
-        let done = on_backend!(write.tx(), Tx(tx) => {
+        let (done, deleted) = on_backend!(write.tx(), Tx(tx) => {
             let forgotten = sqlx::query(sqlx::AssertSqlSafe(forget))
                 .bind(token_id)
                 .bind(digest.as_str())
@@ -693,14 +705,15 @@ impl<U: AuthUser> Tokens<'_, U> {
                 .await?
                 .rows_affected();
             if forgotten > 0 {
-                forgotten
+                (forgotten, 0)
             } else {
-                sqlx::query(sqlx::AssertSqlSafe(delete))
+                let deleted = sqlx::query(sqlx::AssertSqlSafe(delete))
                     .bind(token_id)
                     .bind(digest.as_str())
                     .execute(&mut **tx)
                     .await?
-                    .rows_affected()
+                    .rows_affected();
+                (deleted, deleted)
             }
         });
         let change = if done > 0 {
@@ -709,6 +722,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             Change::Nothing
         };
         write.commit(change).await?;
+        revoked("logout", deleted, None, Some(token_id));
         Ok(done > 0)
     }
 
@@ -734,6 +748,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             .await?
             .rows_affected());
         write.commit(Change::Narrowed).await?;
+        self::revoked("revoke_all", revoked, Some(user_id), None);
         Ok(revoked)
     }
 
@@ -887,6 +902,16 @@ impl<U: AuthUser> Tokens<'_, U> {
             _ => Change::Nothing,
         };
         write.commit(change).await?;
+        if let Issued::New(token) = &issued {
+            let via = if credential_version.is_some() {
+                "login"
+            } else {
+                "store"
+            };
+            telemetry::tokens_issued(via, 1);
+            telemetry::tokens_revoked("reset", revoked);
+            telemetry::security("authn_token_created", Some(user_id), Some(token.id), None);
+        }
         Ok((issued, revoked))
     }
 }
@@ -900,4 +925,12 @@ fn unused_before(at: fn(&str) -> String, cutoff: &str) -> String {
         at("last_used_at"),
         at("created")
     )
+}
+
+/// Counts `count` tokens revoked for `reason`, and logs the security event.
+fn revoked(reason: &'static str, count: u64, user_id: Option<i64>, token_id: Option<i64>) {
+    if count > 0 {
+        telemetry::tokens_revoked(reason, count);
+        telemetry::security("authn_token_revoked", user_id, token_id, None);
+    }
 }

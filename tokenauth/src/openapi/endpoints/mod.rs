@@ -42,6 +42,7 @@ use crate::openapi::response::{ErrorDetail, JSON, WithAuthErrors};
 use crate::rejection::{OVERLOADED_DETAIL, Rejection, UNAVAILABLE_DETAIL};
 use crate::rules::{MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN};
 use crate::store::Store;
+use crate::telemetry::{self, Login};
 use manage::{RollBody, RollRefusal, TokenInfo};
 use throttle::Admission;
 pub use throttle::Limit;
@@ -882,22 +883,15 @@ enum AuthTag {
     Auth,
 }
 
-#[tokenauth_macros::token_auth]
-#[OpenApi]
 impl AuthApi {
-    /// Obtain a token
-    ///
-    /// Django REST framework's `obtain_auth_token`: send `username` and `password` as JSON (or
-    /// a form). Each successful call issues a new token; its key is in the response, this once.
-    /// Open: it takes no credentials but the password.
-    #[oai(
-        path = "/auth/token",
-        method = "post",
-        operation_id = "obtain_token",
-        tag = "AuthTag::Auth"
-    )]
-    async fn obtain(&self, request: &Request, body: LoginBody) -> poem::Result<ObtainResponse> {
-        let store = store(request)?;
+    /// The login view's work, for [`obtain`](AuthApi::obtain) to count and log its outcome.
+    async fn login(
+        &self,
+        request: &Request,
+        store: &Store,
+        client: Option<std::net::IpAddr>,
+        body: LoginBody,
+    ) -> poem::Result<ObtainResponse> {
         let login = match body.read(request, self.max_body_size).await {
             Ok(login) => login,
             Err(body::Refusal::BadRequest(errors)) => {
@@ -940,7 +934,6 @@ impl AuthApi {
             }
         }
 
-        let client = crate::client::client_address(request, &store.policy().trusted_proxies);
         let reservation = match self.throttle.reserve(store, &login.username, client).await {
             Ok(Admission::Granted(reservation)) => reservation,
             Ok(Admission::Denied(wait)) => {
@@ -979,8 +972,9 @@ impl AuthApi {
             };
         }
         match store.login(&login.username, &login.password, options).await {
-            Ok(Some((_, token, key))) => {
+            Ok(Some((user, token, key))) => {
                 reservation.succeeded().await;
+                telemetry::security("authn_login_success", Some(user.id), Some(token.id), client);
                 Ok(ObtainResponse::Ok(
                     Json(self.token_body(store, &token, &key)),
                     NO_STORE.into(),
@@ -1002,6 +996,46 @@ impl AuthApi {
                 unavailable(error)
             }
         }
+    }
+}
+
+#[tokenauth_macros::token_auth]
+#[OpenApi]
+impl AuthApi {
+    /// Obtain a token
+    ///
+    /// Django REST framework's `obtain_auth_token`: send `username` and `password` as JSON (or
+    /// a form). Each successful call issues a new token; its key is in the response, this once.
+    /// Open: it takes no credentials but the password.
+    #[oai(
+        path = "/auth/token",
+        method = "post",
+        operation_id = "obtain_token",
+        tag = "AuthTag::Auth"
+    )]
+    async fn obtain(&self, request: &Request, body: LoginBody) -> poem::Result<ObtainResponse> {
+        let store = store(request)?;
+        let client = crate::client::client_address(request, &store.policy().trusted_proxies);
+        let answer = self.login(request, store, client, body).await;
+        let outcome = match &answer {
+            Ok(ObtainResponse::Ok(..)) => Login::Ok,
+            Ok(ObtainResponse::BadRequest(body, _)) if body.0 == bad_credentials() => {
+                Login::BadCredentials
+            }
+            Ok(ObtainResponse::TooManyRequests(..)) => Login::Throttled,
+            Ok(ObtainResponse::ServiceUnavailable(..)) | Err(_) => Login::Busy,
+            Ok(_) => Login::Invalid,
+        };
+        telemetry::login(outcome);
+        let event = match outcome {
+            Login::BadCredentials => Some("authn_login_fail"),
+            Login::Throttled => Some("authn_login_fail_max"),
+            _ => None,
+        };
+        if let Some(event) = event {
+            telemetry::security(event, None, None, client);
+        }
+        answer
     }
 
     /// Log out

@@ -1,0 +1,139 @@
+//! Metrics (issue 21), black box: known traffic to a quickstart process, then its `/metrics`
+//! scraped and read as Prometheus text — exact counts, on both backends, in a process of their
+//! own (the counters are the process's). Nothing a client sent, nor any key or digest, appears.
+
+use serde_json::json;
+use tokenauth::{NewToken, Store};
+
+use crate::common::{self, Backend, Instance, get, post_json, request};
+
+common::on_both_backends!(known_traffic_gives_exact_counts_and_no_secrets);
+
+/// The value of the sample `name{labels}` in a Prometheus text exposition (0 if absent).
+fn sample(exposition: &str, name: &str, labels: &str) -> f64 {
+    let wanted = format!("{name}{{{labels}}} ");
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(&wanted))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
+    let (url, _dir) = common::database_url(backend).await;
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let quickstart = Instance::start(&url).await;
+    let addr = quickstart.addr;
+    let alice = store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    let gone = store.create_user_with("gone", None, false).await.unwrap();
+    let (_, key) = store
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let (_, inactive) = store
+        .tokens()
+        .create(gone.id, NewToken::default())
+        .await
+        .unwrap();
+    let key = key.expose_secret().to_owned();
+    let token = |key: &str| format!("Token {key}").into_bytes();
+
+    for _ in 0..2 {
+        assert_eq!(get(addr, "/api/me", Some(&token(&key))).await.status, 200);
+    }
+    let bearer = format!("Bearer {key}").into_bytes();
+    assert_eq!(get(addr, "/api/bearer/me", Some(&bearer)).await.status, 200);
+    assert_eq!(get(addr, "/api/me", None).await.status, 401);
+    assert_eq!(get(addr, "/api/me", Some(b"Token")).await.status, 401);
+    assert_eq!(get(addr, "/api/me", Some(&token("nope"))).await.status, 401);
+    let inactive = inactive.expose_secret().to_owned();
+    assert_eq!(
+        get(addr, "/api/me", Some(&token(&inactive))).await.status,
+        401
+    );
+    assert_eq!(
+        get(addr, "/api/orders", Some(&token(&key))).await.status,
+        403
+    );
+    let wrong = json!({"username": "alice", "password": "wrong"});
+    assert_eq!(
+        post_json(addr, "/api/auth/token", &wrong, None)
+            .await
+            .status,
+        400
+    );
+    let right = json!({
+        "username": "alice", "password": "correct horse", "read_only": true, "scopes": ["orders:write"]
+    });
+    let login = post_json(addr, "/api/auth/token", &right, None).await;
+    assert_eq!(login.status, 200);
+    let body: serde_json::Value = serde_json::from_slice(&login.body).unwrap();
+    let read_only = body["token"].as_str().unwrap().to_owned();
+    let write = request(addr, "POST", "/api/orders", Some(&token(&read_only)), None).await;
+    assert_eq!(write.status, 403);
+    let out = request(
+        addr,
+        "POST",
+        "/api/auth/logout",
+        Some(&token(&read_only)),
+        None,
+    )
+    .await;
+    assert_eq!(out.status, 204);
+
+    let scraped = get(addr, "/metrics", None).await;
+    assert_eq!(scraped.status, 200);
+    let text = scraped.body_text();
+    let auth = "tokenauth_authentications_total";
+    let expected = [
+        (auth, r#"keyword="Token",outcome="ok""#, 3.0), // two /me, and the logout
+        (auth, r#"keyword="Bearer",outcome="ok""#, 1.0),
+        (auth, r#"keyword="Token",outcome="missing""#, 1.0),
+        (auth, r#"keyword="Token",outcome="malformed""#, 1.0),
+        (auth, r#"keyword="Token",outcome="invalid""#, 1.0),
+        (auth, r#"keyword="Token",outcome="inactive""#, 1.0),
+        (auth, r#"keyword="Token",outcome="insufficient_scope""#, 1.0),
+        (auth, r#"keyword="Token",outcome="forbidden""#, 1.0),
+        (auth, r#"keyword="Token",outcome="unavailable""#, 0.0),
+        ("tokenauth_logins_total", r#"outcome="ok""#, 1.0),
+        (
+            "tokenauth_logins_total",
+            r#"outcome="bad_credentials""#,
+            1.0,
+        ),
+        ("tokenauth_tokens_issued_total", r#"via="login""#, 1.0),
+        ("tokenauth_tokens_revoked_total", r#"reason="logout""#, 1.0),
+    ];
+    for (name, labels, value) in expected {
+        assert_eq!(
+            sample(text, name, labels),
+            value,
+            "{name}{{{labels}}}\n{text}"
+        );
+    }
+    let timed: f64 = ["cache", "filter", "database"]
+        .iter()
+        .map(|source| {
+            let labels = format!(r#"source="{source}""#);
+            sample(
+                text,
+                "tokenauth_authentication_duration_seconds_count",
+                &labels,
+            )
+        })
+        .sum();
+    assert_eq!(timed, 8.0, "every lookup of a key is timed, once\n{text}");
+
+    // Nothing secret, nothing a client chose.
+    for secret in [&key, &read_only, &inactive] {
+        assert!(!text.contains(secret.as_str()));
+        assert!(!text.contains(tokenauth::key::KeyDigest::of(secret).as_str()));
+    }
+    for chosen in ["alice", "correct horse", "wrong", "nope", "127.0.0.1"] {
+        assert!(!text.contains(chosen), "{chosen} in the metrics");
+    }
+}

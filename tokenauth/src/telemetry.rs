@@ -1,0 +1,176 @@
+//! What tokenauth tells an operator: metrics through the [`metrics`] facade (any exporter plugs
+//! in; without one, each is a no-op) and security events through `tracing`, target
+//! `tokenauth::security`, with a stable `event` field from OWASP's logging vocabulary. Labels
+//! and fields are low-cardinality or ids: never a key, digest, username, password or address
+//! in a label (a client address is a field of a security event, as the throttle sees it).
+//!
+//! The one place that names them, so that the README's table and the code cannot drift apart
+//! (`tests/it/telemetry.rs` checks the table against [`METRICS`]).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Every metric tokenauth records: `(name, kind, labels)` (the README documents each).
+#[cfg(test)]
+pub(crate) const METRICS: [(&str, &str, &[&str]); 5] = [
+    (AUTHENTICATIONS, "counter", &["keyword", "outcome"]),
+    (AUTHENTICATION_DURATION, "histogram", &["source"]),
+    (LOGINS, "counter", &["outcome"]),
+    (TOKENS_ISSUED, "counter", &["via"]),
+    (TOKENS_REVOKED, "counter", &["reason"]),
+];
+
+const AUTHENTICATIONS: &str = "tokenauth_authentications_total";
+const AUTHENTICATION_DURATION: &str = "tokenauth_authentication_duration_seconds";
+const LOGINS: &str = "tokenauth_logins_total";
+const TOKENS_ISSUED: &str = "tokenauth_tokens_issued_total";
+const TOKENS_REVOKED: &str = "tokenauth_tokens_revoked_total";
+
+/// How an authentication ended (the `outcome` label of `tokenauth_authentications_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Authenticated, within its scopes and limits.
+    Ok,
+    /// No credentials for any of the keywords.
+    Missing,
+    /// An `Authorization` header that does not parse.
+    Malformed,
+    /// An unknown, revoked or expired key.
+    Invalid,
+    /// The key's user is not active.
+    Inactive,
+    /// The token lacks a required scope.
+    InsufficientScope,
+    /// The request is outside the token's limits (`allowed_ips`, `read_only`).
+    Forbidden,
+    /// The store failed (or is missing from the request).
+    Unavailable,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Missing => "missing",
+            Outcome::Malformed => "malformed",
+            Outcome::Invalid => "invalid",
+            Outcome::Inactive => "inactive",
+            Outcome::InsufficientScope => "insufficient_scope",
+            Outcome::Forbidden => "forbidden",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Where an authentication's answer came from (the `source` label of the duration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The authentication cache.
+    Cache,
+    /// A local check without a query: the key's format, or the live-key filter.
+    Filter,
+    /// A query.
+    Database,
+}
+
+impl Source {
+    fn label(self) -> &'static str {
+        match self {
+            Source::Cache => "cache",
+            Source::Filter => "filter",
+            Source::Database => "database",
+        }
+    }
+}
+
+/// Counts an authentication with `keyword` (the one the header named, or the challenge's).
+pub(crate) fn authentication(keyword: &'static str, outcome: Outcome) {
+    metrics::counter!(AUTHENTICATIONS, "keyword" => keyword, "outcome" => outcome.label())
+        .increment(1);
+}
+
+/// Records how long the store took to answer a key, and from where.
+pub(crate) fn authentication_duration(source: Source, took: Duration) {
+    metrics::histogram!(AUTHENTICATION_DURATION, "source" => source.label()).record(took);
+}
+
+/// How a login ended (the `outcome` label of `tokenauth_logins_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Login {
+    /// A token was issued.
+    Ok,
+    /// A wrong password, an unknown username or an inactive user.
+    BadCredentials,
+    /// Refused by the throttle (`429`).
+    Throttled,
+    /// The server was busy or unavailable (`503`).
+    Busy,
+    /// The request was refused for what it asked (`400`, `403`, `413`, `415`).
+    Invalid,
+}
+
+/// Counts a login.
+pub(crate) fn login(outcome: Login) {
+    let label = match outcome {
+        Login::Ok => "ok",
+        Login::BadCredentials => "bad_credentials",
+        Login::Throttled => "throttled",
+        Login::Busy => "busy",
+        Login::Invalid => "invalid",
+    };
+    metrics::counter!(LOGINS, "outcome" => label).increment(1);
+}
+
+/// Counts `count` tokens issued `via` a path (`login`, `store`, `roll`, `import`).
+pub(crate) fn tokens_issued(via: &'static str, count: u64) {
+    if count > 0 {
+        metrics::counter!(TOKENS_ISSUED, "via" => via).increment(count);
+    }
+}
+
+/// Counts `count` tokens revoked for `reason`.
+pub(crate) fn tokens_revoked(reason: &'static str, count: u64) {
+    if count > 0 {
+        metrics::counter!(TOKENS_REVOKED, "reason" => reason).increment(count);
+    }
+}
+
+/// A security event (target `tokenauth::security`): `event` from OWASP's logging vocabulary,
+/// with the ids it concerns and the client's address as the throttle sees it.
+pub(crate) fn security(
+    event: &'static str,
+    user_id: Option<i64>,
+    token_id: Option<i64>,
+    client: Option<IpAddr>,
+) {
+    tracing::info!(
+        target: "tokenauth::security",
+        event,
+        user_id,
+        token_id,
+        client = client.map(tracing::field::display),
+        "tokenauth: {event}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    /// The README's table of metrics names each metric with its kind and labels, as recorded.
+    #[test]
+    fn the_readme_documents_every_metric() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let Ok(readme) = std::fs::read_to_string(readme) else {
+            return; // a packaged crate, without the repository's README
+        };
+        for (name, kind, labels) in super::METRICS {
+            let row = readme
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("README: no row for {name}"));
+            assert!(row.contains(kind), "{row}");
+            for label in labels {
+                assert!(row.contains(&format!("`{label}`")), "{row}: {label}");
+            }
+        }
+    }
+}
