@@ -137,3 +137,98 @@ async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
         assert!(!text.contains(chosen), "{chosen} in the metrics");
     }
 }
+
+/// What the security log holds: the lines of target `tokenauth::security`.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A current-thread runtime: the subscriber set for this thread sees the server's tasks too.
+#[tokio::test]
+async fn security_events_name_what_happened_and_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let store = common::store(Backend::Sqlite).await;
+    let alice = store
+        .create_user("alice", Some("correct horse"))
+        .await
+        .unwrap();
+    let (_, unscoped) = store
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let unscoped = unscoped.expose_secret().to_owned();
+    let server = common::serve(crate::api::app(store)).await;
+    let addr = server.addr;
+    let wrong = json!({"username": "alice", "password": "wrong horse"});
+    assert_eq!(
+        post_json(addr, "/api/auth/token", &wrong, None)
+            .await
+            .status,
+        400
+    );
+    let right = json!({"username": "alice", "password": "correct horse"});
+    let login = post_json(addr, "/api/auth/token", &right, None).await;
+    let body: serde_json::Value = serde_json::from_slice(&login.body).unwrap();
+    let key = body["token"].as_str().unwrap().to_owned();
+    let header = |key: &str| format!("Token {key}").into_bytes();
+    assert_eq!(
+        get(addr, "/api/orders", Some(&header(&unscoped)))
+            .await
+            .status,
+        403
+    );
+    let out = request(addr, "POST", "/api/auth/logout", Some(&header(&key)), None).await;
+    assert_eq!(out.status, 204);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("tokenauth::security"))
+        .filter_map(|line| line.split("event=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "authn_token_created", // the unscoped token, by the store
+            "authn_login_fail",
+            "authn_token_created",
+            "authn_login_success",
+            "authz_fail",
+            "authn_token_revoked",
+        ],
+        "{log}"
+    );
+    let success = log
+        .lines()
+        .find(|line| line.contains("authn_login_success"))
+        .unwrap();
+    assert!(
+        success.contains(&format!("user_id={}", alice.id)) && success.contains("client=127.0.0.1"),
+        "{success}"
+    );
+    for secret in [&key, &unscoped] {
+        assert!(!log.contains(secret.as_str()));
+        assert!(!log.contains(tokenauth::key::KeyDigest::of(secret).as_str()));
+    }
+    for chosen in ["alice", "horse"] {
+        assert!(!log.contains(chosen), "{chosen} in the log:\n{log}");
+    }
+}

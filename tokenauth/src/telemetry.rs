@@ -153,6 +153,12 @@ pub(crate) fn security(
     );
 }
 
+/// A security event about the system (target `tokenauth::security`): the change feed going down
+/// (`sys_feed_down`, with the problem) or coming back (`sys_feed_up`).
+pub(crate) fn system(event: &'static str, problem: Option<&str>) {
+    tracing::warn!(target: "tokenauth::security", event, problem, "tokenauth: {event}");
+}
+
 #[cfg(test)]
 mod tests {
     /// The README's table of metrics names each metric with its kind and labels, as recorded.

@@ -489,6 +489,14 @@ impl Store {
         if updated == 0 {
             return Err(Error::UserNotFound(format!("#{user_id}")));
         }
+        let reason = match assign {
+            Assign::PasswordHash(_) => "password_change",
+            Assign::Active(_) => "deactivation",
+        };
+        crate::telemetry::tokens_revoked(reason, revoked);
+        if revoked > 0 {
+            crate::telemetry::security("authn_token_revoked", Some(user_id), None, None);
+        }
         Ok(revoked)
     }
 

@@ -363,6 +363,9 @@ impl Reporter {
                 "tokenauth: the change feed cannot prove that it sees every change; \
                  authentications are read from the database until it can"
             );
+            if self.last.is_none() {
+                crate::telemetry::system("sys_feed_down", Some(problem));
+            }
             self.last = Some((problem.to_owned(), now));
         }
     }
@@ -370,6 +373,7 @@ impl Reporter {
     fn up(&mut self) {
         if self.last.take().is_some() {
             tracing::info!("tokenauth: the change feed is back; authentications are cached again");
+            crate::telemetry::system("sys_feed_up", None);
         }
     }
 }
