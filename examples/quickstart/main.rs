@@ -14,6 +14,8 @@
 //! - `TOKENAUTH_AUTH_CACHE`: `off` for no authentication cache and no live-key filter (every
 //!   request reads the database; `benches/load/run` compares both), or the number of keys to
 //!   cache (default 100,000);
+//! - `TOKENAUTH_LOG`: `json` for one JSON object per log line (security events included), or
+//!   `text` (the default);
 //! - `TOKENAUTH_ARGON2`: the Argon2id cost of new password hashes, `memory_kib,passes,lanes`
 //!   (default OWASP's `19456,2,1`; a weaker hash is replaced at the next login).
 //!
@@ -37,12 +39,19 @@ use tokenauth::{NewToken, Store};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    match std::env::var("TOKENAUTH_LOG").as_deref() {
+        // One JSON object per line, for a log pipeline (security events included, with their
+        // `event` field): `{"timestamp":…,"level":"INFO","fields":{"event":"authn_login_fail",…},
+        // "target":"tokenauth::security"}`.
+        Ok("json") => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+        Ok("text") | Err(_) => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        Ok(_) => return Err("TOKENAUTH_LOG: `json` or `text`".into()),
+    }
 
     let bind = std::env::var("TOKENAUTH_BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let database_url = std::env::var("DATABASE_URL")

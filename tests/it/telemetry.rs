@@ -232,3 +232,54 @@ async fn security_events_name_what_happened_and_no_secret() {
         assert!(!log.contains(chosen), "{chosen} in the log:\n{log}");
     }
 }
+
+/// `TOKENAUTH_LOG=json`: the quickstart's log is one JSON object per line, security events
+/// with their `event` field and target, for a log pipeline to alert on.
+#[tokio::test]
+async fn the_quickstart_logs_json_lines_with_security_events() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let mut child = tokio::process::Command::new(common::built_binary("examples/quickstart"))
+        .env("DATABASE_URL", &url)
+        .env("TOKENAUTH_BIND", "127.0.0.1:0")
+        .env("TOKENAUTH_LOG", "json")
+        .env("RUST_LOG", "info,sqlx=warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(rest) = line.strip_prefix("Listening on http://") {
+            addr = rest.split_whitespace().next().map(|a| a.parse().unwrap());
+            break;
+        }
+    }
+    let addr: std::net::SocketAddr = addr.expect("the quickstart listens");
+    let wrong = json!({"username": "demo", "password": "wrong horse"});
+    assert_eq!(
+        post_json(addr, "/api/auth/token", &wrong, None)
+            .await
+            .status,
+        400
+    );
+    let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue; // the lines printed before the log (the key, the password)
+            };
+            if record["target"] == "tokenauth::security" {
+                return record;
+            }
+        }
+        panic!("the quickstart exited");
+    })
+    .await
+    .expect("a security event within 10 s");
+    assert_eq!(found["fields"]["event"], "authn_login_fail", "{found}");
+    assert_eq!(found["fields"]["client"], "127.0.0.1", "{found}");
+    assert!(!found.to_string().contains("horse"), "{found}");
+}
