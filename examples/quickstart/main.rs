@@ -130,7 +130,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `/metrics`. Serve it to your scraper only (a private port, or behind an authenticated
     // route): the README says how.
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let gauged = store.clone();
     let scrape = poem::endpoint::make_sync(move |_| {
+        gauged.record_gauges(); // the cache's and the password queue's state, now
         poem::Response::builder()
             .content_type("text/plain; version=0.0.4")
             .body(metrics.render())

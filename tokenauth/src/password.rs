@@ -207,6 +207,13 @@ impl std::fmt::Debug for Hasher {
 }
 
 impl Hasher {
+    /// How many password checks are waiting for a worker now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.pool
+            .get()
+            .map_or(0, |pool| pool.waiting.load(Ordering::Relaxed))
+    }
+
     pub(crate) fn new(limits: Limits) -> Self {
         Hasher {
             limits,

@@ -12,12 +12,18 @@ use std::time::Duration;
 
 /// Every metric tokenauth records: `(name, kind, labels)` (the README documents each).
 #[cfg(test)]
-pub(crate) const METRICS: [(&str, &str, &[&str]); 5] = [
+pub(crate) const METRICS: [(&str, &str, &[&str]); 11] = [
     (AUTHENTICATIONS, "counter", &["keyword", "outcome"]),
     (AUTHENTICATION_DURATION, "histogram", &["source"]),
     (LOGINS, "counter", &["outcome"]),
     (TOKENS_ISSUED, "counter", &["via"]),
     (TOKENS_REVOKED, "counter", &["reason"]),
+    (CACHE_ENTRIES, "gauge", &[]),
+    (FILTER_BYTES, "gauge", &[]),
+    (FILTER_DEGRADED, "gauge", &[]),
+    (FEED_UP, "gauge", &[]),
+    (FEED_LAST_PROOF, "gauge", &[]),
+    (PASSWORD_QUEUE, "gauge", &[]),
 ];
 
 const AUTHENTICATIONS: &str = "tokenauth_authentications_total";
@@ -25,6 +31,12 @@ const AUTHENTICATION_DURATION: &str = "tokenauth_authentication_duration_seconds
 const LOGINS: &str = "tokenauth_logins_total";
 const TOKENS_ISSUED: &str = "tokenauth_tokens_issued_total";
 const TOKENS_REVOKED: &str = "tokenauth_tokens_revoked_total";
+const CACHE_ENTRIES: &str = "tokenauth_cache_entries";
+const FILTER_BYTES: &str = "tokenauth_filter_bytes";
+const FILTER_DEGRADED: &str = "tokenauth_filter_degraded";
+const FEED_UP: &str = "tokenauth_feed_up";
+const FEED_LAST_PROOF: &str = "tokenauth_feed_last_proof_seconds";
+const PASSWORD_QUEUE: &str = "tokenauth_password_queue_depth";
 
 /// How an authentication ended (the `outcome` label of `tokenauth_authentications_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +163,35 @@ pub(crate) fn security(
         client = client.map(tracing::field::display),
         "tokenauth: {event}"
     );
+}
+
+/// The cache's state as gauges show it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Gauges {
+    /// Cached authentications.
+    pub(crate) entries: u64,
+    /// The bytes of the live-key filters.
+    pub(crate) filter_bytes: u64,
+    /// Whether the feed's proof lets the cache serve tokenauth's own tokens.
+    pub(crate) serving: bool,
+    /// How long ago the feed last proved that it had applied every change, if ever.
+    pub(crate) since_proof: Option<Duration>,
+    /// Whether refusals were given without a check lately (the budget spent: a flood).
+    pub(crate) degraded: bool,
+}
+
+/// Sets the gauges: the cache's state (all zero without a cache) and the password queue's
+/// depth.
+pub(crate) fn gauges(cache: Gauges, password_queue: usize) {
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    metrics::gauge!(CACHE_ENTRIES).set(cache.entries as f64);
+    metrics::gauge!(FILTER_BYTES).set(cache.filter_bytes as f64);
+    metrics::gauge!(FILTER_DEGRADED).set(flag(cache.degraded));
+    metrics::gauge!(FEED_UP).set(flag(cache.serving));
+    if let Some(since) = cache.since_proof {
+        metrics::gauge!(FEED_LAST_PROOF).set(since.as_secs_f64());
+    }
+    metrics::gauge!(PASSWORD_QUEUE).set(password_queue as f64);
 }
 
 /// A security event about the system (target `tokenauth::security`): the change feed going down

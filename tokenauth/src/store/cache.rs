@@ -596,6 +596,25 @@ impl AuthCache {
         }
     }
 
+    /// The cache's state for the gauges ([`Store::record_gauges`](super::Store::record_gauges)).
+    pub(crate) fn gauges(&self) -> crate::telemetry::Gauges {
+        let now = self.now();
+        let lease = self
+            .slot(TOKENAUTH.tokens_table)
+            .map_or(0, |slot| self.leases[slot].load(Ordering::SeqCst));
+        let bound = u64::try_from(REVOCATION_BOUND.as_micros()).unwrap_or(u64::MAX);
+        let proven = lease.checked_sub(bound).filter(|_| lease > 0);
+        let reported = self.reported_at.load(Ordering::Relaxed);
+        let every = u64::try_from(REPORT_EVERY.as_micros()).unwrap_or(u64::MAX);
+        crate::telemetry::Gauges {
+            entries: self.entries.len() as u64,
+            filter_bytes: self.keys.bytes() as u64,
+            serving: lease > now,
+            since_proof: proven.map(|at| Duration::from_micros(now.saturating_sub(at))),
+            degraded: reported != 0 && now.saturating_sub(reported) < 2 * every,
+        }
+    }
+
     /// What the change feed has done.
     pub(crate) fn work(&self) -> &FeedWork {
         &self.work

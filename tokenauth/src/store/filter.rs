@@ -120,6 +120,16 @@ pub(crate) enum Verdict {
 }
 
 impl LiveKeys {
+    /// The bytes of the ready filters, of every table.
+    pub(crate) fn bytes(&self) -> usize {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        slots
+            .values()
+            .filter_map(|slot| slot.ready.as_ref())
+            .map(|filter| filter.bytes())
+            .sum()
+    }
+
     /// What the filter of `table` says about `digest`, and whether a filter should be built
     /// (there is none, or it is stale).
     pub(crate) fn check(&self, table: &str, digest: &RawDigest) -> (Verdict, bool) {

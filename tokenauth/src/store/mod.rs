@@ -192,6 +192,30 @@ impl Store {
         self.auth_cache().map(|cache| cache.stats())
     }
 
+    /// Sets tokenauth's gauges to this store's state now: call it before an exporter renders
+    /// them (a scrape), as the quickstart's `/metrics` does. `tokenauth_cache_entries`,
+    /// `tokenauth_filter_bytes`, `tokenauth_filter_degraded` (1 while refusals are given
+    /// without a check: a flood of made-up keys spent the budget), `tokenauth_feed_up` (1 while
+    /// the change feed proves the cache current; 0 also when there is no cache),
+    /// `tokenauth_feed_last_proof_seconds` (since its last proof) and
+    /// `tokenauth_password_queue_depth` (password checks waiting for a worker).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// store.record_gauges(); // a no-op without a metrics recorder installed
+    /// # Ok(()) }
+    /// ```
+    pub fn record_gauges(&self) {
+        crate::telemetry::gauges(
+            self.auth_cache()
+                .map(|cache| cache.gauges())
+                .unwrap_or_default(),
+            self.hasher().waiting(),
+        );
+    }
+
     /// The authentication cache, if any.
     pub(crate) fn auth_cache(&self) -> Option<&std::sync::Arc<cache::AuthCache>> {
         self.cache.as_ref()
