@@ -35,6 +35,7 @@ mod coherence;
 mod custom_user;
 mod django_import;
 mod hash_memory;
+mod health;
 mod http_auth;
 mod http_failures;
 mod instances;
