@@ -29,6 +29,7 @@ mod grammar;
 mod attack;
 mod auth_endpoints;
 mod beside_django;
+mod check;
 mod cli_tokens;
 mod client_contract;
 mod coherence;
