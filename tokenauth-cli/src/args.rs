@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
         tokenauth list-tokens alice\n  \
         tokenauth roll 42 --grace 1h\n  \
         tokenauth import-django --from postgres://django@db/django --dry-run\n  \
-        tokenauth prune-expired --older-than 7d --unused-for 1y"
+        tokenauth prune-expired --older-than 7d --unused-for 1y\n  \
+        tokenauth check --max-ttl 90d"
 )]
 pub(crate) struct Cli {
     /// The database: `sqlite://path/to/file.db` or `postgres://user@host/db`.
@@ -182,6 +183,12 @@ pub(crate) enum Command {
         /// The user's name.
         username: String,
     },
+    /// Read the database and print what an operator should fix, one line each: missing
+    /// migrations or change-feed triggers, a SQLite file not in WAL mode, expired tokens never
+    /// pruned, tokens without expiry while `--max-ttl` is given, Django password hashes
+    /// waiting for an upgrade, Argon2 parameters under OWASP's minimum. Exits non-zero if
+    /// there is any. Changes nothing; never prints a key or hash.
+    Check,
     /// Delete tokens that have expired, and with `--unused-for` those left unused (a job to
     /// schedule; authentication never deletes).
     PruneExpired {

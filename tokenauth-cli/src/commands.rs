@@ -43,6 +43,9 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         );
         return Ok(());
     }
+    if let Command::Check = cli.command {
+        return crate::check::run(&url, cli.max_ttl).await;
+    }
     if let Command::Migrate = cli.command {
         let store = Store::connect(&url).await.map_err(store_error)?;
         let applied = store.migrate().await.map_err(store_error)?;
@@ -86,7 +89,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
 /// Runs a command that manages users and tokens.
 async fn manage(store: &Store, command: Command) -> Result<(), Failure> {
     match command {
-        Command::Migrate | Command::MigrateDjango => unreachable!("handled above"),
+        Command::Migrate | Command::MigrateDjango | Command::Check => unreachable!("handled above"),
         Command::CreateUser {
             username,
             password_stdin,

@@ -6,6 +6,7 @@
 //! command line, where other users could see them.
 
 mod args;
+mod check;
 mod commands;
 mod django;
 mod input;

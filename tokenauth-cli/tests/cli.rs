@@ -48,6 +48,7 @@ fn help_lists_every_subcommand() {
         "revoke",
         "revoke-all",
         "prune-expired",
+        "check",
         "--database-url",
         "DATABASE_URL",
     ] {

@@ -14,6 +14,7 @@ mod cache;
 mod entry;
 mod feed;
 mod filter;
+mod health;
 mod packed;
 #[doc(hidden)]
 pub mod testing;
@@ -36,6 +37,7 @@ pub use backend::DecodeRow;
 pub use backend::SQLITE_PAGE_CACHE_KIB;
 use backend::{Pool, on_backend};
 pub use cache::CacheStats;
+pub use health::{CacheState, HEALTH_TIMEOUT, Health, Problem};
 pub use packed::{Pack, Packer, Unpacker};
 pub use tokens::Tokens;
 pub use user::AuthUser;
@@ -92,7 +94,7 @@ const DJANGO_HASHES_RECHECK: Duration = Duration::from_secs(60);
 /// | users (Django's `User.objects`) | [`create_user`](Store::create_user), [`create_user_with`](Store::create_user_with), [`user`](Store::user), [`user_by_username`](Store::user_by_username), [`users`](Store::users), [`set_password`](Store::set_password), [`check_password`](Store::check_password), [`login`](Store::login), [`set_active`](Store::set_active), [`delete_user`](Store::delete_user) |
 /// | tokens | [`tokens`](Store::tokens) and [`tokens_for`](Store::tokens_for), a user's [`Tokens`] (create, list, revoke, …); [`generate_key`](Store::generate_key), [`flush_usage`](Store::flush_usage) |
 /// | importing | [`import_begin`](Store::import_begin), [`import_users`](Store::import_users), [`import_tokens`](Store::import_tokens) (see [`import`](crate::import)) |
-/// | the cache and the pool | [`policy`](Store::policy), [`cache_stats`](Store::cache_stats), [`forget_cached`](Store::forget_cached), [`backend`](Store::backend), and the sqlx pool (`sqlite_pool`, `postgres_pool`) |
+/// | the cache and the pool | [`health`](Store::health), [`policy`](Store::policy), [`cache_stats`](Store::cache_stats), [`forget_cached`](Store::forget_cached), [`backend`](Store::backend), and the sqlx pool (`sqlite_pool`, `postgres_pool`) |
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -32,7 +32,7 @@
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub(super) mod sqlite;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, Weak};

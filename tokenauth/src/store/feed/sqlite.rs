@@ -150,14 +150,33 @@ async fn triggers_intact(connection: &mut SqliteConnection) -> Result<bool, sqlx
         sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
             .fetch_all(&mut *connection)
             .await?;
-    Ok(TRIGGERS.iter().all(|name| {
-        let Some(migration) = latest_definition(name) else {
-            return false;
-        };
-        found.iter().any(|(found, sql)| {
-            found == name && sql.as_deref().is_some_and(|sql| migration.contains(sql))
-        })
-    }))
+    Ok(TRIGGERS.iter().all(|name| intact(name, &found)))
+}
+
+/// The change feed's triggers that are missing, or not as their migration wrote them (for
+/// [`Store::health`](crate::Store::health)).
+pub(crate) async fn missing_triggers(
+    pool: &sqlx::SqlitePool,
+) -> Result<Vec<&'static str>, sqlx::Error> {
+    let found: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            .fetch_all(pool)
+            .await?;
+    Ok(TRIGGERS
+        .into_iter()
+        .filter(|name| !intact(name, &found))
+        .collect())
+}
+
+/// Whether `found` (names and definitions from `sqlite_master`) holds the trigger `name` as
+/// its migration wrote it.
+fn intact(name: &str, found: &[(String, Option<String>)]) -> bool {
+    let Some(migration) = latest_definition(name) else {
+        return false;
+    };
+    found.iter().any(|(found, sql)| {
+        found == name && sql.as_deref().is_some_and(|sql| migration.contains(sql))
+    })
 }
 
 /// The last of [`MIGRATIONS`] that creates the trigger `name`.
