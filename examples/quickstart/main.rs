@@ -28,7 +28,8 @@
 //! `allowed_ips`, `read_only`), `GET /api/auth/tokens`, `DELETE /api/auth/tokens/{id}`,
 //! `POST /api/auth/token/roll` (`grace` up to an hour), `POST /api/auth/logout` and
 //! `/logout-all`; Swagger UI at `/docs`, the OpenAPI document at `/openapi.json`, and
-//! tokenauth's metrics in Prometheus' text format at `/metrics`.
+//! tokenauth's metrics in Prometheus' text format at `/metrics`, and a readiness probe at
+//! `/health` (`200 ready`, or `503` and what is wrong).
 
 mod api;
 
@@ -137,8 +138,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .content_type("text/plain; version=0.0.4")
             .body(metrics.render())
     });
+    // A readiness probe: `200 ready`, or `503` with one line per problem.
+    let probed = store.clone();
+    let health = poem::endpoint::make(move |_| {
+        let store = probed.clone();
+        async move {
+            let health = store.health().await;
+            let status = if health.is_ready() {
+                poem::http::StatusCode::OK
+            } else {
+                poem::http::StatusCode::SERVICE_UNAVAILABLE
+            };
+            poem::Response::builder()
+                .status(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(health.to_string())
+        }
+    });
     let app = poem::Route::new()
         .at("/metrics", poem::get(scrape))
+        .at("/health", poem::get(health))
         .nest("/", api::app_with(store.clone(), api::auth_api()))
         .with(Tracing);
 

@@ -9,9 +9,14 @@ use crate::common::{self, Backend, Instance, get, post_json, request};
 
 common::on_both_backends!(known_traffic_gives_exact_counts_and_no_secrets);
 
-/// The value of the sample `name{labels}` in a Prometheus text exposition (0 if absent).
+/// The value of the sample `name{labels}` (`name` alone without labels) in a Prometheus text
+/// exposition (0 if absent).
 fn sample(exposition: &str, name: &str, labels: &str) -> f64 {
-    let wanted = format!("{name}{{{labels}}} ");
+    let wanted = if labels.is_empty() {
+        format!("{name} ")
+    } else {
+        format!("{name}{{{labels}}} ")
+    };
     exposition
         .lines()
         .find_map(|line| line.strip_prefix(&wanted))
@@ -127,6 +132,24 @@ async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
         })
         .sum();
     assert_eq!(timed, 8.0, "every lookup of a key is timed, once\n{text}");
+
+    // The gauges, set at the scrape.
+    for gauge in [
+        "tokenauth_cache_entries",
+        "tokenauth_filter_bytes",
+        "tokenauth_filter_degraded",
+        "tokenauth_feed_up",
+        "tokenauth_password_queue_depth",
+    ] {
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with(&format!("{gauge} "))),
+            "{gauge}\n{text}"
+        );
+    }
+    assert_eq!(sample(text, "tokenauth_password_queue_depth", ""), 0.0);
+    let health = get(addr, "/health", None).await;
+    assert_eq!((health.status, health.body_text()), (200, "ready"));
 
     // Nothing secret, nothing a client chose.
     for secret in [&key, &read_only, &inactive] {

@@ -882,7 +882,7 @@ mod tests {
             username: "imported".into(),
             hasher: "pbkdf2_sha256".into(),
         };
-        assert_eq!(report.warnings, [warning.clone()]);
+        assert_eq!(report.warnings, std::slice::from_ref(&warning));
         assert_eq!(
             warning.to_string(),
             "the password of user imported uses Django's `pbkdf2_sha256`, which this build of \

@@ -28,6 +28,7 @@ pub(crate) const METRICS: [(&str, &str, &[&str]); 11] = [
 
 const AUTHENTICATIONS: &str = "tokenauth_authentications_total";
 const AUTHENTICATION_DURATION: &str = "tokenauth_authentication_duration_seconds";
+#[cfg_attr(not(feature = "openapi"), allow(dead_code))] // the login view is `openapi`'s
 const LOGINS: &str = "tokenauth_logins_total";
 const TOKENS_ISSUED: &str = "tokenauth_tokens_issued_total";
 const TOKENS_REVOKED: &str = "tokenauth_tokens_revoked_total";
@@ -107,6 +108,7 @@ pub(crate) fn authentication_duration(source: Source, took: Duration) {
 }
 
 /// How a login ended (the `outcome` label of `tokenauth_logins_total`).
+#[cfg(feature = "openapi")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Login {
     /// A token was issued.
@@ -122,6 +124,7 @@ pub(crate) enum Login {
 }
 
 /// Counts a login.
+#[cfg(feature = "openapi")]
 pub(crate) fn login(outcome: Login) {
     let label = match outcome {
         Login::Ok => "ok",
