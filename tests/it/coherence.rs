@@ -45,6 +45,7 @@ const API: &[(&str, &str, Effect)] = &[
     ("store/auth.rs", "authenticate", Read),
     ("store/auth.rs", "authenticate_as", Read),
     ("store/usage.rs", "flush_usage", NoKey),
+    ("store/health.rs", "health", Read),
     ("store/users.rs", "create_user", NoKey),
     ("store/users.rs", "create_user_with", NoKey),
     ("store/users.rs", "user", Read),

@@ -90,6 +90,24 @@ async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
     .await;
     assert_eq!(out.status, 204);
 
+    // Failed logins for one username up to the throttle's limit (5 per 15 minutes), then one
+    // more: throttled.
+    let unknown = json!({"username": "zed", "password": "guess"});
+    for _ in 0..5 {
+        assert_eq!(
+            post_json(addr, "/api/auth/token", &unknown, None)
+                .await
+                .status,
+            400
+        );
+    }
+    assert_eq!(
+        post_json(addr, "/api/auth/token", &unknown, None)
+            .await
+            .status,
+        429
+    );
+
     let scraped = get(addr, "/metrics", None).await;
     assert_eq!(scraped.status, 200);
     let text = scraped.body_text();
@@ -108,8 +126,9 @@ async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
         (
             "tokenauth_logins_total",
             r#"outcome="bad_credentials""#,
-            1.0,
+            6.0,
         ),
+        ("tokenauth_logins_total", r#"outcome="throttled""#, 1.0),
         ("tokenauth_tokens_issued_total", r#"via="login""#, 1.0),
         ("tokenauth_tokens_revoked_total", r#"reason="logout""#, 1.0),
     ];
@@ -156,7 +175,15 @@ async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
         assert!(!text.contains(secret.as_str()));
         assert!(!text.contains(tokenauth::key::KeyDigest::of(secret).as_str()));
     }
-    for chosen in ["alice", "correct horse", "wrong", "nope", "127.0.0.1"] {
+    for chosen in [
+        "alice",
+        "zed",
+        "guess",
+        "correct horse",
+        "wrong",
+        "nope",
+        "127.0.0.1",
+    ] {
         assert!(!text.contains(chosen), "{chosen} in the metrics");
     }
 }
