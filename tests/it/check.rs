@@ -8,7 +8,7 @@ use crate::common;
 use std::process::Output;
 
 use common::Backend;
-use tokenauth::{NewToken, Policy, Store};
+use tokenauth::{NewToken, Store};
 
 common::on_both_backends!(
     a_clean_database_has_no_problems,
@@ -25,12 +25,7 @@ const WEAK_ARGON2: &str = "$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2h
 /// A fresh, migrated database (on SQLite a WAL file) with `alice` (with a password) and
 /// `bob` (without): its URL, a store on it without a cache, and the SQLite file's directory.
 async fn database(backend: Backend) -> (String, Store, Option<tempfile::TempDir>) {
-    let (url, dir) = common::database_url(backend).await;
-    let store = Store::connect(&url)
-        .await
-        .unwrap()
-        .with_policy(Policy::default().no_auth_cache());
-    store.migrate().await.unwrap();
+    let (url, store, dir) = common::uncached_database(backend).await;
     store
         .create_user("alice", Some("correct horse"))
         .await

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use common::Backend;
 use tokenauth::rejection::Reason;
 use tokenauth::store::AuthenticateError;
-use tokenauth::{NewToken, Policy, Store};
+use tokenauth::{NewToken, Store};
 
 common::on_both_backends!(
     roll_replaces_the_key_at_once,
@@ -27,12 +27,7 @@ common::on_both_backends!(
 /// A fresh, migrated database with `alice` and `bob`: its URL, a store on it that reads the
 /// database at every authentication, and the SQLite file's directory (kept while it lives).
 async fn database(backend: Backend) -> (String, Store, Option<tempfile::TempDir>) {
-    let (url, dir) = common::database_url(backend).await;
-    let store = Store::connect(&url)
-        .await
-        .unwrap()
-        .with_policy(Policy::default().no_auth_cache());
-    store.migrate().await.unwrap();
+    let (url, store, dir) = common::uncached_database(backend).await;
     for name in ["alice", "bob"] {
         store.create_user(name, None).await.unwrap();
     }

@@ -133,6 +133,20 @@ pub async fn file_store(backend: Backend) -> (Store, Option<tempfile::TempDir>) 
     (store, dir)
 }
 
+/// A fresh, migrated database as production runs it (see [`database_url`]), its URL (for a
+/// CLI or a quickstart beside), and a store on it without an authentication cache, that reads
+/// the database at every authentication.
+pub async fn uncached_database(backend: Backend) -> (String, Store, Option<tempfile::TempDir>) {
+    let (url, dir) = database_url(backend).await;
+    let policy = tokenauth::Policy::default().no_auth_cache();
+    let store = Store::connect(&url)
+        .await
+        .expect("open the database")
+        .with_policy(policy);
+    store.migrate().await.expect("migrate");
+    (url, store, dir)
+}
+
 /// Two stores on one fresh PostgreSQL database, as two application instances behind a load
 /// balancer, with `alice` (password `correct horse`) created through the first.
 pub async fn two_postgres_instances() -> (Store, Store) {
