@@ -111,6 +111,19 @@ async fn served_twice(
     (store, server, other, dir)
 }
 
+/// Two stores with `policy` on one fresh, migrated database (two instances, each with its own
+/// cache), and the SQLite file's directory.
+async fn two_stores(backend: Backend, policy: Policy) -> (Store, Store, Option<tempfile::TempDir>) {
+    let (url, dir) = common::database_url(backend).await;
+    let a = Store::connect(&url)
+        .await
+        .unwrap()
+        .with_policy(policy.clone());
+    a.migrate().await.unwrap();
+    let b = Store::connect(&url).await.unwrap().with_policy(policy);
+    (a, b, dir)
+}
+
 async fn users_see_and_revoke_only_their_own_tokens(backend: Backend) {
     let store = common::store(backend).await;
     for name in ["alice", "bob"] {
@@ -629,15 +642,8 @@ async fn read_only_tokens_only_read_and_may_log_themselves_out(backend: Backend)
 }
 
 async fn unused_tokens_die_everywhere_and_are_pruned(backend: Backend) {
-    let (url, _dir) = common::database_url(backend).await;
     let unused = chrono::Duration::seconds(3);
-    let policy = Policy::default().expire_unused(unused);
-    let a = Store::connect(&url)
-        .await
-        .unwrap()
-        .with_policy(policy.clone());
-    a.migrate().await.unwrap();
-    let b = Store::connect(&url).await.unwrap().with_policy(policy);
+    let (a, b, _dir) = two_stores(backend, Policy::default().expire_unused(unused)).await;
     let user = a.create_user("ivan", None).await.unwrap();
     let (_, used) = a
         .tokens()
@@ -775,14 +781,8 @@ async fn logging_out_with_the_previous_key_keeps_the_new_one(backend: Backend) {
 /// then authenticate as either; on SQLite, `INSERT OR REPLACE` conflicting on a previous key
 /// deleted a token without telling the other instances.
 async fn a_previous_key_is_no_other_tokens_key(backend: Backend) {
-    let (url, _dir) = common::database_url(backend).await;
     let policy = Policy::default().max_roll_grace(chrono::Duration::hours(1));
-    let a = Store::connect(&url)
-        .await
-        .unwrap()
-        .with_policy(policy.clone());
-    a.migrate().await.unwrap();
-    let b = Store::connect(&url).await.unwrap().with_policy(policy);
+    let (a, b, _dir) = two_stores(backend, policy).await;
     let alice = a.create_user("alice", None).await.unwrap();
     let bob = a.create_user("bob", None).await.unwrap();
     let (token, old) = a
