@@ -8,10 +8,9 @@
 //! implements for every keyword and tuple of keywords.
 
 use poem::Request;
-use poem::http::header;
 
 use crate::error::Reason;
-use crate::header::parse_authorization;
+use crate::header::{parse_authorization, raw_authorization};
 use crate::keyword::{Authenticates, Keyword, Requirement, Scheme, challenge};
 use crate::models::Token;
 use crate::rejection::Rejection;
@@ -35,19 +34,8 @@ async fn authenticate_keywords<U: AuthUser>(
     let Some(store) = req.data::<Store>() else {
         return (challenge, Err(Rejection::missing_store()));
     };
-    // Several `Authorization` headers reach Django joined with ", " (WSGI servers join
-    // repeated headers); joining them here gives DRF's answer for such a request too.
-    let headers = req.headers().get_all(header::AUTHORIZATION);
-    let joined;
-    let raw = match headers.iter().count() {
-        0 => None,
-        1 => headers.iter().next().map(|value| value.as_bytes()),
-        _ => {
-            let values: Vec<&[u8]> = headers.iter().map(|value| value.as_bytes()).collect();
-            joined = values.join(&b", "[..]);
-            Some(joined.as_slice())
-        }
-    };
+    let header = raw_authorization(req.headers());
+    let raw = header.as_deref();
     let mut key = None;
     let mut named = challenge;
     for keyword in keywords {

@@ -5,7 +5,26 @@
 //! compares the first part with the keyword ignoring ASCII case, and decodes the key as UTF-8.
 //! [`parse_authorization`] reproduces that exactly, including the order in which the checks run.
 
+use std::borrow::Cow;
+
+use poem::http::HeaderMap;
+use poem::http::header::AUTHORIZATION;
+
 use crate::error::Reason;
+
+/// The raw `Authorization` header of a request, as Django sees it: several headers reach
+/// Django joined with ", " (WSGI servers join repeated headers), so they are joined here too,
+/// which gives DRF's answer for such a request. `None` without the header.
+pub(crate) fn raw_authorization(headers: &HeaderMap) -> Option<Cow<'_, [u8]>> {
+    let values = headers.get_all(AUTHORIZATION);
+    let mut iter = values.iter();
+    let first = iter.next()?;
+    if iter.next().is_none() {
+        return Some(Cow::Borrowed(first.as_bytes()));
+    }
+    let all: Vec<&[u8]> = values.iter().map(|value| value.as_bytes()).collect();
+    Some(Cow::Owned(all.join(&b", "[..])))
+}
 
 /// The bytes Python's `bytes.split()` treats as whitespace: SP, HT, LF, VT, FF and CR.
 const fn is_python_whitespace(byte: u8) -> bool {

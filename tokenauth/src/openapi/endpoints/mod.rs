@@ -1059,11 +1059,15 @@ impl AuthApi {
             // The key presented: the token, or only the previous key of a roll in its grace
             // (an old deployment logging out must not take the new key with it). A key that a
             // concurrent roll replaced meanwhile is refused from then on anyway.
+            // Authenticated, the request presented a key: the same reading finds it.
             Ok(store) => match presented_key(request) {
-                Some(key) => store.tokens().revoke_key(token.id, key).await,
-                None => store.tokens().revoke(token.id).await,
-            }
-            .map_err(server_error),
+                Some(key) => store
+                    .tokens()
+                    .revoke_key(token.id, &key)
+                    .await
+                    .map_err(server_error),
+                None => Err(Rejection::forbidden().into()),
+            },
             Err(error) => Err(error),
         };
         WithAuthErrors::from(revoked.map(|_| Revoked::NoContent))
@@ -1175,7 +1179,7 @@ impl AuthApi {
         };
         let rolled = store
             .tokens()
-            .roll_current(token.id, key, chrono::Duration::seconds(grace))
+            .roll_current(token.id, &key, chrono::Duration::seconds(grace))
             .await;
         match rolled {
             Ok((token, key)) => Ok(Rolled::Ok(
@@ -1209,16 +1213,13 @@ impl AuthApi {
 }
 
 /// The key a request to one of [`AuthApi`]'s operations presented (with the `Token` keyword,
-/// which they require).
-fn presented_key(request: &Request) -> Option<&str> {
-    let headers = request.headers().get_all(poem::http::header::AUTHORIZATION);
-    let mut values = headers.iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return None; // several headers: authenticated joined, not worth re-joining here
-    };
-    crate::header::parse_authorization(Some(value.as_bytes()), TokenKeyword::KEYWORD)
+/// which they require), read from the header exactly as its authentication read it.
+fn presented_key(request: &Request) -> Option<String> {
+    let header = crate::header::raw_authorization(request.headers())?;
+    crate::header::parse_authorization(Some(&header), TokenKeyword::KEYWORD)
         .ok()
         .flatten()
+        .map(str::to_owned)
 }
 
 /// The login view's parsing, for tests (the fuzzers and property tests). Not public API:
