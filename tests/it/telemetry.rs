@@ -1,13 +1,27 @@
-//! Metrics (issue 21), black box: known traffic to a quickstart process, then its `/metrics`
-//! scraped and read as Prometheus text — exact counts, on both backends, in a process of their
-//! own (the counters are the process's). Nothing a client sent, nor any key or digest, appears.
+//! Metrics and security events (issue 21), on both backends. Black box: known traffic to a
+//! quickstart process, then its `/metrics` scraped and read as Prometheus text, and its JSON
+//! log read — exact counts and the exact events, in a process of their own (the counters are
+//! the process's). In process, on one thread whose `tracing` subscriber and `metrics`
+//! recorder see the server's and the change feed's tasks: the events of a login and a
+//! revocation, and a change-feed outage and a closed database as gauges, counts and events.
+//! Nothing a client sent, nor any key or digest, appears in either.
+
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokenauth::{NewToken, Store};
 
 use crate::common::{self, Backend, Instance, get, post_json, request};
 
-common::on_both_backends!(known_traffic_gives_exact_counts_and_no_secrets);
+common::on_both_backends!(known_traffic_gives_exact_counts_events_and_no_secrets);
+/// On one thread each (see the module's documentation).
+mod in_process {
+    use super::*;
+    common::on_both_backends!(current_thread:
+        security_events_name_what_happened_and_no_secret,
+        a_feed_outage_and_a_closed_database_are_seen,
+    );
+}
 
 /// The value of the sample `name{labels}` (`name` alone without labels) in a Prometheus text
 /// exposition (0 if absent).
@@ -23,11 +37,25 @@ fn sample(exposition: &str, name: &str, labels: &str) -> f64 {
         .map_or(0.0, |value| value.trim().parse().unwrap())
 }
 
-async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
+/// The `event` fields of the security events among `lines` (the quickstart's JSON log).
+fn json_events(lines: &[String]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|record| record["target"] == "tokenauth::security")
+        .map(|record| record["fields"].clone())
+        .collect()
+}
+
+async fn known_traffic_gives_exact_counts_events_and_no_secrets(backend: Backend) {
     let (url, _dir) = common::database_url(backend).await;
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let quickstart = Instance::start(&url).await;
+    let log = [
+        ("TOKENAUTH_LOG", "json"),
+        ("RUST_LOG", "warn,tokenauth::security=info"),
+    ];
+    let quickstart = Instance::start_with(&url, &log).await;
     let addr = quickstart.addr;
     let alice = store
         .create_user("alice", Some("correct horse"))
@@ -107,6 +135,21 @@ async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
             .status,
         429
     );
+    // Failed logins from this client across usernames, up to its limit (20: one for alice,
+    // five for zed, and these fourteen), then one more under a new username, and one under
+    // zed's: throttled for the client's limit, then for both.
+    for i in 0..14 {
+        let other = json!({"username": format!("user{i}"), "password": "guess"});
+        let status = post_json(addr, "/api/auth/token", &other, None)
+            .await
+            .status;
+        assert_eq!(status, 400);
+    }
+    let newcomer = json!({"username": "newcomer", "password": "guess"});
+    for body in [&newcomer, &unknown] {
+        let status = post_json(addr, "/api/auth/token", body, None).await.status;
+        assert_eq!(status, 429);
+    }
 
     let scraped = get(addr, "/metrics", None).await;
     assert_eq!(scraped.status, 200);
@@ -126,9 +169,9 @@ async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
         (
             "tokenauth_logins_total",
             r#"outcome="bad_credentials""#,
-            6.0,
+            20.0,
         ),
-        ("tokenauth_logins_total", r#"outcome="throttled""#, 1.0),
+        ("tokenauth_logins_total", r#"outcome="throttled""#, 3.0),
         ("tokenauth_tokens_issued_total", r#"via="login""#, 1.0),
         ("tokenauth_tokens_revoked_total", r#"reason="logout""#, 1.0),
     ];
@@ -186,6 +229,61 @@ async fn known_traffic_gives_exact_counts_and_no_secrets(backend: Backend) {
     ] {
         assert!(!text.contains(chosen), "{chosen} in the metrics");
     }
+
+    // The security events, in order, from the quickstart's JSON log.
+    let excess = |fields: &serde_json::Value| fields["event"] == "excess_rate_limit_exceeded";
+    let output = quickstart
+        .output_when(|lines| json_events(lines).iter().filter(|f| excess(f)).count() == 2)
+        .await;
+    let events = json_events(&output);
+    let names: Vec<&str> = events
+        .iter()
+        .map(|fields| fields["event"].as_str().unwrap())
+        .collect();
+    let failed = |n| std::iter::repeat_n("authn_login_fail", n);
+    let expected: Vec<&str> = ["authn_token_created"] // the demo user's, at the first start
+        .into_iter()
+        .chain(["authz_fail"]) // the scope
+        .chain(failed(1))
+        .chain(["authn_token_created", "authn_login_success"])
+        .chain(["authz_fail"]) // the read-only token's write
+        .chain(["authn_token_revoked"]) // its logout
+        .chain(failed(5))
+        .chain(["authn_login_fail_max"])
+        .chain(failed(14))
+        .chain(["excess_rate_limit_exceeded"])
+        .chain(["authn_login_fail_max", "excess_rate_limit_exceeded"])
+        .collect();
+    assert_eq!(names, expected, "{events:#?}");
+    let (scope, write, logout) = (&events[1], &events[5], &events[6]);
+    assert_eq!(scope["user_id"], alice.id, "{scope}");
+    assert!(scope["token_id"].is_i64(), "{scope}");
+    assert_eq!(scope["reason"], "insufficient_scope", "{scope}");
+    assert_eq!(write["reason"], "token_limits", "{write}");
+    assert_eq!(events[3]["reason"], "login", "{}", events[3]);
+    assert_eq!(
+        (&logout["reason"], &logout["count"], &logout["token_id"]),
+        (&json!("logout"), &json!(1), &events[3]["token_id"]),
+        "{logout}"
+    );
+    let at_the_door = ["authz_fail", "authn_login_success", "authn_login_fail"];
+    let at_the_door = |fields: &&serde_json::Value| {
+        at_the_door.contains(&fields["event"].as_str().unwrap())
+            || fields["event"] == "authn_login_fail_max"
+            || excess(fields)
+    };
+    for fields in events.iter().filter(at_the_door) {
+        assert_eq!(fields["client"], "127.0.0.1", "{fields}");
+    }
+    let logged: Vec<&String> = output.iter().filter(|line| line.starts_with('{')).collect();
+    let logged = format!("{logged:?}");
+    for secret in [&key, &read_only, &inactive] {
+        assert!(!logged.contains(secret.as_str()));
+        assert!(!logged.contains(tokenauth::key::KeyDigest::of(secret).as_str()));
+    }
+    for chosen in ["alice", "zed", "newcomer", "guess", "horse", "wrong"] {
+        assert!(!logged.contains(chosen), "{chosen} in the log:\n{logged}");
+    }
 }
 
 /// What the security log holds: the lines of target `tokenauth::security`.
@@ -202,19 +300,39 @@ impl std::io::Write for Captured {
     }
 }
 
-/// A current-thread runtime: the subscriber set for this thread sees the server's tasks too.
-#[tokio::test]
-async fn security_events_name_what_happened_and_no_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+impl Captured {
+    /// Captures this thread's log (the server's tasks too, on a current-thread runtime) while
+    /// the guard lives.
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
 
-    let store = common::store(Backend::Sqlite).await;
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The `event` fields of the security events so far.
+    fn events(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|line| line.contains("tokenauth::security"))
+            .filter_map(|line| Some(line.split("event=\"").nth(1)?.split('"').next()?.into()))
+            .collect()
+    }
+}
+
+/// On a current-thread runtime: the subscriber set for this thread sees the server's tasks too.
+async fn security_events_name_what_happened_and_no_secret(backend: Backend) {
+    let captured = Captured::default();
+    let _guard = captured.install();
+
+    let store = common::store(backend).await;
     let alice = store
         .create_user("alice", Some("correct horse"))
         .await
@@ -248,14 +366,9 @@ async fn security_events_name_what_happened_and_no_secret() {
     let out = request(addr, "POST", "/api/auth/logout", Some(&header(&key)), None).await;
     assert_eq!(out.status, 204);
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let events: Vec<&str> = log
-        .lines()
-        .filter(|line| line.contains("tokenauth::security"))
-        .filter_map(|line| line.split("event=\"").nth(1)?.split('"').next())
-        .collect();
+    let log = captured.text();
     assert_eq!(
-        events,
+        captured.events(),
         [
             "authn_token_created", // the unscoped token, by the store
             "authn_login_fail",
@@ -281,6 +394,120 @@ async fn security_events_name_what_happened_and_no_secret() {
     for chosen in ["alice", "horse"] {
         assert!(!log.contains(chosen), "{chosen} in the log:\n{log}");
     }
+}
+
+/// The value of a gauge (`Store::record_gauges()`, then rendered).
+fn gauge(
+    store: &Store,
+    exporter: &metrics_exporter_prometheus::PrometheusHandle,
+    name: &str,
+) -> f64 {
+    store.record_gauges();
+    sample(&exporter.render(), name, "")
+}
+
+/// Waits (at most 10 s) until the store's authentication cache no longer serves.
+async fn cache_lapsed(store: &Store) {
+    let started = Instant::now();
+    while tokenauth::store::testing::cache_is_serving(store) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the feed's loss went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A change feed that loses its proof is an event and a gauge, and comes back as both; an
+/// authentication whose store fails is counted `unavailable` (a `503`), never `invalid`.
+/// The feed's fault is made for real: one of the triggers that report changes stops firing
+/// (dropped on SQLite, disabled on PostgreSQL), then is restored as it was.
+async fn a_feed_outage_and_a_closed_database_are_seen(backend: Backend) {
+    let captured = Captured::default();
+    let _log = captured.install();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let exporter = recorder.handle();
+    let _metrics = metrics::set_default_local_recorder(&recorder);
+
+    let (store, _dir) = common::file_store(backend).await;
+    let alice = store.create_user("alice", None).await.unwrap();
+    let (_, key) = store
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let server = common::serve(crate::api::app(store.clone())).await;
+    let header = format!("Token {}", key.expose_secret()).into_bytes();
+    let me = || get(server.addr, "/api/me", Some(&header));
+    assert_eq!(me().await.status, 200);
+    common::cache_serving(&store).await;
+    assert_eq!(gauge(&store, &exporter, "tokenauth_feed_up"), 1.0);
+
+    // The fault: a trigger stops firing.
+    let sqlite_trigger = "tokenauth_tokens_deleted";
+    let mut sqlite_definition = String::new();
+    if let Some(pool) = store.sqlite_pool() {
+        sqlite_definition = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = $1")
+            .bind(sqlite_trigger)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP TRIGGER {sqlite_trigger}"
+        )))
+        .execute(pool)
+        .await
+        .unwrap();
+    } else {
+        sqlx::raw_sql("ALTER TABLE tokenauth_tokens DISABLE TRIGGER USER")
+            .execute(store.postgres_pool().unwrap())
+            .await
+            .unwrap();
+    }
+    cache_lapsed(&store).await;
+    assert_eq!(gauge(&store, &exporter, "tokenauth_feed_up"), 0.0);
+    assert_eq!(me().await.status, 200, "read from the database meanwhile");
+
+    // Restored: the feed comes back by itself.
+    if let Some(pool) = store.sqlite_pool() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite_definition))
+            .execute(pool)
+            .await
+            .unwrap();
+    } else {
+        sqlx::raw_sql("ALTER TABLE tokenauth_tokens ENABLE TRIGGER USER")
+            .execute(store.postgres_pool().unwrap())
+            .await
+            .unwrap();
+    }
+    common::cache_serving(&store).await;
+    assert_eq!(gauge(&store, &exporter, "tokenauth_feed_up"), 1.0);
+    assert_eq!(
+        captured.events(),
+        ["authn_token_created", "sys_feed_down", "sys_feed_up"],
+        "{}",
+        captured.text()
+    );
+    let down = captured
+        .text()
+        .lines()
+        .find(|line| line.contains("sys_feed_down"))
+        .map(str::to_owned)
+        .unwrap();
+    assert!(down.contains("WARN") && down.contains("problem="), "{down}");
+
+    // The database closed under the server: `503`, counted as `unavailable`.
+    store.close().await;
+    let response = me().await;
+    assert_eq!(response.status, 503, "{response:?}");
+    let text = exporter.render();
+    let auth = "tokenauth_authentications_total";
+    for (outcome, count) in [("ok", 2.0), ("unavailable", 1.0), ("invalid", 0.0)] {
+        let labels = format!(r#"keyword="Token",outcome="{outcome}""#);
+        assert_eq!(sample(&text, auth, &labels), count, "{outcome}\n{text}");
+    }
+    assert!(!text.contains(key.expose_secret()));
+    assert!(!captured.text().contains(key.expose_secret()));
 }
 
 /// `TOKENAUTH_LOG=json`: the quickstart's log is one JSON object per line, security events

@@ -15,7 +15,7 @@ use crate::keyword::{Authenticates, Keyword, Requirement, Scheme, challenge};
 use crate::models::Token;
 use crate::rejection::Rejection;
 use crate::store::{AuthUser, Store};
-use crate::telemetry::{self, Outcome};
+use crate::telemetry::{self, Event, Outcome};
 
 /// DRF's authentication for the first of `keywords` that the header names: parse the raw
 /// `Authorization` header, then look the key up in the [`Store`] found in the request data
@@ -126,7 +126,16 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
         let client = req
             .data::<Store>()
             .and_then(|store| store.policy().client_address(req));
-        telemetry::security("authz_fail", Some(token.user_id), Some(token.id), client);
+        let reason = match outcome {
+            Outcome::InsufficientScope => "insufficient_scope",
+            _ => "token_limits",
+        };
+        telemetry::Security::new(Event::AuthzFail)
+            .user(token.user_id)
+            .token(token.id)
+            .client(client)
+            .reason(reason)
+            .emit();
         return Err(Rejection::forbidden());
     }
     telemetry::authentication(named, Outcome::Ok);

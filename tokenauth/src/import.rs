@@ -777,6 +777,12 @@ impl Import {
         // login must cost, at once.
         write.commit(Change::Imported("tokenauth_tokens")).await?;
         crate::telemetry::tokens_issued("import", report.tokens_imported);
+        if report.tokens_imported > 0 {
+            crate::telemetry::Security::new(crate::telemetry::Event::TokenCreated)
+                .reason("import")
+                .count(report.tokens_imported)
+                .emit();
+        }
         Ok(report)
     }
 

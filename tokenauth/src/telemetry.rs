@@ -150,22 +150,141 @@ pub(crate) fn tokens_revoked(reason: &'static str, count: u64) {
     }
 }
 
-/// A security event (target `tokenauth::security`): `event` from OWASP's logging vocabulary,
-/// with the ids it concerns and the client's address as the throttle sees it.
-pub(crate) fn security(
-    event: &'static str,
+/// The `event` of a security event: OWASP's logging vocabulary (the README's table documents
+/// each, `tests` checks that it does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "openapi"), allow(dead_code))] // the login view's are `openapi`'s
+pub(crate) enum Event {
+    LoginSuccess,
+    LoginFail,
+    LoginFailMax,
+    ExcessRateLimit,
+    TokenCreated,
+    TokenRolled,
+    TokenRevoked,
+    AuthzFail,
+    FeedDown,
+    FeedUp,
+}
+
+impl Event {
+    /// Every event, for the README's check.
+    #[cfg(test)]
+    const ALL: [Event; 10] = [
+        Event::LoginSuccess,
+        Event::LoginFail,
+        Event::LoginFailMax,
+        Event::ExcessRateLimit,
+        Event::TokenCreated,
+        Event::TokenRolled,
+        Event::TokenRevoked,
+        Event::AuthzFail,
+        Event::FeedDown,
+        Event::FeedUp,
+    ];
+
+    /// Its name in OWASP's vocabulary.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Event::LoginSuccess => "authn_login_success",
+            Event::LoginFail => "authn_login_fail",
+            Event::LoginFailMax => "authn_login_fail_max",
+            Event::ExcessRateLimit => "excess_rate_limit_exceeded",
+            Event::TokenCreated => "authn_token_created",
+            Event::TokenRolled => "authn_token_rolled",
+            Event::TokenRevoked => "authn_token_revoked",
+            Event::AuthzFail => "authz_fail",
+            Event::FeedDown => "sys_feed_down",
+            Event::FeedUp => "sys_feed_up",
+        }
+    }
+}
+
+/// A security event (target `tokenauth::security`, level `INFO`): `event` from OWASP's
+/// logging vocabulary, with the ids it concerns, the client's address as the throttle sees
+/// it, why, and how many tokens — each only where known.
+///
+/// ```text
+/// Security::new(Event::TokenRevoked).user(id).reason("logout").count(1).emit();
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[must_use = "emit() logs it"]
+pub(crate) struct Security {
+    event: Event,
     user_id: Option<i64>,
     token_id: Option<i64>,
     client: Option<IpAddr>,
-) {
-    tracing::info!(
-        target: "tokenauth::security",
-        event,
-        user_id,
-        token_id,
-        client = client.map(tracing::field::display),
-        "tokenauth: {event}"
-    );
+    reason: Option<&'static str>,
+    count: Option<u64>,
+}
+
+impl Security {
+    pub(crate) fn new(event: Event) -> Self {
+        Security {
+            event,
+            user_id: None,
+            token_id: None,
+            client: None,
+            reason: None,
+            count: None,
+        }
+    }
+
+    /// The user it concerns (an `i64`, or an `Option<i64>` where it may be unknown).
+    pub(crate) fn user(self, user_id: impl Into<Option<i64>>) -> Self {
+        Security {
+            user_id: user_id.into(),
+            ..self
+        }
+    }
+
+    /// The token it concerns (as [`user`](Security::user)).
+    pub(crate) fn token(self, token_id: impl Into<Option<i64>>) -> Self {
+        Security {
+            token_id: token_id.into(),
+            ..self
+        }
+    }
+
+    pub(crate) fn client(self, client: Option<IpAddr>) -> Self {
+        Security { client, ..self }
+    }
+
+    pub(crate) fn reason(self, reason: &'static str) -> Self {
+        Security {
+            reason: Some(reason),
+            ..self
+        }
+    }
+
+    pub(crate) fn count(self, count: u64) -> Self {
+        Security {
+            count: Some(count),
+            ..self
+        }
+    }
+
+    pub(crate) fn emit(self) {
+        let Security {
+            event,
+            user_id,
+            token_id,
+            client,
+            reason,
+            count,
+        } = self;
+        let event = event.name();
+        tracing::info!(
+            target: "tokenauth::security",
+            event,
+            user_id,
+            token_id,
+            client = client.map(tracing::field::display),
+            reason,
+            count,
+            "tokenauth: {event}"
+        );
+    }
 }
 
 /// The cache's state as gauges show it.
@@ -199,12 +318,28 @@ pub(crate) fn gauges(cache: Gauges, password_queue: usize) {
 
 /// A security event about the system (target `tokenauth::security`): the change feed going down
 /// (`sys_feed_down`, with the problem) or coming back (`sys_feed_up`).
-pub(crate) fn system(event: &'static str, problem: Option<&str>) {
+pub(crate) fn system(event: Event, problem: Option<&str>) {
+    let event = event.name();
     tracing::warn!(target: "tokenauth::security", event, problem, "tokenauth: {event}");
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Event;
+
+    /// The README's table of security events has a row for each.
+    #[test]
+    fn the_readme_documents_every_event() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let Ok(readme) = std::fs::read_to_string(readme) else {
+            return; // a packaged crate, without the repository's README
+        };
+        for event in Event::ALL {
+            let row = format!("| `{}` |", event.name());
+            assert!(readme.contains(&row), "README: no row for {}", event.name());
+        }
+    }
+
     /// The README's table of metrics names each metric with its kind and labels, as recorded.
     #[test]
     fn the_readme_documents_every_metric() {

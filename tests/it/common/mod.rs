@@ -17,39 +17,50 @@ pub const POSTGRES_URL_VAR: &str = "TOKENAUTH_TEST_POSTGRES_URL";
 /// Defines each listed test on both backends, as `sqlite::name` and `postgres::name`: the one
 /// per-backend wrapper of the integration tests. `name` is an `async fn(Backend)` of the test
 /// file (or, after `store:`, an `async fn(Store)` given a fresh, migrated store). The tests run
-/// on a two-thread runtime, so that concurrency tests race for real.
+/// on a two-thread runtime, so that concurrency tests race for real; after `current_thread:`,
+/// on one thread, where a thread-local `tracing` subscriber or `metrics` recorder sees the
+/// server's tasks too.
 ///
 /// ```text
 /// common::on_both_backends!(logins_work, tokens_expire);
 /// common::on_both_backends!(store: users_are_created);
 /// common::on_both_backends!(heavy: a_burst_of_logins); // one heavy test at a time: see `heavy`
+/// common::on_both_backends!(current_thread: events_are_logged);
 /// ```
 #[allow(unused_macros)]
 macro_rules! on_both_backends {
+    (current_thread: $($name:ident),* $(,)?) => {
+        $crate::common::on_both_backends!(@define (None::<()>) (flavor = "current_thread")
+            $($name => super::$name),*);
+    };
     (heavy: store: $($name:ident),* $(,)?) => {
-        $crate::common::on_both_backends!(@define (Some($crate::common::heavy().await))
+        $crate::common::on_both_backends!(@define (Some($crate::common::heavy().await)) ()
             $($name => |backend| async move {
                 super::$name($crate::common::store(backend).await).await
             }),*);
     };
     (heavy: $($name:ident),* $(,)?) => {
-        $crate::common::on_both_backends!(@define (Some($crate::common::heavy().await))
+        $crate::common::on_both_backends!(@define (Some($crate::common::heavy().await)) ()
             $($name => super::$name),*);
     };
     (store: $($name:ident),* $(,)?) => {
-        $crate::common::on_both_backends!(@define (None::<()>)
+        $crate::common::on_both_backends!(@define (None::<()>) ()
             $($name => |backend| async move {
                 super::$name($crate::common::store(backend).await).await
             }),*);
     };
     ($($name:ident),* $(,)?) => {
-        $crate::common::on_both_backends!(@define (None::<()>) $($name => super::$name),*);
+        $crate::common::on_both_backends!(@define (None::<()>) () $($name => super::$name),*);
     };
-    (@define ($guard:expr) $($name:ident => $body:expr),*) => {
+    (@define ($guard:expr) () $($name:ident => $body:expr),*) => {
+        $crate::common::on_both_backends!(@define ($guard)
+            (flavor = "multi_thread", worker_threads = 2) $($name => $body),*);
+    };
+    (@define ($guard:expr) $flavor:tt $($name:ident => $body:expr),*) => {
         mod sqlite {
             #[allow(unused_imports)]
             use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[tokio::test $flavor]
             async fn $name() {
                 let _guard = $guard;
                 ($body)($crate::common::Backend::Sqlite).await;
@@ -58,7 +69,7 @@ macro_rules! on_both_backends {
         mod postgres {
             #[allow(unused_imports)]
             use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[tokio::test $flavor]
             async fn $name() {
                 let _guard = $guard;
                 ($body)($crate::common::Backend::Postgres).await;
@@ -739,6 +750,8 @@ pub async fn cli(url: &str, args: &[&str]) -> String {
 pub struct Instance {
     pub child: tokio::process::Child,
     pub addr: std::net::SocketAddr,
+    /// The lines it printed on standard output so far (its log, with `TOKENAUTH_LOG=json`).
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Instance {
@@ -763,14 +776,45 @@ impl Instance {
             .spawn()
             .unwrap();
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.strip_prefix("Listening on http://") {
-                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                return Instance { child, addr };
+            let listening = line.strip_prefix("Listening on http://").map(|rest| {
+                let addr = rest.split_whitespace().next().unwrap();
+                addr.parse::<std::net::SocketAddr>().unwrap()
+            });
+            output.lock().unwrap().push(line);
+            if let Some(addr) = listening {
+                let kept = std::sync::Arc::clone(&output);
+                tokio::spawn(async move {
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        kept.lock().unwrap().push(line);
+                    }
+                });
+                return Instance {
+                    child,
+                    addr,
+                    output,
+                };
             }
         }
         panic!("the quickstart exited: {:?}", child.wait().await);
+    }
+
+    /// Waits (at most 10 s) until `ready` holds for the lines it printed, and returns them.
+    pub async fn output_when(&self, ready: impl Fn(&[String]) -> bool) -> Vec<String> {
+        for _ in 0..1000 {
+            {
+                let output = self.output.lock().unwrap();
+                if ready(&output) {
+                    return output.clone();
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!(
+            "not printed within 10 s; printed:\n{}",
+            self.output.lock().unwrap().join("\n")
+        );
     }
 
     /// Sends the process a signal (`STOP`, `CONT`, …), as an operator or the kernel would.

@@ -13,7 +13,7 @@ use crate::key::{Key, KeyDigest};
 use crate::models::{NewToken, Token, User};
 use crate::models::{join_networks, split_networks, split_scopes};
 use crate::store::user::AuthUser;
-use crate::telemetry;
+use crate::telemetry::{self, Event};
 
 /// The token columns, aliased so that they cannot clash with a joined user table's columns.
 macro_rules! token_columns {
@@ -618,12 +618,10 @@ impl<U: AuthUser> Tokens<'_, U> {
             .await?;
         let token = Token::from(row);
         telemetry::tokens_issued("roll", 1);
-        telemetry::security(
-            "authn_token_rolled",
-            Some(token.user_id),
-            Some(token.id),
-            None,
-        );
+        telemetry::Security::new(Event::TokenRolled)
+            .user(token.user_id)
+            .token(token.id)
+            .emit();
         Ok((token, key))
     }
 
@@ -909,8 +907,12 @@ impl<U: AuthUser> Tokens<'_, U> {
                 "store"
             };
             telemetry::tokens_issued(via, 1);
-            telemetry::tokens_revoked("reset", revoked);
-            telemetry::security("authn_token_created", Some(user_id), Some(token.id), None);
+            self::revoked("reset", revoked, Some(user_id), None);
+            telemetry::Security::new(Event::TokenCreated)
+                .user(user_id)
+                .token(token.id)
+                .reason(via)
+                .emit();
         }
         Ok((issued, revoked))
     }
@@ -931,6 +933,11 @@ fn unused_before(at: fn(&str) -> String, cutoff: &str) -> String {
 fn revoked(reason: &'static str, count: u64, user_id: Option<i64>, token_id: Option<i64>) {
     if count > 0 {
         telemetry::tokens_revoked(reason, count);
-        telemetry::security("authn_token_revoked", user_id, token_id, None);
+        telemetry::Security::new(Event::TokenRevoked)
+            .user(user_id)
+            .token(token_id)
+            .reason(reason)
+            .count(count)
+            .emit();
     }
 }

@@ -495,7 +495,11 @@ impl Store {
         };
         crate::telemetry::tokens_revoked(reason, revoked);
         if revoked > 0 {
-            crate::telemetry::security("authn_token_revoked", Some(user_id), None, None);
+            crate::telemetry::Security::new(crate::telemetry::Event::TokenRevoked)
+                .user(user_id)
+                .reason(reason)
+                .count(revoked)
+                .emit();
         }
         Ok(revoked)
     }

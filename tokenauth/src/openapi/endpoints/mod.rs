@@ -42,7 +42,7 @@ use crate::openapi::response::{ErrorDetail, JSON, WithAuthErrors};
 use crate::rejection::{OVERLOADED_DETAIL, Rejection, UNAVAILABLE_DETAIL};
 use crate::rules::{MAX_TOKEN_NAME_LEN, MAX_USERNAME_LEN};
 use crate::store::Store;
-use crate::telemetry::{self, Login};
+use crate::telemetry::{self, Event, Login, Security};
 use manage::{RollBody, RollRefusal, TokenInfo};
 use throttle::Admission;
 pub use throttle::Limit;
@@ -936,8 +936,16 @@ impl AuthApi {
 
         let reservation = match self.throttle.reserve(store, &login.username, client).await {
             Ok(Admission::Granted(reservation)) => reservation,
-            Ok(Admission::Denied(wait)) => {
-                let seconds = seconds(wait);
+            Ok(Admission::Denied(refusal)) => {
+                // OWASP's two: too many failed logins for one account, and too many attempts
+                // from one client (a credential-stuffing run across usernames).
+                if refusal.username {
+                    Security::new(Event::LoginFailMax).client(client).emit();
+                }
+                if refusal.client {
+                    Security::new(Event::ExcessRateLimit).client(client).emit();
+                }
+                let seconds = seconds(refusal.retry);
                 return Ok(ObtainResponse::TooManyRequests(
                     DrfJson::new(throttled(seconds)),
                     seconds,
@@ -974,7 +982,11 @@ impl AuthApi {
         match store.login(&login.username, &login.password, options).await {
             Ok(Some((user, token, key))) => {
                 reservation.succeeded().await;
-                telemetry::security("authn_login_success", Some(user.id), Some(token.id), client);
+                Security::new(Event::LoginSuccess)
+                    .user(user.id)
+                    .token(token.id)
+                    .client(client)
+                    .emit();
                 Ok(ObtainResponse::Ok(
                     Json(self.token_body(store, &token, &key)),
                     NO_STORE.into(),
@@ -1027,13 +1039,8 @@ impl AuthApi {
             Ok(_) => Login::Invalid,
         };
         telemetry::login(outcome);
-        let event = match outcome {
-            Login::BadCredentials => Some("authn_login_fail"),
-            Login::Throttled => Some("authn_login_fail_max"),
-            _ => None,
-        };
-        if let Some(event) = event {
-            telemetry::security(event, None, None, client);
+        if outcome == Login::BadCredentials {
+            Security::new(Event::LoginFail).client(client).emit();
         }
         answer
     }

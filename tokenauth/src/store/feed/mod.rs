@@ -364,7 +364,7 @@ impl Reporter {
                  authentications are read from the database until it can"
             );
             if self.last.is_none() {
-                crate::telemetry::system("sys_feed_down", Some(problem));
+                crate::telemetry::system(crate::telemetry::Event::FeedDown, Some(problem));
             }
             self.last = Some((problem.to_owned(), now));
         }
@@ -373,7 +373,7 @@ impl Reporter {
     fn up(&mut self) {
         if self.last.take().is_some() {
             tracing::info!("tokenauth: the change feed is back; authentications are cached again");
-            crate::telemetry::system("sys_feed_up", None);
+            crate::telemetry::system(crate::telemetry::Event::FeedUp, None);
         }
     }
 }

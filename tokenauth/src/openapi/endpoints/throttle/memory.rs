@@ -123,14 +123,14 @@ impl Table {
         }
         let mut new = 0;
         let mut counts = Vec::with_capacity(subjects.len());
-        for (subject, limit) in subjects {
+        for (place, (subject, limit)) in subjects.iter().enumerate() {
             let Some(entry) = self.entries.get_mut(subject) else {
                 new += 1;
                 continue;
             };
             entry.window = limit.window;
             entry.expire(now);
-            counts.push((entry.count(*limit, now), *limit));
+            counts.push((place, entry.count(*limit, now), *limit));
         }
         if let Some(refusal) = judge(counts) {
             return refusal;
@@ -255,7 +255,7 @@ mod tests {
     fn seen(step: &Step<u64>) -> Seen {
         match step {
             Step::Granted(_) => Seen::Granted,
-            Step::Denied(wait) => Seen::Denied(*wait),
+            Step::Denied(denial) => Seen::Denied(denial.retry),
             Step::Busy => Seen::Busy,
             Step::Contended => unreachable!("the memory table has no locks to contend for"),
         }

@@ -139,19 +139,40 @@ pub(super) enum Admission {
     /// Go ahead; report the verdict with [`Reservation::succeeded`],
     /// [`Reservation::failed`] or [`Reservation::release`].
     Granted(Reservation),
-    /// Recorded failures reach a limit: `429`, retry after this long.
-    Denied(Duration),
+    /// Recorded failures reach a limit: `429`.
+    Denied(Throttled),
     /// Pending attempts held the limit for [`WAIT_BOUND`], or too many logins wait: `503`,
     /// retry after this long.
     Busy(Duration),
+}
+
+/// A login refused by the throttle: when to retry, and whose limit was reached — the
+/// username's (too many failed logins for one account) or the client's (too many from one
+/// network), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Throttled {
+    /// When enough failures leave the window.
+    pub(super) retry: Duration,
+    /// The username's failures reach its limit.
+    pub(super) username: bool,
+    /// The client network's failures reach its limit.
+    pub(super) client: bool,
+}
+
+/// Recorded failures reach a limit: how long until they fall below every limit reached, and
+/// which subjects reached theirs (by their place in the subjects looked at).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Denial {
+    pub(super) retry: Duration,
+    pub(super) reached: Vec<usize>,
 }
 
 /// What one look at a subject's attempts decided.
 pub(super) enum Step<T> {
     /// Reserved: the backend's record of the reservation.
     Granted(T),
-    /// Recorded failures reach a limit; retry after this long.
-    Denied(Duration),
+    /// Recorded failures reach a limit.
+    Denied(Denial),
     /// Failures and pending attempts together reach a limit: wait for a verdict.
     Busy,
     /// Another reservation holds a subject's lock: try again shortly (PostgreSQL).
@@ -170,20 +191,26 @@ pub(super) struct Count {
     pub(super) retry: Duration,
 }
 
-/// The verdict on one more attempt against subjects with these counts and limits: `None`
-/// when every subject has room. A refusal for failures wins over a wait.
-pub(super) fn judge<T>(counts: impl IntoIterator<Item = (Count, Limit)>) -> Option<Step<T>> {
-    let mut denied: Option<Duration> = None;
+/// The verdict on one more attempt against subjects with these counts and limits, each with
+/// its place in the subjects looked at: `None` when every subject has room. A refusal for
+/// failures wins over a wait.
+pub(super) fn judge<T>(counts: impl IntoIterator<Item = (usize, Count, Limit)>) -> Option<Step<T>> {
+    let mut denied: Option<Denial> = None;
     let mut busy = false;
-    for (count, limit) in counts {
+    for (place, count, limit) in counts {
         if count.failed >= limit.failures {
-            denied = denied.max(Some(count.retry));
+            let denial = denied.get_or_insert_with(|| Denial {
+                retry: Duration::ZERO,
+                reached: Vec::new(),
+            });
+            denial.retry = denial.retry.max(count.retry);
+            denial.reached.push(place);
         } else if count.failed.saturating_add(count.pending) >= limit.failures {
             busy = true;
         }
     }
     match (denied, busy) {
-        (Some(wait), _) => Some(Step::Denied(wait)),
+        (Some(denial), _) => Some(Step::Denied(denial)),
         (None, true) => Some(Step::Busy),
         (None, false) => None,
     }
@@ -409,7 +436,19 @@ impl Throttle {
                 Step::Granted(ticket) => {
                     return Ok(Admission::Granted(self.reservation(Some(ticket))));
                 }
-                Step::Denied(wait) => return Ok(Admission::Denied(wait)),
+                Step::Denied(denial) => {
+                    let reached = |role| {
+                        denial
+                            .reached
+                            .iter()
+                            .any(|&place| subjects.get(place).is_some_and(|s| s.2 == role))
+                    };
+                    return Ok(Admission::Denied(Throttled {
+                        retry: denial.retry,
+                        username: reached(Role::Username),
+                        client: reached(Role::Client),
+                    }));
+                }
                 Step::Busy => jittered(RECHECK),
                 Step::Contended => jittered(CONTENDED),
             };
@@ -507,7 +546,7 @@ impl<T> Step<T> {
     fn map<U>(self, granted: impl FnOnce(T) -> U) -> Step<U> {
         match self {
             Step::Granted(ticket) => Step::Granted(granted(ticket)),
-            Step::Denied(wait) => Step::Denied(wait),
+            Step::Denied(denial) => Step::Denied(denial),
             Step::Busy => Step::Busy,
             Step::Contended => Step::Contended,
         }
@@ -561,9 +600,46 @@ mod tests {
     fn granted(admission: Admission) -> Reservation {
         match admission {
             Admission::Granted(reservation) => reservation,
-            Admission::Denied(wait) => panic!("denied for {wait:?}"),
+            Admission::Denied(throttled) => panic!("denied: {throttled:?}"),
             Admission::Busy(wait) => panic!("busy for {wait:?}"),
         }
+    }
+
+    /// A refusal says whose limit was reached: the client's alone (other usernames from one
+    /// network), the username's alone (another network), or both.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_refusal_names_the_limits_reached() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let window = Duration::from_secs(60);
+        let throttle = Throttle::new(Limit::new(2, window), Limit::new(3, window), 100);
+        let from = |ip: &str| Some(ip.parse().unwrap());
+        let reserve = |username: &'static str, client| {
+            let (throttle, store) = (&throttle, &store);
+            async move { throttle.reserve(store, username, client).await.unwrap() }
+        };
+        for username in ["alice", "alice", "bob"] {
+            granted(reserve(username, from("192.0.2.1")).await)
+                .failed()
+                .await;
+        }
+        let refusal = |admission| match admission {
+            Admission::Denied(refusal) => (refusal.username, refusal.client),
+            Admission::Granted(_) => panic!("granted"),
+            Admission::Busy(wait) => panic!("busy for {wait:?}"),
+        };
+        assert_eq!(
+            refusal(reserve("carol", from("192.0.2.1")).await),
+            (false, true)
+        );
+        assert_eq!(
+            refusal(reserve("alice", from("192.0.2.9")).await),
+            (true, false)
+        );
+        assert_eq!(
+            refusal(reserve("alice", from("192.0.2.1")).await),
+            (true, true)
+        );
     }
 
     /// A login that waits for alice's pending attempt, started now.
@@ -614,7 +690,11 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(1)).await;
         second.failed().await;
         match third.await.unwrap() {
-            (Admission::Denied(wait), _) => assert!(wait <= window && wait > window / 2),
+            (Admission::Denied(throttled), _) => {
+                let wait = throttled.retry;
+                assert!(wait <= window && wait > window / 2);
+                assert!(throttled.username && !throttled.client, "{throttled:?}");
+            }
             (other, _) => panic!("not refused: granted {}", let_in(&other)),
         }
 

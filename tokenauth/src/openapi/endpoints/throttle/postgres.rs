@@ -152,11 +152,11 @@ impl Shared {
 
 /// Each subject's recorded failures (pending rows past their bound included) and pending
 /// attempts, by the database's clock, in the order given; with, for a subject whose failures
-/// reach its limit, how long until they fall below it. Each with its limit.
+/// reach its limit, how long until they fall below it. Each with its place and its limit.
 async fn counts<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     subjects: &[(Subject, Limit)],
-) -> Result<Vec<(Count, Limit)>, Error> {
+) -> Result<Vec<(usize, Count, Limit)>, Error> {
     let bytes: Vec<Vec<u8>> = subjects
         .iter()
         .map(|(s, _)| s.as_bytes().to_vec())
@@ -191,6 +191,8 @@ async fn counts<'e>(
     });
     Ok(counts
         .zip(subjects.iter().map(|(_, limit)| *limit))
+        .enumerate()
+        .map(|(place, (count, limit))| (place, count, limit))
         .collect())
 }
 
