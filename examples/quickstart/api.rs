@@ -148,3 +148,23 @@ pub(crate) fn app_with(store: Store, auth: AuthApi) -> impl Endpoint {
         .at("/openapi.json", spec)
         .data(store)
 }
+
+/// The Prometheus exporter the quickstart serves at `/metrics`, installed as this process's
+/// `metrics` recorder. It keeps each histogram sample (one per authentication) until the
+/// samples are drained, by a scrape or by the exporter's upkeep; this runs the upkeep every
+/// `upkeep`, so that an instance nobody scrapes does not grow by a sample per request.
+pub fn metrics_exporter(
+    upkeep: std::time::Duration,
+) -> Result<metrics_exporter_prometheus::PrometheusHandle, metrics_exporter_prometheus::BuildError>
+{
+    let exporter = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let kept = exporter.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(upkeep);
+        loop {
+            every.tick().await;
+            kept.run_upkeep();
+        }
+    });
+    Ok(exporter)
+}

@@ -130,7 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // tokenauth's metrics (and any of the application's), in Prometheus' text format at
     // `/metrics`. Serve it to your scraper only (a private port, or behind an authenticated
     // route): the README says how.
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let metrics = api::metrics_exporter(std::time::Duration::from_secs(5))?;
     let gauged = store.clone();
     let scrape = poem::endpoint::make_sync(move |_| {
         gauged.record_gauges(); // the cache's and the password queue's state, now

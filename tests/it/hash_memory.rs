@@ -8,7 +8,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{Backend, post_json, serve};
+use common::{Backend, peak_rss, post_json, serve};
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use serde_json::json;
@@ -18,21 +18,6 @@ use tokenauth::{AuthApi, Policy};
 /// Worker threads for the burst: fixed, so that the bound below does not grow with the CPUs
 /// of the machine running the test.
 const WORKERS: usize = 2;
-
-/// The process's peak resident set size, in bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .expect("a VmHWM line");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM in kB");
-    kib * 1024
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_logins_is_bounded_by_the_hashing_workers() {

@@ -834,6 +834,21 @@ pub fn send_signal(pid: u32, signal: &str) {
     assert!(status.success(), "kill -{signal} {pid}");
 }
 
+/// This process's peak resident set size (`VmHWM`), in bytes: for tests run [`alone`].
+pub fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .expect("a VmHWM line");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM in kB");
+    kib * 1024
+}
+
 /// The environment variable that tells a process started by [`alone`] which test it runs.
 const ALONE: &str = "TOKENAUTH_TEST_ALONE";
 
