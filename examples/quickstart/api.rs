@@ -153,7 +153,7 @@ pub(crate) fn app_with(store: Store, auth: AuthApi) -> impl Endpoint {
 /// `metrics` recorder. It keeps each histogram sample (one per authentication) until the
 /// samples are drained, by a scrape or by the exporter's upkeep; this runs the upkeep every
 /// `upkeep`, so that an instance nobody scrapes does not grow by a sample per request.
-pub fn metrics_exporter(
+pub(crate) fn metrics_exporter(
     upkeep: std::time::Duration,
 ) -> Result<metrics_exporter_prometheus::PrometheusHandle, metrics_exporter_prometheus::BuildError>
 {
