@@ -7,7 +7,7 @@ use crate::common;
 
 use std::process::Output;
 
-use common::Backend;
+use common::{Backend, execute};
 use tokenauth::{NewToken, Store};
 
 common::on_both_backends!(
@@ -32,19 +32,6 @@ async fn database(backend: Backend) -> (String, Store, Option<tempfile::TempDir>
         .unwrap();
     store.create_user("bob", None).await.unwrap();
     (url, store, dir)
-}
-
-/// Runs `sql` on the store's database.
-async fn execute(store: &Store, sql: &str) {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    if let Some(pool) = store.sqlite_pool() {
-        sqlx::raw_sql(sql).execute(pool).await.unwrap();
-    } else {
-        sqlx::raw_sql(sql)
-            .execute(store.postgres_pool().unwrap())
-            .await
-            .unwrap();
-    }
 }
 
 /// Runs `tokenauth check` on `url` with `args`.

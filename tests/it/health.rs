@@ -3,7 +3,7 @@
 //! on SQLite a change-feed trigger, is not, and says which; a closed pool is not, with a clear
 //! message and no panic, within the stated time bound.
 
-use crate::common;
+use crate::common::{self, execute};
 
 use std::time::{Duration, Instant};
 
@@ -18,21 +18,6 @@ common::on_both_backends!(
 
 /// The longest `Store::health` may take, as its documentation states.
 const BOUND: Duration = Duration::from_secs(4 * HEALTH_TIMEOUT.as_secs());
-
-/// Runs `sql` on the store's database.
-async fn execute(store: &Store, sql: &str) {
-    if let Some(pool) = store.sqlite_pool() {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(pool)
-            .await
-            .unwrap();
-    } else {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(store.postgres_pool().unwrap())
-            .await
-            .unwrap();
-    }
-}
 
 /// `store.health()`, checked to return within [`BOUND`].
 async fn health(store: &Store) -> tokenauth::store::Health {

@@ -175,22 +175,6 @@ async fn keys_made_by_the_cli_and_activations_are_seen_at_once(backend: Backend)
     assert_eq!(missed, 0, "activations not seen by B at once");
 }
 
-/// Runs `sql` on the store's database.
-async fn sql(store: &Store, sql: &str) {
-    match (store.sqlite_pool(), store.postgres_pool()) {
-        (Some(pool), _) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(pool)
-            .await
-            .map(drop),
-        (_, Some(pool)) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(pool)
-            .await
-            .map(drop),
-        _ => unreachable!("a store has a pool"),
-    }
-    .unwrap_or_else(|error| panic!("{sql}: {error}"));
-}
-
 /// A new key of alice's, cached by `instance` (and its feed up, proving: several heartbeats).
 async fn cached_key(store: &Store, instance: &Instance) -> (i64, String) {
     let alice = store.user_by_username("alice").await.unwrap().unwrap();
@@ -409,16 +393,16 @@ async fn postgres_disabled_triggers_bound_the_revocation_delay() {
     ];
     let mut report = Vec::new();
     for (fault, repair, revoke) in cases {
-        sql(&store, "UPDATE tokenauth_users SET is_active = TRUE").await;
+        common::execute(&store, "UPDATE tokenauth_users SET is_active = TRUE").await;
         let (token_id, key) = cached_key(&store, &b).await;
-        sql(&store, &fault).await;
+        common::execute(&store, &fault).await;
         // Two heartbeats later: the fault is what the feed now lives with (an altered
         // catalog alone made it forget what it had cached, once).
         tokio::time::sleep(Duration::from_millis(1200)).await;
         let stop = Arc::new(AtomicBool::new(false));
         let clients = hammer(&b, &key, &stop);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        sql(&store, &revoke.replace("{id}", &token_id.to_string())).await;
+        common::execute(&store, &revoke.replace("{id}", &token_id.to_string())).await;
         let revoked = Instant::now();
         let (late, last) =
             accepted_past_the_bound(&stop, clients, revoked, Duration::from_millis(300)).await;
@@ -427,7 +411,7 @@ async fn postgres_disabled_triggers_bound_the_revocation_delay() {
             "{fault}: accepted past the bound (the last {last:?} after)"
         );
         report.push(format!("{last:?}"));
-        sql(&store, &repair).await;
+        common::execute(&store, &repair).await;
     }
     eprintln!("faulty triggers: the key was last accepted after the change: {report:?}");
 }
@@ -562,7 +546,7 @@ async fn sqlite_a_log_cleared_or_reset_while_an_instance_is_stopped() {
         b.signal("STOP");
         common::cli(&url, &["revoke", &token_id.to_string()]).await;
         let revoked = Instant::now();
-        sql(&store, clearing).await;
+        common::execute(&store, clearing).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let stop = Arc::new(AtomicBool::new(false));
         let clients = hammer(&b, &key, &stop);
@@ -594,7 +578,7 @@ async fn sqlite_a_restored_older_database_bounds_the_revocation_delay() {
     let b = Instance::start(&url).await;
     let (_, before) = cached_key(&store, &b).await;
     let copy = dir.path().join("copy.db");
-    sql(&store, &format!("VACUUM INTO '{}'", copy.display())).await;
+    common::execute(&store, &format!("VACUUM INTO '{}'", copy.display())).await;
     let (_, after) = cached_key(&store, &b).await;
     let stop = Arc::new(AtomicBool::new(false));
     let clients = hammer(&b, &after, &stop);
@@ -618,8 +602,8 @@ async fn sqlite_a_dropped_trigger_bounds_the_revocation_delay() {
     let (token_id, key) = cached_key(&store, &b).await;
     let stop = Arc::new(AtomicBool::new(false));
     let clients = hammer(&b, &key, &stop);
-    sql(&store, "DROP TRIGGER tokenauth_tokens_deleted").await;
-    sql(
+    common::execute(&store, "DROP TRIGGER tokenauth_tokens_deleted").await;
+    common::execute(
         &store,
         &format!("DELETE FROM tokenauth_tokens WHERE id = {token_id}"),
     )

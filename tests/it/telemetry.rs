@@ -444,42 +444,29 @@ async fn a_feed_outage_and_a_closed_database_are_seen(backend: Backend) {
     assert_eq!(gauge(&store, &exporter, "tokenauth_feed_up"), 1.0);
 
     // The fault: a trigger stops firing.
-    let sqlite_trigger = "tokenauth_tokens_deleted";
-    let mut sqlite_definition = String::new();
-    if let Some(pool) = store.sqlite_pool() {
-        sqlite_definition = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = $1")
-            .bind(sqlite_trigger)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP TRIGGER {sqlite_trigger}"
-        )))
-        .execute(pool)
-        .await
-        .unwrap();
-    } else {
-        sqlx::raw_sql("ALTER TABLE tokenauth_tokens DISABLE TRIGGER USER")
-            .execute(store.postgres_pool().unwrap())
-            .await
-            .unwrap();
-    }
+    let (stop, restore) = match store.sqlite_pool() {
+        Some(pool) => {
+            let trigger = "tokenauth_tokens_deleted";
+            let definition: String =
+                sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = $1")
+                    .bind(trigger)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+            (format!("DROP TRIGGER {trigger}"), definition)
+        }
+        None => (
+            "ALTER TABLE tokenauth_tokens DISABLE TRIGGER USER".to_owned(),
+            "ALTER TABLE tokenauth_tokens ENABLE TRIGGER USER".to_owned(),
+        ),
+    };
+    common::execute(&store, &stop).await;
     cache_lapsed(&store).await;
     assert_eq!(gauge(&store, &exporter, "tokenauth_feed_up"), 0.0);
     assert_eq!(me().await.status, 200, "read from the database meanwhile");
 
     // Restored: the feed comes back by itself.
-    if let Some(pool) = store.sqlite_pool() {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite_definition))
-            .execute(pool)
-            .await
-            .unwrap();
-    } else {
-        sqlx::raw_sql("ALTER TABLE tokenauth_tokens ENABLE TRIGGER USER")
-            .execute(store.postgres_pool().unwrap())
-            .await
-            .unwrap();
-    }
+    common::execute(&store, &restore).await;
     common::cache_serving(&store).await;
     assert_eq!(gauge(&store, &exporter, "tokenauth_feed_up"), 1.0);
     assert_eq!(

@@ -95,6 +95,18 @@ pub async fn store(backend: Backend) -> Store {
     }
 }
 
+/// Runs `sql` (one statement or several) on the store's database.
+pub async fn execute(store: &Store, sql: &str) {
+    let statements = sqlx::AssertSqlSafe(sql.to_owned());
+    let done = if let Some(pool) = store.sqlite_pool() {
+        sqlx::raw_sql(statements).execute(pool).await.map(drop)
+    } else {
+        let pool = store.postgres_pool().expect("a SQLite or PostgreSQL store");
+        sqlx::raw_sql(statements).execute(pool).await.map(drop)
+    };
+    done.unwrap_or_else(|error| panic!("{sql}: {error}"));
+}
+
 /// Waits until the store's authentication cache serves (its change feed is up), at most
 /// 10 s.
 pub async fn cache_serving(store: &Store) {
