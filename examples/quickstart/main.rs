@@ -46,8 +46,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // One JSON object per line, for a log pipeline (security events included, with their
         // `event` field): `{"timestamp":…,"level":"INFO","fields":{"event":"authn_login_fail",…},
         // "target":"tokenauth::security"}`.
+        // Without poem's request span, whose `remote_addr` believes any `X-Forwarded-For`:
+        // a security event's `client` is the address `Policy::trusted_proxies` vouches for.
         Ok("json") => tracing_subscriber::fmt()
             .json()
+            .with_current_span(false)
+            .with_span_list(false)
             .with_env_filter(filter)
             .init(),
         Ok("text") | Err(_) => tracing_subscriber::fmt().with_env_filter(filter).init(),

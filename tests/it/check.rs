@@ -177,13 +177,18 @@ async fn django_hashes_waiting_for_an_upgrade_are_counted(backend: Backend) {
     );
 }
 
+/// Weak parameters are counted per set; a malformed Argon2 string (nothing after its
+/// parameters: PostgreSQL's `substr` refused the negative length and the whole check failed)
+/// is left out.
 async fn weak_argon2_parameters_are_reported(backend: Backend) {
     let (url, store, _dir) = database(backend).await;
     store.create_user("carol", None).await.unwrap();
+    store.create_user("mallory", None).await.unwrap();
     execute(
         &store,
         &format!(
-            "UPDATE tokenauth_users SET password_hash = '{WEAK_ARGON2}' WHERE username IN ('bob', 'carol')"
+            "UPDATE tokenauth_users SET password_hash = '{WEAK_ARGON2}' WHERE username IN ('bob', 'carol');
+             UPDATE tokenauth_users SET password_hash = '$argon2id$v=19$m=4096' WHERE username = 'mallory'"
         ),
     )
     .await;
@@ -206,6 +211,22 @@ async fn a_missing_sqlite_trigger_is_reported() {
     found(
         &check(&url, &[]).await,
         &["change feed triggers missing or altered: tokenauth_users_changed ("],
+    );
+}
+
+/// A PostgreSQL database whose change feed lost a trigger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_postgres_trigger_is_reported() {
+    let (url, store, _dir) = database(Backend::Postgres).await;
+    execute(
+        &store,
+        "DROP TRIGGER tokenauth_users_log_update ON tokenauth_users",
+    )
+    .await;
+    store.close().await;
+    found(
+        &check(&url, &[]).await,
+        &["change feed triggers missing or altered: tokenauth_users_log_update ("],
     );
 }
 

@@ -113,8 +113,37 @@ async fn roll_replaces_the_key_at_once(backend: Backend) {
     assert_eq!(token.allowed_ips.len(), 1);
     assert_eq!(token.allowed_ips[0].to_string(), "10.0.0.0/8");
     assert!(token.read_only);
-    // Rolled again, the key just printed is refused in turn.
-    let newer = generated_key(&run(&url, &["roll", &id.to_string()]).await, "alice");
+    // Rolled again, the key just printed is refused in turn; with `TOKENAUTH_LOG=json`, the
+    // roll's security event is logged on standard error, for an audit trail.
+    let output = tokio::process::Command::new(common::built_binary("tokenauth"))
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env("TOKENAUTH_LOG", "json")
+        .args(["--database-url", &url, "roll", &id.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let newer = generated_key(&output, "alice");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert_eq!(events.len(), 1, "{stderr}");
+    assert_eq!(events[0]["target"], "tokenauth::security", "{stderr}");
+    let fields = &events[0]["fields"];
+    assert_eq!(
+        (&fields["event"], &fields["token_id"], &fields["user_id"]),
+        (
+            &serde_json::json!("authn_token_rolled"),
+            &serde_json::json!(id),
+            &serde_json::json!(user.id)
+        ),
+        "{stderr}"
+    );
+    for key in [&new, &newer] {
+        assert!(!stderr.contains(key.as_str()), "{stderr}");
+    }
     assert!(!accepted(&store, &new).await);
     assert!(accepted(&store, &newer).await);
     assert_eq!(store.tokens().list_all().await.unwrap().len(), 1);

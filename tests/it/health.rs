@@ -114,3 +114,62 @@ async fn a_dropped_sqlite_trigger_is_named() {
     );
     store.close().await;
 }
+
+/// A role that may connect but not read the migrations table (a restricted deploy role, or a
+/// grant gone missing): the database is named as refusing the read, and no migration is said
+/// to be missing — which ones are applied is not known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_unreadable_migrations_table_names_no_missing_migration() {
+    let url = common::fresh_postgres_database().await;
+    let admin = Store::connect(&url).await.unwrap();
+    admin.migrate().await.unwrap();
+    let (base, database) = url.rsplit_once('/').unwrap();
+    let role = format!("blind_{database}");
+    execute(
+        &admin,
+        &format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN"),
+    )
+    .await;
+    let as_role = format!(
+        "{}/{database}",
+        base.replacen("postgres@", &format!("{role}@"), 1)
+    );
+    let store = Store::connect(&as_role).await.unwrap();
+    let found = health(&store).await;
+    assert!(!found.is_ready());
+    assert!(
+        matches!(found.problems(), [Problem::Database(_)]),
+        "{:?}",
+        found.problems()
+    );
+    assert!(found.to_string().contains("permission denied"), "{found}");
+    store.close().await;
+    execute(&admin, &format!("DROP ROLE {role}")).await;
+}
+
+/// A PostgreSQL trigger of the change feed disabled (`ALTER TABLE … DISABLE TRIGGER`, as a
+/// bulk load might leave it) is named, as a dropped one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_disabled_trigger_is_named() {
+    let (store, _dir) = common::file_store(common::Backend::Postgres).await;
+    execute(
+        &store,
+        "ALTER TABLE tokenauth_tokens DISABLE TRIGGER tokenauth_tokens_log_delete",
+    )
+    .await;
+    let found = health(&store).await;
+    assert!(!found.is_ready());
+    assert_eq!(
+        found.problems(),
+        [Problem::MissingTriggers(vec![
+            "tokenauth_tokens_log_delete"
+        ])]
+    );
+    execute(
+        &store,
+        "ALTER TABLE tokenauth_tokens ENABLE TRIGGER tokenauth_tokens_log_delete",
+    )
+    .await;
+    assert!(health(&store).await.is_ready());
+    store.close().await;
+}

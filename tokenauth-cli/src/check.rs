@@ -208,7 +208,9 @@ async fn problems(
 }
 
 /// The Argon2 parameter sets (`m=…,t=…,p=…`) under OWASP's minimum, with how many hashes
-/// use each; only the parameters are read out of the database, never a salt or hash.
+/// use each; only the parameters are read out of the database, never a salt or hash. A hash
+/// with no `$` after its parameters is not a PHC string, and is left out (it matches no
+/// password).
 async fn weak_argon2(store: &Store) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let sql = |instr: &str| {
         // The text between `$m=` and the next `$`, prefixed with `m=`.
@@ -217,7 +219,7 @@ async fn weak_argon2(store: &Store) -> Result<Vec<(String, i64)>, sqlx::Error> {
             "SELECT substr({after}, 1, {instr}({after}, '$') - 1) AS params, count(*) \
              FROM tokenauth_users \
              WHERE (password_hash LIKE '$argon2%' OR password_hash LIKE 'argon2$argon2%') \
-               AND {instr}(password_hash, '$m=') > 0 \
+               AND {instr}(password_hash, '$m=') > 0 AND {instr}({after}, '$') > 0 \
              GROUP BY params ORDER BY params"
         )
     };

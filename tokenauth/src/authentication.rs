@@ -101,12 +101,12 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
     let found = match found {
         Ok(found) => found,
         Err(rejection) => {
-            telemetry::authentication(named, outcome_of(&rejection));
+            record(named, outcome_of(&rejection), None);
             return Err(rejection);
         }
     };
     let Some((user, token)) = found else {
-        telemetry::authentication(named, Outcome::Missing);
+        record(named, Outcome::Missing, None);
         return Ok(None);
     };
     // The scopes are granted under the store's policy (wildcards and implications); the
@@ -122,7 +122,6 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
         None
     };
     if let Some(outcome) = refused {
-        telemetry::authentication(named, outcome);
         let client = req
             .data::<Store>()
             .and_then(|store| store.policy().client_address(req));
@@ -130,19 +129,28 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
             Outcome::InsufficientScope => "insufficient_scope",
             _ => "token_limits",
         };
-        telemetry::Security::new(Event::AuthzFail)
+        let event = telemetry::Security::new(Event::AuthzFail)
             .user(token.user_id)
             .token(token.id)
             .client(client)
-            .reason(reason)
-            .emit();
+            .reason(reason);
+        record(named, outcome, Some(event));
         return Err(Rejection::forbidden());
     }
-    telemetry::authentication(named, Outcome::Ok);
+    record(named, Outcome::Ok, None);
     Ok(Some((user, token)))
 }
 
 /// The `outcome` of an authentication that `rejection` ended.
+/// Counts an authentication (and logs its event), now or when its holder says so.
+fn record(keyword: &'static str, outcome: Outcome, event: Option<telemetry::Security>) {
+    telemetry::record(telemetry::Recorded {
+        keyword,
+        outcome,
+        event,
+    });
+}
+
 fn outcome_of(rejection: &Rejection) -> Outcome {
     match rejection.reason() {
         Some(Reason::NotAuthenticated) => Outcome::Missing,

@@ -159,6 +159,60 @@ pub(crate) fn authentication(keyword: &'static str, outcome: Outcome) {
     metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA)).increment(1);
 }
 
+/// What one authentication records: its count and, for a valid token it refused, the
+/// `authz_fail` event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recorded {
+    pub(crate) keyword: &'static str,
+    pub(crate) outcome: Outcome,
+    pub(crate) event: Option<Security>,
+}
+
+impl Recorded {
+    fn now(self) {
+        authentication(self.keyword, self.outcome);
+        if let Some(event) = self.event {
+            event.emit();
+        }
+    }
+}
+
+tokio::task_local! {
+    /// What the authentications of a [`held`] future would have recorded.
+    static HELD: std::cell::RefCell<Vec<Recorded>>;
+}
+
+/// Records an authentication: at once, or, inside [`held`], when its holder says so.
+pub(crate) fn record(recorded: Recorded) {
+    if HELD
+        .try_with(|held| held.borrow_mut().push(recorded))
+        .is_err()
+    {
+        recorded.now();
+    }
+}
+
+/// Runs `future`, holding what the authentications it runs would record: a request that
+/// several operations' authentications judge (`drf_methods`, for a wrong method) is counted
+/// once, as the one answer it gets, by [`replay`]ing that operation's records only.
+#[cfg(feature = "openapi")]
+pub(crate) async fn held<F: Future>(future: F) -> (F::Output, Vec<Recorded>) {
+    let holding = async move {
+        let output = future.await;
+        (output, HELD.with(|held| held.take()))
+    };
+    HELD.scope(std::cell::RefCell::new(Vec::new()), holding)
+        .await
+}
+
+/// Records what [`held`] held.
+#[cfg(feature = "openapi")]
+pub(crate) fn replay(held: Vec<Recorded>) {
+    for recorded in held {
+        record(recorded);
+    }
+}
+
 /// Records how long the store took to answer a key, and from where.
 pub(crate) fn authentication_duration(source: Source, took: Duration) {
     let key = match source {

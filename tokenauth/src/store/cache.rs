@@ -214,6 +214,10 @@ pub(crate) struct AuthCache {
     /// Per group (the index of its slot), until when (µs from the epoch) the feed's last
     /// proof lets the cache serve its tables; 0: it does not.
     leases: [AtomicU64; WATCHES],
+    /// When each group was last proven current (micros from the epoch, plus one; 0: never).
+    /// Unlike the lease, never withdrawn: the gauge of the time since the last proof keeps
+    /// growing through an outage.
+    proven: [AtomicU64; WATCHES],
     /// The live-key filters, by tokens table.
     keys: LiveKeys,
     /// Digests the database confirmed absent from a tokens table (the index of its group)
@@ -288,6 +292,7 @@ impl AuthCache {
             lock: RwLock::new(()),
             watches,
             leases: [const { AtomicU64::new(0) }; WATCHES],
+            proven: [const { AtomicU64::new(0) }; WATCHES],
             keys: LiveKeys::default(),
             absent: quick_cache::sync::Cache::new(KNOWN_ABSENT),
             keys_added: AtomicU64::new(0),
@@ -476,6 +481,8 @@ impl AuthCache {
             }
         }
         lease.store(until.max(current), Ordering::SeqCst);
+        let proven = self.micros(proven_at).saturating_add(1);
+        self.proven[slot].fetch_max(proven, Ordering::Relaxed);
     }
 
     /// Withdraws the lease of every table at once (the feed lost its connection, or the
@@ -599,11 +606,11 @@ impl AuthCache {
     /// The cache's state for the gauges ([`Store::record_gauges`](super::Store::record_gauges)).
     pub(crate) fn gauges(&self) -> crate::telemetry::Gauges {
         let now = self.now();
-        let lease = self
-            .slot(TOKENAUTH.tokens_table)
-            .map_or(0, |slot| self.leases[slot].load(Ordering::SeqCst));
-        let bound = u64::try_from(REVOCATION_BOUND.as_micros()).unwrap_or(u64::MAX);
-        let proven = lease.checked_sub(bound).filter(|_| lease > 0);
+        let slot = self.slot(TOKENAUTH.tokens_table);
+        let lease = slot.map_or(0, |slot| self.leases[slot].load(Ordering::SeqCst));
+        let proven = slot
+            .map_or(0, |slot| self.proven[slot].load(Ordering::Relaxed))
+            .checked_sub(1);
         let reported = self.reported_at.load(Ordering::Relaxed);
         let every = u64::try_from(REPORT_EVERY.as_micros()).unwrap_or(u64::MAX);
         crate::telemetry::Gauges {

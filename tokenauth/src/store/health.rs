@@ -55,8 +55,8 @@ pub enum Problem {
     /// Migrations this build embeds that the database has not applied
     /// ([`MIGRATIONS_TABLE`] does not record them), oldest first.
     MissingMigrations(Vec<AppliedMigration>),
-    /// SQLite: triggers of the change feed that are missing, or not as tokenauth's migrations
-    /// wrote them. The authentication cache cannot serve without them.
+    /// Triggers of the change feed that are missing, disabled (PostgreSQL), or not as
+    /// tokenauth's migrations wrote them. The authentication cache cannot serve without them.
     MissingTriggers(Vec<&'static str>),
     /// The authentication cache is on, but its change feed did not come up within
     /// [`HEALTH_TIMEOUT`]: every authentication reads the database.
@@ -231,24 +231,30 @@ impl Store {
             timed(MIGRATIONS_TABLE, query).await
         });
         let applied = match applied {
-            Ok(applied) => applied,
+            Ok(applied) => Some(applied),
             // No table: nothing applied (as the migrator takes it).
-            Err(error) if is_missing_table(&error) => Vec::new(),
+            Err(error) if is_missing_table(&error) => Some(Vec::new()),
+            // Unreadable (a role without the right, a timeout): which migrations are applied
+            // is not known, and none is said to be missing.
             Err(error) => {
                 problems.push(Problem::Database(error));
-                Vec::new()
+                None
             }
         };
         let missing: Vec<AppliedMigration> = (self.pool.dialect().migrations)()
             .iter()
-            .filter(|migration| !applied.contains(&migration.version))
+            .filter(|migration| {
+                applied
+                    .as_ref()
+                    .is_some_and(|applied| !applied.contains(&migration.version))
+            })
             .map(|migration| AppliedMigration {
                 version: migration.version,
                 description: migration.description.to_string(),
             })
             .collect();
-        let migrated = missing.is_empty();
-        if !migrated {
+        let migrated = applied.is_some() && missing.is_empty();
+        if !missing.is_empty() {
             problems.push(Problem::MissingMigrations(missing));
         }
 
@@ -257,6 +263,16 @@ impl Store {
             && migrated
         {
             match timed("sqlite_master", super::feed::sqlite::missing_triggers(pool)).await {
+                Ok(missing) if missing.is_empty() => {}
+                Ok(missing) => problems.push(Problem::MissingTriggers(missing)),
+                Err(error) => problems.push(Problem::Database(error)),
+            }
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(pool) = self.postgres_pool()
+            && migrated
+        {
+            match timed("pg_trigger", super::feed::postgres::missing_triggers(pool)).await {
                 Ok(missing) if missing.is_empty() => {}
                 Ok(missing) => problems.push(Problem::MissingTriggers(missing)),
                 Err(error) => problems.push(Problem::Database(error)),

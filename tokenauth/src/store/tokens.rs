@@ -691,11 +691,11 @@ impl<U: AuthUser> Tokens<'_, U> {
             U::TOKENS_TABLE
         );
         let delete = format!(
-            "DELETE FROM {} WHERE id = $1 AND key_digest = $2",
+            "DELETE FROM {} WHERE id = $1 AND key_digest = $2 RETURNING user_id",
             U::TOKENS_TABLE
         );
         let mut write = self.store.begin_write().await?;
-        let (done, deleted) = on_backend!(write.tx(), Tx(tx) => {
+        let (done, deleted, user_id) = on_backend!(write.tx(), Tx(tx) => {
             let forgotten = sqlx::query(sqlx::AssertSqlSafe(forget))
                 .bind(token_id)
                 .bind(digest.as_str())
@@ -703,15 +703,15 @@ impl<U: AuthUser> Tokens<'_, U> {
                 .await?
                 .rows_affected();
             if forgotten > 0 {
-                (forgotten, 0)
+                (forgotten, 0, None)
             } else {
-                let deleted = sqlx::query(sqlx::AssertSqlSafe(delete))
+                let user_id: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(delete))
                     .bind(token_id)
                     .bind(digest.as_str())
-                    .execute(&mut **tx)
-                    .await?
-                    .rows_affected();
-                (deleted, deleted)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let deleted = u64::from(user_id.is_some());
+                (deleted, deleted, user_id)
             }
         });
         let change = if done > 0 {
@@ -720,7 +720,7 @@ impl<U: AuthUser> Tokens<'_, U> {
             Change::Nothing
         };
         write.commit(change).await?;
-        revoked("logout", deleted, None, Some(token_id));
+        revoked("logout", deleted, user_id, Some(token_id));
         Ok(done > 0)
     }
 

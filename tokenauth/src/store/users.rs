@@ -517,14 +517,45 @@ impl Store {
     /// # Ok(()) }
     /// ```
     pub async fn delete_user(&self, user_id: i64) -> Result<bool, Error> {
-        let sql = "DELETE FROM tokenauth_users WHERE id = $1";
+        // The user's row locked first, as issuing a token locks it (`Dialect::lock_row`), so
+        // that the tokens deleted here — counted as revoked — are all the user had.
+        let tokens = "DELETE FROM tokenauth_tokens WHERE user_id = $1";
+        let user = "DELETE FROM tokenauth_users WHERE id = $1";
         let mut write = self.begin_write().await?;
-        let done = on_backend!(write.tx(), Tx(tx) => sqlx::query(sql)
-            .bind(user_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected());
+        let lock = format!(
+            "SELECT id FROM tokenauth_users WHERE id = $1{}",
+            write.pool().dialect().lock_row
+        );
+        let (done, revoked) = on_backend!(write.tx(), Tx(tx) => {
+            let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(lock))
+                .bind(user_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if found.is_some() {
+                let revoked = sqlx::query(tokens)
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                let done = sqlx::query(user)
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                (done, revoked)
+            } else {
+                (0, 0)
+            }
+        });
         write.commit(Change::Narrowed).await?;
+        crate::telemetry::tokens_revoked("user_deleted", revoked);
+        if revoked > 0 {
+            crate::telemetry::Security::new(crate::telemetry::Event::TokenRevoked)
+                .user(user_id)
+                .reason("user_deleted")
+                .count(revoked)
+                .emit();
+        }
         Ok(done > 0)
     }
 }

@@ -25,6 +25,7 @@ use poem_openapi::registry::{MetaApi, MetaOperation};
 use crate::error::Reason;
 use crate::openapi::guard::{Check, Guard};
 use crate::rejection::Rejection;
+use crate::telemetry::{self, Recorded};
 
 /// Whom a path admits.
 pub(super) enum Access {
@@ -49,29 +50,43 @@ impl Access {
         let Access::Guarded(operations) = self else {
             return Ok(());
         };
-        let mut refusal: Option<Rejection> = None;
+        // One request, one answer: it is counted (and logged) as the operation whose answer
+        // it gets, not once per operation tried.
+        let mut refusal: Option<(Rejection, Vec<Recorded>)> = None;
         for checks in operations {
-            let outcome = async {
+            let (outcome, recorded) = telemetry::held(async {
                 for check in checks {
                     check(req).await?;
                 }
                 Ok::<(), Rejection>(())
-            }
+            })
             .await;
             match outcome {
-                Ok(()) => return Ok(()),
-                Err(rejection) if rejection.status().is_server_error() => return Err(rejection),
+                Ok(()) => {
+                    telemetry::replay(recorded);
+                    return Ok(());
+                }
+                Err(rejection) if rejection.status().is_server_error() => {
+                    telemetry::replay(recorded);
+                    return Err(rejection);
+                }
                 Err(rejection) => {
                     if refusal
                         .as_ref()
-                        .is_none_or(|best| weight(&rejection) > weight(best))
+                        .is_none_or(|(best, _)| weight(&rejection) > weight(best))
                     {
-                        refusal = Some(rejection);
+                        refusal = Some((rejection, recorded));
                     }
                 }
             }
         }
-        refusal.map_or(Ok(()), Err)
+        match refusal {
+            Some((rejection, recorded)) => {
+                telemetry::replay(recorded);
+                Err(rejection)
+            }
+            None => Ok(()),
+        }
     }
 }
 

@@ -30,7 +30,7 @@
 //! cache ([`AuthCache::watch`]) and read again at every heartbeat.
 
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(super) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(super) mod sqlite;
 

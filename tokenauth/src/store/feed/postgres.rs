@@ -106,6 +106,34 @@ const LOG_TRIGGERS: [Trigger; 2] = [
     ),
 ];
 
+/// tokenauth's triggers as the catalog shows them (see [`CatalogRow`]).
+const CATALOG: &str = "SELECT t.tgname::text AS name, c.relname::text AS table, \
+        t.tgenabled::text AS enabled, t.tgqual IS NOT NULL AS has_when, \
+        t.tgattr::text AS columns, t.tgtype::int2 AS tgtype, \
+        p.proname::text AS function, p.prosecdef AS security_definer, \
+        t.xmin::text || ' ' || p.xmin::text AS versions \
+ FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+                   JOIN pg_proc p ON p.oid = t.tgfoid \
+ WHERE NOT t.tgisinternal AND t.tgname LIKE 'tokenauth\\_%' \
+   AND pg_table_is_visible(c.oid) \
+ ORDER BY 1, 2";
+
+/// The change feed's triggers on tokenauth's own tables (and the log's) that are missing,
+/// disabled, or not as tokenauth's migrations made them (for
+/// [`Store::health`](crate::Store::health) and `tokenauth check`): the feed cannot prove a
+/// cache current without them.
+pub(crate) async fn missing_triggers(
+    pool: &sqlx::PgPool,
+) -> Result<Vec<&'static str>, sqlx::Error> {
+    let catalog: Vec<CatalogRow> = sqlx::query_as(CATALOG).fetch_all(pool).await?;
+    Ok(LOG_TRIGGERS
+        .iter()
+        .chain(crate::store::watch::TOKENAUTH.triggers)
+        .filter(|trigger| !catalog.iter().any(|row| row.is(trigger)))
+        .map(|trigger| trigger.0)
+        .collect())
+}
+
 /// A trigger as the catalog shows it (see [`Session::watched`]).
 #[derive(PartialEq, Eq, sqlx::FromRow)]
 struct CatalogRow {
@@ -534,19 +562,7 @@ impl Session {
     ) -> Result<Vec<&'static Watch>, Fault> {
         let catalog: Vec<CatalogRow> = timed(
             "reading the catalog",
-            sqlx::query_as(
-                "SELECT t.tgname::text AS name, c.relname::text AS table, \
-                        t.tgenabled::text AS enabled, t.tgqual IS NOT NULL AS has_when, \
-                        t.tgattr::text AS columns, t.tgtype::int2 AS tgtype, \
-                        p.proname::text AS function, p.prosecdef AS security_definer, \
-                        t.xmin::text || ' ' || p.xmin::text AS versions \
-                 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
-                                   JOIN pg_proc p ON p.oid = t.tgfoid \
-                 WHERE NOT t.tgisinternal AND t.tgname LIKE 'tokenauth\\_%' \
-                   AND pg_table_is_visible(c.oid) \
-                 ORDER BY 1, 2",
-            )
-            .fetch_all(&mut self.listener),
+            sqlx::query_as(CATALOG).fetch_all(&mut self.listener),
         )
         .await?;
         if self.catalog.as_ref().is_some_and(|last| *last != catalog) {
