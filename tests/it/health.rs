@@ -123,17 +123,14 @@ async fn postgres_an_unreadable_migrations_table_names_no_missing_migration() {
     let url = common::fresh_postgres_database().await;
     let admin = Store::connect(&url).await.unwrap();
     admin.migrate().await.unwrap();
-    let (base, database) = url.rsplit_once('/').unwrap();
+    let (_, database) = url.rsplit_once('/').unwrap();
     let role = format!("blind_{database}");
     execute(
         &admin,
         &format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN"),
     )
     .await;
-    let as_role = format!(
-        "{}/{database}",
-        base.replacen("postgres@", &format!("{role}@"), 1)
-    );
+    let as_role = common::as_role(&url, &role, database);
     let store = Store::connect(&as_role).await.unwrap();
     let found = health(&store).await;
     assert!(!found.is_ready());

@@ -4,9 +4,6 @@
 
 use crate::common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::{get, serve};
 use poem::{EndpointExt, Route, handler};
 use tokenauth::{Auth, MaybeAuth, Store};
@@ -39,36 +36,6 @@ fn app(store: Option<Store>) -> poem::endpoint::BoxEndpoint<'static> {
     }
 }
 
-/// Captures the `tracing` output of the current thread (the tests run on a current-thread
-/// runtime, so the server's events land here too).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let logs = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || logs.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 const KEY: &str = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
 
 #[track_caller]
@@ -83,7 +50,7 @@ fn assert_json_detail(response: &common::RawResponse, status: u16, detail: &str)
 
 #[tokio::test]
 async fn postgres_down_is_503_not_401() {
-    let logs = Logs::default();
+    let logs = common::Logs::default();
     let _guard = logs.install();
     // Nothing listens on port 1: every connection attempt is refused, as when the server is down.
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -104,7 +71,7 @@ async fn postgres_down_is_503_not_401() {
 
 #[tokio::test]
 async fn closed_pool_is_503() {
-    let logs = Logs::default();
+    let logs = common::Logs::default();
     let _guard = logs.install();
     let store = common::sqlite_store().await;
     store.close().await;
@@ -128,7 +95,7 @@ async fn closed_pool_is_503() {
 
 #[tokio::test]
 async fn unmigrated_database_is_500_with_log() {
-    let logs = Logs::default();
+    let logs = common::Logs::default();
     let _guard = logs.install();
     let store = Store::connect("sqlite::memory:").await.unwrap(); // no migrate()
     let server = serve(app(Some(store))).await;
@@ -145,7 +112,7 @@ async fn unmigrated_database_is_500_with_log() {
 
 #[tokio::test]
 async fn missing_store_is_500_saying_what_to_add() {
-    let logs = Logs::default();
+    let logs = common::Logs::default();
     let _guard = logs.install();
     let server = serve(app(None)).await;
 

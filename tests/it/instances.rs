@@ -646,13 +646,6 @@ async fn sqlite_an_idle_store_only_looks() {
     assert!(tokenauth::store::testing::cache_is_serving(&store));
 }
 
-/// `url` with its database and role replaced.
-fn as_role(url: &str, role: &str, database: &str) -> String {
-    let (base, _) = url.rsplit_once('/').unwrap();
-    let base = base.replacen("postgres@", &format!("{role}@"), 1);
-    format!("{base}/{database}")
-}
-
 /// A role of the cluster named after `database` (roles are the cluster's, databases are
 /// each test's own), with no right but to connect, and `grants` on `database`'s tables: any
 /// database user of the cluster (another application's, a reporting tool's, a compromised
@@ -699,7 +692,7 @@ async fn postgres_a_full_notify_queue_fails_no_write() {
         sqlx::query(statement).execute(&admin).await.unwrap();
     }
     let mallory = create_role(&admin, "other", &[]).await;
-    let url = as_role(&cluster.url(), "postgres", "app");
+    let url = common::as_role(&cluster.url(), "postgres", "app");
     let store = Store::connect(&url)
         .await
         .unwrap()
@@ -712,17 +705,19 @@ async fn postgres_a_full_notify_queue_fails_no_write() {
 
     // Mallory listens, in another database, and never reads.
     use sqlx::Connection as _;
-    let mut listener = sqlx::PgConnection::connect(&as_role(&cluster.url(), &mallory, "other"))
-        .await
-        .unwrap();
+    let mut listener =
+        sqlx::PgConnection::connect(&common::as_role(&cluster.url(), &mallory, "other"))
+            .await
+            .unwrap();
     sqlx::query("LISTEN anything")
         .execute(&mut listener)
         .await
         .unwrap();
     let holding = listener.begin().await.unwrap();
-    let mut flooder = sqlx::PgConnection::connect(&as_role(&cluster.url(), &mallory, "other"))
-        .await
-        .unwrap();
+    let mut flooder =
+        sqlx::PgConnection::connect(&common::as_role(&cluster.url(), &mallory, "other"))
+            .await
+            .unwrap();
     let filling = Instant::now();
     for batch in 0.. {
         let sent = sqlx::query(
@@ -782,7 +777,7 @@ async fn postgres_a_hostile_role_can_neither_read_nor_blind_the_feed() {
     let admin = store.postgres_pool().unwrap();
     let database = url.rsplit_once('/').unwrap().1.to_owned();
     let mallory = create_role(admin, &database, &[]).await;
-    let mallory_url = as_role(&url, &mallory, &database);
+    let mallory_url = common::as_role(&url, &mallory, &database);
     let mut mallory = sqlx::PgConnection::connect(&mallory_url).await.unwrap();
     for table in ["tokenauth_feed", "tokenauth_changes", "tokenauth_tokens"] {
         let read = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
@@ -896,7 +891,7 @@ async fn postgres_a_role_with_rights_cannot_hide_its_changes() {
     let admin = store.postgres_pool().unwrap();
     let database = url.rsplit_once('/').unwrap().1.to_owned();
     let role = create_role(admin, &database, &["SELECT, DELETE ON tokenauth_tokens"]).await;
-    let mut helper = sqlx::PgConnection::connect(&as_role(&url, &role, &database))
+    let mut helper = sqlx::PgConnection::connect(&common::as_role(&url, &role, &database))
         .await
         .unwrap();
     sqlx::query("SELECT set_config('tokenauth.beat', repeat('f', $1), false)")

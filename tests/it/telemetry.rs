@@ -291,50 +291,18 @@ async fn known_traffic_gives_exact_counts_events_and_no_secrets(backend: Backend
     }
 }
 
-/// What the security log holds: the lines of target `tokenauth::security`.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Captures this thread's log (the server's tasks too, on a current-thread runtime) while
-    /// the guard lives.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    /// The `event` fields of the security events so far.
-    fn events(&self) -> Vec<String> {
-        self.text()
-            .lines()
-            .filter(|line| line.contains("tokenauth::security"))
-            .filter_map(|line| Some(line.split("event=\"").nth(1)?.split('"').next()?.into()))
-            .collect()
-    }
+/// The `event` fields of the security events `logs` captured so far.
+fn events(logs: &common::Logs) -> Vec<String> {
+    logs.text()
+        .lines()
+        .filter(|line| line.contains("tokenauth::security"))
+        .filter_map(|line| Some(line.split("event=\"").nth(1)?.split('"').next()?.into()))
+        .collect()
 }
 
 /// On a current-thread runtime: the subscriber set for this thread sees the server's tasks too.
 async fn security_events_name_what_happened_and_no_secret(backend: Backend) {
-    let captured = Captured::default();
+    let captured = common::Logs::default();
     let _guard = captured.install();
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let exporter = recorder.handle();
@@ -383,8 +351,7 @@ async fn security_events_name_what_happened_and_no_secret(backend: Backend) {
 
     let log = captured.text();
     // (A change feed that hiccups on a loaded machine logs `sys_feed_*`: not this test's.)
-    let events: Vec<String> = captured
-        .events()
+    let events: Vec<String> = events(&captured)
         .into_iter()
         .filter(|event| !event.starts_with("sys_feed_"))
         .collect();
@@ -472,7 +439,7 @@ async fn cache_lapsed(store: &Store) {
 /// The feed's fault is made for real: one of the triggers that report changes stops firing
 /// (dropped on SQLite, disabled on PostgreSQL), then is restored as it was.
 async fn a_feed_outage_and_a_closed_database_are_seen(backend: Backend) {
-    let captured = Captured::default();
+    let captured = common::Logs::default();
     let _log = captured.install();
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let exporter = recorder.handle();
@@ -526,7 +493,7 @@ async fn a_feed_outage_and_a_closed_database_are_seen(backend: Backend) {
     let proven = gauge(&store, &exporter, "tokenauth_feed_last_proof_seconds");
     assert!(proven < later, "proven again: {proven} s");
     assert_eq!(
-        captured.events(),
+        events(&captured),
         ["authn_token_created", "sys_feed_down", "sys_feed_up"],
         "{}",
         captured.text()

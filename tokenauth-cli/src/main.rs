@@ -41,7 +41,11 @@ fn init_log() -> Result<(), String> {
     match mode.as_deref() {
         Some("json") => log.json().init(),
         Some("text") | None => log.init(),
-        Some(other) => return Err(format!("TOKENAUTH_LOG: `json` or `text`, not {other:?}")),
+        Some(other) => {
+            return Err(format!(
+                "error: TOKENAUTH_LOG must be `text` or `json`, not {other:?}"
+            ));
+        }
     }
     Ok(())
 }

@@ -96,6 +96,13 @@ fn bad_arguments_fail_with_a_message() {
         .assert()
         .code(1)
         .stderr("error: no database: pass --database-url URL or set DATABASE_URL (e.g. sqlite://app.db or postgres://user@host/db)\n");
+    tokenauth(url)
+        .env("TOKENAUTH_LOG", "xml")
+        .arg("list-tokens")
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr("error: TOKENAUTH_LOG must be `text` or `json`, not \"xml\"\n");
     tokenauth("mysql://localhost/app")
         .arg("migrate")
         .assert()

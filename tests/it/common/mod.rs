@@ -846,6 +846,46 @@ pub fn send_signal(pid: u32, signal: &str) {
     assert!(status.success(), "kill -{signal} {pid}");
 }
 
+/// Captures the `tracing` output of the current thread at `INFO` and above while the guard
+/// [`install`](Logs::install) returns lives: on a current-thread runtime, the server's and the
+/// change feed's tasks log here too.
+#[derive(Clone, Default)]
+pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let logs = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || logs.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The PostgreSQL URL `url` with its role and database replaced.
+pub fn as_role(url: &str, role: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let base = base.replacen("postgres@", &format!("{role}@"), 1);
+    format!("{base}/{database}")
+}
+
 /// This process's peak resident set size (`VmHWM`), in bytes: for tests run [`alone`].
 pub fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
