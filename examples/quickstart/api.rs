@@ -61,6 +61,32 @@ impl Api {
         Json(user.into())
     }
 
+    /// The authenticated user, for OAuth 2.0 clients
+    ///
+    /// Send `Authorization: Bearer <key>`. Refusals carry RFC 6750's challenge:
+    /// `WWW-Authenticate: Bearer realm="quickstart"`, with `error="invalid_token"` for a key
+    /// that was refused and `error="invalid_request"` (a `400`) for a malformed header.
+    #[token_auth(keyword = "Bearer", challenge = "rfc6750", realm = "quickstart")]
+    #[oai(path = "/oauth/me", method = "get", tag = "Tag::Account")]
+    async fn oauth_me(&self, user: User) -> Json<Me> {
+        Json(user.into())
+    }
+
+    /// The user's orders, for OAuth 2.0 clients
+    ///
+    /// Send `Authorization: Bearer <key>` with the scope `orders:read`: a key without it gets
+    /// RFC 6750's `403` with `error="insufficient_scope", scope="orders:read"`.
+    #[token_auth(
+        keyword = "Bearer",
+        challenge = "rfc6750",
+        realm = "quickstart",
+        scopes = ["orders:read"]
+    )]
+    #[oai(path = "/oauth/orders", method = "get", tag = "Tag::Orders")]
+    async fn oauth_orders(&self, user: User) -> Json<Vec<String>> {
+        Json(vec![format!("order #1 of {}", user.username)])
+    }
+
     /// The user's orders
     ///
     /// An example of a scoped operation: the token must have the scope `orders:read` (which

@@ -22,7 +22,9 @@
 //! On first start it creates a user `demo`, with a random password, and prints a
 //! ready-to-paste `curl` command with that user's new key, and the password (both this once).
 //! Routes: `GET /api/me` (`Authorization: Token <key>`), `GET /api/bearer/me`
-//! (`Authorization: Bearer <key>`), `GET /api/orders` (scope `orders:read`), `POST /api/orders`
+//! (`Authorization: Bearer <key>`), `GET /api/oauth/me` and `GET /api/oauth/orders` (`Bearer`,
+//! with RFC 6750's challenges; the latter needs scope `orders:read`), `GET /api/orders` (scope
+//! `orders:read`), `POST /api/orders`
 //! (scope `orders:write`; refused to read-only tokens), `GET /api/ping` (open), tokenauth's
 //! `POST /api/auth/token` (login: `scopes` among `orders:*`, `orders:read`, `orders:write`,
 //! `allowed_ips`, `read_only`), `GET /api/auth/tokens`, `DELETE /api/auth/tokens/{id}`,

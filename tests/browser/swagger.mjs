@@ -89,7 +89,8 @@ try {
   );
   const expected = [
     '/auth/logout', '/auth/logout-all', '/auth/token', '/auth/token/roll', '/auth/tokens',
-    '/auth/tokens/{id}', '/bearer/me', '/me', '/orders', '/orders', '/ping',
+    '/auth/tokens/{id}', '/bearer/me', '/me', '/oauth/me', '/oauth/orders', '/orders', '/orders',
+    '/ping',
   ];
   check('Swagger UI lists the operations', JSON.stringify(paths) === JSON.stringify(expected), JSON.stringify(paths));
   // The document Swagger UI was given (poem-openapi's page passes its global `spec`): the

@@ -219,12 +219,16 @@ async fn answer_of(
         let body = Some((content_type, &body[..]));
         request(addr, "POST", "/api/auth/token", None, body).await
     };
-    let secured = if path == "/orders" {
-        "/api/orders"
-    } else {
-        "/api/me"
+    // The operation's own path where it has no parameters; an operation of the same keyword
+    // and challenge otherwise.
+    let bearer = format!("/api{path}");
+    let (secured, keyword) = match path {
+        "/orders" => ("/api/orders", "Token"),
+        "/bearer/me" | "/oauth/me" | "/oauth/orders" => (bearer.as_str(), "Bearer"),
+        _ => ("/api/me", "Token"),
     };
     let with = |header: Vec<u8>| async move { get(addr, secured, Some(&header)).await };
+    let header = |rest: &str| format!("{keyword}{rest}").into_bytes();
     // A fresh key of alice's, for the operations that use one up.
     let fresh = || async move {
         let key = keys.fresh.lock().unwrap().pop().expect("enough fresh keys");
@@ -273,18 +277,24 @@ async fn answer_of(
     }
     Some(match (status, example) {
         ("401", "not_provided") => get(addr, secured, None).await,
-        ("401", "invalid_token") => with(b"Token 0123456789abcdef".to_vec()).await,
-        ("401", "user_inactive") => with(format!("Token {}", keys.inactive).into_bytes()).await,
-        ("401", "no_credentials") => with(b"Token".to_vec()).await,
-        ("401", "spaces") => with(b"Token a b".to_vec()).await,
-        ("401", "invalid_characters") => with(b"Token \xc3\x28".to_vec()).await,
+        ("401", "invalid_token") => with(header(" 0123456789abcdef")).await,
+        ("401", "user_inactive") => with(header(&format!(" {}", keys.inactive))).await,
+        // RFC 6750's `400`s, or DRF's `401`s.
+        ("400" | "401", "no_credentials") => with(header("")).await,
+        ("400" | "401", "spaces") => with(header(" a b")).await,
+        ("400" | "401", "invalid_characters") => {
+            with([header(" "), b"\xc3\x28".to_vec()].concat()).await
+        }
         ("403", "insufficient_scope") => {
-            get(
-                addr,
-                "/api/orders",
-                Some(format!("Token {}", keys.unscoped).as_bytes()),
-            )
-            .await
+            // A scoped operation of the same challenge; RFC 6750's lists the scopes, so an
+            // operation without any refuses a key limited to another address.
+            let (path, keyword, key) = match path {
+                "/oauth/orders" => (secured, "Bearer", &keys.unscoped),
+                "/oauth/me" => (secured, "Bearer", &keys.elsewhere),
+                _ => ("/api/orders", "Token", &keys.unscoped),
+            };
+            let header = format!("{keyword} {key}");
+            get(addr, path, Some(header.as_bytes())).await
         }
         ("200", "key") => login(json!({ "username": "alice", "password": "correct horse" })).await,
         ("400", "bad_credentials") => login(json!({ "username": "alice", "password": "no" })).await,
@@ -311,6 +321,8 @@ async fn answer_of(
 struct Keys {
     inactive: String,
     unscoped: String,
+    /// A key allowed only from an address the tests do not send from.
+    elsewhere: String,
     /// Keys of their own for the operations that use one up (each taken once).
     fresh: std::sync::Mutex<Vec<String>>,
 }
@@ -328,6 +340,14 @@ async fn the_examples_are_what_the_server_sends() {
     let (_, unscoped) = store
         .tokens()
         .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    let (_, elsewhere) = store
+        .tokens()
+        .create(
+            alice.id,
+            NewToken::default().allow_ip("192.0.2.0/24").unwrap(),
+        )
         .await
         .unwrap();
     let limited = store
@@ -356,6 +376,7 @@ async fn the_examples_are_what_the_server_sends() {
     let keys = Keys {
         inactive: inactive.expose_secret().to_owned(),
         unscoped: unscoped.expose_secret().to_owned(),
+        elsewhere: elsewhere.expose_secret().to_owned(),
         fresh: std::sync::Mutex::new(fresh),
     };
     let server = serve(api::app(store)).await;
@@ -383,6 +404,22 @@ async fn the_examples_are_what_the_server_sends() {
                     &answer.status.to_string(),
                     status,
                     "{path} {name}: {answer:?}"
+                );
+                // The documented challenge is the one sent, for the example it was made of.
+                let challenge = &response["headers"]["WWW-Authenticate"];
+                if let Some(documented) = challenge["schema"]["example"].as_str()
+                    && ["invalid_token", "spaces", "insufficient_scope"].contains(&name.as_str())
+                {
+                    assert_eq!(
+                        answer.header("www-authenticate"),
+                        Some(documented),
+                        "{path} {status} {name}"
+                    );
+                }
+                assert_eq!(
+                    answer.header("www-authenticate").is_some(),
+                    challenge.is_object(),
+                    "{path} {status} {name}: a challenge sent is documented, and only then"
                 );
                 let body: Value = serde_json::from_slice(&answer.body).unwrap();
                 if name == "tokens" {
@@ -430,6 +467,7 @@ async fn the_examples_are_what_the_server_sends() {
             }
         }
     }
-    // Six 401s on each of five secured operations, a 403, and the login's.
-    assert!(checked >= 5 * 6 + 1 + 9, "{checked}");
+    // Six 401s on each of five DRF operations, three 400s and three 401s on each of two
+    // RFC 6750 operations, two 403s, and the login's.
+    assert!(checked >= 5 * 6 + 2 * 6 + 2 + 9, "{checked}");
 }

@@ -47,6 +47,7 @@ mod password_work;
 mod policy_http;
 mod quickstart;
 mod revocation;
+mod rfc6750;
 mod scopes;
 mod shared_rules;
 mod store;

@@ -68,7 +68,7 @@ pub(crate) fn read(item: Item, args: &Args, errors: &mut Errors) -> Target {
     match item {
         Item::Fn(function) => {
             let has_handler = function.attrs.iter().any(|a| is_attr(a, "handler"));
-            let args = attr::resolve(args, None);
+            let args = attr::resolve(args, None, errors);
             let params = params(&function.sig, args.user.as_ref());
             Target::Handler(Box::new(Handler {
                 function,
@@ -109,7 +109,7 @@ fn read_api(mut block: ItemImpl, args: &Args, errors: &mut Errors) -> Api {
             continue;
         };
         let oai = oai_options(oai);
-        let resolved = attr::resolve(args, own.as_ref());
+        let resolved = attr::resolve(args, own.as_ref(), errors);
         let params = params(&method.sig, resolved.user.as_ref());
         operations.push(Operation {
             index,

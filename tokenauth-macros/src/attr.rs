@@ -17,7 +17,14 @@ const USER: Param = Param {
 /// The arguments this attribute accepts.
 const GRAMMAR: Grammar = Grammar {
     written: "`#[token_auth(...)]`",
-    params: &[grammar::KEYWORD, grammar::SCHEME, grammar::SCOPES, USER],
+    params: &[
+        grammar::KEYWORD,
+        grammar::SCHEME,
+        grammar::SCOPES,
+        grammar::CHALLENGE,
+        grammar::REALM,
+        USER,
+    ],
     keyword_lists: true,
 };
 
@@ -37,7 +44,7 @@ pub(crate) struct Args {
 
 /// The arguments that apply to one handler or operation: an operation's own
 /// `#[token_auth(...)]` over its impl's, each argument replacing the impl's as a whole (a
-/// keyword with its scheme).
+/// keyword with its scheme and challenge).
 pub(crate) struct Resolved {
     /// The accepted keywords, in order; never empty.
     pub(crate) keywords: Vec<Keyword>,
@@ -47,19 +54,24 @@ pub(crate) struct Resolved {
 
 /// Merges an impl's arguments with an operation's own (none for a handler): the one place
 /// where arguments are merged.
-pub(crate) fn resolve(outer: &Args, own: Option<&Args>) -> Resolved {
+///
+/// An operation's scopes under its impl's RFC 6750 challenge (or the other way round) are
+/// checked here, where they meet; given together, the grammar checked them.
+pub(crate) fn resolve(outer: &Args, own: Option<&Args>, errors: &mut Errors) -> Resolved {
     let pick = |f: fn(&Args) -> bool| own.filter(|own| f(own)).unwrap_or(outer);
-    Resolved {
-        keywords: pick(|a| a.keywords.is_some())
+    let (keywords, scopes) = (pick(|a| a.keywords.is_some()), pick(|a| a.scopes.is_some()));
+    let resolved = Resolved {
+        keywords: keywords
             .keywords
             .clone()
             .unwrap_or_else(|| vec![Keyword::default_token()]),
         user: pick(|a| a.user.is_some()).user.clone(),
-        scopes: pick(|a| a.scopes.is_some())
-            .scopes
-            .clone()
-            .unwrap_or_default(),
+        scopes: scopes.scopes.clone().unwrap_or_default(),
+    };
+    if !std::ptr::eq(keywords, scopes) {
+        grammar::challenge_scopes(&resolved.keywords, &resolved.scopes, errors);
     }
+    resolved
 }
 
 /// Parses `args`, recording every problem in `errors`.
@@ -231,5 +243,86 @@ mod tests {
         assert!(args.scopes.is_none());
         let message = errors.to_compile_errors().to_string();
         assert_eq!(message.matches("at most 64 scopes").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn challenges() {
+        let realm = |text: &str| {
+            let (args, errors) = parse_str(text);
+            assert!(errors.is_empty(), "{text}: {}", errors.to_compile_errors());
+            args.keywords.expect("parsed")[0].realm.clone()
+        };
+        assert_eq!(
+            realm(r#"keyword = "Bearer", challenge = "rfc6750""#).as_deref(),
+            Some("api")
+        );
+        assert_eq!(
+            realm(r#"realm = "my shop", challenge = "rfc6750", keyword = ["bearer", "Token"]"#)
+                .as_deref(),
+            Some("my shop")
+        );
+        assert_eq!(realm(r#"keyword = "Bearer", challenge = "drf""#), None);
+        assert_eq!(realm(r#"keyword = "Bearer""#), None);
+        let scopes_outside =
+            r#"keyword = "Bearer", challenge = "rfc6750", scopes = ["ok", "caf\u{e9}", "a\"b"]"#;
+        for (text, expected) in [
+            (r#"challenge = "rfc6750""#, "give the keyword beside it"),
+            (
+                r#"keyword = "Token", challenge = "rfc6750""#,
+                "and the keyword is `Token`: use `keyword = ",
+            ),
+            (
+                r#"keyword = ["Token", "Bearer"], challenge = "rfc6750""#,
+                "the first keyword, `Token`: list",
+            ),
+            (
+                r#"keyword = "Bearer", challenge = "oauth""#,
+                "(RFC 6750's challenge, with `error=` and a realm)",
+            ),
+            (
+                r#"keyword = "Bearer", challenge = rfc6750"#,
+                "(RFC 6750's challenge, with `error=` and a realm)",
+            ),
+            (r#"keyword = "Bearer", realm = "shop""#, "give it with"),
+            (
+                r#"keyword = "Bearer", challenge = "drf", realm = "shop""#,
+                "DRF's has none",
+            ),
+            (
+                r#"keyword = "Bearer", challenge = "rfc6750", realm = "a\"b""#,
+                "printable ASCII",
+            ),
+            (
+                r#"keyword = "Bearer", challenge = "rfc6750", realm = """#,
+                "printable ASCII",
+            ),
+            (
+                r#"keyword = "Bearer", challenge = "rfc6750", realm = shop"#,
+                "string literal",
+            ),
+            (scopes_outside, "`scope` attribute"),
+        ] {
+            let (_, errors) = parse_str(text);
+            let message = errors.to_compile_errors().to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+        }
+        let (_, errors) = parse_str(scopes_outside);
+        let message = errors.to_compile_errors().to_string();
+        assert_eq!(message.matches("`scope` attribute").count(), 2, "{message}");
+
+        // An impl's challenge meets an operation's scopes (and the other way round) where
+        // they are resolved; given together, the grammar reports them once.
+        let (outer, _) = parse_str(r#"keyword = "Bearer", challenge = "rfc6750""#);
+        let (own, _) = parse_str(r#"scopes = ["a\"b"]"#);
+        let mut errors = Errors::default();
+        resolve(&outer, Some(&own), &mut errors);
+        resolve(&own, Some(&outer), &mut errors);
+        let message = errors.to_compile_errors().to_string();
+        assert_eq!(message.matches("`scope` attribute").count(), 2, "{message}");
+        let (both, _) = parse_str(r#"keyword = "Bearer", challenge = "rfc6750", scopes = ["a:b"]"#);
+        let mut errors = Errors::default();
+        resolve(&both, None, &mut errors);
+        resolve(&outer, Some(&both), &mut errors);
+        assert!(errors.is_empty(), "{}", errors.to_compile_errors());
     }
 }

@@ -1,8 +1,8 @@
 //! `keyword!`: a keyword type, its OpenAPI security scheme named and described by the rules
 //! `#[token_auth]` uses (`tokenauth-rules`), checked at compile time.
 //!
-//! `keyword!(#[doc = "…"] pub Name = "Kw", scheme = "KwAuth", scopes = ["a:b"])`; `scheme`
-//! and `scopes` are optional. After the name, the input is the argument grammar of
+//! `keyword!(#[doc = "…"] pub Name = "Kw", scheme = "KwAuth", scopes = ["a:b"], challenge =
+//! "rfc6750", realm = "shop")`; all but the keyword are optional. After the name, the input is the argument grammar of
 //! `#[token_auth]` (`grammar`), the keyword given first without its `keyword =`.
 //!
 //! Phases as `#[token_auth]`'s: `parse` reads the name and arguments, checking each value;
@@ -20,7 +20,12 @@ use crate::grammar::{self, Argument, Grammar, Keyword};
 /// The arguments `keyword!` accepts after its keyword.
 const GRAMMAR: Grammar = Grammar {
     written: "`keyword!(...)`",
-    params: &[grammar::SCHEME, grammar::SCOPES],
+    params: &[
+        grammar::SCHEME,
+        grammar::SCOPES,
+        grammar::CHALLENGE,
+        grammar::REALM,
+    ],
     keyword_lists: false,
 };
 
@@ -133,7 +138,15 @@ fn expand(input: Input) -> TokenStream {
     let Keyword {
         value: keyword,
         scheme,
+        realm,
+        ..
     } = keyword.unwrap_or_else(Keyword::default_token);
+    let challenge = realm.map(|realm| {
+        quote! {
+            const CHALLENGE: ::tokenauth::__private::Challenge =
+                ::tokenauth::__private::Challenge::rfc6750(#realm);
+        }
+    });
     let scopes = scopes.unwrap_or_default();
     let description = tokenauth_rules::scheme_description(&keyword);
     quote! {
@@ -149,6 +162,7 @@ fn expand(input: Input) -> TokenStream {
             const KEYWORD: &'static str = #keyword;
             const SCHEME_NAME: &'static str = #scheme;
             const SCHEME_DESCRIPTION: &'static str = #description;
+            #challenge
         }
         impl ::tokenauth::__private::Requirement for #name {
             const SCHEMES: &'static [::tokenauth::__private::Scheme] =

@@ -129,6 +129,52 @@ pub const fn is_bearer(keyword: &str) -> bool {
     true
 }
 
+/// Whether `text` can be the value of an RFC 6750 challenge's `realm` or `error_description`
+/// as it is, in a quoted string that needs no escape: one or more characters of RFC 6750 §3's
+/// set for `error_description` (`%x20-21 / %x23-5B / %x5D-7E`: printable ASCII and the
+/// space, without `"` and `\`). Usable in constants.
+///
+/// ```
+/// assert!(tokenauth_rules::is_challenge_text("Invalid token."));
+/// assert!(!tokenauth_rules::is_challenge_text("say \"hi\""));
+/// assert!(!tokenauth_rules::is_challenge_text("caf\u{e9}"));
+/// assert!(!tokenauth_rules::is_challenge_text(""));
+/// ```
+pub const fn is_challenge_text(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !matches!(bytes[i], 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E) {
+            return false;
+        }
+        i += 1;
+    }
+    !bytes.is_empty()
+}
+
+/// Whether `scope` can be listed in an RFC 6750 challenge's `scope` attribute: one or more
+/// characters of RFC 6750 §3's set for a scope value (`%x21 / %x23-5B / %x5D-7E`: printable
+/// ASCII without the space, `"` and `\`). Every scope in tokenauth's examples is; a scope with
+/// other characters is still a valid scope ([`scope_problem`]), but `#[token_auth]` refuses
+/// to require it with `challenge = "rfc6750"`. Usable in constants.
+///
+/// ```
+/// assert!(tokenauth_rules::is_challenge_scope("orders:read"));
+/// assert!(!tokenauth_rules::is_challenge_scope("orders read"));
+/// assert!(!tokenauth_rules::is_challenge_scope("caf\u{e9}"));
+/// ```
+pub const fn is_challenge_scope(scope: &str) -> bool {
+    let bytes = scope.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b' ' {
+            return false;
+        }
+        i += 1;
+    }
+    is_challenge_text(scope)
+}
+
 /// Whether `name` can name an OpenAPI component such as a security scheme: one or more
 /// letters, digits, `.`, `-` or `_`. Usable in constants.
 ///

@@ -8,7 +8,7 @@ pub use poem_openapi;
 
 pub use crate::authentication::authenticate;
 pub use crate::extract::{Auth, MaybeAuth, Split};
-pub use crate::keyword::{Authenticates, Keyword, Requirement, Scheme};
+pub use crate::keyword::{Authenticates, Challenge, Keyword, Requirement, Scheme};
 pub use crate::models::{Token, User};
 #[cfg(feature = "openapi")]
 pub use crate::openapi::response::{WithAuthErrors, output};

@@ -11,51 +11,52 @@ use poem::Request;
 
 use crate::error::Reason;
 use crate::header::{parse_authorization, raw_authorization};
-use crate::keyword::{Authenticates, Keyword, Requirement, Scheme, challenge};
+use crate::keyword::{Authenticates, Keyword, Requirement, challenger};
 use crate::models::Token;
 use crate::rejection::Rejection;
 use crate::store::{AuthUser, Store};
 use crate::telemetry::{self, Event, Outcome};
 
-/// DRF's authentication for the first of `keywords` that the header names: parse the raw
+/// DRF's authentication for the first of `R`'s keywords that the header names: parse the raw
 /// `Authorization` header, then look the key up in the [`Store`] found in the request data
 /// (looked up first, so that a missing `.data(store)` is reported on every request, not only
-/// on authenticated ones). The `401` challenge names the first keyword (DRF's
-/// `authenticate_header` is its first class's).
+/// on authenticated ones). The challenge is the first keyword's (DRF's
+/// `authenticate_header` is its first class's), in its scheme's [`Challenge`](crate::keyword::Challenge).
 ///
 /// Also returns the keyword the header named (the challenge's when it named none), for the
 /// metrics.
-async fn authenticate_keywords<U: AuthUser>(
+async fn authenticate_keywords<U: AuthUser, R: Requirement>(
     req: &Request,
-    keywords: impl IntoIterator<Item = &'static str, IntoIter: Clone>,
 ) -> (&'static str, Result<Option<(U, Token)>, Rejection>) {
-    let keywords = keywords.into_iter();
-    let challenge = keywords.clone().next().unwrap_or("Token");
+    let challenger = challenger::<R>();
     let Some(store) = req.data::<Store>() else {
-        return (challenge, Err(Rejection::missing_store()));
+        return (challenger.keyword, Err(Rejection::missing_store()));
     };
     let header = raw_authorization(req.headers());
     let raw = header.as_deref();
     let mut key = None;
-    let mut named = challenge;
-    for keyword in keywords {
-        key = match parse_authorization(raw, keyword) {
+    let mut named = challenger.keyword;
+    for scheme in R::SCHEMES {
+        key = match parse_authorization(raw, scheme.keyword) {
             Ok(key) => key,
-            Err(reason) => return (keyword, Err(Rejection::unauthorized(challenge, reason))),
+            Err(reason) => {
+                let rejection = Rejection::unauthorized_for(challenger, reason);
+                return (scheme.keyword, Err(rejection));
+            }
         };
         if key.is_some() {
-            named = keyword;
+            named = scheme.keyword;
             break;
         }
     }
     let Some(key) = key else {
-        return (challenge, Ok(None));
+        return (challenger.keyword, Ok(None));
     };
     let found = store
         .authenticate_as::<U>(key)
         .await
         .map(Some)
-        .map_err(|error| Rejection::from_authenticate(challenge, error));
+        .map_err(|error| Rejection::from_authenticate_for(challenger, error));
     (named, found)
 }
 
@@ -93,11 +94,7 @@ async fn authenticate_keywords<U: AuthUser>(
 pub async fn authenticate<U: AuthUser, R: Requirement>(
     req: &Request,
 ) -> Result<Option<(U, Token)>, Rejection> {
-    // A fn, not a closure: the future must be `Send` for every lifetime of the scheme.
-    fn keyword(scheme: &Scheme) -> &'static str {
-        scheme.keyword
-    }
-    let (named, found) = authenticate_keywords::<U>(req, R::SCHEMES.iter().map(keyword)).await;
+    let (named, found) = authenticate_keywords::<U, R>(req).await;
     let found = match found {
         Ok(found) => found,
         Err(rejection) => {
@@ -135,7 +132,7 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
             .client(client)
             .reason(reason);
         record(named, outcome, Some(event));
-        return Err(Rejection::forbidden());
+        return Err(Rejection::forbidden_for(challenger::<R>(), R::SCOPES));
     }
     record(named, Outcome::Ok, None);
     Ok(Some((user, token)))
@@ -154,9 +151,7 @@ fn record(keyword: &'static str, outcome: Outcome, event: Option<telemetry::Secu
 fn outcome_of(rejection: &Rejection) -> Outcome {
     match rejection.reason() {
         Some(Reason::NotAuthenticated) => Outcome::Missing,
-        Some(Reason::NoCredentialsInHeader | Reason::SpacesInToken | Reason::InvalidCharacters) => {
-            Outcome::Malformed
-        }
+        Some(reason) if reason.is_malformed_header() => Outcome::Malformed,
         Some(Reason::InvalidToken) => Outcome::Invalid,
         Some(Reason::UserInactive) => Outcome::Inactive,
         // A store failure, or no store in the request data.
@@ -218,7 +213,7 @@ pub(crate) async fn authenticate_required<U, R: Authenticates<U>>(
 ) -> Result<(U, Token), Rejection> {
     R::authenticate(req)
         .await?
-        .ok_or_else(|| Rejection::unauthorized(challenge::<R>(), Reason::NotAuthenticated))
+        .ok_or_else(|| Rejection::unauthorized_for(challenger::<R>(), Reason::NotAuthenticated))
 }
 
 impl<U: AuthUser, K: Keyword> Authenticates<U> for K {

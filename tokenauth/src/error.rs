@@ -65,6 +65,25 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// Whether the `Authorization` header itself is malformed: the keyword alone, a key with
+    /// spaces, or one that is not UTF-8. RFC 6750 calls these `invalid_request` (`400`);
+    /// the others are `invalid_token` or no credentials at all.
+    ///
+    /// ```
+    /// use tokenauth::rejection::Reason;
+    ///
+    /// assert!(Reason::SpacesInToken.is_malformed_header());
+    /// assert!(!Reason::InvalidToken.is_malformed_header());
+    /// ```
+    pub const fn is_malformed_header(self) -> bool {
+        matches!(
+            self,
+            Reason::NoCredentialsInHeader | Reason::SpacesInToken | Reason::InvalidCharacters
+        )
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.detail())

@@ -129,9 +129,12 @@ pub use tokenauth_macros::token_auth;
 /// requirement whose token must also grant those scopes, each listed once and none a wildcard
 /// (a token's `*` or `orders:*` grants them: [`Policy::grants`]).
 ///
+/// `challenge = "rfc6750"` (with `realm = "..."`) gives a `Bearer` keyword RFC 6750's
+/// challenge ([`Challenge`](keyword::Challenge)).
+///
 /// After the name and keyword, the arguments are those of [`#[token_auth]`](macro@token_auth)
-/// (`scheme`, `scopes`), read by the same grammar: a mistake gets the same message, on the
-/// same tokens, in both macros.
+/// (`scheme`, `scopes`, `challenge`, `realm`), read by the same grammar: a mistake gets the
+/// same message, on the same tokens, in both macros.
 ///
 /// ```
 /// tokenauth::keyword!(
@@ -141,8 +144,11 @@ pub use tokenauth_macros::token_auth;
 /// tokenauth::keyword!(pub Bang = "Key!", scheme = "BangAuth");
 /// // A token must grant `orders:read` (or `orders:*`, or `*`), else 403.
 /// tokenauth::keyword!(pub Orders = "Token", scopes = ["orders:read"]);
+/// // Refusals carry RFC 6750's challenge: `Bearer realm="shop", error="invalid_token", …`.
+/// tokenauth::keyword!(pub OAuth = "Bearer", challenge = "rfc6750", realm = "shop");
 ///
 /// use tokenauth::keyword::{Keyword, Requirement};
+/// assert_eq!(OAuth::CHALLENGE.realm(), Some("shop"));
 /// assert_eq!(Orders::SCOPES, ["orders:read"]);
 /// assert_eq!(ApiKey::KEYWORD, "Api-Key");
 /// assert_eq!(ApiKey::SCHEME_NAME, "Api-KeyAuth");

@@ -11,7 +11,7 @@ use poem::{Body, Response};
 pub use crate::error::Reason;
 
 use crate::error::Error;
-
+use crate::keyword::{Challenge, Scheme};
 use crate::store::AuthenticateError;
 
 /// The body of a `500` when no [`Store`](crate::Store) was added to the application.
@@ -67,6 +67,7 @@ pub const STORE_FAILURE_DETAIL: &str =
 /// |---|---|---|---|
 /// | [`Reason`] | `401` | `{"detail":"<DRF message>"}` | `WWW-Authenticate: <keyword>` |
 /// | a required scope is missing | `403` | `{"detail":"You do not have permission to perform this action."}` | |
+/// | the same, with [RFC 6750's challenge](Challenge::rfc6750) | `401`, `400` for a malformed header, `403` | the same | `WWW-Authenticate: Bearer realm="…"`, with `error=…` ([`Challenge`]) |
 /// | database unreachable, locked or shutting down | `503` | `{"detail":"Authentication is temporarily unavailable…"}` | `Retry-After: 5` |
 /// | password checks saturated ([`Error::Overloaded`]) | `503` | `{"detail":"Too many logins at once…"}` | `Retry-After: 1` |
 /// | other database failure | `500` | `{"detail":"Authentication failed because of a server error…"}` | |
@@ -98,12 +99,34 @@ pub struct Rejection {
 
 #[derive(Debug)]
 enum Cause {
-    /// A `401`, and the keyword its challenge names.
-    Unauthorized(&'static str, Reason),
-    Forbidden,
+    /// A `401` (RFC 6750's `400` for a malformed header), challenging as this.
+    Unauthorized(Challenger, Reason),
+    /// A `403`; with RFC 6750's challenge, the scopes its `scope` lists.
+    Forbidden(Challenger, &'static [&'static str]),
     Store(Error),
     MissingStore,
     MissingAttribute,
+}
+
+/// Who challenges: the keyword, in its scheme's [`Challenge`].
+#[derive(Debug, Clone, Copy)]
+struct Challenger {
+    keyword: &'static str,
+    challenge: Challenge,
+}
+
+impl Challenger {
+    const DRF: Challenger = Challenger {
+        keyword: "Token",
+        challenge: Challenge::DRF,
+    };
+
+    fn of(scheme: Scheme) -> Challenger {
+        Challenger {
+            keyword: scheme.keyword,
+            challenge: scheme.challenge,
+        }
+    }
 }
 
 impl Rejection {
@@ -117,8 +140,41 @@ impl Rejection {
     /// assert_eq!(err.status(), 401);
     /// ```
     pub fn unauthorized(keyword: &'static str, reason: Reason) -> Self {
+        let challenger = Challenger {
+            keyword,
+            challenge: Challenge::DRF,
+        };
+        Rejection::new(Cause::Unauthorized(challenger, reason))
+    }
+
+    /// A refusal for `reason` challenging as `scheme` says: DRF's `401` for DRF's challenge;
+    /// with [RFC 6750's](Challenge::rfc6750), a `401` with `error="invalid_token"` (none
+    /// without credentials), or a `400` with `error="invalid_request"` for a malformed
+    /// header. The body is DRF's message either way.
+    ///
+    /// ```
+    /// use poem::error::ResponseError;
+    /// use tokenauth::Rejection;
+    /// use tokenauth::keyword::Keyword;
+    /// use tokenauth::rejection::Reason;
+    ///
+    /// tokenauth::keyword!(pub OAuth = "Bearer", challenge = "rfc6750");
+    /// let response = Rejection::unauthorized_for(OAuth::SCHEME, Reason::InvalidToken).as_response();
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(
+    ///     response.headers()["www-authenticate"],
+    ///     r#"Bearer realm="api", error="invalid_token", error_description="Invalid token.""#
+    /// );
+    /// let malformed = Rejection::unauthorized_for(OAuth::SCHEME, Reason::SpacesInToken);
+    /// assert_eq!(malformed.status(), 400);
+    /// ```
+    pub fn unauthorized_for(scheme: Scheme, reason: Reason) -> Self {
+        Rejection::new(Cause::Unauthorized(Challenger::of(scheme), reason))
+    }
+
+    fn new(cause: Cause) -> Self {
         Rejection {
-            cause: Cause::Unauthorized(keyword, reason),
+            cause,
             logged: AtomicBool::new(false),
         }
     }
@@ -134,10 +190,30 @@ impl Rejection {
     /// assert!(response.headers().get("www-authenticate").is_none());
     /// ```
     pub fn forbidden() -> Self {
-        Rejection {
-            cause: Cause::Forbidden,
-            logged: AtomicBool::new(false),
-        }
+        Rejection::new(Cause::Forbidden(Challenger::DRF, &[]))
+    }
+
+    /// DRF's `403` for a token that lacks one of `scopes`, or whose limits refuse the
+    /// request, challenging as `scheme` says: without a challenge for DRF's; with
+    /// [RFC 6750's](Challenge::rfc6750), `error="insufficient_scope"` and the `scopes` (if
+    /// any) in `scope`.
+    ///
+    /// ```
+    /// use poem::error::ResponseError;
+    /// use tokenauth::Rejection;
+    /// use tokenauth::keyword::Keyword;
+    ///
+    /// tokenauth::keyword!(pub OAuth = "Bearer", challenge = "rfc6750", realm = "shop");
+    /// let response = Rejection::forbidden_for(OAuth::SCHEME, &["orders:read"]).as_response();
+    /// assert_eq!(response.status(), 403);
+    /// assert_eq!(
+    ///     response.headers()["www-authenticate"],
+    ///     "Bearer realm=\"shop\", error=\"insufficient_scope\", error_description=\"You do not \
+    ///      have permission to perform this action.\", scope=\"orders:read\""
+    /// );
+    /// ```
+    pub fn forbidden_for(scheme: Scheme, scopes: &'static [&'static str]) -> Self {
+        Rejection::new(Cause::Forbidden(Challenger::of(scheme), scopes))
     }
 
     /// A `503` (database unreachable) or `500` (other failure), logged when it becomes a
@@ -151,10 +227,7 @@ impl Rejection {
     /// assert_eq!(rejection.status(), 503);
     /// ```
     pub fn store_failure(error: Error) -> Self {
-        Rejection {
-            cause: Cause::Store(error),
-            logged: AtomicBool::new(false),
-        }
+        Rejection::new(Cause::Store(error))
     }
 
     /// A `500` saying that the [`Store`](crate::Store) is missing from the request data,
@@ -166,10 +239,7 @@ impl Rejection {
     /// assert_eq!(tokenauth::Rejection::missing_store().status(), 500);
     /// ```
     pub fn missing_store() -> Self {
-        Rejection {
-            cause: Cause::MissingStore,
-            logged: AtomicBool::new(false),
-        }
+        Rejection::new(Cause::MissingStore)
     }
 
     /// A `500` saying that a handler takes a `User` or `Token` without `#[token_auth]`,
@@ -181,10 +251,7 @@ impl Rejection {
     /// assert_eq!(tokenauth::Rejection::missing_attribute().status(), 500);
     /// ```
     pub fn missing_attribute() -> Self {
-        Rejection {
-            cause: Cause::MissingAttribute,
-            logged: AtomicBool::new(false),
-        }
+        Rejection::new(Cause::MissingAttribute)
     }
 
     /// Converts the error of [`Store::authenticate_as`](crate::Store::authenticate_as).
@@ -199,6 +266,25 @@ impl Rejection {
     pub fn from_authenticate(keyword: &'static str, error: AuthenticateError) -> Self {
         match error {
             AuthenticateError::Denied(reason) => Rejection::unauthorized(keyword, reason),
+            AuthenticateError::Store(error) => Rejection::store_failure(error),
+        }
+    }
+
+    /// Converts the error of [`Store::authenticate_as`](crate::Store::authenticate_as),
+    /// challenging as `scheme` says ([`unauthorized_for`](Rejection::unauthorized_for)).
+    ///
+    /// ```
+    /// use tokenauth::Rejection;
+    /// use tokenauth::keyword::{BearerKeyword, Keyword};
+    /// use tokenauth::rejection::Reason;
+    ///
+    /// let error = Reason::UserInactive.into();
+    /// let rejection = Rejection::from_authenticate_for(BearerKeyword::SCHEME, error);
+    /// assert_eq!(rejection.keyword(), Some("Bearer"));
+    /// ```
+    pub fn from_authenticate_for(scheme: Scheme, error: AuthenticateError) -> Self {
+        match error {
+            AuthenticateError::Denied(reason) => Rejection::unauthorized_for(scheme, reason),
             AuthenticateError::Store(error) => Rejection::store_failure(error),
         }
     }
@@ -219,7 +305,8 @@ impl Rejection {
         }
     }
 
-    /// The keyword a `401` announces in `WWW-Authenticate`; `None` for other rejections.
+    /// The keyword a refusal for a [`Reason`] announces in `WWW-Authenticate`; `None` for
+    /// other rejections.
     ///
     /// ```
     /// use tokenauth::Rejection;
@@ -231,7 +318,7 @@ impl Rejection {
     /// ```
     pub fn keyword(&self) -> Option<&'static str> {
         match self.cause {
-            Cause::Unauthorized(keyword, _) => Some(keyword),
+            Cause::Unauthorized(challenger, _) => Some(challenger.keyword),
             _ => None,
         }
     }
@@ -252,14 +339,43 @@ impl Rejection {
                 "tokenauth: no Store in the request data; add `.data(store)` to the application"
             ),
             Cause::MissingAttribute => tracing::error!("tokenauth: {MISSING_ATTRIBUTE_DETAIL}"),
-            Cause::Unauthorized(..) | Cause::Forbidden => {}
+            Cause::Unauthorized(..) | Cause::Forbidden(..) => {}
         }
+    }
+
+    /// The `WWW-Authenticate` challenge, if this refusal sends one.
+    pub(crate) fn challenge(&self) -> Option<String> {
+        let (challenger, error, scopes) = match self.cause {
+            Cause::Unauthorized(challenger, reason) => {
+                let error = match reason {
+                    Reason::NotAuthenticated => None,
+                    reason if reason.is_malformed_header() => Some("invalid_request"),
+                    _ => Some("invalid_token"),
+                };
+                (challenger, error, &[][..])
+            }
+            Cause::Forbidden(challenger, scopes) => {
+                (challenger, Some("insufficient_scope"), scopes)
+            }
+            _ => return None,
+        };
+        let Some(realm) = challenger.challenge.realm() else {
+            // DRF's: the keyword alone, and only on a `401`.
+            return matches!(self.cause, Cause::Unauthorized(..))
+                .then(|| challenger.keyword.to_owned());
+        };
+        Some(rfc6750_challenge(
+            challenger.keyword,
+            realm,
+            error.map(|error| (error, self.detail())),
+            scopes,
+        ))
     }
 
     fn detail(&self) -> &'static str {
         match &self.cause {
             Cause::Unauthorized(_, reason) => reason.detail(),
-            Cause::Forbidden => "You do not have permission to perform this action.",
+            Cause::Forbidden(..) => FORBIDDEN_DETAIL,
             Cause::Store(Error::Overloaded) => OVERLOADED_DETAIL,
             Cause::Store(error) if error.is_unavailable() => UNAVAILABLE_DETAIL,
             Cause::Store(_) => STORE_FAILURE_DETAIL,
@@ -286,7 +402,7 @@ impl std::error::Error for Rejection {
         match &self.cause {
             Cause::Unauthorized(_, reason) => Some(reason),
             Cause::Store(error) => Some(error),
-            Cause::Forbidden | Cause::MissingStore | Cause::MissingAttribute => None,
+            Cause::Forbidden(..) | Cause::MissingStore | Cause::MissingAttribute => None,
         }
     }
 }
@@ -294,8 +410,13 @@ impl std::error::Error for Rejection {
 impl ResponseError for Rejection {
     fn status(&self) -> StatusCode {
         match &self.cause {
+            Cause::Unauthorized(challenger, reason)
+                if challenger.challenge.is_rfc6750() && reason.is_malformed_header() =>
+            {
+                StatusCode::BAD_REQUEST
+            }
             Cause::Unauthorized(..) => StatusCode::UNAUTHORIZED,
-            Cause::Forbidden => StatusCode::FORBIDDEN,
+            Cause::Forbidden(..) => StatusCode::FORBIDDEN,
             Cause::Store(error) if error.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Cause::Store(_) | Cause::MissingStore | Cause::MissingAttribute => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -309,8 +430,8 @@ impl ResponseError for Rejection {
         let mut response = Response::builder()
             .status(self.status())
             .content_type("application/json");
-        if let Cause::Unauthorized(keyword, _) = self.cause {
-            response = response.header(header::WWW_AUTHENTICATE, keyword);
+        if let Some(challenge) = self.challenge() {
+            response = response.header(header::WWW_AUTHENTICATE, challenge);
         }
         if let Cause::Store(error) = &self.cause
             && let Some(seconds) = error.retry_after()
@@ -319,6 +440,42 @@ impl ResponseError for Rejection {
         }
         response.body(Body::from_string(body))
     }
+}
+
+/// DRF's message for a `403`.
+const FORBIDDEN_DETAIL: &str = "You do not have permission to perform this action.";
+
+/// An RFC 6750 §3 challenge: `<keyword> realm="…"`, then `error` and `error_description`, then
+/// `scope` (the `scopes` within RFC 6750's characters, if any), separated by `", "` as RFC
+/// 9110's `#auth-param` list is. Every value is within RFC 6750's characters, so none is
+/// escaped: the realm by [`Challenge::rfc6750`], DRF's messages by a test, the scopes by
+/// leaving out any that is not.
+fn rfc6750_challenge(
+    keyword: &str,
+    realm: &str,
+    error: Option<(&str, &str)>,
+    scopes: &[&str],
+) -> String {
+    use std::fmt::Write as _;
+
+    let mut challenge = format!("{keyword} realm=\"{realm}\"");
+    if let Some((error, description)) = error {
+        let _ = write!(
+            challenge,
+            ", error=\"{error}\", error_description=\"{description}\""
+        );
+    }
+    let mut listed = scopes
+        .iter()
+        .filter(|scope| crate::rules::is_challenge_scope(scope));
+    if let Some(first) = listed.next() {
+        let _ = write!(challenge, ", scope=\"{first}");
+        for scope in listed {
+            let _ = write!(challenge, " {scope}");
+        }
+        challenge.push('"');
+    }
+    challenge
 }
 
 /// Logs that password checks are saturated, at most every ten seconds: clients can cause it

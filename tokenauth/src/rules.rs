@@ -15,8 +15,9 @@ use chrono::Duration;
 
 pub use tokenauth_rules::{
     MAX_IMPLICATIONS, MAX_SCOPE_LEN, MAX_SCOPES, covers, grants, grants_with_implications,
-    implication_problem, is_valid_keyword, is_valid_required_scope, is_valid_scheme_name,
-    is_valid_scope, is_wildcard, may_request, scheme_name, wildcards_covering,
+    implication_problem, is_challenge_scope, is_challenge_text, is_valid_keyword,
+    is_valid_required_scope, is_valid_scheme_name, is_valid_scope, is_wildcard, may_request,
+    scheme_name, wildcards_covering,
 };
 
 /// Number of random bytes in a generated key (DRF's `secrets.token_hex(20)`: 160 bits).

@@ -425,6 +425,55 @@ pub fn assert_401(response: &RawResponse, keyword: &str, detail: &str, case: &st
     assert_eq!(response.body_text(), expected, "{case}");
 }
 
+/// How an endpoint challenges a request it refuses: Django REST framework's way, or RFC
+/// 6750's in a realm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    Drf,
+    Rfc6750(&'static str),
+}
+
+/// Asserts the refusal of a request for a reason with DRF's `detail`, as `challenge` says:
+/// DRF's `401` ([`assert_401`]), or RFC 6750 §3.1's status and challenge, spelled out here
+/// from the RFC's text — no error without credentials, `400 invalid_request` for a malformed
+/// request, `401 invalid_token` for a refused key — and parsed by RFC 9110's grammar
+/// ([`crate::rfc6750::parse`]). The body is DRF's either way.
+#[track_caller]
+pub fn assert_refused(
+    response: &RawResponse,
+    keyword: &str,
+    challenge: Challenge,
+    detail: &str,
+    case: &str,
+) {
+    let Challenge::Rfc6750(realm) = challenge else {
+        return assert_401(response, keyword, detail, case);
+    };
+    let (status, error) = match detail {
+        NOT_PROVIDED => (401, None),
+        NO_CREDENTIALS | SPACES | INVALID_CHARS => (400, Some("invalid_request")),
+        INVALID_TOKEN | INACTIVE => (401, Some("invalid_token")),
+        other => panic!("{case}: no RFC 6750 refusal for {other:?}"),
+    };
+    let mut expected = format!(r#"{keyword} realm="{realm}""#);
+    if let Some(error) = error {
+        expected += &format!(r#", error="{error}", error_description="{detail}""#);
+    }
+    assert_eq!(response.status, status, "{case}: {response:?}");
+    assert_eq!(response.header_count("www-authenticate"), 1, "{case}");
+    let challenge = response.header("www-authenticate").unwrap_or_default();
+    assert_eq!(challenge, expected, "{case}");
+    let params = crate::rfc6750::parse(challenge).unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(params.get("error").map(String::as_str), error, "{case}");
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{case}"
+    );
+    let expected = format!(r#"{{"detail":"{detail}"}}"#);
+    assert_eq!(response.body_text(), expected, "{case}");
+}
+
 /// The keys a reference run needs, and the body a valid key gets.
 pub struct ReferenceKeys<'a> {
     /// A valid key of an active user.
@@ -452,6 +501,21 @@ pub async fn reference_cases(
     keyword: &str,
     keys: &ReferenceKeys<'_>,
 ) {
+    reference_cases_with(addr, path, keyword, Challenge::Drf, keys).await;
+}
+
+/// [`reference_cases`] for an endpoint that challenges as `challenge` says
+/// ([`assert_refused`]).
+pub async fn reference_cases_with(
+    addr: std::net::SocketAddr,
+    path: &str,
+    keyword: &str,
+    challenge: Challenge,
+    keys: &ReferenceKeys<'_>,
+) {
+    let assert_401 = |response: &RawResponse, keyword: &str, detail: &str, case: &str| {
+        assert_refused(response, keyword, challenge, detail, case);
+    };
     let key = keys.valid;
     let lower = keyword.to_ascii_lowercase();
     let upper = keyword.to_ascii_uppercase();

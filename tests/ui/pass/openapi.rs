@@ -130,6 +130,26 @@ impl Api {
     }
 }
 
+struct OAuth;
+
+// RFC 6750's challenge for the impl; an operation's scopes under it, and an operation back on
+// DRF's keyword.
+#[token_auth(keyword = "Bearer", challenge = "rfc6750", realm = "shop")]
+#[OpenApi]
+impl OAuth {
+    #[token_auth(scopes = ["orders:read"])]
+    #[oai(path = "/oauth/orders", method = "get")]
+    async fn orders(&self, user: User) -> PlainText<String> {
+        PlainText(user.username)
+    }
+
+    #[token_auth(keyword = "Token")]
+    #[oai(path = "/oauth/legacy", method = "get")]
+    async fn legacy(&self, token: Token) -> PlainText<String> {
+        PlainText(token.to_string())
+    }
+}
+
 pub(crate) fn main() {
-    let _service = OpenApiService::new((Api, Accounts), "test", "1.0");
+    let _service = OpenApiService::new((Api, Accounts, OAuth), "test", "1.0");
 }

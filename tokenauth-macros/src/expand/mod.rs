@@ -84,8 +84,17 @@ fn requirement(
     let schemes = args.keywords.iter().map(|keyword| {
         let (value, scheme) = (&keyword.value, &keyword.scheme);
         let description = tokenauth_rules::scheme_description(value);
+        let challenge = match &keyword.realm {
+            Some(realm) => quote!(::tokenauth::__private::Challenge::rfc6750(#realm)),
+            None => quote!(::tokenauth::__private::Challenge::DRF),
+        };
         quote! {
-            ::tokenauth::__private::Scheme { keyword: #value, name: #scheme, description: #description }
+            ::tokenauth::__private::Scheme {
+                keyword: #value,
+                name: #scheme,
+                description: #description,
+                challenge: #challenge,
+            }
         }
     });
     let scopes = &args.scopes;

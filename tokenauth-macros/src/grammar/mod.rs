@@ -1,5 +1,6 @@
 //! The argument grammar that `#[token_auth(...)]` and `keyword!(...)` share: a list of
-//! `name = value` arguments, and the values both macros take — `keyword`, `scheme`, `scopes` —
+//! `name = value` arguments, and the values both macros take — `keyword`, `scheme`, `scopes`,
+//! `challenge`, `realm` —
 //! checked by the rules of `tokenauth-rules`. Each macro names the arguments it accepts
 //! (its [`Grammar`]) and reads its own (`user`) itself, so one mistake gets one message, on
 //! the same tokens, in both macros.
@@ -13,7 +14,7 @@ use crate::errors::Errors;
 
 mod values;
 
-pub(crate) use values::Keyword;
+pub(crate) use values::{Keyword, challenge_scopes};
 
 /// One macro's arguments, for parsing and for messages.
 pub(crate) struct Grammar {
@@ -49,6 +50,16 @@ pub(crate) const SCOPES: Param = Param {
     form: "scopes = [\"...\"]",
     example: "scopes = [\"orders:read\"]",
 };
+pub(crate) const CHALLENGE: Param = Param {
+    name: "challenge",
+    form: "challenge = \"rfc6750\"",
+    example: "challenge = \"rfc6750\"",
+};
+pub(crate) const REALM: Param = Param {
+    name: "realm",
+    form: "realm = \"...\"",
+    example: "realm = \"shop\"",
+};
 
 /// A known argument, given once, with a value.
 pub(crate) struct Argument {
@@ -62,7 +73,8 @@ pub(crate) struct Argument {
 /// What the shared arguments said; anything invalid was reported and left out (`None`).
 #[derive(Default)]
 pub(crate) struct Common {
-    /// `keyword` (with `scheme`): the accepted keywords, in order, each with its scheme.
+    /// `keyword` (with `scheme`, `challenge` and `realm`): the accepted keywords, in order,
+    /// each with its scheme and challenge.
     pub(crate) keywords: Option<Vec<Keyword>>,
     /// `scopes = [...]`: what the token must grant (`*` grants all, `orders:*` every scope
     /// under `orders:`); never a wildcard.
@@ -150,25 +162,49 @@ impl Grammar {
         errors: &mut Errors,
     ) -> (Common, Vec<Argument>) {
         let mut common = Common::default();
-        let keyword = arguments.iter().any(|a| a.name == KEYWORD.name);
-        let scheme = arguments.iter().find(|a| a.name == SCHEME.name);
+        let find = |name: &str| arguments.iter().find(|a| a.name == name);
+        let keyword = find(KEYWORD.name).is_some();
+        let scheme = find(SCHEME.name).map(|s| &s.value);
+        let challenge = find(CHALLENGE.name);
+        let realm = find(REALM.name);
         for argument in &arguments {
             match argument.name {
                 "keyword" => {
-                    common.keywords =
-                        self.keywords(&argument.value, scheme.map(|s| &s.value), errors);
+                    let challenge = values::challenge(challenge, realm, errors);
+                    common.keywords = self
+                        .keywords(&argument.value, scheme, errors)
+                        .and_then(|keywords| values::challenged(keywords, challenge, errors));
                 }
                 "scheme" if !keyword => errors.push_spanned(
                     &argument.path,
                     "`scheme = \"...\"` names the keyword's scheme: give the keyword beside it, \
                      e.g. `keyword = \"Token\", scheme = \"ApiKeyAuth\"`",
                 ),
-                "scheme" => {} // read with the keyword
+                "challenge" if !keyword => errors.push_spanned(
+                    &argument.path,
+                    "`challenge = \"rfc6750\"` is the `Bearer` keyword's challenge: give the \
+                     keyword beside it, e.g. `keyword = \"Bearer\", challenge = \"rfc6750\"`",
+                ),
+                "realm" if challenge.is_none() => errors.push_spanned(
+                    &argument.path,
+                    "`realm = \"...\"` is the realm of RFC 6750's challenge: give it with \
+                     `keyword = \"Bearer\", challenge = \"rfc6750\"`",
+                ),
+                "scheme" | "challenge" | "realm" => {} // read with the keyword
                 "scopes" => common.scopes = values::scopes(&argument.value, errors),
                 _ => {}
             }
         }
-        let shared = [KEYWORD.name, SCHEME.name, SCOPES.name];
+        if let (Some(keywords), Some(scopes)) = (&common.keywords, &common.scopes) {
+            values::challenge_scopes(keywords, scopes, errors);
+        }
+        let shared = [
+            KEYWORD.name,
+            SCHEME.name,
+            SCOPES.name,
+            CHALLENGE.name,
+            REALM.name,
+        ];
         let own = arguments
             .into_iter()
             .filter(|a| !shared.contains(&a.name))

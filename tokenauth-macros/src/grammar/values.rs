@@ -1,16 +1,20 @@
-//! The values of the shared arguments — `keyword`, `scheme`, `scopes` — checked by the rules of
-//! `tokenauth-rules`, each error on the offending literal.
+//! The values of the shared arguments — `keyword`, `scheme`, `scopes`, `challenge`, `realm` —
+//! checked by the rules of `tokenauth-rules`, each error on the offending literal.
 
 use syn::{Expr, ExprLit, Lit, LitStr};
 
-use super::Grammar;
+use super::{Argument, Grammar};
 use crate::errors::Errors;
 
-/// A validated keyword and its security scheme's name.
+/// A validated keyword, its security scheme's name and its challenge.
 #[derive(Clone)]
 pub(crate) struct Keyword {
     pub(crate) value: String,
     pub(crate) scheme: String,
+    /// RFC 6750's challenge, in this realm; `None` for DRF's.
+    pub(crate) realm: Option<String>,
+    /// Where the keyword is written, to point at.
+    pub(crate) span: proc_macro2::Span,
 }
 
 impl Keyword {
@@ -18,6 +22,137 @@ impl Keyword {
         Keyword {
             value: "Token".to_owned(),
             scheme: "TokenAuth".to_owned(),
+            realm: None,
+            span: proc_macro2::Span::call_site(),
+        }
+    }
+}
+
+/// The realm of RFC 6750's challenge when `realm` is not given.
+pub(crate) const DEFAULT_REALM: &str = "api";
+
+/// `challenge = "rfc6750"` (with `realm = "..."`) or `challenge = "drf"`: `Ok(Some(realm))`
+/// for RFC 6750's (in the default realm if the realm was refused), `Ok(None)` for DRF's (also
+/// when not given); `Err` if refused (reported).
+pub(super) fn challenge(
+    challenge: Option<&Argument>,
+    realm: Option<&Argument>,
+    errors: &mut Errors,
+) -> Result<Option<String>, ()> {
+    const EXPECTED: &str = "expected `challenge = \"rfc6750\"` (RFC 6750's challenge, with \
+                            `error=` and a realm) or `challenge = \"drf\"` (the default: Django \
+                            REST framework's, the keyword alone)";
+    let Some(challenge) = challenge else {
+        return Ok(None);
+    };
+    let rfc6750 = match &challenge.value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => match lit.value().as_str() {
+            "rfc6750" => true,
+            "drf" => false,
+            _ => {
+                errors.push_spanned(lit, EXPECTED);
+                return Err(());
+            }
+        },
+        other => {
+            errors.push_spanned(other, EXPECTED);
+            return Err(());
+        }
+    };
+    let Some(realm) = realm else {
+        return Ok(rfc6750.then(|| DEFAULT_REALM.to_owned()));
+    };
+    if !rfc6750 {
+        errors.push_spanned(
+            &realm.path,
+            "`realm = \"...\"` is the realm of RFC 6750's challenge, and DRF's has none: \
+             remove it, or use `challenge = \"rfc6750\"`",
+        );
+        return Err(());
+    }
+    match &realm.value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) if tokenauth_rules::is_challenge_text(&lit.value()) => Ok(Some(lit.value())),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => {
+            errors.push_spanned(
+                lit,
+                "an RFC 6750 realm is one or more printable ASCII characters or spaces, \
+                 without `\"` and `\\` (sent as it is, never escaped), e.g. `realm = \"shop\"`",
+            );
+            // Still RFC 6750's challenge, for the checks that depend on it (the scopes).
+            Ok(Some(DEFAULT_REALM.to_owned()))
+        }
+        other => {
+            errors.push_spanned(
+                other,
+                "the realm must be a string literal, e.g. `realm = \"shop\"`",
+            );
+            Ok(Some(DEFAULT_REALM.to_owned()))
+        }
+    }
+}
+
+/// `keywords` with `challenge` (see [`challenge`]): RFC 6750's is the `Bearer` keyword's, and
+/// the challenge names the first keyword, so `Bearer` must come first; `None` if not
+/// (reported).
+pub(super) fn challenged(
+    mut keywords: Vec<Keyword>,
+    challenge: Result<Option<String>, ()>,
+    errors: &mut Errors,
+) -> Option<Vec<Keyword>> {
+    let realm = match challenge {
+        Ok(None) => return Some(keywords),
+        Ok(Some(realm)) => realm,
+        Err(()) => return None,
+    };
+    let alone = keywords.len() == 1;
+    let first = keywords.first_mut()?;
+    if !tokenauth_rules::is_bearer(&first.value) {
+        // Reported on the keyword, where the fix is.
+        let message = if alone {
+            format!(
+                "`challenge = \"rfc6750\"` is the `Bearer` keyword's challenge (RFC 6750 \
+                 defines it for `Authorization: Bearer <key>`), and the keyword is `{}`: use \
+                 `keyword = \"Bearer\"`, or remove `challenge`",
+                first.value
+            )
+        } else {
+            format!(
+                "`challenge = \"rfc6750\"` is the `Bearer` keyword's challenge, and the \
+                 challenge names the first keyword, `{}`: list `\"Bearer\"` first",
+                first.value
+            )
+        };
+        errors.push(syn::Error::new(first.span, message));
+        return None;
+    }
+    first.realm = Some(realm);
+    Some(keywords)
+}
+
+/// With RFC 6750's challenge, which lists the required scopes in its `scope` attribute, every
+/// scope must be within RFC 6750's characters for it.
+pub(crate) fn challenge_scopes(keywords: &[Keyword], scopes: &[LitStr], errors: &mut Errors) {
+    if keywords.first().is_none_or(|k| k.realm.is_none()) {
+        return;
+    }
+    for scope in scopes {
+        if !tokenauth_rules::is_challenge_scope(&scope.value()) {
+            errors.push_spanned(
+                scope,
+                format!(
+                    "RFC 6750's challenge lists the required scopes in its `scope` attribute, \
+                     which takes printable ASCII only, without `\"` and `\\`, and `{}` has \
+                     other characters: require such a scope, e.g. `\"orders:read\"`, or remove \
+                     `challenge = \"rfc6750\"`",
+                    scope.value().escape_default()
+                ),
+            );
         }
     }
 }
@@ -128,6 +263,8 @@ impl Grammar {
             keywords.push(Keyword {
                 value: text,
                 scheme,
+                realm: None,
+                span: lit.span(),
             });
         }
         valid.then_some(keywords)

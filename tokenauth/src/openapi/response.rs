@@ -12,7 +12,7 @@ use poem_openapi::registry::{
 };
 use poem_openapi::types::Type;
 
-use crate::keyword::{Requirement, TokenKeyword, challenge};
+use crate::keyword::{Requirement, Scheme, TokenKeyword, challenger};
 use crate::rejection::{Reason, Rejection};
 
 /// A refusal in Django REST framework's format: `{"detail": "<message>"}`, the body of every
@@ -86,6 +86,20 @@ pub(crate) const UNAUTHORIZED: &str = "Not authenticated: the credentials are mi
     `User inactive or deleted.`, or one of the `Invalid token header. …` messages for a \
     malformed `Authorization` header.";
 
+/// The description of the `401` of an operation whose first keyword has RFC 6750's challenge
+/// (see [`UNAUTHORIZED`]): the malformed headers are its `400`.
+pub(crate) const UNAUTHORIZED_RFC6750: &str = "Not authenticated: the credentials are missing \
+    or invalid, or the user is inactive. `WWW-Authenticate` is RFC 6750's challenge, with \
+    `error=\"invalid_token\"` when a key was sent. The body's `detail` is Django REST \
+    framework's message: `Authentication credentials were not provided.`, `Invalid token.` or \
+    `User inactive or deleted.`";
+
+/// The description of the `400` of an operation whose first keyword has RFC 6750's challenge
+/// (see [`UNAUTHORIZED`]).
+pub(crate) const BAD_REQUEST_RFC6750: &str = "A malformed `Authorization` header (RFC 6750's \
+    `invalid_request`): the keyword alone, a key with spaces, or a key that is not UTF-8. The \
+    body's `detail` is one of Django REST framework's `Invalid token header. …` messages.";
+
 /// The description of the `403` every secured operation documents (see [`UNAUTHORIZED`]): a
 /// token may lack a scope, and any token may carry limits.
 pub(crate) const FORBIDDEN: &str = "Forbidden: the token lacks a required scope, or the request \
@@ -94,13 +108,20 @@ pub(crate) const FORBIDDEN: &str = "Forbidden: the token lacks a required scope,
     `{\"detail\": \"You do not have permission to perform this action.\"}`.";
 
 /// The examples the document gives of a response with one of tokenauth's descriptions
-/// ([`UNAUTHORIZED`], [`FORBIDDEN`]): `(name, summary, body)`, each body the one the
-/// [`Rejection`] of that reason sends.
+/// ([`UNAUTHORIZED`], [`UNAUTHORIZED_RFC6750`], [`BAD_REQUEST_RFC6750`], [`FORBIDDEN`]):
+/// `(name, summary, body)`, each body the one the [`Rejection`] of that reason sends.
 pub(crate) fn examples(description: &str) -> Vec<(&'static str, &'static str, String)> {
     let body = |rejection: Rejection| serde_json::json!({ "detail": rejection.to_string() });
-    if description == UNAUTHORIZED {
+    let reasons: fn(&Reason) -> bool = match description {
+        UNAUTHORIZED => |_| true,
+        UNAUTHORIZED_RFC6750 => |reason| !reason.is_malformed_header(),
+        BAD_REQUEST_RFC6750 => |reason| reason.is_malformed_header(),
+        _ => |_| false,
+    };
+    if description != FORBIDDEN {
         Reason::ALL
             .iter()
+            .filter(|reason| reasons(reason))
             .map(|&reason| {
                 let (name, summary) = match reason {
                     Reason::NotAuthenticated => ("not_provided", "No credentials"),
@@ -114,13 +135,51 @@ pub(crate) fn examples(description: &str) -> Vec<(&'static str, &'static str, St
                 (name, summary, body(rejection).to_string())
             })
             .collect()
-    } else if description == FORBIDDEN {
+    } else {
         let rejection = Rejection::forbidden();
         let summary = "The token lacks a required scope";
         vec![("insufficient_scope", summary, body(rejection).to_string())]
-    } else {
-        Vec::new()
     }
+}
+
+/// The documented `WWW-Authenticate` of a refusal by `scheme` for `reason` (a `403` for
+/// `None`), with the challenge it sends as its example; `None` if it sends none (DRF's
+/// `403`).
+fn challenge_header(
+    scheme: Scheme,
+    reason: Option<Reason>,
+    scopes: &'static [&'static str],
+) -> Option<MetaHeader> {
+    let rejection = match reason {
+        Some(reason) => Rejection::unauthorized_for(scheme, reason),
+        None => Rejection::forbidden_for(scheme, scopes),
+    };
+    let example = rejection.challenge()?;
+    let keyword = scheme.keyword;
+    let description = match (scheme.challenge.realm(), reason) {
+        (None, _) => format!("The authentication keyword: `{keyword}`."),
+        (Some(realm), Some(Reason::NotAuthenticated | Reason::InvalidToken)) => format!(
+            "RFC 6750's challenge: `{keyword} realm=\"{realm}\"` without credentials, with \
+             `error=\"invalid_token\"` and `error_description` for a key that was refused."
+        ),
+        (Some(_), Some(_)) => {
+            "RFC 6750's challenge, with `error=\"invalid_request\"` and `error_description`."
+                .to_owned()
+        }
+        (Some(_), None) => "RFC 6750's challenge, with `error=\"insufficient_scope\"`, \
+             `error_description` and the required scopes in `scope` (if any)."
+            .to_owned(),
+    };
+    Some(MetaHeader {
+        name: "WWW-Authenticate".to_owned(),
+        description: Some(description),
+        required: true,
+        deprecated: false,
+        schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+            example: Some(example.into()),
+            ..MetaSchema::new("string")
+        })),
+    })
 }
 
 /// The response of a secured operation: the operation's own response type `R`, plus the
@@ -165,38 +224,43 @@ impl<T: ApiResponse, R: Requirement> ApiResponse for WithAuthErrors<T, R> {
 
     fn meta() -> MetaResponses {
         let mut meta = T::meta();
-        if !meta.responses.iter().any(|r| r.status == Some(401)) {
-            let keyword = challenge::<R>();
+        let scheme = challenger::<R>();
+        let rfc6750 = scheme.challenge.is_rfc6750();
+        let refusals = [
+            (
+                400,
+                rfc6750.then_some(BAD_REQUEST_RFC6750),
+                Some(Reason::SpacesInToken),
+            ),
+            (
+                401,
+                Some(if rfc6750 {
+                    UNAUTHORIZED_RFC6750
+                } else {
+                    UNAUTHORIZED
+                }),
+                Some(Reason::InvalidToken),
+            ),
+            (403, Some(FORBIDDEN), None),
+        ];
+        for (status, description, reason) in refusals {
+            let Some(description) = description else {
+                continue;
+            };
+            if meta.responses.iter().any(|r| r.status == Some(status)) {
+                continue;
+            }
             meta.responses.push(MetaResponse {
-                description: UNAUTHORIZED,
-                status: Some(401),
+                description,
+                status: Some(status),
                 status_range: None,
                 content: vec![MetaMediaType {
                     content_type: JSON,
                     schema: <ErrorDetail as Type>::schema_ref(),
                 }],
-                headers: vec![MetaHeader {
-                    name: "WWW-Authenticate".to_owned(),
-                    description: Some(format!("The authentication keyword: `{keyword}`.")),
-                    required: true,
-                    deprecated: false,
-                    schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
-                        example: Some(keyword.into()),
-                        ..MetaSchema::new("string")
-                    })),
-                }],
-            });
-        }
-        if !meta.responses.iter().any(|r| r.status == Some(403)) {
-            meta.responses.push(MetaResponse {
-                description: FORBIDDEN,
-                status: Some(403),
-                status_range: None,
-                content: vec![MetaMediaType {
-                    content_type: JSON,
-                    schema: <ErrorDetail as Type>::schema_ref(),
-                }],
-                headers: Vec::new(),
+                headers: challenge_header(scheme, reason, R::SCOPES)
+                    .into_iter()
+                    .collect(),
             });
         }
         meta
