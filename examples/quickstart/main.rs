@@ -17,7 +17,10 @@
 //! - `TOKENAUTH_LOG`: `json` for one JSON object per log line (security events included), or
 //!   `text` (the default);
 //! - `TOKENAUTH_ARGON2`: the Argon2id cost of new password hashes, `memory_kib,passes,lanes`
-//!   (default OWASP's `19456,2,1`; a weaker hash is replaced at the next login).
+//!   (default OWASP's `19456,2,1`; a weaker hash is replaced at the next login);
+//! - `TOKENAUTH_SECRET_SCANNING_KEYS`: a file holding GitHub's secret scanning keys (the JSON of
+//!   `https://api.github.com/meta/public_keys/secret_scanning`): serves GitHub's leaked-key
+//!   reports at `POST /api/secret-scanning`, revoking every live key reported.
 //!
 //! On first start it creates a user `demo`, with a random password, and prints a
 //! ready-to-paste `curl` command with that user's new key, and the password (both this once).
@@ -29,7 +32,8 @@
 //! `POST /api/auth/token` (login: `scopes` among `orders:*`, `orders:read`, `orders:write`,
 //! `allowed_ips`, `read_only`), `GET /api/auth/tokens`, `DELETE /api/auth/tokens/{id}`,
 //! `POST /api/auth/token/roll` (`grace` up to an hour), `POST /api/auth/logout` and
-//! `/logout-all`; Swagger UI at `/docs`, the OpenAPI document at `/openapi.json`, and
+//! `/logout-all`, RFC 7009's `POST /api/auth/revoke` and RFC 7662's `POST /api/auth/introspect`
+//! (for a key with scope `tokenauth:introspect`); Swagger UI at `/docs`, the OpenAPI document at `/openapi.json`, and
 //! tokenauth's metrics in Prometheus' text format at `/metrics`, and a readiness probe at
 //! `/health` (`200 ready`, or `503` and what is wrong).
 
@@ -161,9 +165,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .body(health.to_string())
         }
     });
-    let app = poem::Route::new()
+    let mut app = poem::Route::new()
         .at("/metrics", poem::get(scrape))
-        .at("/health", poem::get(health))
+        .at("/health", poem::get(health));
+    // GitHub's leaked-key reports, with the keys GitHub publishes, saved to a file by the
+    // operator (tokenauth makes no request of its own): see the README's "Leaked keys".
+    if let Ok(path) = std::env::var("TOKENAUTH_SECRET_SCANNING_KEYS") {
+        let keys = std::fs::read_to_string(&path)
+            .map_err(|err| format!("TOKENAUTH_SECRET_SCANNING_KEYS: {path}: {err}"))?;
+        let scanning = tokenauth::secret_scanning::SecretScanning::new(&keys)
+            .map_err(|err| format!("TOKENAUTH_SECRET_SCANNING_KEYS: {path}: {err}"))?;
+        app = app.at(
+            "/api/secret-scanning",
+            poem::post(scanning).data(store.clone()),
+        );
+    }
+    let app = app
         .nest("/", api::app_with(store.clone(), api::auth_api()))
         .with(Tracing);
 

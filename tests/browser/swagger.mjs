@@ -88,7 +88,8 @@ try {
     (nodes) => nodes.map((node) => node.getAttribute('data-path')).sort(),
   );
   const expected = [
-    '/auth/logout', '/auth/logout-all', '/auth/token', '/auth/token/roll', '/auth/tokens',
+    '/auth/introspect', '/auth/logout', '/auth/logout-all', '/auth/revoke', '/auth/token',
+    '/auth/token/roll', '/auth/tokens',
     '/auth/tokens/{id}', '/bearer/me', '/me', '/oauth/me', '/oauth/orders', '/orders', '/orders',
     '/ping',
   ];

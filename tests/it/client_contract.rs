@@ -166,19 +166,23 @@ fn media_types(spec: &Value) -> BTreeSet<String> {
 #[tokio::test]
 async fn every_json_body_is_documented_with_one_media_type() {
     // The served document: `application/json` (openapi-typescript's `*JSON` helper types match
-    // `…/json` keys only), and /ping's text.
+    // `…/json` keys only), /ping's text, and the form of revocation and introspection.
     let spec = served_spec(api::app(common::sqlite_store().await)).await;
     let text = "text/plain; charset=utf-8".to_owned();
+    let form = "application/x-www-form-urlencoded".to_owned();
     assert_eq!(
         media_types(&spec),
-        BTreeSet::from([JSON_MEDIA.to_owned(), text.clone()])
+        BTreeSet::from([JSON_MEDIA.to_owned(), text.clone(), form.clone()])
     );
     // poem-openapi's own document: tokenauth's bodies have the media type it gives the
     // application's.
     let service = OpenApiService::new((api::Api, api::auth_api()), "quickstart", "1");
     let native: Value = serde_json::from_str(&service.spec()).unwrap();
     let poem_openapi_s = "application/json; charset=utf-8".to_owned();
-    assert_eq!(media_types(&native), BTreeSet::from([poem_openapi_s, text]));
+    assert_eq!(
+        media_types(&native),
+        BTreeSet::from([poem_openapi_s, text, form])
+    );
 }
 
 #[tokio::test]
@@ -224,7 +228,9 @@ async fn answer_of(
     let bearer = format!("/api{path}");
     let (secured, keyword) = match path {
         "/orders" => ("/api/orders", "Token"),
-        "/bearer/me" | "/oauth/me" | "/oauth/orders" => (bearer.as_str(), "Bearer"),
+        "/bearer/me" | "/oauth/me" | "/oauth/orders" | "/auth/revoke" | "/auth/introspect" => {
+            (bearer.as_str(), "Bearer")
+        }
         _ => ("/api/me", "Token"),
     };
     let with = |header: Vec<u8>| async move { get(addr, secured, Some(&header)).await };
@@ -275,6 +281,36 @@ async fn answer_of(
         }
         _ => {}
     }
+    // Revocation and introspection: forms, sent by a caller that may introspect.
+    if path == "/auth/revoke" || path == "/auth/introspect" {
+        let form = |content_type: &'static str, body: Vec<u8>| async move {
+            let caller = format!("Bearer {}", keys.introspector);
+            let body = Some((content_type, &body[..]));
+            request(addr, "POST", secured, Some(caller.as_bytes()), body).await
+        };
+        let form_type = "application/x-www-form-urlencoded";
+        match (status, example) {
+            ("200", "active") => {
+                let body = format!("token={}", keys.unscoped).into_bytes();
+                return Some(form(form_type, body).await);
+            }
+            ("200", "inactive") => return Some(form(form_type, b"token=nope".to_vec()).await),
+            ("400", "no_token") => {
+                return Some(form(form_type, b"token_type_hint=x".to_vec()).await);
+            }
+            ("400", "repeated") => return Some(form(form_type, b"token=a&token=b".to_vec()).await),
+            ("413", "too_large") => return Some(form(form_type, vec![b'a'; 4097]).await),
+            ("415", "unsupported_media_type") => {
+                return Some(form("application/json", br#"{"token":"a"}"#.to_vec()).await);
+            }
+            ("403", "insufficient_scope") if path == "/auth/introspect" => {
+                let caller = format!("Bearer {}", keys.unscoped);
+                let body = Some((form_type, &b"token=a"[..]));
+                return Some(request(addr, "POST", secured, Some(caller.as_bytes()), body).await);
+            }
+            _ => {}
+        }
+    }
     Some(match (status, example) {
         ("401", "not_provided") => get(addr, secured, None).await,
         ("401", "invalid_token") => with(header(" 0123456789abcdef")).await,
@@ -290,7 +326,9 @@ async fn answer_of(
             // operation without any refuses a key limited to another address.
             let (path, keyword, key) = match path {
                 "/oauth/orders" => (secured, "Bearer", &keys.unscoped),
-                "/oauth/me" => (secured, "Bearer", &keys.elsewhere),
+                "/oauth/me" | "/auth/revoke" | "/auth/introspect" => {
+                    (secured, "Bearer", &keys.elsewhere)
+                }
                 _ => ("/api/orders", "Token", &keys.unscoped),
             };
             let header = format!("{keyword} {key}");
@@ -323,6 +361,8 @@ struct Keys {
     unscoped: String,
     /// A key allowed only from an address the tests do not send from.
     elsewhere: String,
+    /// A key that may introspect.
+    introspector: String,
     /// Keys of their own for the operations that use one up (each taken once).
     fresh: std::sync::Mutex<Vec<String>>,
 }
@@ -347,6 +387,16 @@ async fn the_examples_are_what_the_server_sends() {
         .create(
             alice.id,
             NewToken::default().allow_ip("192.0.2.0/24").unwrap(),
+        )
+        .await
+        .unwrap();
+    // Not alice's: her logins must stay under the token limit.
+    let gateway = store.create_user("gateway", None).await.unwrap();
+    let (_, introspector) = store
+        .tokens()
+        .create(
+            gateway.id,
+            NewToken::default().scope("tokenauth:introspect").unwrap(),
         )
         .await
         .unwrap();
@@ -377,6 +427,7 @@ async fn the_examples_are_what_the_server_sends() {
         inactive: inactive.expose_secret().to_owned(),
         unscoped: unscoped.expose_secret().to_owned(),
         elsewhere: elsewhere.expose_secret().to_owned(),
+        introspector: introspector.expose_secret().to_owned(),
         fresh: std::sync::Mutex::new(fresh),
     };
     let server = serve(api::app(store)).await;
@@ -391,7 +442,7 @@ async fn the_examples_are_what_the_server_sends() {
                 let tokenauth_s =
                     path.starts_with("/auth/") || ["401", "403"].contains(&status.as_str());
                 assert!(
-                    !tokenauth_s || status == "204",
+                    !tokenauth_s || response.get("content").is_none(),
                     "{method} {path} {status} has no examples"
                 );
                 continue;
@@ -416,17 +467,22 @@ async fn the_examples_are_what_the_server_sends() {
                         "{path} {status} {name}"
                     );
                 }
-                assert_eq!(
-                    answer.header("www-authenticate").is_some(),
-                    challenge.is_object(),
-                    "{path} {status} {name}: a challenge sent is documented, and only then"
+                // A challenge sent is documented; a required one is sent.
+                let sent = answer.header("www-authenticate").is_some();
+                assert!(
+                    !sent || challenge.is_object(),
+                    "{path} {status} {name}: a challenge sent is documented"
+                );
+                assert!(
+                    sent || challenge["required"] != true,
+                    "{path} {status} {name}: a required challenge is sent"
                 );
                 let body: Value = serde_json::from_slice(&answer.body).unwrap();
-                if name == "tokens" {
-                    // The same members, of the same types, in each token.
+                if name == "tokens" || name == "active" {
+                    // The same members, of the same types, in each token (or answer).
                     let shape = |value: &Value| -> Vec<(String, &'static str)> {
-                        value[0]
-                            .as_object()
+                        let item = if value.is_array() { &value[0] } else { value };
+                        item.as_object()
                             .unwrap()
                             .iter()
                             .map(|(k, v)| {
@@ -449,9 +505,11 @@ async fn the_examples_are_what_the_server_sends() {
                             .collect()
                     };
                     let mut sent = shape(&body);
-                    sent.retain(|(k, _)| k != "expires_at" && k != "last_used_at");
+                    // Members present only for some keys (never-expiring, unscoped).
+                    let optional = ["expires_at", "last_used_at", "exp", "scope"];
+                    sent.retain(|(k, _)| !optional.contains(&k.as_str()));
                     let mut shown = shape(&example["value"]);
-                    shown.retain(|(k, _)| k != "expires_at" && k != "last_used_at");
+                    shown.retain(|(k, _)| !optional.contains(&k.as_str()));
                     assert_eq!(sent, shown, "{method} {path} {status} {name}");
                 } else if name == "key" {
                     // A key of the example's format.
@@ -468,6 +526,6 @@ async fn the_examples_are_what_the_server_sends() {
         }
     }
     // Six 401s on each of five DRF operations, three 400s and three 401s on each of two
-    // RFC 6750 operations, two 403s, and the login's.
-    assert!(checked >= 5 * 6 + 2 * 6 + 2 + 9, "{checked}");
+    // RFC 6750 operations, two 403s, and the login's; revocation's and introspection's.
+    assert!(checked >= 5 * 6 + 2 * 6 + 2 + 9 + 2 * 7 + 3, "{checked}");
 }

@@ -70,6 +70,8 @@ const API: &[(&str, &str, Effect)] = &[
     ("store/tokens.rs", "revoke_all", Narrows),
     ("store/tokens.rs", "revoke_owned", Narrows),
     ("store/tokens.rs", "revoke_key", Narrows),
+    ("store/tokens.rs", "revoke_key_of", Narrows),
+    ("store/tokens.rs", "revoke_leaked", Narrows),
     // A new key, and the old one refused (no grace).
     ("store/tokens.rs", "roll", Narrows),
     ("store/tokens.rs", "roll_current", Narrows),
@@ -315,6 +317,19 @@ async fn every_public_write_is_seen_by_another_process(backend: Backend) {
                     .revoke_key(token_id, key.expose_secret())
                     .await;
                 assert!(revoked.unwrap());
+                (None, Some(&key))
+            }
+            ("store/tokens.rs", "revoke_key_of") => {
+                let revoked = store
+                    .tokens()
+                    .revoke_key_of(user.id, key.expose_secret())
+                    .await;
+                assert!(revoked.unwrap());
+                (None, Some(&key))
+            }
+            ("store/tokens.rs", "revoke_leaked") => {
+                let revoked = store.tokens().revoke_leaked(&[key.expose_secret()]).await;
+                assert_eq!(revoked.unwrap(), [true]);
                 (None, Some(&key))
             }
             ("store/tokens.rs", "roll") => {

@@ -42,6 +42,7 @@ mod http_failures;
 mod instances;
 mod macro_http;
 mod migrations;
+mod oauth_endpoints;
 mod outages;
 mod password_work;
 mod policy_http;

@@ -113,7 +113,7 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
             .is_some_and(|store| store.policy().grants(&token, scope))
     }) {
         Some(Outcome::InsufficientScope)
-    } else if !within_limits(req, &token, R::REVOKES_ITSELF) {
+    } else if !within_limits(req, &token, R::READ_ONLY_ALLOWED) {
         Some(Outcome::Forbidden)
     } else {
         None
@@ -162,11 +162,12 @@ fn outcome_of(rejection: &Rejection) -> Outcome {
 /// Whether `req` is within the limits `token` carries: sent from one of its `allowed_ips`
 /// (the client address as the login throttle sees it, through
 /// [`Policy::trusted_proxies`](crate::Policy::trusted_proxies)), and, for a read-only token, a
-/// `GET`, `HEAD` or `OPTIONS` — unless the operation only revokes the token itself. A
+/// `GET`, `HEAD` or `OPTIONS` — unless the operation allows read-only tokens (logout,
+/// introspection). A
 /// method-override header naming any other method (`X-HTTP-Method-Override`,
 /// `X-HTTP-Method`, `X-Method-Override`) counts as that method, for an application or proxy
 /// that honours it.
-fn within_limits(req: &Request, token: &Token, revokes_itself: bool) -> bool {
+fn within_limits(req: &Request, token: &Token, read_only_allowed: bool) -> bool {
     if !token.allowed_ips.is_empty() {
         let proxies = req
             .data::<Store>()
@@ -176,7 +177,7 @@ fn within_limits(req: &Request, token: &Token, revokes_itself: bool) -> bool {
             return false;
         }
     }
-    if token.read_only && !revokes_itself {
+    if token.read_only && !read_only_allowed {
         let safe = |method: &[u8]| {
             [&b"GET"[..], b"HEAD", b"OPTIONS"]
                 .iter()

@@ -202,10 +202,11 @@ pub trait Requirement: Send + Sync + 'static {
     /// `x-required-scopes`.
     #[doc(hidden)]
     const OPERATION_ID: Option<&'static str> = None;
-    /// Whether the operation only revokes the token presented (`AuthApi`'s logout): a
-    /// read-only token may call it whatever its method.
+    /// Whether a read-only token may call the operation whatever its method: `AuthApi`'s
+    /// logout (a token may always revoke itself) and introspection (a read, which RFC 7662
+    /// sends as a `POST`).
     #[doc(hidden)]
-    const REVOKES_ITSELF: bool = false;
+    const READ_ONLY_ALLOWED: bool = false;
 }
 
 /// How a [`Requirement`] authenticates a request as a user of type `U`: the bound the

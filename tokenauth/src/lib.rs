@@ -56,6 +56,7 @@
 //! | [`rules`] | the rules and bounds: valid keywords, scopes, scheme names, and every length limit |
 //! | `openapi` (feature `openapi`) | poem-openapi support: `AuthApi`, the extractors, `WithAuthErrors`, `drf_methods`, the document with scopes, Swagger UI |
 //! | `django` (features `django`, `postgres`) | running beside Django, on Django's own tables |
+//! | `secret_scanning` (feature `secret-scanning`) | the receiving end of GitHub's secret scanning partner program: leaked keys revoked |
 //!
 //! # Cargo features
 //! - `sqlite` (default): SQLite storage.
@@ -72,6 +73,8 @@
 //!   formats never matches: the import keeps it and reports it
 //!   ([`import::Warning::UnverifiablePassword`]), and a login against it is refused as with a
 //!   wrong password, the process logging a warning that says so, once.
+//! - `secret-scanning`: the `secret_scanning` module, the receiving end of GitHub's secret
+//!   scanning partner program. It adds RustCrypto's `p256` (ECDSA P-256 verification).
 //!
 //! [poem]: https://docs.rs/poem
 
@@ -101,6 +104,8 @@ pub mod password;
 mod policy;
 pub mod rejection;
 pub mod rules;
+#[cfg(feature = "secret-scanning")]
+pub mod secret_scanning;
 pub mod store;
 mod telemetry;
 
@@ -261,7 +266,8 @@ pub use tokenauth_macros::AuthUser;
 /// ```
 pub use sqlx;
 
-/// The README's examples are compiled as doctests.
-#[cfg(all(doctest, feature = "openapi"))]
+/// The README's examples are compiled as doctests (they use `openapi` and
+/// `secret-scanning`).
+#[cfg(all(doctest, feature = "openapi", feature = "secret-scanning"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

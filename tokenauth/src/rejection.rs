@@ -102,10 +102,18 @@ enum Cause {
     /// A `401` (RFC 6750's `400` for a malformed header), challenging as this.
     Unauthorized(Challenger, Reason),
     /// A `403`; with RFC 6750's challenge, the scopes its `scope` lists.
-    Forbidden(Challenger, &'static [&'static str]),
+    Forbidden(Challenger, Scopes),
     Store(Error),
     MissingStore,
     MissingAttribute,
+}
+
+/// The scopes a `403` lists: a requirement's, or one configured at run time.
+#[derive(Debug)]
+enum Scopes {
+    Static(&'static [&'static str]),
+    #[cfg(feature = "openapi")]
+    One(std::sync::Arc<str>),
 }
 
 /// Who challenges: the keyword, in its scheme's [`Challenge`].
@@ -190,7 +198,7 @@ impl Rejection {
     /// assert!(response.headers().get("www-authenticate").is_none());
     /// ```
     pub fn forbidden() -> Self {
-        Rejection::new(Cause::Forbidden(Challenger::DRF, &[]))
+        Rejection::new(Cause::Forbidden(Challenger::DRF, Scopes::Static(&[])))
     }
 
     /// DRF's `403` for a token that lacks one of `scopes`, or whose limits refuse the
@@ -213,7 +221,17 @@ impl Rejection {
     /// );
     /// ```
     pub fn forbidden_for(scheme: Scheme, scopes: &'static [&'static str]) -> Self {
-        Rejection::new(Cause::Forbidden(Challenger::of(scheme), scopes))
+        Rejection::new(Cause::Forbidden(
+            Challenger::of(scheme),
+            Scopes::Static(scopes),
+        ))
+    }
+
+    /// [`forbidden_for`](Rejection::forbidden_for) one scope known at run time (e.g.
+    /// [`AuthApi::introspection_scope`](crate::AuthApi::introspection_scope)).
+    #[cfg(feature = "openapi")]
+    pub(crate) fn insufficient_scope(scheme: Scheme, scope: std::sync::Arc<str>) -> Self {
+        Rejection::new(Cause::Forbidden(Challenger::of(scheme), Scopes::One(scope)))
     }
 
     /// A `503` (database unreachable) or `500` (other failure), logged when it becomes a
@@ -345,17 +363,24 @@ impl Rejection {
 
     /// The `WWW-Authenticate` challenge, if this refusal sends one.
     pub(crate) fn challenge(&self) -> Option<String> {
-        let (challenger, error, scopes) = match self.cause {
+        #[cfg(feature = "openapi")]
+        let one;
+        let (challenger, error, scopes) = match &self.cause {
             Cause::Unauthorized(challenger, reason) => {
                 let error = match reason {
                     Reason::NotAuthenticated => None,
                     reason if reason.is_malformed_header() => Some("invalid_request"),
                     _ => Some("invalid_token"),
                 };
-                (challenger, error, &[][..])
+                (*challenger, error, &[][..])
             }
-            Cause::Forbidden(challenger, scopes) => {
-                (challenger, Some("insufficient_scope"), scopes)
+            Cause::Forbidden(challenger, Scopes::Static(scopes)) => {
+                (*challenger, Some("insufficient_scope"), *scopes)
+            }
+            #[cfg(feature = "openapi")]
+            Cause::Forbidden(challenger, Scopes::One(scope)) => {
+                one = [&**scope];
+                (*challenger, Some("insufficient_scope"), &one[..])
             }
             _ => return None,
         };

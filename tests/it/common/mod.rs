@@ -425,6 +425,25 @@ pub fn assert_401(response: &RawResponse, keyword: &str, detail: &str, case: &st
     assert_eq!(response.body_text(), expected, "{case}");
 }
 
+/// The status `GET path` with `authorization` gets once it is `status`, polled for at most
+/// 2 s: a change made through another instance reaches this one within the change feed's
+/// bound (tests/it/revocation.rs measures it; 2 s is the bound under faults).
+pub async fn status_within(
+    addr: std::net::SocketAddr,
+    path: &str,
+    authorization: &str,
+    status: u16,
+) -> u16 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let got = get(addr, path, Some(authorization.as_bytes())).await.status;
+        if got == status || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// How an endpoint challenges a request it refuses: Django REST framework's way, or RFC
 /// 6750's in a realm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -247,7 +247,21 @@ impl<T: ApiResponse, R: Requirement> ApiResponse for WithAuthErrors<T, R> {
             let Some(description) = description else {
                 continue;
             };
-            if meta.responses.iter().any(|r| r.status == Some(status)) {
+            if let Some(own) = meta.responses.iter_mut().find(|r| r.status == Some(status)) {
+                // The operation documents this status itself (e.g. a `400` for its body):
+                // with RFC 6750's challenge, the refusal may be tokenauth's too, so the
+                // challenge it then sends is documented beside the operation's own.
+                let documented = own
+                    .headers
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case("WWW-Authenticate"));
+                if rfc6750 && !documented {
+                    let header = challenge_header(scheme, reason, R::SCOPES);
+                    own.headers.extend(header.map(|header| MetaHeader {
+                        required: false,
+                        ..header
+                    }));
+                }
                 continue;
             }
             meta.responses.push(MetaResponse {

@@ -105,6 +105,7 @@ pub(super) fn document<T: poem_openapi::OpenApi>(spec: String) -> String {
             .flat_map(|responses| responses.iter_mut());
         for (status, response) in responses {
             plain_json(response);
+            challenge_header_name(response);
             add_examples(id, status, response);
         }
         if let Some(body) = operation.get_mut("requestBody") {
@@ -112,6 +113,25 @@ pub(super) fn document<T: poem_openapi::OpenApi>(spec: String) -> String {
         }
     }
     serde_json::to_string_pretty(&document).unwrap_or(spec)
+}
+
+/// Names `response`'s challenge header `WWW-Authenticate`, as tokenauth documents it: an
+/// `ApiResponse` that declares it (as introspection's `403` does) gets poem-openapi's
+/// upper-cased `WWW-AUTHENTICATE`, and one document should spell it one way.
+fn challenge_header_name(response: &mut Value) {
+    let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let other = headers
+        .keys()
+        .find(|name| name.eq_ignore_ascii_case("WWW-Authenticate") && *name != "WWW-Authenticate")
+        .cloned();
+    if let Some(other) = other
+        && !headers.contains_key("WWW-Authenticate")
+        && let Some(header) = headers.remove(&other)
+    {
+        headers.insert("WWW-Authenticate".to_owned(), header);
+    }
 }
 
 /// The operations of an OpenAPI 3.0 path item.

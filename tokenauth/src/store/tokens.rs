@@ -684,34 +684,129 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// # Ok(()) }
     /// ```
     pub async fn revoke_key(&self, token_id: i64, key: &str) -> Result<bool, Error> {
-        let digest = KeyDigest::of(key);
+        self.revoke_key_where("id", token_id, key, "logout").await
+    }
+
+    /// Revokes the key `key` if it is one of user `user_id`'s, as [`Tokens::revoke_key`] does
+    /// (the token, or only the previous key of a roll in its grace); returns whether it was.
+    /// Another user's key, or no key at all, is left alone and returns `false`. One statement
+    /// decides both whose the key is and what to revoke, so a concurrent roll or revocation
+    /// cannot slip between them. What RFC 7009's revocation endpoint does
+    /// ([`AuthApi`](crate::AuthApi)'s `POST /auth/revoke`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// let alice = store.create_user("alice", None).await?;
+    /// let bob = store.create_user("bob", None).await?;
+    /// let (_, key) = store.tokens().create(alice.id, Default::default()).await?;
+    /// assert!(!store.tokens().revoke_key_of(bob.id, key.expose_secret()).await?);
+    /// assert!(store.authenticate(key.expose_secret()).await.is_ok());
+    /// assert!(store.tokens().revoke_key_of(alice.id, key.expose_secret()).await?);
+    /// assert!(store.authenticate(key.expose_secret()).await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke_key_of(&self, user_id: i64, key: &str) -> Result<bool, Error> {
+        self.revoke_key_where("user_id", user_id, key, "revoke")
+            .await
+    }
+
+    /// Revokes each of `keys` that is a live key, whoever's it is — the token whose current
+    /// key it is, or only the previous key of a roll still in its grace — in one transaction,
+    /// and returns, for each, whether it was. What a report of leaked keys does
+    /// ([`SecretScanning`](crate::secret_scanning::SecretScanning)): each revocation is
+    /// counted and logged with reason `leaked`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tokenauth::Error> {
+    /// # let store = tokenauth::Store::connect("sqlite::memory:").await?;
+    /// # store.migrate().await?;
+    /// let alice = store.create_user("alice", None).await?;
+    /// let (_, key) = store.tokens().create(alice.id, Default::default()).await?;
+    /// let leaked = store.tokens().revoke_leaked(&[key.expose_secret(), "not a key"]).await?;
+    /// assert_eq!(leaked, [true, false]);
+    /// assert!(store.authenticate(key.expose_secret()).await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke_leaked(&self, keys: &[&str]) -> Result<Vec<bool>, Error> {
         let forget = format!(
             "UPDATE {} SET previous_key_digest = NULL, previous_key_expires_at = NULL \
-             WHERE id = $1 AND previous_key_digest = $2",
+             WHERE previous_key_digest = $1 RETURNING user_id, id",
             U::TOKENS_TABLE
         );
         let delete = format!(
-            "DELETE FROM {} WHERE id = $1 AND key_digest = $2 RETURNING user_id",
+            "DELETE FROM {} WHERE key_digest = $1 RETURNING user_id, id",
             U::TOKENS_TABLE
         );
         let mut write = self.store.begin_write().await?;
-        let (done, deleted, user_id) = on_backend!(write.tx(), Tx(tx) => {
+        let mut found: Vec<Option<(i64, i64)>> = Vec::with_capacity(keys.len());
+        on_backend!(write.tx(), Tx(tx) => {
+            for key in keys {
+                let digest = KeyDigest::of(key);
+                let mut revoked: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(forget.clone()))
+                    .bind(digest.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if revoked.is_none() {
+                    revoked = sqlx::query_as(sqlx::AssertSqlSafe(delete.clone()))
+                        .bind(digest.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                }
+                found.push(revoked);
+            }
+        });
+        let change = if found.iter().any(Option::is_some) {
+            Change::Narrowed
+        } else {
+            Change::Nothing
+        };
+        write.commit(change).await?;
+        for (user_id, token_id) in found.iter().flatten() {
+            revoked("leaked", 1, Some(*user_id), Some(*token_id));
+        }
+        Ok(found.iter().map(Option::is_some).collect())
+    }
+
+    /// Revokes `key` of the token whose `column` (`id` or `user_id`) is `value`: forgets it if
+    /// it is the previous key of a roll, else deletes the token whose current key it is.
+    async fn revoke_key_where(
+        &self,
+        column: &'static str,
+        value: i64,
+        key: &str,
+        reason: &'static str,
+    ) -> Result<bool, Error> {
+        let digest = KeyDigest::of(key);
+        let forget = format!(
+            "UPDATE {} SET previous_key_digest = NULL, previous_key_expires_at = NULL \
+             WHERE {column} = $1 AND previous_key_digest = $2",
+            U::TOKENS_TABLE
+        );
+        let delete = format!(
+            "DELETE FROM {} WHERE {column} = $1 AND key_digest = $2 RETURNING user_id, id",
+            U::TOKENS_TABLE
+        );
+        let mut write = self.store.begin_write().await?;
+        let (done, deleted) = on_backend!(write.tx(), Tx(tx) => {
             let forgotten = sqlx::query(sqlx::AssertSqlSafe(forget))
-                .bind(token_id)
+                .bind(value)
                 .bind(digest.as_str())
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
             if forgotten > 0 {
-                (forgotten, 0, None)
+                (forgotten, None)
             } else {
-                let user_id: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(delete))
-                    .bind(token_id)
+                let deleted: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(delete))
+                    .bind(value)
                     .bind(digest.as_str())
                     .fetch_optional(&mut **tx)
                     .await?;
-                let deleted = u64::from(user_id.is_some());
-                (deleted, deleted, user_id)
+                (u64::from(deleted.is_some()), deleted)
             }
         });
         let change = if done > 0 {
@@ -720,7 +815,9 @@ impl<U: AuthUser> Tokens<'_, U> {
             Change::Nothing
         };
         write.commit(change).await?;
-        revoked("logout", deleted, user_id, Some(token_id));
+        if let Some((user_id, token_id)) = deleted {
+            revoked(reason, 1, Some(user_id), Some(token_id));
+        }
         Ok(done > 0)
     }
 

@@ -7,7 +7,6 @@ use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, Object};
 use serde_json::Value;
-use tokio::io::AsyncReadExt as _;
 
 use crate::models::Token;
 use crate::openapi::response::JSON;
@@ -125,28 +124,13 @@ impl RollBody {
         request: &Request,
         max_seconds: i64,
     ) -> Result<i64, RollRefusal> {
-        let mut bytes = Vec::new();
-        let limit = u64::try_from(MAX_ROLL_BODY).unwrap_or(u64::MAX);
-        if self
-            .0
-            .into_async_read()
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .await
-            .is_err()
-        {
-            return Err(RollRefusal::BadRequest(String::from(
-                "The request body could not be read.",
-            )));
+        match super::read::read_bounded(self.0, request, MAX_ROLL_BODY).await {
+            Ok(bytes) => parse_grace(super::read::content_type(request), &bytes, max_seconds),
+            Err(super::read::Unread::TooLarge) => Err(RollRefusal::TooLarge(too_large())),
+            Err(super::read::Unread::Failed) => Err(RollRefusal::BadRequest(String::from(
+                super::read::UNREADABLE,
+            ))),
         }
-        if bytes.len() > MAX_ROLL_BODY {
-            return Err(RollRefusal::TooLarge(too_large()));
-        }
-        let content_type = request
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok());
-        parse_grace(content_type, &bytes, max_seconds)
     }
 }
 

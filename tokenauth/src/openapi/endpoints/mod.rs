@@ -14,12 +14,12 @@
 
 mod body;
 mod manage;
+mod oauth;
+mod read;
 mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::io::AsyncReadExt as _;
 
 use poem::Request;
 use poem::web::Data;
@@ -66,6 +66,15 @@ pub use throttle::Limit;
 ///   for another user's id as for one that does not exist.
 /// - `POST /auth/token/roll` — a new key for the presented token, the old one kept for
 ///   `grace` seconds (at most [`Policy::max_roll_grace`](crate::Policy::max_roll_grace)).
+/// - `POST /auth/revoke` — RFC 7009 revocation: revokes the form's `token` if it is one of the
+///   user's keys; `200` whatever it was, so it tells nothing about other keys.
+/// - `POST /auth/introspect` — RFC 7662 introspection, for callers whose key grants
+///   [`introspection_scope`](AuthApi::introspection_scope): `{"active": true, "scope", "exp",
+///   "iat", "username", "sub", "client_id", "token_type", "read_only", "allowed_ips"}` for a
+///   live key, only `{"active": false}` for any other.
+///
+/// Revocation and introspection take the caller's key as `Bearer` (with RFC 6750's
+/// challenges) or `Token`, and a form read up to 4 KiB; the other operations take `Token`.
 ///
 /// A token's limits (`allowed_ips`, `read_only`) apply to these operations too: a read-only
 /// token may log itself out, and nothing else here but list its user's tokens.
@@ -116,6 +125,7 @@ pub struct AuthApi {
     grantable_scopes: Arc<[String]>,
     max_body_size: usize,
     expiry_in_response: bool,
+    introspection_scope: Arc<str>,
 }
 
 impl Default for AuthApi {
@@ -159,6 +169,7 @@ impl AuthApi {
             grantable_scopes: Arc::from(Vec::new()),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             expiry_in_response: false,
+            introspection_scope: Arc::from(oauth::DEFAULT_INTROSPECTION_SCOPE),
         }
     }
 
@@ -243,6 +254,36 @@ impl AuthApi {
             expiry_in_response: true,
             ..self
         }
+    }
+
+    /// The scope a caller's key needs for `POST /auth/introspect` (RFC 7662): default
+    /// `tokenauth:introspect`. Introspection tells whose any live key is, so grant it to the
+    /// gateways and resource servers that need it, with the CLI or
+    /// [`Tokens::create`](crate::store::Tokens::create), and not to logins
+    /// ([`grantable_scopes`](AuthApi::grantable_scopes)). `*` and a covering wildcard grant
+    /// it, as every scope.
+    ///
+    /// # Errors
+    /// [`Error::InvalidScope`] for a scope that cannot be required (empty, whitespace or
+    /// control characters, a wildcard) or that RFC 6750's challenge cannot name (characters
+    /// outside printable ASCII, `"`, `\`).
+    ///
+    /// ```
+    /// let api = tokenauth::AuthApi::new().introspection_scope("gateway:introspect")?;
+    /// assert!(tokenauth::AuthApi::new().introspection_scope("gateway:*").is_err());
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn introspection_scope(self, scope: impl Into<String>) -> Result<Self, Error> {
+        let scope = scope.into();
+        if !crate::rules::is_valid_required_scope(&scope)
+            || !crate::rules::is_challenge_scope(&scope)
+        {
+            return Err(Error::InvalidScope(scope));
+        }
+        Ok(AuthApi {
+            introspection_scope: Arc::from(scope),
+            ..self
+        })
     }
 
     /// The body answering a new key: with its expiry if [`AuthApi::with_expiry_in_response`].
@@ -481,37 +522,11 @@ impl LoginBody {
     /// Reads at most `limit` bytes — refusing more while reading, before parsing — and parses
     /// them by the request's `Content-Type`.
     async fn read(self, request: &Request, limit: usize) -> Result<body::Login, body::Refusal> {
-        let too_large = || Err(body::Refusal::TooLarge(too_large(limit)));
-        let declared = request
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let limit_bytes = u64::try_from(limit).unwrap_or(u64::MAX);
-        if declared.is_some_and(|length| length > limit_bytes) {
-            return too_large();
+        match read::read_bounded(self.0, request, limit).await {
+            Ok(bytes) => body::parse(read::content_type(request), &bytes),
+            Err(read::Unread::TooLarge) => Err(body::Refusal::TooLarge(too_large(limit))),
+            Err(read::Unread::Failed) => Err(body::Refusal::BadRequest(detail(read::UNREADABLE))),
         }
-        // One byte more than the limit, whatever the body claimed to be.
-        let capacity = declared.map_or(0, |length| usize::try_from(length).unwrap_or(0));
-        let mut bytes = Vec::with_capacity(limit.min(capacity).min(64 * 1024));
-        let read = self
-            .0
-            .into_async_read()
-            .take(limit_bytes.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .await;
-        if read.is_err() {
-            let message = "The request body could not be read.";
-            return Err(body::Refusal::BadRequest(detail(message)));
-        }
-        if bytes.len() > limit {
-            return too_large();
-        }
-        let content_type = request
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok());
-        body::parse(content_type, &bytes)
     }
 }
 
@@ -631,7 +646,7 @@ struct RevokesItself;
 impl Requirement for RevokesItself {
     const SCHEMES: &'static [Scheme] = &[TokenKeyword::SCHEME];
     const OPERATION_ID: Option<&'static str> = Some("logout");
-    const REVOKES_ITSELF: bool = true;
+    const READ_ONLY_ALLOWED: bool = true;
 }
 
 impl Authenticates<User> for RevokesItself {
@@ -860,7 +875,7 @@ pub(crate) fn operation_examples(
             "A body that is not JSON",
             refused(manage::parse_grace(Some("text/plain"), b"60", 0)),
         )],
-        _ => Vec::new(),
+        _ => oauth::examples(operation_id, status),
     }
 }
 
@@ -1199,6 +1214,96 @@ impl AuthApi {
         }
     }
 
+    /// Revoke a key (RFC 7009)
+    ///
+    /// OAuth 2.0's token revocation: revokes the key in the form's `token` if it is one of the
+    /// authenticated user's (the previous key of a roll in its grace: only that key), on every
+    /// instance. The answer is `200` whatever the key was — another user's, unknown, already
+    /// revoked — so it tells nothing about keys that are not the caller's. (RFC 7009 §2.1 has
+    /// the server refuse another client's token with an error; tokenauth does not, to offer no
+    /// oracle.) `token_type_hint` is accepted and ignored. Send the caller's key as `Bearer`
+    /// or `Token`; a read-only key may not revoke.
+    #[oai(
+        path = "/auth/revoke",
+        method = "post",
+        operation_id = "revoke",
+        tag = "AuthTag::Auth"
+    )]
+    async fn revoke(
+        &self,
+        request: &Request,
+        auth: ApiAuth<User, oauth::Revokes>,
+        body: oauth::TokenForm,
+    ) -> WithAuthErrors<poem::Result<oauth::Revocation>, oauth::Revokes> {
+        let answer = async {
+            let store = store(request)?;
+            let key = match body.read(request).await {
+                Ok(key) => key,
+                Err(refusal) => return Ok(revocation_refused(&refusal)),
+            };
+            store
+                .tokens()
+                .revoke_key_of(auth.user.id, &key)
+                .await
+                .map_err(server_error)?;
+            Ok(oauth::Revocation::Ok)
+        };
+        WithAuthErrors::from(answer.await)
+    }
+
+    /// Introspect a key (RFC 7662)
+    ///
+    /// OAuth 2.0's token introspection, for gateways and resource servers: whether the key in
+    /// the form's `token` is live, and if so whose it is, its scopes, when it was issued and
+    /// expires, and its limits (`read_only`, `allowed_ips`, which the caller must then
+    /// enforce). Any other key — unknown, revoked, expired, an inactive user's — is only
+    /// `{"active": false}`. The caller's key must grant the introspection scope
+    /// (`tokenauth:introspect` unless the server names another); a read-only key may
+    /// introspect. `token_type_hint` is accepted and ignored.
+    #[oai(
+        path = "/auth/introspect",
+        method = "post",
+        operation_id = "introspect",
+        tag = "AuthTag::Auth"
+    )]
+    async fn introspect(
+        &self,
+        request: &Request,
+        auth: ApiAuth<User, oauth::Introspects>,
+        body: oauth::TokenForm,
+    ) -> WithAuthErrors<poem::Result<oauth::IntrospectionAnswer>, oauth::Introspects> {
+        let answer = async {
+            let store = store(request)?;
+            if !store
+                .policy()
+                .grants(&auth.token, &self.introspection_scope)
+            {
+                let client =
+                    crate::client::client_address(request, &store.policy().trusted_proxies);
+                Security::new(Event::AuthzFail)
+                    .user(auth.user.id)
+                    .token(auth.token.id)
+                    .client(client)
+                    .reason("insufficient_scope")
+                    .emit();
+                return Err(oauth::insufficient_scope(self.introspection_scope.clone()).into());
+            }
+            let key = match body.read(request).await {
+                Ok(key) => key,
+                Err(refusal) => return Ok(introspection_refused(&refusal)),
+            };
+            let answer = match store.authenticate_as::<User>(&key).await {
+                Ok((user, token)) => oauth::Introspection::live(store, &user, &token),
+                Err(crate::store::AuthenticateError::Denied(_)) => oauth::Introspection::inactive(),
+                Err(crate::store::AuthenticateError::Store(error)) => {
+                    return Err(server_error(error));
+                }
+            };
+            Ok(oauth::IntrospectionAnswer::Ok(Json(answer)))
+        };
+        WithAuthErrors::from(answer.await)
+    }
+
     /// Log out everywhere
     ///
     /// Revokes every token of the authenticated user, the one sent included: each of their
@@ -1216,6 +1321,28 @@ impl AuthApi {
             .await
             .map_err(server_error)?;
         Ok(Revoked::NoContent)
+    }
+}
+
+/// The answer of a revocation whose form was refused.
+fn revocation_refused(refusal: &oauth::FormRefusal) -> oauth::Revocation {
+    use oauth::{FormRefusal, Revocation};
+    match refusal {
+        FormRefusal::BadRequest(_) => Revocation::BadRequest(refusal.body()),
+        FormRefusal::TooLarge => Revocation::PayloadTooLarge(refusal.body()),
+        FormRefusal::UnsupportedMediaType(_) => Revocation::UnsupportedMediaType(refusal.body()),
+    }
+}
+
+/// The answer of an introspection whose form was refused.
+fn introspection_refused(refusal: &oauth::FormRefusal) -> oauth::IntrospectionAnswer {
+    use oauth::{FormRefusal, IntrospectionAnswer};
+    match refusal {
+        FormRefusal::BadRequest(_) => IntrospectionAnswer::BadRequest(refusal.body()),
+        FormRefusal::TooLarge => IntrospectionAnswer::PayloadTooLarge(refusal.body()),
+        FormRefusal::UnsupportedMediaType(_) => {
+            IntrospectionAnswer::UnsupportedMediaType(refusal.body())
+        }
     }
 }
 
