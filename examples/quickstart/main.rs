@@ -18,6 +18,9 @@
 //!   `text` (the default);
 //! - `TOKENAUTH_ARGON2`: the Argon2id cost of new password hashes, `memory_kib,passes,lanes`
 //!   (default OWASP's `19456,2,1`; a weaker hash is replaced at the next login);
+//! - `TOKENAUTH_PEPPER`: stores new keys' digests as HMAC-SHA-256 under this secret
+//!   (`Policy::pepper`): 64 or more hex digits (`openssl rand -hex 32`), or `<id>:<hex>`
+//!   separated by commas while rotating; older keys keep working;
 //! - `TOKENAUTH_SECRET_SCANNING_KEYS`: a file holding GitHub's secret scanning keys (the JSON of
 //!   `https://api.github.com/meta/public_keys/secret_scanning`): serves GitHub's leaked-key
 //!   reports at `POST /api/secret-scanning`, revoking every live key reported.
@@ -104,6 +107,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Result<Vec<std::net::IpAddr>, _>>()
             .map_err(|err| format!("TOKENAUTH_TRUSTED_PROXIES: {err}"))?;
         let policy = store.policy().clone().trusted_proxies(proxies);
+        store = store.with_policy(policy);
+    }
+    // Peppered digests: `<hex>`, or `<id>:<hex>,…` while rotating (never printed).
+    if let Ok(peppers) = std::env::var("TOKENAUTH_PEPPER") {
+        let policy = store
+            .policy()
+            .clone()
+            .peppers(&peppers)
+            .map_err(|err| format!("TOKENAUTH_PEPPER: {err}"))?;
         store = store.with_policy(policy);
     }
     let policy = api::policy(store.policy().clone())?;

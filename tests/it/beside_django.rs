@@ -63,6 +63,15 @@ async fn postgres_django_tables_are_watched_once_a_django_user_is_authenticated(
     sqlx::raw_sql(DJANGO_TABLES).execute(&pool).await.unwrap();
     tokenauth::django::migrate(&store).await.unwrap();
     store.check_user_type::<DjangoUser>().await.unwrap();
+    // Peppers stay off beside Django, and the check says so.
+    let peppered = tokenauth::Policy::default().pepper(1, [7; 32]).unwrap();
+    let error = store
+        .clone()
+        .with_policy(peppered)
+        .check_user_type::<DjangoUser>()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("beside Django"), "{error}");
     sqlx::raw_sql(COUNT_STATEMENTS)
         .execute(&pool)
         .await

@@ -299,7 +299,7 @@ async fn answer_of(
                 return Some(form(form_type, b"token_type_hint=x".to_vec()).await);
             }
             ("400", "repeated") => return Some(form(form_type, b"token=a&token=b".to_vec()).await),
-            ("413", "too_large") => return Some(form(form_type, vec![b'a'; 4097]).await),
+            ("413", "too_large") => return Some(form(form_type, vec![b'a'; 16 * 1024 + 1]).await),
             ("415", "unsupported_media_type") => {
                 return Some(form("application/json", br#"{"token":"a"}"#.to_vec()).await);
             }

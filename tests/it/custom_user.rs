@@ -122,6 +122,15 @@ async fn user_types_are_checked_against_the_database(backend: Backend) {
     };
     app::migrate(&store).await.unwrap();
     store.check_user_type::<Account>().await.unwrap();
+    // A pepper needs columns the example's tokens table does not have: said at start-up.
+    let peppered = tokenauth::Policy::default().pepper(1, [7; 32]).unwrap();
+    let error = store
+        .clone()
+        .with_policy(peppered)
+        .check_user_type::<Account>()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("key_pepper"), "{error}");
 
     let error = store.check_user_type::<Misnamed>().await.unwrap_err();
     let message = error.to_string();

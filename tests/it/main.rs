@@ -45,6 +45,7 @@ mod migrations;
 mod oauth_endpoints;
 mod outages;
 mod password_work;
+mod peppers;
 mod policy_http;
 mod quickstart;
 mod revocation;

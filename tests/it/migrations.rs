@@ -52,7 +52,13 @@ async fn sqlite_file_is_created_and_migrations_coexist() {
         .unwrap();
     assert_eq!(
         ours,
-        ["initial", "login security", "change feed", "token limits"]
+        [
+            "initial",
+            "login security",
+            "change feed",
+            "token limits",
+            "peppered digests"
+        ]
     );
     assert_eq!(theirs, ["app notes"]);
 
@@ -126,7 +132,8 @@ async fn postgres_migrations_coexist() {
             "change feed",
             "feed log",
             "login throttle failures",
-            "token limits"
+            "token limits",
+            "peppered digests"
         ]
     );
     assert_eq!(theirs, ["app notes"]);

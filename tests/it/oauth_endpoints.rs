@@ -102,7 +102,7 @@ async fn revocation(backend: Backend) {
     // Refused forms revoke nothing.
     // (case, Content-Type, body, status, what the message says)
     type Refusal<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
-    let refusals: [Refusal<'_>; 6] = [
+    let refusals: [Refusal<'_>; 7] = [
         (
             "no token",
             Some(FORM),
@@ -134,9 +134,9 @@ async fn revocation(backend: Backend) {
         (
             "too large",
             Some(FORM),
-            format!("{}&pad={}", token(&other), "x".repeat(4096)).into_bytes(),
+            format!("{}&pad={}", token(&other), "x".repeat(16 * 1024)).into_bytes(),
             413,
-            "at most 4096 bytes",
+            "at most 16384 bytes",
         ),
         (
             "no type",
@@ -144,6 +144,13 @@ async fn revocation(backend: Backend) {
             token(&other).into_bytes(),
             415,
             "media type none",
+        ),
+        (
+            "a token longer than the document allows",
+            Some(FORM),
+            token(&"k".repeat(1025)).into_bytes(),
+            400,
+            "longer than 1024 characters",
         ),
     ];
     for (case, content_type, body, status, message) in refusals {
@@ -160,9 +167,9 @@ async fn revocation(backend: Backend) {
         raw.extend_from_slice(&body);
         let response = common::raw_exchange(one.addr, &raw).await;
         assert_eq!(response.status, status, "{case}: {response:?}");
+        // DRF's body, as every refusal of tokenauth's.
         let body: Value = serde_json::from_slice(&response.body).unwrap();
-        assert_eq!(body["error"], "invalid_request", "{case}");
-        assert_eq!(body["detail"], body["error_description"], "{case}");
+        assert_eq!(body.as_object().unwrap().len(), 1, "{case}: {body}");
         assert!(
             body["detail"].as_str().unwrap().contains(message),
             "{case}: {body}"

@@ -54,7 +54,7 @@ pub(crate) async fn run(url: &str, max_ttl: Option<chrono::Duration>) -> Result<
 /// A store on the existing database at `url`, without an authentication cache (nothing to
 /// serve) and, on SQLite, without changing the file's journal mode.
 async fn open(url: &str) -> Result<Store, Failure> {
-    let policy = Policy::default().no_auth_cache();
+    let policy = crate::commands::with_peppers(Policy::default().no_auth_cache())?;
     if url.starts_with("sqlite:") {
         let cannot =
             |err: sqlx::Error| format!("error: cannot open the SQLite database {url}: {err}");
@@ -99,6 +99,7 @@ async fn problems(
     let mut lines = Vec::new();
     let health = store.health().await;
     let mut tables = true;
+    let mut peppered = true;
     for problem in health.problems() {
         match problem {
             Problem::Database(error) => {
@@ -107,6 +108,7 @@ async fn problems(
             Problem::MissingMigrations(missing) => {
                 // Without the first migration, there are no tables to look into.
                 tables = !missing.iter().any(|m| m.description == "initial");
+                peppered = !missing.iter().any(|m| m.description == "peppered digests");
                 lines.push(problem.to_string());
             }
             other => lines.push(other.to_string()),
@@ -163,6 +165,10 @@ async fn problems(
                 if forever == 1 { "it" } else { "them" },
             ));
         }
+    }
+
+    if peppered {
+        lines.extend(pepper_problems(store).await.map_err(failed)?);
     }
 
     let django = DJANGO_PREFIXES
@@ -271,6 +277,40 @@ fn duration(duration: chrono::Duration) -> String {
         s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
     }
+}
+
+/// Tokens whose digests the given peppers (`TOKENAUTH_PEPPER`) cannot verify: under a pepper
+/// not given (refused as unknown keys; drop a pepper once this counts none under it), or,
+/// with a pepper given, still plain SHA-256 (made before it).
+async fn pepper_problems(store: &Store) -> Result<Vec<String>, sqlx::Error> {
+    let given: Vec<i16> = store.policy().pepper_ids().collect();
+    let sql = "SELECT pepper, count(*) FROM (SELECT key_pepper AS pepper FROM tokenauth_tokens \
+               UNION ALL SELECT previous_key_pepper FROM tokenauth_tokens \
+               WHERE previous_key_digest IS NOT NULL) AS digests GROUP BY pepper ORDER BY pepper";
+    let counts: Vec<(Option<i16>, i64)> = if let Some(pool) = store.sqlite_pool() {
+        sqlx::query_as(sql).fetch_all(pool).await?
+    } else {
+        let pool = store.postgres_pool().expect("a SQLite or PostgreSQL store");
+        sqlx::query_as(sql).fetch_all(pool).await?
+    };
+    let mut lines = Vec::new();
+    for (pepper, count) in counts {
+        let keys = if count == 1 { "key is" } else { "keys are" };
+        match pepper {
+            Some(id) if !given.contains(&id) => lines.push(format!(
+                "{count} {keys} digested under pepper {id}, which TOKENAUTH_PEPPER does not give: \
+                 the application refuses them unless it has that pepper; give it here too, or \
+                 revoke them before dropping it"
+            )),
+            None if !given.is_empty() => lines.push(format!(
+                "{count} {keys} still digested with plain SHA-256, made before a pepper: a \
+                 copy of the database can check guesses against them; roll or replace them \
+                 to store them under the current pepper"
+            )),
+            _ => {}
+        }
+    }
+    Ok(lines)
 }
 
 #[cfg(test)]

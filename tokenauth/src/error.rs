@@ -154,6 +154,10 @@ pub enum Error {
     /// A key given for import is not acceptable.
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),
+    /// A pepper given to [`Policy::pepper`](crate::Policy::pepper) is refused: the message
+    /// says why (never showing the secret).
+    #[error("invalid pepper: {0}")]
+    InvalidPepper(String),
     /// A scope is empty, longer than [`MAX_SCOPE_LEN`](crate::rules::MAX_SCOPE_LEN) characters, or
     /// contains whitespace or control characters.
     #[error(

@@ -14,7 +14,7 @@ use crate::error::Excerpt;
 use crate::key::{Key, KeyDigest};
 use crate::rules::MAX_PASSWORD_HASH_LEN;
 use crate::store::Store;
-use crate::store::backend::on_backend;
+use crate::store::backend::{on_backend, parameter_list};
 use crate::store::users::validate_username;
 use crate::store::write::{Change, Write};
 
@@ -264,6 +264,8 @@ pub struct Import {
     /// with their ids: read at the first [`Import::users`]. Few: new names are stored
     /// normalized.
     unnormalized: Option<HashMap<String, (String, i64)>>,
+    /// The store's peppers: keys are stored under the current one, and found under any.
+    peppers: crate::key::Peppers,
 }
 
 impl fmt::Debug for Import {
@@ -291,6 +293,7 @@ impl Store {
     /// ```
     pub async fn import_begin(&self) -> Result<Import, Error> {
         Ok(Import {
+            peppers: self.policy().peppers.clone(),
             write: self.begin_write().await?,
             report: Report::default(),
             kept_ids: false,
@@ -384,14 +387,6 @@ fn password_hash(user: &User) -> Option<&str> {
         .filter(|hash| hash.chars().nth(MAX_PASSWORD_HASH_LEN).is_none())
 }
 
-/// `$first, …` for `count` values.
-fn list(count: usize, first: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Import {
     /// What has been imported so far.
     pub fn report(&self) -> &Report {
@@ -479,9 +474,9 @@ impl Import {
             if ids.is_empty() {
                 "NULL".to_owned()
             } else {
-                list(ids.len(), 1)
+                parameter_list(ids.len(), 1)
             },
-            list(batch.len() + other_forms.len(), ids.len() + 1),
+            parameter_list(batch.len() + other_forms.len(), ids.len() + 1),
         );
         let existing: Vec<(i64, String, bool, Option<String>)> = on_backend!(self.write.tx(), Tx(tx) => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
@@ -665,7 +660,17 @@ impl Import {
     }
 
     async fn token_batch(&mut self, batch: &[Token]) -> Result<(), Error> {
-        let digests: Vec<KeyDigest> = batch.iter().map(|token| token.key.digest()).collect();
+        // Each key's stored digest (under the current pepper, if any), and every digest it may
+        // already be stored with (under any pepper, or plain).
+        let stored: Vec<(KeyDigest, Option<i16>)> = batch
+            .iter()
+            .map(|token| self.peppers.stored(token.key.expose_secret()))
+            .collect();
+        let candidates: Vec<Vec<KeyDigest>> = batch
+            .iter()
+            .map(|token| self.peppers.candidates(token.key.expose_secret()).stored())
+            .collect();
+        let digests: Vec<&KeyDigest> = candidates.iter().flatten().collect();
         let mut names: Vec<&str> = batch.iter().map(|t| t.username.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -674,7 +679,7 @@ impl Import {
         }
         let sql = format!(
             "SELECT id, username FROM tokenauth_users WHERE username IN ({})",
-            list(names.len(), 1)
+            parameter_list(names.len(), 1)
         );
         let users: Vec<(i64, String)> = on_backend!(self.write.tx(), Tx(tx) => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
@@ -693,7 +698,7 @@ impl Import {
             "SELECT key_digest, user_id FROM tokenauth_tokens WHERE key_digest IN ({0}) \
              UNION ALL SELECT previous_key_digest, user_id FROM tokenauth_tokens \
              WHERE previous_key_digest IN ({0})",
-            list(digests.len(), 1)
+            parameter_list(digests.len(), 1)
         );
         let existing: Vec<(String, i64)> = on_backend!(self.write.tx(), Tx(tx) => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
@@ -708,7 +713,7 @@ impl Import {
             .collect();
         let mut new = Vec::with_capacity(batch.len());
         let mut seen = HashSet::new();
-        for (token, digest) in batch.iter().zip(&digests) {
+        for ((token, (digest, pepper)), forms) in batch.iter().zip(&stored).zip(&candidates) {
             let Some(&user_id) = users.get(token.username.as_str()) else {
                 return Err(Error::UserNotFound(token.username.clone()));
             };
@@ -718,7 +723,8 @@ impl Import {
                     Excerpt::plain(&token.username)
                 )));
             }
-            match existing.get(digest.as_str()) {
+            let owner = forms.iter().find_map(|form| existing.get(form.as_str()));
+            match owner {
                 Some(&owner) if owner == user_id => self.report.tokens_present += 1,
                 Some(_) => {
                     return Err(Error::ImportConflict(format!(
@@ -726,10 +732,10 @@ impl Import {
                         Excerpt::plain(&token.username)
                     )));
                 }
-                None => new.push((token, user_id, digest)),
+                None => new.push((token, user_id, digest, *pepper)),
             }
         }
-        for (token, _, _) in &new {
+        for (token, ..) in &new {
             if !token.key.is_drf_format() {
                 self.report.warnings.push(Warning::NonStandardKey {
                     username: token.username.clone(),
@@ -741,17 +747,19 @@ impl Import {
             return Ok(());
         }
         let sql = format!(
-            "INSERT INTO tokenauth_tokens (user_id, key_digest, name, created) VALUES {}",
-            placeholders(new.len(), 4, 1)
+            "INSERT INTO tokenauth_tokens (user_id, key_digest, name, created, key_pepper) \
+             VALUES {}",
+            placeholders(new.len(), 5, 1)
         );
         let inserted = on_backend!(self.write.tx(), Tx(tx) => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (token, user_id, digest) in &new {
+            for (token, user_id, digest, pepper) in &new {
                 query = query
                     .bind(*user_id)
                     .bind(digest.as_str())
                     .bind(token.name.as_str())
-                    .bind(token.created);
+                    .bind(token.created)
+                    .bind(*pepper);
             }
             query.execute(&mut **tx).await?.rows_affected()
         });

@@ -120,7 +120,9 @@ impl Key {
         &self.0
     }
 
-    /// The digest stored in the database for this key.
+    /// The key's plain SHA-256 digest: what the database stores for it without a pepper
+    /// (with [`Policy::pepper`](crate::Policy::pepper), new keys are stored as an HMAC
+    /// instead).
     ///
     /// ```
     /// let key = tokenauth::Key::import("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")?;
@@ -336,20 +338,7 @@ impl RawDigest {
 
     /// A stored (hex) digest in its raw form; `None` if it is not 64 hexadecimal digits.
     pub(crate) fn from_hex(digest: &str) -> Option<Self> {
-        let bytes = digest.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
-        let nibble = |c: u8| {
-            char::from(c)
-                .to_digit(16)
-                .and_then(|d| u8::try_from(d).ok())
-        };
-        let mut raw = [0u8; 32];
-        for (out, pair) in raw.iter_mut().zip(bytes.chunks_exact(2)) {
-            *out = nibble(pair[0])? << 4 | nibble(pair[1])?;
-        }
-        Some(RawDigest(raw))
+        decode_hex(digest)?.try_into().ok().map(RawDigest)
     }
 
     /// The digest's first two 64-bit words, big-endian: the same as the first 32 hex digits
@@ -361,6 +350,169 @@ impl RawDigest {
         second.copy_from_slice(&self.0[8..16]);
         (u64::from_be_bytes(first), u64::from_be_bytes(second))
     }
+}
+
+/// The most peppers a [`Policy`](crate::Policy) holds at once: each is one more HMAC and one
+/// more candidate in every lookup of a key not in the cache.
+pub const MAX_PEPPERS: usize = 8;
+
+/// The shortest pepper, in bytes: HMAC-SHA-256's block of security, 256 bits.
+pub const MIN_PEPPER_LEN: usize = 32;
+
+/// A server-side secret mixed into key digests ([`Policy::pepper`](crate::Policy::pepper)):
+/// a key is stored as HMAC-SHA-256 under the current pepper, so that a dump of the database
+/// alone cannot confirm a guessed key, nor be given a digest of a key someone chose.
+#[derive(Clone)]
+pub(crate) struct Pepper {
+    pub(crate) id: i16,
+    secret: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl Pepper {
+    fn digest(&self, key: &str) -> RawDigest {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(key.as_bytes());
+        RawDigest(mac.finalize().into_bytes().into())
+    }
+}
+
+/// The peppers of a policy, the current (the highest id) first. Their `Debug` shows the ids
+/// only.
+#[derive(Clone, Default)]
+pub(crate) struct Peppers(std::sync::Arc<[Pepper]>);
+
+impl fmt::Debug for Peppers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|p| p.id)).finish()
+    }
+}
+
+impl PartialEq for Peppers {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(other.0.iter())
+                .all(|(a, b)| a.id == b.id && *a.secret == *b.secret)
+    }
+}
+
+impl Eq for Peppers {}
+
+impl Peppers {
+    /// These peppers and `(id, secret)`, checked.
+    pub(crate) fn with(&self, id: u16, secret: &[u8]) -> Result<Peppers, Error> {
+        let id = i16::try_from(id)
+            .map_err(|_| Error::InvalidPepper("a pepper's id is 0 to 32767".into()))?;
+        if secret.len() < MIN_PEPPER_LEN {
+            return Err(Error::InvalidPepper(format!(
+                "a pepper is at least {MIN_PEPPER_LEN} random bytes (256 bits)"
+            )));
+        }
+        if self.0.iter().any(|p| p.id == id) {
+            return Err(Error::InvalidPepper(format!(
+                "the pepper id {id} is given twice: give each pepper its own id"
+            )));
+        }
+        if self.0.len() == MAX_PEPPERS {
+            return Err(Error::InvalidPepper(format!(
+                "at most {MAX_PEPPERS} peppers: drop one whose tokens are gone"
+            )));
+        }
+        let mut peppers = self.0.to_vec();
+        peppers.push(Pepper {
+            id,
+            secret: zeroize::Zeroizing::new(secret.to_vec()),
+        });
+        peppers.sort_by_key(|p| std::cmp::Reverse(p.id));
+        Ok(Peppers(peppers.into()))
+    }
+
+    /// The ids, the current first.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = i16> + '_ {
+        self.0.iter().map(|p| p.id)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The digest a new key is stored with — HMAC-SHA-256 under the current pepper, or plain
+    /// SHA-256 without one — and that pepper's id.
+    pub(crate) fn stored(&self, key: &str) -> (KeyDigest, Option<i16>) {
+        match self.0.first() {
+            Some(pepper) => (KeyDigest::from_raw(&pepper.digest(key)), Some(pepper.id)),
+            None => (KeyDigest::of(key), None),
+        }
+    }
+
+    /// Every digest `key` may be stored with: under each pepper, the current first, then
+    /// plain SHA-256 (keys stored before any pepper, or beside Django).
+    pub(crate) fn candidates(&self, key: &str) -> Candidates {
+        let mut candidates = Candidates {
+            digests: [RawDigest([0; 32]); MAX_PEPPERS + 1],
+            len: 0,
+        };
+        for pepper in self.0.iter() {
+            candidates.digests[candidates.len] = pepper.digest(key);
+            candidates.len += 1;
+        }
+        candidates.digests[candidates.len] = RawDigest::of(key);
+        candidates.len += 1;
+        candidates
+    }
+}
+
+/// The digests a presented key may be stored with ([`Peppers::candidates`]): never empty;
+/// one (plain SHA-256) without peppers. On the stack: no allocation per request.
+#[derive(Clone, Copy)]
+pub(crate) struct Candidates {
+    digests: [RawDigest; MAX_PEPPERS + 1],
+    len: usize,
+}
+
+impl Candidates {
+    /// The candidates, the current pepper's first.
+    pub(crate) fn as_slice(&self) -> &[RawDigest] {
+        &self.digests[..self.len]
+    }
+
+    /// The first: the digest a key made now would be stored with.
+    pub(crate) fn first(&self) -> &RawDigest {
+        &self.digests[0]
+    }
+
+    /// The candidates as stored (hex), to bind in a query.
+    pub(crate) fn stored(&self) -> Vec<KeyDigest> {
+        self.as_slice().iter().map(KeyDigest::from_raw).collect()
+    }
+}
+
+impl fmt::Debug for Candidates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Candidates({} digests)", self.len)
+    }
+}
+
+/// The bytes of hexadecimal `text` (either case); `None` if it is not an even number of hex
+/// digits.
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    let nibble = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
 }
 
 /// The first two 64-bit words of a stored (hex) digest; `None` if it is not one.

@@ -56,6 +56,8 @@ pub struct Policy {
     /// `(scope, implied)`: a token with `scope` has `implied` too ([`Policy::scope_implies`]).
     pub(crate) scope_implications: Vec<(String, String)>,
     pub(crate) key_format: KeyFormat,
+    /// Server-side secrets of key digests ([`Policy::pepper`]).
+    pub(crate) peppers: crate::key::Peppers,
     pub(crate) password_limits: Limits,
     /// The authentication cache: most entries, and their longest age.
     pub(crate) auth_cache: Option<(u64, std::time::Duration)>,
@@ -85,6 +87,7 @@ impl Default for Policy {
             revoke_on_deactivation: false,
             scope_implications: Vec::new(),
             key_format: KeyFormat::hex(),
+            peppers: crate::key::Peppers::default(),
             password_limits: Limits::default(),
             auth_cache: Some((DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_AGE)),
             refusal_checks: DEFAULT_REFUSAL_CHECKS,
@@ -363,6 +366,103 @@ impl Policy {
     pub fn key_format(mut self, format: KeyFormat) -> Self {
         self.key_format = format;
         self
+    }
+
+    /// Stores new keys' digests as HMAC-SHA-256 under a server-side secret, the pepper, rather
+    /// than as plain SHA-256 — NetBox 4.5's defence, for keys that need no per-key salt:
+    ///
+    /// - a dump of the database alone (a backup, a read-only SQL injection, a replica) cannot
+    ///   confirm a guessed key offline, nor match a list of leaked keys;
+    /// - someone who may write the tokens table but not read the pepper cannot plant the
+    ///   digest of a key of their own.
+    ///
+    /// The pepper with the highest `id` is current: new keys (created, imported, rolled,
+    /// issued by a login or the CLI) are stored under it, with its id in the row
+    /// (`key_pepper`). Every pepper given keeps verifying the keys stored under it, and keys
+    /// stored before any pepper (plain SHA-256) keep working, so a pepper is rotated without
+    /// logging anyone out: add one with a higher id, and drop the old one once `tokenauth check`
+    /// counts no token under it (a token under a dropped pepper is refused as unknown).
+    ///
+    /// The secret is at least 32 random bytes, kept out of the database (an environment
+    /// variable, a secret store): `openssl rand -hex 32`. Every instance, and the CLI, must be
+    /// given the same peppers (the quickstart and the CLI read `TOKENAUTH_PEPPER`). At most
+    /// [`MAX_PEPPERS`](crate::key::MAX_PEPPERS); ids 0 to 32767. A pepper is never logged nor
+    /// shown by `Debug`.
+    ///
+    /// It changes nothing beside Django ([`tokenauth::django`](crate::django)): Django keeps
+    /// the keys themselves in `authtoken_token`, and PostgreSQL computes their plain digests;
+    /// those are looked up as they are.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPepper`] for a secret shorter than 32 bytes, an id over 32767 or given
+    /// twice, or a ninth pepper.
+    ///
+    /// ```
+    /// use tokenauth::Policy;
+    ///
+    /// let old = [7u8; 32]; // in production: random bytes from a secret store
+    /// let new = [9u8; 32];
+    /// let policy = Policy::default().pepper(1, old)?.pepper(2, new)?; // 2 is current
+    /// assert!(Policy::default().pepper(1, b"too short").is_err());
+    /// assert!(!format!("{policy:?}").contains("9, 9"));
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn pepper(mut self, id: u16, secret: impl AsRef<[u8]>) -> Result<Self, Error> {
+        self.peppers = self.peppers.with(id, secret.as_ref())?;
+        Ok(self)
+    }
+
+    /// The ids of the peppers given ([`Policy::pepper`]), the current first.
+    ///
+    /// ```
+    /// let policy = tokenauth::Policy::default().pepper(1, [1; 32])?.pepper(3, [3; 32])?;
+    /// assert_eq!(policy.pepper_ids().collect::<Vec<_>>(), [3, 1]);
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn pepper_ids(&self) -> impl Iterator<Item = i16> + '_ {
+        self.peppers.ids()
+    }
+
+    /// Adds the peppers written in `spec` ([`Policy::pepper`]), as an environment variable
+    /// holds them (the quickstart's and the CLI's `TOKENAUTH_PEPPER`): `<hex>` (id 1), or
+    /// `<id>:<hex>` separated by commas, e.g. `2:<hex>,1:<hex>` while rotating from 1 to 2.
+    /// Each secret is hexadecimal, at least 64 digits (32 bytes).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPepper`], saying what is wrong without showing a secret.
+    ///
+    /// ```
+    /// let spec = format!("2:{},1:{}", "ab".repeat(32), "cd".repeat(32));
+    /// let policy = tokenauth::Policy::default().peppers(&spec)?;
+    /// assert!(tokenauth::Policy::default().peppers("not hex").is_err());
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn peppers(mut self, spec: &str) -> Result<Self, Error> {
+        let entries: Vec<&str> = spec.split(',').map(str::trim).collect();
+        let alone = entries.len() == 1;
+        for entry in entries {
+            let (id, hex) = match entry.split_once(':') {
+                Some((id, hex)) => (
+                    id.trim().parse::<u16>().map_err(|_| {
+                        Error::InvalidPepper("a pepper's id is a number from 0 to 32767".into())
+                    })?,
+                    hex.trim(),
+                ),
+                None if alone => (1, entry),
+                None => {
+                    return Err(Error::InvalidPepper(
+                        "several peppers are written `<id>:<hex>`, separated by commas".into(),
+                    ));
+                }
+            };
+            let secret = crate::key::decode_hex(hex).ok_or_else(|| {
+                Error::InvalidPepper(format!(
+                    "the secret of pepper {id} is not hexadecimal (an even number of digits)"
+                ))
+            })?;
+            self = self.pepper(id, zeroize::Zeroizing::new(secret).as_slice())?;
+        }
+        Ok(self)
     }
 
     /// Bounds on password hashing, the costliest work a request can cause (each Argon2

@@ -10,8 +10,7 @@ use super::tokens::{TokenRow, token_columns};
 use super::user::AuthUser;
 use crate::error::Error;
 use crate::error::Reason;
-use crate::key::KeyDigest;
-use crate::key::RawDigest;
+use crate::key::{Candidates, RawDigest};
 use crate::models::{Token, User};
 use crate::telemetry::{self, Source};
 
@@ -44,12 +43,14 @@ impl From<sqlx::Error> for AuthenticateError {
 
 /// `SELECT <token columns>, <U::COLUMNS> FROM <tokens> t JOIN <users> u ON …` — the one
 /// query of an authentication, without its `WHERE`; `previous` is the SQL of the
-/// `tokenauth_previous_key_until` column.
-fn joined_select<U: AuthUser>(previous: &str) -> String {
+/// `tokenauth_previous_key_until` column, `matched` the column whose digest the key has.
+fn joined_select<U: AuthUser>(previous: &str, matched: &str) -> String {
     let mut sql = String::from(concat!("SELECT ", token_columns!("t.")));
     sql.push_str(", ");
     sql.push_str(previous);
-    sql.push_str(" AS tokenauth_previous_key_until");
+    sql.push_str(" AS tokenauth_previous_key_until, t.");
+    sql.push_str(matched);
+    sql.push_str(" AS tokenauth_matched_digest");
     for column in U::COLUMNS {
         sql.push_str(", u.");
         sql.push_str(column);
@@ -77,19 +78,28 @@ fn names_something_missing(error: &dyn sqlx::error::DatabaseError) -> bool {
         .any(|prefix| error.message().starts_with(prefix))
 }
 
-/// The token whose key or, for a token rolled with a grace period, previous key has the
-/// digest `$1`, and its user: two indexed lookups. For a previous key, the end of its grace
-/// (the token's creation if none is recorded: refused).
-fn auth_query<U: AuthUser>() -> String {
-    joined_select::<U>("NULL")
-        + " WHERE t.key_digest = $1 UNION ALL "
-        + &joined_select::<U>("COALESCE(t.previous_key_expires_at, t.created)")
-        + " WHERE t.previous_key_digest = $1"
+/// The token whose key or, for a token rolled with a grace period, previous key has one of
+/// `candidates` digests (`$1`, …: one without peppers), and its user: two indexed lookups,
+/// and the digest that matched. For a previous key, the end of its grace (the token's
+/// creation if none is recorded: refused).
+fn auth_query<U: AuthUser>(candidates: usize) -> String {
+    let list = super::backend::parameter_list(candidates, 1);
+    joined_select::<U>("NULL", "key_digest")
+        + " WHERE t.key_digest IN ("
+        + &list
+        + ") UNION ALL "
+        + &joined_select::<U>(
+            "COALESCE(t.previous_key_expires_at, t.created)",
+            "previous_key_digest",
+        )
+        + " WHERE t.previous_key_digest IN ("
+        + &list
+        + ")"
 }
 
-/// An authentication query to run: the key's digest, and why.
+/// An authentication query to run: the digests the key may be stored with, and why.
 struct Query {
-    raw: RawDigest,
+    candidates: Candidates,
     why: Why,
 }
 
@@ -105,8 +115,10 @@ enum Why {
 }
 
 impl Query {
-    fn new(raw: RawDigest, why: Why) -> Query {
-        Query { raw, why }
+    /// Boxed: the candidates are hundreds of bytes, and the paths without a query (a cache
+    /// hit) should not carry them.
+    fn new(candidates: Candidates, why: Why) -> Box<Query> {
+        Box::new(Query { candidates, why })
     }
 }
 
@@ -161,12 +173,34 @@ impl Store {
             other => Error::Database(other),
         };
         // Prepared and run without a row: every table and column it names must exist.
-        let sql = auth_query::<U>().replace("$1", "NULL");
+        let sql = auth_query::<U>(1).replace("$1", "NULL");
         on_backend!(&self.pool, Pool(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_optional(pool)
             .await
             .map(|_| ())
             .map_err(database))?;
+        // Peppered digests record their pepper in the tokens table.
+        if !self.policy().peppers.is_empty() {
+            let sql = format!(
+                "SELECT key_pepper, previous_key_pepper FROM {} WHERE 1 = 0",
+                U::TOKENS_TABLE
+            );
+            let peppered = |error: sqlx::Error| match database(error) {
+                Error::UserType { problem, .. } => mismatch(format!(
+                    "{problem}: with `Policy::pepper`, `{}` needs the columns `key_pepper` and \
+                     `previous_key_pepper` (SMALLINT, NULL), as tokenauth's \
+                     `peppered_digests` migration adds them to its own tables (beside Django, \
+                     whose keys are digested by PostgreSQL, give no pepper)",
+                    U::TOKENS_TABLE
+                )),
+                other => other,
+            };
+            on_backend!(&self.pool, Pool(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_optional(pool)
+                .await
+                .map(|_| ())
+                .map_err(peppered))?;
+        }
         // A real row, read as the type reads it.
         let mut sql = String::from("SELECT ");
         sql.push_str(&U::COLUMNS.join(", "));
@@ -282,68 +316,98 @@ impl Store {
     fn authenticate_without_query<U: AuthUser>(
         &self,
         key: &str,
-    ) -> Result<(Result<(U, Token), AuthenticateError>, Source), Query> {
+    ) -> Result<(Result<(U, Token), AuthenticateError>, Source), Box<Query>> {
         if self.policy().key_format.check(key) == Some(false) {
             // A mistyped key: no query needed.
             return Ok((Err(Reason::InvalidToken.into()), Source::Filter));
         }
-        let raw = RawDigest::of(key);
+        // Stored digests: plain SHA-256, or HMAC under a pepper (one candidate per pepper).
+        let candidates = self.policy().peppers.candidates(key);
         let Some(cache) = self.cache_for::<U>() else {
-            return Err(Query::new(raw, Why::Lookup));
+            return Err(Query::new(candidates, Why::Lookup));
         };
-        if let Some((rows, ticket)) = cache.get::<U>(U::TOKENS_TABLE, &raw) {
-            return match self.admit(Some((cache, ticket)), &raw, rows) {
+        // The cache and the filter hold stored digests: the one the key has, if any.
+        let cached = candidates.as_slice().iter().find_map(|raw| {
+            let hit = cache.get::<U>(U::TOKENS_TABLE, raw)?;
+            Some((raw, hit))
+        });
+        if let Some((raw, (rows, ticket))) = cached {
+            return match self.admit(Some((cache, ticket)), raw, rows) {
                 Ok(admitted) => Ok((Ok(admitted), Source::Cache)),
                 // Expired or inactive as cached: another instance may have extended the token
                 // or activated the user since. Confirmed by a query, within the budget.
-                Err(_) if cache.may_confirm() => Err(Query::new(raw, Why::CachedRefusal)),
+                Err(_) if cache.may_confirm() => Err(Query::new(candidates, Why::CachedRefusal)),
                 Err(refusal) => Ok((Err(refusal), Source::Cache)),
             };
         }
         let refused = || (Err(Reason::InvalidToken.into()), Source::Filter);
-        match self.live_key(cache, U::TOKENS_TABLE, &raw) {
-            Verdict::Absent if cache.known_absent(U::TOKENS_TABLE, &raw) => Ok(refused()),
+        // Absent only if every candidate is; any that may be live is looked up.
+        let mut verdict = Verdict::Absent;
+        for raw in candidates.as_slice() {
+            match self.live_key(cache, U::TOKENS_TABLE, raw) {
+                Verdict::Absent => {}
+                other => {
+                    verdict = other;
+                    break;
+                }
+            }
+        }
+        let first = candidates.first();
+        match verdict {
+            Verdict::Absent if cache.known_absent(U::TOKENS_TABLE, first) => Ok(refused()),
             // Not in the filter: a key made elsewhere a moment ago may not be yet.
-            Verdict::Absent if cache.may_confirm() => Err(Query::new(raw, Why::NotInFilter)),
+            Verdict::Absent if cache.may_confirm() => Err(Query::new(candidates, Why::NotInFilter)),
             Verdict::Absent => Ok(refused()),
-            Verdict::Maybe | Verdict::Unknown => Err(Query::new(raw, Why::Lookup)),
+            Verdict::Maybe | Verdict::Unknown => Err(Query::new(candidates, Why::Lookup)),
         }
     }
 
     /// One query joining the token to its user, then [`Store::admit`].
     async fn authenticate_with_query<U: AuthUser>(
         &self,
-        query: Query,
+        query: Box<Query>,
     ) -> Result<(U, Token), AuthenticateError> {
-        let Query { raw, why } = query;
+        let Query { candidates, why } = *query;
         if let Some(counter) = self.auth_cache() {
             counter.queried();
         }
         let cache = self.cache_for::<U>();
         let ticket = cache.map(|cache| cache.ticket());
-        let digest = KeyDigest::from_raw(&raw);
-        let sql = auth_query::<U>();
+        let digests = candidates.stored();
+        let sql = auth_query::<U>(digests.len());
         let found = on_backend!(&self.pool, Pool(pool) => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(digest.as_str()).fetch_optional(pool).await? {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for digest in &digests {
+                query = query.bind(digest.as_str());
+            }
+            match query.fetch_optional(pool).await? {
                 Some(row) => {
                     let mut token = Token::from(TokenRow::from_row(&row)?);
                     token.previous_key_until = sqlx::Row::try_get(&row, "tokenauth_previous_key_until")?;
-                    Some((U::from_row(&row)?, token))
+                    let matched: Option<String> = sqlx::Row::try_get(&row, "tokenauth_matched_digest")?;
+                    Some((U::from_row(&row)?, token, matched))
                 }
                 None => None,
             }
         });
         let cached = cache.zip(ticket);
-        let Some(rows) = found else {
+        let Some((user, token, matched)) = found else {
             if why == Why::NotInFilter
                 && let Some((cache, ticket)) = cached
             {
                 // Nobody presents a key before it exists: until a key is added, this digest
                 // costs no query.
-                cache.confirmed_absent(ticket, U::TOKENS_TABLE, &raw);
+                cache.confirmed_absent(ticket, U::TOKENS_TABLE, candidates.first());
             }
             return Err(Reason::InvalidToken.into());
         };
+        // The digest the row has: the cache and the filter keep stored digests, which the
+        // change feed names.
+        let raw = matched
+            .as_deref()
+            .and_then(RawDigest::from_hex)
+            .unwrap_or(*candidates.first());
+        let rows = (user, token);
         if let Some((cache, ticket)) = cached {
             if why == Why::NotInFilter {
                 // A key made elsewhere that the filter had not heard of yet.

@@ -55,6 +55,15 @@ macro_rules! on_backend {
 }
 pub(crate) use on_backend;
 
+/// `$first, $first + 1, …`: `count` numbered parameters, the list of an `IN (…)` (both
+/// backends take `$n`).
+pub(crate) fn parameter_list(count: usize, first: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What differs between the backends' SQL: the rest is written once.
 pub(crate) struct Dialect {
     /// The backend's name, as [`Store::backend`] gives it.

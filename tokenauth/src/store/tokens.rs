@@ -556,8 +556,8 @@ impl<U: AuthUser> Tokens<'_, U> {
         key: &str,
         grace: chrono::Duration,
     ) -> Result<(Token, Key), Error> {
-        self.roll_with(token_id, Some(&KeyDigest::of(key)), grace)
-            .await
+        let candidates = self.store.policy().peppers.candidates(key).stored();
+        self.roll_with(token_id, Some(&candidates), grace).await
     }
 
     /// One `UPDATE` giving the token a new key (only while its key is `current`, if given),
@@ -565,7 +565,7 @@ impl<U: AuthUser> Tokens<'_, U> {
     async fn roll_with(
         &self,
         token_id: i64,
-        current: Option<&KeyDigest>,
+        current: Option<&[KeyDigest]>,
         grace: chrono::Duration,
     ) -> Result<(Token, Key), Error> {
         let max = self.store.policy().max_roll_grace;
@@ -579,33 +579,59 @@ impl<U: AuthUser> Tokens<'_, U> {
             )));
         }
         let key = self.store.generate_key()?;
-        let digest = key.digest();
+        let (digest, pepper) = self.store.policy().peppers.stored(key.expose_secret());
         // Microseconds: what PostgreSQL keeps.
         let now = Utc::now().trunc_subsecs(6);
         let until = (grace > chrono::Duration::zero())
             .then(|| crate::policy::storable(now.checked_add_signed(grace).unwrap_or(now)));
-        let only_current = if current.is_some() {
-            " AND key_digest = $4"
-        } else {
-            " AND $4 IS NULL"
+        // The key presented: any digest it may be stored with ($4, …).
+        let only_current = match current {
+            Some(digests) => format!(
+                " AND key_digest IN ({})",
+                super::backend::parameter_list(digests.len(), 4)
+            ),
+            None => String::from(" AND $4 IS NULL"),
+        };
+        // With peppers, the new key's pepper (the last parameter), and the previous key's
+        // with it.
+        let last = 4 + current.map_or(1, <[KeyDigest]>::len);
+        let peppered = match pepper {
+            Some(_) => format!(
+                ", previous_key_pepper = CASE WHEN $2 IS NULL THEN NULL ELSE key_pepper END, \
+                 key_pepper = ${last}"
+            ),
+            None => String::new(),
         };
         let sql = format!(
             "UPDATE {} SET key_digest = $1, \
              previous_key_digest = CASE WHEN $2 IS NULL THEN NULL ELSE key_digest END, \
-             previous_key_expires_at = $2 \
+             previous_key_expires_at = $2{peppered} \
              WHERE id = $3{only_current} RETURNING {}",
             U::TOKENS_TABLE,
             token_columns!("")
         );
         let mut write = self.store.begin_write().await?;
-        let row = on_backend!(write.tx(), Tx(tx) => sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
-            .bind(digest.as_str())
-            .bind(until)
-            .bind(token_id)
-            .bind(current.map(KeyDigest::as_str))
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(|err| unique_violation(err, "key_digest", || Error::DuplicateKey))?);
+        let row = on_backend!(write.tx(), Tx(tx) => {
+            let mut query = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(sql))
+                .bind(digest.as_str())
+                .bind(until)
+                .bind(token_id);
+            match current {
+                Some(digests) => {
+                    for current in digests {
+                        query = query.bind(current.as_str());
+                    }
+                }
+                None => query = query.bind(None::<&str>),
+            }
+            if let Some(pepper) = pepper {
+                query = query.bind(pepper);
+            }
+            query
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(|err| unique_violation(err, "key_digest", || Error::DuplicateKey))?
+        });
         let Some(row) = row else {
             write.rollback().await?;
             return Err(match current {
@@ -732,29 +758,33 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// # Ok(()) }
     /// ```
     pub async fn revoke_leaked(&self, keys: &[&str]) -> Result<Vec<bool>, Error> {
+        let peppers = &self.store.policy().peppers;
+        let list = super::backend::parameter_list(peppers.candidates("").as_slice().len(), 1);
         let forget = format!(
             "UPDATE {} SET previous_key_digest = NULL, previous_key_expires_at = NULL \
-             WHERE previous_key_digest = $1 RETURNING user_id, id",
+             WHERE previous_key_digest IN ({list}) RETURNING user_id, id",
             U::TOKENS_TABLE
         );
         let delete = format!(
-            "DELETE FROM {} WHERE key_digest = $1 RETURNING user_id, id",
+            "DELETE FROM {} WHERE key_digest IN ({list}) RETURNING user_id, id",
             U::TOKENS_TABLE
         );
         let mut write = self.store.begin_write().await?;
         let mut found: Vec<Option<(i64, i64)>> = Vec::with_capacity(keys.len());
         on_backend!(write.tx(), Tx(tx) => {
             for key in keys {
-                let digest = KeyDigest::of(key);
-                let mut revoked: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(forget.clone()))
-                    .bind(digest.as_str())
-                    .fetch_optional(&mut **tx)
-                    .await?;
+                let digests = peppers.candidates(key).stored();
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(forget.clone()));
+                for digest in &digests {
+                    query = query.bind(digest.as_str());
+                }
+                let mut revoked: Option<(i64, i64)> = query.fetch_optional(&mut **tx).await?;
                 if revoked.is_none() {
-                    revoked = sqlx::query_as(sqlx::AssertSqlSafe(delete.clone()))
-                        .bind(digest.as_str())
-                        .fetch_optional(&mut **tx)
-                        .await?;
+                    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(delete.clone()));
+                    for digest in &digests {
+                        query = query.bind(digest.as_str());
+                    }
+                    revoked = query.fetch_optional(&mut **tx).await?;
                 }
                 found.push(revoked);
             }
@@ -780,32 +810,34 @@ impl<U: AuthUser> Tokens<'_, U> {
         key: &str,
         reason: &'static str,
     ) -> Result<bool, Error> {
-        let digest = KeyDigest::of(key);
+        // Any digest the key may be stored with ($2, …).
+        let digests = self.store.policy().peppers.candidates(key).stored();
+        let list = super::backend::parameter_list(digests.len(), 2);
         let forget = format!(
             "UPDATE {} SET previous_key_digest = NULL, previous_key_expires_at = NULL \
-             WHERE {column} = $1 AND previous_key_digest = $2",
+             WHERE {column} = $1 AND previous_key_digest IN ({list})",
             U::TOKENS_TABLE
         );
         let delete = format!(
-            "DELETE FROM {} WHERE {column} = $1 AND key_digest = $2 RETURNING user_id, id",
+            "DELETE FROM {} WHERE {column} = $1 AND key_digest IN ({list}) \
+             RETURNING user_id, id",
             U::TOKENS_TABLE
         );
         let mut write = self.store.begin_write().await?;
         let (done, deleted) = on_backend!(write.tx(), Tx(tx) => {
-            let forgotten = sqlx::query(sqlx::AssertSqlSafe(forget))
-                .bind(value)
-                .bind(digest.as_str())
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(forget)).bind(value);
+            for digest in &digests {
+                query = query.bind(digest.as_str());
+            }
+            let forgotten = query.execute(&mut **tx).await?.rows_affected();
             if forgotten > 0 {
                 (forgotten, None)
             } else {
-                let deleted: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(delete))
-                    .bind(value)
-                    .bind(digest.as_str())
-                    .fetch_optional(&mut **tx)
-                    .await?;
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(delete)).bind(value);
+                for digest in &digests {
+                    query = query.bind(digest.as_str());
+                }
+                let deleted: Option<(i64, i64)> = query.fetch_optional(&mut **tx).await?;
                 (u64::from(deleted.is_some()), deleted)
             }
         });
@@ -892,7 +924,10 @@ impl<U: AuthUser> Tokens<'_, U> {
         credential_version: Option<i64>,
     ) -> Result<(Issued, u64), Error> {
         options.validate()?;
-        let digest = key.digest();
+        let peppers = &self.store.policy().peppers;
+        let (digest, pepper) = peppers.stored(key.expose_secret());
+        // The digests the key may already be stored with: under an older pepper, or plain.
+        let candidates = peppers.candidates(key.expose_secret()).stored();
         // Microseconds: what PostgreSQL keeps, so the returned token equals the stored one.
         let now = Utc::now().trunc_subsecs(6);
         let scopes = options.scopes.join(" ");
@@ -918,13 +953,27 @@ impl<U: AuthUser> Tokens<'_, U> {
             token_columns!("")
         );
         let delete = format!("DELETE FROM {tokens} WHERE user_id = $1");
-        // A key is one token's, as its current key or as the previous key of a roll: the
-        // unique index on each column cannot say so across both.
-        let previous = format!("SELECT 1 FROM {tokens} WHERE previous_key_digest = $1");
+        // A key is one token's, as its current key or as the previous key of a roll, under
+        // any pepper: the unique index on each column cannot say so across both, nor across
+        // peppers. Without peppers, the index says it for the current key.
+        let list = super::backend::parameter_list(candidates.len(), 1);
+        let previous = if pepper.is_some() {
+            format!(
+                "SELECT 1 FROM {tokens} WHERE previous_key_digest IN ({list}) \
+                 OR key_digest IN ({list})"
+            )
+        } else {
+            format!("SELECT 1 FROM {tokens} WHERE previous_key_digest IN ({list})")
+        };
+        let (pepper_column, pepper_value) = match pepper {
+            Some(_) => (", key_pepper", ", $9"),
+            None => ("", ""),
+        };
         let insert = format!(
             "INSERT INTO {tokens} \
-             (user_id, key_digest, name, created, expires_at, scopes, allowed_ips, read_only) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {}",
+             (user_id, key_digest, name, created, expires_at, scopes, allowed_ips, read_only\
+             {pepper_column}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8{pepper_value}) RETURNING {}",
             token_columns!("")
         );
         let (issued, revoked) = on_backend!(write.tx(), Tx(tx) => {
@@ -938,10 +987,11 @@ impl<U: AuthUser> Tokens<'_, U> {
             if credential_version.is_some() && (version != credential_version || !active) {
                 return Ok((Issued::Stale, 0));
             }
-            let taken = sqlx::query(sqlx::AssertSqlSafe(previous))
-                .bind(digest.as_str())
-                .fetch_optional(&mut **tx)
-                .await?;
+            let mut taken = sqlx::query(sqlx::AssertSqlSafe(previous));
+            for candidate in &candidates {
+                taken = taken.bind(candidate.as_str());
+            }
+            let taken = taken.fetch_optional(&mut **tx).await?;
             if taken.is_some() {
                 return Err(Error::DuplicateKey);
             }
@@ -974,7 +1024,7 @@ impl<U: AuthUser> Tokens<'_, U> {
                             .await?
                             .rows_affected();
                     }
-                    let row = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(insert))
+                    let mut insert = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(insert))
                         .bind(user_id)
                         .bind(digest.as_str())
                         .bind(&options.name)
@@ -982,7 +1032,11 @@ impl<U: AuthUser> Tokens<'_, U> {
                         .bind(expires_at)
                         .bind(&scopes)
                         .bind(&allowed_ips)
-                        .bind(options.read_only)
+                        .bind(options.read_only);
+                    if let Some(pepper) = pepper {
+                        insert = insert.bind(pepper);
+                    }
+                    let row = insert
                         .fetch_one(&mut **tx)
                         .await
                         .map_err(|err| unique_violation(err, "key_digest", || Error::DuplicateKey))?;

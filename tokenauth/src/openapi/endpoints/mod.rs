@@ -74,7 +74,7 @@ pub use throttle::Limit;
 ///   live key, only `{"active": false}` for any other.
 ///
 /// Revocation and introspection take the caller's key as `Bearer` (with RFC 6750's
-/// challenges) or `Token`, and a form read up to 4 KiB; the other operations take `Token`.
+/// challenges) or `Token`, and a form read up to 16 KiB; the other operations take `Token`.
 ///
 /// A token's limits (`allowed_ips`, `read_only`) apply to these operations too: a read-only
 /// token may log itself out, and nothing else here but list its user's tokens.

@@ -52,19 +52,30 @@ impl Authenticates<User> for Introspects {
 /// The scope a caller's key needs to introspect, unless the application names another.
 pub(super) const DEFAULT_INTROSPECTION_SCOPE: &str = "tokenauth:introspect";
 
-/// The most bytes of a revocation or introspection body read: a key of the longest kind
-/// tokenauth takes (256 characters), percent-encoded, and a hint, with room to spare.
-pub(super) const MAX_FORM_BODY: usize = 4 * 1024;
+/// The longest `token` taken, in characters: four times the longest key tokenauth takes
+/// ([`MAX_IMPORTED_KEY_LEN`](crate::rules::MAX_IMPORTED_KEY_LEN)).
+const MAX_TOKEN_CHARS: usize = 1024;
+
+/// The longest `token_type_hint` taken, in characters (RFC 7009's are 12 and 13).
+const MAX_HINT_CHARS: usize = 64;
+
+/// The most bytes of a revocation or introspection body read: the longest `token` and hint,
+/// each character percent-encoded as four UTF-8 bytes (12 bytes), with room to spare — any
+/// form the document allows is refused only for what it says, not for its size.
+pub(super) const MAX_FORM_BODY: usize = 16 * 1024;
 
 /// The request of both operations, as the document states it.
 #[derive(Object)]
 #[oai(rename = "TokenRequest")]
 #[allow(dead_code)]
 struct TokenRequestDoc {
-    /// The key to revoke or introspect, as the client holds it.
+    /// The key to revoke or introspect, as the client holds it: 1 to 1024 characters.
+    #[oai(validator(min_length = 1, max_length = 1024))]
     token: String,
     /// What kind of token it is (`access_token` or `refresh_token`): accepted and ignored,
-    /// as RFC 7009 and RFC 7662 allow; tokenauth's keys are of one kind.
+    /// as RFC 7009 and RFC 7662 allow (tokenauth's keys are of one kind); at most 64
+    /// characters.
+    #[oai(validator(max_length = 64))]
     token_type_hint: Option<String>,
 }
 
@@ -85,7 +96,7 @@ impl<'a> ApiExtractor<'a> for TokenForm {
         Some(MetaRequest {
             description: Some(
                 "An `application/x-www-form-urlencoded` form: `token`, the key, and optionally \
-                 `token_type_hint` (ignored). Read up to 4 KiB; each parameter at most once; \
+                 `token_type_hint` (ignored). Read up to 16 KiB; each parameter at most once; \
                  other parameters are ignored.",
             ),
             content: vec![MetaMediaType {
@@ -108,8 +119,9 @@ impl<'a> ApiExtractor<'a> for TokenForm {
 /// The media type both operations take.
 const FORM: &str = "application/x-www-form-urlencoded";
 
-/// Why a form was refused: its status and message. The body says it twice, as Django REST
-/// framework (`detail`) and as RFC 6749 §5.2 (`error`, `error_description`) do.
+/// Why a form was refused: its status and message, in Django REST framework's
+/// `{"detail": …}` as every refusal of tokenauth's (RFC 6749 §5.2's `error` would give the
+/// operation a second error schema, which client generators such as progenitor refuse).
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum FormRefusal {
     /// `400`: no `token`, a parameter given twice, or a body that could not be read.
@@ -121,8 +133,8 @@ pub(super) enum FormRefusal {
 }
 
 impl FormRefusal {
-    /// The refusal's body: `{"detail", "error", "error_description"}`.
-    pub(super) fn body(&self) -> ErrorBody {
+    /// The refusal's body: `{"detail": …}`.
+    pub(super) fn body(&self) -> Json<ErrorDetail> {
         let message = match self {
             FormRefusal::BadRequest(message) => (*message).to_owned(),
             FormRefusal::TooLarge => {
@@ -133,42 +145,13 @@ impl FormRefusal {
                  application/x-www-form-urlencoded form."
             ),
         };
-        ErrorBody(
-            json!({
-                "detail": message,
-                "error": "invalid_request",
-                "error_description": message,
-            })
-            .to_string(),
-        )
-    }
-}
-
-/// A refusal of the form, as [`FormRefusal::body`] writes it, documented as
-/// [`ErrorDetail`] (whose `detail` it has; its other members are RFC 6749's).
-pub(super) struct ErrorBody(String);
-
-impl poem_openapi::payload::Payload for ErrorBody {
-    const CONTENT_TYPE: &'static str = crate::openapi::response::JSON;
-
-    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
-        <ErrorDetail as Type>::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        <ErrorDetail as Type>::register(registry);
-    }
-}
-
-impl poem::IntoResponse for ErrorBody {
-    fn into_response(self) -> poem::Response {
-        poem::Response::builder()
-            .content_type("application/json")
-            .body(self.0)
+        Json(ErrorDetail::new(message))
     }
 }
 
 const NO_TOKEN: &str = "The request has no token parameter.";
+const LONG_TOKEN: &str = "The token parameter is longer than 1024 characters.";
+const LONG_HINT: &str = "The token_type_hint parameter is longer than 64 characters.";
 const REPEATED: &str = "The request repeats a parameter: token and token_type_hint are given once.";
 
 impl TokenForm {
@@ -192,7 +175,7 @@ pub(super) fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<String, 
     // No body at all needs no type: it is a form without `token`.
     let nothing = essence.is_empty() && bytes.is_empty();
     if !(essence.eq_ignore_ascii_case(FORM) || nothing) {
-        // Shown within RFC 6749's characters for `error_description`, and briefly.
+        // Shown printable and briefly: a header may hold anything.
         let shown: String = essence
             .chars()
             .filter(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\'))
@@ -212,13 +195,20 @@ pub(super) fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<String, 
             "token" if token.is_some() => return Err(FormRefusal::BadRequest(REPEATED)),
             "token" => token = Some(value.into_owned()),
             "token_type_hint" if hint => return Err(FormRefusal::BadRequest(REPEATED)),
+            "token_type_hint" if value.chars().nth(MAX_HINT_CHARS).is_some() => {
+                return Err(FormRefusal::BadRequest(LONG_HINT));
+            }
             "token_type_hint" => hint = true,
             _ => {}
         }
     }
-    token
+    let token = token
         .filter(|token| !token.is_empty())
-        .ok_or(FormRefusal::BadRequest(NO_TOKEN))
+        .ok_or(FormRefusal::BadRequest(NO_TOKEN))?;
+    if token.chars().nth(MAX_TOKEN_CHARS).is_some() {
+        return Err(FormRefusal::BadRequest(LONG_TOKEN));
+    }
+    Ok(token)
 }
 
 /// RFC 7662's answer about a key.
@@ -304,17 +294,15 @@ pub(super) enum Revocation {
     #[oai(status = 200)]
     Ok,
     /// No `token` parameter, or a parameter given twice; or a malformed `Authorization`
-    /// header (RFC 6750's `invalid_request`, with its challenge and Django REST framework's
-    /// `{"detail": …}` alone). A refusal of the form also has RFC 6749's `error`
-    /// (`invalid_request`) and `error_description`.
+    /// header (RFC 6750's `invalid_request`, with its challenge).
     #[oai(status = 400)]
-    BadRequest(ErrorBody),
-    /// The body is larger than 4 KiB.
+    BadRequest(Json<ErrorDetail>),
+    /// The body is larger than 16 KiB.
     #[oai(status = 413)]
-    PayloadTooLarge(ErrorBody),
+    PayloadTooLarge(Json<ErrorDetail>),
     /// The body is not an `application/x-www-form-urlencoded` form.
     #[oai(status = 415)]
-    UnsupportedMediaType(ErrorBody),
+    UnsupportedMediaType(Json<ErrorDetail>),
 }
 
 #[derive(ApiResponse)]
@@ -325,7 +313,7 @@ pub(super) enum IntrospectionAnswer {
     Ok(Json<Introspection>),
     /// As revocation's `400`.
     #[oai(status = 400)]
-    BadRequest(ErrorBody),
+    BadRequest(Json<ErrorDetail>),
     /// The caller's key lacks the introspection scope (`tokenauth:introspect` unless the
     /// server names another), or the request is outside its limits: RFC 6750's
     /// `insufficient_scope`, naming the scope. (RFC 7662 §2.3 says `401`; tokenauth answers
@@ -343,12 +331,12 @@ pub(super) enum IntrospectionAnswer {
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
-    /// The body is larger than 4 KiB.
+    /// The body is larger than 16 KiB.
     #[oai(status = 413)]
-    PayloadTooLarge(ErrorBody),
+    PayloadTooLarge(Json<ErrorDetail>),
     /// The body is not an `application/x-www-form-urlencoded` form.
     #[oai(status = 415)]
-    UnsupportedMediaType(ErrorBody),
+    UnsupportedMediaType(Json<ErrorDetail>),
 }
 
 /// The refusal of a caller whose key lacks `scope`.
@@ -362,7 +350,7 @@ pub(super) fn examples(
     operation_id: &str,
     status: u16,
 ) -> Vec<(&'static str, &'static str, String)> {
-    let refused = |refusal: FormRefusal| refusal.body().0;
+    let refused = |refusal: FormRefusal| json!({ "detail": refusal.body().0.detail }).to_string();
     let malformed = || {
         let rejection = Rejection::unauthorized_for(OAuthBearer::SCHEME, Reason::SpacesInToken);
         json!({ "detail": rejection.to_string() }).to_string()
@@ -409,7 +397,7 @@ pub(super) fn examples(
             ("spaces", "A malformed Authorization header", malformed()),
         ],
         ("revoke" | "introspect", 413) => {
-            vec![("too_large", "A body over 4 KiB", refused(FormRefusal::TooLarge))]
+            vec![("too_large", "A body over 16 KiB", refused(FormRefusal::TooLarge))]
         }
         ("revoke" | "introspect", 415) => vec![(
             "unsupported_media_type",
@@ -457,6 +445,29 @@ mod tests {
             parse(form, b"token=a&token_type_hint=x&token_type_hint=y"),
             Err(FormRefusal::BadRequest(REPEATED))
         );
+        let long = format!("token={}", "k".repeat(MAX_TOKEN_CHARS));
+        assert_eq!(
+            parse(form, long.as_bytes()),
+            Ok("k".repeat(MAX_TOKEN_CHARS))
+        );
+        let long = format!("token={}", "\u{1F600}".repeat(MAX_TOKEN_CHARS + 1));
+        assert_eq!(
+            parse(form, long.as_bytes()),
+            Err(FormRefusal::BadRequest(LONG_TOKEN))
+        );
+        let hint = format!("token=a&token_type_hint={}", "h".repeat(MAX_HINT_CHARS + 1));
+        assert_eq!(
+            parse(form, hint.as_bytes()),
+            Err(FormRefusal::BadRequest(LONG_HINT))
+        );
+        // The longest form the document allows fits within the body limit.
+        let encoded = |text: String| {
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("token", &text)
+                .append_pair("token_type_hint", &"\u{1F600}".repeat(MAX_HINT_CHARS))
+                .finish()
+        };
+        assert!(encoded("\u{1F600}".repeat(MAX_TOKEN_CHARS)).len() <= MAX_FORM_BODY);
         assert_eq!(
             parse(Some("application/json"), br#"{"token":"a"}"#),
             Err(FormRefusal::UnsupportedMediaType(
@@ -474,27 +485,18 @@ mod tests {
     }
 
     #[test]
-    fn refusals_are_both_drf_and_rfc_6749() {
-        let body: serde_json::Value =
-            serde_json::from_str(&FormRefusal::BadRequest(NO_TOKEN).body().0).unwrap();
+    fn refusals_are_drf_details() {
         assert_eq!(
-            body,
-            json!({ "detail": NO_TOKEN, "error": "invalid_request", "error_description": NO_TOKEN })
+            FormRefusal::BadRequest(NO_TOKEN).body().0,
+            ErrorDetail::new(NO_TOKEN)
         );
-        // RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E.
-        for refusal in [
-            FormRefusal::BadRequest(NO_TOKEN),
-            FormRefusal::BadRequest(REPEATED),
-            FormRefusal::BadRequest(read::UNREADABLE),
-            FormRefusal::TooLarge,
-            FormRefusal::UnsupportedMediaType("text/plain".to_owned()),
-        ] {
-            let body: serde_json::Value = serde_json::from_str(&refusal.body().0).unwrap();
-            let description = body["error_description"].as_str().unwrap();
-            assert!(
-                crate::rules::is_challenge_text(description),
-                "{description}"
-            );
-        }
+        assert_eq!(
+            FormRefusal::UnsupportedMediaType("text/plain".to_owned())
+                .body()
+                .0
+                .detail,
+            "Unsupported media type text/plain in request: send an \
+             application/x-www-form-urlencoded form."
+        );
     }
 }
