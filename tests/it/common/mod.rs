@@ -416,13 +416,7 @@ pub fn assert_401(response: &RawResponse, keyword: &str, detail: &str, case: &st
     assert_eq!(response.status, 401, "{case}: {response:?}");
     assert_eq!(response.header_count("www-authenticate"), 1, "{case}");
     assert_eq!(response.header("www-authenticate"), Some(keyword), "{case}");
-    assert_eq!(
-        response.header("content-type"),
-        Some("application/json"),
-        "{case}"
-    );
-    let expected = format!(r#"{{"detail":"{detail}"}}"#);
-    assert_eq!(response.body_text(), expected, "{case}");
+    assert_drf_body(response, detail, case);
 }
 
 /// The status `GET path` with `authorization` gets once it is `status`, polled for at most
@@ -442,6 +436,18 @@ pub async fn status_within(
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// Asserts DRF's body of a refusal: JSON, and exactly `{"detail":"<detail>"}`, compact.
+#[track_caller]
+pub fn assert_drf_body(response: &RawResponse, detail: &str, case: &str) {
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{case}"
+    );
+    let expected = format!(r#"{{"detail":"{detail}"}}"#);
+    assert_eq!(response.body_text(), expected, "{case}");
 }
 
 /// How an endpoint challenges a request it refuses: Django REST framework's way, or RFC
@@ -484,13 +490,7 @@ pub fn assert_refused(
     assert_eq!(challenge, expected, "{case}");
     let params = crate::rfc6750::parse(challenge).unwrap_or_else(|e| panic!("{case}: {e}"));
     assert_eq!(params.get("error").map(String::as_str), error, "{case}");
-    assert_eq!(
-        response.header("content-type"),
-        Some("application/json"),
-        "{case}"
-    );
-    let expected = format!(r#"{{"detail":"{detail}"}}"#);
-    assert_eq!(response.body_text(), expected, "{case}");
+    assert_drf_body(response, detail, case);
 }
 
 /// The keys a reference run needs, and the body a valid key gets.

@@ -3,9 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use poem::Request;
-use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
-use poem_openapi::types::Type;
-use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, Object};
+use poem_openapi::Object;
 use serde_json::Value;
 
 use crate::models::Token;
@@ -58,7 +56,7 @@ impl TokenInfo {
 #[derive(Object)]
 #[oai(rename = "RollTokenRequest")]
 #[allow(dead_code)]
-struct RollDoc {
+pub(super) struct RollDoc {
     /// How long the key sent keeps working beside the new one, in seconds: 0 (the default)
     /// refuses it at once. At most the server's `Policy::max_roll_grace` (0 unless configured).
     #[oai(validator(minimum(value = "0")))]
@@ -70,38 +68,13 @@ pub(super) const MAX_ROLL_BODY: usize = 4 * 1024;
 
 /// The roll body, unread: read and parsed by the operation, so that each refusal is answered
 /// with its own status and `{"detail": …}`.
-pub(super) struct RollBody(poem::Body);
+pub(super) type RollBody = super::read::Unread<RollDoc>;
 
-impl<'a> ApiExtractor<'a> for RollBody {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        <RollDoc as Type>::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: Some(
-                "Optional: `{\"grace\": <seconds>}`. Without a body (or without `grace`), the \
-                 key sent is refused as soon as the new one is issued.",
-            ),
-            content: vec![MetaMediaType {
-                content_type: JSON,
-                schema: <RollDoc as Type>::schema_ref(),
-            }],
-            required: false,
-        })
-    }
-
-    async fn from_request(
-        _request: &'a Request,
-        body: &mut poem::RequestBody,
-        _param_opts: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        Ok(RollBody(body.take()?))
-    }
+impl super::read::Documented for RollDoc {
+    const CONTENT_TYPE: &'static str = JSON;
+    const DESCRIPTION: &'static str = "Optional: `{\"grace\": <seconds>}`. Without a body (or \
+        without `grace`), the key sent is refused as soon as the new one is issued.";
+    const REQUIRED: bool = false;
 }
 
 /// Why a roll body was refused: the status and its `detail`.
@@ -116,7 +89,7 @@ pub(super) enum RollRefusal {
     UnsupportedMediaType(String),
 }
 
-impl RollBody {
+impl super::read::Unread<RollDoc> {
     /// Reads at most [`MAX_ROLL_BODY`] bytes and parses the grace period: seconds, from 0 to
     /// `max_seconds`.
     pub(super) async fn read(
@@ -126,8 +99,8 @@ impl RollBody {
     ) -> Result<i64, RollRefusal> {
         match super::read::read_bounded(self.0, request, MAX_ROLL_BODY).await {
             Ok(bytes) => parse_grace(super::read::content_type(request), &bytes, max_seconds),
-            Err(super::read::Unread::TooLarge) => Err(RollRefusal::TooLarge(too_large())),
-            Err(super::read::Unread::Failed) => Err(RollRefusal::BadRequest(String::from(
+            Err(super::read::NotRead::TooLarge) => Err(RollRefusal::TooLarge(too_large())),
+            Err(super::read::NotRead::Failed) => Err(RollRefusal::BadRequest(String::from(
                 super::read::UNREADABLE,
             ))),
         }

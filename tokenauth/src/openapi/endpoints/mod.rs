@@ -12,6 +12,33 @@
 //! # }
 //! ```
 
+/// A requirement of `AuthApi`'s own (a type implementing `Requirement` with these
+/// constants, and `Authenticates` for tokenauth's `User`), for an operation whose keywords or
+/// limits no `keyword!` type says.
+macro_rules! requirement {
+    ($(#[$doc:meta])* $vis:vis $name:ident { $($item:item)* }) => {
+        $(#[$doc])*
+        $vis struct $name;
+
+        impl crate::keyword::Requirement for $name {
+            $($item)*
+        }
+
+        impl crate::keyword::Authenticates<crate::models::User> for $name {
+            fn authenticate(
+                req: &poem::Request,
+            ) -> impl Future<
+                Output = Result<
+                    Option<(crate::models::User, crate::models::Token)>,
+                    crate::rejection::Rejection,
+                >,
+            > + Send {
+                crate::authentication::authenticate::<crate::models::User, Self>(req)
+            }
+        }
+    };
+}
+
 mod body;
 mod manage;
 mod oauth;
@@ -25,17 +52,15 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::types::Type;
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
-};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::extract::Auth;
-use crate::keyword::{Authenticates, Keyword as _, Requirement, Scheme, TokenKeyword};
+use crate::keyword::{Keyword as _, Scheme, TokenKeyword};
 use crate::models::{NewToken, Token, User};
 use crate::openapi::extract::ApiAuth;
 use crate::openapi::response::{ErrorDetail, JSON, WithAuthErrors};
@@ -480,52 +505,26 @@ struct LoginErrorsDoc {
 /// The obtain-token body, unread: the operation reads it up to the [`AuthApi`]'s size limit
 /// and parses it by DRF's rules, so that every refusal is answered with DRF's own status and
 /// body.
-struct LoginBody(poem::Body);
+type LoginBody = read::Unread<LoginDoc>;
 
-impl<'a> ApiExtractor<'a> for LoginBody {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        <LoginDoc as Type>::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        // JSON only: a body offered in two media types makes openapi-python-client 0.29
-        // generate a module that does not import (its issue #1451). The view takes forms too.
-        Some(MetaRequest {
-            description: Some(
-                "`username` and `password`, as JSON (or, as in Django REST framework, the \
-                 same fields as an `application/x-www-form-urlencoded` form). The body is read \
-                 up to `AuthApi::max_body_size` bytes, 192 KiB by default: more than any body \
-                 whose fields are within their limits.",
-            ),
-            content: vec![MetaMediaType {
-                content_type: JSON,
-                schema: <LoginDoc as Type>::schema_ref(),
-            }],
-            required: true,
-        })
-    }
-
-    async fn from_request(
-        _request: &'a Request,
-        body: &mut poem::RequestBody,
-        _param_opts: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        Ok(LoginBody(body.take()?))
-    }
+impl read::Documented for LoginDoc {
+    // JSON only (see `Documented::CONTENT_TYPE`). The view takes forms too.
+    const CONTENT_TYPE: &'static str = JSON;
+    const DESCRIPTION: &'static str = "`username` and `password`, as JSON (or, as in Django \
+        REST framework, the same fields as an `application/x-www-form-urlencoded` form). The \
+        body is read up to `AuthApi::max_body_size` bytes, 192 KiB by default: more than any \
+        body whose fields are within their limits.";
+    const REQUIRED: bool = true;
 }
 
-impl LoginBody {
+impl read::Unread<LoginDoc> {
     /// Reads at most `limit` bytes — refusing more while reading, before parsing — and parses
     /// them by the request's `Content-Type`.
     async fn read(self, request: &Request, limit: usize) -> Result<body::Login, body::Refusal> {
         match read::read_bounded(self.0, request, limit).await {
             Ok(bytes) => body::parse(read::content_type(request), &bytes),
-            Err(read::Unread::TooLarge) => Err(body::Refusal::TooLarge(too_large(limit))),
-            Err(read::Unread::Failed) => Err(body::Refusal::BadRequest(detail(read::UNREADABLE))),
+            Err(read::NotRead::TooLarge) => Err(body::Refusal::TooLarge(too_large(limit))),
+            Err(read::NotRead::Failed) => Err(body::Refusal::BadRequest(detail(read::UNREADABLE))),
         }
     }
 }
@@ -639,23 +638,15 @@ enum Rolled {
     UnsupportedMediaType(Json<ErrorDetail>),
 }
 
-/// What logging out requires: a key sent as `Token <key>`, which may be read-only (a token may
-/// always revoke itself, whatever method it is sent with).
-struct RevokesItself;
-
-impl Requirement for RevokesItself {
-    const SCHEMES: &'static [Scheme] = &[TokenKeyword::SCHEME];
-    const OPERATION_ID: Option<&'static str> = Some("logout");
-    const READ_ONLY_ALLOWED: bool = true;
-}
-
-impl Authenticates<User> for RevokesItself {
-    fn authenticate(
-        req: &Request,
-    ) -> impl Future<Output = Result<Option<(User, Token)>, Rejection>> + Send {
-        crate::authentication::authenticate::<User, Self>(req)
+requirement!(
+    /// What logging out requires: a key sent as `Token <key>`, which may be read-only (a
+    /// token may always revoke itself, whatever method it is sent with).
+    RevokesItself {
+        const SCHEMES: &'static [Scheme] = &[TokenKeyword::SCHEME];
+        const OPERATION_ID: Option<&'static str> = Some("logout");
+        const READ_ONLY_ALLOWED: bool = true;
     }
-}
+);
 
 const NO_STORE: &str = "no-store";
 

@@ -8,13 +8,11 @@ use std::sync::Arc;
 
 use poem::Request;
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
-use poem_openapi::types::Type;
-use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object};
+use poem_openapi::{ApiResponse, Object};
 use serde_json::json;
 
-use super::read::{self, Unread};
-use crate::keyword::{Authenticates, Keyword as _, Requirement, Scheme, TokenKeyword};
+use super::read::{self, NotRead};
+use crate::keyword::{Keyword as _, Scheme, TokenKeyword};
 use crate::models::{Token, User};
 use crate::openapi::response::ErrorDetail;
 use crate::rejection::{Reason, Rejection};
@@ -31,23 +29,15 @@ crate::keyword!(
 /// `Token`.
 pub(super) type Revokes = (OAuthBearer, TokenKeyword);
 
-/// Who may introspect: as [`Revokes`], and a read-only key too (introspection reads, though
-/// RFC 7662 sends it as a `POST`). The scope is checked by the operation: it is configured at
-/// run time ([`AuthApi::introspection_scope`](super::AuthApi::introspection_scope)).
-pub(super) struct Introspects;
-
-impl Requirement for Introspects {
-    const SCHEMES: &'static [Scheme] = &[OAuthBearer::SCHEME, TokenKeyword::SCHEME];
-    const READ_ONLY_ALLOWED: bool = true;
-}
-
-impl Authenticates<User> for Introspects {
-    fn authenticate(
-        req: &Request,
-    ) -> impl Future<Output = Result<Option<(User, Token)>, Rejection>> + Send {
-        crate::authentication::authenticate::<User, Self>(req)
+requirement!(
+    /// Who may introspect: as [`Revokes`], and a read-only key too (introspection reads,
+    /// though RFC 7662 sends it as a `POST`). The scope is checked by the operation: it is
+    /// configured at run time ([`AuthApi::introspection_scope`](super::AuthApi::introspection_scope)).
+    pub(super) Introspects {
+        const SCHEMES: &'static [Scheme] = &[OAuthBearer::SCHEME, TokenKeyword::SCHEME];
+        const READ_ONLY_ALLOWED: bool = true;
     }
-}
+);
 
 /// The scope a caller's key needs to introspect, unless the application names another.
 pub(super) const DEFAULT_INTROSPECTION_SCOPE: &str = "tokenauth:introspect";
@@ -68,7 +58,7 @@ pub(super) const MAX_FORM_BODY: usize = 16 * 1024;
 #[derive(Object)]
 #[oai(rename = "TokenRequest")]
 #[allow(dead_code)]
-struct TokenRequestDoc {
+pub(super) struct TokenRequestDoc {
     /// The key to revoke or introspect, as the client holds it: 1 to 1024 characters.
     #[oai(validator(min_length = 1, max_length = 1024))]
     token: String,
@@ -81,39 +71,14 @@ struct TokenRequestDoc {
 
 /// The form body, unread: the operation reads it within [`MAX_FORM_BODY`] after
 /// authentication, and parses it as RFC 6749 §3.2 says.
-pub(super) struct TokenForm(poem::Body);
+pub(super) type TokenForm = read::Unread<TokenRequestDoc>;
 
-impl<'a> ApiExtractor<'a> for TokenForm {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        <TokenRequestDoc as Type>::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: Some(
-                "An `application/x-www-form-urlencoded` form: `token`, the key, and optionally \
-                 `token_type_hint` (ignored). Read up to 16 KiB; each parameter at most once; \
-                 other parameters are ignored.",
-            ),
-            content: vec![MetaMediaType {
-                content_type: FORM,
-                schema: <TokenRequestDoc as Type>::schema_ref(),
-            }],
-            required: true,
-        })
-    }
-
-    async fn from_request(
-        _request: &'a Request,
-        body: &mut poem::RequestBody,
-        _param_opts: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        Ok(TokenForm(body.take()?))
-    }
+impl read::Documented for TokenRequestDoc {
+    const CONTENT_TYPE: &'static str = FORM;
+    const DESCRIPTION: &'static str = "An `application/x-www-form-urlencoded` form: `token`, \
+        the key, and optionally `token_type_hint` (ignored). Read up to 16 KiB; each parameter \
+        at most once; other parameters are ignored.";
+    const REQUIRED: bool = true;
 }
 
 /// The media type both operations take.
@@ -154,13 +119,13 @@ const LONG_TOKEN: &str = "The token parameter is longer than 1024 characters.";
 const LONG_HINT: &str = "The token_type_hint parameter is longer than 64 characters.";
 const REPEATED: &str = "The request repeats a parameter: token and token_type_hint are given once.";
 
-impl TokenForm {
+impl read::Unread<TokenRequestDoc> {
     /// Reads the form within [`MAX_FORM_BODY`] and returns its `token`.
     pub(super) async fn read(self, request: &Request) -> Result<String, FormRefusal> {
         match read::read_bounded(self.0, request, MAX_FORM_BODY).await {
             Ok(bytes) => parse(read::content_type(request), &bytes),
-            Err(Unread::TooLarge) => Err(FormRefusal::TooLarge),
-            Err(Unread::Failed) => Err(FormRefusal::BadRequest(read::UNREADABLE)),
+            Err(NotRead::TooLarge) => Err(FormRefusal::TooLarge),
+            Err(NotRead::Failed) => Err(FormRefusal::BadRequest(read::UNREADABLE)),
         }
     }
 }
