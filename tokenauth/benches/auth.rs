@@ -84,6 +84,33 @@ fn authenticate(c: &mut Criterion) {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     });
+    // Peppered digests: a key stored under the older of two peppers, looked up under both
+    // (and plain SHA-256): three HMACs or digests, and a query with three candidates.
+    let (peppered, peppered_key) = runtime.block_on(async {
+        let older = Policy::default().pepper(1, [1; 32]).unwrap();
+        let store = cached.clone().with_policy(older);
+        let alice = store.user_by_username("alice").await.unwrap().unwrap();
+        let (_, key) = store
+            .tokens()
+            .create(alice.id, NewToken::default())
+            .await
+            .unwrap();
+        let rotating = Policy::default()
+            .pepper(1, [1; 32])
+            .unwrap()
+            .pepper(2, [2; 32])
+            .unwrap();
+        let store = cached.clone().with_policy(rotating);
+        while !tokenauth::store::testing::cache_is_serving(&store) {
+            let _ = store.authenticate(key.expose_secret()).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        store.authenticate(key.expose_secret()).await.unwrap();
+        (store, key)
+    });
+    let peppered_uncached = peppered
+        .clone()
+        .with_policy(peppered.policy().clone().no_auth_cache());
     let mut group = c.benchmark_group("Store::authenticate (SQLite in memory)");
     group.bench_function("valid key, cache off (a query)", |b| {
         b.iter(|| runtime.block_on(uncached.authenticate(black_box(key.expose_secret()))))
@@ -93,6 +120,15 @@ fn authenticate(c: &mut Criterion) {
     });
     group.bench_function("valid key, cache hit", |b| {
         b.iter(|| runtime.block_on(cached.authenticate(black_box(key.expose_secret()))))
+    });
+    group.bench_function("valid key, cache hit, two peppers (under the older)", |b| {
+        b.iter(|| runtime.block_on(peppered.authenticate(black_box(peppered_key.expose_secret()))))
+    });
+    group.bench_function("valid key, cache off, two peppers (under the older)", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(peppered_uncached.authenticate(black_box(peppered_key.expose_secret())))
+        })
     });
     group.bench_function("made-up key, confirmed absent before", |b| {
         b.iter(|| runtime.block_on(cached.authenticate(black_box(unknown))))
