@@ -54,7 +54,7 @@ pub(crate) async fn run(url: &str, max_ttl: Option<chrono::Duration>) -> Result<
 /// A store on the existing database at `url`, without an authentication cache (nothing to
 /// serve) and, on SQLite, without changing the file's journal mode.
 async fn open(url: &str) -> Result<Store, Failure> {
-    let policy = crate::commands::with_peppers(Policy::default().no_auth_cache())?;
+    let policy = crate::env::with_peppers(Policy::default().no_auth_cache())?;
     if url.starts_with("sqlite:") {
         let cannot =
             |err: sqlx::Error| format!("error: cannot open the SQLite database {url}: {err}");

@@ -74,7 +74,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             store_error(err)
         }
     })?;
-    let mut policy = with_peppers(Policy::default())?;
+    let mut policy = crate::env::with_peppers(Policy::default())?;
     if let Some(max_ttl) = cli.max_ttl {
         policy = policy.max_ttl(max_ttl);
     }
@@ -84,22 +84,6 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
     // closes the connections, before the process exits.
     store.close().await;
     done
-}
-
-/// `policy` with the application's peppers, from `TOKENAUTH_PEPPER` (as
-/// [`Policy::peppers`] reads it): keys the CLI creates are stored as the application stores
-/// them, and keys it revokes are found whatever pepper they are under. The value is never
-/// printed.
-pub(crate) fn with_peppers(policy: Policy) -> Result<Policy, Failure> {
-    match std::env::var("TOKENAUTH_PEPPER") {
-        Err(std::env::VarError::NotPresent) => Ok(policy),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err("error: TOKENAUTH_PEPPER is not text".to_owned().into())
-        }
-        Ok(spec) => policy
-            .peppers(&spec)
-            .map_err(|err| format!("error: TOKENAUTH_PEPPER: {err}").into()),
-    }
 }
 
 /// Runs a command that manages users and tokens.

@@ -9,6 +9,7 @@ mod args;
 mod check;
 mod commands;
 mod django;
+mod env;
 mod input;
 mod output;
 

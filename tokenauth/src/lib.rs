@@ -104,6 +104,7 @@ pub mod password;
 mod policy;
 pub mod rejection;
 pub mod rules;
+mod scheme;
 #[cfg(feature = "secret-scanning")]
 pub mod secret_scanning;
 pub mod store;

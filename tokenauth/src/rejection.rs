@@ -11,7 +11,7 @@ use poem::{Body, Response};
 pub use crate::error::Reason;
 
 use crate::error::Error;
-use crate::keyword::{Challenge, Scheme};
+use crate::scheme::{Challenge, Scheme};
 use crate::store::AuthenticateError;
 
 /// The body of a `500` when no [`Store`](crate::Store) was added to the application.
