@@ -211,6 +211,26 @@ async fn peppered_digests(backend: Backend) {
     assert!(!works(&only_two, last_under_one.expose_secret()).await);
     assert!(works(&only_two, &rolled).await);
     assert!(works(&only_two, imported.expose_secret()).await);
+
+    // A reset with a key the user already has (stored before any pepper) replaces it,
+    // as it does without peppers; another user's key is refused.
+    let bob = plain.create_user("bob", None).await.unwrap();
+    let (_, replaced) = three
+        .tokens()
+        .replace_all(alice.id, &imported, NewToken::default())
+        .await
+        .unwrap();
+    // alice's keys then: the rolled, the imported, the fresh and the last under pepper 1.
+    assert_eq!(replaced, 4);
+    assert!(works(&four, imported.expose_secret()).await);
+    let taken = three
+        .tokens()
+        .import(bob.id, &imported, NewToken::default())
+        .await;
+    assert!(
+        matches!(taken, Err(tokenauth::Error::DuplicateKey)),
+        "{taken:?}"
+    );
 }
 
 /// The CLI beside two quickstart processes, all given the peppers by `TOKENAUTH_PEPPER`: a

@@ -987,14 +987,6 @@ impl<U: AuthUser> Tokens<'_, U> {
             if credential_version.is_some() && (version != credential_version || !active) {
                 return Ok((Issued::Stale, 0));
             }
-            let mut taken = sqlx::query(sqlx::AssertSqlSafe(previous));
-            for candidate in &candidates {
-                taken = taken.bind(candidate.as_str());
-            }
-            let taken = taken.fetch_optional(&mut **tx).await?;
-            if taken.is_some() {
-                return Err(Error::DuplicateKey);
-            }
             let mut found = None;
             if mode != Mode::Reset && (mode == Mode::GetOrCreate || limit.is_some()) {
                 let rows = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(existing))
@@ -1023,6 +1015,15 @@ impl<U: AuthUser> Tokens<'_, U> {
                             .execute(&mut **tx)
                             .await?
                             .rows_affected();
+                    }
+                    // After a reset's delete: the user's own keys are gone, and a key given
+                    // again replaces them (under a pepper too).
+                    let mut taken = sqlx::query(sqlx::AssertSqlSafe(previous));
+                    for candidate in &candidates {
+                        taken = taken.bind(candidate.as_str());
+                    }
+                    if taken.fetch_optional(&mut **tx).await?.is_some() {
+                        return Err(Error::DuplicateKey);
                     }
                     let mut insert = sqlx::query_as::<_, TokenRow>(sqlx::AssertSqlSafe(insert))
                         .bind(user_id)
