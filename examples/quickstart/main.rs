@@ -110,7 +110,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store = store.with_policy(policy);
     }
     // Peppered digests: `<hex>`, or `<id>:<hex>,…` while rotating (never printed).
-    if let Ok(peppers) = std::env::var("TOKENAUTH_PEPPER") {
+    if let Some(peppers) = std::env::var_os("TOKENAUTH_PEPPER") {
+        let peppers = peppers
+            .into_string()
+            .map_err(|_| "TOKENAUTH_PEPPER is not text")?;
         let policy = store
             .policy()
             .clone()

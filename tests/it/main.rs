@@ -51,6 +51,7 @@ mod quickstart;
 mod revocation;
 mod rfc6750;
 mod scopes;
+mod secret_scanning;
 mod shared_rules;
 mod store;
 mod stress;

@@ -394,6 +394,33 @@ async fn introspection(backend: Backend) {
         "{body}"
     );
 
+    // A roll's previous key, in its grace: live until the grace ends, and `exp` says so.
+    let rolling = w
+        .one
+        .clone()
+        .with_policy(tokenauth::Policy::default().max_roll_grace(Duration::hours(1)));
+    let (rolled, previous) = rolling
+        .tokens()
+        .create(w.alice.id, NewToken::default())
+        .await
+        .unwrap();
+    rolling
+        .tokens()
+        .roll(rolled.id, Duration::minutes(10))
+        .await
+        .unwrap();
+    let response = post_form(
+        two.addr,
+        "/api/auth/introspect",
+        &gateway,
+        &token(previous.expose_secret()),
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    let until = Utc::now() + Duration::minutes(10);
+    let exp = body["exp"].as_i64().expect("the grace's end");
+    assert!((exp - until.timestamp()).abs() <= 5, "{body}");
+
     // Without the scope: RFC 6750's 403 naming it, and nothing about the key.
     let plain = format!("Bearer {no_scopes}");
     let response = post_form(

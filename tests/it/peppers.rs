@@ -119,6 +119,27 @@ async fn peppered_digests(backend: Backend) {
     // And a store without the pepper does not accept the key.
     assert!(!works(&plain, &under_one).await);
 
+    // A rotation's first step: pepper 2 given, pepper 1 still current (`current=1`, as
+    // `TOKENAUTH_PEPPER` writes it): new keys stay under 1, which instances that have only
+    // pepper 1 accept.
+    let spec = format!("2:{},1:{},current=1", hex(&NEW), hex(&OLD));
+    let step_one = open(&url, Policy::default().peppers(&spec).unwrap()).await;
+    let (_, during) = step_one
+        .tokens()
+        .create(alice.id, NewToken::default())
+        .await
+        .unwrap();
+    assert!(
+        works(&two, during.expose_secret()).await,
+        "an instance without pepper 2"
+    );
+    let stored = hmac_sha256(&OLD, during.expose_secret().as_bytes());
+    assert!(dump(&one).await.contains(&(stored, Some(1))));
+    one.tokens()
+        .revoke_leaked(&[during.expose_secret()])
+        .await
+        .unwrap();
+
     // Rotation: pepper 2 is current; pepper 1 and plain keys keep working everywhere.
     let rotating = Policy::default()
         .pepper(1, OLD)

@@ -320,6 +320,16 @@ async fn handlers(backend: Backend) {
         let response = get(addr, "/both", Some(header.as_bytes())).await;
         assert_insufficient_scope(&response, "shop", "orders:read orders:write", keyword);
     }
+    // A key with every scope but limited to another network: refused for its limits, and
+    // `scope` names nothing it lacks.
+    let elsewhere = NewToken::default()
+        .scope("orders:*")
+        .unwrap()
+        .allow_ip("192.0.2.0/24")
+        .unwrap();
+    let header = format!("Bearer {}", keys.with(elsewhere).await);
+    let response = get(addr, "/both", Some(header.as_bytes())).await;
+    assert_insufficient_scope(&response, "shop", "", "limited to another network");
     let all = keys
         .with(NewToken::default().scope("orders:*").unwrap())
         .await;

@@ -40,7 +40,11 @@ fn document(keys: &[(&str, &SigningKey)]) -> String {
 }
 
 /// `POST /api/secret-scanning` with `body` and these headers, exactly.
-async fn report(addr: std::net::SocketAddr, headers: &[(&str, String)], body: &[u8]) -> RawResponse {
+async fn report(
+    addr: std::net::SocketAddr,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> RawResponse {
     let mut raw = format!(
         "POST /api/secret-scanning HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n",
@@ -60,7 +64,10 @@ fn signed(id: &str, key: &SigningKey, body: &[u8]) -> Vec<(&'static str, String)
     let signature: DerSignature = key.sign(body);
     vec![
         ("Github-Public-Key-Identifier", id.to_owned()),
-        ("Github-Public-Key-Signature", Base64::encode_string(signature.as_bytes())),
+        (
+            "Github-Public-Key-Signature",
+            Base64::encode_string(signature.as_bytes()),
+        ),
     ]
 }
 
@@ -89,7 +96,9 @@ fn sha256_hex(text: &str) -> String {
 
 async fn status_of(instance: &Instance, key: &str) -> u16 {
     let header = format!("Token {key}");
-    get(instance.addr, "/api/me", Some(header.as_bytes())).await.status
+    get(instance.addr, "/api/me", Some(header.as_bytes()))
+        .await
+        .status
 }
 
 async fn leaked_keys_are_revoked_everywhere(backend: Backend) {
@@ -101,7 +110,11 @@ async fn leaked_keys_are_revoked_everywhere(backend: Backend) {
     let key = |user: i64| {
         let store = store.clone();
         async move {
-            let (_, key) = store.tokens().create(user, NewToken::default()).await.unwrap();
+            let (_, key) = store
+                .tokens()
+                .create(user, NewToken::default())
+                .await
+                .unwrap();
             key.expose_secret().to_owned()
         }
     };
@@ -110,7 +123,11 @@ async fn leaked_keys_are_revoked_everywhere(backend: Backend) {
     let (current, older, stranger) = (signing_key(0x11), signing_key(0x22), signing_key(0x33));
     let dir = tempfile::tempdir().unwrap();
     let keys_file = dir.path().join("github-keys.json");
-    std::fs::write(&keys_file, document(&[(CURRENT_ID, &current), (OLDER_ID, &older)])).unwrap();
+    std::fs::write(
+        &keys_file,
+        document(&[(CURRENT_ID, &current), (OLDER_ID, &older)]),
+    )
+    .unwrap();
     let keys_file = keys_file.to_str().unwrap();
     let env = [
         ("TOKENAUTH_SECRET_SCANNING_KEYS", keys_file),
@@ -131,17 +148,57 @@ async fn leaked_keys_are_revoked_everywhere(backend: Backend) {
     let mut huge = body.clone();
     huge.splice(1..1, std::iter::repeat_n(b' ', 1024 * 1024));
     let headers = signed(CURRENT_ID, &current, &body);
-    let refusals: Vec<(&str, Vec<(&str, String)>, Vec<u8>, u16)> = vec![
-        ("another key's signature", signed(CURRENT_ID, &stranger, &body), body.clone(), 401),
-        ("the other listed key's signature under this id", signed(CURRENT_ID, &older, &body), body.clone(), 401),
+    // (case, headers, body, status)
+    type Refusal<'a> = (&'a str, Vec<(&'a str, String)>, Vec<u8>, u16);
+    let refusals: Vec<Refusal<'_>> = vec![
+        (
+            "another key's signature",
+            signed(CURRENT_ID, &stranger, &body),
+            body.clone(),
+            401,
+        ),
+        (
+            "the other listed key's signature under this id",
+            signed(CURRENT_ID, &older, &body),
+            body.clone(),
+            401,
+        ),
         ("a flipped body byte", headers.clone(), flipped.clone(), 401),
         ("no signature", vec![headers[0].clone()], body.clone(), 401),
-        ("no key identifier", vec![headers[1].clone()], body.clone(), 401),
+        (
+            "no key identifier",
+            vec![headers[1].clone()],
+            body.clone(),
+            401,
+        ),
         ("no headers", Vec::new(), body.clone(), 401),
-        ("an unknown key identifier", signed("f".repeat(64).as_str(), &current, &body), body.clone(), 401),
-        ("a signature not in base64", vec![headers[0].clone(), ("Github-Public-Key-Signature", "!!".to_owned())], body.clone(), 401),
-        ("an oversized body, signed", signed(CURRENT_ID, &current, &huge), huge.clone(), 413),
-        ("not JSON, signed", signed(CURRENT_ID, &current, b"not json"), b"not json".to_vec(), 400),
+        (
+            "an unknown key identifier",
+            signed("f".repeat(64).as_str(), &current, &body),
+            body.clone(),
+            401,
+        ),
+        (
+            "a signature not in base64",
+            vec![
+                headers[0].clone(),
+                ("Github-Public-Key-Signature", "!!".to_owned()),
+            ],
+            body.clone(),
+            401,
+        ),
+        (
+            "an oversized body, signed",
+            signed(CURRENT_ID, &current, &huge),
+            huge.clone(),
+            413,
+        ),
+        (
+            "not JSON, signed",
+            signed(CURRENT_ID, &current, b"not json"),
+            b"not json".to_vec(),
+            400,
+        ),
     ];
     for (case, headers, body, status) in &refusals {
         let response = report(one.addr, headers, body).await;
@@ -160,9 +217,7 @@ async fn leaked_keys_are_revoked_everywhere(backend: Backend) {
     assert_eq!(response.status, 200, "{response:?}");
     assert_eq!(response.header("content-type"), Some("application/json"));
     let labels: Value = serde_json::from_slice(&response.body).unwrap();
-    let label = |key: &str, label: &str| {
-        json!({ "token_hash": sha256_hex(key), "token_type": "tokenauth_key", "label": label })
-    };
+    let label = |key: &str, label: &str| json!({ "token_hash": sha256_hex(key), "token_type": "tokenauth_key", "label": label });
     assert_eq!(
         labels,
         json!([
@@ -199,7 +254,10 @@ async fn leaked_keys_are_revoked_everywhere(backend: Backend) {
     assert_eq!(events.len(), 1, "{log:?}");
     assert_eq!(events[0]["fields"]["reason"], "leaked");
     assert_eq!(events[0]["fields"]["user_id"], alice.id);
-    assert!(log.iter().all(|line| !line.contains(&leaked)), "the key is never logged");
+    assert!(
+        log.iter().all(|line| !line.contains(&leaked)),
+        "the key is never logged"
+    );
     // A refused report is logged as such, without its body.
     assert!(
         log.iter()
@@ -230,4 +288,50 @@ async fn a_bad_key_document_stops_the_quickstart() {
         stderr.contains("TOKENAUTH_SECRET_SCANNING_KEYS") && stderr.contains("0 keys"),
         "{stderr}"
     );
+}
+
+/// A report whose body never comes holds its turn no longer than the read timeout: it gets
+/// `408`, and a real report waiting for that one turn gets through.
+#[tokio::test]
+async fn a_slow_body_is_cut_off() {
+    use poem::{EndpointExt as _, Route, post};
+    use tokenauth::secret_scanning::SecretScanning;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let store = common::sqlite_store().await;
+    let key = signing_key(0x11);
+    let scanning = SecretScanning::new(&document(&[(CURRENT_ID, &key)]))
+        .unwrap()
+        .max_concurrent(1)
+        .read_timeout(std::time::Duration::from_millis(300));
+    let server = common::serve(
+        Route::new()
+            .at("/api/secret-scanning", post(scanning))
+            .data(store),
+    )
+    .await;
+    let body = payload(&["not a key"]);
+    let headers = signed(CURRENT_ID, &key, &body);
+    // Signed headers, then nothing: the body is promised and never sent.
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut head = format!(
+        "POST /api/secret-scanning HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in &headers {
+        head += &format!("{name}: {value}\r\n");
+    }
+    head += "\r\n";
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let started = std::time::Instant::now();
+    let response = report(server.addr, &headers, &body).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }

@@ -132,7 +132,12 @@ pub async fn authenticate<U: AuthUser, R: Requirement>(
             .client(client)
             .reason(reason);
         record(named, outcome, Some(event));
-        return Err(Rejection::forbidden_for(challenger::<R>(), R::SCOPES));
+        // RFC 6750's `scope` names what is missing: nothing, when the token's limits refuse.
+        let missing = match outcome {
+            Outcome::InsufficientScope => R::SCOPES,
+            _ => &[],
+        };
+        return Err(Rejection::forbidden_for(challenger::<R>(), missing));
     }
     record(named, Outcome::Ok, None);
     Ok(Some((user, token)))

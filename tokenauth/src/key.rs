@@ -378,10 +378,10 @@ impl Pepper {
     }
 }
 
-/// The peppers of a policy, the current (the highest id) first. Their `Debug` shows the ids
-/// only.
+/// The peppers of a policy, the current first: the one named current (then the `bool` is
+/// true), else the highest id. Their `Debug` shows the ids only.
 #[derive(Clone, Default)]
-pub(crate) struct Peppers(std::sync::Arc<[Pepper]>);
+pub(crate) struct Peppers(std::sync::Arc<[Pepper]>, bool);
 
 impl fmt::Debug for Peppers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -397,6 +397,24 @@ impl PartialEq for Peppers {
                 .iter()
                 .zip(other.0.iter())
                 .all(|(a, b)| a.id == b.id && *a.secret == *b.secret)
+    }
+}
+
+impl Peppers {
+    /// These peppers with `id` current (first); the others keep their order.
+    pub(crate) fn with_current(&self, id: u16) -> Result<Peppers, Error> {
+        let position = i16::try_from(id)
+            .ok()
+            .and_then(|id| self.0.iter().position(|p| p.id == id))
+            .ok_or_else(|| {
+                Error::InvalidPepper(format!(
+                    "the current pepper {id} is not one of the peppers given: give it first"
+                ))
+            })?;
+        let mut peppers = self.0.to_vec();
+        let current = peppers.remove(position);
+        peppers.insert(0, current);
+        Ok(Peppers(peppers.into(), true))
     }
 }
 
@@ -422,13 +440,15 @@ impl Peppers {
                 "at most {MAX_PEPPERS} peppers: drop one whose tokens are gone"
             )));
         }
+        let named = self.1.then(|| self.0.first().map(|p| p.id)).flatten();
         let mut peppers = self.0.to_vec();
         peppers.push(Pepper {
             id,
             secret: zeroize::Zeroizing::new(secret.to_vec()),
         });
-        peppers.sort_by_key(|p| std::cmp::Reverse(p.id));
-        Ok(Peppers(peppers.into()))
+        // The highest id first, unless one was named current.
+        peppers.sort_by_key(|p| (Some(p.id) != named, std::cmp::Reverse(p.id)));
+        Ok(Peppers(peppers.into(), self.1))
     }
 
     /// The ids, the current first.

@@ -376,12 +376,19 @@ impl Policy {
     /// - someone who may write the tokens table but not read the pepper cannot plant the
     ///   digest of a key of their own.
     ///
-    /// The pepper with the highest `id` is current: new keys (created, imported, rolled,
-    /// issued by a login or the CLI) are stored under it, with its id in the row
-    /// (`key_pepper`). Every pepper given keeps verifying the keys stored under it, and keys
-    /// stored before any pepper (plain SHA-256) keep working, so a pepper is rotated without
-    /// logging anyone out: add one with a higher id, and drop the old one once `tokenauth check`
-    /// counts no token under it (a token under a dropped pepper is refused as unknown).
+    /// The pepper with the highest `id` is current, unless [`Policy::current_pepper`] names
+    /// another: new keys (created, imported, rolled, issued by a login or the CLI) are stored
+    /// under it, with its id in the row (`key_pepper`). Every pepper given keeps verifying the
+    /// keys stored under it, and keys stored before any pepper (plain SHA-256) keep working, so
+    /// a pepper is rotated without logging anyone out — with several instances, in two
+    /// deployments, so that no instance meets a key under a pepper it does not have yet:
+    ///
+    /// 1. give every instance (and the CLI) the new pepper, with a higher id, keeping the old
+    ///    one current (`current_pepper(old)`);
+    /// 2. once all have it, make it current (drop `current_pepper`).
+    ///
+    /// Drop the old pepper once `tokenauth check` counts no key under it (a key under a dropped
+    /// pepper is refused as unknown).
     ///
     /// The secret is at least 32 random bytes, kept out of the database (an environment
     /// variable, a secret store): `openssl rand -hex 32`. Every instance, and the CLI, must be
@@ -412,6 +419,26 @@ impl Policy {
         Ok(self)
     }
 
+    /// Makes the pepper `id`, given before with [`Policy::pepper`], current: new keys are
+    /// stored under it instead of the highest id's. The first step of a rotation across
+    /// several instances (see [`Policy::pepper`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPepper`] if no pepper `id` was given.
+    ///
+    /// ```
+    /// use tokenauth::Policy;
+    ///
+    /// let policy = Policy::default().pepper(1, [1; 32])?.pepper(2, [2; 32])?.current_pepper(1)?;
+    /// assert_eq!(policy.pepper_ids().collect::<Vec<_>>(), [1, 2]);
+    /// assert!(Policy::default().current_pepper(1).is_err());
+    /// # Ok::<(), tokenauth::Error>(())
+    /// ```
+    pub fn current_pepper(mut self, id: u16) -> Result<Self, Error> {
+        self.peppers = self.peppers.with_current(id)?;
+        Ok(self)
+    }
+
     /// The ids of the peppers given ([`Policy::pepper`]), the current first.
     ///
     /// ```
@@ -425,8 +452,10 @@ impl Policy {
 
     /// Adds the peppers written in `spec` ([`Policy::pepper`]), as an environment variable
     /// holds them (the quickstart's and the CLI's `TOKENAUTH_PEPPER`): `<hex>` (id 1), or
-    /// `<id>:<hex>` separated by commas, e.g. `2:<hex>,1:<hex>` while rotating from 1 to 2.
-    /// Each secret is hexadecimal, at least 64 digits (32 bytes).
+    /// `<id>:<hex>` separated by commas, e.g. `2:<hex>,1:<hex>` while rotating from 1 to 2,
+    /// and optionally `current=<id>` ([`Policy::current_pepper`]), e.g.
+    /// `2:<hex>,1:<hex>,current=1` for the first step of a rotation across instances. Each
+    /// secret is hexadecimal, at least 64 digits (32 bytes).
     ///
     /// # Errors
     /// [`Error::InvalidPepper`], saying what is wrong without showing a secret.
@@ -438,7 +467,14 @@ impl Policy {
     /// # Ok::<(), tokenauth::Error>(())
     /// ```
     pub fn peppers(mut self, spec: &str) -> Result<Self, Error> {
-        let entries: Vec<&str> = spec.split(',').map(str::trim).collect();
+        let mut entries: Vec<&str> = spec.split(',').map(str::trim).collect();
+        let mut current = None;
+        if let Some(at) = entries.iter().position(|e| e.starts_with("current=")) {
+            let id = entries.remove(at)["current=".len()..].trim();
+            current = Some(id.parse::<u16>().map_err(|_| {
+                Error::InvalidPepper("`current=<id>` names a pepper's id, 0 to 32767".into())
+            })?);
+        }
         let alone = entries.len() == 1;
         for entry in entries {
             let (id, hex) = match entry.split_once(':') {
@@ -462,7 +498,10 @@ impl Policy {
             })?;
             self = self.pepper(id, zeroize::Zeroizing::new(secret).as_slice())?;
         }
-        Ok(self)
+        match current {
+            Some(id) => self.current_pepper(id),
+            None => Ok(self),
+        }
     }
 
     /// Bounds on password hashing, the costliest work a request can cause (each Argon2

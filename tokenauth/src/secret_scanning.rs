@@ -56,6 +56,10 @@ pub const DEFAULT_MAX_CONCURRENT: usize = 4;
 /// How long a report waits for its turn before it is answered `503`.
 const QUEUE_WAIT: Duration = Duration::from_secs(5);
 
+/// The default longest a report's body may take to arrive: a client that sends it slowly,
+/// holding one of the few turns, is cut off (`408`) rather than keep GitHub's reports out.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The most keys GitHub's document may list, and the longest a key identifier may be: bounds
 /// on what an application loads, not on requests.
 const MAX_KEYS: usize = 64;
@@ -110,13 +114,18 @@ struct PublicKey {
 ///
 /// 1. The signature headers ([`KEY_IDENTIFIER_HEADER`], [`SIGNATURE_HEADER`]) are checked
 ///    first: a missing header, an unknown key identifier or a signature that is not base64 of
-///    a DER ECDSA signature is `401`, and nothing is read.
-/// 2. The body is read up to [`max_body_size`](SecretScanning::max_body_size) (`413` beyond)
-///    and its signature verified, over its raw bytes: a signature by another key or of other
+///    a DER ECDSA signature is `401`, and the body is not read.
+/// 2. The body is read up to [`max_body_size`](SecretScanning::max_body_size) (`413` beyond;
+///    `408` if it takes longer than [`read_timeout`](SecretScanning::read_timeout), so that
+///    slow senders cannot hold the few turns) and
+///    its signature verified, over its raw bytes: a signature by another key or of other
 ///    bytes is `401`, and the body is not parsed.
 /// 3. The body, GitHub's JSON array of matches (`[{"token", "type", "url", "source"}]`), is
-///    parsed (`400` if it is not one), and every reported key that is a live key is revoked
-///    in one transaction: the token, or only the previous key of a roll still in its grace.
+///    parsed (`400` if it is not one), and every reported key that is a live key of
+///    tokenauth's own users (`tokenauth_tokens`; an application's own user type keeps its
+///    tokens elsewhere, which this endpoint does not search) is revoked in one transaction:
+///    the token, or only the previous key of a roll still in its grace. A string that the
+///    key format refuses by its checksum costs no query.
 ///    Every instance refuses it from then on, as after any revocation; each revocation is
 ///    counted (`tokenauth_tokens_revoked_total{reason="leaked"}`) and logged as a security
 ///    event (`authn_token_revoked`, reason `leaked`, with the user and token ids).
@@ -134,6 +143,7 @@ struct PublicKey {
 pub struct SecretScanning {
     keys: Arc<[PublicKey]>,
     max_body_size: usize,
+    read_timeout: Duration,
     permits: Arc<Semaphore>,
 }
 
@@ -195,6 +205,7 @@ impl SecretScanning {
         Ok(SecretScanning {
             keys: keys.into(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             permits: Arc::new(Semaphore::new(DEFAULT_MAX_CONCURRENT)),
         })
     }
@@ -211,6 +222,24 @@ impl SecretScanning {
     pub fn max_body_size(self, bytes: usize) -> Self {
         SecretScanning {
             max_body_size: bytes,
+            ..self
+        }
+    }
+
+    /// The longest a report's body may take to arrive (default 20 s); a slower one is `408`,
+    /// so that slow senders cannot hold the turns of [`max_concurrent`](SecretScanning::max_concurrent).
+    ///
+    /// ```
+    /// # let keys = tokenauth::secret_scanning::testing::example_keys();
+    /// use std::time::Duration;
+    /// let endpoint = tokenauth::secret_scanning::SecretScanning::new(&keys)?
+    ///     .read_timeout(Duration::from_secs(10));
+    /// # Ok::<(), tokenauth::secret_scanning::KeysError>(())
+    /// ```
+    #[must_use]
+    pub fn read_timeout(self, timeout: Duration) -> Self {
+        SecretScanning {
+            read_timeout: timeout,
             ..self
         }
     }
@@ -323,12 +352,17 @@ impl Endpoint for SecretScanning {
             return too_large();
         }
         let mut body = Vec::with_capacity(limit.min(64 * 1024));
-        let read = req
+        let mut reader = req
             .take_body()
             .into_async_read()
-            .take(limit_bytes.saturating_add(1))
-            .read_to_end(&mut body)
-            .await;
+            .take(limit_bytes.saturating_add(1));
+        let reading = reader.read_to_end(&mut body);
+        let Ok(read) = tokio::time::timeout(self.read_timeout, reading).await else {
+            return Ok(answer(
+                StatusCode::REQUEST_TIMEOUT,
+                "The request body took too long to arrive.",
+            ));
+        };
         if read.is_err() {
             return Ok(answer(
                 StatusCode::BAD_REQUEST,
@@ -350,14 +384,21 @@ impl Endpoint for SecretScanning {
         let mut keys: Vec<&str> = matches.iter().map(|m| m.token.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
-        let revoked = match store.tokens().revoke_leaked(&keys).await {
+        // A string that claims the key format but fails its checksum is no key: no query.
+        let format = &store.policy().key_format;
+        let candidates: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|key| format.check(key) != Some(false))
+            .collect();
+        let revoked = match store.tokens().revoke_leaked(&candidates).await {
             Ok(revoked) => revoked,
             Err(error) => return Err(Rejection::store_failure(error).into()),
         };
         let labels: Vec<Label<'_>> = matches
             .iter()
             .map(|found| {
-                let live = keys
+                let live = candidates
                     .binary_search(&found.token.as_str())
                     .is_ok_and(|at| revoked[at]);
                 Label {

@@ -380,14 +380,17 @@ impl Store {
             for digest in &digests {
                 query = query.bind(digest.as_str());
             }
-            match query.fetch_optional(pool).await? {
-                Some(row) => {
-                    let mut token = Token::from(TokenRow::from_row(&row)?);
-                    token.previous_key_until = sqlx::Row::try_get(&row, "tokenauth_previous_key_until")?;
-                    let matched: Option<String> = sqlx::Row::try_get(&row, "tokenauth_matched_digest")?;
-                    Some((U::from_row(&row)?, token, matched))
+            // One row at most: issuing refuses a key stored under any digest it may have. Two
+            // (the same imported key stored by instances with different current peppers) is
+            // refused rather than answered as whichever user came first.
+            match &query.fetch_all(pool).await?[..] {
+                [row] => {
+                    let mut token = Token::from(TokenRow::from_row(row)?);
+                    token.previous_key_until = sqlx::Row::try_get(row, "tokenauth_previous_key_until")?;
+                    let matched: Option<String> = sqlx::Row::try_get(row, "tokenauth_matched_digest")?;
+                    Some((U::from_row(row)?, token, matched))
                 }
-                None => None,
+                _ => None,
             }
         });
         let cached = cache.zip(ticket);

@@ -1250,7 +1250,9 @@ impl AuthApi {
     /// enforce). Any other key — unknown, revoked, expired, an inactive user's — is only
     /// `{"active": false}`. The caller's key must grant the introspection scope
     /// (`tokenauth:introspect` unless the server names another); a read-only key may
-    /// introspect. `token_type_hint` is accepted and ignored.
+    /// introspect. `token_type_hint` is accepted and ignored. Like any authentication, it
+    /// records the key's use (`last_used_at`, and a sliding expiry with `Policy::auto_refresh`):
+    /// the key is being used, at the gateway.
     #[oai(
         path = "/auth/introspect",
         method = "post",

@@ -186,7 +186,8 @@ pub(super) struct Introspection {
     /// The scopes the token grants, separated by spaces (absent: none).
     #[oai(skip_serializing_if_is_none)]
     pub(super) scope: Option<String>,
-    /// When the token expires, in seconds since 1970 (absent: never).
+    /// When the key stops working, in seconds since 1970 (absent: never): the token's expiry,
+    /// or the end of a roll's grace for the key it replaced.
     #[oai(skip_serializing_if_is_none)]
     pub(super) exp: Option<i64>,
     /// When the token was issued, in seconds since 1970.
@@ -236,10 +237,15 @@ impl Introspection {
         Introspection {
             active: true,
             scope: (!token.scopes.is_empty()).then(|| token.scopes.join(" ")),
-            exp: store
-                .policy()
-                .effective_expiry(token)
-                .map(|at| at.timestamp()),
+            // A roll's previous key, in its grace, ends with the grace.
+            exp: match (
+                store.policy().effective_expiry(token),
+                token.previous_key_until(),
+            ) {
+                (Some(expiry), Some(grace)) => Some(expiry.min(grace)),
+                (expiry, grace) => expiry.or(grace),
+            }
+            .map(|at| at.timestamp()),
             iat: Some(token.created.timestamp()),
             username: Some(user.username.clone()),
             sub: Some(user.id.to_string()),
