@@ -460,6 +460,11 @@ impl Peppers {
         self.0.is_empty()
     }
 
+    /// How many digests [`Peppers::candidates`] gives: one per pepper, and plain SHA-256.
+    pub(crate) fn candidate_count(&self) -> usize {
+        self.0.len() + 1
+    }
+
     /// The digest a new key is stored with — HMAC-SHA-256 under the current pepper, or plain
     /// SHA-256 without one — and that pepper's id.
     pub(crate) fn stored(&self, key: &str) -> (KeyDigest, Option<i16>) {

@@ -103,6 +103,8 @@ pub mod openapi;
 pub mod password;
 mod policy;
 pub mod rejection;
+#[cfg(any(feature = "openapi", feature = "secret-scanning"))]
+mod request_body;
 pub mod rules;
 mod scheme;
 #[cfg(feature = "secret-scanning")]

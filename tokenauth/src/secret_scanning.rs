@@ -34,10 +34,10 @@ use poem::http::StatusCode;
 use poem::{Endpoint, Request, Response};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncReadExt as _;
 use tokio::sync::Semaphore;
 
 use crate::rejection::Rejection;
+use crate::request_body::{NotRead, UNREADABLE, read_bounded};
 use crate::store::Store;
 
 /// The header naming the key GitHub signed with.
@@ -338,40 +338,21 @@ impl Endpoint for SecretScanning {
                 ));
         };
         let limit = self.max_body_size;
-        let declared = req
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let limit_bytes = u64::try_from(limit).unwrap_or(u64::MAX);
-        let too_large = || {
-            let detail = format!("Request body too large: at most {limit} bytes.");
-            Ok(answer(StatusCode::PAYLOAD_TOO_LARGE, &detail))
+        let reading = read_bounded(req.take_body(), &req, limit);
+        let body = match tokio::time::timeout(self.read_timeout, reading).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(NotRead::TooLarge)) => {
+                let detail = format!("Request body too large: at most {limit} bytes.");
+                return Ok(answer(StatusCode::PAYLOAD_TOO_LARGE, &detail));
+            }
+            Ok(Err(NotRead::Failed)) => return Ok(answer(StatusCode::BAD_REQUEST, UNREADABLE)),
+            Err(_) => {
+                return Ok(answer(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "The request body took too long to arrive.",
+                ));
+            }
         };
-        if declared.is_some_and(|length| length > limit_bytes) {
-            return too_large();
-        }
-        let mut body = Vec::with_capacity(limit.min(64 * 1024));
-        let mut reader = req
-            .take_body()
-            .into_async_read()
-            .take(limit_bytes.saturating_add(1));
-        let reading = reader.read_to_end(&mut body);
-        let Ok(read) = tokio::time::timeout(self.read_timeout, reading).await else {
-            return Ok(answer(
-                StatusCode::REQUEST_TIMEOUT,
-                "The request body took too long to arrive.",
-            ));
-        };
-        if read.is_err() {
-            return Ok(answer(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be read.",
-            ));
-        }
-        if body.len() > limit {
-            return too_large();
-        }
         if key.key.verify(&body, &signature).is_err() {
             return Ok(unsigned("a signature that does not verify"));
         }

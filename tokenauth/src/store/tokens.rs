@@ -759,7 +759,7 @@ impl<U: AuthUser> Tokens<'_, U> {
     /// ```
     pub async fn revoke_leaked(&self, keys: &[&str]) -> Result<Vec<bool>, Error> {
         let peppers = &self.store.policy().peppers;
-        let list = super::backend::parameter_list(peppers.candidates("").as_slice().len(), 1);
+        let list = super::backend::parameter_list(peppers.candidate_count(), 1);
         let forget = format!(
             "UPDATE {} SET previous_key_digest = NULL, previous_key_expires_at = NULL \
              WHERE previous_key_digest IN ({list}) RETURNING user_id, id",
